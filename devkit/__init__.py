@@ -1,0 +1,1 @@
+"""Local stand-ins for running and testing Switchboard offline. Never deployed (see .funcignore)."""

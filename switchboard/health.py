@@ -1,0 +1,41 @@
+"""The health report of `GET /api/health`, as a pure function of what the shell measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Check:
+    """One dependency check: ok, not configured, or failing (with a non-secret detail)."""
+
+    ok: bool
+    detail: str
+    configured: bool = True
+
+
+def health_report(
+    presence: dict[str, bool],
+    setting_problems: list[str],
+    storage: Check,
+    twilio: Check,
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body): 200 when settings are valid and every configured dependency answers.
+
+    `presence` maps each setting to whether it is set; `setting_problems` are names of invalid
+    settings with the reason (never values). An unconfigured Twilio is reported, not a failure:
+    the app answers webhooks without REST credentials.
+    """
+    healthy = not setting_problems and storage.ok and (twilio.ok or not twilio.configured)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "settings": {
+            "present": sorted(name for name, present in presence.items() if present),
+            "missing": sorted(name for name, present in presence.items() if not present),
+            "invalid": setting_problems,
+        },
+        "storage": {"ok": storage.ok, "detail": storage.detail},
+        "twilio": {"ok": twilio.ok, "configured": twilio.configured, "detail": twilio.detail},
+    }
+    return (200 if healthy else 503), body

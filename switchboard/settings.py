@@ -1,0 +1,483 @@
+"""Every setting of Switchboard, loaded and validated in one place.
+
+Settings are app settings in Azure and environment variables locally (Core Tools and the devkit
+host copy `local.settings.json` `Values` into the environment). `load_settings(environ)` is pure:
+it reads a mapping and returns a frozen `Settings`, or raises `SettingsError` listing every
+problem, each naming the setting and what is wrong with it, never its value. `get_settings()`
+caches the result for the process and logs a failure once.
+
+Settings that have no default (credentials, the sender number) may be absent: the code that needs
+one asks for it with `Settings.require(...)`, which raises `MissingSettingError` naming it. So the
+app still starts, `/api/health` can say what is missing, and nothing leaks to Twilio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from switchboard.phone import is_e164
+from switchboard.voice_menu import Menu, MenuError, parse_menu_json
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Settings whose values are secrets: masked in every repr and never logged.
+SECRET_SETTINGS = frozenset(
+    {"TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "AzureWebJobsStorage", "DEVHOST_FUNCTION_KEY"}
+)
+
+DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
+
+_SID_PATTERNS = {
+    "TWILIO_ACCOUNT_SID": re.compile(r"^AC[0-9a-fA-F]{32}$"),
+    "TWILIO_API_KEY_SID": re.compile(r"^SK[0-9a-fA-F]{32}$"),
+    "TWILIO_MESSAGING_SERVICE_SID": re.compile(r"^MG[0-9a-fA-F]{32}$"),
+}
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+_ISO_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_CLOCK_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One invalid setting: its name and what is wrong (never its value)."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+class SettingsError(ValueError):
+    """One or more settings are malformed; `problems` names each."""
+
+    def __init__(self, problems: list[SettingProblem]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings: " + "; ".join(str(p) for p in problems))
+
+
+class MissingSettingError(SettingsError):
+    """A setting needed for the operation at hand is not set."""
+
+    def __init__(self, name: str, purpose: str = "") -> None:
+        reason = "is required" + (f" for {purpose}" if purpose else "") + " but not set"
+        super().__init__([SettingProblem(name, reason)])
+        self.name = name
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily local-time window with no scheduled SMS; may wrap midnight (21:00-08:00)."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        """Whether a local wall-clock time falls inside the window (end excluded)."""
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _secret(name: str) -> Any:
+    return field(default=None, repr=False, metadata={"setting": name, "secret": True})
+
+
+def _setting(name: str, default: Any = None) -> Any:
+    if isinstance(default, tuple | list):
+        return field(default_factory=lambda: tuple(default), metadata={"setting": name})
+    return field(default=default, metadata={"setting": name})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Attribute docs: README "Settings"; names: `setting_name(attr)`."""
+
+    azure_web_jobs_storage: str = field(
+        default="UseDevelopmentStorage=true",
+        repr=False,
+        metadata={"setting": "AzureWebJobsStorage", "secret": True},
+    )
+    twilio_account_sid: str | None = _setting("TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = _secret("TWILIO_AUTH_TOKEN")
+    twilio_api_key_sid: str | None = _setting("TWILIO_API_KEY_SID")
+    twilio_api_key_secret: str | None = _secret("TWILIO_API_KEY_SECRET")
+    twilio_from_number: str | None = _setting("TWILIO_FROM_NUMBER")
+    twilio_messaging_service_sid: str | None = _setting("TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_base_url: str = _setting("TWILIO_API_BASE_URL", "https://api.twilio.com")
+    public_base_url: str | None = _setting("PUBLIC_BASE_URL")
+    twilio_validate_signature: bool = _setting("TWILIO_VALIDATE_SIGNATURE", True)
+    running_in_azure: bool = _setting("WEBSITE_INSTANCE_ID", False)
+    site_name: str | None = _setting("WEBSITE_SITE_NAME")
+    outbound_call_queue: str = _setting("OUTBOUND_CALL_QUEUE", "outbound-calls")
+    sms_timer_schedule: str = _setting("SMS_TIMER_SCHEDULE", "0 */1 * * * *")
+    sms_max_lateness: timedelta = _setting("SMS_MAX_LATENESS", timedelta(hours=24))
+    sms_quiet_hours: QuietHours | None = _setting("SMS_QUIET_HOURS")
+    sms_send_concurrency: int = _setting("SMS_SEND_CONCURRENCY", 32)
+    sms_max_per_second: float | None = _setting("SMS_MAX_PER_SECOND")
+    table_call_log: str = _setting("TABLE_CALL_LOG", "CallLog")
+    table_message_log: str = _setting("TABLE_MESSAGE_LOG", "MessageLog")
+    table_sms_schedule: str = _setting("TABLE_SMS_SCHEDULE", "SmsSchedule")
+    table_opt_out: str = _setting("TABLE_OPT_OUT", "OptOut")
+    # Voice behaviour (POST /api/voice/*)
+    voice_greeting: str | None = _setting("VOICE_GREETING")
+    voice_tts_voice: str | None = _setting("VOICE_TTS_VOICE")
+    voice_language: str | None = _setting("VOICE_LANGUAGE")
+    voice_menu: Menu | None = _setting("VOICE_MENU")
+    voice_forward_to: str | None = _setting("VOICE_FORWARD_TO")
+    voice_ring_timeout: int = _setting("VOICE_RING_TIMEOUT", 20)
+    voice_voicemail: bool = _setting("VOICE_VOICEMAIL", True)
+    voice_voicemail_max_length: int = _setting("VOICE_VOICEMAIL_MAX_LENGTH", 120)
+    voice_transcribe: bool = _setting("VOICE_TRANSCRIBE", False)
+    voice_blocked_callers: tuple[str, ...] = _setting("VOICE_BLOCKED_CALLERS", ())
+    voice_allowed_callers: tuple[str, ...] = _setting("VOICE_ALLOWED_CALLERS", ())
+    # SMS behaviour (POST /api/sms/incoming)
+    sms_auto_reply: str | None = _setting("SMS_AUTO_REPLY")
+    sms_help_text: str = _setting("SMS_HELP_TEXT", DEFAULT_HELP_TEXT)
+    owner_number: str | None = _setting("OWNER_NUMBER")
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                shown = "'***'" if value else "None"
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
+
+    def require(self, attribute: str, purpose: str = "") -> Any:
+        """The value of `attribute`, or MissingSettingError naming its setting when unset."""
+        value = getattr(self, attribute)
+        if value is None or value == "":
+            raise MissingSettingError(setting_name(attribute), purpose)
+        return value
+
+    @property
+    def signature_validation_enabled(self) -> bool:
+        """`TWILIO_VALIDATE_SIGNATURE=false` is honoured only outside Azure."""
+        return self.twilio_validate_signature or self.running_in_azure
+
+    @property
+    def uses_api_key(self) -> bool:
+        """Whether REST calls authenticate with an API key rather than the auth token."""
+        return bool(self.twilio_api_key_sid and self.twilio_api_key_secret)
+
+    @property
+    def twilio_rest_configured(self) -> bool:
+        """Whether REST calls have an account and credentials."""
+        return bool(self.twilio_account_sid and (self.uses_api_key or self.twilio_auth_token))
+
+
+def setting_name(attribute: str) -> str:
+    """The public setting (environment variable) behind a Settings attribute."""
+    for f in dataclasses.fields(Settings):
+        if f.name == attribute:
+            return str(f.metadata["setting"])
+    raise AttributeError(attribute)
+
+
+def setting_names() -> list[str]:
+    """Every setting name Switchboard reads, in declaration order."""
+    return [str(f.metadata["setting"]) for f in dataclasses.fields(Settings)]
+
+
+# --- parsers: each returns the value or raises ValueError with a reason (never the value) ---
+
+
+def parse_bool(raw: str) -> bool:
+    """`true/false`, `1/0`, `yes/no`, `on/off` (any case)."""
+    lowered = raw.strip().lower()
+    if lowered in {"true", "1", "yes", "on"}:
+        return True
+    if lowered in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_int_range(low: int, high: int) -> Callable[[str], int]:
+    """A parser for an integer within [low, high]."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def parse_positive_float(raw: str) -> float:
+    """A number above zero."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def parse_e164(raw: str) -> str:
+    """An E.164 phone number."""
+    value = raw.strip()
+    if not is_e164(value):
+        raise ValueError("must be an E.164 phone number such as +15017122661")
+    return value
+
+
+def parse_e164_list(raw: str) -> tuple[str, ...]:
+    """Comma- or whitespace-separated E.164 numbers; the error gives the entry's position."""
+    entries = [e for e in re.split(r"[,\s;]+", raw.strip()) if e]
+    for position, entry in enumerate(entries, start=1):
+        if not is_e164(entry):
+            raise ValueError(f"entry {position} must be an E.164 phone number")
+    return tuple(entries)
+
+
+def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callable[[str], str]:
+    """A parser for an absolute http(s) URL, returned without a trailing slash."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        parts = urlsplit(value)
+        allowed = {"https"} if https_only else {"http", "https"}
+        if parts.scheme not in allowed or not parts.hostname:
+            raise ValueError(
+                "must be an absolute " + ("https" if https_only else "http(s)") + " URL"
+            )
+        if origin_only and (parts.path not in {"", "/"} or parts.query or parts.fragment):
+            raise ValueError("must be an origin only (scheme, host and optional port)")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value.rstrip("/")
+
+    return parse
+
+
+def parse_ncrontab(raw: str) -> str:
+    """A six-field NCRONTAB expression: {second} {minute} {hour} {day} {month} {day-of-week}."""
+    from croniter import croniter  # imported here: only a setting check and the timer need it
+
+    value = " ".join(raw.split())
+    if len(value.split(" ")) != 6:
+        raise ValueError(
+            "must be a six-field NCRONTAB expression (second minute hour day month weekday)"
+        )
+    if not croniter.is_valid(value, second_at_beginning=True):
+        raise ValueError("is not a valid NCRONTAB expression")
+    return value
+
+
+def parse_iso_duration(raw: str) -> timedelta:
+    """An ISO-8601 duration in days, hours, minutes, seconds (PT24H, P1D, PT90M, PT1H30M)."""
+    match = _ISO_DURATION.match(raw.strip().upper())
+    if not match:
+        raise ValueError("must be an ISO-8601 duration such as PT24H or P1DT12H")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    value = timedelta(**parts)
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def parse_quiet_hours(raw: str) -> QuietHours:
+    """A local-time window `HH:MM-HH:MM` (24-hour clock), which may wrap midnight."""
+    match = _CLOCK_RANGE.match(raw.strip())
+    if not match:
+        raise ValueError("must be a range of 24-hour times such as 21:00-08:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if (h1, m1) == (h2, m2):
+        raise ValueError("start and end must differ")
+    return QuietHours(time(h1, m1), time(h2, m2))
+
+
+def parse_sid(name: str) -> Callable[[str], str]:
+    """A parser for a Twilio SID of the kind the setting holds."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not _SID_PATTERNS[name].match(value):
+            prefix = _SID_PATTERNS[name].pattern[1:3]
+            raise ValueError(f"must be a Twilio SID: {prefix} followed by 32 hexadecimal digits")
+        return value
+
+    return parse
+
+
+def parse_table_name(raw: str) -> str:
+    """An Azure table name: a letter then 2-62 letters or digits."""
+    value = raw.strip()
+    if not _TABLE_NAME.match(value):
+        raise ValueError("must be a table name: a letter then 2 to 62 letters or digits")
+    return value
+
+
+def parse_queue_name(raw: str) -> str:
+    """An Azure queue name: 3-63 lowercase letters, digits and single hyphens."""
+    value = raw.strip()
+    if not _QUEUE_NAME.match(value):
+        raise ValueError(
+            "must be a queue name: 3 to 63 lowercase letters, digits and single hyphens"
+        )
+    return value
+
+
+def parse_text(raw: str) -> str:
+    """Free text, kept as written (surrounding whitespace trimmed)."""
+    return raw.strip()
+
+
+def parse_menu(raw: str) -> Menu:
+    """The voice menu JSON (see switchboard.voice_menu); errors name the entry."""
+    try:
+        return parse_menu_json(raw)
+    except MenuError as exc:
+        detail = str(exc).removeprefix("VOICE_MENU").lstrip(".: ")
+        raise ValueError(detail if detail.startswith("not valid") else f"entry {detail}") from None
+
+
+def parse_present(raw: str) -> bool:
+    """Any non-empty value means "set" (used for WEBSITE_INSTANCE_ID)."""
+    return bool(raw.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "AzureWebJobsStorage": parse_text,
+    "TWILIO_ACCOUNT_SID": parse_sid("TWILIO_ACCOUNT_SID"),
+    "TWILIO_AUTH_TOKEN": parse_text,
+    "TWILIO_API_KEY_SID": parse_sid("TWILIO_API_KEY_SID"),
+    "TWILIO_API_KEY_SECRET": parse_text,
+    "TWILIO_FROM_NUMBER": parse_e164,
+    "TWILIO_MESSAGING_SERVICE_SID": parse_sid("TWILIO_MESSAGING_SERVICE_SID"),
+    "TWILIO_API_BASE_URL": parse_url(origin_only=True),
+    "PUBLIC_BASE_URL": parse_url(origin_only=True),
+    "TWILIO_VALIDATE_SIGNATURE": parse_bool,
+    "WEBSITE_INSTANCE_ID": parse_present,
+    "WEBSITE_SITE_NAME": parse_text,
+    "OUTBOUND_CALL_QUEUE": parse_queue_name,
+    "SMS_TIMER_SCHEDULE": parse_ncrontab,
+    "SMS_MAX_LATENESS": parse_iso_duration,
+    "SMS_QUIET_HOURS": parse_quiet_hours,
+    "SMS_SEND_CONCURRENCY": parse_int_range(1, 256),
+    "SMS_MAX_PER_SECOND": parse_positive_float,
+    "TABLE_CALL_LOG": parse_table_name,
+    "TABLE_MESSAGE_LOG": parse_table_name,
+    "TABLE_SMS_SCHEDULE": parse_table_name,
+    "TABLE_OPT_OUT": parse_table_name,
+    "VOICE_GREETING": parse_text,
+    "VOICE_TTS_VOICE": parse_text,
+    "VOICE_LANGUAGE": parse_text,
+    "VOICE_MENU": parse_menu,
+    "VOICE_FORWARD_TO": parse_e164,
+    "VOICE_RING_TIMEOUT": parse_int_range(5, 600),
+    "VOICE_VOICEMAIL": parse_bool,
+    "VOICE_VOICEMAIL_MAX_LENGTH": parse_int_range(1, 14400),
+    "VOICE_TRANSCRIBE": parse_bool,
+    "VOICE_BLOCKED_CALLERS": parse_e164_list,
+    "VOICE_ALLOWED_CALLERS": parse_e164_list,
+    "SMS_AUTO_REPLY": parse_text,
+    "SMS_HELP_TEXT": parse_text,
+    "OWNER_NUMBER": parse_e164,
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate every setting from `environ` (default: os.environ).
+
+    Empty values count as unset. Raises SettingsError listing every problem at once.
+    """
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[SettingProblem] = []
+    for f in dataclasses.fields(Settings):
+        name = str(f.metadata["setting"])
+        raw = source.get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            values[f.name] = _PARSERS[name](raw)
+        except ValueError as exc:
+            problems.append(SettingProblem(name, str(exc)))
+    if bool(values.get("twilio_api_key_sid")) != bool(values.get("twilio_api_key_secret")):
+        missing = (
+            "TWILIO_API_KEY_SECRET" if values.get("twilio_api_key_sid") else "TWILIO_API_KEY_SID"
+        )
+        problems.append(SettingProblem(missing, "must be set together with its pair"))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def presence(environ: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """Which settings are set (True) or not (False): never their values."""
+    source = os.environ if environ is None else environ
+    return {name: bool((source.get(name) or "").strip()) for name in setting_names()}
+
+
+_cache_lock = threading.Lock()
+_cached: Settings | SettingsError | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded once; a failure is logged once and raised every time."""
+    global _cached
+    with _cache_lock:
+        if _cached is None:
+            try:
+                _cached = load_settings()
+                if not _cached.twilio_validate_signature:
+                    if _cached.running_in_azure:
+                        logger.warning(
+                            "TWILIO_VALIDATE_SIGNATURE=false is ignored in Azure: "
+                            "webhook signatures are still validated"
+                        )
+                    else:
+                        logger.warning(
+                            "TWILIO_VALIDATE_SIGNATURE=false: webhook signatures are NOT "
+                            "validated (allowed outside Azure only; never do this in production)"
+                        )
+            except SettingsError as exc:
+                logger.error("Switchboard settings are invalid: %s", exc)
+                _cached = exc
+        cached = _cached
+    if isinstance(cached, SettingsError):
+        raise cached
+    return cached
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and the devkit host after changing the environment)."""
+    global _cached
+    with _cache_lock:
+        _cached = None
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy of `settings` with some attributes changed (tests)."""
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real Azurite for the session (free ports, in memory), fresh names per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from devkit.azurite import Azurite
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One Azurite on free loopback ports for the whole session, in memory."""
+    with Azurite(ports=0) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def storage_connection_string(azurite: Azurite) -> str:
+    """`AzureWebJobsStorage` for the session's Azurite."""
+    return azurite.connection_string
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh lowercase alphanumeric name (valid for tables and queues) for test isolation."""
+    return "t" + uuid.uuid4().hex[:20]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment without any Switchboard or Twilio setting leaking in from the shell."""
+    for name in list(os.environ):
+        if name.startswith(
+            (
+                "TWILIO_",
+                "SMS_",
+                "VOICE_",
+                "TABLE_",
+                "PUBLIC_BASE_URL",
+                "WEBSITE_",
+                "OUTBOUND_CALL_QUEUE",
+                "OWNER_NUMBER",
+                "DEVHOST_",
+                "AzureWebJobs",
+            )
+        ):
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch
