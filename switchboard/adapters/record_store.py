@@ -1,0 +1,172 @@
+"""CallLog and MessageLog on Table Storage, with the layout described in `switchboard.records`.
+
+Writers: the voice and SMS webhooks (inbound records), the call queue and operator routes
+(outbound), status callbacks (updates). `update` applies a pure change function under ETag
+optimistic concurrency, retrying on conflicts, so racing callbacks never lose an update.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from azure.data.tables import TableClient, UpdateMode
+
+from switchboard import records
+from switchboard.adapters import tables
+from switchboard.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+Entity = dict[str, Any]
+Change = Callable[[Entity | None], dict[str, Any] | None]
+
+
+class ConcurrencyError(RuntimeError):
+    """An ETag-conditioned update kept losing races (more than the retry budget)."""
+
+
+class RecordStore:
+    """Records of one table (CallLog or MessageLog)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def calls(cls, settings: Settings | None = None) -> RecordStore:
+        """The CallLog store."""
+        s = settings or get_settings()
+        return cls(tables.get_table(s.table_call_log, s))
+
+    @classmethod
+    def messages(cls, settings: Settings | None = None) -> RecordStore:
+        """The MessageLog store."""
+        s = settings or get_settings()
+        return cls(tables.get_table(s.table_message_log, s))
+
+    # --- reads ---
+
+    def get(self, record_id: str) -> Entity | None:
+        """The record with this id, or None."""
+        if not records.is_valid_key(record_id):
+            return None
+        return tables.get_or_none(self.table, record_id, records.RECORD_ROW)
+
+    def resolve(self, sid: str) -> str | None:
+        """The record id for a Twilio SID (the SID itself, or its alias), or None."""
+        if not records.is_valid_key(sid):
+            return None
+        alias = tables.get_or_none(self.table, sid, records.SID_ROW)
+        if alias is not None:
+            return str(alias["Id"])
+        if tables.get_or_none(self.table, sid, records.RECORD_ROW) is not None:
+            return sid
+        return None
+
+    def list_recent(
+        self, since: datetime, limit: int, until: datetime | None = None
+    ) -> list[Entity]:
+        """Records created in [since, until], newest first, at most `limit`.
+
+        Reads only the index partitions of the days covered, newest day first, and stops as
+        soon as `limit` records are found.
+        """
+        until = until or records.utcnow()
+        found: list[Entity] = []
+        for partition in records.index_partitions_between(since, until):
+            rows = tables.query(
+                self.table,
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                {
+                    "pk": partition,
+                    "low": records.index_row(until, ""),
+                    "high": records.index_row(since, "~"),
+                },
+            )
+            for row in sorted(rows, key=lambda r: str(r["RowKey"])):
+                record = self.get(str(row["Id"]))
+                if record is not None:
+                    found.append(record)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    # --- writes ---
+
+    def create(
+        self,
+        record_id: str,
+        fields: dict[str, Any],
+        *,
+        created: datetime | None = None,
+        sid: str | None = None,
+    ) -> bool:
+        """Insert a new record (False if it exists), with its index row and SID alias."""
+        created = created or records.utcnow()
+        entity = {
+            "PartitionKey": record_id,
+            "RowKey": records.RECORD_ROW,
+            "Id": record_id,
+            "CreatedAt": created,
+            "UpdatedAt": created,
+            **fields,
+        }
+        if sid:
+            entity["Sid"] = sid
+        if not tables.insert_if_absent(self.table, entity):
+            return False
+        self.table.upsert_entity(
+            {
+                "PartitionKey": records.index_partition(created),
+                "RowKey": records.index_row(created, record_id),
+                "Id": record_id,
+            }
+        )
+        if sid and sid != record_id:
+            self.add_sid_alias(record_id, sid)
+        return True
+
+    def add_sid_alias(self, record_id: str, sid: str) -> None:
+        """Let status callbacks that carry only `sid` find the record `record_id`."""
+        self.table.upsert_entity({"PartitionKey": sid, "RowKey": records.SID_ROW, "Id": record_id})
+
+    def update(self, record_id: str, change: Change, *, attempts: int = 20) -> Entity | None:
+        """Apply `change(current)` under ETag concurrency; returns the new record, or None.
+
+        `change` gets the current entity (None when absent) and returns the properties to merge,
+        or None for "no change". When the record is absent and `change` returns properties, the
+        record is created with them (and an index row).
+        """
+        for _ in range(attempts):
+            current = self.get(record_id)
+            update = change(dict(current) if current is not None else None)
+            if update is None:
+                return current
+            now = records.utcnow()
+            if current is None:
+                if self.create(record_id, update, created=now, sid=update.get("Sid")):
+                    return self.get(record_id)
+                continue
+            merged = {
+                "PartitionKey": record_id,
+                "RowKey": records.RECORD_ROW,
+                **update,
+                "UpdatedAt": now,
+            }
+            if tables.update_if_unchanged(
+                self.table, merged, tables.etag_of(current), mode=UpdateMode.MERGE
+            ):
+                return {**current, **merged}
+        raise ConcurrencyError(f"record {record_id}: too many concurrent updates")
+
+    def mark_step(self, record_id: str, step: str) -> bool:
+        """Record that a webhook step ran; False when it already had (a Twilio retry)."""
+        key = records.STEP_PREFIX + step
+        if not (records.is_valid_key(record_id) and records.is_valid_key(key)):
+            return True
+        return tables.insert_if_absent(
+            self.table,
+            {"PartitionKey": record_id, "RowKey": key, "At": records.utcnow()},
+        )

@@ -1,0 +1,95 @@
+"""Call and message records: the keys in Table Storage and the JSON operators see (pure).
+
+Table layout (the same for `CallLog` and `MessageLog`):
+
+- the record: PartitionKey = the record's id (a CallSid/MessageSid for inbound traffic, the app's
+  id for outbound calls), RowKey = `record`. A point lookup by id.
+- a SID alias, when the id is not Twilio's SID: PartitionKey = the SID, RowKey = `sid`, property
+  `Id`. Status callbacks carry only the SID (and, for what the app placed, `?id=` in the callback
+  URL, which Twilio signs), so either way they find the record with point lookups.
+- an index row per record for "recent first" listings: PartitionKey = `idx-YYYYMMDD` (UTC day of
+  creation), RowKey = `<inverted milliseconds>-<id>` so a day's rows come newest first. A listing
+  reads only the index partitions of the days it covers, then the records by point lookup.
+- idempotency markers for retried webhooks: PartitionKey = the record id, RowKey = `step-<name>`.
+
+Entity properties are PascalCase; `to_json` turns a record into camelCase JSON with ISO-8601 UTC
+times and `error: {code, message}` when something failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+RECORD_ROW = "record"
+SID_ROW = "sid"
+INDEX_PREFIX = "idx-"
+STEP_PREFIX = "step-"
+# Milliseconds until 9999-12-31: subtracting now gives a RowKey that sorts newest first.
+_MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+_HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag"}
+# Table keys may not contain / \ # ? or control characters.
+_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (the one clock records use)."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_valid_key(value: str) -> bool:
+    """Whether a value may be used as a PartitionKey/RowKey (≤ 1 KiB, no forbidden characters)."""
+    return 0 < len(value.encode("utf-8")) <= 1024 and not _BAD_KEY_CHARS.search(value)
+
+
+def index_partition(created: datetime) -> str:
+    """The index partition of the UTC day a record was created."""
+    return INDEX_PREFIX + created.astimezone(UTC).strftime("%Y%m%d")
+
+
+def index_row(created: datetime, record_id: str) -> str:
+    """The index RowKey: sorts newest first within a day."""
+    inverted = _MAX_MS - int(created.timestamp() * 1000)
+    return f"{inverted:014d}-{record_id}"
+
+
+def index_partitions_between(since: datetime, until: datetime) -> list[str]:
+    """Index partitions from `until`'s day back to `since`'s day (newest first)."""
+    days = []
+    day = until.astimezone(UTC).date()
+    first = since.astimezone(UTC).date()
+    while day >= first:
+        days.append(INDEX_PREFIX + day.strftime("%Y%m%d"))
+        day -= timedelta(days=1)
+    return days
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:] if name else name
+
+
+def to_json(entity: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as the operator API's JSON: camelCase keys, ISO times, error object."""
+    result: dict[str, Any] = {}
+    for key, value in entity.items():
+        if key in _HIDDEN:
+            continue
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif key.endswith("Json") and isinstance(value, str):
+            key = key[: -len("Json")]
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        result[_camel(key)] = value
+    if entity.get("ErrorCode") is not None or entity.get("ErrorMessage"):
+        code = entity.get("ErrorCode")
+        result["error"] = {"code": code, "message": entity.get("ErrorMessage") or ""}
+    return result
