@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -38,15 +39,19 @@ if TYPE_CHECKING:
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 #: Seconds a REST request may take (connect + read) before it fails as transient.
 DEFAULT_TIMEOUT_SECONDS = 15.0
-#: Twilio's own hosts: ``api.twilio.com`` and regional/edge forms ``api.<edge>.<region>.twilio.com``.
+#: Twilio's API host; regional/edge forms are `api.<edge>.<region>.twilio.com`.
 _TWILIO_API_HOST = "api.twilio.com"
 #: Twilio's codes for "too many requests" and its 5xx family.
 _TRANSIENT_CODES = frozenset({20429, 20500, 20503, 20504})
 #: HTTP statuses that are worth retrying besides 429 and 5xx.
-_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+_TRANSIENT_STATUSES = frozenset({408, 429})
 #: Page sizes above this are rejected by Twilio.
 MAX_PAGE_SIZE = 1000
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
+#: The twilio HTTP clients log every request at INFO, query strings included (phone numbers of
+#: list filters): they log here instead, at WARNING unless someone lowers it on purpose.
+HTTP_LOGGER = logging.getLogger("switchboard.adapters.twilio_client.http")
+HTTP_LOGGER.setLevel(logging.WARNING)
 
 
 class TwilioSettings(Protocol):
@@ -170,7 +175,7 @@ def _sync_http_client(config: _ClientConfig) -> Any:
         """TwilioHttpClient sending to `base_url` with a pool sized to the concurrency."""
 
         def __init__(self, base_url: str, pool_size: int, timeout: float) -> None:
-            super().__init__(pool_connections=True, timeout=timeout)
+            super().__init__(pool_connections=True, timeout=timeout, logger=HTTP_LOGGER)
             self.base_url = base_url
             for prefix in ("http://", "https://"):
                 self.session.mount(
@@ -219,7 +224,7 @@ def _async_http_client(config: _ClientConfig) -> Any:
         """
 
         def __init__(self, base_url: str, pool_size: int, timeout: float) -> None:
-            super().__init__(pool_connections=False, timeout=timeout)
+            super().__init__(pool_connections=False, timeout=timeout, logger=HTTP_LOGGER)
             self.base_url = base_url
             self.pool_size = pool_size
             self.session: aiohttp.ClientSession | None = None
@@ -667,7 +672,8 @@ def _call(instance: Any) -> CallRecord:
         sid=str(instance.sid),
         account_sid=_str(instance.account_sid),
         to=_str(instance.to),
-        from_=_str(instance.from_),
+        # CallInstance names it `_from` (MessageInstance `from_`)
+        from_=_str(getattr(instance, "from_", None) or getattr(instance, "_from", None)),
         status=_str(instance.status),
         direction=_str(instance.direction),
         duration=_int(instance.duration),
@@ -960,3 +966,13 @@ def fetch_account_status(client: Client) -> str:
     """The account's status (``active``, ``suspended``, ``closed``): a cheap health probe."""
     account = client.api.v2010.accounts(client.account_sid).fetch()
     return str(account.status)
+
+
+def twilio_reachable(settings: TwilioSettings, timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether the REST API answers with these credentials: (ok, non-secret detail)."""
+    try:
+        status = fetch_account_status(get_client(settings, timeout=timeout))
+    except Exception as exc:  # any failure is "not reachable"; the detail says which kind
+        failure = classify_twilio_error(exc)
+        return False, f"HTTP {failure.status}" if failure.status else type(exc).__name__
+    return status == "active", f"account {status}"

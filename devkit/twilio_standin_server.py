@@ -1,0 +1,719 @@
+"""The Twilio stand-in's aiohttp application: REST routes, auth, faults, control endpoints, and
+the message/call lifecycles that send signed status callbacks and fetch TwiML.
+
+Built by :func:`build_app` around a :class:`~devkit.twilio_standin_model.StandinStore`; run it
+with ``devkit.twilio_standin.TwilioStandin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from aiohttp import ClientSession, ClientTimeout, web
+from twilio.request_validator import RequestValidator
+
+from devkit.twilio_standin_model import (
+    API_PREFIX,
+    API_VERSION,
+    CALL_TERMINAL,
+    Call,
+    CallbackDelivery,
+    CallOutcome,
+    FaultRule,
+    MessageOutcome,
+    RecordedRequest,
+    StandinStore,
+    TwilioApiError,
+    invalid_parameter,
+    monotonic_ms,
+    not_found,
+    now_utc,
+    page_of,
+    resource_of,
+    rfc2822,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STORE_KEY = web.AppKey("store", StandinStore)
+PARAMS_KEY = web.RequestKey("standin_params", dict)
+_RESPONSE_BODY_LIMIT = 64 * 1024
+
+
+def twilio_json(payload: Mapping[str, Any], status: int = 200) -> web.Response:
+    """A JSON response as Twilio sends it."""
+    return web.json_response(dict(payload), status=status)
+
+
+def error_response(error: TwilioApiError) -> web.Response:
+    """Twilio's error JSON with the error's HTTP status."""
+    response = twilio_json(error.body(), error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return response
+
+
+def _multi(items: Any) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for key, value in items:
+        if isinstance(value, str):
+            result.setdefault(str(key), []).append(value)
+    return result
+
+
+def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
+    if not header or not header.lower().startswith("basic "):
+        return None, None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else (username, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime: background lifecycles and deliveries
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """What runs beside the handlers: lifecycle tasks, the HTTP session for callbacks."""
+
+    store: StandinStore
+    session: ClientSession | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    call_events: dict[str, asyncio.Event] = field(default_factory=dict)
+    shuffle_rng: random.Random = field(default_factory=random.Random)
+
+    def spawn(self, coroutine: Awaitable[None]) -> None:
+        """Run a lifecycle in the background, tracked for idle waits and stop."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def idle(self, limit_s: float) -> bool:
+        """Wait until no lifecycle runs (True) or `limit_s` seconds pass (False)."""
+        deadline = time.monotonic() + limit_s
+        while self.tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self.tasks), timeout=remaining)
+        return True
+
+    async def close(self) -> None:
+        """Cancel lifecycles and close the session."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for event in self.call_events.values():
+            event.set()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def _session(self) -> ClientSession:
+        if self.session is None or self.session.closed:
+            timeout = ClientTimeout(total=self.store.config.callback_timeout_s)
+            self.session = ClientSession(timeout=timeout)
+        return self.session
+
+    async def _pause(self) -> None:
+        delay = self.store.config.callback_delay_ms
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+
+    async def deliver(
+        self,
+        kind: str,
+        sid: str,
+        url: str,
+        params: dict[str, str],
+        *,
+        method: str = "POST",
+        token: str | None = None,
+        duplicate: bool = False,
+    ) -> CallbackDelivery:
+        """Send one signed request to the app and record it (never raises)."""
+        validator = RequestValidator(self.store.config.auth_token)
+        token = token or uuid.uuid4().hex
+        headers = {
+            "User-Agent": "TwilioProxy/1.1",
+            "I-Twilio-Idempotency-Token": token,
+            "Accept": "*/*",
+        }
+        if method == "GET":
+            parts = urlsplit(url)
+            query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+            target = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+            signature = validator.compute_signature(target, {})
+            body: str | None = None
+        else:
+            target = url
+            signature = validator.compute_signature(url, params)
+            body = urlencode(params)
+            headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+        headers["X-Twilio-Signature"] = signature
+        started = time.time()
+        status: int | None = None
+        error: str | None = None
+        text: str | None = None
+        content_type: str | None = None
+        try:
+            async with self._session().request(method, target, data=body, headers=headers) as r:
+                status = r.status
+                content_type = r.headers.get("Content-Type")
+                raw = await r.content.read(_RESPONSE_BODY_LIMIT)
+                text = raw.decode("utf-8", errors="replace")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # connection refused, timeout, bad URL: Twilio logs and moves on
+            error = f"{type(exc).__name__}: {exc}"
+        delivery = CallbackDelivery(
+            kind=kind,
+            sid=sid,
+            url=target,
+            method=method,
+            params=dict(params),
+            signature=signature,
+            idempotency_token=token,
+            time=started,
+            status=status,
+            error=error,
+            response_body=text,
+            content_type=content_type,
+            duplicate=duplicate,
+        )
+        self.store.record_delivery(delivery)
+        return delivery
+
+    async def send_callbacks(self, batch: list[tuple[str, str, str, dict[str, str], str]]) -> None:
+        """Send (kind, sid, url, params, method) callbacks with the duplicate/shuffle options."""
+        config = self.store.config
+        queue: list[tuple[str, str, str, dict[str, str], str, str, bool]] = []
+        for kind, sid, url, params, method in batch:
+            token = uuid.uuid4().hex
+            queue.append((kind, sid, url, params, method, token, False))
+            queue.extend(
+                (kind, sid, url, params, method, token, True)
+                for _ in range(config.callback_duplicates)
+            )
+        if config.callback_shuffle and len(queue) > 1:
+            original = list(queue)
+            self.shuffle_rng.shuffle(queue)
+            if queue == original:
+                queue.reverse()
+        for index, (kind, sid, url, params, method, token, dup) in enumerate(queue):
+            if index:
+                await self._pause()
+            await self.deliver(kind, sid, url, params, method=method, token=token, duplicate=dup)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def message_lifecycle(self, sid: str, outcome: MessageOutcome) -> None:
+        """queued → sent → delivered (or the configured outcome), with status callbacks."""
+        store = self.store
+        steps: list[tuple[str, int | None]] = [("queued", None)]
+        if outcome.status == "failed":
+            steps.append(("failed", outcome.error_code))
+        else:
+            steps.append(("sent", None))
+            if outcome.status != "sent":
+                steps.append((outcome.status, outcome.error_code))
+        shuffle = store.config.callback_shuffle
+        buffered: list[tuple[str, str, str, dict[str, str], str]] = []
+        for index, (status, error_code) in enumerate(steps):
+            if index:
+                await self._pause()
+            message = store.advance_message(sid, status, error_code)
+            if not message.status_callback:
+                continue
+            params = {
+                "AccountSid": message.account_sid,
+                "ApiVersion": API_VERSION,
+                "MessageSid": message.sid,
+                "MessageStatus": status,
+                "SmsSid": message.sid,
+                "SmsStatus": status,
+                "To": message.to,
+            }
+            if message.from_:
+                params["From"] = message.from_
+            if message.messaging_service_sid:
+                params["MessagingServiceSid"] = message.messaging_service_sid
+            if error_code is not None:
+                params["ErrorCode"] = str(error_code)
+            item = ("message-status", sid, message.status_callback, params, "POST")
+            if shuffle:
+                buffered.append(item)
+            else:
+                await self.send_callbacks([item])
+        if buffered:
+            await self.send_callbacks(buffered)
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _call_params(self, call: Call, status: str) -> dict[str, str]:
+        params = {
+            "AccountSid": call.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": call.sid,
+            "CallStatus": status,
+            "Called": call.to,
+            "Caller": call.from_,
+            "Direction": "outbound-api",
+            "From": call.from_,
+            "To": call.to,
+        }
+        if call.answered_by:
+            params["AnsweredBy"] = call.answered_by
+        return params
+
+    def _status_item(
+        self, call: Call, event: str, sequence: int
+    ) -> tuple[str, str, str, dict[str, str], str] | None:
+        if not call.status_callback or event not in call.status_callback_events:
+            return None
+        params = self._call_params(call, call.status)
+        params.update(
+            {
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(sequence),
+                "Timestamp": rfc2822(now_utc()) or "",
+            }
+        )
+        if call.status in CALL_TERMINAL:
+            params["CallDuration"] = str(call.duration or 0)
+            params["Duration"] = str(-(-(call.duration or 0) // 60))
+        return ("call-status", call.sid, call.status_callback, params, call.status_callback_method)
+
+    async def fetch_twiml(self, call: Call) -> None:
+        """Request the call's TwiML from its Url as Twilio does (signed), and record it."""
+        if call.url:
+            await self.deliver(
+                "twiml",
+                call.sid,
+                call.url,
+                self._call_params(call, "in-progress"),
+                method=call.method,
+            )
+
+    async def call_lifecycle(self, sid: str, outcome: CallOutcome) -> None:
+        """initiated → ringing → in-progress → completed (or busy/no-answer/failed), with the
+        status callbacks asked for by StatusCallbackEvent and the TwiML fetch on answer."""
+        store = self.store
+        ended = self.call_events.setdefault(sid, asyncio.Event())
+        shuffle = store.config.callback_shuffle
+        buffered: list[tuple[str, str, str, dict[str, str], str]] = []
+        sequence = 0
+
+        async def emit(call: Call, event: str) -> None:
+            nonlocal sequence
+            item = self._status_item(call, event, sequence)
+            if item is None:
+                return
+            sequence += 1
+            if shuffle:
+                buffered.append(item)
+            else:
+                await self.send_callbacks([item])
+
+        async def finish() -> None:
+            call = store.get_call(sid)
+            if call is not None and call.status in CALL_TERMINAL:
+                await emit(call, "completed")
+            if buffered:
+                await self.send_callbacks(buffered)
+
+        plan: list[str] = ["initiated"]
+        if outcome.status == "failed":
+            plan.append("failed")
+        else:
+            plan.append("ringing")
+            plan.append("in-progress" if outcome.status == "completed" else outcome.status)
+        try:
+            for index, status in enumerate(plan):
+                if index:
+                    await self._pause()
+                current = store.get_call(sid)
+                if current is None or current.status in CALL_TERMINAL:
+                    break  # ended by an update (canceled / completed)
+                answered_by = None
+                if status == "in-progress" and current.machine_detection:
+                    answered_by = outcome.answered_by or "human"
+                call = store.advance_call(sid, status, answered_by=answered_by)
+                if call is None:
+                    break
+                if status in CALL_TERMINAL:
+                    break
+                if status == "in-progress":
+                    await self.fetch_twiml(call)
+                    await emit(call, "answered")
+                else:
+                    await emit(call, status)
+            else:
+                # answered: talk, then hang up (or hold until an update ends the call)
+                if outcome.hold:
+                    await ended.wait()
+                else:
+                    await self._pause()
+                    store.advance_call(sid, "completed", duration=outcome.duration)
+            await finish()
+        finally:
+            self.call_events.pop(sid, None)
+
+    def call_updated(self, sid: str, change: str | None) -> None:
+        """React to ``POST Calls/{sid}.json``: wake a held call; fetch redirected TwiML."""
+        if change == "ended":
+            event = self.call_events.get(sid)
+            if event is not None:
+                event.set()
+        elif change == "redirect":
+            call = self.store.get_call(sid)
+            if call is not None and call.url:
+                self.spawn(self.fetch_twiml(call))
+
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+
+
+# --------------------------------------------------------------------------------------------
+# REST handlers
+# --------------------------------------------------------------------------------------------
+
+
+def _store(request: web.Request) -> StandinStore:
+    return request.app[STORE_KEY]
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME_KEY]
+
+
+def _params(request: web.Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = request[PARAMS_KEY]
+    return params
+
+
+async def create_message(request: web.Request) -> web.Response:
+    store = _store(request)
+    message = store.create_message(_params(request))
+    _runtime(request).spawn(
+        _runtime(request).message_lifecycle(message.sid, store.message_outcome(message.to))
+    )
+    return twilio_json(message.to_json(), 201)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    query = _params(request)
+    items = _store(request).list_messages(query)
+    return twilio_json(page_of(items, "messages", request.path, query))
+
+
+async def fetch_message(request: web.Request) -> web.Response:
+    message = _store(request).get_message(request.match_info["sid"])
+    if message is None:
+        raise not_found(request.path)
+    return twilio_json(message.to_json())
+
+
+async def create_call(request: web.Request) -> web.Response:
+    store = _store(request)
+    call = store.create_call(_params(request))
+    runtime = _runtime(request)
+    runtime.call_events[call.sid] = asyncio.Event()
+    runtime.spawn(runtime.call_lifecycle(call.sid, store.call_outcome(call.to)))
+    return twilio_json(call.to_json(), 201)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    query = _params(request)
+    items = _store(request).list_calls(query)
+    return twilio_json(page_of(items, "calls", request.path, query))
+
+
+async def fetch_call(request: web.Request) -> web.Response:
+    call = _store(request).get_call(request.match_info["sid"])
+    if call is None:
+        raise not_found(request.path)
+    return twilio_json(call.to_json())
+
+
+async def update_call(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    call, change = _store(request).update_call(sid, _params(request))
+    _runtime(request).call_updated(sid, change)
+    return twilio_json(call.to_json())
+
+
+async def list_numbers(request: web.Request) -> web.Response:
+    query = _params(request)
+    items = _store(request).list_numbers(query)
+    return twilio_json(page_of(items, "incoming_phone_numbers", request.path, query))
+
+
+async def list_usage(request: web.Request) -> web.Response:
+    query = _params(request)
+    items = _store(request).list_usage(query)
+    return twilio_json(page_of(items, "usage_records", request.path, query))
+
+
+async def fetch_account(request: web.Request) -> web.Response:
+    return twilio_json(_store(request).account_json())
+
+
+@web.middleware
+async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Twilio's REST behaviour around every ``/2010-04-01/...`` route: basic auth, account
+    match, latency, faults, Twilio's error JSON, and the request log."""
+    if not request.path.startswith(API_PREFIX + "/"):
+        return await handler(request)
+    store = _store(request)
+    started_wall, started = time.time(), time.monotonic()
+    query = _multi(request.query.items())
+    form: dict[str, list[str]] = {}
+    if request.method in {"POST", "PUT"} and request.content_type in {
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }:
+        form = _multi((await request.post()).items())
+    request[PARAMS_KEY] = {**query, **form} if request.method == "GET" else form or query
+    username, password = _basic_auth(request.headers.get("Authorization"))
+    authenticated = store.authenticate(username, password)
+    fault_note: str | None = None
+    payload: dict[str, Any] | None = None
+    try:
+        if not authenticated:
+            raise TwilioApiError(401, 20003, "Authenticate")
+        parts = request.path.split("/")
+        path_account = parts[3].removesuffix(".json") if len(parts) > 3 else ""
+        if len(parts) <= 3 or parts[2] != "Accounts" or path_account != store.config.account_sid:
+            if len(parts) > 3 and parts[2] == "Accounts":
+                raise TwilioApiError(401, 20003, "Authenticate")
+            raise not_found(request.path)
+        if store.config.latency_ms > 0:
+            await asyncio.sleep(store.config.latency_ms / 1000)
+        to_values = request[PARAMS_KEY].get("To") or [None]
+        error, delay_ms, fault_note = store.pick_fault(
+            request.method, resource_of(request.path), to_values[0]
+        )
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+        if error is not None:
+            raise error
+        try:
+            response = await handler(request)
+        except web.HTTPMethodNotAllowed:
+            raise TwilioApiError(405, 20004, "Method not allowed") from None
+        except web.HTTPNotFound:
+            raise not_found(request.path) from None
+    except TwilioApiError as exc:
+        response = error_response(exc)
+    if isinstance(response, web.Response) and response.body is not None:
+        try:
+            payload = json.loads(bytes(response.body))
+        except (TypeError, ValueError):
+            payload = None
+    store.record(
+        RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=query,
+            form=form,
+            identity=username,
+            authenticated=authenticated,
+            time=started_wall,
+            status=response.status,
+            duration_ms=monotonic_ms(started),
+            response=payload,
+            fault=fault_note,
+        )
+    )
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# Control endpoints (/_standin/...): no auth, loopback only
+# --------------------------------------------------------------------------------------------
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return data
+
+
+async def control_requests(request: web.Request) -> web.Response:
+    store = _store(request)
+    if request.method == "DELETE":
+        store.clear_requests()
+        return web.json_response({"cleared": True})
+    q = request.query
+    entries = store.requests(method=q.get("method"), path=q.get("path"), resource=q.get("resource"))
+    return web.json_response([e.to_json() for e in entries])
+
+
+async def control_callbacks(request: web.Request) -> web.Response:
+    store = _store(request)
+    if request.method == "DELETE":
+        store.clear_callbacks()
+        return web.json_response({"cleared": True})
+    q = request.query
+    return web.json_response([e.to_json() for e in store.callbacks(q.get("sid"), q.get("kind"))])
+
+
+async def control_faults(request: web.Request) -> web.Response:
+    store = _store(request)
+    if request.method == "DELETE":
+        store.clear_faults()
+    elif request.method == "POST":
+        data = await _json_body(request)
+        try:
+            rules = [FaultRule.from_json(r) for r in data.get("rules", [])]
+            store.configure_faults(
+                fail_rate=data.get("fail_rate"),
+                statuses=data.get("statuses"),
+                latency_ms=data.get("latency_ms"),
+                seed=data.get("seed"),
+                rules=rules,
+                clear_rules=bool(data.get("clear_rules", False)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response(store.faults_json())
+
+
+async def control_outcomes(request: web.Request) -> web.Response:
+    store = _store(request)
+    if request.method == "DELETE":
+        for number in list(store.message_outcomes):
+            store.set_message_outcome(number, None)
+        for number in list(store.call_outcomes):
+            store.set_call_outcome(number, None)
+    elif request.method == "POST":
+        data = await _json_body(request)
+        try:
+            for number, spec in dict(data.get("messages", {})).items():
+                store.set_message_outcome(number, None if spec is None else MessageOutcome(**spec))
+            for number, spec in dict(data.get("calls", {})).items():
+                store.set_call_outcome(number, None if spec is None else CallOutcome(**spec))
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response(store.outcomes_json())
+
+
+async def control_config(request: web.Request) -> web.Response:
+    store = _store(request)
+    config = store.config
+    if request.method == "POST":
+        data = await _json_body(request)
+        allowed = {
+            "callback_delay_ms",
+            "callback_duplicates",
+            "callback_shuffle",
+            "callback_timeout_s",
+        }
+        unknown = set(data) - allowed
+        if unknown:
+            raise web.HTTPBadRequest(text=f"unknown keys: {sorted(unknown)}")
+        with store.lock:
+            for key, value in data.items():
+                setattr(config, key, type(getattr(config, key))(value))
+    return web.json_response(
+        {
+            "account_sid": config.account_sid,
+            "api_keys": sorted(config.api_keys),
+            "callback_delay_ms": config.callback_delay_ms,
+            "callback_duplicates": config.callback_duplicates,
+            "callback_shuffle": config.callback_shuffle,
+            "callback_timeout_s": config.callback_timeout_s,
+        }
+    )
+
+
+async def control_numbers(request: web.Request) -> web.Response:
+    store = _store(request)
+    if request.method == "POST":
+        data = await _json_body(request)
+        try:
+            store.set_numbers(list(data.get("numbers", [])))
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response(store.list_numbers({}))
+
+
+async def control_state(request: web.Request) -> web.Response:
+    return web.json_response(_store(request).snapshot())
+
+
+async def control_reset(request: web.Request) -> web.Response:
+    _store(request).reset()
+    return web.json_response({"reset": True})
+
+
+async def control_idle(request: web.Request) -> web.Response:
+    try:
+        timeout = min(float(request.query.get("timeout", "10")), 60.0)
+    except ValueError:
+        raise web.HTTPBadRequest(text="timeout must be a number") from None
+    idle = await _runtime(request).idle(timeout)
+    return web.json_response({"idle": idle}, status=200 if idle else 408)
+
+
+def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
+    """The aiohttp application of the stand-in."""
+    app = web.Application(middlewares=[rest_middleware])
+    app[STORE_KEY] = store
+    app[RUNTIME_KEY] = runtime
+    account = API_PREFIX + "/Accounts/{account_sid:AC[0-9a-fA-F]{32}}"
+    sid = "{sid:[A-Za-z0-9]+}"
+    r = app.router
+    r.add_get(account + ".json", fetch_account)
+    r.add_post(account + "/Messages.json", create_message)
+    r.add_get(account + "/Messages.json", list_messages)
+    r.add_get(account + f"/Messages/{sid}.json", fetch_message)
+    r.add_post(account + "/Calls.json", create_call)
+    r.add_get(account + "/Calls.json", list_calls)
+    r.add_get(account + f"/Calls/{sid}.json", fetch_call)
+    r.add_post(account + f"/Calls/{sid}.json", update_call)
+    r.add_get(account + "/IncomingPhoneNumbers.json", list_numbers)
+    r.add_get(account + "/Usage/Records.json", list_usage)
+    r.add_route("*", "/_standin/requests", control_requests)
+    r.add_route("*", "/_standin/callbacks", control_callbacks)
+    r.add_route("*", "/_standin/faults", control_faults)
+    r.add_route("*", "/_standin/outcomes", control_outcomes)
+    r.add_route("*", "/_standin/config", control_config)
+    r.add_route("*", "/_standin/numbers", control_numbers)
+    r.add_get("/_standin/state", control_state)
+    r.add_post("/_standin/reset", control_reset)
+    r.add_get("/_standin/idle", control_idle)
+    return app
+
+
+__all__ = [
+    "RUNTIME_KEY",
+    "STORE_KEY",
+    "Runtime",
+    "build_app",
+    "error_response",
+    "invalid_parameter",
+]

@@ -1,0 +1,227 @@
+"""Contract: every REST operation of the adapter, sent by the real twilio client, is valid for
+Twilio's own OpenAPI description (served by Prism, ../shared/twilio-oai/).
+
+Prism answers with the spec's examples, so this checks requests, not behaviour. A checking
+proxy in front of Prism (devkit.prism.CheckingProxy) also rejects unknown parameters and checks
+array fields, which Prism 5.14 cannot parse in form bodies (see devkit/prism.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from devkit.prism import CheckingProxy, Prism, PrismError, require_spec, spec_path
+from switchboard.adapters import twilio_client as tc
+from switchboard.settings import Settings
+
+pytestmark = pytest.mark.contract
+
+ACCOUNT_SID = "AC" + "5" * 32
+AUTH_TOKEN = "fake-auth-token-for-contract-tests"
+KEY_SID = "SK" + "6" * 32
+KEY_SECRET = "fake-api-key-secret-for-contract-tests"
+SERVICE_SID = "MG" + "7" * 32
+FROM = "+15017122661"
+TO = "+15558675310"
+APP = "https://switchboard.example.net"
+
+
+@pytest.fixture(scope="session")
+def prism() -> Iterator[Prism]:
+    """Prism on Twilio's OpenAPI file for the session (fails, never skips, without the file)."""
+    with Prism() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def proxy(prism: Prism) -> Iterator[CheckingProxy]:
+    with CheckingProxy(prism.base_url) as instance:
+        yield instance
+
+
+@pytest.fixture
+def checked(proxy: CheckingProxy) -> Iterator[CheckingProxy]:
+    """The proxy, emptied before the test; after it, no request may have broken the contract."""
+    proxy.clear()
+    yield proxy
+    assert proxy.problems() == []
+    assert proxy.requests(), "the test sent nothing"
+    assert all(200 <= r.status < 300 for r in proxy.requests())
+
+
+def settings(base_url: str, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_api_base_url": base_url,
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@pytest.fixture
+def client(checked: CheckingProxy) -> Any:
+    return tc.build_client(settings(checked.base_url))
+
+
+def test_sms_with_from_status_callback_and_media(client: Any, checked: CheckingProxy) -> None:
+    created = tc.send_sms(
+        client,
+        to=TO,
+        body="Your appointment is tomorrow at 9.",
+        from_=FROM,
+        status_callback=f"{APP}/api/status/message",
+        media_urls=["https://media.example.net/a.png", "https://media.example.net/b.jpg"],
+    )
+    assert created.sid.startswith("SM")
+    form = checked.requests()[-1].form
+    assert form["MediaUrl"] == [
+        "https://media.example.net/a.png",
+        "https://media.example.net/b.jpg",
+    ]
+    assert form["StatusCallback"] == [f"{APP}/api/status/message"]
+
+
+def test_sms_with_messaging_service(client: Any, checked: CheckingProxy) -> None:
+    created = tc.send_sms(
+        client,
+        to=TO,
+        body="via the service",
+        messaging_service_sid=SERVICE_SID,
+        status_callback=f"{APP}/api/status/message",
+    )
+    assert created.sid.startswith("SM")
+    assert "From" not in checked.requests()[-1].form
+
+
+def test_call_with_twiml_machine_detection_and_status_callback(
+    client: Any, checked: CheckingProxy
+) -> None:
+    created = tc.create_call(
+        client,
+        to=TO,
+        from_=FROM,
+        twiml="<Response><Say>Hello</Say></Response>",
+        status_callback=f"{APP}/api/status/call",
+        machine_detection="Enable",
+        timeout=30,
+        record=False,
+    )
+    assert created.sid.startswith("CA")
+    form = checked.requests()[-1].form
+    assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert form["MachineDetection"] == ["Enable"]
+
+
+def test_call_with_url(client: Any, checked: CheckingProxy) -> None:
+    created = tc.create_call(
+        client,
+        to=TO,
+        from_=FROM,
+        url=f"{APP}/api/voice/outbound?id=reminder-42",
+        status_callback=f"{APP}/api/status/call",
+        status_callback_events=["completed"],
+        machine_detection="DetectMessageEnd",
+        record=True,
+    )
+    assert created.sid.startswith("CA")
+
+
+def test_fetches(client: Any, checked: CheckingProxy) -> None:
+    assert tc.fetch_message(client, "SM" + "a" * 32).sid.startswith("SM")
+    assert tc.fetch_call(client, "CA" + "a" * 32).sid.startswith("CA")
+    assert tc.fetch_account_status(client)
+
+
+def test_list_messages_with_filters_and_limit(client: Any, checked: CheckingProxy) -> None:
+    messages = tc.list_messages(
+        client,
+        to=TO,
+        from_=FROM,
+        date_sent_after=datetime.now(UTC) - timedelta(days=1),
+        limit=3,
+    )
+    assert len(messages) == 3
+    tc.list_messages(client, date_sent=date(2026, 1, 2), limit=1)
+    tc.list_messages(client, date_sent_before=date(2026, 1, 2), limit=1)
+
+
+def test_list_numbers_with_limit(client: Any, checked: CheckingProxy) -> None:
+    numbers = tc.list_incoming_numbers(client, 2)  # the spec's example page is the last one
+    assert len(numbers) == 1
+    assert numbers[0].phone_number.startswith("+")
+    assert checked.requests()[-1].query["PageSize"] == ["2"]
+
+
+def test_list_usage_with_period_category_and_limit(client: Any, checked: CheckingProxy) -> None:
+    records = tc.list_usage_records(client, date(2026, 1, 1), date(2026, 1, 31), "sms", 2)
+    assert len(records) == 2
+    tc.list_usage_records(client, limit=1)
+
+
+def test_api_key_auth(checked: CheckingProxy) -> None:
+    key_client = tc.build_client(
+        settings(checked.base_url, twilio_api_key_sid=KEY_SID, twilio_api_key_secret=KEY_SECRET)
+    )
+    tc.send_sms(key_client, to=TO, body="key", from_=FROM)
+
+
+def test_async_operations(checked: CheckingProxy) -> None:
+    async def main() -> None:
+        async with tc.async_client(settings(checked.base_url)) as client:
+            await tc.send_sms_async(
+                client,
+                to=TO,
+                body="async",
+                from_=FROM,
+                status_callback=f"{APP}/api/status/message",
+                media_urls=["https://media.example.net/a.png"],
+            )
+            await tc.create_call_async(
+                client,
+                to=TO,
+                from_=FROM,
+                url=f"{APP}/api/voice/outbound",
+                status_callback=f"{APP}/api/status/call",
+                machine_detection="Enable",
+            )
+
+    asyncio.run(main())
+    assert [r.method for r in checked.requests()] == ["POST", "POST"]
+
+
+def test_the_checks_catch_what_prism_lets_through(proxy: CheckingProxy) -> None:
+    proxy.clear()
+    client = tc.build_client(settings(proxy.base_url))
+    with pytest.raises(TwilioRestException) as caught:
+        client.calls.create(
+            to=TO, from_=FROM, twiml="<Response/>", status_callback_method="PUT", timeout=30
+        )
+    assert "StatusCallbackMethod" in str(caught.value.msg)
+    response = client.request(  # an unknown parameter: Prism alone accepts it
+        "POST",
+        f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "x", "NoSuchParameter": "1"},
+    )
+    assert response.status_code == 400
+    problems = proxy.problems()
+    assert any("StatusCallbackMethod" in p for p in problems)
+    assert any("NoSuchParameter" in p for p in problems)
+    proxy.clear()
+
+
+def test_missing_spec_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "twilio_api_v2010.json"
+    monkeypatch.setenv("TWILIO_OAI_SPEC", str(missing))
+    assert spec_path() == missing
+    with pytest.raises(PrismError, match=str(missing)):
+        require_spec()
+    with pytest.raises(PrismError, match="TWILIO_OAI_SPEC"):
+        Prism().start()
