@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
 
 import azure.functions as func
+from werkzeug.datastructures import ImmutableMultiDict
 
 from switchboard.adapters.signature import SIGNATURE_HEADER, is_valid_signature, public_url
 from switchboard.blueprints.http import forbidden
@@ -42,10 +45,33 @@ def _unavailable() -> func.HttpResponse:
     return func.HttpResponse("Service unavailable", status_code=503, mimetype="text/plain")
 
 
+class _FormParams(ImmutableMultiDict[str, str]):
+    """werkzeug's multi-dict (what `req.form` returns) plus `getall`, the method twilio's
+    RequestValidator tries first: without it the validator pays two caught AttributeErrors per
+    parameter, which doubles the cost of a signature check."""
+
+    getall = ImmutableMultiDict.getlist
+
+
+def form_params(req: func.HttpRequest) -> Any:
+    """The form parameters, as `req.form` has them (repeated keys kept, blank values kept).
+
+    Twilio posts `application/x-www-form-urlencoded` UTF-8: parsed here directly, as werkzeug
+    does but without its general form machinery (as costly as the signature check itself).
+    A body that is not UTF-8 is decoded with replacement characters, so it fails the signature
+    check (403) instead of raising. Other content types go through `req.form`.
+    """
+    content_type = req.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return req.form
+    text = req.get_body().decode("utf-8", "replace")
+    return _FormParams(parse_qsl(text, keep_blank_values=True, errors="replace"))
+
+
 def verify(req: func.HttpRequest, settings: Settings) -> TwilioRequest | None:
     """The verified request, or None when the signature is missing or wrong."""
     url = public_url(req.url, req.headers, settings.public_base_url)
-    form = req.form
+    form = form_params(req)
     if settings.signature_validation_enabled:
         token = settings.twilio_auth_token or ""
         if not is_valid_signature(token, url, form, req.headers.get(SIGNATURE_HEADER)):
