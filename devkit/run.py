@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--app-dir", type=Path, default=PROJECT_ROOT)
     parser.add_argument("--port", type=int, default=None, help="app port (default 7071)")
+    parser.add_argument(
+        "--azurite-data", type=Path, default=None, help="Azurite's data folder (default .azurite/)"
+    )
     args = parser.parse_args(argv)
     app_dir: Path = args.app_dir.resolve()
     try:
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             if all(port_in_use(p) for p in DEFAULT_PORTS.values()):
                 print("Azurite: already listening on 10000-10002, reusing it")
             else:
-                azurite = Azurite(ports=None, data_dir=app_dir / ".azurite")
+                azurite = Azurite(ports=None, data_dir=args.azurite_data or app_dir / ".azurite")
                 azurite.start()
                 print("Azurite: blob 10000, queue 10001, table 10002 (data in .azurite/)")
         else:

@@ -92,6 +92,7 @@ class HostHandle:
     lines: list[str] = field(default_factory=list)
     returncode: int | None = None
     _new_line: threading.Condition = field(default_factory=threading.Condition)
+    _output_closed: bool = False
 
     def api(self, path: str) -> str:
         """The URL of `path` under the default route prefix (`/api`)."""
@@ -113,7 +114,8 @@ class HostHandle:
                     if found:
                         return found
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                # A host that exited prints nothing more: fail now, not after the timeout.
+                if remaining <= 0 or self._output_closed:
                     tail = "\n".join(self.lines[-40:])
                     raise AssertionError(
                         f"no log line matches {regex.pattern!r}; last lines:\n{tail}"
@@ -169,6 +171,7 @@ class HostHandle:
                 self.lines.append(raw.rstrip("\n"))
                 self._new_line.notify_all()
         with self._new_line:
+            self._output_closed = True
             self._new_line.notify_all()
 
 
