@@ -66,22 +66,30 @@ class RecordStore:
         return None
 
     def list_recent(
-        self, since: datetime, limit: int, until: datetime | None = None
+        self,
+        since: datetime,
+        limit: int,
+        until: datetime | None = None,
+        *,
+        after: str | None = None,
     ) -> list[Entity]:
         """Records created in [since, until], newest first, at most `limit`.
 
         Reads only the index partitions of the days covered, newest day first, and stops as
-        soon as `limit` records are found.
+        soon as `limit` records are found. `after` (an index RowKey, `records.index_row`) lists
+        only what sorts after it: the cursor of the page that ended there.
         """
         until = until or records.utcnow()
+        # Index RowKeys sort newest first across days, so one bound serves every partition.
+        low_op, low = ("gt", after) if after else ("ge", records.index_row(until, ""))
         found: list[Entity] = []
         for partition in records.index_partitions_between(since, until):
             rows = tables.query(
                 self.table,
-                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                f"PartitionKey eq @pk and RowKey {low_op} @low and RowKey lt @high",
                 {
                     "pk": partition,
-                    "low": records.index_row(until, ""),
+                    "low": low,
                     "high": records.index_row(since, "~"),
                 },
             )
