@@ -142,7 +142,8 @@ class HttpDispatcher:
     def build_app(self) -> web.Application:
         """An aiohttp application sending every path to `handle`."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        # (?s): a decoded path may hold any character, newlines included; the routes decide.
+        app.router.add_route("*", "/{tail:(?s:.*)}", self.handle)
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -75,7 +75,7 @@ class RouteTemplate:
             precedence.append(_segment_precedence(parts))
         self._check_optional_tail(parsed)
         pattern = "".join(pieces) if pieces else ""
-        self._regex = re.compile(f"^{pattern}/?$", re.IGNORECASE)
+        self._regex = re.compile(f"^{pattern}/?\\Z", re.IGNORECASE | re.DOTALL)
         self.precedence = tuple(precedence)
 
     @property

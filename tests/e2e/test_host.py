@@ -196,6 +196,8 @@ def test_route_templates(app: AppUnderTest) -> None:
     not_allowed = app.host.request("POST", "/api/items/42")
     assert (not_allowed.status, not_allowed.headers.get("allow")) == (405, "GET")
     assert app.host.request("GET", "/api/files/a/b/c.txt").json() == {"path": "a/b/c.txt"}
+    # Any decoded character reaches the function, control characters and newlines included.
+    assert app.host.request("GET", "/api/files/x%C2%80%0Ay").json() == {"path": "x\x80\ny"}
     assert app.host.request("GET", "/api/nothing-here").status == 404
     assert app.host.request("GET", "/echo").status == 404  # outside the route prefix
 
