@@ -35,6 +35,10 @@ class HostStartupError(RuntimeError):
     """The app cannot be served; the message is for the user and names what to fix."""
 
 
+class FunctionInError(HostStartupError):
+    """One function cannot be indexed (an unset %SETTING%): the host disables it and goes on."""
+
+
 @dataclass(frozen=True)
 class OutputBinding:
     """An output binding: `name` is the parameter (an Out) or `$return`."""
@@ -94,7 +98,7 @@ def resolve_expressions(text: str, environ: Mapping[str, str], where: str) -> st
         name = found.group(1)
         value = environ.get(name)
         if value is None:
-            raise HostStartupError(
+            raise FunctionInError(
                 f"{where}: app setting '{name}' (used as %{name}%) is not set: add it to "
                 "local.settings.json 'Values' or to the environment"
             )
@@ -145,7 +149,15 @@ def discover_functions(
         functions = app.get_functions()
     except ValueError as exc:  # duplicate function names, bad decorator arguments
         raise HostStartupError(f"function_app.py: {exc}") from None
-    specs = [_build_spec(function, environ, route_prefix) for function in functions]
+    specs = []
+    for function in functions:
+        try:
+            specs.append(_build_spec(function, environ, route_prefix))
+        except FunctionInError as exc:
+            # The Functions host does the same: "The 'X' function is in error", the rest runs.
+            logger.error(
+                "The '%s' function is in error and disabled: %s", function.get_function_name(), exc
+            )
     if not specs:
         raise HostStartupError("function_app.py: the FunctionApp has no functions")
     return specs

@@ -345,15 +345,14 @@ def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuer
     """since (ISO-8601, default 30 days before until), until (default now), limit (1..100),
     cursor (a `nextCursor`)."""
     raw_until = query_param(params, "until")
-    until = parse_datetime(raw_until, "until") if raw_until else None
+    # Nothing was recorded before 1970; clamping keeps date arithmetic far from year 1.
+    until = max(parse_datetime(raw_until, "until"), _EPOCH) if raw_until else None
     raw_since = query_param(params, "since")
     if raw_since:
         since = parse_datetime(raw_since, "since")
     else:
         since = min(until or now, now) - DEFAULT_SINCE
-    # Nothing was recorded before 1970; clamping keeps date arithmetic far from year 1.
     since = max(since, _EPOCH)
-    until = max(until, _EPOCH) if until is not None else None
     limit = parse_limit(params)
     raw_cursor = query_param(params, "cursor")
     after = decode_cursor(raw_cursor) if raw_cursor else None

@@ -225,13 +225,20 @@ def get_call(settings: Settings, call_id: str) -> dict[str, Any]:
 
 
 def list_history(
-    store: RecordStore, query: HistoryQuery, now: datetime | None = None
+    store: RecordStore,
+    query: HistoryQuery,
+    now: datetime | None = None,
+    key: str = "messages",
 ) -> dict[str, Any]:
-    """A page of records newest first: `{"messages", "nextCursor", ...}` (`operator_api`)."""
+    """A page of records newest first: `{key: [...], "nextCursor", ...}` (`operator_api`).
+
+    The one listing of the operator API: `GET /api/messages` and `GET /api/calls` both page
+    through it.
+    """
     now = now or records.utcnow()
     window = operator_api.plan_window(query, now)
     if window is None:
-        return operator_api.history_page([], query, None)
+        return operator_api.history_page([], query, None, key)
     try:
         # One more than asked: it tells whether another page exists without a second request.
         entities = store.list_recent(
@@ -239,7 +246,7 @@ def list_history(
         )
     except STORAGE_ERRORS as exc:
         raise storage_unavailable(exc) from None
-    return operator_api.history_page(entities, query, window)
+    return operator_api.history_page(entities, query, window, key)
 
 
 def list_messages(settings: Settings, query: HistoryQuery) -> dict[str, Any]:

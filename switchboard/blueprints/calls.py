@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import azure.functions as func
 
-from switchboard import records
+from switchboard import operator_api, operator_service, records
 from switchboard.adapters.idempotency_store import IdempotencyStore, to_idempotency_record
 from switchboard.adapters.record_store import RecordStore
 from switchboard.blueprints.http import error_response, json_response
@@ -55,12 +55,6 @@ bp = func.Blueprint()
 #: the default origin of `func start` and `python -m devkit host`.
 LOCAL_BASE_URL = "http://localhost:7071"
 DEFAULT_MAX_DEQUEUE_COUNT = 5
-#: `GET /api/calls`: default and largest page, default and furthest look-back.
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
-DEFAULT_LOOKBACK = timedelta(days=7)
-# Each day of look-back costs one index-partition query: a bound keeps every listing cheap.
-MAX_LOOKBACK = timedelta(days=90)
 _HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 
 
@@ -370,61 +364,14 @@ def create_call(
     return json_response({"id": key, "status": "queued"}, 202)
 
 
-def _parse_time(value: str, field: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidCallRequest(
-            field, "must be an ISO-8601 date and time such as 2026-11-23T09:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def list_query(params: dict[str, str], now: datetime) -> tuple[datetime, datetime, int]:
-    """(since, until, limit) of `GET /api/calls`, validated; since is kept within 90 days."""
-    # Nothing is created in the future: a later `until` is now (and keeps the index keys sane).
-    until = min(_parse_time(params["until"], "until"), now) if params.get("until") else now
-    try:
-        floor = until - MAX_LOOKBACK
-        default_since = until - DEFAULT_LOOKBACK
-    except OverflowError:
-        raise InvalidCallRequest("until", "is too far in the past") from None
-    since = _parse_time(params["since"], "since") if params.get("since") else default_since
-    since = max(since, floor)
-    raw_limit = params.get("limit")
-    limit = DEFAULT_LIMIT
-    if raw_limit is not None and raw_limit != "":
-        text = raw_limit.strip()
-        # ASCII digits only, and few: int() refuses "²" and 5,000-digit strings with an error.
-        if not (text.isascii() and text.isdigit() and len(text) <= 3) or not (
-            1 <= int(text) <= MAX_LIMIT
-        ):
-            raise InvalidCallRequest("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
-        limit = int(text)
-    return since, until, limit
-
-
 def list_calls(req: func.HttpRequest, store: RecordStore, now: datetime) -> func.HttpResponse:
-    """`GET /api/calls?since=&until=&limit=`: records created in the window, newest first."""
+    """`GET /api/calls?since=&until=&limit=&cursor=`: newest first, paged like the messages."""
     try:
-        since, until, limit = list_query(dict(req.params), now)
-    except InvalidCallRequest as exc:
-        return _bad_request(exc)
-    if since > until:
-        return json_response({"calls": [], "since": records.iso(since), "limit": limit})
-    try:
-        found = store.list_recent(since, limit, until)
-    except Exception:
-        logger.exception("GET /api/calls: storage failed")
-        return _unavailable("storage")
-    return json_response(
-        {
-            "calls": [records.to_json(dict(entity)) for entity in found],
-            "since": records.iso(since),
-            "until": records.iso(until),
-            "limit": limit,
-        }
-    )
+        query = operator_api.parse_history_query(req.params, now)
+        page = operator_service.list_history(store, query, now, key="calls")
+    except operator_api.ApiError as exc:
+        return json_response(exc.body(), exc.status, exc.headers() or None)
+    return json_response(page)
 
 
 def get_call(record_id: str, store: RecordStore) -> func.HttpResponse:

@@ -8,6 +8,7 @@ and `respond` is never called, so nothing is written. Broken settings answer 503
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,12 @@ def verify(req: func.HttpRequest, settings: Settings) -> TwilioRequest | None:
     )
 
 
+@functools.cache
+def _report_missing_token_once() -> None:
+    # Reported once per process (SPEC: a missing setting is reported once, clearly).
+    logger.error("TWILIO_AUTH_TOKEN is not set: webhook signatures cannot be validated")
+
+
 def twilio_webhook(
     req: func.HttpRequest,
     respond: Callable[[TwilioRequest, Settings], func.HttpResponse],
@@ -101,7 +108,7 @@ def twilio_webhook(
     except SettingsError:
         return _unavailable()
     if settings.signature_validation_enabled and not settings.twilio_auth_token:
-        logger.error("TWILIO_AUTH_TOKEN is not set: webhook signatures cannot be validated")
+        _report_missing_token_once()
         return _unavailable()
     verified = verify(req, settings)
     if verified is None:

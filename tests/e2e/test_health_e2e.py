@@ -56,3 +56,13 @@ def test_health_names_an_invalid_setting_without_its_value(run_host: HostFactory
     assert body["status"] == "degraded"
     assert any(p.startswith("TWILIO_FROM_NUMBER:") for p in body["settings"]["invalid"])
     assert "not-a-number-xyz" not in response.text
+
+
+def test_an_unset_trigger_setting_disables_only_its_function(run_host: HostFactory) -> None:
+    # As the Functions host does: `%SMS_TIMER_SCHEDULE%` unresolved → that function is in error,
+    # every other function still runs.
+    host = run_host(PROJECT_ROOT, {"SMS_TIMER_SCHEDULE": None, "OUTBOUND_CALL_QUEUE": None})
+    host.wait_for_log("'SMS_TIMER_SCHEDULE' (used as %SMS_TIMER_SCHEDULE%) is not set")
+    host.wait_for_log("'OUTBOUND_CALL_QUEUE' (used as %OUTBOUND_CALL_QUEUE%) is not set")
+    assert host.request("GET", "/api/health").status in (200, 503)
+    assert host.request("POST", "/api/voice/incoming").status == 503  # no auth token set

@@ -383,7 +383,6 @@ def on_blob(blob: func.InputStream) -> None:
         ("host.json syntax", ["host.json", "not valid JSON"]),
         ("host.json key", ["host.json", "'extensions.queues.maxDequeueCount'"]),
         ("local.settings.json", ["local.settings.json", "not valid JSON"]),
-        ("unset setting", ["TEST_TIMER_SCHEDULE", "function 'ticker'"]),
         ("unsupported binding", ["function 'on_blob'", "blobTrigger"]),
     ],
 )
@@ -401,9 +400,6 @@ def test_startup_errors_name_the_file_and_key(
         (app_dir / "host.json").write_text(json.dumps(host_json))
     elif case == "local.settings.json":
         (app_dir / "local.settings.json").write_text('{"Values": {"A": "1",}}')
-    elif case == "unset setting":
-        del env["TEST_TIMER_SCHEDULE"]
-        args.append("--no-local-settings")
     else:
         (app_dir / "function_app.py").write_text(BLOB_APP)
     completed = run_failing_host(app_dir, env, storage_connection_string, *args)

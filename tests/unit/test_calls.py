@@ -9,7 +9,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from switchboard.blueprints.calls import callback_base_url, list_query
+from switchboard.blueprints.calls import callback_base_url
+from switchboard.operator_api import ApiError, parse_history_query
 from switchboard.calls import (
     TWIML_MAX_CHARS,
     FailureAction,
@@ -231,24 +232,27 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
         ({"limit": "1.5"}, "limit"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2026-02-30"}, "since"),
-        ({"until": "0001-01-01T00:00:00Z"}, "until"),
         ({"until": "soon"}, "until"),
     ],
 )
 def test_list_query_errors_name_the_field(params: dict[str, str], field: str) -> None:
-    with pytest.raises(InvalidCallRequest) as caught:
-        list_query(params, NOW)
-    assert caught.value.field == field
+    # GET /api/calls pages with the operator API's one history query (as /api/messages does).
+    with pytest.raises(ApiError) as caught:
+        parse_history_query(params, NOW)
+    assert (caught.value.status, caught.value.field) == (400, field)
 
 
 def test_list_query_defaults_and_bounds() -> None:
-    assert list_query({}, NOW) == (NOW - timedelta(days=7), NOW, 50)
-    assert list_query({"limit": " 7 ", "code": "function-key"}, NOW)[2] == 7
-    since, until, _ = list_query({"since": "2000-01-01", "until": "9999-12-31"}, NOW)
-    assert (since, until) == (NOW - timedelta(days=90), NOW)
-    since, _, _ = list_query({"since": "2026-11-20T10:00:00+05:00"}, NOW)
+    query = parse_history_query({}, NOW)
+    assert (query.since, query.until, query.limit) == (NOW - timedelta(days=30), None, 50)
+    assert parse_history_query({"limit": " 7 ", "code": "function-key"}, NOW).limit == 7
+    since = parse_history_query({"since": "2026-11-20T10:00:00+05:00"}, NOW).since
     assert since == datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
-    assert list_query({"since": "2026-11-22T00:00:00"}, NOW)[0].tzinfo is UTC
+    assert parse_history_query({"since": "2026-11-22T00:00:00"}, NOW).since.tzinfo is UTC
+    # Year 1 is no error (nothing is that old): it is clamped, never an overflow (a 500).
+    assert parse_history_query({"until": "0001-01-01T00:00:00Z"}, NOW).until == datetime(
+        1970, 1, 1, tzinfo=UTC
+    )
 
 
 def test_callback_origin() -> None:

@@ -256,16 +256,33 @@ def test_discovery_uses_the_app_metadata_and_resolves_settings() -> None:
     assert specs["poison"].connection == "Storage"
 
 
-def test_unset_setting_is_named() -> None:
+def test_unset_setting_disables_only_its_function(caplog: pytest.LogCaptureFixture) -> None:
     app = func.FunctionApp()
 
     @app.timer_trigger(schedule="%SMS_TIMER_SCHEDULE%", arg_name="timer")
     def tick(timer: func.TimerRequest) -> None:
         return None
 
-    with pytest.raises(HostStartupError, match="SMS_TIMER_SCHEDULE") as raised:
+    @app.route(route="x")
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("x")
+
+    specs = discover_functions(app, {}, "api")
+    assert [spec.name for spec in specs] == ["handler"]
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "The 'tick' function is in error" in message
+    assert "SMS_TIMER_SCHEDULE" in message
+
+
+def test_unset_setting_of_the_only_function_is_a_startup_error() -> None:
+    app = func.FunctionApp()
+
+    @app.timer_trigger(schedule="%SMS_TIMER_SCHEDULE%", arg_name="timer")
+    def tick(timer: func.TimerRequest) -> None:
+        return None
+
+    with pytest.raises(HostStartupError, match="no functions"):
         discover_functions(app, {}, "api")
-    assert "function 'tick'" in str(raised.value)
 
 
 def test_parameters_must_match_bindings() -> None:
