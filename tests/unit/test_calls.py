@@ -10,7 +10,6 @@ from xml.etree import ElementTree
 import pytest
 
 from switchboard.blueprints.calls import callback_base_url
-from switchboard.operator_api import ApiError, parse_history_query
 from switchboard.calls import (
     TWIML_MAX_CHARS,
     FailureAction,
@@ -22,6 +21,7 @@ from switchboard.calls import (
     say_twiml,
     twiml_for,
 )
+from switchboard.operator_api import ApiError, parse_history_query
 from switchboard.settings import load_settings
 
 TO = "+15558675310"
