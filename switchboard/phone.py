@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezone
-
 # E.164: a plus, a non-zero country digit, 7 to 14 more digits (15 digits at most in all).
 _E164_SHAPE = re.compile(r"^\+[1-9]\d{7,14}$")
 
@@ -20,6 +17,9 @@ def is_e164(value: str) -> bool:
     """Whether `value` is written in E.164 and is a possible number (phonenumbers' opinion)."""
     if not _E164_SHAPE.match(value):
         return False
+    # phonenumbers (~20 ms with its metadata) loads on the first check, not at cold start.
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
@@ -48,6 +48,9 @@ def mask(value: str | None) -> str:
 @lru_cache(maxsize=4096)
 def time_zones_for(value: str) -> tuple[str, ...]:
     """IANA time zones phonenumbers associates with the number (may be several, or none)."""
+    import phonenumbers
+    from phonenumbers import timezone as phone_timezone
+
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
