@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             if all(port_in_use(p) for p in DEFAULT_PORTS.values()):
                 print("Azurite: already listening on 10000-10002, reusing it")
             else:
-                azurite = Azurite(ports=None, data_dir=args.azurite_data or app_dir / ".azurite")
+                data_dir = args.azurite_data or app_dir / ".azurite"
+                azurite = Azurite(ports=None, data_dir=data_dir)
                 azurite.start()
-                print("Azurite: blob 10000, queue 10001, table 10002 (data in .azurite/)")
+                print(f"Azurite: blob 10000, queue 10001, table 10002 (data in {data_dir})")
         else:
             print("Azurite: not started (AzureWebJobsStorage points at an Azure account)")
 
