@@ -32,6 +32,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard import settings as settings_module
+from switchboard import voice_webhooks
 from switchboard.blueprints import voice as voice_bp
 
 GOAL = 1.5
@@ -138,8 +139,8 @@ def main() -> dict[str, object]:
     saved = {name: os.environ.get(name) for name in ENV}
     os.environ.update(ENV)
     settings_module.reset_settings_cache()
-    saved_factory = voice_bp.store_factory
-    voice_bp.store_factory = lambda settings: _NoStorage()
+    saved_factory = voice_webhooks.store_factory
+    voice_webhooks.store_factory = lambda settings: _NoStorage()
     try:
         validator = RequestValidator(TOKEN)
         signature = validator.compute_signature(URL, PARAMS)
@@ -177,7 +178,7 @@ def main() -> dict[str, object]:
             floor_times.append(floor_round())
             fast_times.append(floor_round(fast_params))
     finally:
-        voice_bp.store_factory = saved_factory
+        voice_webhooks.store_factory = saved_factory
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -225,7 +225,7 @@ def render(reply: Reply) -> str:
             forward = response.message(to=reply.forward_to)
             forward.body(body)
             for url in reply.forward_media:
-                forward.media(url)
+                forward.media(xml_safe(url))
         else:
             response.message(body, to=reply.forward_to)
     return str(response)

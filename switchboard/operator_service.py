@@ -1,6 +1,6 @@
 """What the operator API and the command line do: send now, history, numbers, usage.
 
-The HTTP routes (`switchboard.blueprints.operator`) and `python -m switchboard` both call these
+The HTTP routes (`switchboard.operator_routes`) and `python -m switchboard` both call these
 functions, so a message sent from a shell is checked, sent and recorded exactly as one sent
 through `POST /api/messages`. Requests arrive already validated (`switchboard.operator_api`);
 every failure leaves as an `ApiError`: 4xx for what the caller can fix, 503 for Twilio's

@@ -28,6 +28,7 @@ since the first claim, matching the body) and sends only if Twilio has nothing.
 Unexpected errors leave the row claimed: its lease expires and a later run resolves it, so
 nothing is lost and nothing is sent twice.
 
+The timer trigger (`switchboard.blueprints.schedules`) calls ``run_timer``;
 ``python -m switchboard.scheduler`` runs one pass from the command line (settings from the
 environment) and prints its report as JSON.
 """
@@ -56,7 +57,7 @@ from switchboard.adapters import schedule_store, tables, twilio_client
 from switchboard.adapters.schedule_store import Held, MessageLogWriter, ScheduleStore, TableSet
 from switchboard.phone import mask
 from switchboard.schedules import Action, Outcome, RetryPolicy, RowKind, Status
-from switchboard.settings import Settings
+from switchboard.settings import Settings, SettingsError, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -715,6 +716,20 @@ async def run_once(
     return report
 
 
+async def run_timer(*, past_due: bool = False) -> None:
+    """One firing of the ``sms_schedule_timer`` trigger: `run_once` with the process's settings.
+
+    Broken settings end the firing quietly (they are already logged once, naming the setting).
+    """
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return
+    if past_due:
+        logger.info("scheduled SMS timer is running late (past due)")
+    await run_once(settings)
+
+
 def _seconds(raw: str) -> timedelta:
     return timedelta(seconds=float(raw))
 
@@ -735,8 +750,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # one line per HTTP request otherwise
-    from switchboard.settings import SettingsError, get_settings
-
     try:
         settings = get_settings()
     except SettingsError as exc:

@@ -155,16 +155,24 @@ class CallbackError(ValueError):
     """A status callback without the parameters every callback has (its SID and status)."""
 
 
+#: Longest text kept from a callback field: Twilio's are short, and a Table Storage property
+#: holds at most 64 KiB (a longer value would make the whole write fail).
+MAX_FIELD_CHARS = 1024
+_INT32 = range(-(2**31), 2**31)
+
+
 def _typed(raw: str, kind: type) -> Any:
     value = raw.strip()
     if not value:
         return None
     if kind is int:
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             return None  # a malformed number is dropped rather than stored as text
-    return value
+        # Table Storage stores Python ints as Int32: a larger one would fail the write.
+        return number if number in _INT32 else None
+    return value[:MAX_FIELD_CHARS]
 
 
 def parse_callback(kind: Kind, params: Mapping[str, str]) -> StatusUpdate:
@@ -177,7 +185,7 @@ def parse_callback(kind: Kind, params: Mapping[str, str]) -> StatusUpdate:
         sid = params.get("CallSid") or ""
         status = params.get("CallStatus") or ""
         mapping = _CALL_FIELDS
-    sid, status = sid.strip(), status.strip().lower()
+    sid, status = sid.strip(), status.strip().lower()[:MAX_FIELD_CHARS]
     if not sid or not status:
         missing = "SID" if not sid else "status"
         raise CallbackError(f"{kind.value} status callback without its {missing}")
@@ -188,7 +196,11 @@ def parse_callback(kind: Kind, params: Mapping[str, str]) -> StatusUpdate:
             value = _typed(raw, typ)
             if value is not None:
                 fields[prop] = value
-    identity = {name: params[name].strip() for name in _IDENTITY_FIELDS if params.get(name)}
+    identity = {
+        name: params[name].strip()[:MAX_FIELD_CHARS]
+        for name in _IDENTITY_FIELDS
+        if params.get(name)
+    }
     return StatusUpdate(kind=kind, sid=sid, status=status, fields=fields, identity=identity)
 
 

@@ -3,8 +3,8 @@
 Each webhook of `POST /api/voice/*` is one function here taking the request's form parameters and
 the settings, and returning an `Outcome`: the TwiML to answer (built with twilio's
 `VoiceResponse`, which escapes every piece of text) and the change to make to the call's `CallLog`
-record. The blueprint (`switchboard.blueprints.voice`) verifies the signature, calls these, writes
-the change best-effort and answers.
+record. The blueprint (`switchboard.blueprints.voice`) verifies the signature, then
+`switchboard.voice_webhooks` calls these, writes the change best-effort and answers.
 
 The call flow:
 
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.messaging import xml_safe
 from switchboard.settings import Settings
 from switchboard.voice_menu import Menu, MenuOption
 
@@ -107,7 +108,8 @@ def _say(target: Any, text: str, settings: Settings) -> None:
         attrs["voice"] = settings.voice_tts_voice
     if settings.voice_language:
         attrs["language"] = settings.voice_language
-    target.say(text, **attrs)
+    # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry at all.
+    target.say(xml_safe(text), **attrs)
 
 
 def _goodbye(response: VoiceResponse, settings: Settings, text: str = GOODBYE) -> None:

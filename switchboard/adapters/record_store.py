@@ -138,6 +138,8 @@ class RecordStore:
 
     def add_sid_alias(self, record_id: str, sid: str) -> None:
         """Let status callbacks that carry only `sid` find the record `record_id`."""
+        if not records.is_valid_key(sid):
+            return  # a SID that cannot be a table key (never Twilio's) gets no alias
         self.table.upsert_entity({"PartitionKey": sid, "RowKey": records.SID_ROW, "Id": record_id})
 
     def update(self, record_id: str, change: Change, *, attempts: int = 20) -> Entity | None:

@@ -61,7 +61,12 @@ def is_valid_signature(
     """
     if not signature or not auth_token:
         return False
-    return bool(RequestValidator(auth_token).validate(url, params, signature))
+    try:
+        return bool(RequestValidator(auth_token).validate(url, params, signature))
+    except ValueError:
+        # A URL the validator cannot parse (a forged X-Forwarded-Host such as `host:abc` or
+        # `[::1`): not Twilio's, so refused, never a 500.
+        return False
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:

@@ -43,6 +43,16 @@ def twiml_response(xml: str, status_code: int = 200) -> func.HttpResponse:
     return func.HttpResponse(xml, status_code=status_code, mimetype="text/xml", charset="utf-8")
 
 
+def plain_response(text: str, status_code: int) -> func.HttpResponse:
+    """A short text/plain answer (Twilio callbacks: no detail, no TwiML)."""
+    return func.HttpResponse(text, status_code=status_code, mimetype="text/plain")
+
+
+def no_content() -> func.HttpResponse:
+    """204, no body."""
+    return func.HttpResponse(status_code=204)
+
+
 def forbidden() -> func.HttpResponse:
     """403 with no TwiML: the answer to a request without a valid Twilio signature."""
     return func.HttpResponse("Forbidden", status_code=403, mimetype="text/plain")

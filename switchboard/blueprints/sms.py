@@ -1,157 +1,23 @@
 """Incoming SMS webhook (auth level anonymous, Twilio signature required): `POST /api/sms/incoming`.
 
-`twilio_webhook` checks settings and the signature (403, nothing written, when it fails);
-`switchboard.messaging` classifies the text and builds the TwiML; this module writes the
-opt-out change and the MessageLog record, then answers `text/xml`.
-
-Storage work is best-effort and ordered by importance: the opt-out/opt-in first (a legal duty),
-then the MessageLog record, then (only when an auto-reply is configured) the sender's opt-out
-state. The first storage failure is logged (MessageSid for correlation, numbers masked) and ends
-the storage work for that request, so a storage outage costs at most one client timeout and the
-sender still gets the reply within Twilio's 15 s.
-
-Retries write nothing twice: Twilio retries with the same MessageSid (and the same
-`I-Twilio-Idempotency-Token`); the record's key is the MessageSid, and a keyword is applied only
-while the message's `step-keyword` marker is absent (the marker is written after the change). So
-a STOP retried after a later START does not opt the person out again.
+Thin on purpose: `twilio_webhook` checks settings and the signature (403, nothing written, when
+it fails), then `switchboard.sms_webhook.respond` applies opt-out keywords, writes the MessageLog
+record and answers `text/xml` (with `switchboard.messaging`). Both are imported on the first call
+(cold start), and nothing an SMS webhook does not need.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any
-
 import azure.functions as func
 
-from switchboard import messaging, records
-from switchboard.adapters import tables
-from switchboard.adapters.optout_store import OptOutStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.blueprints.http import twiml_response
-from switchboard.blueprints.webhook import TwilioRequest, twilio_webhook
-from switchboard.message_log import record_inbound
-from switchboard.messaging import InboundError, InboundMessage, KeywordKind, ReplySettings
-from switchboard.optout import How
-from switchboard.phone import mask
-from switchboard.settings import Settings
-
-logger = logging.getLogger(__name__)
-
 bp = func.Blueprint()
-
-KEYWORD_STEP = "keyword"
-
-#: How the stores are obtained (tests swap them to simulate an outage).
-message_store_factory: Callable[[Settings], Any] = RecordStore.messages
-optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
 
 
 @bp.function_name("sms_incoming")
 @bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def sms_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming SMS/MMS: opt-out keywords, help, auto-reply and forward to the owner."""
+    from switchboard.blueprints.webhook import twilio_webhook
+    from switchboard.sms_webhook import respond
+
     return twilio_webhook(req, respond)
-
-
-def reply_settings(settings: Settings) -> ReplySettings:
-    """The SMS reply settings: SMS_HELP_TEXT, SMS_AUTO_REPLY, OWNER_NUMBER."""
-    return ReplySettings(
-        help_text=settings.sms_help_text,
-        auto_reply=settings.sms_auto_reply,
-        owner_number=settings.owner_number,
-    )
-
-
-def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
-    """The `respond` step of `twilio_webhook`: record, then answer with TwiML."""
-    try:
-        message = messaging.parse_inbound(request.params)
-    except InboundError as exc:
-        # Signed by Twilio yet incomplete: nothing to record or answer.
-        logger.warning("sms: ignored an incoming-message webhook: %s", exc)
-        return twiml_response(messaging.render(messaging.Reply()))
-    keyword = message.keyword
-    logger.info(
-        "sms %s: %s from %s to %s (%d media)",
-        message.sid,
-        keyword.value if keyword else "message",
-        mask(message.from_),
-        mask(message.to),
-        len(message.media),
-        extra={"MessageSid": message.sid},
-    )
-    sender_opted_out = record_message(message, request, settings)
-    twiml = messaging.build_reply(
-        message, reply_settings(settings), sender_opted_out=sender_opted_out
-    )
-    return twiml_response(twiml)
-
-
-def record_message(message: InboundMessage, request: TwilioRequest, settings: Settings) -> bool:
-    """Apply the keyword and log the message; returns whether the sender is opted out.
-
-    Never raises: a storage failure is logged and the remaining writes are skipped.
-    """
-    keyword = message.keyword
-    step = "opt-out/opt-in"
-    try:
-        log_store = message_store_factory(settings)
-        opted_out = False
-        if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
-            opted_out = _apply_keyword(log_store, message, keyword, settings)
-        step = "MessageLog record"
-        if not record_inbound(log_store, message, idempotency_token=request.idempotency_token):
-            logger.info("sms %s: already recorded (a Twilio retry)", message.sid)
-        if keyword is None and settings.sms_auto_reply:
-            step = "opt-out lookup"
-            opted_out = optout_store_factory(settings).is_opted_out(message.from_)
-        return opted_out
-    except Exception as exc:  # storage down or refusing: the reply still goes out
-        logger.error(
-            "sms %s from %s: %s not written (storage error %s); the reply is sent anyway",
-            message.sid,
-            mask(message.from_),
-            step,
-            type(exc).__name__,
-            extra={"MessageSid": message.sid},
-        )
-        return keyword is KeywordKind.OPT_OUT
-
-
-def _apply_keyword(
-    log_store: Any, message: InboundMessage, keyword: KeywordKind, settings: Settings
-) -> bool:
-    """Opt out or in once per message; returns whether the sender is now opted out."""
-    marker = tables.get_or_none(log_store.table, message.sid, records.STEP_PREFIX + KEYWORD_STEP)
-    if marker is not None:
-        logger.info("sms %s: keyword already applied (a Twilio retry)", message.sid)
-        return keyword is KeywordKind.OPT_OUT
-    store = optout_store_factory(settings)
-    if keyword is KeywordKind.OPT_OUT:
-        created = store.opt_out(
-            message.from_,
-            How.KEYWORD,
-            keyword=messaging.normalise_keyword(message.body),
-            business_number=message.to or None,
-            message_sid=message.sid,
-        )
-        logger.info(
-            "sms %s: %s opted out%s",
-            message.sid,
-            mask(message.from_),
-            "" if created else " (already)",
-            extra={"MessageSid": message.sid},
-        )
-    else:
-        removed = store.opt_in(message.from_)
-        logger.info(
-            "sms %s: %s opted in%s",
-            message.sid,
-            mask(message.from_),
-            "" if removed else " (was not opted out)",
-            extra={"MessageSid": message.sid},
-        )
-    # Written after the change: a failure in between lets Twilio's retry apply it again.
-    log_store.mark_step(message.sid, KEYWORD_STEP)
-    return keyword is KeywordKind.OPT_OUT

@@ -1,150 +1,53 @@
 """Voice webhooks (auth level anonymous, Twilio signature required): `POST /api/voice/*`.
 
 Thin on purpose: `twilio_webhook` checks settings and the signature (403, nothing written, when
-it fails), `switchboard.voice` decides and builds the TwiML, and this module writes the CallLog
-change and answers `text/xml`.
-
-The write is best-effort. The caller must hear the TwiML even when Table Storage is down, so a
-storage failure is logged (CallSid for correlation, numbers masked) and the answer goes out
-anyway. A webhook Twilio retries (same `I-Twilio-Idempotency-Token`, which means the very same
-request, hence the same CallSid and step) finds its step marker already written and writes
-nothing again.
+it fails), then the route's `respond` step in `switchboard.voice_webhooks` decides (with
+`switchboard.voice`), writes the CallLog change and answers `text/xml`. Both are imported on the
+first call (cold start), and nothing a voice webhook does not need.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any
-
 import azure.functions as func
 
-from switchboard import records, voice
-from switchboard.adapters.record_store import RecordStore
-from switchboard.blueprints.http import twiml_response
-from switchboard.blueprints.webhook import TwilioRequest, twilio_webhook
-from switchboard.phone import mask
-from switchboard.settings import Settings
-
-logger = logging.getLogger(__name__)
-
 bp = func.Blueprint()
-
-Decide = Callable[[TwilioRequest, Settings], voice.Outcome]
-
-#: How the CallLog store is obtained; the benchmark and tests swap it for a stub.
-store_factory: Callable[[Settings], Any] = RecordStore.calls
-
-
-def _respond(decide: Decide) -> Callable[[TwilioRequest, Settings], func.HttpResponse]:
-    """The `respond` step of `twilio_webhook` for one route: decide, record, answer."""
-
-    def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
-        outcome = decide(request, settings)
-        call_sid = request.get("CallSid")
-        caller = request.get("From")
-        logger.info(
-            "voice %s: %s%s",
-            call_sid or "-",
-            outcome.handling,
-            # Callbacks (recording status) carry no numbers: say nothing rather than "from ''".
-            f" (from {mask(caller)} to {mask(request.get('To'))})" if caller else "",
-            extra={"CallSid": call_sid},
-        )
-        if outcome.change is not None:
-            log_call(call_sid, outcome.change, request, settings)
-        return twiml_response(outcome.twiml)
-
-    return respond
-
-
-def log_call(
-    call_sid: str, change: voice.CallLogChange, request: TwilioRequest, settings: Settings
-) -> bool:
-    """Write one step's change to CallLog, once; False when nothing was written (and why is logged).
-
-    Never raises: a storage failure must not keep the caller from hearing the TwiML.
-    """
-    if not call_sid or not records.is_valid_key(call_sid):
-        logger.warning("voice: a webhook without a usable CallSid: nothing recorded")
-        return False
-    try:
-        store = store_factory(settings)
-        if not store.mark_step(call_sid, change.step):
-            logger.info(
-                "voice %s: step %s already recorded (a Twilio retry, token %s): nothing written",
-                call_sid,
-                change.step,
-                request.idempotency_token or "-",
-                extra={"CallSid": call_sid},
-            )
-            return False
-        now = records.utcnow()
-        store.update(call_sid, lambda current: voice.apply_change(change, current, now))
-    except Exception as exc:  # any storage failure: the call goes on, the failure is logged
-        logger.error(
-            "voice %s: CallLog not written for step %s (%s: %s); the call was answered anyway",
-            call_sid,
-            change.step,
-            type(exc).__name__,
-            _first_line(exc),
-            extra={"CallSid": call_sid},
-        )
-        return False
-    return True
-
-
-def _first_line(exc: BaseException) -> str:
-    # Storage errors can be long (request ids, XML bodies); they never hold the account key.
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
-
-
-def _incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.incoming(request.params, settings)
-
-
-def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.menu(request.params, settings, voice.attempt_of(request.url))
-
-
-def _dial_complete(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.dial_complete(request.params, settings)
-
-
-def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.recording(request.params, settings)
-
-
-_on_incoming = _respond(_incoming)
-_on_menu = _respond(_menu)
-_on_dial_complete = _respond(_dial_complete)
-_on_recording = _respond(_recording)
 
 
 @bp.function_name("voice_incoming")
 @bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming call: reject, refuse, or greet then menu / forward / voicemail / goodbye."""
-    return twilio_webhook(req, _on_incoming)
+    from switchboard.blueprints.webhook import twilio_webhook
+    from switchboard.voice_webhooks import on_incoming
+
+    return twilio_webhook(req, on_incoming)
 
 
 @bp.function_name("voice_menu")
 @bp.route(route="voice/menu", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
     """The menu's `<Gather>` result: act on the choice, repeat once, then goodbye."""
-    return twilio_webhook(req, _on_menu)
+    from switchboard.blueprints.webhook import twilio_webhook
+    from switchboard.voice_webhooks import on_menu
+
+    return twilio_webhook(req, on_menu)
 
 
 @bp.function_name("voice_dial_complete")
 @bp.route(route="voice/dial-complete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
     """After a `<Dial>`: hang up when answered, else voicemail or goodbye."""
-    return twilio_webhook(req, _on_dial_complete)
+    from switchboard.blueprints.webhook import twilio_webhook
+    from switchboard.voice_webhooks import on_dial_complete
+
+    return twilio_webhook(req, on_dial_complete)
 
 
 @bp.function_name("voice_recording")
 @bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
     """A voicemail: the `<Record>` action, its status callback and transcription."""
-    return twilio_webhook(req, _on_recording)
+    from switchboard.blueprints.webhook import twilio_webhook
+    from switchboard.voice_webhooks import on_recording
+
+    return twilio_webhook(req, on_recording)

@@ -70,7 +70,7 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
             if not line:
                 break
             output.append(line)
-            if "Switchboard is running" in line:
+            if "Press Ctrl-C to stop" in line:
                 break
         text = "".join(output)
         assert "Switchboard is running" in text, text

@@ -15,7 +15,7 @@ from switchboard import records
 from switchboard.adapters import tables
 from switchboard.adapters.idempotency_store import IdempotencyStore
 from switchboard.adapters.record_store import RecordStore
-from switchboard.blueprints.calls import (
+from switchboard.call_queue import (
     CallInFlight,
     TransientCallFailure,
     process_message,

@@ -18,7 +18,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
-from switchboard import records, status
+from switchboard import records, sms_webhook, status, status_callbacks
 from switchboard.adapters import tables
 from switchboard.adapters.optout_store import OptOutStore
 from switchboard.adapters.record_store import RecordStore
@@ -263,10 +263,10 @@ def test_storage_down_still_replies_and_logs_masked(
         + ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
     )
     monkeypatch.setattr(
-        sms_bp, "message_store_factory", lambda s: RecordStore.messages(_dead(s, dead))
+        sms_webhook, "message_store_factory", lambda s: RecordStore.messages(_dead(s, dead))
     )
     monkeypatch.setattr(
-        sms_bp, "optout_store_factory", lambda s: OptOutStore.from_settings(_dead(s, dead))
+        sms_webhook, "optout_store_factory", lambda s: OptOutStore.from_settings(_dead(s, dead))
     )
     caplog.set_level(logging.INFO)
     for body, expected in (("STOP", 0), ("hello", 2), ("help", 1)):
@@ -373,7 +373,7 @@ def test_concurrent_callbacks_on_one_record_lose_nothing(env: Env) -> None:
                     return
                 update = work.pop()
             try:
-                status_bp.apply_callback(env.calls, update)
+                status_callbacks.apply_callback(env.calls, update)
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -412,6 +412,6 @@ def test_status_storage_down_is_503(env: Env, monkeypatch: pytest.MonkeyPatch) -
     def broken(settings: Settings) -> RecordStore:
         raise ConnectionError("storage down")
 
-    monkeypatch.setitem(status_bp.store_factories, Kind.MESSAGE, broken)
+    monkeypatch.setitem(status_callbacks.store_factories, Kind.MESSAGE, broken)
     response = post_status(Kind.MESSAGE, {"MessageSid": "SM1", "MessageStatus": "sent"})
     assert response.status_code == 503

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from switchboard.blueprints.calls import callback_base_url
+from switchboard.call_queue import callback_base_url
 from switchboard.calls import (
     TWIML_MAX_CHARS,
     FailureAction,

@@ -13,14 +13,14 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from switchboard import operator_api, operator_service, records
+from switchboard import operator_api, operator_routes, operator_service, records
 from switchboard import settings as settings_module
 from switchboard.adapters.twilio_client import IncomingNumber, TwilioFailure, UsageRecord
 from switchboard.blueprints import operator
 from switchboard.operator_api import ApiError
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-OPENAPI = Path(operator.OPENAPI_PATH)
+OPENAPI = Path(operator_routes.OPENAPI_PATH)
 
 
 def error_of(call: Any, *args: Any, **kwargs: Any) -> ApiError:
@@ -432,9 +432,9 @@ def test_app_base_url_prefers_public_base_url_then_proxy_headers() -> None:
         headers={"x-forwarded-proto": "https", "x-forwarded-host": "proxy.example.com"},
         body=b"",
     )
-    assert operator.app_base_url(request, settings) == "https://sb.example.com"
+    assert operator_routes.app_base_url(request, settings) == "https://sb.example.com"
     plain = settings_module.load_settings({})
-    assert operator.app_base_url(request, plain) == "https://proxy.example.com"
+    assert operator_routes.app_base_url(request, plain) == "https://proxy.example.com"
 
 
 # --- the OpenAPI description ------------------------------------------------------------------

@@ -16,7 +16,7 @@ import azure.functions as func
 import pytest
 from twilio.request_validator import RequestValidator
 
-from switchboard import voice
+from switchboard import voice, voice_webhooks
 from switchboard.blueprints import voice as voice_bp
 from switchboard.settings import Settings, load_settings, reset_settings_cache
 
@@ -490,7 +490,7 @@ class MemoryStore:
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch, clean_env: pytest.MonkeyPatch) -> Iterator[MemoryStore]:
     memory = MemoryStore()
-    monkeypatch.setattr(voice_bp, "store_factory", lambda settings: memory)
+    monkeypatch.setattr(voice_webhooks, "store_factory", lambda settings: memory)
     clean_env.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     clean_env.setenv("VOICE_MENU", json.dumps(MENU))
     reset_settings_cache()

@@ -1,0 +1,188 @@
+"""Cold start stays cheap: indexing the app (`import function_app`, what the Functions host does
+before the first invocation) imports the blueprints and nothing of the core, and a voice or SMS
+webhook imports only what a webhook needs. Each check runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Every function the app registers, by name (the public interface of the host and of Azure).
+FUNCTIONS = [
+    "health",
+    "send_message",
+    "list_messages",
+    "get_message",
+    "list_numbers",
+    "list_usage",
+    "openapi",
+    "voice_incoming",
+    "voice_menu",
+    "voice_dial_complete",
+    "voice_recording",
+    "sms_incoming",
+    "status_message",
+    "status_call",
+    "calls_queue",
+    "calls_poison",
+    "calls",
+    "calls_get",
+    "sms_schedule_timer",
+    "create_sms_schedule",
+    "get_sms_schedule",
+    "cancel_sms_schedule",
+]
+
+#: Heavy third-party packages: imported on first use, never at index time.
+HEAVY_PACKAGES = [
+    "twilio.rest",
+    "azure.storage.queue",
+    "phonenumbers",
+    "croniter",
+    "click",
+    "aiohttp",
+]
+
+#: The core: imported by a function on its first call, never at index time.
+CORE_MODULES = [
+    "switchboard.settings",
+    "switchboard.schedules",
+    "switchboard.scheduler",
+    "switchboard.operator_api",
+    "switchboard.operator_service",
+    "switchboard.operator_routes",
+    "switchboard.calls",
+    "switchboard.call_queue",
+    "switchboard.call_routes",
+    "switchboard.idempotency",
+    "switchboard.messaging",
+    "switchboard.voice",
+    "switchboard.voice_webhooks",
+    "switchboard.sms_webhook",
+    "switchboard.status_callbacks",
+    "switchboard.adapters.tables",
+    "switchboard.adapters.twilio_client",
+]
+
+#: What a voice or SMS webhook never needs (the scheduled-SMS, operator and outbound-call code).
+NOT_FOR_WEBHOOKS = [
+    "twilio.rest",
+    "azure.storage.queue",
+    "croniter",
+    "click",
+    "aiohttp",
+    "switchboard.schedules",
+    "switchboard.scheduler",
+    "switchboard.schedule_routes",
+    "switchboard.adapters.schedule_store",
+    "switchboard.operator_api",
+    "switchboard.operator_service",
+    "switchboard.operator_routes",
+    "switchboard.calls",
+    "switchboard.call_queue",
+    "switchboard.call_routes",
+    "switchboard.idempotency",
+    "switchboard.adapters.idempotency_store",
+    "switchboard.adapters.queues",
+    "switchboard.adapters.twilio_client",
+]
+
+INDEX = """
+import json, sys
+import function_app
+app = function_app.app
+print(json.dumps({
+    "functions": [f.get_function_name() for f in app.get_functions()],
+    "modules": sorted(sys.modules),
+}))
+"""
+
+WEBHOOKS = """
+import json, sys
+from urllib.parse import urlencode
+import azure.functions as func
+from twilio.request_validator import RequestValidator
+import function_app
+from switchboard import sms_webhook, voice_webhooks
+
+def down(settings):
+    raise ConnectionError("storage down (stub)")
+
+# Storage is best-effort on these routes: a failing store still gets the TwiML answer.
+voice_webhooks.store_factory = down
+sms_webhook.message_store_factory = down
+sms_webhook.optout_store_factory = down
+
+def post(function, path, params):
+    url = "https://app.example" + path
+    signature = RequestValidator("cold-start-token").compute_signature(url, params)
+    request = func.HttpRequest(
+        method="POST", url=url, params={}, body=urlencode(params).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "X-Twilio-Signature": signature},
+    )
+    return function.build().get_user_function()(request).status_code
+
+from switchboard.blueprints import sms, voice
+call = {"CallSid": "CA" + "1" * 32, "From": "+15558675310", "To": "+15017122661"}
+text = {"MessageSid": "SM" + "1" * 32, "From": "+15558675310", "To": "+15017122661", "Body": "hi"}
+print(json.dumps({
+    "statuses": [
+        post(voice.voice_incoming, "/api/voice/incoming", call),
+        post(voice.voice_menu, "/api/voice/menu?attempt=1", {**call, "Digits": "1"}),
+        post(sms.sms_incoming, "/api/sms/incoming", text),
+    ],
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+def _run(code: str) -> dict[str, Any]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TWILIO_", "SMS_", "VOICE_", "PUBLIC_BASE_URL", "WEBSITE_"))
+    }
+    env["TWILIO_AUTH_TOKEN"] = "cold-start-token"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_indexing_imports_only_the_blueprints() -> None:
+    modules = set(_run(INDEX)["modules"])
+    assert [name for name in HEAVY_PACKAGES if name in modules] == []
+    assert [name for name in CORE_MODULES if name in modules] == []
+    ours = {name for name in modules if name == "switchboard" or name.startswith("switchboard.")}
+    assert {name for name in ours if not name.startswith("switchboard.blueprints")} == {
+        "switchboard"
+    }
+
+
+def test_indexing_still_lists_every_function() -> None:
+    functions = _run(INDEX)["functions"]
+    assert sorted(functions) == sorted(FUNCTIONS)
+    assert len(functions) == len(set(functions))
+
+
+def test_voice_and_sms_webhooks_import_only_what_they_need() -> None:
+    result = _run(WEBHOOKS)
+    assert result["statuses"] == [200, 200, 200]
+    modules = set(result["modules"])
+    assert [name for name in NOT_FOR_WEBHOOKS if name in modules] == []
