@@ -1,0 +1,88 @@
+"""The two programs `bench_cold_start` times for "first webhook": each runs in a fresh process.
+
+Only the standard library is imported at module level, so each program pays exactly its own
+imports. Both answer the same signed incoming-call webhook with the same TwiML; the app's CallLog
+write goes to a stub (as in `bench_voice`), so neither touches storage or the network.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+TOKEN = "bench-auth-token-0123456789abcdef"
+URL = "https://voice.contoso.com/api/voice/incoming"
+PARAMS = {
+    "AccountSid": "AC" + "0" * 32,
+    "ApiVersion": "2010-04-01",
+    "CallSid": "CA" + "1" * 32,
+    "CallStatus": "ringing",
+    "Called": "+15017122661",
+    "Caller": "+15558675310",
+    "Direction": "inbound",
+    "From": "+15558675310",
+    "To": "+15017122661",
+}
+
+
+def first_call_floor() -> None:
+    """Import the floor set, validate the signature, build the greeting TwiML."""
+    import azure.data.tables
+    import azure.functions  # noqa: F401
+    import twilio.twiml.messaging_response  # noqa: F401
+    from twilio.request_validator import RequestValidator
+    from twilio.twiml.voice_response import VoiceResponse
+
+    validator = RequestValidator(TOKEN)
+    signature = validator.compute_signature(URL, PARAMS)
+    if not validator.validate(URL, PARAMS, signature):
+        raise RuntimeError("floor signature rejected")
+    response = VoiceResponse()
+    response.say("Hello from Azure.")
+    response.pause()
+    response.say(f"This call uses Twilio API version {PARAMS['ApiVersion']}.")
+    response.pause()
+    response.say("You have reached contoso-voice.")
+    response.hangup()
+    str(response)
+
+
+class _NoStorage:
+    def mark_step(self, record_id: str, step: str) -> bool:
+        return True
+
+    def update(self, record_id: str, change: Any) -> Any:
+        return change(None)
+
+
+def first_call_app() -> None:
+    """Index the app (import function_app) and answer one signed incoming call."""
+    os.environ.update(
+        {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "WEBSITE_SITE_NAME": "contoso-voice",
+            "VOICE_VOICEMAIL": "false",
+        }
+    )
+    import azure.functions as func
+
+    import function_app  # noqa: F401 (indexing, as the worker does at start)
+    from switchboard import voice_webhooks
+    from switchboard.adapters.signature import sign
+    from switchboard.blueprints import voice
+
+    voice_webhooks.store_factory = lambda settings: _NoStorage()
+    request = func.HttpRequest(
+        method="POST",
+        url=URL,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign(TOKEN, URL, PARAMS),
+        },
+        params={},
+        body=urlencode(PARAMS).encode(),
+    )
+    response = voice.voice_incoming(request)
+    if response.status_code != 200 or b"contoso-voice" not in response.get_body():
+        raise RuntimeError(f"app answered {response.status_code}: {response.get_body()!r}")
