@@ -31,8 +31,8 @@ STEP_PREFIX = "step-"
 # Milliseconds until 9999-12-31: subtracting now gives a RowKey that sorts newest first.
 _MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
 _HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag"}
-# Table keys may not contain / \ # ? or control characters.
-_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+# Table keys may not contain / \ # ? or control characters (nor lone surrogates: not UTF-8).
+_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def utcnow() -> datetime:
@@ -46,8 +46,12 @@ def iso(moment: datetime) -> str:
 
 
 def is_valid_key(value: str) -> bool:
-    """Whether a value may be used as a PartitionKey/RowKey (≤ 1 KiB, no forbidden characters)."""
-    return 0 < len(value.encode("utf-8")) <= 1024 and not _BAD_KEY_CHARS.search(value)
+    """Whether a value may be used as a PartitionKey/RowKey (≤ 1 KiB, no forbidden characters).
+
+    Table Storage counts the 1 KiB in UTF-16: at most 512 characters of the BMP.
+    """
+    size = len(value.encode("utf-16-le", errors="surrogatepass"))
+    return 0 < size <= 1024 and not _BAD_KEY_CHARS.search(value)
 
 
 def index_partition(created: datetime) -> str:
