@@ -11,7 +11,6 @@ Failures the caller cannot fix (settings, storage, the queue) answer 503 with th
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -25,9 +24,10 @@ from switchboard.adapters.record_store import RecordStore
 from switchboard.blueprints.http import error_response, json_response
 from switchboard.calls import InvalidCallRequest, decode_body, parse_call_request
 from switchboard.idempotency import State
+from switchboard.logs import get_logger
 from switchboard.settings import Settings, SettingsError, get_settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 def _bad_request(exc: InvalidCallRequest) -> func.HttpResponse:

@@ -9,7 +9,6 @@ are `switchboard.operator_api`, the work `switchboard.operator_service` (shared 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +22,10 @@ from switchboard.adapters import tables
 from switchboard.adapters.signature import public_url
 from switchboard.blueprints.http import error_response, json_response
 from switchboard.health import Check, health_report
+from switchboard.logs import get_logger
 from switchboard.operator_api import ApiError
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 

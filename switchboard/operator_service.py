@@ -12,7 +12,6 @@ imported at module import).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -23,13 +22,14 @@ from azure.core.exceptions import AzureError
 from switchboard import operator_api, optout, records
 from switchboard.adapters.optout_store import OptOutStore
 from switchboard.adapters.record_store import ConcurrencyError, RecordStore
+from switchboard.logs import get_logger
 from switchboard.message_log import record_outbound_message
 from switchboard.operator_api import ApiError, HistoryQuery, SendRequest, UsageQuery
 from switchboard.phone import mask
 from switchboard.settings import MissingSettingError, Settings
 from switchboard.status import Kind, status_callback_url
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Storage failures that mean "try again later" rather than "your request is wrong".
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (AzureError, ConcurrencyError)

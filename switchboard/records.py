@@ -54,6 +54,12 @@ def is_valid_key(value: str) -> bool:
     return 0 < size <= 1024 and not _BAD_KEY_CHARS.search(value)
 
 
+def is_valid_record_id(value: str) -> bool:
+    """Whether a value can key a CallLog/MessageLog record: itself and its index RowKey
+    (`index_row`, 16 characters longer) must both be valid table keys."""
+    return is_valid_key(value) and is_valid_key(index_row(datetime(1970, 1, 1, tzinfo=UTC), value))
+
+
 def index_partition(created: datetime) -> str:
     """The index partition of the UTC day a record was created."""
     return INDEX_PREFIX + created.astimezone(UTC).strftime("%Y%m%d")

@@ -15,7 +15,6 @@ first use.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -25,11 +24,12 @@ from switchboard import records
 from switchboard import schedules as sched
 from switchboard import settings as settings_module
 from switchboard.blueprints.http import error_response, json_response
+from switchboard.logs import get_logger
 
 if TYPE_CHECKING:
     from switchboard.adapters.schedule_store import ScheduleStore
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 ROUTE = "sms/schedules"  # the route of `switchboard.blueprints.schedules`: for Location
 

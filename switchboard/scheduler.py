@@ -55,11 +55,12 @@ from switchboard import optout, records, status
 from switchboard import schedules as sched
 from switchboard.adapters import schedule_store, tables, twilio_client
 from switchboard.adapters.schedule_store import Held, MessageLogWriter, ScheduleStore, TableSet
+from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.schedules import Action, Outcome, RetryPolicy, RowKind, Status
 from switchboard.settings import Settings, SettingsError, get_settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Clock = Callable[[], datetime]
 TwilioFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]

@@ -14,7 +14,6 @@ app still starts, `/api/health` can say what is missing, and nothing leaks to Tw
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
 import threading
@@ -24,10 +23,11 @@ from datetime import time, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from switchboard.logs import get_logger
 from switchboard.phone import is_e164
 from switchboard.voice_menu import Menu, MenuError, parse_menu_json
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -19,7 +19,6 @@ a STOP retried after a later START does not opt the person out again.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,13 +30,14 @@ from switchboard.adapters.optout_store import OptOutStore
 from switchboard.adapters.record_store import RecordStore
 from switchboard.blueprints.http import twiml_response
 from switchboard.blueprints.webhook import TwilioRequest
+from switchboard.logs import get_logger
 from switchboard.message_log import record_inbound
 from switchboard.messaging import InboundError, InboundMessage, KeywordKind, ReplySettings
 from switchboard.optout import How
 from switchboard.phone import mask
 from switchboard.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 KEYWORD_STEP = "keyword"
 

@@ -21,7 +21,6 @@ when the callback URL asks Twilio to retry).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,12 +32,13 @@ from switchboard.adapters.optout_store import OptOutStore
 from switchboard.adapters.record_store import Entity, RecordStore
 from switchboard.blueprints.http import no_content, plain_response
 from switchboard.blueprints.webhook import TwilioRequest
+from switchboard.logs import get_logger
 from switchboard.optout import How
 from switchboard.phone import mask
 from switchboard.settings import Settings
 from switchboard.status import CallbackError, Kind, StatusUpdate
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: How the stores are obtained (tests swap them).
 store_factories: dict[Kind, Callable[[Settings], Any]] = {
@@ -60,7 +60,7 @@ def apply_callback(store: Any, update: StatusUpdate, record_id: str | None = Non
     Raises CallbackError when the key cannot be stored; storage errors propagate.
     """
     key = record_id or store.resolve(update.sid) or update.sid
-    if not records.is_valid_key(key):
+    if not records.is_valid_record_id(key):
         raise CallbackError("status callback with an id or SID that cannot be a table key")
     result: Entity | None = store.update(key, lambda current: status.merge(current, update))
     if (

@@ -14,7 +14,6 @@ nothing again.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +23,11 @@ from switchboard import records, voice
 from switchboard.adapters.record_store import RecordStore
 from switchboard.blueprints.http import twiml_response
 from switchboard.blueprints.webhook import TwilioRequest
+from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Decide = Callable[[TwilioRequest, Settings], voice.Outcome]
 Respond = Callable[[TwilioRequest, Settings], func.HttpResponse]
@@ -65,7 +65,7 @@ def log_call(
 
     Never raises: a storage failure must not keep the caller from hearing the TwiML.
     """
-    if not call_sid or not records.is_valid_key(call_sid):
+    if not call_sid or not records.is_valid_record_id(call_sid):
         logger.warning("voice: a webhook without a usable CallSid: nothing recorded")
         return False
     try:

@@ -20,7 +20,6 @@ status callbacks (`switchboard.status` moves it forward only), or `rejected`, `f
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,8 +32,9 @@ from switchboard.adapters import tables
 from switchboard.adapters.record_store import RecordStore
 from switchboard.calls import CallRequest
 from switchboard.idempotency import IdempotencyRecord, State, Verdict
+from switchboard.logs import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 DIRECTION = "outbound-api"
 #: Raw text of a rejected message kept for operators (Table string properties hold 32K chars).

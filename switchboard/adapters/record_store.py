@@ -7,7 +7,6 @@ optimistic concurrency, retrying on conflicts, so racing callbacks never lose an
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,9 +15,10 @@ from azure.data.tables import TableClient, UpdateMode
 
 from switchboard import records
 from switchboard.adapters import tables
+from switchboard.logs import get_logger
 from switchboard.settings import Settings, get_settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Entity = dict[str, Any]
 Change = Callable[[Entity | None], dict[str, Any] | None]
@@ -50,13 +50,13 @@ class RecordStore:
 
     def get(self, record_id: str) -> Entity | None:
         """The record with this id, or None."""
-        if not records.is_valid_key(record_id):
+        if not records.is_valid_record_id(record_id):
             return None
         return tables.get_or_none(self.table, record_id, records.RECORD_ROW)
 
     def resolve(self, sid: str) -> str | None:
         """The record id for a Twilio SID (the SID itself, or its alias), or None."""
-        if not records.is_valid_key(sid):
+        if not records.is_valid_record_id(sid):
             return None
         alias = tables.get_or_none(self.table, sid, records.SID_ROW)
         if alias is not None:
@@ -111,7 +111,13 @@ class RecordStore:
         created: datetime | None = None,
         sid: str | None = None,
     ) -> bool:
-        """Insert a new record (False if it exists), with its index row and SID alias."""
+        """Insert a new record (False if it exists), with its index row and SID alias.
+
+        Raises ValueError for an id that cannot key both the record and its index row (checked
+        first, so a record is never written without its index row).
+        """
+        if not records.is_valid_record_id(record_id):
+            raise ValueError("record id cannot be a table key")
         created = created or records.utcnow()
         entity = {
             "PartitionKey": record_id,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +39,11 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from switchboard import message_log, messaging, optout, records
 from switchboard import schedules as sched
 from switchboard.adapters import tables
+from switchboard.logs import get_logger
 from switchboard.schedules import NewSchedule, Status
 from switchboard.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Entity = dict[str, Any]
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition

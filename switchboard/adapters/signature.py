@@ -17,14 +17,15 @@ was signed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
-logger = logging.getLogger(__name__)
+from switchboard.logs import get_logger
+
+logger = get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 

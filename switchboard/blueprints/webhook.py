@@ -9,7 +9,6 @@ and `respond` is never called, so nothing is written. Broken settings answer 503
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +19,11 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from switchboard.adapters.signature import SIGNATURE_HEADER, is_valid_signature, public_url
 from switchboard.blueprints.http import forbidden
+from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.settings import Settings, SettingsError, get_settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 

@@ -233,17 +233,10 @@ def test_no_secret_or_number_in_any_log(
     assert not problems, f"{len(problems)} leaking lines:\n" + "\n".join(problems[:40])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Twilio error messages quote the number ('The 'To' number +1... is not a valid "
-        "phone number.') and are logged verbatim by the call queue and the scheduler"
-    ),
-)
 def test_twilio_error_messages_in_logs_mask_numbers(
     standin: TwilioStandin, storage_connection_string: str, tmp_path: Path
 ) -> None:
-    """Kept out of the scan above (its host is not registered) until the bug is fixed."""
+    """Twilio's error messages quote the number; the `switchboard.logs` filter masks it."""
     port = free_port()
     env = app_env(
         "scanmagic",
