@@ -46,7 +46,26 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         storage = Check(*tables.storage_reachable(settings))
         twilio = _twilio_check(settings)
     status, body = health_report(presence, problems, storage, twilio)
+    if storage.ok:
+        body["queues"] = _queue_report(settings)
     return json_response(body, status)
+
+
+def _queue_report(settings: settings_module.Settings) -> dict[str, int | None]:
+    """Messages waiting in the call queue, its poison queue, and parked for good.
+
+    `<queue>-poison-poison` holds messages the host could not even decode (not base64): they
+    never reach app code, so this count is how an operator learns of them.
+    """
+    from switchboard.adapters import queues
+
+    name = settings.outbound_call_queue
+    depths = queues.queue_depths([name, f"{name}-poison", f"{name}-poison-poison"], settings)
+    return {
+        "outbound": depths[name],
+        "poison": depths[f"{name}-poison"],
+        "parked": depths[f"{name}-poison-poison"],
+    }
 
 
 def _twilio_check(settings: settings_module.Settings) -> Check:

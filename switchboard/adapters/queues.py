@@ -65,3 +65,33 @@ def forget_clients() -> None:
     """Drop cached clients (tests that restart storage)."""
     with _lock:
         _clients.clear()
+
+
+def queue_depths(
+    names: list[str], settings: Settings, timeout: float = 3.0
+) -> dict[str, int | None]:
+    """Approximate message counts of existing queues (0 when absent, None when unreadable).
+
+    One quick request per queue, no retries, and no queue is created: for `/api/health`.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    depths: dict[str, int | None] = {}
+    for name in names:
+        client = QueueClient.from_connection_string(
+            settings.azure_web_jobs_storage,
+            name,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+            retry_total=0,
+        )
+        try:
+            depths[name] = int(client.get_queue_properties().approximate_message_count or 0)
+        except ResourceNotFoundError:
+            depths[name] = 0
+        except Exception:  # unreadable is reported as unknown, never as an error of /health
+            depths[name] = None
+        finally:
+            client.close()
+    return depths

@@ -39,6 +39,7 @@ from switchboard.adapters.record_store import RecordStore
 from switchboard.settings import load_settings
 from tests.e2e.conftest import HostHandle
 from tests.reliability.conftest import (
+    FUNCTION_KEY,
     HostFactory,
     app_env,
     b64,
@@ -317,4 +318,7 @@ def test_every_message_is_rejected_or_parked_and_none_loops(stack: QueueStack, s
     assert stack.count(stack.queue) == 0
     assert stack.count(stack.queue + "-poison") == 0
     assert stack.count(poison_poison) == n
+    # ... and operators see them: /api/health counts what is parked.
+    health = stack.host.request("GET", "/api/health", headers={"x-functions-key": FUNCTION_KEY})
+    assert health.json()["queues"] == {"outbound": 0, "poison": 0, "parked": n}
     assert [r for r in stack.standin.requests(resource="Calls") if r.param("To") == TO] == []
