@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
 	@echo "make test    lint, type check, unit, integration, contract and end-to-end tests"
-	@echo "make test-unit | test-integration | test-contract | test-e2e   one layer"
+	@echo "make test-unit | test-integration | test-contract | test-e2e | test-reliability   one layer"
+	@echo "make soak    the long reliability runs (fuzzing, outages)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -55,6 +56,9 @@ test-contract: install
 
 test-e2e: install
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
+
+test-reliability: install
+	$(PYTEST) tests/reliability $(PYTEST_ARGS)
 
 test: install lint typecheck
 	$(PYTEST) tests $(PYTEST_ARGS)
