@@ -573,7 +573,7 @@ def parse_usage_date(raw: str, today: date, name: str) -> date:
 
 
 def parse_date_filter(raw: str, name: str) -> tuple[datetime, bool]:
-    """A DateSent filter value: (moment in UTC, whether it names a whole day)."""
+    """A DateSent/StartTime filter value: (moment in UTC, whether it names a whole day)."""
     value = raw.strip()
     try:
         if len(value) == 10:
@@ -1086,8 +1086,17 @@ class StandinStore:
             return copy.copy(call) if call else None
 
     def list_calls(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
-        """Calls matching To/From/Status, newest first."""
+        """Calls matching To/From/Status and StartTime (``StartTime``, ``StartTime<``,
+        ``StartTime>``: a day or a time, like DateSent), newest first.
+
+        A call that has not started (queued, or never answered here) matches no StartTime filter.
+        """
         to, from_, status = _first(query, "To"), _first(query, "From"), _first(query, "Status")
+        filters = []
+        for name in ("StartTime", "StartTime<", "StartTime>"):
+            raw = _first(query, name)
+            if raw:
+                filters.append((name, *parse_date_filter(raw, name)))
         with self.lock:
             calls = sorted(self.calls.values(), key=lambda c: c.sequence, reverse=True)
             return [
@@ -1096,6 +1105,7 @@ class StandinStore:
                 if (not to or c.to == to)
                 and (not from_ or c.from_ == from_)
                 and (not status or c.status == status)
+                and all(_date_matches(c.start_time, *f) for f in filters)
             ]
 
     # -- numbers and usage -----------------------------------------------------------------------
@@ -1266,13 +1276,15 @@ def _valid_sender(value: str) -> bool:
 
 
 def _date_matches(sent: datetime | None, name: str, moment: datetime, whole_day: bool) -> bool:
+    """Twilio's date filters (DateSent, StartTime, ...): `name` exact, ``name>`` on or after,
+    ``name<`` on or before."""
     if sent is None:
         return False
-    if name == "DateSent":
+    if not name.endswith(("<", ">")):
         return sent.date() == moment.date() if whole_day else sent == moment
-    if name == "DateSent>":
+    if name.endswith(">"):
         return sent >= moment
-    # DateSent<: on or before; a whole day includes that day
+    # <: on or before; a whole day includes that day
     if whole_day:
         return sent.date() <= moment.date()
     return sent <= moment

@@ -3,7 +3,9 @@
 - `handle_message` (trigger `calls_queue`, queue `%OUTBOUND_CALL_QUEUE%`): validates the message,
   claims its id, places the call with Twilio and records the outcome (SPEC "Outbound calls"). It
   raises only for transient failures (so the host redelivers the message) and when another worker
-  holds the id's lease.
+  holds the id's lease. When an earlier attempt may have reached Twilio (its worker stopped
+  before storing the CallSid, or the create got no answer), it first asks Twilio for that call
+  (`find_earlier_call`) and places one only if Twilio has none.
 - `handle_poison` (trigger `calls_poison`, queue `%OUTBOUND_CALL_QUEUE%-poison`): the host moves a
   message there after `maxDequeueCount` deliveries; its record becomes `dead-lettered` with the
   last error.
@@ -15,16 +17,15 @@ count) here. The operator routes for calls are `switchboard.call_routes`.
 from __future__ import annotations
 
 import json
-import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from switchboard import records
+from switchboard import idempotency, records
 from switchboard.adapters.idempotency_store import IdempotencyStore
 from switchboard.adapters.record_store import RecordStore
 from switchboard.calls import (
@@ -36,17 +37,20 @@ from switchboard.calls import (
     parse_call_message,
     twiml_for,
 )
-from switchboard.idempotency import State, Verdict
+from switchboard.idempotency import IdempotencyRecord, State, TwilioCall, Verdict
+from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.settings import Settings, SettingsError, get_settings
 from switchboard.status import Kind, status_callback_url
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Where status callbacks go when neither PUBLIC_BASE_URL nor WEBSITE_HOSTNAME (Azure) is set:
 #: the default origin of `func start` and `python -m devkit host`.
 LOCAL_BASE_URL = "http://localhost:7071"
 DEFAULT_MAX_DEQUEUE_COUNT = 5
+#: Calls read per Calls list request when looking for the call of an attempt in doubt.
+FIND_LIMIT = 50
 _HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
 
 
@@ -64,6 +68,13 @@ class Placer(Protocol):
     def __call__(
         self, request: CallRequest, *, from_: str, twiml: str | None, status_callback: str
     ) -> tuple[str, str]: ...
+
+
+class CallFinder(Protocol):
+    """Twilio's calls to `to` from `from_` created at or after `since` (and possibly more);
+    raises Twilio's errors."""
+
+    def __call__(self, *, to: str, from_: str, since: datetime) -> Sequence[TwilioCall]: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,78 @@ def twilio_placer(settings: Settings) -> Placer:
     return place
 
 
+def twilio_call_finder(settings: Settings) -> CallFinder:
+    """A CallFinder on the process's Twilio client (two Calls list requests)."""
+
+    def find(*, to: str, from_: str, since: datetime) -> Sequence[TwilioCall]:
+        from switchboard.adapters import twilio_client
+
+        client = twilio_client.get_client(settings)
+        # Calls dialed since then, and the newest ones: a call still queued has no start time
+        # yet, so the StartTime filter alone would miss it.
+        dialed = twilio_client.list_calls(
+            client, to=to, from_=from_, start_time_after=since, limit=FIND_LIMIT
+        )
+        newest = twilio_client.list_calls(client, to=to, from_=from_, limit=FIND_LIMIT)
+        return [*dialed, *newest]
+
+    return find
+
+
+def find_earlier_call(
+    key: str,
+    request: CallRequest,
+    from_: str,
+    record: IdempotencyRecord,
+    *,
+    ledger: IdempotencyStore,
+    find: CallFinder,
+    now: Callable[[], datetime],
+) -> TwilioCall | None:
+    """The call an attempt in doubt of `key` created, asked of Twilio (VERIFY), or None.
+
+    Any failure (Twilio, settings, storage) gives the id back still in doubt and raises
+    TransientCallFailure: not knowing is never a reason to place the call.
+    """
+    since = idempotency.doubt_since(record) or now()
+    try:
+        calls = find(to=request.to, from_=from_, since=since - idempotency.TWILIO_CLOCK_SKEW)
+        return idempotency.find_placed_call(
+            calls,
+            key=key,
+            to=request.to,
+            from_=from_,
+            since=since,
+            owner_of=ledger.store.resolve,
+        )
+    except Exception as exc:
+        code: int | str | None
+        if isinstance(exc, SettingsError):
+            code, message = "settings", str(exc)
+        else:
+            from switchboard.adapters.twilio_client import classify_twilio_error
+
+            failure = classify_twilio_error(exc)
+            code = failure.code if failure.code is not None else failure.status
+            message = failure.message
+        ledger.release(
+            key,
+            record.attempts,
+            code,
+            f"cannot ask Twilio whether an earlier attempt placed the call: {message}",
+            now=now(),
+            uncertain=True,
+        )
+        logger.warning(
+            "Outbound call %s: an earlier attempt may have reached Twilio and Twilio cannot be "
+            "asked (%s %s): not placed, retrying later",
+            key,
+            code,
+            message,
+        )
+        raise TransientCallFailure(f"call {key}: cannot check Twilio for an earlier call") from exc
+
+
 def _text_of(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
@@ -135,11 +218,13 @@ def process_message(
     place: Placer,
     max_deliveries: int = DEFAULT_MAX_DEQUEUE_COUNT,
     now: Callable[[], datetime] = records.utcnow,
+    find: CallFinder | None = None,
 ) -> Outcome:
     """Handle one delivery of a queue message (SPEC "Outbound calls" bullet by bullet).
 
     Returns normally when the message is done with (placed, rejected, failed, duplicate,
-    conflict); raises TransientCallFailure or CallInFlight when it must come back.
+    conflict, already-placed); raises TransientCallFailure or CallInFlight when it must come
+    back. `find` looks for the call of an attempt in doubt (default: `twilio_call_finder`).
     """
     try:
         request = parse_call_message(body, default_id=message_id)
@@ -176,6 +261,27 @@ def process_message(
     if claim.verdict is Verdict.DONE:
         logger.info("Outbound call %s delivered again: already %s", key, claim.record.state)
         return Outcome(key, "duplicate", claim.record.sid)
+    if claim.verdict is Verdict.VERIFY:
+        found = find_earlier_call(
+            key,
+            request,
+            from_,
+            claim.record,
+            ledger=ledger,
+            find=find or twilio_call_finder(settings),
+            now=now,
+        )
+        if found is not None:
+            logger.warning(
+                "Outbound call %s: an earlier attempt did place it (%s): no second call",
+                key,
+                found.sid,
+            )
+            ledger.complete(
+                key, found.sid, claim.record.attempts, now=now(), placed_at=found.date_created
+            )
+            return Outcome(key, "already-placed", found.sid)
+        logger.info("Outbound call %s: Twilio has no call of the attempt in doubt: placing", key)
     attempts = claim.record.attempts + 1
     callback = status_callback_url(callback_base_url(settings), Kind.CALL, key)
     try:
@@ -208,7 +314,11 @@ def process_message(
                 failure.message,
             )
             return Outcome(key, "failed")
-        ledger.release(key, attempts, code, failure.message, now=now())
+        # No answer at all (a timeout, a dropped connection): Twilio may have created the call,
+        # so the next delivery asks it first. An HTTP error answer means it did not.
+        ledger.release(
+            key, attempts, code, failure.message, now=now(), uncertain=failure.status is None
+        )
         logger.warning(
             "Outbound call %s: transient Twilio failure on delivery %d of %d (%s %s)%s",
             key,

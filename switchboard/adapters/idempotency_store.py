@@ -12,6 +12,10 @@ Concurrency (see `switchboard.idempotency` for the decisions):
 - the lease holder writes its outcome with an unconditional MERGE of the properties it owns, so
   status callbacks merging other properties meanwhile are neither lost nor a reason to fail.
 
+`ClaimedAt` is when the attempts that may have reached Twilio began (a claim sets it, a VERIFY
+takeover keeps it) and `Unverified` marks a pending record whose last create got no answer: both
+serve the check with Twilio before an attempt in doubt is repeated.
+
 `Status` is the call's public status (SPEC words): `queued` until Twilio reports progress through
 status callbacks (`switchboard.status` moves it forward only), or `rejected`, `failed`,
 `dead-lettered` set here. Properties are never set to None: the table SDK drops None values.
@@ -58,6 +62,7 @@ class Claim:
 def to_idempotency_record(entity: Mapping[str, Any]) -> IdempotencyRecord:
     """The state machine's view of a CallLog entity."""
     lease = entity.get("LeaseUntil")
+    claimed = entity.get("ClaimedAt")
     attempts = entity.get("Attempts")
     etag = getattr(entity, "metadata", {}).get("etag")
     return IdempotencyRecord(
@@ -68,6 +73,8 @@ def to_idempotency_record(entity: Mapping[str, Any]) -> IdempotencyRecord:
         attempts=attempts if isinstance(attempts, int) else 0,
         sid=entity.get("Sid") or None,
         etag=str(etag) if etag else None,
+        claimed_at=claimed if isinstance(claimed, datetime) else None,
+        unverified=entity.get("Unverified") is True,
     )
 
 
@@ -115,7 +122,10 @@ class IdempotencyStore:
         """Try to become the one worker placing call `key`.
 
         CLAIM means the caller holds the lease and must write an outcome (`complete`, `fail`
-        or `release`). Any other verdict means: do not call Twilio.
+        or `release`). VERIFY means the same, but an earlier attempt may have reached Twilio:
+        the caller must ask Twilio for that call (`idempotency.find_placed_call`, from the
+        returned record's `claimed_at`) before placing one. Any other verdict means: do not
+        call Twilio.
         """
         payload_hash = request.payload_hash()
         fields: Entity = {
@@ -124,6 +134,7 @@ class IdempotencyStore:
             "IdempotencyStatus": State.IN_PROGRESS.value,
             "PayloadHash": payload_hash,
             "LeaseUntil": idempotency.lease_until(now, lease),
+            "ClaimedAt": now,
             "Attempts": 0,
         }
         if message_id:
@@ -141,7 +152,7 @@ class IdempotencyStore:
                     entity, {"IdempotencyStatus": State.COMPLETED.value}, now=now
                 )
                 return Claim(verdict, current)
-            if verdict is not Verdict.CLAIM:
+            if verdict not in {Verdict.CLAIM, Verdict.VERIFY}:
                 return Claim(verdict, current)
             replacement = {
                 k: v for k, v in entity.items() if k not in _REJECTION_PROPERTIES
@@ -154,13 +165,29 @@ class IdempotencyStore:
                 # A pending record keeps whatever status callbacks wrote; fields["Status"] is
                 # only for new records and rejected ones coming back to life.
                 replacement["Status"] = entity.get("Status") or "queued"
+            attempts = current.attempts
+            claimed_at: datetime | None = now
+            if verdict is Verdict.VERIFY:
+                # Keep the start of the doubt, so that a check that fails and is retried (or
+                # whose worker stops) still looks back to the attempt in doubt.
+                claimed_at = idempotency.doubt_since(current) or now
+                replacement["ClaimedAt"] = claimed_at
+                replacement["Unverified"] = True
+                attempts = idempotency.attempts_made(current)
+            else:
+                replacement.pop("Unverified", None)
             if tables.update_if_unchanged(
                 self.table, replacement, tables.etag_of(entity), mode=UpdateMode.REPLACE
             ):
                 return Claim(
-                    Verdict.CLAIM,
+                    verdict,
                     IdempotencyRecord(
-                        key, State.IN_PROGRESS, payload_hash, attempts=current.attempts
+                        key,
+                        State.IN_PROGRESS,
+                        payload_hash,
+                        attempts=attempts,
+                        claimed_at=claimed_at,
+                        unverified=verdict is Verdict.VERIFY,
                     ),
                 )
             # 412: another worker changed it first; judge again what it wrote.
@@ -193,15 +220,26 @@ class IdempotencyStore:
 
     # --- outcomes (lease holder) ---
 
-    def complete(self, key: str, sid: str, attempts: int, *, now: datetime) -> None:
-        """Twilio accepted the call: store its SID (and the alias status callbacks may use)."""
+    def complete(
+        self,
+        key: str,
+        sid: str,
+        attempts: int,
+        *,
+        now: datetime,
+        placed_at: datetime | None = None,
+    ) -> None:
+        """Twilio accepted the call: store its SID (and the alias status callbacks may use).
+
+        `placed_at`: when Twilio created it, for a call found in Twilio (default `now`).
+        """
         self._merge(
             key,
             {
                 "IdempotencyStatus": State.COMPLETED.value,
                 "Sid": sid,
                 "Attempts": attempts,
-                "PlacedAt": now,
+                "PlacedAt": placed_at or now,
             },
             now=now,
         )
@@ -226,9 +264,20 @@ class IdempotencyStore:
         )
 
     def release(
-        self, key: str, attempts: int, code: int | str | None, message: str, *, now: datetime
+        self,
+        key: str,
+        attempts: int,
+        code: int | str | None,
+        message: str,
+        *,
+        now: datetime,
+        uncertain: bool = False,
     ) -> None:
-        """A transient failure: record the attempt and give the id back for the next delivery."""
+        """A transient failure: record the attempt and give the id back for the next delivery.
+
+        `uncertain`: Twilio may have created the call (no answer to the create, or the check
+        with Twilio failed): the next delivery asks Twilio before placing (VERIFY).
+        """
         error = _error_properties(code, message)
         self._merge(
             key,
@@ -236,6 +285,7 @@ class IdempotencyStore:
                 "IdempotencyStatus": State.PENDING.value,
                 # An expired lease rather than none: MERGE cannot remove a property.
                 "LeaseUntil": now,
+                "Unverified": uncertain,
                 "Attempts": attempts,
                 **{"Last" + name: value for name, value in error.items()},
                 "LastAttemptAt": now,

@@ -15,8 +15,8 @@ first use.
   ``*_async`` methods use aiohttp with the same rewriting, pool bound and timeout.
 - :func:`classify_twilio_error` tells transient failures (429, 20429, 5xx, timeouts, connection
   errors) from permanent ones (other 4xx, with Twilio's code and message).
-- :func:`send_sms`, :func:`create_call`, :func:`list_messages`, ... return plain dataclasses,
-  never twilio instance objects.
+- :func:`send_sms`, :func:`create_call`, :func:`list_messages`, :func:`list_calls`, ... return
+  plain dataclasses, never twilio instance objects.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit, urlunsplit
+
+from switchboard.logs import get_logger
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -49,8 +51,9 @@ _TRANSIENT_STATUSES = frozenset({408, 429})
 MAX_PAGE_SIZE = 1000
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 #: The twilio HTTP clients log every request at INFO, query strings included (phone numbers of
-#: list filters): they log here instead, at WARNING unless someone lowers it on purpose.
-HTTP_LOGGER = logging.getLogger("switchboard.adapters.twilio_client.http")
+#: list filters): they log here instead, at WARNING unless someone lowers it on purpose, and
+#: with numbers masked even then.
+HTTP_LOGGER = get_logger("switchboard.adapters.twilio_client.http")
 HTTP_LOGGER.setLevel(logging.WARNING)
 
 
@@ -933,6 +936,31 @@ def list_messages(
     if date_sent_after is not None:
         arguments["date_sent_after"] = _utc(date_sent_after)
     return [_message(m) for m in client.messages.list(**arguments)]
+
+
+def list_calls(
+    client: Client,
+    *,
+    to: str | None = None,
+    from_: str | None = None,
+    start_time_after: date | datetime | None = None,
+    limit: int = 50,
+) -> list[CallRecord]:
+    """Calls, newest first, filtered like Twilio (``To``, ``From``, ``StartTime>``: started on
+    or after; Twilio documents it by day, so callers compare times themselves).
+
+    A call not yet dialed has no start time and only appears without ``StartTime>``. At most
+    `limit` records are read (paging stops there).
+    """
+    count, page_size = _limit(limit)
+    arguments: dict[str, Any] = {"limit": count, "page_size": page_size}
+    if to:
+        arguments["to"] = to
+    if from_:
+        arguments["from_"] = from_
+    if start_time_after is not None:
+        arguments["start_time_after"] = _utc(start_time_after)
+    return [_call(c) for c in client.calls.list(**arguments)]
 
 
 def list_incoming_numbers(client: Client, limit: int = 50) -> list[IncomingNumber]:

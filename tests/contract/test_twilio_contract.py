@@ -153,6 +153,23 @@ def test_list_messages_with_filters_and_limit(client: Any, checked: CheckingProx
     tc.list_messages(client, date_sent_before=date(2026, 1, 2), limit=1)
 
 
+def test_list_calls_with_filters_and_limit(client: Any, checked: CheckingProxy) -> None:
+    """The queue function's check for a call an attempt in doubt created (two requests).
+
+    The limit stays within the spec's example page: its next_page_uri carries a day-only
+    StartTime that the spec's own date-time format refuses.
+    """
+    since = datetime.now(UTC) - timedelta(minutes=6)
+    calls = tc.list_calls(client, to=TO, from_=FROM, start_time_after=since, limit=2)
+    assert len(calls) == 2
+    assert all(c.sid.startswith("CA") and c.date_created for c in calls)
+    query = checked.requests()[-1].query
+    assert sorted(query) == ["From", "PageSize", "StartTime>", "To"]
+    assert query["StartTime>"] == [since.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert tc.list_calls(client, to=TO, from_=FROM, limit=1)[0].from_
+    assert checked.requests()[-1].query["PageSize"] == ["1"]
+
+
 def test_list_numbers_with_limit(client: Any, checked: CheckingProxy) -> None:
     numbers = tc.list_incoming_numbers(client, 2)  # the spec's example page is the last one
     assert len(numbers) == 1

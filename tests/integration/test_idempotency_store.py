@@ -15,6 +15,7 @@ from switchboard import records
 from switchboard.adapters import tables
 from switchboard.adapters.idempotency_store import IdempotencyStore
 from switchboard.adapters.record_store import RecordStore
+from switchboard.adapters.twilio_client import CallRecord
 from switchboard.call_queue import (
     CallInFlight,
     TransientCallFailure,
@@ -22,7 +23,7 @@ from switchboard.call_queue import (
     process_poison,
 )
 from switchboard.calls import CallRequest, parse_call_request
-from switchboard.idempotency import State, Verdict
+from switchboard.idempotency import TWILIO_CLOCK_SKEW, State, Verdict
 from switchboard.settings import Settings, load_settings
 
 TO = "+15558675310"
@@ -120,12 +121,15 @@ def test_concurrent_takeovers_of_an_expired_lease_have_one_winner(
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    assert verdicts.count(Verdict.CLAIM) == 1
+    # The expired worker may have reached Twilio: the winner must ask Twilio before placing.
+    assert verdicts.count(Verdict.VERIFY) == 1
     assert verdicts.count(Verdict.IN_FLIGHT) == 3
     entity = store.get("expired")
     assert entity is not None
     assert entity["IdempotencyStatus"] == "in-progress"
     assert entity["LeaseUntil"] > now() + timedelta(minutes=4)
+    assert entity["ClaimedAt"] == start  # the window of the check starts at the first claim
+    assert entity["Unverified"] is True
 
 
 def test_takeover_needs_the_etag_it_read(ledger: IdempotencyStore, store: RecordStore) -> None:
@@ -186,6 +190,39 @@ def test_a_known_sid_means_already_placed(ledger: IdempotencyStore, store: Recor
 # --- the queue function's processing, against Azurite, with a counting Twilio ---
 
 
+class FakeCalls:
+    """Twilio's Calls list for the check of an attempt in doubt: records each question."""
+
+    def __init__(self, *calls: CallRecord, failure: BaseException | None = None) -> None:
+        self.calls = list(calls)
+        self.failure = failure
+        self.asked: list[dict[str, Any]] = []
+
+    def __call__(self, *, to: str, from_: str, since: datetime) -> list[CallRecord]:
+        self.asked.append({"to": to, "from": from_, "since": since})
+        if self.failure is not None:
+            raise self.failure
+        return self.calls
+
+
+def twilio_call(sid: str, created: datetime, to: str = TO) -> CallRecord:
+    return CallRecord(
+        sid=sid,
+        account_sid=None,
+        to=to,
+        from_=FROM,
+        status="completed",
+        direction="outbound-api",
+        duration=12,
+        answered_by=None,
+        price=None,
+        price_unit=None,
+        date_created=created,
+        start_time=created,
+        end_time=None,
+    )
+
+
 def run(
     body: bytes | str,
     settings: Settings,
@@ -194,6 +231,8 @@ def run(
     *,
     message_id: str = "m-1",
     dequeue_count: int = 1,
+    find: FakeCalls | None = None,
+    at: datetime | None = None,
 ) -> Any:
     raw = body.encode() if isinstance(body, str) else body
     return process_message(
@@ -204,6 +243,8 @@ def run(
         ledger=ledger,
         place=twilio,
         max_deliveries=5,
+        find=find or FakeCalls(failure=AssertionError("Twilio asked without a doubt")),
+        now=(lambda: at) if at is not None else now,
     )
 
 
@@ -408,3 +449,117 @@ def test_storage_round_trips_of_a_first_delivery(
     entity = store.get("rt")
     assert entity is not None
     assert entity["IdempotencyStatus"] == "completed"
+
+
+# --- an attempt in doubt: Twilio is asked before the call is placed again ---
+
+
+def stopped_worker(ledger: IdempotencyStore, key: str, at: datetime) -> None:
+    """A worker claimed `key` at `at` and stopped before writing any outcome."""
+    assert ledger.claim(key, request(key), from_=FROM, now=at).verdict is Verdict.CLAIM
+
+
+def test_a_call_twilio_has_completes_the_record_without_a_second_call(
+    settings: Settings, ledger: IdempotencyStore, store: RecordStore
+) -> None:
+    start = now() - timedelta(minutes=11)
+    stopped_worker(ledger, "doubt", start)
+    sid = "CA" + "d" * 32
+    calls = FakeCalls(
+        twilio_call("CA" + "0" * 32, start - timedelta(hours=1)),  # an older call to the number
+        twilio_call(sid, start + timedelta(seconds=1)),
+    )
+    twilio = FakeTwilio()
+    outcome = run(
+        '{"id": "doubt", "to": "+15558675310", "say": "Hello"}',
+        settings,
+        ledger,
+        twilio,
+        find=calls,
+    )
+    assert (outcome.result, outcome.sid) == ("already-placed", sid)
+    assert twilio.calls == []
+    assert calls.asked == [{"to": TO, "from": FROM, "since": start - TWILIO_CLOCK_SKEW}]
+    entity = store.get("doubt")
+    assert entity is not None
+    assert (entity["IdempotencyStatus"], entity["Sid"], entity["Attempts"]) == (
+        "completed",
+        sid,
+        1,
+    )
+    assert store.resolve(sid) == "doubt"
+
+
+def test_no_call_in_twilio_places_it_once(
+    settings: Settings, ledger: IdempotencyStore, store: RecordStore
+) -> None:
+    stopped_worker(ledger, "none", now() - timedelta(minutes=11))
+    twilio = FakeTwilio()
+    calls = FakeCalls()
+    body = '{"id": "none", "to": "+15558675310", "say": "Hello"}'
+    assert run(body, settings, ledger, twilio, find=calls).result == "placed"
+    assert len(twilio.calls) == 1
+    assert len(calls.asked) == 1
+    entity = store.get("none")
+    assert entity is not None
+    assert (entity["IdempotencyStatus"], entity["Attempts"]) == ("completed", 2)
+    assert run(body, settings, ledger, twilio).result == "duplicate"
+
+
+def test_a_call_another_id_owns_is_not_taken_for_this_one(
+    settings: Settings, ledger: IdempotencyStore, store: RecordStore
+) -> None:
+    start = now() - timedelta(minutes=11)
+    theirs = "CA" + "e" * 32
+    store.add_sid_alias("someone-else", theirs)  # same numbers, placed for another id
+    stopped_worker(ledger, "mine", start)
+    twilio = FakeTwilio()
+    calls = FakeCalls(twilio_call(theirs, start + timedelta(seconds=5)))
+    body = '{"id": "mine", "to": "+15558675310", "say": "Hello"}'
+    assert run(body, settings, ledger, twilio, find=calls).result == "placed"
+    assert len(twilio.calls) == 1
+
+
+def test_a_failed_check_places_nothing_and_keeps_the_doubt(
+    settings: Settings, ledger: IdempotencyStore, store: RecordStore
+) -> None:
+    start = now() - timedelta(minutes=11)
+    stopped_worker(ledger, "blind", start)
+    twilio = FakeTwilio()
+    body = '{"id": "blind", "to": "+15558675310", "say": "Hello"}'
+    for failure in (twilio_error(503, 20503, "Unavailable"), TimeoutError("read timed out")):
+        with pytest.raises(TransientCallFailure):
+            run(body, settings, ledger, twilio, find=FakeCalls(failure=failure))
+        entity = store.get("blind")
+        assert entity is not None
+        assert (entity["IdempotencyStatus"], entity["Unverified"]) == ("pending", True)
+        assert entity["Attempts"] == 1  # the stopped worker's attempt
+    assert twilio.calls == []
+    # The next delivery asks again, still from the first claim, and places it when Twilio has
+    # none.
+    calls = FakeCalls()
+    assert run(body, settings, ledger, twilio, find=calls).result == "placed"
+    assert calls.asked[0]["since"] == start - TWILIO_CLOCK_SKEW
+    assert len(twilio.calls) == 1
+
+
+def test_a_create_without_an_answer_is_checked_an_http_error_is_not(
+    settings: Settings, ledger: IdempotencyStore, store: RecordStore
+) -> None:
+    twilio = FakeTwilio(TimeoutError("read timed out"), twilio_error(503, 20503, "Unavailable"))
+    body = '{"id": "quiet", "to": "+15558675310", "say": "Hello"}'
+    with pytest.raises(TransientCallFailure):
+        run(body, settings, ledger, twilio)  # no answer: Twilio may have the call
+    entity = store.get("quiet")
+    assert entity is not None
+    assert entity["Unverified"] is True
+    calls = FakeCalls()
+    with pytest.raises(TransientCallFailure):
+        run(body, settings, ledger, twilio, find=calls, dequeue_count=2)  # asked, then a 503
+    assert len(calls.asked) == 1
+    entity = store.get("quiet")
+    assert entity is not None
+    assert entity["Unverified"] is False
+    # A 503 says Twilio did not create it: the next delivery places it without asking.
+    assert run(body, settings, ledger, twilio, dequeue_count=3).result == "placed"
+    assert len(twilio.calls) == 3

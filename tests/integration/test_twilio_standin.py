@@ -416,6 +416,47 @@ def test_date_sent_filters(standin: TwilioStandin, client: Any) -> None:
     assert list(query) == ["DateSent>", "PageSize"]
 
 
+def test_call_list_filters(standin: TwilioStandin, client: Any, receiver: Receiver) -> None:
+    standin.set_call_outcome(OTHER, "busy")
+    answered = tc.create_call(client, to=TO, from_=FROM, url=receiver.url("/twiml"))
+    tc.create_call(client, to=TO, from_="+15005550006", url=receiver.url("/twiml"))
+    busy = tc.create_call(client, to=OTHER, from_=FROM, url=receiver.url("/twiml"))
+    assert standin.wait_idle(5)
+    assert [c.sid for c in tc.list_calls(client, to=TO, from_=FROM)] == [answered.sid]
+    assert len(tc.list_calls(client, to=TO)) == 2
+    assert [c.sid for c in tc.list_calls(client, from_=FROM)] == [busy.sid, answered.sid]
+    # StartTime filters: a call never answered here has no start time and matches none.
+    just_now = datetime.now(UTC) - timedelta(minutes=5)
+    started = tc.list_calls(client, from_=FROM, start_time_after=just_now)
+    assert [c.sid for c in started] == [answered.sid]
+    assert started[0].start_time is not None
+    assert tc.list_calls(client, from_=FROM, start_time_after=just_now + timedelta(days=1)) == []
+    query = standin.requests(method="GET", resource="Calls")[-1].query
+    assert list(query) == ["From", "StartTime>", "PageSize"]
+    today = datetime.now(UTC).date()
+    for filters, expected in (
+        ({"StartTime": today.isoformat()}, 1),
+        ({"StartTime": (today - timedelta(days=1)).isoformat()}, 0),
+        ({"StartTime<": today.isoformat()}, 1),
+        ({"StartTime<": just_now.strftime("%Y-%m-%dT%H:%M:%SZ")}, 0),
+        ({"StartTime>": today.isoformat(), "Status": "completed"}, 1),
+    ):
+        page = requests.get(
+            api(standin, "Calls.json"),
+            params={"From": FROM, **filters},
+            auth=(ACCOUNT_SID, AUTH_TOKEN),
+            timeout=5,
+        ).json()
+        assert len(page["calls"]) == expected, filters
+    bad = requests.get(
+        api(standin, "Calls.json"),
+        params={"StartTime>": "yesterday"},
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+    assert bad.status_code == 400
+
+
 def test_incoming_numbers_and_usage(standin: TwilioStandin, client: Any) -> None:
     numbers = tc.list_incoming_numbers(client, 10)
     assert [n.phone_number for n in numbers] == ["+15017122661", "+15005550006"]

@@ -31,8 +31,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from devkit.simulator import CallSession, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from tests.e2e.conftest import PROJECT_ROOT, HostHandle, start_host

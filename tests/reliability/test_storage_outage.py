@@ -479,22 +479,19 @@ def test_call_placed_as_storage_dies_then_a_callback_arrives(
     assert record["Sid"] == sid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: an in-progress claim whose lease expired is taken over and the call placed again "
-        "without asking Twilio whether it already has it (switchboard/idempotency.py evaluate: "
-        "expired lease -> CLAIM); the scheduler asks Twilio in the same situation"
-    ),
-)
 def test_call_placed_as_storage_dies_and_its_callbacks_lost_is_not_placed_twice(
     calls_app: tuple[Settings, InProcessApp], running: RestartableAzurite, standin: TwilioStandin
 ) -> None:
     settings, _ = calls_app
     call_id, to = "cut-lost-" + uuid.uuid4().hex[:8], new_number()
-    body, _sid = place_as_storage_dies(settings, running, call_id, to)
+    body, sid = place_as_storage_dies(settings, running, call_id, to)
     # The host could not delete the message: it is back after the 10-minute processing
     # visibility, past the claim's lease (5 min 30 s); every status callback was lost.
-    redeliver(settings, body, after=timedelta(minutes=11))
+    outcome = redeliver(settings, body, after=timedelta(minutes=11))
     placed = [r for r in standin.requests(method="POST", resource="Calls") if r.param("To") == to]
     assert len(placed) == 1, f"{len(placed)} calls placed for one message"
+    # Twilio was asked, and the record completed with the call it has.
+    assert outcome.result == "already-placed", outcome
+    record = RecordStore.calls(settings).get(call_id)
+    assert record is not None
+    assert (record["Sid"], record["IdempotencyStatus"]) == (sid, "completed")
