@@ -23,7 +23,6 @@ the problems if any, and otherwise forwards it to Prism without the array fields
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -43,6 +42,8 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from devkit.azurite import port_in_use
+from devkit.loop_thread import LoopThread
 from devkit.npm import NodeMissingError, ensure_npm_packages, node_bin
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ class Prism:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if _accepts(self.host, port):
+            if port_in_use(port, self.host):
                 self.port = port
                 return self
             time.sleep(0.1)
@@ -181,12 +182,6 @@ class Prism:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _accepts(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,8 +381,7 @@ class CheckingProxy:
         self.port: int | None = None
         self.records: list[ProxiedRequest] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background: LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
 
@@ -480,45 +474,19 @@ class CheckingProxy:
             self._session = None
 
     def __enter__(self) -> CheckingProxy:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="prism-checking-proxy", daemon=True)
-        self._thread.start()
-        if not ready.wait(15) or failure:
-            raise PrismError(
-                f"the checking proxy did not start: {failure[0] if failure else 'timeout'}"
-            )
+        background = LoopThread("prism-checking-proxy")
+        try:
+            background.start(self._start, timeout=15)
+        except BaseException as exc:
+            raise PrismError(f"the checking proxy did not start: {exc}") from exc
+        self._background = background
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._stop(), loop).result(15)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(15)
-            self._loop = self._thread = None
-            self.port = None
+        background, self._background = self._background, None
+        if background is not None:
+            background.stop(self._stop)
+        self.port = None
 
 
 def _multi(items: Any) -> dict[str, list[str]]:

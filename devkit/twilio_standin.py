@@ -50,6 +50,7 @@ from typing import Any
 from aiohttp import web
 
 from devkit.localsettings import LocalSettingsError, load_local_settings
+from devkit.loop_thread import LoopThread
 from devkit.twilio_standin_model import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_APP_URL,
@@ -136,6 +137,7 @@ class TwilioStandin:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._background: LoopThread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -212,34 +214,12 @@ class TwilioStandin:
         return bool(future.result(timeout + 5))
 
     def __enter__(self) -> TwilioStandin:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="twilio-standin", daemon=True)
-        self._thread.start()
-        if not ready.wait(30):
-            raise StandinError("the stand-in did not start within 30 s")
-        if failure:
-            self._thread.join(5)
-            self._thread = None
-            raise failure[0]
+        background = LoopThread("twilio-standin")
+        try:
+            background.start(self.start, timeout=30)
+        except TimeoutError as exc:
+            raise StandinError(str(exc)) from None
+        self._background, self._thread = background, background.thread
         return self
 
     def __exit__(
@@ -248,16 +228,11 @@ class TwilioStandin:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(15)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(15)
-            self._thread = None
-            self._loop = None
+        background, self._background = self._background, None
+        if background is not None:
+            background.stop(self.stop)
+        self._thread = None
+        self._loop = None
 
     # -- what tests read -----------------------------------------------------------------------
 

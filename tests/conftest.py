@@ -10,6 +10,22 @@ import pytest
 
 from devkit.azurite import Azurite
 
+#: Settings of the shell that must not reach the app under test (a developer's real Twilio
+#: credentials, say): in-process tests drop them with `clean_env`, hosts never inherit them.
+SCRUBBED_PREFIXES = (
+    "TWILIO_",
+    "SMS_",
+    "VOICE_",
+    "TABLE_",
+    "PUBLIC_BASE_URL",
+    "WEBSITE_",
+    "OUTBOUND_CALL_QUEUE",
+    "OWNER_NUMBER",
+    "DEVHOST_",
+    "AzureWebJobs",
+    "PYTHON_THREADPOOL_THREAD_COUNT",
+)
+
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
@@ -34,19 +50,6 @@ def unique_name() -> str:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """An environment without any Switchboard or Twilio setting leaking in from the shell."""
     for name in list(os.environ):
-        if name.startswith(
-            (
-                "TWILIO_",
-                "SMS_",
-                "VOICE_",
-                "TABLE_",
-                "PUBLIC_BASE_URL",
-                "WEBSITE_",
-                "OUTBOUND_CALL_QUEUE",
-                "OWNER_NUMBER",
-                "DEVHOST_",
-                "AzureWebJobs",
-            )
-        ):
+        if name.startswith(SCRUBBED_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     return monkeypatch

@@ -43,22 +43,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SCRUBBED_PREFIXES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"Host listening on (http://\S+)")
-# Settings of the shell that must not reach a host under test.
-SCRUBBED_PREFIXES = (
-    "TWILIO_",
-    "SMS_",
-    "VOICE_",
-    "TABLE_",
-    "PUBLIC_BASE_URL",
-    "WEBSITE_",
-    "OUTBOUND_CALL_QUEUE",
-    "OWNER_NUMBER",
-    "DEVHOST_",
-    "AzureWebJobs",
-    "PYTHON_THREADPOOL_THREAD_COUNT",
-)
 
 
 class HostStartError(RuntimeError):
