@@ -54,6 +54,20 @@ def webhook_lines(origin: str) -> list[str]:
     ]
 
 
+def venv_environment() -> dict[str, str]:
+    """This environment with the project's virtual environment active.
+
+    `make` runs `.venv/bin/python` without activating the venv; `func start` would then give
+    its Python worker the system `python3`, which lacks the app's packages. With the venv's
+    `bin` first on PATH (and VIRTUAL_ENV set, as `activate` does) the worker uses the venv.
+    """
+    env = dict(os.environ)
+    venv_bin = Path(sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(venv_bin.parent)
+    return env
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                 str(app_dir),
             ]
             print("Function app: python -m devkit host (Core Tools not found on PATH)")
-        host = subprocess.Popen(command, cwd=app_dir, start_new_session=True)
+        host = subprocess.Popen(
+            command, cwd=app_dir, env=venv_environment(), start_new_session=True
+        )
         children.append(host)
         if not _wait_for_port(port, host, 60):
             print("error: the function app did not start", file=sys.stderr)

@@ -25,12 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
-    if any(port_in_use(p) for p in DEFAULT_PORTS.values()) and not all(
-        port_in_use(p) for p in DEFAULT_PORTS.values()
-    ):
-        pytest.fail("some of Azurite's default ports 10000-10002 are taken by something else")
-    app_port, twilio_port = free_port(), free_port()
+def stack_environment(twilio_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
     env.update(
         {
@@ -43,7 +38,62 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
             "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
         }
     )
-    process = subprocess.Popen(
+    return env
+
+
+def test_func_start_gets_the_projects_virtual_environment(tmp_path: Path) -> None:
+    # A stand-in for Core Tools' `func` on PATH: it records which python3 its worker would use,
+    # then serves the app with it (so the run fails if that python lacks the app's packages).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    seen = tmp_path / "python3-seen"
+    fake = bin_dir / "func"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'command -v python3 > "{seen}"\n'
+        'exec python3 -m devkit host --port "$3" --no-local-settings\n'
+    )
+    fake.chmod(0o755)
+    app_port, twilio_port = free_port(), free_port()
+    env = stack_environment(twilio_port)
+    env["PATH"] = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
+    process = start_stack(tmp_path, app_port, env)
+    try:
+        text = read_until(process, "Press Ctrl-C to stop", 90)
+        assert "Function app: func start (Azure Functions Core Tools)" in text, text
+        with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/api/health", timeout=20) as r:
+            assert json.loads(r.read())["storage"]["ok"] is True
+    finally:
+        stop(process)
+    assert Path(seen.read_text().strip()).parent == Path(sys.executable).parent
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    output: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if marker in line:
+            break
+    return "".join(output)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def start_stack(tmp_path: Path, app_port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -61,18 +111,17 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
         text=True,
         start_new_session=True,
     )
+
+
+def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
+    if any(port_in_use(p) for p in DEFAULT_PORTS.values()) and not all(
+        port_in_use(p) for p in DEFAULT_PORTS.values()
+    ):
+        pytest.fail("some of Azurite's default ports 10000-10002 are taken by something else")
+    app_port, twilio_port = free_port(), free_port()
+    process = start_stack(tmp_path, app_port, stack_environment(twilio_port))
     try:
-        deadline = time.monotonic() + 90
-        output: list[str] = []
-        assert process.stdout is not None
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Press Ctrl-C to stop" in line:
-                break
-        text = "".join(output)
+        text = read_until(process, "Press Ctrl-C to stop", 90)
         assert "Switchboard is running" in text, text
         assert f"Twilio stand-in: http://127.0.0.1:{twilio_port}" in text
         assert "/api/voice/incoming" in text
@@ -81,13 +130,7 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
         assert body["storage"]["ok"] is True
         assert body["twilio"]["ok"] is True
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop(process)
     assert process.returncode == 0
     assert not port_in_use(app_port)
     assert not port_in_use(twilio_port)
