@@ -429,6 +429,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "TWILIO_API_KEY_SECRET" if values.get("twilio_api_key_sid") else "TWILIO_API_KEY_SID"
         )
         problems.append(SettingProblem(missing, "must be set together with its pair"))
+    # Twilio calls the app over https in production; http is for a laptop or a tunnel's origin.
+    if values.get("running_in_azure") and str(values.get("public_base_url", "")).startswith(
+        "http://"
+    ):
+        problems.append(SettingProblem("PUBLIC_BASE_URL", "must be an https origin in Azure"))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)

@@ -239,3 +239,11 @@ def test_sample_settings_cover_every_setting_and_are_valid() -> None:
     settings = load_settings(sample)
     assert settings.voice_menu is not None
     assert sample["FUNCTIONS_WORKER_RUNTIME"] == "python"
+
+
+def test_public_base_url_must_be_https_in_azure() -> None:
+    assert load_settings({"PUBLIC_BASE_URL": "http://localhost:7071"}).public_base_url
+    found = problems_of({"PUBLIC_BASE_URL": "http://app.example.com", "WEBSITE_INSTANCE_ID": "i"})
+    assert found == {"PUBLIC_BASE_URL": "must be an https origin in Azure"}
+    https = {"PUBLIC_BASE_URL": "https://app.example.com", "WEBSITE_INSTANCE_ID": "i"}
+    assert load_settings(https).public_base_url == "https://app.example.com"
