@@ -11,7 +11,6 @@ free ports (Azurite prints the ports it bound on stdout, even with ``--silent``)
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from devkit.npm import NodeMissingError, ensure_npm_packages, node_bin
+from devkit.processes import stop_process_group
 
 ACCOUNT_NAME = "devstoreaccount1"
 # The well-known development storage key, published by Microsoft: not a secret.
@@ -146,16 +146,8 @@ class Azurite:
     def stop(self) -> None:
         """Stop the process group (SIGTERM, then SIGKILL after 5 s)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        if process is not None:
+            stop_process_group(process)
 
     def __enter__(self) -> Azurite:
         return self.start()

@@ -45,6 +45,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from devkit.azurite import port_in_use
 from devkit.loop_thread import LoopThread
 from devkit.npm import NodeMissingError, ensure_npm_packages, node_bin
+from devkit.processes import stop_process_group
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPEC_ENV = "TWILIO_OAI_SPEC"
@@ -158,14 +159,7 @@ class Prism:
         if process is None:
             return
         try:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+            stop_process_group(process)
         finally:
             if self._reader is not None:
                 self._reader.join(2)  # EOF once the process is gone

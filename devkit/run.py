@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from devkit.azurite import DEFAULT_PORTS, Azurite, AzuriteError, port_in_use
 from devkit.localsettings import LocalSettingsError, apply_local_settings, local_http_port
 from devkit.npm import PROJECT_ROOT
+from devkit.processes import stop_process_group
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -77,19 +78,6 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
             return True
         time.sleep(0.1)
     return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         for child in reversed(children):
-            _stop(child)
+            stop_process_group(child, timeout=10)
         if azurite is not None:
             azurite.stop()
         print("Stopped.")

@@ -99,10 +99,7 @@ def list_calls(req: func.HttpRequest, store: RecordStore, now: datetime) -> func
 def get_call(record_id: str, store: RecordStore) -> func.HttpResponse:
     """`GET /api/calls/{id}`: the record by the app's id, or by Twilio's CallSid; 404 if none."""
     try:
-        entity = store.get(record_id)
-        if entity is None:
-            alias = store.resolve(record_id)
-            entity = store.get(alias) if alias else None
+        entity = store.find(record_id)
     except Exception:
         logger.exception("GET /api/calls/{id}: storage failed")
         return _unavailable("storage")

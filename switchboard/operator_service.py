@@ -198,14 +198,9 @@ def _get_record(
     store_factory: Callable[[Settings], RecordStore], settings: Settings, key: str
 ) -> Any:
     try:
-        store = store_factory(settings)
-        entity = store.get(key)
-        if entity is None:
-            resolved = store.resolve(key)
-            entity = store.get(resolved) if resolved else None
+        return store_factory(settings).find(key)
     except STORAGE_ERRORS as exc:
         raise storage_unavailable(exc) from None
-    return entity
 
 
 def get_message(settings: Settings, sid: str) -> dict[str, Any]:

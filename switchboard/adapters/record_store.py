@@ -65,6 +65,14 @@ class RecordStore:
             return sid
         return None
 
+    def find(self, key: str) -> Entity | None:
+        """The record whose id is `key`, else the record a Twilio SID `key` points at, or None."""
+        entity = self.get(key)
+        if entity is None:
+            record_id = self.resolve(key)
+            entity = self.get(record_id) if record_id else None
+        return entity
+
     def list_recent(
         self,
         since: datetime,

@@ -31,6 +31,11 @@ def test_create_is_insert_if_absent_with_alias(store: RecordStore) -> None:
     assert store.resolve("CA" + "1" * 32) == "reminder-1"
     assert store.resolve("reminder-1") == "reminder-1"
     assert store.resolve("CAunknown") is None
+    found = store.find("CA" + "1" * 32)  # by the SID: the record it points at
+    assert found is not None
+    assert found["Id"] == "reminder-1"
+    assert store.find("reminder-1") == record
+    assert store.find("CAunknown") is None
     assert store.get("bad/key") is None
 
 
