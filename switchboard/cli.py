@@ -1,7 +1,7 @@
 """`python -m switchboard`: the operator command line.
 
-The same core as the HTTP operator API (`switchboard.operator_service`, `switchboard.calls`,
-`switchboard.schedules`), run from a shell against the app's storage and Twilio account:
+The same core as the HTTP operator API (`switchboard.operator.service`, `switchboard.calls.request`,
+`switchboard.schedules.rules`), run from a shell against the app's storage and Twilio account:
 
     python -m switchboard call --to +15558675310 --say "Your appointment is tomorrow at 9."
     python -m switchboard sms send --to +15558675310 --body "Your order has shipped."
@@ -37,8 +37,9 @@ from typing import Any, NoReturn
 
 import click
 
-from switchboard import operator_api, operator_service
-from switchboard.operator_api import ApiError
+from switchboard.operator import api as operator_api
+from switchboard.operator import service as operator_service
+from switchboard.operator.api import ApiError
 from switchboard.settings import Settings, SettingsError, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
@@ -160,8 +161,8 @@ def cli(ctx: click.Context, settings_file: Path | None) -> None:
 @pass_context
 def call_command(context: Context, /, json_text: str | None, **options: Any) -> None:
     """Enqueue an outbound call (validated like a queue message, sent base64-encoded)."""
-    from switchboard.adapters.queues import enqueue_json
-    from switchboard.calls import InvalidCallRequest, parse_call_request
+    from switchboard.calls.request import InvalidCallRequest, parse_call_request
+    from switchboard.storage.queues import enqueue_json
 
     if json_text is not None:
         raw = sys.stdin.read() if json_text == "-" else json_text
@@ -249,7 +250,8 @@ def sms_schedule(
     recurrence: str | None,
 ) -> None:
     """Schedule an SMS (like POST /api/sms/schedules; the same --id again changes nothing)."""
-    from switchboard import records, schedules
+    from switchboard import records
+    from switchboard.schedules import rules as schedules
 
     data = {
         "id": schedule_id,
@@ -295,7 +297,7 @@ async def create_schedules(
 
     `on_done(index, result, error)` is called as each one finishes (the progress bar).
     """
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     results = ["not-attempted"] * len(items)
     stop = asyncio.Event()
@@ -401,7 +403,7 @@ def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportP
     """Validate every row like POST /api/sms/schedules and give it its id: the `id` column,
     else `csv-` + a hash of the row's content, so the same row imported again is the same
     schedule (nothing is created twice)."""
-    from switchboard import schedules
+    from switchboard.schedules import rules as schedules
 
     plan = ImportPlan()
     seen: dict[str, tuple[int, str]] = {}
@@ -451,8 +453,8 @@ def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportP
 async def _existing(settings: Settings, items: Sequence[Any]) -> list[bool]:
     """Whether each schedule already exists with the same message (a late row imported
     earlier)."""
-    from switchboard import schedules
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+    from switchboard.schedules import rules as schedules
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     async with open_tables(settings) as opened:
         store = ScheduleStore(opened.schedules)

@@ -28,8 +28,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.adapters import twilio_client as tc
 from switchboard.settings import Settings
+from switchboard.twilio import client as tc
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-auth-token-for-tests"

@@ -9,8 +9,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from switchboard.call_queue import callback_base_url
-from switchboard.calls import (
+from switchboard.calls.placing import callback_base_url
+from switchboard.calls.request import (
     TWIML_MAX_CHARS,
     FailureAction,
     InvalidCallRequest,
@@ -21,7 +21,7 @@ from switchboard.calls import (
     say_twiml,
     twiml_for,
 )
-from switchboard.operator_api import ApiError, parse_history_query
+from switchboard.operator.api import ApiError, parse_history_query
 from switchboard.settings import load_settings
 
 TO = "+15558675310"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.idempotency import (
+from switchboard.calls.idempotency import (
     DEFAULT_LEASE,
     FUNCTION_TIMEOUT,
     TWILIO_CLOCK_SKEW,

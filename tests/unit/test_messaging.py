@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard import messaging
-from switchboard.messaging import (
+from switchboard.sms import keywords as messaging
+from switchboard.sms.keywords import (
     InboundError,
     InboundMessage,
     KeywordKind,

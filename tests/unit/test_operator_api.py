@@ -13,11 +13,14 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from switchboard import operator_api, operator_routes, operator_service, records
+from switchboard import records
 from switchboard import settings as settings_module
-from switchboard.adapters.twilio_client import IncomingNumber, TwilioFailure, UsageRecord
-from switchboard.blueprints import operator
-from switchboard.operator_api import ApiError
+from switchboard.operator import api as operator_api
+from switchboard.operator import blueprint as operator
+from switchboard.operator import routes as operator_routes
+from switchboard.operator import service as operator_service
+from switchboard.operator.api import ApiError
+from switchboard.twilio.client import IncomingNumber, TwilioFailure, UsageRecord
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 OPENAPI = Path(operator_routes.OPENAPI_PATH)

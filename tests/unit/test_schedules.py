@@ -8,8 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switchboard import schedules as s
-from switchboard.schedules import Action, RowKind, ScheduleInputError, Status, TentativeVerdict
+from switchboard.schedules import rules as s
+from switchboard.schedules.rules import (
+    Action,
+    RowKind,
+    ScheduleInputError,
+    Status,
+    TentativeVerdict,
+)
 from switchboard.settings import QuietHours
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -13,7 +13,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from switchboard import settings as settings_module
-from switchboard.blueprints import schedules as bp
+from switchboard.schedules import blueprint as bp
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard import status
-from switchboard.message_log import outbound_change
-from switchboard.messaging import outbound_fields
-from switchboard.optout import OptedOut, OptOutCheckFailed, OptOutRecord, ensure_can_text
+from switchboard.logbook.messages import outbound_change
+from switchboard.optouts.rules import OptedOut, OptOutCheckFailed, OptOutRecord, ensure_can_text
 from switchboard.records import utcnow
-from switchboard.status import Kind, StatusUpdate, merge, next_state, parse_callback, rank
+from switchboard.sms.keywords import outbound_fields
+from switchboard.status import merge as status
+from switchboard.status.merge import Kind, StatusUpdate, merge, next_state, parse_callback, rank
 
 SID = "SM" + "0" * 32
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.adapters import twilio_client as tc
 from switchboard.settings import MissingSettingError, Settings
+from switchboard.twilio import client as tc
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-token-for-unit-tests"
@@ -37,7 +37,7 @@ def _fresh_cache() -> None:
 
 def test_import_does_not_load_the_twilio_client_or_http_stacks() -> None:
     code = (
-        "import sys, switchboard.adapters.twilio_client\n"
+        "import sys, switchboard.twilio.client\n"
         "heavy = [m for m in ('twilio.rest', 'twilio.http.http_client', 'requests', 'aiohttp')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))"

@@ -16,9 +16,10 @@ import azure.functions as func
 import pytest
 from twilio.request_validator import RequestValidator
 
-from switchboard import voice, voice_webhooks
-from switchboard.blueprints import voice as voice_bp
 from switchboard.settings import Settings, load_settings, reset_settings_cache
+from switchboard.voice import blueprint as voice_bp
+from switchboard.voice import flow as voice
+from switchboard.voice import webhooks as voice_webhooks
 
 CALLER = "+15558675310"
 OUR_NUMBER = "+15017122661"
@@ -588,7 +589,7 @@ def test_function_app_registers_the_four_voice_routes() -> None:
         assert "ANONYMOUS" in str(trigger.auth_level).upper()
 
 
-# --- the form parsing the webhook shell does (switchboard.blueprints.webhook.form_params) ----
+# --- the form parsing the webhook shell does (switchboard.twilio.webhook.form_params) ----
 
 
 @pytest.mark.parametrize(
@@ -600,7 +601,7 @@ def test_function_app_registers_the_four_voice_routes() -> None:
     ],
 )
 def test_form_params_equal_what_req_form_gives(body: bytes) -> None:
-    from switchboard.blueprints.webhook import form_params
+    from switchboard.twilio.webhook import form_params
 
     def request() -> func.HttpRequest:
         return func.HttpRequest(

@@ -1,0 +1,1 @@
+"""Status callbacks: merging Twilio's reports into CallLog and MessageLog records, and their Blueprint."""

@@ -1,0 +1,1 @@
+"""Twilio, shared by every capability: the REST client, error classification, signatures, the webhook shell."""
