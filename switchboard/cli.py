@@ -37,9 +37,10 @@ from typing import Any, NoReturn
 
 import click
 
+from switchboard.http import ApiError
+from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
-from switchboard.operator.api import ApiError
 from switchboard.settings import Settings, SettingsError, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
@@ -181,8 +182,8 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
     payload = request.to_message()
     try:
         message_id = enqueue_json(settings.outbound_call_queue, payload, settings)
-    except operator_service.STORAGE_ERRORS as exc:
-        fail(operator_service.storage_unavailable(exc))
+    except STORAGE_ERRORS as exc:
+        fail(storage_unavailable(exc))
     call_id = request.id or message_id
     click.echo(f"Enqueued call {call_id} on queue {settings.outbound_call_queue}")
 

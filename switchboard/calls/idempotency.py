@@ -38,6 +38,9 @@ The lease is the function timeout plus a margin, counted from the claim (which h
 function started): the host stops a function at its timeout, so no two live workers can hold the
 same lease, and the holder may write its outcome without an ETag (status callbacks touch other
 properties of the same entity and would only make an ETag condition fail for nothing).
+
+A failed attempt (`decide_failure`) is retried by raising when Twilio failed transiently, and
+recorded `failed` when Twilio refused for good.
 """
 
 from __future__ import annotations
@@ -250,3 +253,26 @@ def on_poison(record: IdempotencyRecord | None, now: datetime) -> PoisonAction:
             State.DEAD_LETTERED, "the worker placing it stopped; Twilio may or may not have it"
         )
     return PoisonAction(None, f"already {record.state}" if record.state else "not an outbound call")
+
+
+class FailureAction(StrEnum):
+    """What the queue function does after Twilio refused or failed to place a call."""
+
+    RETRY = "retry"  # record the attempt, raise: the host redelivers the message
+    EXHAUSTED = "exhausted"  # same, but this was the last delivery: the poison handler follows
+    FAIL = "fail"  # permanent: record `failed` with Twilio's code and message, return normally
+
+
+def decide_failure(*, transient: bool, dequeue_count: int, max_dequeue_count: int) -> FailureAction:
+    """The action for a failed attempt on the `dequeue_count`-th delivery of the message.
+
+    Transient failures (429, 5xx, timeouts) are retried by raising; the host moves the message to
+    `<queue>-poison` once it has been delivered `max_dequeue_count` times, where the poison
+    handler marks the record `dead-lettered` (SPEC). EXHAUSTED differs from RETRY only in what is
+    logged: both raise, so the move to the poison queue stays the host's decision.
+    """
+    if not transient:
+        return FailureAction.FAIL
+    if dequeue_count >= max_dequeue_count:
+        return FailureAction.EXHAUSTED
+    return FailureAction.RETRY

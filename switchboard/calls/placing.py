@@ -27,22 +27,27 @@ from typing import Protocol
 
 from switchboard import records
 from switchboard.calls import idempotency
-from switchboard.calls.idempotency import IdempotencyRecord, State, TwilioCall, Verdict
+from switchboard.calls.idempotency import (
+    FailureAction,
+    IdempotencyRecord,
+    State,
+    TwilioCall,
+    Verdict,
+    decide_failure,
+)
 from switchboard.calls.request import (
     CallRequest,
-    FailureAction,
     InvalidCallRequest,
-    decide_failure,
     id_of_invalid,
     parse_call_message,
     twiml_for,
 )
 from switchboard.calls.store import IdempotencyStore
+from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.settings import Settings, SettingsError, get_settings
-from switchboard.status.merge import Kind, status_callback_url
 
 logger = get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Outbound calls from the queue: the message contract, its TwiML, and what a failure means (pure).
+"""Outbound calls: the request contract and the TwiML it makes (pure).
 
 A queue message (or a `POST /api/calls` body) is a JSON object, SPEC "Outbound calls":
 
@@ -18,7 +18,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -317,26 +316,3 @@ def twiml_for(request: CallRequest) -> str | None:
     if request.say is not None:
         return say_twiml(request.say, request.voice, request.language)
     return request.twiml
-
-
-class FailureAction(StrEnum):
-    """What the queue function does after Twilio refused or failed to place a call."""
-
-    RETRY = "retry"  # record the attempt, raise: the host redelivers the message
-    EXHAUSTED = "exhausted"  # same, but this was the last delivery: the poison handler follows
-    FAIL = "fail"  # permanent: record `failed` with Twilio's code and message, return normally
-
-
-def decide_failure(*, transient: bool, dequeue_count: int, max_dequeue_count: int) -> FailureAction:
-    """The action for a failed attempt on the `dequeue_count`-th delivery of the message.
-
-    Transient failures (429, 5xx, timeouts) are retried by raising; the host moves the message to
-    `<queue>-poison` once it has been delivered `max_dequeue_count` times, where the poison
-    handler marks the record `dead-lettered` (SPEC). EXHAUSTED differs from RETRY only in what is
-    logged: both raise, so the move to the poison queue stays the host's decision.
-    """
-    if not transient:
-        return FailureAction.FAIL
-    if dequeue_count >= max_dequeue_count:
-        return FailureAction.EXHAUSTED
-    return FailureAction.RETRY

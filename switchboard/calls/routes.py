@@ -22,11 +22,10 @@ from switchboard import records
 from switchboard.calls.idempotency import State
 from switchboard.calls.request import InvalidCallRequest, decode_body, parse_call_request
 from switchboard.calls.store import IdempotencyStore, to_idempotency_record
-from switchboard.http import error_response, json_response
+from switchboard.http import ApiError, api_error_response, error_response, json_response
+from switchboard.logbook import listing
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
-from switchboard.operator import api as operator_api
-from switchboard.operator import service as operator_service
 from switchboard.settings import Settings, SettingsError, get_settings
 
 logger = get_logger(__name__)
@@ -91,10 +90,10 @@ def create_call(
 def list_calls(req: func.HttpRequest, store: RecordStore, now: datetime) -> func.HttpResponse:
     """`GET /api/calls?since=&until=&limit=&cursor=`: newest first, paged like the messages."""
     try:
-        query = operator_api.parse_history_query(req.params, now)
-        page = operator_service.list_history(store, query, now, key="calls")
-    except operator_api.ApiError as exc:
-        return json_response(exc.body(), exc.status, exc.headers() or None)
+        query = listing.parse_history_query(req.params, now)
+        page = listing.list_history(store, query, now, key="calls")
+    except ApiError as exc:
+        return api_error_response(exc)
     return json_response(page)
 
 

@@ -1,49 +1,73 @@
-"""MessageLog writes shared by every path that receives or sends an SMS.
+"""MessageLog writes of what the app sends, shared by every path that sends an SMS.
 
-- `record_inbound(store, message, ...)`: the incoming-SMS webhook (record id = MessageSid).
-- `record_outbound_message(store, sid, to, from_, body, media, source, ...)`: every outbound path
-  (operator send, scheduled SMS, CLI) right after Twilio accepted (or refused) the message.
-
-Both are idempotent: the same message recorded twice writes nothing the second time. A status
-callback may arrive before `record_outbound_message` runs (Twilio can be that fast); it then
-created a record marked `Unknown=True`, and `record_outbound_message` completes that record
-instead of failing, without moving its status back (`switchboard.status.merge` order).
+`record_outbound_message(store, sid, to, from_, body, media, source, ...)`: every outbound path
+(operator send, scheduled SMS, CLI) right after Twilio accepted (or refused) the message. It is
+idempotent: the same message recorded twice writes nothing the second time. A status callback
+may arrive before `record_outbound_message` runs (Twilio can be that fast); it then created a
+record marked `Unknown=True`, and `record_outbound_message` completes that record instead of
+failing, without moving its status back (`switchboard.logbook.statuses` order).
 
 Outbound record: Id = the SID (or `record_id` when there is no SID, e.g. a refused send),
 `Direction=outbound`, `To`, `From`, `Body`, `NumMedia`, `MediaUrlsJson`, `Source`, `Status`,
 `SentAt`, and `ErrorCode`/`ErrorMessage` when it failed. Pass the StatusCallback built with
-`status.status_callback_url(base, Kind.MESSAGE)` when sending, so the record follows Twilio.
+`statuses.status_callback_url(base, Kind.MESSAGE)` when sending, so the record follows Twilio.
+
+Incoming messages are recorded by the SMS webhook (`switchboard.sms.log`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from switchboard import records
+from switchboard.logbook.statuses import Kind, next_state
 from switchboard.logbook.store import Entity, RecordStore
-from switchboard.sms import keywords as messaging
-from switchboard.sms.keywords import InboundMessage
-from switchboard.status import merge as status
-from switchboard.status.merge import Kind
 
+DIRECTION_OUTBOUND = "outbound"
 # Facts only the app knows about what it sent: they replace whatever an early callback guessed.
 _AUTHORITATIVE = ("Direction", "To", "From", "Body", "NumMedia", "MediaUrlsJson", "Source")
 
 
-def record_inbound(
-    store: RecordStore,
-    message: InboundMessage,
+def outbound_fields(
     *,
-    received_at: datetime | None = None,
-    idempotency_token: str | None = None,
-) -> bool:
-    """Record an incoming message; False when it was already recorded (a Twilio retry)."""
-    fields = messaging.inbound_fields(
-        message, received_at or records.utcnow(), idempotency_token=idempotency_token
-    )
-    return store.create(message.sid, fields, created=fields["ReceivedAt"])
+    sid: str | None,
+    to: str,
+    from_: str | None,
+    body: str | None,
+    media: Sequence[str] = (),
+    source: str,
+    status: str,
+    sent_at: datetime | None = None,
+    error_code: int | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """The MessageLog properties of an outbound message the app sent (or tried to send).
+
+    `source` says which path sent it (`operator`, `schedule`, `cli`, `test`, ...).
+    """
+    media_urls = [url for url in media if url]
+    fields: dict[str, Any] = {
+        "Direction": DIRECTION_OUTBOUND,
+        "To": to,
+        "Body": body or "",
+        "NumMedia": len(media_urls),
+        "MediaUrlsJson": json.dumps(media_urls),
+        "Source": source,
+        "Status": status,
+        "SentAt": sent_at or records.utcnow(),
+    }
+    if sid:
+        fields["Sid"] = sid
+    if from_:
+        fields["From"] = from_
+    if error_code is not None:
+        fields["ErrorCode"] = error_code
+    if error_message:
+        fields["ErrorMessage"] = error_message
+    return fields
 
 
 def outbound_change(fields: dict[str, Any]) -> Any:
@@ -55,7 +79,7 @@ def outbound_change(fields: dict[str, Any]) -> Any:
         changes: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "Status":
-                moved = status.next_state(Kind.MESSAGE, current.get("Status"), value)
+                moved = next_state(Kind.MESSAGE, current.get("Status"), value)
                 if moved is not None or not current.get("Status"):
                     changes[key] = moved or value
             elif key in _AUTHORITATIVE:
@@ -93,7 +117,7 @@ def record_outbound_message(
     key = record_id or sid
     if not key:
         raise ValueError("record_outbound_message needs a sid or a record_id")
-    fields = messaging.outbound_fields(
+    fields = outbound_fields(
         sid=sid,
         to=to,
         from_=from_,

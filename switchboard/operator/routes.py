@@ -18,11 +18,17 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard import settings as settings_module
-from switchboard.http import error_response, json_response
+from switchboard.http import (
+    ApiError,
+    api_error_response,
+    error_response,
+    json_response,
+    unavailable,
+)
+from switchboard.logbook import listing
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
-from switchboard.operator.api import ApiError
 from switchboard.operator.health import Check, health_report
 from switchboard.storage import tables
 from switchboard.twilio.signature import public_url
@@ -88,19 +94,15 @@ def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
     try:
         settings = settings_module.get_settings()
     except settings_module.SettingsError as exc:
-        return _error(operator_api.unavailable("settings_invalid", str(exc)))
+        return api_error_response(unavailable("settings_invalid", str(exc)))
     try:
         return handler(req, settings)
     except ApiError as exc:
-        return _error(exc)
+        return api_error_response(exc)
     except Exception:
         # A bug, not the caller's fault: logged with its trace, answered without it.
         logger.exception("Operator route %s failed", getattr(handler, "__name__", "?"))
         return error_response(500, "internal_error", "unexpected error (logged)")
-
-
-def _error(exc: ApiError) -> func.HttpResponse:
-    return json_response(exc.body(), exc.status, exc.headers() or None)
 
 
 def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str:
@@ -122,7 +124,7 @@ def send_message(req: func.HttpRequest, settings: settings_module.Settings) -> f
 
 def list_messages(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
     """`GET /api/messages?since=&limit=&cursor=` → `{"items", "nextCursor"}`, newest first."""
-    query = operator_api.parse_history_query(req.params, records.utcnow())
+    query = listing.parse_history_query(req.params, records.utcnow())
     return json_response(operator_service.list_messages(settings, query))
 
 

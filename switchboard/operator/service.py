@@ -14,28 +14,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
 
 from switchboard import records
+from switchboard.http import ApiError, not_found, unavailable
+from switchboard.logbook.listing import (
+    STORAGE_ERRORS,
+    HistoryQuery,
+    list_history,
+    storage_unavailable,
+)
 from switchboard.logbook.messages import record_outbound_message
+from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import ConcurrencyError, RecordStore
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
-from switchboard.operator.api import ApiError, HistoryQuery, SendRequest, UsageQuery
+from switchboard.operator.api import SendRequest, UsageQuery
 from switchboard.optouts import rules as optout
 from switchboard.optouts.store import OptOutStore
 from switchboard.phone import mask
 from switchboard.settings import MissingSettingError, Settings
-from switchboard.status.merge import Kind, status_callback_url
 
 logger = get_logger(__name__)
-
-#: Storage failures that mean "try again later" rather than "your request is wrong".
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (AzureError, ConcurrencyError)
-STORAGE_RETRY_AFTER = 5
 
 #: How the stores are obtained (tests swap them).
 message_store_factory: Callable[[Settings], RecordStore] = RecordStore.messages
@@ -43,19 +45,9 @@ call_store_factory: Callable[[Settings], RecordStore] = RecordStore.calls
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
 
 
-def storage_unavailable(exc: BaseException) -> ApiError:
-    """503 for a storage failure (the exception type only: messages may hold account names)."""
-    logger.error("Table Storage failed: %s", type(exc).__name__)
-    return operator_api.unavailable(
-        "storage_unavailable",
-        "Table Storage is not available right now: retry later",
-        STORAGE_RETRY_AFTER,
-    )
-
-
 def not_configured(exc: MissingSettingError) -> ApiError:
     """503 naming the missing setting (never a value): the app's configuration, not the caller."""
-    return operator_api.unavailable("not_configured", str(exc))
+    return unavailable("not_configured", str(exc))
 
 
 def _twilio_client(settings: Settings) -> Any:
@@ -209,7 +201,7 @@ def get_message(settings: Settings, sid: str) -> dict[str, Any]:
     """A MessageLog record as JSON (by MessageSid, or the app's id of a refused send); 404."""
     entity = _get_record(lambda s: message_store_factory(s), settings, sid)
     if entity is None:
-        raise operator_api.not_found("message", sid)
+        raise not_found("message", sid)
     return records.to_json(dict(entity))
 
 
@@ -217,33 +209,8 @@ def get_call(settings: Settings, call_id: str) -> dict[str, Any]:
     """A CallLog record as JSON (by the app's id or the CallSid); 404."""
     entity = _get_record(lambda s: call_store_factory(s), settings, call_id)
     if entity is None:
-        raise operator_api.not_found("call", call_id)
+        raise not_found("call", call_id)
     return records.to_json(dict(entity))
-
-
-def list_history(
-    store: RecordStore,
-    query: HistoryQuery,
-    now: datetime | None = None,
-    key: str = "messages",
-) -> dict[str, Any]:
-    """A page of records newest first: `{key: [...], "nextCursor", ...}` (`operator_api`).
-
-    The one listing of the operator API: `GET /api/messages` and `GET /api/calls` both page
-    through it.
-    """
-    now = now or records.utcnow()
-    window = operator_api.plan_window(query, now)
-    if window is None:
-        return operator_api.history_page([], query, None, key)
-    try:
-        # One more than asked: it tells whether another page exists without a second request.
-        entities = store.list_recent(
-            window.since, query.limit + 1, window.until, after=window.after
-        )
-    except STORAGE_ERRORS as exc:
-        raise storage_unavailable(exc) from None
-    return operator_api.history_page(entities, query, window, key)
 
 
 def list_messages(settings: Settings, query: HistoryQuery) -> dict[str, Any]:

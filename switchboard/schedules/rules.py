@@ -76,6 +76,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from switchboard import records
 from switchboard.phone import is_e164, time_zones_for
 from switchboard.settings import QuietHours
+from switchboard.twilio.text import MAX_BODY_CHARS
 
 ID_ROW = "schedule"
 DUE_PREFIX = "due-"
@@ -83,7 +84,6 @@ DONE_PREFIX = "done-"
 RESERVED_ID_PREFIXES = (DUE_PREFIX, DONE_PREFIX)
 OCCURRENCE_SEPARATOR = "@"
 MAX_ID_LENGTH = 128
-MAX_BODY_CHARS = 1600  # Twilio's limit (error 21617)
 #: Fields a create request may carry.
 CREATE_FIELDS = frozenset({"id", "to", "body", "sendAt", "timeZone", "recurrence"})
 #: Not before this much after creation is an unfinished (tentative) create treated as abandoned.

@@ -43,7 +43,6 @@ from switchboard.optouts import rules as optout
 from switchboard.schedules import rules as sched
 from switchboard.schedules.rules import NewSchedule, Status
 from switchboard.settings import Settings
-from switchboard.sms import keywords as messaging
 from switchboard.storage import tables
 
 logger = get_logger(__name__)
@@ -730,7 +729,7 @@ class MessageLogWriter:
     ) -> None:
         """Record a message Twilio accepted (idempotent: a repeat or a record an early status
         callback created is completed by `message_log.record_outbound_message`)."""
-        fields = messaging.outbound_fields(
+        fields = message_log.outbound_fields(
             sid=sid,
             to=to,
             from_=from_,

@@ -52,6 +52,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard import records
+from switchboard.logbook import statuses as status
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
 from switchboard.phone import mask
@@ -60,7 +61,6 @@ from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import Action, Outcome, RetryPolicy, RowKind, Status
 from switchboard.schedules.store import Held, MessageLogWriter, ScheduleStore, TableSet
 from switchboard.settings import Settings, SettingsError, get_settings
-from switchboard.status import merge as status
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
 

@@ -1,4 +1,4 @@
-"""Incoming SMS: keyword classification, the TwiML reply, and MessageLog record fields (pure).
+"""Incoming SMS: the message Twilio posts and the keyword it is, if any (pure).
 
 Keywords follow Twilio's default handling on long codes: the whole message body, trimmed of
 surrounding whitespace and compared without regard to case, must be exactly one keyword. So
@@ -10,49 +10,22 @@ app's record disagree with Twilio's).
 - opt in: START, YES, UNSTOP;
 - help: HELP, INFO.
 
-Replies (`build_reply`):
-
-- opt-out and opt-in keywords get an empty `<Response/>`. On long codes Twilio itself answers
-  them with its confirmation text, and after a STOP Twilio refuses any further message to the
-  sender (error 21610), so a reply from the app would be a duplicate or an error;
-- help keywords get `SMS_HELP_TEXT`;
-- anything else gets `SMS_AUTO_REPLY` (when set, and unless the sender has opted out: Twilio
-  would refuse it) and is forwarded to `OWNER_NUMBER` (when set, and unless the owner is the
-  sender) as `<Message to=owner>` naming the sender, with the media URLs of an MMS;
-- nothing to say: an empty `<Response/>`.
-
-The texts are built with twilio's `MessagingResponse`, which escapes `<`, `&` and `>` (so `]]>`
-too); characters XML 1.0 cannot carry at all are dropped from forwarded text.
+What the app answers is `switchboard.sms.replies`; the MessageLog record, `switchboard.sms.log`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from twilio.twiml.messaging_response import MessagingResponse
-
-from switchboard import records
+from switchboard.twilio.text import MAX_MEDIA
 
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-
-#: Twilio's limit for one message body (longer bodies fail with error 21617).
-MAX_BODY_CHARS = 1600
-#: Twilio accepts at most 10 media URLs per message.
-MAX_MEDIA = 10
-
-# Code points XML 1.0 forbids (the C0 controls except tab/LF/CR, surrogates, U+FFFE/U+FFFF):
-# ElementTree would write them as they are and produce a document Twilio cannot parse.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class KeywordKind(StrEnum):
@@ -140,177 +113,3 @@ def parse_inbound(params: Mapping[str, str]) -> InboundMessage:
         messaging_service_sid=(params.get("MessagingServiceSid") or "").strip() or None,
         account_sid=(params.get("AccountSid") or "").strip() or None,
     )
-
-
-# --- the reply ---
-
-
-@dataclass(frozen=True)
-class ReplySettings:
-    """The settings the reply depends on (a subset of `Settings`)."""
-
-    help_text: str
-    auto_reply: str | None = None
-    owner_number: str | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What to send back: a text to the sender and/or a forward to the owner."""
-
-    to_sender: str | None = None
-    forward_to: str | None = None
-    forward_body: str | None = None
-    forward_media: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def empty(self) -> bool:
-        """Whether there is nothing to say."""
-        return self.to_sender is None and self.forward_to is None
-
-
-def xml_safe(text: str) -> str:
-    """`text` without the characters an XML 1.0 document cannot contain."""
-    return _XML_INVALID.sub("", text)
-
-
-def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
-    """`text` cut to `limit` characters, ending with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def forward_text(message: InboundMessage) -> str:
-    """The forwarded text: who sent it, then the body (and a note on attachments)."""
-    body = xml_safe(message.body).strip()
-    head = f"From {message.from_}: "
-    if message.media:
-        count = len(message.media)
-        note = f"[{count} attachment{'s' if count != 1 else ''}]"
-        body = f"{body} {note}" if body else note
-    return truncate(head + body)
-
-
-def decide_reply(
-    message: InboundMessage, settings: ReplySettings, *, sender_opted_out: bool = False
-) -> Reply:
-    """What the app answers to `message` (pure; see the module doc for the rules)."""
-    keyword = message.keyword
-    if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
-        return Reply()
-    if keyword is KeywordKind.HELP:
-        return Reply(to_sender=truncate(settings.help_text)) if settings.help_text else Reply()
-    to_sender = None
-    if settings.auto_reply and not sender_opted_out:
-        to_sender = truncate(settings.auto_reply)
-    owner = settings.owner_number
-    if not owner or owner == message.from_:
-        return Reply(to_sender=to_sender)
-    return Reply(
-        to_sender=to_sender,
-        forward_to=owner,
-        forward_body=forward_text(message),
-        forward_media=tuple(message.media_urls[:MAX_MEDIA]),
-    )
-
-
-def render(reply: Reply) -> str:
-    """The TwiML document for `reply` (`<Response/>` when empty)."""
-    response = MessagingResponse()
-    if reply.to_sender is not None:
-        response.message(xml_safe(reply.to_sender))
-    if reply.forward_to is not None:
-        body = xml_safe(reply.forward_body or "")
-        if reply.forward_media:
-            # With media, Twilio wants the text in a <Body> noun next to the <Media> nouns.
-            forward = response.message(to=reply.forward_to)
-            forward.body(body)
-            for url in reply.forward_media:
-                forward.media(xml_safe(url))
-        else:
-            response.message(body, to=reply.forward_to)
-    return str(response)
-
-
-def build_reply(
-    message: InboundMessage, settings: ReplySettings, *, sender_opted_out: bool = False
-) -> str:
-    """The TwiML answer to an incoming message: `render(decide_reply(...))`."""
-    return render(decide_reply(message, settings, sender_opted_out=sender_opted_out))
-
-
-# --- MessageLog record fields ---
-
-DIRECTION_INBOUND = "inbound"
-DIRECTION_OUTBOUND = "outbound"
-STATUS_RECEIVED = "received"
-
-
-def inbound_fields(
-    message: InboundMessage,
-    received_at: datetime,
-    *,
-    idempotency_token: str | None = None,
-) -> dict[str, Any]:
-    """The MessageLog properties of an inbound message (record id = its MessageSid)."""
-    fields: dict[str, Any] = {
-        "Sid": message.sid,
-        "Direction": DIRECTION_INBOUND,
-        "From": message.from_,
-        "To": message.to,
-        "Body": message.body,
-        "NumMedia": len(message.media),
-        "MediaUrlsJson": json.dumps(message.media_urls),
-        "MediaContentTypesJson": json.dumps([kind for _, kind in message.media]),
-        "ReceivedAt": received_at,
-        "Status": STATUS_RECEIVED,
-    }
-    keyword = message.keyword
-    if keyword is not None:
-        fields["Keyword"] = normalise_keyword(message.body)
-        fields["KeywordKind"] = keyword.value
-    if message.num_segments is not None:
-        fields["NumSegments"] = message.num_segments
-    if message.messaging_service_sid:
-        fields["MessagingServiceSid"] = message.messaging_service_sid
-    if idempotency_token:
-        fields["IdempotencyToken"] = idempotency_token
-    return fields
-
-
-def outbound_fields(
-    *,
-    sid: str | None,
-    to: str,
-    from_: str | None,
-    body: str | None,
-    media: Sequence[str] = (),
-    source: str,
-    status: str,
-    sent_at: datetime | None = None,
-    error_code: int | None = None,
-    error_message: str | None = None,
-) -> dict[str, Any]:
-    """The MessageLog properties of an outbound message the app sent (or tried to send).
-
-    `source` says which path sent it (`operator`, `schedule`, `cli`, `test`, ...).
-    """
-    media_urls = [url for url in media if url]
-    fields: dict[str, Any] = {
-        "Direction": DIRECTION_OUTBOUND,
-        "To": to,
-        "Body": body or "",
-        "NumMedia": len(media_urls),
-        "MediaUrlsJson": json.dumps(media_urls),
-        "Source": source,
-        "Status": status,
-        "SentAt": sent_at or records.utcnow(),
-    }
-    if sid:
-        fields["Sid"] = sid
-    if from_:
-        fields["From"] = from_
-    if error_code is not None:
-        fields["ErrorCode"] = error_code
-    if error_message:
-        fields["ErrorMessage"] = error_message
-    return fields

@@ -26,15 +26,16 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.http import twiml_response
-from switchboard.logbook.messages import record_inbound
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.optouts.rules import How
 from switchboard.optouts.store import OptOutStore
 from switchboard.phone import mask
 from switchboard.settings import Settings
-from switchboard.sms import keywords as messaging
-from switchboard.sms.keywords import InboundError, InboundMessage, KeywordKind, ReplySettings
+from switchboard.sms import keywords, replies
+from switchboard.sms.keywords import InboundError, InboundMessage, KeywordKind
+from switchboard.sms.log import record_inbound
+from switchboard.sms.replies import ReplySettings
 from switchboard.storage import tables
 from switchboard.twilio.webhook import TwilioRequest
 
@@ -59,11 +60,11 @@ def reply_settings(settings: Settings) -> ReplySettings:
 def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     """The `respond` step of `twilio_webhook`: record, then answer with TwiML."""
     try:
-        message = messaging.parse_inbound(request.params)
+        message = keywords.parse_inbound(request.params)
     except InboundError as exc:
         # Signed by Twilio yet incomplete: nothing to record or answer.
         logger.warning("sms: ignored an incoming-message webhook: %s", exc)
-        return twiml_response(messaging.render(messaging.Reply()))
+        return twiml_response(replies.render(replies.Reply()))
     keyword = message.keyword
     logger.info(
         "sms %s: %s from %s to %s (%d media)",
@@ -75,7 +76,7 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
         extra={"MessageSid": message.sid},
     )
     sender_opted_out = record_message(message, request, settings)
-    twiml = messaging.build_reply(
+    twiml = replies.build_reply(
         message, reply_settings(settings), sender_opted_out=sender_opted_out
     )
     return twiml_response(twiml)
@@ -125,7 +126,7 @@ def _apply_keyword(
         created = store.opt_out(
             message.from_,
             How.KEYWORD,
-            keyword=messaging.normalise_keyword(message.body),
+            keyword=keywords.normalise_keyword(message.body),
             business_number=message.to or None,
             message_sid=message.sid,
         )

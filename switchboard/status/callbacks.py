@@ -29,6 +29,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.http import no_content, plain_response
+from switchboard.logbook.statuses import OPTED_OUT_ERROR_CODE, Kind
 from switchboard.logbook.store import Entity, RecordStore
 from switchboard.logs import get_logger
 from switchboard.optouts.rules import How
@@ -36,7 +37,7 @@ from switchboard.optouts.store import OptOutStore
 from switchboard.phone import mask
 from switchboard.settings import Settings
 from switchboard.status import merge as status
-from switchboard.status.merge import CallbackError, Kind, StatusUpdate
+from switchboard.status.merge import CallbackError, StatusUpdate
 from switchboard.twilio.webhook import TwilioRequest
 
 logger = get_logger(__name__)
@@ -88,7 +89,7 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
             record = apply_callback(
                 store_factories[kind](settings), update, record_id_from_url(request.url)
             )
-            if kind is Kind.MESSAGE and update.error_code == status.OPTED_OUT_ERROR_CODE:
+            if kind is Kind.MESSAGE and update.error_code == OPTED_OUT_ERROR_CODE:
                 _record_twilio_opt_out(update, record, settings)
         except CallbackError as exc:
             logger.warning("status %s: %s", update.sid, exc, extra=correlation)

@@ -1,83 +1,20 @@
-"""Status words of messages and calls, their order, and the merge of a status callback (pure).
+"""A status callback, parsed, and its merge into the record (pure).
 
-Twilio delivers status callbacks late, more than once and out of order, and two of them may be
-applied at the same moment by two instances. So a record's status is never "the last callback
-received" but the highest status seen in an explicit total order:
-
-- messages: accepted < scheduled < queued < sending < sent < delivered < read < undelivered
-  < failed < canceled;
-- calls: queued < initiated < ringing < in-progress < completed < canceled < no-answer < busy
-  < failed.
-
-The states from `delivered` (messages) and `completed` (calls) on are terminal: a record never
-moves back from them to an earlier state. Within the terminal tier the order is a fixed
-precedence, used only when contradictory final reports arrive (Twilio's real sequences contain
-one final state, plus `read` after `delivered`): failures rank above successes so that the error
-code a failure carries is never attached to a success status. A total order makes the merge
-commutative, associative and idempotent, so any order and duplication of the same callbacks ends
-in the same record (see `tests/unit/test_status.py`).
-
-Other fields follow the same rule: a callback with a strictly higher status overwrites the fields
-it carries; a callback at the same or a lower status only fills fields that are still missing. A
-merge that changes nothing returns None, so duplicates write nothing.
-
-Statuses the app sets itself (`received`, `rejected`, `dead-lettered`, ...) and statuses Twilio
-may add in the future rank below every known one: Twilio's own report always wins over them, and
-an unknown incoming status never moves a record.
+The order of status words is `switchboard.logbook.statuses`: a record's status only moves
+forward in it. Other fields follow the same rule: a callback with a strictly higher status
+overwrites the fields it carries; a callback at the same or a lower status only fills fields
+that are still missing. A merge that changes nothing returns None, so duplicates write nothing.
+The order being total makes the merge commutative, associative and idempotent, so any order and
+duplication of the same callbacks ends in the same record (see `tests/unit/status`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
 
-UNKNOWN_RANK = -1
-
-#: Error code Twilio returns (REST) or reports (callback) when the recipient has opted out.
-OPTED_OUT_ERROR_CODE = 21610
-
-
-class Kind(StrEnum):
-    """Which log a status belongs to."""
-
-    MESSAGE = "message"
-    CALL = "call"
-
-
-MESSAGE_ORDER: tuple[str, ...] = (
-    "accepted",
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "read",
-    "undelivered",
-    "failed",
-    "canceled",
-)
-CALL_ORDER: tuple[str, ...] = (
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "canceled",
-    "no-answer",
-    "busy",
-    "failed",
-)
-MESSAGE_TERMINAL = frozenset(MESSAGE_ORDER[MESSAGE_ORDER.index("delivered") :])
-CALL_TERMINAL = frozenset(CALL_ORDER[CALL_ORDER.index("completed") :])
-
-_RANKS: dict[Kind, dict[str, int]] = {
-    Kind.MESSAGE: {status: rank for rank, status in enumerate(MESSAGE_ORDER)},
-    Kind.CALL: {status: rank for rank, status in enumerate(CALL_ORDER)},
-}
-_TERMINAL: dict[Kind, frozenset[str]] = {Kind.MESSAGE: MESSAGE_TERMINAL, Kind.CALL: CALL_TERMINAL}
+from switchboard.logbook.statuses import Kind, next_state
 
 # Callback parameter -> (record property, type). Twilio sends everything as strings.
 _MESSAGE_FIELDS: dict[str, tuple[str, type]] = {
@@ -99,34 +36,6 @@ _CALL_FIELDS: dict[str, tuple[str, type]] = {
 }
 # Kept only when a callback creates a record the app did not know (Unknown=True).
 _IDENTITY_FIELDS = ("From", "To", "Direction", "AccountSid", "MessagingServiceSid")
-
-
-def rank(kind: Kind, status: str | None) -> int:
-    """Position of `status` in the kind's order; UNKNOWN_RANK for absent or unknown words."""
-    if not status:
-        return UNKNOWN_RANK
-    return _RANKS[kind].get(status.strip().lower(), UNKNOWN_RANK)
-
-
-def is_known(kind: Kind, status: str | None) -> bool:
-    """Whether `status` is one of Twilio's status words for this kind."""
-    return rank(kind, status) != UNKNOWN_RANK
-
-
-def is_terminal(kind: Kind, status: str | None) -> bool:
-    """Whether `status` is final for this kind (no earlier state can follow it)."""
-    return (status or "").strip().lower() in _TERMINAL[kind]
-
-
-def next_state(kind: Kind, current: str | None, incoming: str | None) -> str | None:
-    """The status a record moves to when `incoming` is reported, or None to stay at `current`.
-
-    It moves only forward in the order above; an unknown incoming word never moves it.
-    """
-    incoming_rank = rank(kind, incoming)
-    if incoming_rank == UNKNOWN_RANK or incoming_rank <= rank(kind, current):
-        return None
-    return (incoming or "").strip().lower()
 
 
 @dataclass(frozen=True)
@@ -241,15 +150,3 @@ def apply(current: Mapping[str, Any] | None, update: StatusUpdate) -> dict[str, 
     """`current` with `update` merged in (pure; for tests and callers that hold the record)."""
     changes = merge(current, update)
     return {**(current or {}), **(changes or {})}
-
-
-def status_callback_url(base_url: str, kind: Kind, record_id: str | None = None) -> str:
-    """The StatusCallback URL for something the app places: `/api/status/<kind>?id=<record id>`.
-
-    Twilio signs the URL with its query, so the `id` comes back verified and the callback finds
-    the record even before the SID is stored with it.
-    """
-    url = f"{base_url.rstrip('/')}/api/status/{kind.value}"
-    if record_id:
-        url += "?id=" + quote(record_id, safe="")
-    return url

@@ -37,7 +37,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.menu import Menu, MenuOption
 from switchboard.settings import Settings
-from switchboard.sms.keywords import xml_safe
+from switchboard.twilio.text import xml_safe
 
 # The Functions host serves HTTP routes under `/api` (host.json `extensions.http.routePrefix`).
 INCOMING_PATH = "/api/voice/incoming"

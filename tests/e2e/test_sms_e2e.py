@@ -23,11 +23,11 @@ from devkit.simulator import SmsResult, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
 from switchboard.logbook.messages import record_outbound_message
+from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text
 from switchboard.optouts.store import OptOutStore
 from switchboard.settings import Settings, load_settings
-from switchboard.status.merge import Kind, status_callback_url
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle

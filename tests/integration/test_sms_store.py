@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 from devkit.azurite import Azurite
 from switchboard import records
 from switchboard.logbook.messages import record_outbound_message
+from switchboard.logbook.statuses import Kind
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text
 from switchboard.optouts.store import OptOutStore
@@ -29,7 +30,6 @@ from switchboard.sms import webhook as sms_webhook
 from switchboard.status import blueprint as status_bp
 from switchboard.status import callbacks as status_callbacks
 from switchboard.status import merge as status
-from switchboard.status.merge import Kind
 from switchboard.storage import tables
 
 TOKEN = "sms-integration-token-0123456789"

@@ -9,19 +9,19 @@ from xml.etree import ElementTree
 
 import pytest
 
+from switchboard.calls.idempotency import FailureAction, decide_failure
 from switchboard.calls.placing import callback_base_url
 from switchboard.calls.request import (
     TWIML_MAX_CHARS,
-    FailureAction,
     InvalidCallRequest,
-    decide_failure,
     id_of_invalid,
     parse_call_message,
     parse_call_request,
     say_twiml,
     twiml_for,
 )
-from switchboard.operator.api import ApiError, parse_history_query
+from switchboard.http import ApiError
+from switchboard.logbook.listing import parse_history_query
 from switchboard.settings import load_settings
 
 TO = "+15558675310"

@@ -8,16 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.sms import keywords as messaging
+from switchboard.logbook.messages import outbound_fields
 from switchboard.sms.keywords import (
     InboundError,
     InboundMessage,
     KeywordKind,
-    ReplySettings,
-    build_reply,
     classify,
     parse_inbound,
 )
+from switchboard.sms.log import inbound_fields
+from switchboard.sms.replies import ReplySettings, build_reply
+from switchboard.twilio.text import MAX_BODY_CHARS
 
 SENDER = "+15558675310"
 BUSINESS = "+15017122661"
@@ -175,7 +176,7 @@ def test_owner_texting_the_business_is_not_forwarded_to_themselves() -> None:
 def test_long_forward_is_cut_to_twilios_limit() -> None:
     root = _parse(build_reply(_message("x" * 2000), ReplySettings("h", owner_number=OWNER)))
     text = root.findtext("Message") or ""
-    assert len(text) == messaging.MAX_BODY_CHARS
+    assert len(text) == MAX_BODY_CHARS
     assert text.endswith("…")
 
 
@@ -219,7 +220,7 @@ def test_inbound_record_fields() -> None:
             "MediaContentType0": "image/jpeg",
         }
     )
-    fields = messaging.inbound_fields(message, at, idempotency_token="tok")
+    fields = inbound_fields(message, at, idempotency_token="tok")
     assert fields["Direction"] == "inbound"
     assert fields["Status"] == "received"
     assert fields["From"] == SENDER
@@ -234,7 +235,7 @@ def test_inbound_record_fields() -> None:
 
 
 def test_outbound_record_fields() -> None:
-    fields = messaging.outbound_fields(
+    fields = outbound_fields(
         sid="SMy",
         to=SENDER,
         from_=BUSINESS,

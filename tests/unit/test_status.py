@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.logbook.messages import outbound_change
+from switchboard.logbook import statuses
+from switchboard.logbook.messages import outbound_change, outbound_fields
+from switchboard.logbook.statuses import Kind, next_state, rank
 from switchboard.optouts.rules import OptedOut, OptOutCheckFailed, OptOutRecord, ensure_can_text
 from switchboard.records import utcnow
-from switchboard.sms.keywords import outbound_fields
 from switchboard.status import merge as status
-from switchboard.status.merge import Kind, StatusUpdate, merge, next_state, parse_callback, rank
+from switchboard.status.merge import StatusUpdate, merge, parse_callback
 
 SID = "SM" + "0" * 32
 
@@ -38,14 +39,14 @@ def test_call_order() -> None:
 @pytest.mark.parametrize("final", ["delivered", "undelivered", "failed", "read", "canceled"])
 @pytest.mark.parametrize("earlier", ["accepted", "scheduled", "queued", "sending", "sent"])
 def test_message_terminal_never_moves_back(final: str, earlier: str) -> None:
-    assert status.is_terminal(Kind.MESSAGE, final)
+    assert statuses.is_terminal(Kind.MESSAGE, final)
     assert next_state(Kind.MESSAGE, final, earlier) is None
 
 
 @pytest.mark.parametrize("final", ["completed", "busy", "no-answer", "canceled", "failed"])
 @pytest.mark.parametrize("earlier", ["queued", "initiated", "ringing", "in-progress"])
 def test_call_terminal_never_moves_back(final: str, earlier: str) -> None:
-    assert status.is_terminal(Kind.CALL, final)
+    assert statuses.is_terminal(Kind.CALL, final)
     assert next_state(Kind.CALL, final, earlier) is None
 
 
@@ -125,10 +126,10 @@ def test_late_lower_callback_only_fills_gaps() -> None:
 
 def test_status_callback_url() -> None:
     assert (
-        status.status_callback_url("https://x.example/", Kind.MESSAGE, "a b/c")
+        statuses.status_callback_url("https://x.example/", Kind.MESSAGE, "a b/c")
         == "https://x.example/api/status/message?id=a%20b%2Fc"
     )
-    assert status.status_callback_url("https://x", Kind.CALL) == "https://x/api/status/call"
+    assert statuses.status_callback_url("https://x", Kind.CALL) == "https://x/api/status/call"
 
 
 # --- the property: any order and duplication of a status sequence ends in the same record ---
@@ -213,7 +214,10 @@ def test_any_order_and_duplication_ends_in_the_same_record(
             st.just(kind),
             st.lists(
                 st.sampled_from(
-                    [*(status.MESSAGE_ORDER if kind is Kind.MESSAGE else status.CALL_ORDER), "x"]
+                    [
+                        *(statuses.MESSAGE_ORDER if kind is Kind.MESSAGE else statuses.CALL_ORDER),
+                        "x",
+                    ]
                 ),
                 min_size=1,
                 max_size=12,
@@ -233,7 +237,7 @@ def test_even_contradictory_reports_converge(case: tuple[Kind, list[str]], rnd: 
     rnd.shuffle(shuffled)
     start = {"Sid": SID, "Status": "created-by-app"}
     assert _fold(dict(start), updates) == _fold(dict(start), shuffled)
-    known = [w for w in words if status.is_known(kind, w)]
+    known = [w for w in words if statuses.is_known(kind, w)]
     expected = max(known, key=lambda w: rank(kind, w)) if known else "created-by-app"
     assert _fold(dict(start), shuffled)["Status"] == expected
 
