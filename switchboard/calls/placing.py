@@ -48,6 +48,7 @@ from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.phone import mask
 from switchboard.settings import Settings, SettingsError, get_settings
+from switchboard.twilio.errors import classify_twilio_error
 
 logger = get_logger(__name__)
 
@@ -187,8 +188,6 @@ def find_earlier_call(
         if isinstance(exc, SettingsError):
             code, message = "settings", str(exc)
         else:
-            from switchboard.twilio.client import classify_twilio_error
-
             failure = classify_twilio_error(exc)
             code = failure.code if failure.code is not None else failure.status
             message = failure.message
@@ -301,8 +300,6 @@ def process_message(
         logger.error("Outbound call %s not placed: %s", key, exc)
         raise TransientCallFailure(f"call {key}: {exc}") from exc
     except Exception as exc:  # classified below; anything unknown is permanent
-        from switchboard.twilio.client import classify_twilio_error
-
         failure = classify_twilio_error(exc)
         action = decide_failure(
             transient=failure.transient,

@@ -36,6 +36,7 @@ from switchboard.optouts import rules as optout
 from switchboard.optouts.store import OptOutStore
 from switchboard.phone import mask
 from switchboard.settings import MissingSettingError, Settings
+from switchboard.twilio.errors import classify_twilio_error
 
 logger = get_logger(__name__)
 
@@ -60,9 +61,7 @@ def _twilio_client(settings: Settings) -> Any:
 
 
 def _twilio_failure(exc: BaseException, what: str) -> ApiError:
-    from switchboard.twilio import client as twilio_client
-
-    failure = twilio_client.classify_twilio_error(exc)
+    failure = classify_twilio_error(exc)
     logger.warning(
         "Twilio %s failed: %s (HTTP %s, code %s)",
         what,

@@ -63,6 +63,7 @@ from switchboard.schedules.store import Held, MessageLogWriter, ScheduleStore, T
 from switchboard.settings import Settings, SettingsError, get_settings
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
+from switchboard.twilio.errors import classify_twilio_error
 
 logger = get_logger(__name__)
 
@@ -555,7 +556,7 @@ class _Run:
         task.add_done_callback(self._record_tasks.discard)
 
     async def _send_failed(self, held: Held, exc: BaseException) -> None:
-        failure = twilio_client.classify_twilio_error(exc)
+        failure = classify_twilio_error(exc)
         if failure.transient:
             await self._transient(held, failure.code or failure.status, failure.message)
             return
@@ -631,7 +632,7 @@ class _Run:
             found = await asyncio.to_thread(self._find_in_twilio, row)
         except Exception as exc:
             # Twilio cannot say whether it was sent: leave it claimed, a later run asks again.
-            failure = twilio_client.classify_twilio_error(exc)
+            failure = classify_twilio_error(exc)
             logger.warning(
                 "schedule %s: cannot ask Twilio whether it was sent (%s): left for a later run",
                 row["Id"],

@@ -1,5 +1,5 @@
-"""The Twilio REST client of Switchboard: one factory (sync and async), error classification and
-the few typed REST operations the app performs.
+"""The Twilio REST client of Switchboard: one factory (sync and async transports) and the few
+REST requests the app makes, each written once.
 
 Cold start matters in Azure Functions, so this module imports neither ``twilio.rest`` nor the
 twilio HTTP clients, ``requests`` or ``aiohttp`` at import time: the factories import them on
@@ -13,40 +13,52 @@ first use.
   ``http://`` and ``https://``; every request has a timeout.
 - :func:`build_async_client` (or ``async with async_client(settings)``) gives a client whose
   ``*_async`` methods use aiohttp with the same rewriting, pool bound and timeout.
-- :func:`classify_twilio_error` tells transient failures (429, 20429, 5xx, timeouts, connection
-  errors) from permanent ones (other 4xx, with Twilio's code and message).
-- :func:`send_sms`, :func:`create_call`, :func:`list_messages`, :func:`list_calls`, ... return
-  plain dataclasses, never twilio instance objects.
+- Each REST request (:func:`message_create`, :func:`call_create`, :func:`message_list`, ...) is
+  a :class:`RestCall`: its arguments are built and checked, and its answer parsed into plain
+  dataclasses (never twilio instance objects), in one place for both transports. ``send_sms``,
+  ``create_call``, ``list_messages``, ... run them on a synchronous client; ``send_sms_async``
+  and ``create_call_async`` on an async one.
+- Failures are classified by :func:`switchboard.twilio.errors.classify_twilio_error`, the same
+  for both transports.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import dataclasses
 import logging
-import sys
 import threading
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    NamedTuple,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+)
 from urllib.parse import urlsplit, urlunsplit
 
 from switchboard.logs import get_logger
+from switchboard.twilio.errors import classify_twilio_error
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from twilio.rest import Client
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 #: Seconds a REST request may take (connect + read) before it fails as transient.
 DEFAULT_TIMEOUT_SECONDS = 15.0
 #: Twilio's API host; regional/edge forms are `api.<edge>.<region>.twilio.com`.
 _TWILIO_API_HOST = "api.twilio.com"
-#: Twilio's codes for "too many requests" and its 5xx family.
-_TRANSIENT_CODES = frozenset({20429, 20500, 20503, 20504})
-#: HTTP statuses that are worth retrying besides 429 and 5xx.
-_TRANSIENT_STATUSES = frozenset({408, 429})
 #: Page sizes above this are rejected by Twilio.
 MAX_PAGE_SIZE = 1000
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -186,27 +198,8 @@ def _sync_http_client(config: _ClientConfig) -> Any:
                     HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0),
                 )
 
-        def request(
-            self,
-            method: str,
-            url: str,
-            params: dict[str, object] | None = None,
-            data: dict[str, object] | None = None,
-            headers: dict[str, str] | None = None,
-            auth: tuple[str, str] | None = None,
-            timeout: float | None = None,
-            allow_redirects: bool = False,
-        ) -> Response:
-            return super().request(
-                method,
-                rewrite_api_url(url, self.base_url),
-                params=params,
-                data=data,
-                headers=headers,
-                auth=auth,
-                timeout=timeout,
-                allow_redirects=allow_redirects,
-            )
+        def request(self, method: str, url: str, **options: Any) -> Response:
+            return super().request(method, rewrite_api_url(url, self.base_url), **options)
 
     return RewritingTwilioHttpClient(config.base_url, config.pool_size, config.timeout)
 
@@ -214,7 +207,6 @@ def _sync_http_client(config: _ClientConfig) -> Any:
 def _async_http_client(config: _ClientConfig) -> Any:
     import aiohttp
     from twilio.http.async_http_client import AsyncTwilioHttpClient
-    from twilio.http.request import Request as TwilioRequest
     from twilio.http.response import Response
 
     class RewritingAsyncTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -273,14 +265,10 @@ def _async_http_client(config: _ClientConfig) -> Any:
             elif body is not None and kwargs["method"] not in {"GET", "DELETE"}:
                 kwargs["data"] = aiohttp.FormData(body)
             self.log_request({**kwargs, "headers": headers, "auth": None, "data": data})
-            self._test_only_last_request = TwilioRequest(
-                method=kwargs["method"], url=target, params=params, data=data, headers=headers
-            )
             async with self._session().request(**kwargs) as response:
                 text = await response.text()
                 self.log_response(response.status, response)
-                self._test_only_last_response = Response(response.status, text, response.headers)
-            return self._test_only_last_response
+                return Response(response.status, text, response.headers)
 
         async def close(self) -> None:
             session, self.session = self.session, None
@@ -371,153 +359,6 @@ def reset_client_cache() -> None:
         session = getattr(client.http_client, "session", None)
         if session is not None:
             session.close()
-
-
-# --------------------------------------------------------------------------------------------
-# Error classification
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TwilioFailure:
-    """A failed Twilio request: whether retrying may help, HTTP status, Twilio code, message."""
-
-    transient: bool
-    status: int | None
-    code: int | None
-    message: str
-
-    @property
-    def permanent(self) -> bool:
-        """The opposite of `transient`."""
-        return not self.transient
-
-
-def _is_instance(exc: BaseException, module: str, names: Iterable[str]) -> bool:
-    """isinstance against classes of `module`, only if that module is already imported.
-
-    An exception of a library that was never imported cannot exist, so this stays pure and
-    import-free.
-    """
-    mod = sys.modules.get(module)
-    if mod is None:
-        return False
-    classes = tuple(c for c in (getattr(mod, n, None) for n in names) if isinstance(c, type))
-    return bool(classes) and isinstance(exc, classes)
-
-
-def _strip_prefix(message: str) -> str:
-    """Twilio's own message, without the library's "Unable to create record: " prefix."""
-    if message.startswith("Unable to") and ": " in message:
-        return message.split(": ", 1)[1]
-    return message
-
-
-def _http_failure(status: int, code: int | None, message: str) -> TwilioFailure:
-    transient = status >= 500 or status in _TRANSIENT_STATUSES or code in _TRANSIENT_CODES
-    return TwilioFailure(transient=transient, status=status, code=code, message=message)
-
-
-def _twilio_code(raw: object, status: int | None) -> int | None:
-    """Twilio's error code; the library fills the HTTP status in when Twilio sent none."""
-    if isinstance(raw, bool) or raw is None:
-        return None
-    try:
-        code = int(raw)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return None if code == status else code
-
-
-def _from_response(response: object, fallback: str) -> TwilioFailure | None:
-    status = getattr(response, "status_code", None)
-    if not isinstance(status, int):
-        return None
-    code: int | None = None
-    message = fallback
-    try:
-        payload = json.loads(str(getattr(response, "text", "")))
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        code = _twilio_code(payload.get("code"), status)
-        message = str(payload.get("message") or payload.get("detail") or fallback)
-    return _http_failure(status, code, message)
-
-
-def classify_twilio_error(exc: BaseException) -> TwilioFailure:
-    """Classify any failure of a Twilio REST call (pure; no import, no I/O).
-
-    Transient: HTTP 429 or Twilio code 20429, 408, any 5xx, timeouts and connection errors of
-    requests, urllib3, aiohttp or the OS (also when wrapped in a ``TwilioException``).
-    Permanent: other 4xx (with Twilio's code and message) and anything unrecognised.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        result = _classify_one(current)
-        if result is not None:
-            return result
-        current = current.__cause__ or current.__context__
-    return TwilioFailure(transient=False, status=None, code=None, message=_describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
-
-
-def _classify_one(exc: BaseException) -> TwilioFailure | None:
-    twilio_mod = "twilio.base.exceptions"
-    if _is_instance(exc, twilio_mod, ["TwilioRestException", "TwilioServiceException"]):
-        status = getattr(exc, "status", None)
-        raw_message = getattr(exc, "msg", None) or getattr(exc, "detail", None)
-        raw_message = raw_message or getattr(exc, "title", None) or _describe(exc)
-        message = _strip_prefix(str(raw_message))
-        if not isinstance(status, int):
-            return TwilioFailure(
-                False, None, _twilio_code(getattr(exc, "code", None), None), message
-            )
-        return _http_failure(status, _twilio_code(getattr(exc, "code", None), status), message)
-    if _is_instance(exc, twilio_mod, ["TwilioException"]):
-        # Page.process_response raises TwilioException("Unable to fetch page", response).
-        for arg in exc.args[1:]:
-            result = _from_response(arg, str(exc.args[0]))
-            if result is not None:
-                return result
-        return None  # look at the cause (a transport error wrapped by the caller), if any
-    if _is_instance(
-        exc,
-        "requests.exceptions",
-        ["Timeout", "ConnectionError", "ChunkedEncodingError", "ContentDecodingError"],
-    ):
-        return TwilioFailure(True, None, None, _describe(exc))
-    if _is_instance(exc, "requests.exceptions", ["RequestException"]):
-        response = getattr(exc, "response", None)
-        result = _from_response(response, _describe(exc)) if response is not None else None
-        return result or TwilioFailure(False, None, None, _describe(exc))
-    if _is_instance(
-        exc,
-        "urllib3.exceptions",
-        ["TimeoutError", "ProtocolError", "NewConnectionError", "MaxRetryError"],
-    ):
-        return TwilioFailure(True, None, None, _describe(exc))
-    if _is_instance(exc, "aiohttp", ["ClientResponseError"]):
-        status = getattr(exc, "status", None)
-        if isinstance(status, int) and status > 0:
-            return _http_failure(status, None, str(getattr(exc, "message", "")) or _describe(exc))
-        return TwilioFailure(True, None, None, _describe(exc))
-    if _is_instance(exc, "aiohttp", ["InvalidURL"]):
-        return TwilioFailure(False, None, None, _describe(exc))
-    if _is_instance(
-        exc, "aiohttp", ["ClientConnectionError", "ClientPayloadError", "ServerTimeoutError"]
-    ):
-        return TwilioFailure(True, None, None, _describe(exc))
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return TwilioFailure(True, None, None, _describe(exc))
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,197 +482,149 @@ def _date(value: object) -> date | None:
     return None
 
 
-def _utc(moment: datetime | date) -> datetime | date:
+def _utc(moment: datetime | date | None) -> datetime | date | None:
     """Aware datetimes in UTC (the library formats them as ``...Z`` without converting)."""
     if isinstance(moment, datetime) and moment.tzinfo is not None:
         return moment.astimezone(UTC)
     return moment
 
 
-def _message(instance: Any) -> MessageRecord:
-    return MessageRecord(
-        sid=str(instance.sid),
-        account_sid=_str(instance.account_sid),
-        to=_str(instance.to),
-        from_=_str(instance.from_),
-        body=_str(instance.body),
-        status=_str(instance.status),
-        direction=_str(instance.direction),
-        num_media=_int(instance.num_media),
-        num_segments=_int(instance.num_segments),
-        error_code=_int(instance.error_code),
-        error_message=_str(instance.error_message),
-        messaging_service_sid=_str(instance.messaging_service_sid),
-        price=_str(instance.price),
-        price_unit=_str(instance.price_unit),
-        date_created=_datetime(instance.date_created),
-        date_sent=_datetime(instance.date_sent),
-        date_updated=_datetime(instance.date_updated),
-    )
+def _capabilities(value: object) -> dict[str, bool]:
+    raw = value if isinstance(value, dict) else {}
+    return {str(k).lower(): bool(v) for k, v in raw.items()}
 
 
-def _call(instance: Any) -> CallRecord:
-    return CallRecord(
-        sid=str(instance.sid),
-        account_sid=_str(instance.account_sid),
-        to=_str(instance.to),
-        # CallInstance names it `_from` (MessageInstance `from_`)
-        from_=_str(getattr(instance, "from_", None) or getattr(instance, "_from", None)),
-        status=_str(instance.status),
-        direction=_str(instance.direction),
-        duration=_int(instance.duration),
-        answered_by=_str(instance.answered_by),
-        price=_str(instance.price),
-        price_unit=_str(instance.price_unit),
-        date_created=_datetime(instance.date_created),
-        start_time=_datetime(instance.start_time),
-        end_time=_datetime(instance.end_time),
-    )
+#: How a field's declared type is read from a twilio instance's attribute of the same name.
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "str": str,
+    "str | None": _str,
+    "int | None": _int,
+    "datetime | None": _datetime,
+    "date | None": _date,
+    "dict[str, bool]": _capabilities,
+}
+R = TypeVar("R", bound="DataclassInstance")
 
 
-def _number(instance: Any) -> IncomingNumber:
-    raw_caps = instance.capabilities if isinstance(instance.capabilities, dict) else {}
-    capabilities = {str(k).lower(): bool(v) for k, v in raw_caps.items()}
-    return IncomingNumber(
-        sid=str(instance.sid),
-        phone_number=str(instance.phone_number),
-        friendly_name=_str(instance.friendly_name),
-        capabilities=capabilities,
-        voice_url=_str(instance.voice_url),
-        voice_method=_str(instance.voice_method),
-        sms_url=_str(instance.sms_url),
-        sms_method=_str(instance.sms_method),
-        status_callback=_str(instance.status_callback),
-    )
+def _reader(cls: type[R], **renamed: str) -> Callable[[Any], R]:
+    """A parser of twilio instances into `cls`: each field read from the instance attribute of
+    the same name (or the one `renamed` gives) and converted by the field's declared type."""
+    plan = [
+        (f.name, renamed.get(f.name, f.name), _READERS[str(f.type)])
+        for f in dataclasses.fields(cls)
+    ]
+
+    def read(instance: Any) -> R:
+        return cls(**{name: convert(getattr(instance, attr, None)) for name, attr, convert in plan})
+
+    return read
 
 
-def _usage(instance: Any) -> UsageRecord:
-    return UsageRecord(
-        category=str(instance.category),
-        description=_str(instance.description),
-        usage=_str(instance.usage),
-        usage_unit=_str(instance.usage_unit),
-        count=_str(instance.count),
-        count_unit=_str(instance.count_unit),
-        price=_str(instance.price),
-        price_unit=_str(instance.price_unit),
-        start_date=_date(instance.start_date),
-        end_date=_date(instance.end_date),
-    )
+_message = _reader(MessageRecord)
+# CallInstance names it `_from` (MessageInstance `from_`).
+_call = _reader(CallRecord, from_="_from")
+_number = _reader(IncomingNumber)
+_usage = _reader(UsageRecord)
 
 
-def _sms_arguments(
+# --- the requests: each written once, for both transports ---
+
+
+@dataclass(frozen=True)
+class RestCall(Generic[T]):
+    """One REST request of the twilio library, written once: the resource it goes to, the
+    method, its arguments, and how the answer becomes plain data.
+
+    Only the transport differs: `send` calls the method on a synchronous client, `send_async`
+    its ``*_async`` twin (same arguments, same answer) on a client from `build_async_client`.
+    """
+
+    resource: Callable[[Client], Any]
+    method: str
+    arguments: Mapping[str, Any]
+    read: Callable[[Any], T]
+
+    def send(self, client: Client) -> T:
+        """The request on a synchronous client (requests)."""
+        return self.read(getattr(self.resource(client), self.method)(**self.arguments))
+
+    async def send_async(self, client: Client) -> T:
+        """The request on an async client (aiohttp)."""
+        answer = await getattr(self.resource(client), self.method + "_async")(**self.arguments)
+        return self.read(answer)
+
+
+def _on_sync_client(build: Callable[P, RestCall[T]]) -> Callable[Concatenate[Client, P], T]:
+    """`build`'s request as a function of a synchronous client: ``f(client, **arguments)``."""
+
+    def send(client: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return build(*args, **kwargs).send(client)
+
+    send.__doc__ = build.__doc__
+    return send
+
+
+def _on_async_client(
+    build: Callable[P, RestCall[T]],
+) -> Callable[Concatenate[Client, P], Awaitable[T]]:
+    """`build`'s request as a coroutine function of an async client."""
+
+    async def send(client: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await build(*args, **kwargs).send_async(client)
+
+    send.__doc__ = build.__doc__
+    return send
+
+
+def _created(instance: Any) -> Created:
+    return Created(str(instance.sid), str(instance.status))
+
+
+def _page(limit: int) -> dict[str, int]:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    return {"limit": limit, "page_size": min(limit, MAX_PAGE_SIZE)}
+
+
+def _listed(read: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    return lambda instances: [read(instance) for instance in instances]
+
+
+def _given(**arguments: Any) -> dict[str, Any]:
+    """The arguments that are set (None and empty values are left out, as Twilio expects)."""
+    return {name: value for name, value in arguments.items() if value not in (None, "", [], ())}
+
+
+def message_create(
     *,
     to: str,
     body: str | None,
-    from_: str | None,
-    messaging_service_sid: str | None,
-    status_callback: str | None,
-    media_urls: Sequence[str] | None,
-) -> dict[str, Any]:
+    from_: str | None = None,
+    messaging_service_sid: str | None = None,
+    status_callback: str | None = None,
+    media_urls: Sequence[str] | None = None,
+) -> RestCall[Created]:
+    """Send an SMS/MMS (POST Messages.json); returns (sid, status). Raises Twilio's errors.
+
+    Checked before any request: a sender (`from_` or a Messaging Service) and a body or media.
+    """
     if not from_ and not messaging_service_sid:
         raise ValueError("send_sms needs from_ or messaging_service_sid")
     media = [url for url in media_urls or () if url]
     if not body and not media:
         raise ValueError("send_sms needs a body or media_urls")
-    arguments: dict[str, Any] = {"to": to}
-    if body:
-        arguments["body"] = body
-    if from_:
-        arguments["from_"] = from_
-    if messaging_service_sid:
-        arguments["messaging_service_sid"] = messaging_service_sid
-    if status_callback:
-        arguments["status_callback"] = status_callback
-    if media:
-        arguments["media_url"] = media
-    return arguments
-
-
-def _call_arguments(
-    *,
-    to: str,
-    from_: str,
-    twiml: str | None,
-    url: str | None,
-    status_callback: str | None,
-    status_callback_events: Sequence[str],
-    machine_detection: str | None,
-    timeout: int | None,
-    record: bool | None,
-) -> dict[str, Any]:
-    if (twiml is None) == (url is None):
-        raise ValueError("create_call needs exactly one of twiml and url")
-    arguments: dict[str, Any] = {"to": to, "from_": from_}
-    if twiml is not None:
-        arguments["twiml"] = twiml
-    else:
-        arguments["url"] = url
-        arguments["method"] = "POST"
-    if status_callback:
-        arguments["status_callback"] = status_callback
-        arguments["status_callback_method"] = "POST"
-        if status_callback_events:
-            arguments["status_callback_event"] = list(status_callback_events)
-    if machine_detection:
-        arguments["machine_detection"] = machine_detection
-    if timeout is not None:
-        arguments["timeout"] = int(timeout)
-    if record is not None:
-        arguments["record"] = bool(record)
-    return arguments
-
-
-def send_sms(
-    client: Client,
-    *,
-    to: str,
-    body: str | None,
-    from_: str | None = None,
-    messaging_service_sid: str | None = None,
-    status_callback: str | None = None,
-    media_urls: Sequence[str] | None = None,
-) -> Created:
-    """Send an SMS/MMS (POST Messages.json); returns (sid, status). Raises Twilio's errors."""
-    message = client.messages.create(
-        **_sms_arguments(
-            to=to,
-            body=body,
-            from_=from_,
-            messaging_service_sid=messaging_service_sid,
-            status_callback=status_callback,
-            media_urls=media_urls,
-        )
+    arguments = _given(
+        to=to,
+        body=body,
+        from_=from_,
+        messaging_service_sid=messaging_service_sid,
+        status_callback=status_callback,
+        media_url=media,
     )
-    return Created(str(message.sid), str(message.status))
+    return RestCall(lambda client: client.messages, "create", arguments, _created)
 
 
-async def send_sms_async(
-    client: Client,
-    *,
-    to: str,
-    body: str | None,
-    from_: str | None = None,
-    messaging_service_sid: str | None = None,
-    status_callback: str | None = None,
-    media_urls: Sequence[str] | None = None,
-) -> Created:
-    """:func:`send_sms` with a client from :func:`build_async_client`."""
-    message = await client.messages.create_async(
-        **_sms_arguments(
-            to=to,
-            body=body,
-            from_=from_,
-            messaging_service_sid=messaging_service_sid,
-            status_callback=status_callback,
-            media_urls=media_urls,
-        )
-    )
-    return Created(str(message.sid), str(message.status))
-
-
-def create_call(
-    client: Client,
+def call_create(
     *,
     to: str,
     from_: str,
@@ -842,75 +635,42 @@ def create_call(
     machine_detection: str | None = None,
     timeout: int | None = None,
     record: bool | None = None,
-) -> Created:
+) -> RestCall[Created]:
     """Place an outbound call (POST Calls.json) with TwiML or a TwiML URL; returns (sid, status).
 
     `status_callback_events` are sent only with a `status_callback` (POST).
     """
-    call = client.calls.create(
-        **_call_arguments(
-            to=to,
-            from_=from_,
-            twiml=twiml,
-            url=url,
-            status_callback=status_callback,
-            status_callback_events=status_callback_events,
-            machine_detection=machine_detection,
-            timeout=timeout,
-            record=record,
-        )
-    )
-    return Created(str(call.sid), str(call.status))
+    if (twiml is None) == (url is None):
+        raise ValueError("create_call needs exactly one of twiml and url")
+    arguments: dict[str, Any] = {"to": to, "from_": from_}
+    if twiml is not None:
+        arguments["twiml"] = twiml
+    else:
+        arguments.update(url=url, method="POST")
+    if status_callback:
+        arguments.update(status_callback=status_callback, status_callback_method="POST")
+        if status_callback_events:
+            arguments["status_callback_event"] = list(status_callback_events)
+    if machine_detection:
+        arguments["machine_detection"] = machine_detection
+    if timeout is not None:
+        arguments["timeout"] = int(timeout)
+    if record is not None:
+        arguments["record"] = bool(record)
+    return RestCall(lambda client: client.calls, "create", arguments, _created)
 
 
-async def create_call_async(
-    client: Client,
-    *,
-    to: str,
-    from_: str,
-    twiml: str | None = None,
-    url: str | None = None,
-    status_callback: str | None = None,
-    status_callback_events: Sequence[str] = CALL_PROGRESS_EVENTS,
-    machine_detection: str | None = None,
-    timeout: int | None = None,  # noqa: ASYNC109 (Twilio's ring timeout, not ours)
-    record: bool | None = None,
-) -> Created:
-    """:func:`create_call` with a client from :func:`build_async_client`."""
-    call = await client.calls.create_async(
-        **_call_arguments(
-            to=to,
-            from_=from_,
-            twiml=twiml,
-            url=url,
-            status_callback=status_callback,
-            status_callback_events=status_callback_events,
-            machine_detection=machine_detection,
-            timeout=timeout,
-            record=record,
-        )
-    )
-    return Created(str(call.sid), str(call.status))
-
-
-def fetch_message(client: Client, sid: str) -> MessageRecord:
+def message_fetch(sid: str) -> RestCall[MessageRecord]:
     """GET Messages/{sid}.json."""
-    return _message(client.messages(sid).fetch())
+    return RestCall(lambda client: client.messages(sid), "fetch", {}, _message)
 
 
-def fetch_call(client: Client, sid: str) -> CallRecord:
+def call_fetch(sid: str) -> RestCall[CallRecord]:
     """GET Calls/{sid}.json."""
-    return _call(client.calls(sid).fetch())
+    return RestCall(lambda client: client.calls(sid), "fetch", {}, _call)
 
 
-def _limit(limit: int) -> tuple[int, int]:
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    return limit, min(limit, MAX_PAGE_SIZE)
-
-
-def list_messages(
-    client: Client,
+def message_list(
     *,
     to: str | None = None,
     from_: str | None = None,
@@ -918,82 +678,88 @@ def list_messages(
     date_sent_before: date | datetime | None = None,
     date_sent_after: date | datetime | None = None,
     limit: int = 50,
-) -> list[MessageRecord]:
+) -> RestCall[list[MessageRecord]]:
     """Messages, newest first, filtered like Twilio (``DateSent``, ``DateSent<``, ``DateSent>``).
 
     At most `limit` records are read (paging stops there).
     """
-    count, page_size = _limit(limit)
-    arguments: dict[str, Any] = {"limit": count, "page_size": page_size}
-    if to:
-        arguments["to"] = to
-    if from_:
-        arguments["from_"] = from_
-    if date_sent is not None:
-        arguments["date_sent"] = _utc(date_sent)
-    if date_sent_before is not None:
-        arguments["date_sent_before"] = _utc(date_sent_before)
-    if date_sent_after is not None:
-        arguments["date_sent_after"] = _utc(date_sent_after)
-    return [_message(m) for m in client.messages.list(**arguments)]
+    arguments = {
+        **_page(limit),
+        **_given(
+            to=to,
+            from_=from_,
+            date_sent=_utc(date_sent),
+            date_sent_before=_utc(date_sent_before),
+            date_sent_after=_utc(date_sent_after),
+        ),
+    }
+    return RestCall(lambda client: client.messages, "list", arguments, _listed(_message))
 
 
-def list_calls(
-    client: Client,
+def call_list(
     *,
     to: str | None = None,
     from_: str | None = None,
     start_time_after: date | datetime | None = None,
     limit: int = 50,
-) -> list[CallRecord]:
+) -> RestCall[list[CallRecord]]:
     """Calls, newest first, filtered like Twilio (``To``, ``From``, ``StartTime>``: started on
     or after; Twilio documents it by day, so callers compare times themselves).
 
     A call not yet dialed has no start time and only appears without ``StartTime>``. At most
     `limit` records are read (paging stops there).
     """
-    count, page_size = _limit(limit)
-    arguments: dict[str, Any] = {"limit": count, "page_size": page_size}
-    if to:
-        arguments["to"] = to
-    if from_:
-        arguments["from_"] = from_
-    if start_time_after is not None:
-        arguments["start_time_after"] = _utc(start_time_after)
-    return [_call(c) for c in client.calls.list(**arguments)]
+    arguments = {
+        **_page(limit),
+        **_given(to=to, from_=from_, start_time_after=_utc(start_time_after)),
+    }
+    return RestCall(lambda client: client.calls, "list", arguments, _listed(_call))
 
 
-def list_incoming_numbers(client: Client, limit: int = 50) -> list[IncomingNumber]:
+def incoming_number_list(limit: int = 50) -> RestCall[list[IncomingNumber]]:
     """The account's incoming phone numbers (at most `limit`)."""
-    count, page_size = _limit(limit)
-    return [
-        _number(n) for n in client.incoming_phone_numbers.list(limit=count, page_size=page_size)
-    ]
+    return RestCall(
+        lambda client: client.incoming_phone_numbers, "list", _page(limit), _listed(_number)
+    )
 
 
-def list_usage_records(
-    client: Client,
+def usage_record_list(
     start_date: date | None = None,
     end_date: date | None = None,
     category: str | None = None,
     limit: int = 50,
-) -> list[UsageRecord]:
+) -> RestCall[list[UsageRecord]]:
     """Usage records for the period [start_date, end_date] (dates in GMT), one per category."""
-    count, page_size = _limit(limit)
-    arguments: dict[str, Any] = {"limit": count, "page_size": page_size}
-    if start_date is not None:
-        arguments["start_date"] = start_date
-    if end_date is not None:
-        arguments["end_date"] = end_date
-    if category:
-        arguments["category"] = category
-    return [_usage(r) for r in client.usage.records.list(**arguments)]
+    arguments = {
+        **_page(limit),
+        **_given(start_date=start_date, end_date=end_date, category=category),
+    }
+    return RestCall(lambda client: client.usage.records, "list", arguments, _listed(_usage))
 
 
-def fetch_account_status(client: Client) -> str:
+def account_fetch() -> RestCall[str]:
     """The account's status (``active``, ``suspended``, ``closed``): a cheap health probe."""
-    account = client.api.v2010.accounts(client.account_sid).fetch()
-    return str(account.status)
+    return RestCall(
+        lambda client: client.api.v2010.accounts(client.account_sid),
+        "fetch",
+        {},
+        lambda account: str(account.status),
+    )
+
+
+#: The requests on the process's synchronous client (`get_client`): ``send_sms(client, ...)``.
+send_sms = _on_sync_client(message_create)
+create_call = _on_sync_client(call_create)
+fetch_message = _on_sync_client(message_fetch)
+fetch_call = _on_sync_client(call_fetch)
+list_messages = _on_sync_client(message_list)
+list_calls = _on_sync_client(call_list)
+list_incoming_numbers = _on_sync_client(incoming_number_list)
+list_usage_records = _on_sync_client(usage_record_list)
+fetch_account_status = _on_sync_client(account_fetch)
+#: The same requests on an async client (`async_client`): ``await send_sms_async(client, ...)``.
+send_sms_async = _on_async_client(message_create)
+create_call_async = _on_async_client(call_create)
 
 
 def twilio_reachable(settings: TwilioSettings, timeout: float = 5.0) -> tuple[bool, str]:

@@ -21,7 +21,8 @@ from switchboard.operator import api as operator_api
 from switchboard.operator import blueprint as operator
 from switchboard.operator import routes as operator_routes
 from switchboard.operator import service as operator_service
-from switchboard.twilio.client import IncomingNumber, TwilioFailure, UsageRecord
+from switchboard.twilio.client import IncomingNumber, UsageRecord
+from switchboard.twilio.errors import TwilioFailure
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 OPENAPI = Path(operator_routes.OPENAPI_PATH)

@@ -15,7 +15,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.response import Response
 from yarl import URL
 
-from switchboard.twilio.client import TwilioFailure, classify_twilio_error
+from switchboard.twilio.errors import TwilioFailure, classify_twilio_error
 
 URI = "/Accounts/AC00000000000000000000000000000001/Messages.json"
 
