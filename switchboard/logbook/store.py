@@ -7,11 +7,11 @@ optimistic concurrency, retrying on conflicts, so racing callbacks never lose an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from switchboard import records
 from switchboard.logs import get_logger
@@ -118,9 +118,12 @@ class RecordStore:
         *,
         created: datetime | None = None,
         sid: str | None = None,
+        steps: Sequence[str] = (),
     ) -> bool:
         """Insert a new record (False if it exists), with its index row and SID alias.
 
+        `steps` are step markers (`mark_step`) written with the record, in the same transaction
+        (they share its partition); when the record exists already they are written alone.
         Raises ValueError for an id that cannot key both the record and its index row (checked
         first, so a record is never written without its index row).
         """
@@ -137,7 +140,7 @@ class RecordStore:
         }
         if sid:
             entity["Sid"] = sid
-        if not tables.insert_if_absent(self.table, entity):
+        if not self._insert_with_steps(entity, steps):
             return False
         self.table.upsert_entity(
             {
@@ -148,6 +151,21 @@ class RecordStore:
         )
         if sid and sid != record_id:
             self.add_sid_alias(record_id, sid)
+        return True
+
+    def _insert_with_steps(self, entity: Entity, steps: Sequence[str]) -> bool:
+        record_id = str(entity["PartitionKey"])
+        if not steps:
+            return tables.insert_if_absent(self.table, entity)
+        markers = [self._step_entity(record_id, step) for step in steps]
+        try:
+            self.table.submit_transaction([("create", e) for e in (entity, *markers)])
+        except TableTransactionError as exc:
+            if exc.status_code != 409:
+                raise
+            for step in steps:  # the record exists (a retry, a duplicate delivery)
+                self.mark_step(record_id, step)
+            return False
         return True
 
     def add_sid_alias(self, record_id: str, sid: str) -> None:
@@ -187,10 +205,23 @@ class RecordStore:
 
     def mark_step(self, record_id: str, step: str) -> bool:
         """Record that a webhook step ran; False when it already had (a Twilio retry)."""
+        if not (
+            records.is_valid_key(record_id) and records.is_valid_key(records.STEP_PREFIX + step)
+        ):
+            return True
+        return tables.insert_if_absent(self.table, self._step_entity(record_id, step))
+
+    def has_step(self, record_id: str, step: str) -> bool:
+        """Whether a webhook step already ran for the record (its marker exists)."""
         key = records.STEP_PREFIX + step
         if not (records.is_valid_key(record_id) and records.is_valid_key(key)):
-            return True
-        return tables.insert_if_absent(
-            self.table,
-            {"PartitionKey": record_id, "RowKey": key, "At": records.utcnow()},
-        )
+            return False
+        return tables.get_or_none(self.table, record_id, key) is not None
+
+    @staticmethod
+    def _step_entity(record_id: str, step: str) -> Entity:
+        return {
+            "PartitionKey": record_id,
+            "RowKey": records.STEP_PREFIX + step,
+            "At": records.utcnow(),
+        }

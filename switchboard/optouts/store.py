@@ -71,15 +71,18 @@ class OptOutStore:
         )
         return tables.insert_if_absent(self.table, optout.to_entity(record))
 
+    def remove(self, number: str) -> None:
+        """Remove the opt-out of `number` without looking first (the caller has just read it)."""
+        key = optout.normalise_number(number)
+        if records.is_valid_key(key):
+            with contextlib.suppress(ResourceNotFoundError):
+                self.table.delete_entity(key, optout.ROW_KEY)
+
     def opt_in(self, number: str) -> bool:
         """Remove the opt-out of `number`; False when there was none."""
-        key = optout.normalise_number(number)
-        if not records.is_valid_key(key):
-            return False
         # delete_entity does not report a missing entity (azure-data-tables swallows the 404),
         # so look first to be able to say whether anything was removed.
-        if tables.get_or_none(self.table, key, optout.ROW_KEY) is None:
+        if self.get(number) is None:
             return False
-        with contextlib.suppress(ResourceNotFoundError):
-            self.table.delete_entity(key, optout.ROW_KEY)
+        self.remove(number)
         return True

@@ -7,6 +7,7 @@ media URLs and content types, the keyword it is (if any), and Twilio's idempoten
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,9 +57,13 @@ def record_inbound(
     *,
     received_at: datetime | None = None,
     idempotency_token: str | None = None,
+    steps: Sequence[str] = (),
 ) -> bool:
-    """Record an incoming message; False when it was already recorded (a Twilio retry)."""
+    """Record an incoming message; False when it was already recorded (a Twilio retry).
+
+    `steps` are step markers written with the record, in one transaction (`RecordStore.create`).
+    """
     fields = inbound_fields(
         message, received_at or records.utcnow(), idempotency_token=idempotency_token
     )
-    return store.create(message.sid, fields, created=fields["ReceivedAt"])
+    return store.create(message.sid, fields, created=fields["ReceivedAt"], steps=steps)
