@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -44,6 +44,7 @@ from switchboard.operator import service as operator_service
 from switchboard.settings import Settings, SettingsError, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
+Q = TypeVar("Q")
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,15 +577,19 @@ def show() -> None:
     """Show a call's or a message's record."""
 
 
+def _show(record: Callable[[Settings, str], dict[str, Any]], context: Context, key: str) -> None:
+    try:
+        echo_json(record(context.settings, key))
+    except ApiError as exc:
+        fail(exc)
+
+
 @show.command("call")
 @click.argument("call_id")
 @pass_context
 def show_call(context: Context, call_id: str) -> None:
     """A call's record, by the app's id or the CallSid."""
-    try:
-        echo_json(operator_service.get_call(context.settings, call_id))
-    except ApiError as exc:
-        fail(exc)
+    _show(operator_service.get_call, context, call_id)
 
 
 @show.command("message")
@@ -592,10 +597,7 @@ def show_call(context: Context, call_id: str) -> None:
 @pass_context
 def show_message(context: Context, sid: str) -> None:
     """A message's record, by its MessageSid."""
-    try:
-        echo_json(operator_service.get_message(context.settings, sid))
-    except ApiError as exc:
-        fail(exc)
+    _show(operator_service.get_message, context, sid)
 
 
 # --- numbers and usage ------------------------------------------------------------------------
@@ -608,6 +610,25 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _from_twilio(
+    parse: Callable[[], Q], fetch: Callable[[Q], dict[str, Any]], as_json: bool
+) -> dict[str, Any] | None:
+    """The options checked (a usage error names the option), then what Twilio answers (its
+    failure ends the command); None when the answer was printed as JSON."""
+    try:
+        query = parse()
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from None
+    try:
+        result = fetch(query)
+    except ApiError as exc:
+        fail(exc)
+    if as_json:
+        echo_json(result)
+        return None
+    return result
+
+
 def _yes_no(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
@@ -618,18 +639,16 @@ def _yes_no(value: bool | None) -> str:
 @pass_context
 def numbers_command(context: Context, limit: str, as_json: bool) -> None:
     """The account's phone numbers and whether their webhooks point at this app."""
-    try:
-        count = operator_api.parse_numbers_query({"limit": limit})
-    except ApiError as exc:
-        raise click.UsageError(exc.message) from None
-    settings = context.settings
-    try:
-        result = operator_service.list_numbers(settings, count, settings.public_base_url)
-    except ApiError as exc:
-        fail(exc)
-    if as_json:
-        echo_json(result)
+    result = _from_twilio(
+        lambda: operator_api.parse_numbers_query({"limit": limit}),
+        lambda count: operator_service.list_numbers(
+            context.settings, count, context.settings.public_base_url
+        ),
+        as_json,
+    )
+    if result is None:
         return
+    settings = context.settings
     rows = [
         (
             n["phoneNumber"],
@@ -665,16 +684,12 @@ def usage_command(
 ) -> None:
     """Twilio usage records (category, usage, price) for a period."""
     params = {"start": start, "end": end, "category": category, "limit": limit}
-    try:
-        query = operator_api.parse_usage_query({k: v for k, v in params.items() if v})
-    except ApiError as exc:
-        raise click.UsageError(exc.message) from None
-    try:
-        result = operator_service.list_usage(context.settings, query)
-    except ApiError as exc:
-        fail(exc)
-    if as_json:
-        echo_json(result)
+    result = _from_twilio(
+        lambda: operator_api.parse_usage_query({k: v for k, v in params.items() if v}),
+        lambda query: operator_service.list_usage(context.settings, query),
+        as_json,
+    )
+    if result is None:
         return
     rows = [
         (

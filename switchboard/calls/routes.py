@@ -118,17 +118,25 @@ def _enqueuer(settings: Settings) -> Callable[[dict[str, Any]], str]:
     return enqueue
 
 
-def handle_calls(req: func.HttpRequest) -> func.HttpResponse:
-    """`POST /api/calls` (enqueue a call) and `GET /api/calls` (recent calls)."""
+def _open(route: str) -> tuple[Settings, RecordStore] | func.HttpResponse:
+    """The settings and the CallLog store, or the 503 that says which is unavailable."""
     try:
         settings = get_settings()
     except SettingsError:
         return _unavailable("the app's configuration")
     try:
-        store = RecordStore.calls(settings)
+        return settings, RecordStore.calls(settings)
     except Exception:
-        logger.exception("%s /api/calls: storage failed", req.method)
+        logger.exception("%s: storage failed", route)
         return _unavailable("storage")
+
+
+def handle_calls(req: func.HttpRequest) -> func.HttpResponse:
+    """`POST /api/calls` (enqueue a call) and `GET /api/calls` (recent calls)."""
+    opened = _open(f"{req.method} /api/calls")
+    if isinstance(opened, func.HttpResponse):
+        return opened
+    settings, store = opened
     if req.method.upper() == "POST":
         return create_call(
             req, settings, IdempotencyStore(store), _enqueuer(settings), records.utcnow()
@@ -138,13 +146,7 @@ def handle_calls(req: func.HttpRequest) -> func.HttpResponse:
 
 def handle_get_call(req: func.HttpRequest) -> func.HttpResponse:
     """`GET /api/calls/{id}`."""
-    try:
-        settings = get_settings()
-    except SettingsError:
-        return _unavailable("the app's configuration")
-    try:
-        store = RecordStore.calls(settings)
-    except Exception:
-        logger.exception("GET /api/calls/{id}: storage failed")
-        return _unavailable("storage")
-    return get_call(req.route_params.get("id", ""), store)
+    opened = _open("GET /api/calls/{id}")
+    if isinstance(opened, func.HttpResponse):
+        return opened
+    return get_call(req.route_params.get("id", ""), opened[1])

@@ -27,7 +27,7 @@ from switchboard.http import (
     unavailable,
 )
 from switchboard.phone import is_e164
-from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA
+from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, is_valid_unicode
 
 MAX_URL_CHARS = 2048
 #: Numbers and usage come from Twilio in one page of at most this many.
@@ -83,15 +83,6 @@ def parse_json_object(raw: bytes | str | None) -> dict[str, Any]:
     return value
 
 
-def _encodable(value: str) -> bool:
-    # A lone surrogate ("\ud800" in JSON) cannot be sent to Twilio or stored: refuse it here.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def require_text(data: Mapping[str, Any], name: str, *, max_chars: int) -> str:
     """A required non-blank string field of at most `max_chars` characters."""
     if name not in data or data[name] is None:
@@ -110,7 +101,7 @@ def optional_text(data: Mapping[str, Any], name: str, *, max_chars: int) -> str 
         raise invalid(name, "must not be blank")
     if len(value) > max_chars:
         raise invalid(name, f"must be at most {max_chars} characters")
-    if not _encodable(value):
+    if not is_valid_unicode(value):
         raise invalid(name, "must be valid Unicode text")
     return value
 
@@ -131,7 +122,7 @@ def https_url(value: object, name: str) -> str:
     """An absolute https URL (Twilio fetches media over the internet)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL_CHARS:
         raise invalid(name, f"must be an https URL of at most {MAX_URL_CHARS} characters")
-    if any(c.isspace() for c in value) or not value.isprintable() or not _encodable(value):
+    if any(c.isspace() for c in value) or not value.isprintable() or not is_valid_unicode(value):
         raise invalid(name, "must be an https URL without spaces or control characters")
     try:
         parts = urlsplit(value)

@@ -76,7 +76,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from switchboard import records
 from switchboard.phone import is_e164, time_zones_for
 from switchboard.settings import QuietHours
-from switchboard.twilio.text import MAX_BODY_CHARS
+from switchboard.twilio.text import MAX_BODY_CHARS, is_valid_unicode
 
 ID_ROW = "schedule"
 DUE_PREFIX = "due-"
@@ -243,15 +243,6 @@ class NewSchedule:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _encodable(value: str) -> bool:
-    # A lone surrogate ("\ud800" in JSON) can be neither stored nor sent to Twilio.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def new_schedule_id() -> str:
     """A fresh id for a schedule created without one."""
     return "sch-" + uuid.uuid4().hex
@@ -303,7 +294,7 @@ def parse_time_zone(value: object) -> str | None:
     """An optional IANA zone name (``Europe/Paris``)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _encodable(value) or zone(value.strip()) is None:
+    if not isinstance(value, str) or not is_valid_unicode(value) or zone(value.strip()) is None:
         raise ScheduleInputError(
             "timeZone", "timeZone must be an IANA time zone such as Europe/Paris"
         )
@@ -355,7 +346,7 @@ def parse_new_schedule(
     body = data.get("body")
     if not isinstance(body, str) or not body.strip():
         raise ScheduleInputError("body", "body is required (the text to send)")
-    if not _encodable(body):
+    if not is_valid_unicode(body):
         raise ScheduleInputError("body", "body must be valid Unicode text")
     if len(body) > MAX_BODY_CHARS:
         raise ScheduleInputError("body", f"body must be at most {MAX_BODY_CHARS} characters")

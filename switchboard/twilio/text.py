@@ -18,6 +18,16 @@ MAX_MEDIA = 10
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+def is_valid_unicode(value: str) -> bool:
+    """Whether `value` can be sent and stored: a lone surrogate ("\\ud800" in JSON) can be
+    neither sent to Twilio nor stored in Table Storage."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def xml_safe(text: str) -> str:
     """`text` without the characters an XML 1.0 document cannot contain."""
     return _XML_INVALID.sub("", text)

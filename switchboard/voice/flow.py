@@ -190,6 +190,15 @@ def voicemail(response: VoiceResponse, settings: Settings) -> None:
     _goodbye(response, settings, NO_MESSAGE)
 
 
+def _voicemail_or_goodbye(response: VoiceResponse, settings: Settings) -> str:
+    """Voicemail when VOICE_VOICEMAIL is on, else goodbye; returns the handling word."""
+    if settings.voice_voicemail:
+        voicemail(response, settings)
+        return "voicemail"
+    _goodbye(response, settings)
+    return "goodbye"
+
+
 # --------------------------------------------------------------------------------------------
 # The four webhooks
 
@@ -216,12 +225,8 @@ def incoming(params: Mapping[str, str], settings: Settings) -> Outcome:
         elif settings.voice_forward_to:
             dial(response, settings.voice_forward_to, settings)
             handling = "forward"
-        elif settings.voice_voicemail:
-            voicemail(response, settings)
-            handling = "voicemail"
         else:
-            _goodbye(response, settings)
-            handling = "goodbye"
+            handling = _voicemail_or_goodbye(response, settings)
     change = CallLogChange(
         step="incoming",
         initial={
@@ -309,12 +314,8 @@ def dial_complete(params: Mapping[str, str], settings: Settings) -> Outcome:
         # Answered and finished, or the caller already hung up: nothing left to play.
         response.hangup()
         handling = "answered" if status in _CONNECTED else "caller-hung-up"
-    elif settings.voice_voicemail:
-        voicemail(response, settings)
-        handling = "voicemail"
     else:
-        _goodbye(response, settings)
-        handling = "goodbye"
+        handling = _voicemail_or_goodbye(response, settings)
     fields: dict[str, Any] = {"DialOutcome": status or "unknown", "Handling": handling}
     duration = _int(params.get("DialCallDuration"))
     if duration is not None:
