@@ -1,8 +1,7 @@
-"""Status order and the merge of status callbacks: out of order and repeated, same end."""
+"""The merge of status callbacks: out of order and repeated, the same end."""
 
 from __future__ import annotations
 
-import itertools
 from functools import reduce
 from typing import Any
 
@@ -12,56 +11,11 @@ from hypothesis import strategies as st
 
 from switchboard.logbook import statuses
 from switchboard.logbook.messages import outbound_change, outbound_fields
-from switchboard.logbook.statuses import Kind, next_state, rank
-from switchboard.optouts.rules import OptedOut, OptOutCheckFailed, OptOutRecord, ensure_can_text
-from switchboard.records import utcnow
+from switchboard.logbook.statuses import Kind, rank
 from switchboard.status import merge as status
 from switchboard.status.merge import StatusUpdate, merge, parse_callback
 
 SID = "SM" + "0" * 32
-
-
-def test_message_order() -> None:
-    chain = ["accepted", "scheduled", "queued", "sending", "sent", "delivered", "read"]
-    for earlier, later in itertools.pairwise(chain):
-        assert rank(Kind.MESSAGE, earlier) < rank(Kind.MESSAGE, later)
-        assert next_state(Kind.MESSAGE, earlier, later) == later
-        assert next_state(Kind.MESSAGE, later, earlier) is None
-
-
-def test_call_order() -> None:
-    chain = ["queued", "initiated", "ringing", "in-progress", "completed"]
-    for earlier, later in itertools.pairwise(chain):
-        assert next_state(Kind.CALL, earlier, later) == later
-        assert next_state(Kind.CALL, later, earlier) is None
-
-
-@pytest.mark.parametrize("final", ["delivered", "undelivered", "failed", "read", "canceled"])
-@pytest.mark.parametrize("earlier", ["accepted", "scheduled", "queued", "sending", "sent"])
-def test_message_terminal_never_moves_back(final: str, earlier: str) -> None:
-    assert statuses.is_terminal(Kind.MESSAGE, final)
-    assert next_state(Kind.MESSAGE, final, earlier) is None
-
-
-@pytest.mark.parametrize("final", ["completed", "busy", "no-answer", "canceled", "failed"])
-@pytest.mark.parametrize("earlier", ["queued", "initiated", "ringing", "in-progress"])
-def test_call_terminal_never_moves_back(final: str, earlier: str) -> None:
-    assert statuses.is_terminal(Kind.CALL, final)
-    assert next_state(Kind.CALL, final, earlier) is None
-
-
-def test_read_follows_delivered_and_same_state_does_not_move() -> None:
-    assert next_state(Kind.MESSAGE, "delivered", "read") == "read"
-    assert next_state(Kind.MESSAGE, "read", "delivered") is None
-    assert next_state(Kind.MESSAGE, "sent", "sent") is None
-
-
-def test_unknown_statuses() -> None:
-    # App-set statuses rank below Twilio's; an unknown incoming word never moves a record.
-    assert next_state(Kind.MESSAGE, "received", "queued") == "queued"
-    assert next_state(Kind.CALL, "dead-lettered", "completed") == "completed"
-    assert next_state(Kind.MESSAGE, "queued", "partially_delivered") is None
-    assert next_state(Kind.MESSAGE, None, "SENT") == "sent"
 
 
 def test_parse_callback_types_and_missing_fields() -> None:
@@ -124,16 +78,6 @@ def test_late_lower_callback_only_fills_gaps() -> None:
     assert merge(record, late) == {"AnsweredBy": "machine_start"}
 
 
-def test_status_callback_url() -> None:
-    assert (
-        statuses.status_callback_url("https://x.example/", Kind.MESSAGE, "a b/c")
-        == "https://x.example/api/status/message?id=a%20b%2Fc"
-    )
-    assert statuses.status_callback_url("https://x", Kind.CALL) == "https://x/api/status/call"
-
-
-# --- the property: any order and duplication of a status sequence ends in the same record ---
-
 MESSAGE_SEQUENCES: list[list[dict[str, str]]] = [
     [
         {"MessageStatus": "queued"},
@@ -154,6 +98,8 @@ MESSAGE_SEQUENCES: list[list[dict[str, str]]] = [
     ],
     [{"MessageStatus": "scheduled"}, {"MessageStatus": "canceled"}],
 ]
+
+
 CALL_SEQUENCES: list[list[dict[str, str]]] = [
     [
         {"CallStatus": "queued"},
@@ -265,30 +211,3 @@ def test_recording_the_send_after_early_callbacks_keeps_their_status(
     assert record.get("Unknown") in (None, False)
     assert record["Body"] == "hi"
     assert record["Direction"] == "outbound"
-
-
-# --- the outbound opt-out check ---
-
-
-class _Lookup:
-    def __init__(self, records: dict[str, OptOutRecord], broken: bool = False) -> None:
-        self.records = records
-        self.broken = broken
-
-    def get(self, number: str) -> OptOutRecord | None:
-        if self.broken:
-            raise ConnectionError("storage down")
-        return self.records.get(number)
-
-
-def test_ensure_can_text() -> None:
-    stopped = OptOutRecord("+15558675310", utcnow(), "keyword", keyword="STOP")
-    lookup = _Lookup({stopped.number: stopped})
-    ensure_can_text("+15551230000", lookup)
-    with pytest.raises(OptedOut) as info:
-        ensure_can_text(" +15558675310 ", lookup)
-    assert "+1555***5310 has opted out: replied STOP" in str(info.value)
-    assert "8675310" not in str(info.value)
-    assert info.value.record is stopped
-    with pytest.raises(OptOutCheckFailed):
-        ensure_can_text("+15551230000", _Lookup({}, broken=True))

@@ -11,10 +11,12 @@ from switchboard.calls.idempotency import (
     DEFAULT_LEASE,
     FUNCTION_TIMEOUT,
     TWILIO_CLOCK_SKEW,
+    FailureAction,
     IdempotencyRecord,
     State,
     Verdict,
     attempts_made,
+    decide_failure,
     doubt_since,
     evaluate,
     find_placed_call,
@@ -210,3 +212,21 @@ def test_parse_state() -> None:
     assert parse_state(None) is None
     assert parse_state("") is None
     assert parse_state("bogus") is None
+
+
+# --- what a failed attempt means ---
+
+
+@pytest.mark.parametrize(
+    ("transient", "count", "expected"),
+    [
+        (False, 1, FailureAction.FAIL),
+        (False, 5, FailureAction.FAIL),
+        (True, 1, FailureAction.RETRY),
+        (True, 4, FailureAction.RETRY),
+        (True, 5, FailureAction.EXHAUSTED),
+        (True, 9, FailureAction.EXHAUSTED),
+    ],
+)
+def test_failure_decision(transient: bool, count: int, expected: FailureAction) -> None:
+    assert decide_failure(transient=transient, dequeue_count=count, max_dequeue_count=5) is expected

@@ -16,7 +16,7 @@ ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-token-for-unit-tests"
 KEY_SID = "SK" + "0" * 31 + "2"
 KEY_SECRET = "fake-key-secret-for-unit-tests"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def settings(**changes: object) -> Settings:

@@ -1,86 +1,20 @@
-"""Keyword classification and the TwiML reply to an incoming SMS (pure)."""
+"""The TwiML reply to an incoming SMS (pure)."""
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.logbook.messages import outbound_fields
 from switchboard.sms.keywords import (
-    InboundError,
     InboundMessage,
-    KeywordKind,
-    classify,
-    parse_inbound,
 )
-from switchboard.sms.log import inbound_fields
 from switchboard.sms.replies import ReplySettings, build_reply
 from switchboard.twilio.text import MAX_BODY_CHARS
 
 SENDER = "+15558675310"
 BUSINESS = "+15017122661"
 OWNER = "+15005550006"
-
-OPT_OUT = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
-OPT_IN = ["START", "YES", "UNSTOP"]
-HELP = ["HELP", "INFO"]
-
-
-@pytest.mark.parametrize("word", OPT_OUT)
-@pytest.mark.parametrize("shape", [str.upper, str.lower, str.capitalize, str.swapcase])
-def test_each_opt_out_word_in_any_case(word: str, shape: object) -> None:
-    assert callable(shape)
-    assert classify(shape(word)) is KeywordKind.OPT_OUT
-
-
-@pytest.mark.parametrize("word", OPT_IN)
-def test_each_opt_in_word(word: str) -> None:
-    assert classify(word) is KeywordKind.OPT_IN
-    assert classify(word.lower()) is KeywordKind.OPT_IN
-
-
-@pytest.mark.parametrize("word", HELP)
-def test_each_help_word(word: str) -> None:
-    assert classify(word) is KeywordKind.HELP
-    assert classify(word.title()) is KeywordKind.HELP
-
-
-@pytest.mark.parametrize(
-    "body", ["  stop", "STOP  ", "\tStop\n", "\r\n QUIT \r\n", "\u00a0stop\u00a0"]
-)
-def test_surrounding_whitespace_is_ignored(body: str) -> None:
-    assert classify(body) is KeywordKind.OPT_OUT
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "stopping",
-        "stop please",
-        "Please stop",
-        "STOP.",
-        "stop!",
-        "s t o p",
-        "st op",
-        "unstoppable",
-        "ending",
-        "cancel my order",
-        "quite",
-        "STOP STOP",
-        "don't stop",
-        "",
-        "   ",
-        "yesterday",
-        "helpful",
-        "information",
-        "starting",
-    ],
-)
-def test_look_alikes_are_ordinary_messages(body: str) -> None:
-    assert classify(body) is None
 
 
 def _parse(xml: str) -> ET.Element:
@@ -178,75 +112,3 @@ def test_long_forward_is_cut_to_twilios_limit() -> None:
     text = root.findtext("Message") or ""
     assert len(text) == MAX_BODY_CHARS
     assert text.endswith("…")
-
-
-def test_parse_inbound_reads_media_and_bounds_them() -> None:
-    params = {
-        "MessageSid": "SMx",
-        "From": SENDER,
-        "To": BUSINESS,
-        "Body": "pics",
-        "NumMedia": "2",
-        "MediaUrl0": "https://m/0",
-        "MediaContentType0": "image/jpeg",
-        "MediaUrl1": "https://m/1",
-        "MediaContentType1": "image/gif",
-        "MediaUrl2": "https://m/ignored",
-    }
-    message = parse_inbound(params)
-    assert message.media == (("https://m/0", "image/jpeg"), ("https://m/1", "image/gif"))
-    assert parse_inbound({**params, "NumMedia": "9999"}).media_urls == [
-        "https://m/0",
-        "https://m/1",
-        "https://m/ignored",
-    ]
-    assert parse_inbound({**params, "NumMedia": "junk"}).media == ()
-    with pytest.raises(InboundError):
-        parse_inbound({"From": SENDER})
-    with pytest.raises(InboundError):
-        parse_inbound({"MessageSid": "SMx"})
-
-
-def test_inbound_record_fields() -> None:
-    at = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
-    message = parse_inbound(
-        {
-            "MessageSid": "SMx",
-            "From": SENDER,
-            "To": BUSINESS,
-            "Body": " Stop ",
-            "NumMedia": "1",
-            "MediaUrl0": "https://m/0",
-            "MediaContentType0": "image/jpeg",
-        }
-    )
-    fields = inbound_fields(message, at, idempotency_token="tok")
-    assert fields["Direction"] == "inbound"
-    assert fields["Status"] == "received"
-    assert fields["From"] == SENDER
-    assert fields["To"] == BUSINESS
-    assert fields["Body"] == " Stop "
-    assert fields["NumMedia"] == 1
-    assert json.loads(fields["MediaUrlsJson"]) == ["https://m/0"]
-    assert fields["ReceivedAt"] == at
-    assert fields["Keyword"] == "STOP"
-    assert fields["KeywordKind"] == "opt-out"
-    assert fields["IdempotencyToken"] == "tok"
-
-
-def test_outbound_record_fields() -> None:
-    fields = outbound_fields(
-        sid="SMy",
-        to=SENDER,
-        from_=BUSINESS,
-        body="hello",
-        media=["https://m/0", ""],
-        source="operator",
-        status="queued",
-    )
-    assert fields["Direction"] == "outbound"
-    assert fields["Sid"] == "SMy"
-    assert fields["NumMedia"] == 1
-    assert json.loads(fields["MediaUrlsJson"]) == ["https://m/0"]
-    assert fields["Source"] == "operator"
-    assert "ErrorCode" not in fields
