@@ -1,4 +1,4 @@
-"""Switchboard's Azure Functions app: builds the FunctionApp and registers one Blueprint per channel."""
+"""The Azure Functions app: builds the FunctionApp and registers one Blueprint per capability."""
 
 import azure.functions as func
 

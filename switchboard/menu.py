@@ -13,6 +13,10 @@
 
 Keys of `options` are a single DTMF key (0-9, * or #); `words` are spoken synonyms matched
 against `SpeechResult`. Every error names the entry (`VOICE_MENU.options.1.to`), never the value.
+
+It sits beside `switchboard.settings` rather than in `switchboard.voice` because the settings
+validate it when they load (a malformed menu is reported like any other setting), and the
+settings are below every capability.
 """
 
 from __future__ import annotations

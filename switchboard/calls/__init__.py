@@ -1,1 +1,1 @@
-"""Outbound calls: the request contract, exactly-once placement from the queue, the routes, the Blueprint."""
+"""Outbound calls: the request contract, exactly-once placement, the routes, the Blueprint."""

@@ -17,7 +17,7 @@ takeover keeps it) and `Unverified` marks a pending record whose last create got
 serve the check with Twilio before an attempt in doubt is repeated.
 
 `Status` is the call's public status (SPEC words): `queued` until Twilio reports progress through
-status callbacks (`switchboard.status.merge` moves it forward only), or `rejected`, `failed`,
+status callbacks (`switchboard.logbook.statuses` moves it forward only), or `rejected`, `failed`,
 `dead-lettered` set here. Properties are never set to None: the table SDK drops None values.
 """
 

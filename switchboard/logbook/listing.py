@@ -185,7 +185,7 @@ def list_history(
     now: datetime | None = None,
     key: str = "messages",
 ) -> dict[str, Any]:
-    """A page of records newest first: `{key: [...], "nextCursor", ...}` (`operator_api`).
+    """A page of records newest first: `{key: [...], "nextCursor", ...}` (`history_page`).
 
     The one listing of the operator API: `GET /api/messages` and `GET /api/calls` both page
     through it.

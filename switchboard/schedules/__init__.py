@@ -1,1 +1,1 @@
-"""Scheduled SMS: the rules (pure), the SmsSchedule store, the timer run, the routes, the Blueprint."""
+"""Scheduled SMS: the rules (pure), the SmsSchedule store, the timer run, routes, Blueprint."""

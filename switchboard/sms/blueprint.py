@@ -1,9 +1,10 @@
 """Incoming SMS webhook (auth level anonymous, Twilio signature required): `POST /api/sms/incoming`.
 
 Thin on purpose: `twilio_webhook` checks settings and the signature (403, nothing written, when
-it fails), then `switchboard.sms.webhook.respond` applies opt-out keywords, writes the MessageLog
-record and answers `text/xml` (with `switchboard.sms.keywords`). Both are imported on the first call
-(cold start), and nothing an SMS webhook does not need.
+it fails), then `switchboard.sms.webhook.respond` makes the one trip: load what the decision
+needs, decide (`switchboard.sms.decide`), write the opt-out change and the MessageLog record,
+answer `text/xml`. Both are imported on the first call (cold start), and nothing an SMS webhook
+does not need.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Status callbacks: merging Twilio's reports into CallLog and MessageLog records, and their Blueprint."""
+"""Status callbacks: Twilio's reports merged into CallLog and MessageLog records; the Blueprint."""

@@ -4,8 +4,8 @@ The blueprint (`switchboard.status.blueprint`) hands each verified request (`twi
 checks settings and the signature: 403, nothing written, when it fails) to `on_message` or
 `on_call` here. Each callback is merged into its record with `switchboard.status.merge` under
 ETag optimistic concurrency (`RecordStore.update` retries on a conflict), so callbacks that race
-on two instances lose nothing and a record never moves back (see `switchboard.status.merge` for the
-order).
+on two instances lose nothing and a record never moves back (see `switchboard.logbook.statuses`
+for the order).
 
 Finding the record: the `id` query parameter of the callback URL when present (the app puts it
 there for what it places; Twilio signs the URL, so it is trusted), else the SID (an alias row or

@@ -1,1 +1,1 @@
-"""Azure Table Storage and queues, shared by every capability: connections, ETag helpers, batching."""
+"""Azure Table Storage and queues, for every capability: connections, ETag helpers, batching."""

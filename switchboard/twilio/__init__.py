@@ -1,1 +1,1 @@
-"""Twilio, shared by every capability: the REST client, error classification, signatures, the webhook shell."""
+"""Twilio, for every capability: REST client, error classification, signatures, webhook shell."""

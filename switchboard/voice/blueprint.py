@@ -2,8 +2,8 @@
 
 Thin on purpose: `twilio_webhook` checks settings and the signature (403, nothing written, when
 it fails), then the route's `respond` step in `switchboard.voice.webhooks` decides (with
-`switchboard.voice.flow`), writes the CallLog change and answers `text/xml`. Both are imported on the
-first call (cold start), and nothing a voice webhook does not need.
+`switchboard.voice.flow`), writes the CallLog change and answers `text/xml`. Both are imported on
+the first call (cold start), and nothing a voice webhook does not need.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The blueprint (`switchboard.voice.blueprint`) hands each verified request (`twilio_webhook`
 checks settings and the signature: 403, nothing written, when it fails) to one of the `on_*`
-steps here; `switchboard.voice.flow` decides and builds the TwiML, and this module writes the CallLog
-change and answers `text/xml`.
+steps here; `switchboard.voice.flow` decides and builds the TwiML, and this module writes the
+CallLog change and answers `text/xml`.
 
 The write is best-effort. The caller must hear the TwiML even when Table Storage is down, so a
 storage failure is logged (CallSid for correlation, numbers masked) and the answer goes out
