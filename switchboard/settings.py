@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from switchboard.logs import get_logger
+from switchboard.menu import Menu, MenuError, parse_menu_json
 from switchboard.phone import is_e164
-from switchboard.voice_menu import Menu, MenuError, parse_menu_json
 
 logger = get_logger(__name__)
 
@@ -354,7 +354,7 @@ def parse_text(raw: str) -> str:
 
 
 def parse_menu(raw: str) -> Menu:
-    """The voice menu JSON (see switchboard.voice_menu); errors name the entry."""
+    """The voice menu JSON (see switchboard.menu); errors name the entry."""
     try:
         return parse_menu_json(raw)
     except MenuError as exc:

@@ -18,8 +18,8 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from devkit.prism import CheckingProxy, Prism, PrismError, require_spec, spec_path
-from switchboard.adapters import twilio_client as tc
 from switchboard.settings import Settings
+from switchboard.twilio import client as tc
 
 pytestmark = pytest.mark.contract
 

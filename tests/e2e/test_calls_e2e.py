@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.adapters import queues
-from switchboard.adapters.record_store import RecordStore
+from switchboard.logbook.store import RecordStore
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import queues
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 
 ACCOUNT_SID = "AC" + "c4" * 16

@@ -20,9 +20,9 @@ import pytest
 
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
-from switchboard.adapters.optout_store import OptOutStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.optout import How
+from switchboard.logbook.store import RecordStore
+from switchboard.optouts.rules import How
+from switchboard.optouts.store import OptOutStore
 from switchboard.settings import Settings, load_settings
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle, HttpResult
 

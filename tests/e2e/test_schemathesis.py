@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.operator_routes import OPENAPI_PATH
+from switchboard.operator.routes import OPENAPI_PATH
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory
 
 ACCOUNT_SID = "AC" + "5c" * 16

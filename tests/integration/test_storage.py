@@ -11,8 +11,8 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from devkit.azurite import connection_string
-from switchboard.adapters import queues, tables
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import queues, tables
 
 
 @pytest.fixture
