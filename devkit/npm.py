@@ -41,7 +41,9 @@ def node_bin(name: str) -> Path:
 
 
 def _installed() -> bool:
-    return TWILIO_OAI_SPEC.is_file() and all((NODE_BIN / name).exists() for name in REQUIRED_BINARIES)
+    return TWILIO_OAI_SPEC.is_file() and all(
+        (NODE_BIN / name).exists() for name in REQUIRED_BINARIES
+    )
 
 
 def ensure_npm_packages() -> None:

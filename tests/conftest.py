@@ -24,6 +24,10 @@ SCRUBBED_PREFIXES = (
     "DEVHOST_",
     "AzureWebJobs",
     "PYTHON_THREADPOOL_THREAD_COUNT",
+    # What the platform sets in Azure (switchboard.settings.AZURE_HOST_MARKERS)
+    "CONTAINER_NAME",
+    "LEGION_SERVICE_HOST",
+    "MANAGED_ENVIRONMENT",
 )
 
 

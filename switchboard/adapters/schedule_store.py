@@ -38,7 +38,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from switchboard import message_log, messaging, optout, records
 from switchboard import schedules as sched
-from switchboard.adapters import tables
+from switchboard.adapters import storage_connection, tables
 from switchboard.logs import get_logger
 from switchboard.schedules import NewSchedule, Status
 from switchboard.settings import Settings
@@ -73,16 +73,13 @@ async def _ensure_table(service: TableServiceClient, connection: str, name: str)
 @contextlib.asynccontextmanager
 async def open_tables(settings: Settings) -> AsyncIterator[TableSet]:
     """Async clients for SmsSchedule, MessageLog and OptOut (tables created on first use)."""
-    connection = settings.azure_web_jobs_storage
-    service = TableServiceClient.from_connection_string(connection, **tables.CLIENT_OPTIONS)
-    try:
+    connection = storage_connection.connection_key(settings)
+    async with storage_connection.async_table_service(settings, **tables.CLIENT_OPTIONS) as service:
         yield TableSet(
             schedules=await _ensure_table(service, connection, settings.table_sms_schedule),
             messages=await _ensure_table(service, connection, settings.table_message_log),
             opt_outs=await _ensure_table(service, connection, settings.table_opt_out),
         )
-    finally:
-        await service.close()
 
 
 def forget_created_tables() -> None:

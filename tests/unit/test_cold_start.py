@@ -43,6 +43,7 @@ FUNCTIONS = [
 HEAVY_PACKAGES = [
     "twilio.rest",
     "azure.storage.queue",
+    "azure.identity",
     "phonenumbers",
     "croniter",
     "click",
