@@ -28,8 +28,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from switchboard import records
-from switchboard.adapters import tables
 from switchboard.settings import Settings, get_settings
+from switchboard.storage import tables
 
 CURRENT_ROW = "line"
 HISTORY_PREFIX = "v-"
@@ -189,6 +189,4 @@ class LineStore:
                 raise VersionConflict(expected.version if expected else None) from exc
             raise
         written = _from_entity(current)
-        return StoredLine(
-            written.number, version, written.document, now, change, etag=None
-        )
+        return StoredLine(written.number, version, written.document, now, change, etag=None)

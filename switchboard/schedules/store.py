@@ -43,6 +43,7 @@ from switchboard.optouts import rules as optout
 from switchboard.schedules import rules as sched
 from switchboard.schedules.rules import NewSchedule, Status
 from switchboard.settings import Settings
+from switchboard.storage import connection as storage_connection
 from switchboard.storage import tables
 
 logger = get_logger(__name__)
@@ -75,16 +76,13 @@ async def _ensure_table(service: TableServiceClient, connection: str, name: str)
 @contextlib.asynccontextmanager
 async def open_tables(settings: Settings) -> AsyncIterator[TableSet]:
     """Async clients for SmsSchedule, MessageLog and OptOut (tables created on first use)."""
-    connection = settings.azure_web_jobs_storage
-    service = TableServiceClient.from_connection_string(connection, **tables.CLIENT_OPTIONS)
-    try:
+    connection = storage_connection.connection_key(settings)
+    async with storage_connection.async_table_service(settings, **tables.CLIENT_OPTIONS) as service:
         yield TableSet(
             schedules=await _ensure_table(service, connection, settings.table_sms_schedule),
             messages=await _ensure_table(service, connection, settings.table_message_log),
             opt_outs=await _ensure_table(service, connection, settings.table_opt_out),
         )
-    finally:
-        await service.close()
 
 
 def forget_created_tables() -> None:

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from switchboard.settings import Settings, get_settings
+from switchboard.storage import connection as storage_connection
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -25,20 +26,16 @@ _clients: dict[tuple[str, str], QueueClient] = {}
 def get_queue(name: str, settings: Settings | None = None) -> QueueClient:
     """A base64-encoding client for queue `name`, creating the queue on first use."""
     from azure.core.exceptions import ResourceExistsError
-    from azure.storage.queue import (
-        QueueClient,
-        TextBase64DecodePolicy,
-        TextBase64EncodePolicy,
-    )
+    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    connection_string = (settings or get_settings()).azure_web_jobs_storage
-    key = (connection_string, name)
+    settings = settings or get_settings()
+    key = (storage_connection.connection_key(settings), name)
     with _lock:
         client = _clients.get(key)
     if client is not None:
         return client
-    client = QueueClient.from_connection_string(
-        connection_string,
+    client = storage_connection.queue_client(
+        settings,
         name,
         message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy(),
@@ -75,12 +72,11 @@ def queue_depths(
     One quick request per queue, no retries, and no queue is created: for `/api/health`.
     """
     from azure.core.exceptions import ResourceNotFoundError
-    from azure.storage.queue import QueueClient
 
     depths: dict[str, int | None] = {}
     for name in names:
-        client = QueueClient.from_connection_string(
-            settings.azure_web_jobs_storage,
+        client = storage_connection.queue_client(
+            settings,
             name,
             connection_timeout=timeout,
             read_timeout=timeout,

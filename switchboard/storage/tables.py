@@ -1,7 +1,8 @@
 """Azure Table Storage: clients from `AzureWebJobsStorage`, tables created once per process.
 
 `UseDevelopmentStorage=true` and explicit connection strings (Azurite on custom ports, or an Azure
-account) both work: the SDK parses them. Clients retry briefly and time out fast, because a webhook
+account) both work: the SDK parses them; so does the identity-based form
+(`AzureWebJobsStorage__accountName`, see `storage_connection`). Clients retry briefly and time out fast, because a webhook
 must still answer Twilio (15 s budget) when storage is down; callers treat a storage error as
 "not recorded" and log it.
 
@@ -26,6 +27,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from switchboard.settings import Settings, get_settings
+from switchboard.storage import connection as storage_connection
 
 # Fast failure: connect in 3 s, two retries with a short backoff. The SDK's defaults (4 retries,
 # exponential from 0.8 s) would hold a webhook for ~15 s when storage is unreachable.
@@ -44,20 +46,21 @@ _services: dict[str, TableServiceClient] = {}
 _created: set[tuple[str, str]] = set()
 
 
-def _service(connection_string: str) -> TableServiceClient:
+def _service(settings: Settings) -> TableServiceClient:
+    connection = storage_connection.connection_key(settings)
     with _lock:
-        service = _services.get(connection_string)
+        service = _services.get(connection)
         if service is None:
-            service = TableServiceClient.from_connection_string(connection_string, **CLIENT_OPTIONS)
-            _services[connection_string] = service
+            service = storage_connection.table_service(settings, **CLIENT_OPTIONS)
+            _services[connection] = service
         return service
 
 
 def get_table(name: str, settings: Settings | None = None) -> TableClient:
     """A client for table `name`, creating the table on first use in this process."""
-    connection_string = (settings or get_settings()).azure_web_jobs_storage
-    service = _service(connection_string)
-    key = (connection_string, name)
+    settings = settings or get_settings()
+    service = _service(settings)
+    key = (storage_connection.connection_key(settings), name)
     if key not in _created:
         with contextlib.suppress(ResourceExistsError):
             service.create_table(name)
@@ -132,8 +135,8 @@ def query(
 
 def storage_reachable(settings: Settings, timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the table service answers (one quick request, no retries): (ok, detail)."""
-    service = TableServiceClient.from_connection_string(
-        settings.azure_web_jobs_storage,
+    service = storage_connection.table_service(
+        settings,
         connection_timeout=timeout,
         read_timeout=timeout,
         retry_total=0,

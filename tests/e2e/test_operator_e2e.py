@@ -294,6 +294,13 @@ def test_history_parameters_are_validated(stack: Stack, query: str, field: str) 
     assert error_of(result)["field"] == field
 
 
+def test_empty_query_values_get_the_defaults_as_in_azure(stack: Stack) -> None:
+    """The Functions host drops `limit=` before the function sees it: the default applies."""
+    result = stack.call("GET", "messages?limit=&since=&cursor=")
+    assert result.status == 200, result.text
+    assert result.json()["limit"] == 50
+
+
 # --- GET /api/numbers and GET /api/usage -------------------------------------------------------
 
 

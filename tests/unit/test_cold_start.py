@@ -53,6 +53,7 @@ BLUEPRINT_PACKAGES = [
 HEAVY_PACKAGES = [
     "twilio.rest",
     "azure.storage.queue",
+    "azure.identity",
     "phonenumbers",
     "croniter",
     "click",
