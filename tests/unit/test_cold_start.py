@@ -26,6 +26,7 @@ FUNCTIONS = [
     "voice_menu",
     "voice_dial_complete",
     "voice_recording",
+    "voice_whisper",
     "sms_incoming",
     "status_message",
     "status_call",
