@@ -586,6 +586,18 @@ def get_settings() -> Settings:
                             "TWILIO_VALIDATE_SIGNATURE=false: webhook signatures are NOT "
                             "validated (allowed outside Azure only; never do this in production)"
                         )
+                if _cached.lines_clock is not None:
+                    if _cached.running_in_azure:
+                        logger.warning(
+                            "LINES_CLOCK is ignored in Azure (%s is set): line hours follow "
+                            "the real clock",
+                            azure_marker(os.environ),
+                        )
+                    else:
+                        logger.warning(
+                            "LINES_CLOCK is set: line hours are evaluated at a test clock "
+                            "(outside Azure only)"
+                        )
             except SettingsError as exc:
                 logger.error("Switchboard settings are invalid: %s", exc)
                 _cached = exc
