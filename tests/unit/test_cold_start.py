@@ -37,6 +37,8 @@ FUNCTIONS = [
     "create_sms_schedule",
     "get_sms_schedule",
     "cancel_sms_schedule",
+    "voicemail_email",
+    "voicemail_email_poison",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -47,6 +49,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.status",
     "switchboard.calls",
     "switchboard.schedules",
+    "switchboard.voicemail",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
@@ -79,6 +82,12 @@ CORE_MODULES = [
     "switchboard.status.callbacks",
     "switchboard.storage.tables",
     "switchboard.twilio.client",
+    "switchboard.voicemail.notices",
+    "switchboard.voicemail.notify",
+    "switchboard.voicemail.mailing",
+    "switchboard.mail.smtp",
+    "switchboard.textback.rules",
+    "switchboard.textback.service",
 ]
 
 #: What a voice or SMS webhook never needs (the scheduled-SMS, operator and outbound-call code).
