@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -35,6 +36,7 @@ from switchboard import records
 from switchboard.logs import get_logger
 from switchboard.mail import smtp
 from switchboard.mail.smtp import MailFailure, SmtpConfig
+from switchboard.schedules.rules import RetryPolicy
 from switchboard.settings import MissingSettingError, Settings, get_settings
 from switchboard.twilio import client as twilio_client
 from switchboard.twilio.errors import classify_twilio_error
@@ -92,124 +94,117 @@ def fetch_audio(row: Mapping[str, Any], settings: Settings) -> tuple[Audio | Non
     return Audio(downloaded.content, downloaded.content_type), None
 
 
-def deliver(
-    body: bytes | str,
-    settings: Settings,
-    *,
-    outbox: Outbox | None = None,
-    enqueue: Enqueue | None = None,
-    send: Send = smtp.send,
-    audio: FetchAudio = fetch_audio,
-    clock: Callable[[], datetime] = records.utcnow,
-) -> str:
-    """One delivery of a `voicemail-email` message; returns what it did (for logs and tests):
-    ``sent``, ``retrying``, ``failed``, ``later``, ``done`` (nothing left), ``orphan`` (no row),
-    ``rejected`` (not one of the app's messages). Raises only for unexpected errors."""
-    try:
-        call_sid, row_key = notices.parse_email_message(body)
-    except InvalidEmailMessage as exc:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        logger.error("voicemail e-mail: a queue message refused (%s): %.200r", exc, text)
-        return "rejected"
-    outbox = outbox or Outbox.from_settings(settings)
-    enqueue = enqueue or email_enqueuer(settings)
-    message = notices.email_message(call_sid, row_key)
-    for _ in range(3):
-        now = clock()
-        row = outbox.get(call_sid, row_key)
-        if row is None:
-            logger.warning(
-                "voicemail e-mail: no delivery row %s for call %s (nothing to send)",
-                row_key,
+@dataclass
+class Mailer:
+    """What one delivery works with (tests swap the mail server, Twilio, the clock, retries)."""
+
+    settings: Settings
+    outbox: Outbox
+    enqueue: Enqueue
+    send: Send = smtp.send
+    audio: FetchAudio = fetch_audio
+    clock: Callable[[], datetime] = records.utcnow
+    retry: RetryPolicy = notices.EMAIL_RETRY
+
+    def deliver(self, body: bytes | str) -> str:
+        """One delivery of a `voicemail-email` message (see `deliver`)."""
+        try:
+            call_sid, row_key = notices.parse_email_message(body)
+        except InvalidEmailMessage as exc:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            logger.error("voicemail e-mail: a queue message refused (%s): %.200r", exc, text)
+            return "rejected"
+        message = notices.email_message(call_sid, row_key)
+        for _ in range(3):
+            now = self.clock()
+            row = self.outbox.get(call_sid, row_key)
+            if row is None:
+                logger.warning(
+                    "voicemail e-mail: no delivery row %s for call %s (nothing to send)",
+                    row_key,
+                    call_sid,
+                    extra={"CallSid": call_sid},
+                )
+                return "orphan"
+            action, until = notices.next_for(row, now)
+            if action is Next.DONE:
+                return "done"
+            if action is Next.LATER:
+                assert until is not None
+                self.enqueue(message, until - now)
+                return "later"
+            claimed = self.outbox.change(row, notices.claim_changes(row, now))
+            if claimed is not None:
+                return self._attempt(claimed)
+        self.enqueue(message, BUSY_RETRY)
+        return "later"
+
+    def _attempt(self, row: dict[str, Any]) -> str:
+        """The attempt that holds the row's lease: fetch, compose, submit, record."""
+        call_sid, address = str(row["PartitionKey"]), str(row["To"])
+        try:
+            config = SmtpConfig.from_settings(self.settings)
+            recording, note = self.audio(row, self.settings)
+            email = notices.compose_email(row, config.sender, audio=recording, audio_note=note)
+            self.send(email, config)
+        except MissingSettingError as exc:
+            failure, transient = f"{exc.name} is not set", False
+        except RetryLater as exc:
+            failure, transient = str(exc), True
+        except MailFailure as exc:
+            failure, transient = f"mail server: {exc}", exc.transient
+        else:
+            changes = notices.sent_changes(str(email["Message-ID"]), self.clock(), note)
+            _write_outcome(self.outbox, row, changes)
+            record_summary(call_sid, {"email": {address: "sent"}}, self.settings)
+            logger.info(
+                "voicemail e-mail for call %s sent (attempt %s)%s",
                 call_sid,
+                row.get("Attempts"),
+                f"; recording not attached: {note}" if note else "",
                 extra={"CallSid": call_sid},
             )
-            return "orphan"
-        action, until = notices.next_for(row, now)
-        if action is Next.DONE:
-            return "done"
-        if action is Next.LATER:
-            assert until is not None
-            enqueue(message, until - now)
-            return "later"
-        claimed = outbox.change(row, notices.claim_changes(row, now))
-        if claimed is not None:
-            return _attempt(claimed, settings, outbox, enqueue, send, audio, clock)
-    enqueue(message, BUSY_RETRY)
-    return "later"
+            return "sent"
+        return self._failed(row, failure, transient)
 
-
-def _attempt(
-    row: dict[str, Any],
-    settings: Settings,
-    outbox: Outbox,
-    enqueue: Enqueue,
-    send: Send,
-    audio: FetchAudio,
-    clock: Callable[[], datetime],
-) -> str:
-    """The attempt that holds the row's lease: fetch, compose, submit, record."""
-    call_sid, address = str(row["PartitionKey"]), str(row["To"])
-    try:
-        config = SmtpConfig.from_settings(settings)
-        recording, note = audio(row, settings)
-        email = notices.compose_email(row, config.sender, audio=recording, audio_note=note)
-        send(email, config)
-    except MissingSettingError as exc:
-        failure, transient = f"{exc.name} is not set", False
-    except RetryLater as exc:
-        failure, transient = str(exc), True
-    except MailFailure as exc:
-        failure, transient = f"mail server: {exc}", exc.transient
-    else:
-        changes = notices.sent_changes(str(email["Message-ID"]), clock(), note)
-        _write_outcome(outbox, row, changes)
-        record_summary(call_sid, {"email": {address: "sent"}}, settings)
-        logger.info(
-            "voicemail e-mail for call %s sent (attempt %s)%s",
-            call_sid,
-            row.get("Attempts"),
-            f"; recording not attached: {note}" if note else "",
-            extra={"CallSid": call_sid},
+    def _failed(self, row: dict[str, Any], error: str, transient: bool) -> str:
+        now = self.clock()
+        changes = notices.failure_changes(
+            row, error, transient=transient, now=now, retry=self.retry
         )
-        return "sent"
-    return _failed(row, failure, transient, settings, outbox, enqueue, clock)
-
-
-def _failed(
-    row: dict[str, Any],
-    error: str,
-    transient: bool,
-    settings: Settings,
-    outbox: Outbox,
-    enqueue: Enqueue,
-    clock: Callable[[], datetime],
-) -> str:
-    now = clock()
-    changes = notices.failure_changes(row, error, transient=transient, now=now)
-    _write_outcome(outbox, row, changes)
-    call_sid = str(row["PartitionKey"])
-    if changes["State"] == notices.Delivery.RETRYING.value:
-        retry_at: datetime = changes["NextAttemptAt"]
-        enqueue(notices.email_message(call_sid, str(row["RowKey"])), retry_at - now)
-        logger.warning(
-            "voicemail e-mail for call %s: attempt %s failed (%s); next at %s",
+        _write_outcome(self.outbox, row, changes)
+        call_sid = str(row["PartitionKey"])
+        if changes["State"] == notices.Delivery.RETRYING.value:
+            retry_at: datetime = changes["NextAttemptAt"]
+            self.enqueue(notices.email_message(call_sid, str(row["RowKey"])), retry_at - now)
+            logger.warning(
+                "voicemail e-mail for call %s: attempt %s failed (%s); next at %s",
+                call_sid,
+                row.get("Attempts"),
+                error,
+                records.iso(retry_at),
+                extra={"CallSid": call_sid},
+            )
+            return "retrying"
+        record_summary(call_sid, {"email": {str(row["To"]): f"failed: {error}"}}, self.settings)
+        logger.error(
+            "voicemail e-mail for call %s failed for good after %s attempts: %s",
             call_sid,
             row.get("Attempts"),
             error,
-            records.iso(retry_at),
             extra={"CallSid": call_sid},
         )
-        return "retrying"
-    record_summary(call_sid, {"email": {str(row["To"]): f"failed: {error}"}}, settings)
-    logger.error(
-        "voicemail e-mail for call %s failed for good after %s attempts: %s",
-        call_sid,
-        row.get("Attempts"),
-        error,
-        extra={"CallSid": call_sid},
-    )
-    return "failed"
+        return "failed"
+
+
+def deliver(body: bytes | str, settings: Settings, **tools: Any) -> str:
+    """One delivery of a `voicemail-email` message; returns what it did (for logs and tests):
+    ``sent``, ``retrying``, ``failed``, ``later``, ``done`` (nothing left), ``orphan`` (no row),
+    ``rejected`` (not one of the app's messages). Raises only for unexpected errors.
+    `tools` override `Mailer`'s fields (`outbox`, `enqueue`, `send`, `audio`, `clock`, `retry`)."""
+    outbox = tools.pop("outbox", None) or Outbox.from_settings(settings)
+    enqueue = tools.pop("enqueue", None) or email_enqueuer(settings)
+    return Mailer(settings, outbox, enqueue, **tools).deliver(body)
 
 
 def _write_outcome(outbox: Outbox, row: dict[str, Any], changes: Mapping[str, Any]) -> None:

@@ -486,13 +486,16 @@ def claim_changes(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def failure_changes(
-    row: Mapping[str, Any], error: str, *, transient: bool, now: datetime
+    row: Mapping[str, Any],
+    error: str,
+    *,
+    transient: bool,
+    now: datetime,
+    retry: RetryPolicy = EMAIL_RETRY,
 ) -> dict[str, Any]:
     """After a failed attempt: retry with backoff (`EMAIL_RETRY`), or `failed` for good."""
     attempts = int(row.get("Attempts") or 1)
-    retry_at = (
-        EMAIL_RETRY.next_attempt(attempts, now, str(row.get("RowKey", ""))) if transient else None
-    )
+    retry_at = retry.next_attempt(attempts, now, str(row.get("RowKey", ""))) if transient else None
     if retry_at is None:
         return {
             "State": Delivery.FAILED.value,
