@@ -213,14 +213,14 @@ def decide(
     handling = _text(record, "Handling").lower()
     if handling in _NOT_MISSED:
         return skip(_NOT_MISSED[handling])
-    problem = number_problem(caller)
-    if problem is not None:
-        return skip(problem)
     own = {n for n in own_numbers if n} | {n for n in (_text(record, "To"), line.number) if n}
     if caller in own:
         return skip("one of our numbers")
     if caller in line.blocked or (line.allowed is not None and caller not in line.allowed):
         return skip("blocked caller")
+    problem = number_problem(caller)
+    if problem is not None:
+        return skip(problem)
     if left_voicemail(record) and not text_back.after_voicemail:
         return skip("left a voicemail")
     seconds = _int(record.get("CallDuration")) or 0
