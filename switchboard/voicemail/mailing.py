@@ -1,14 +1,14 @@
 """E-mail notices from the `voicemail-email` queue: one delivery, and the poison handler.
 
 - `handle_message` (trigger `voicemail_email`): the message names a delivery row
-  (`switchboard.voicemail.outbox`); the row says what to do (`notices.next_for`): nothing
+  (`switchboard.voicemail.outbox`); the row says what to do (`emails.next_for`): nothing
   (sent or failed already: a duplicate message), later (waiting for the transcript, a backoff,
   another attempt's lease: the message is put back with that delay), or send. Sending claims
   the row (ETag, a 2-minute lease), fetches the recording from Twilio with the account's
   credentials (`Recordings/{sid}.json`, then its MP3), builds the e-mail
-  (`notices.compose_email`) and submits it over SMTP (`switchboard.mail.smtp`).
+  (`emails.compose_email`) and submits it over SMTP (`switchboard.mail.smtp`).
 - A failure the mail server or Twilio calls temporary is retried by the app itself, with
-  backoff (`notices.EMAIL_RETRY`: 30 s doubling to 30 min, 8 attempts): the row goes
+  backoff (`emails.EMAIL_RETRY`: 30 s doubling to 30 min, 8 attempts): the row goes
   ``retrying`` and a new message is enqueued with the delay, so no worker waits and the host's
   fixed redelivery (10 s, 5 times) is not what paces the retries. After the last attempt, or a
   permanent refusal, the row is ``failed`` with the reason, and the call's summary says so.
@@ -40,8 +40,8 @@ from switchboard.schedules.rules import RetryPolicy
 from switchboard.settings import MissingSettingError, Settings, get_settings
 from switchboard.twilio import client as twilio_client
 from switchboard.twilio.errors import classify_twilio_error
-from switchboard.voicemail import notices
-from switchboard.voicemail.notices import Audio, InvalidEmailMessage, Next
+from switchboard.voicemail import emails
+from switchboard.voicemail.emails import Audio, InvalidEmailMessage, Next
 from switchboard.voicemail.notify import Enqueue, email_enqueuer, record_summary
 from switchboard.voicemail.outbox import Outbox
 
@@ -76,14 +76,14 @@ def fetch_audio(row: Mapping[str, Any], settings: Settings) -> tuple[Audio | Non
         downloaded = twilio_client.download_media(
             settings,
             twilio_client.recording_media_url(media, "mp3"),
-            max_bytes=notices.MAX_ATTACHMENT_BYTES,
+            max_bytes=emails.MAX_ATTACHMENT_BYTES,
         )
     except RetryLater:
         raise
     except MissingSettingError as exc:
         return None, f"{exc.name} is not set"
     except twilio_client.MediaTooLarge:
-        return None, f"it is larger than {notices.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB"
+        return None, f"it is larger than {emails.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB"
     except Exception as exc:
         failure = classify_twilio_error(exc)
         if failure.transient:
@@ -104,17 +104,17 @@ class Mailer:
     send: Send = smtp.send
     audio: FetchAudio = fetch_audio
     clock: Callable[[], datetime] = records.utcnow
-    retry: RetryPolicy = notices.EMAIL_RETRY
+    retry: RetryPolicy = emails.EMAIL_RETRY
 
     def deliver(self, body: bytes | str) -> str:
         """One delivery of a `voicemail-email` message (see `deliver`)."""
         try:
-            call_sid, row_key = notices.parse_email_message(body)
+            call_sid, row_key = emails.parse_email_message(body)
         except InvalidEmailMessage as exc:
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             logger.error("voicemail e-mail: a queue message refused (%s): %.200r", exc, text)
             return "rejected"
-        message = notices.email_message(call_sid, row_key)
+        message = emails.email_message(call_sid, row_key)
         for _ in range(3):
             now = self.clock()
             row = self.outbox.get(call_sid, row_key)
@@ -126,14 +126,14 @@ class Mailer:
                     extra={"CallSid": call_sid},
                 )
                 return "orphan"
-            action, until = notices.next_for(row, now)
+            action, until = emails.next_for(row, now)
             if action is Next.DONE:
                 return "done"
             if action is Next.LATER:
                 assert until is not None
                 self.enqueue(message, until - now)
                 return "later"
-            claimed = self.outbox.change(row, notices.claim_changes(row, now))
+            claimed = self.outbox.change(row, emails.claim_changes(row, now))
             if claimed is not None:
                 return self._attempt(claimed)
         self.enqueue(message, BUSY_RETRY)
@@ -145,7 +145,7 @@ class Mailer:
         try:
             config = SmtpConfig.from_settings(self.settings)
             recording, note = self.audio(row, self.settings)
-            email = notices.compose_email(row, config.sender, audio=recording, audio_note=note)
+            email = emails.compose_email(row, config.sender, audio=recording, audio_note=note)
             self.send(email, config)
         except MissingSettingError as exc:
             failure, transient = f"{exc.name} is not set", False
@@ -154,7 +154,7 @@ class Mailer:
         except MailFailure as exc:
             failure, transient = f"mail server: {exc}", exc.transient
         else:
-            changes = notices.sent_changes(str(email["Message-ID"]), self.clock(), note)
+            changes = emails.sent_changes(str(email["Message-ID"]), self.clock(), note)
             _write_outcome(self.outbox, row, changes)
             record_summary(call_sid, {"email": {address: "sent"}}, self.settings)
             logger.info(
@@ -169,14 +169,12 @@ class Mailer:
 
     def _failed(self, row: dict[str, Any], error: str, transient: bool) -> str:
         now = self.clock()
-        changes = notices.failure_changes(
-            row, error, transient=transient, now=now, retry=self.retry
-        )
+        changes = emails.failure_changes(row, error, transient=transient, now=now, retry=self.retry)
         _write_outcome(self.outbox, row, changes)
         call_sid = str(row["PartitionKey"])
-        if changes["State"] == notices.Delivery.RETRYING.value:
+        if changes["State"] == emails.Delivery.RETRYING.value:
             retry_at: datetime = changes["NextAttemptAt"]
-            self.enqueue(notices.email_message(call_sid, str(row["RowKey"])), retry_at - now)
+            self.enqueue(emails.email_message(call_sid, str(row["RowKey"])), retry_at - now)
             logger.warning(
                 "voicemail e-mail for call %s: attempt %s failed (%s); next at %s",
                 call_sid,
@@ -229,7 +227,7 @@ def expire(body: bytes | str, settings: Settings, *, outbox: Outbox | None = Non
     """A message of `voicemail-email-poison`: its delivery becomes ``failed`` (nothing is lost
     silently); returns ``failed``, ``done`` or ``orphan``/``rejected`` as `deliver` does."""
     try:
-        call_sid, row_key = notices.parse_email_message(body)
+        call_sid, row_key = emails.parse_email_message(body)
     except InvalidEmailMessage as exc:
         logger.error("voicemail e-mail: a poison message refused (%s)", exc)
         return "rejected"
@@ -237,11 +235,11 @@ def expire(body: bytes | str, settings: Settings, *, outbox: Outbox | None = Non
     row = outbox.get(call_sid, row_key)
     if row is None:
         return "orphan"
-    if row.get("State") in notices.FINAL_DELIVERIES:
+    if row.get("State") in emails.FINAL_DELIVERIES:
         return "done"
     last = row.get("LastError") or "an unexpected error"
     error = f"gave up after repeated delivery failures ({last})"
-    outbox.change(row, notices.failure_changes(row, error, transient=False, now=records.utcnow()))
+    outbox.change(row, emails.failure_changes(row, error, transient=False, now=records.utcnow()))
     record_summary(call_sid, {"email": {str(row["To"]): f"failed: {error}"}}, settings)
     logger.error(
         "voicemail e-mail for call %s dead-lettered: %s",

@@ -38,7 +38,7 @@ from switchboard.schedules.rules import FINAL, ID_ROW, NewSchedule, Status
 from switchboard.schedules.store import ScheduleStore
 from switchboard.settings import Settings
 from switchboard.storage import queues
-from switchboard.voicemail import notices
+from switchboard.voicemail import emails, notices
 from switchboard.voicemail.notices import EventKind, RecordingEvent, Voicemail
 from switchboard.voicemail.outbox import Outbox
 
@@ -62,7 +62,7 @@ class NoticeReport:
         return not self.errors
 
 
-def email_enqueuer(settings: Settings, queue: str = notices.EMAIL_QUEUE) -> Enqueue:
+def email_enqueuer(settings: Settings, queue: str = emails.EMAIL_QUEUE) -> Enqueue:
     """Messages to the e-mail queue (base64, as the Functions host reads them)."""
 
     def enqueue(message: Mapping[str, Any], delay: timedelta) -> None:
@@ -218,16 +218,16 @@ def _emails(
     states: dict[str, str] = {}
     for address in step.notify_email:
         row = outbox.record(
-            notices.email_row(event, line, step, address, now),
-            lambda current: notices.merge_email_row(current, event, now),
+            emails.email_row(event, line, step, address, now),
+            lambda current: emails.merge_email_row(current, event, now),
         )
         state = str(row.get("State"))
-        if state in notices.FINAL_DELIVERIES:
+        if state in emails.FINAL_DELIVERIES:
             states[address] = state
             continue
         enqueue(
-            notices.email_message(event.call_sid, str(row["RowKey"])),
-            notices.email_delay(row, now),
+            emails.email_message(event.call_sid, str(row["RowKey"])),
+            emails.email_delay(row, now),
         )
         states[address] = "queued"
     return states

@@ -1,6 +1,6 @@
 """The e-mail delivery rows of voicemail notices, in the call's CallLog partition.
 
-One row per voicemail and address (PartitionKey = CallSid, RowKey = `notices.email_row_key`),
+One row per voicemail and address (PartitionKey = CallSid, RowKey = `emails.email_row_key`),
 next to the call's record, its step markers and SID alias; `GET /api/calls/{id}` reads the
 record only, so the rows stay out of the operator's way while the call's summary
 (`VoicemailNoticesJson`, `notices.summary_change`) says how each notice went. Every write is

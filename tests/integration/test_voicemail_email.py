@@ -27,7 +27,7 @@ from switchboard.mail import smtp
 from switchboard.schedules.rules import RetryPolicy
 from switchboard.settings import Settings, load_settings
 from switchboard.storage import queues
-from switchboard.voicemail import mailing, notices
+from switchboard.voicemail import emails, mailing, notices
 from switchboard.voicemail.notices import RecordingEvent
 from switchboard.voicemail.notify import email_enqueuer, on_recording
 from switchboard.voicemail.outbox import Outbox
@@ -178,7 +178,7 @@ def row_of(
     settings: Settings, event: RecordingEvent, address: str = "ann@example.com"
 ) -> dict[str, Any]:
     row = Outbox.from_settings(settings).get(
-        event.call_sid, notices.email_row_key(event.recording_sid, address)
+        event.call_sid, emails.email_row_key(event.recording_sid, address)
     )
     assert row is not None
     return dict(row)
@@ -221,7 +221,7 @@ def test_the_email_carries_the_transcript_and_the_recording_once(
     assert row_of(settings, event)["State"] == "sent"
     assert summary(settings, event.call_sid)["email"] == {"ann@example.com": "sent"}
     # The message delayed for the transcript comes back after its wait: it finds the row sent.
-    again = json.dumps(notices.email_message(event.call_sid, row_of(settings, event)["RowKey"]))
+    again = json.dumps(emails.email_message(event.call_sid, row_of(settings, event)["RowKey"]))
     assert mailing.deliver(again, settings, enqueue=enqueue) == "done"
     assert len(mail.messages) == 1
 
@@ -390,7 +390,7 @@ def test_starttls_and_login_by_default(
     # A server that offers no STARTTLS is refused (the password would cross in clear).
     with MailServer() as plain:
         config = smtp.SmtpConfig(host="127.0.0.1", port=plain.port, sender=SENDER, tls="starttls")
-        message = notices.compose_email(row_of(tls_settings, event), SENDER, audio=None)
+        message = emails.compose_email(row_of(tls_settings, event), SENDER, audio=None)
         with pytest.raises(smtp.MailFailure) as refused:
             smtp.send(message, config)
         assert not refused.value.transient
