@@ -43,6 +43,7 @@ transcript when there is one, and the time in the line's zone (e-mail).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -321,8 +322,6 @@ def summary_change(
     Its shape: ``{"sms": {number: "<schedule id>, <schedule id>"}, "email": {address: state}}``:
     a text's schedule ids accumulate (GET /api/sms/schedules/{id} tells how each went); an
     e-mail's state (queued, sent, failed: why) is never moved back from sent or failed."""
-    import json
-
     if current is None:
         return None
     try:
