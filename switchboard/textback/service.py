@@ -4,8 +4,9 @@
 
 `POST /api/status/call` (`switchboard.status.callbacks`) calls it after merging a callback into
 the call's CallLog record, when `rules.may_apply(record)` (an inbound call that ended, nobody
-took it, no text-back decided yet), with the line of the number called (None for a number
-without a stored line: the default line has no text-back).
+took it, no text-back decided yet), with the line of the number called
+(`switchboard.lines.service.line_for`: the default line of a number without a stored line has no
+text-back, so nothing happens there).
 
 It reads the record (the fields of `switchboard.textback.rules`), the caller's opt-out
 (OptOut) and window (`windows`), and writes the text-back's schedule (SmsSchedule, id
@@ -18,17 +19,13 @@ retried status callback decides again.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard import records
 from switchboard.aio import run_sync
-from switchboard.lines.cache import LineCache
-from switchboard.lines.document import build_line
 from switchboard.lines.model import Line, TextBack
-from switchboard.lines.store import LineStore
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
@@ -125,30 +122,3 @@ async def _send(
             NewSchedule(id=schedule, to=caller, body=text_back.message, send_at=now), now
         )
     return rules.SEND
-
-
-# --------------------------------------------------------------------------------------------
-# The line of a number, for the status callback
-
-
-_lock = threading.Lock()
-_caches: dict[int, LineCache] = {}
-
-
-def stored_line(number: str, settings: Settings) -> Line | None:
-    """The stored line of `number` through this instance's cache (`LINES_CACHE_SECONDS`); None
-    when it has none (the default line, which has no text-back). Storage errors: None."""
-    if not number:
-        return None
-    with _lock:
-        cache = _caches.setdefault(
-            settings.lines_cache_seconds, LineCache(float(settings.lines_cache_seconds))
-        )
-    return cache.get(number, lambda n: _load(n, settings))
-
-
-def _load(number: str, settings: Settings) -> Line | None:
-    stored = LineStore.from_settings(settings).get(number)
-    if stored is None or stored.document is None:
-        return None
-    return build_line(stored.document, number, stored.version)
