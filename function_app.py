@@ -9,6 +9,7 @@ from switchboard.schedules import blueprint as schedules
 from switchboard.sms import blueprint as sms
 from switchboard.status import blueprint as status
 from switchboard.voice import blueprint as voice
+from switchboard.voicemail import blueprint as voicemail
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -19,3 +20,4 @@ app.register_functions(status.bp)
 app.register_functions(calls.bp)
 app.register_functions(schedules.bp)
 app.register_functions(lines.bp)
+app.register_functions(voicemail.bp)

@@ -668,6 +668,8 @@ class CallSession:
     `app_url` is the app's origin; requests are signed over ``public_base_url`` + path when set.
     `path` is the number's voice URL (a path of the app, may carry a query such as ``?code=``).
     `echo` receives every printable line as it happens (the CLI prints them live).
+    `standin_url` (the Twilio stand-in's origin) makes each ``<Record>`` a recording the stand-in
+    serves (``POST /_standin/recordings``), so the app can fetch its audio as from Twilio.
     Calling :meth:`run` again replays the same call (same ``CallSid``), as a Twilio retry would.
     """
 
@@ -687,7 +689,9 @@ class CallSession:
         timeout: float = DEFAULT_TIMEOUT,
         echo: Echo | None = None,
         session: requests.Session | None = None,
+        standin_url: str | None = None,
     ) -> None:
+        self.standin_url = standin_url.rstrip("/") if standin_url else None
         self.account_sid = account_sid
         self.from_ = from_
         self.to = to
@@ -986,6 +990,8 @@ class CallSession:
         media = recording_url or (
             f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
         )
+        if self.standin_url:
+            self._register_recording(transcript, sid, recording_duration)
         self._say(transcript, f"  caller leaves a {recording_duration}s message: {media}")
         extra = {
             "RecordingUrl": media,
@@ -1051,6 +1057,22 @@ class CallSession:
         return _Next(
             url=target, method=verb.attr("method", "POST").upper(), extra=extra, after=after
         )
+
+    def _register_recording(self, transcript: Transcript, sid: str, duration: int) -> None:
+        """Tell the stand-in about the recording, as Twilio would store it."""
+        try:
+            answer = requests.post(
+                f"{self.standin_url}/_standin/recordings",
+                json={"sid": sid, "callSid": self.call_sid, "duration": duration},
+                timeout=DEFAULT_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            self._warn(transcript, f"the stand-in did not take the recording ({exc})")
+            return
+        if answer.status_code != 201:
+            self._warn(
+                transcript, f"the stand-in refused the recording (HTTP {answer.status_code})"
+            )
 
     # -- callbacks and output -----------------------------------------------------------------
 

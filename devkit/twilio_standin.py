@@ -8,7 +8,10 @@
 - ``Calls.json`` (POST, GET), ``Calls/{Sid}.json`` (GET, POST ``Status=canceled|completed``,
   ``Twiml``, ``Url``);
 - ``IncomingPhoneNumbers.json`` (seeded, configurable), ``Usage/Records.json`` (``StartDate``,
-  ``EndDate``, ``Category``; seeded), ``{AccountSid}.json``.
+  ``EndDate``, ``Category``; seeded), ``{AccountSid}.json``;
+- ``Recordings/{Sid}.json`` and the recording's audio: ``Recordings/{Sid}`` and ``.wav`` (WAV),
+  ``.mp3`` (small generated files, ``devkit.twilio_standin_media``), for the recordings added with
+  ``POST /_standin/recordings`` (or ``TwilioStandin.add_recording``); 404 (20404) for others.
 
 It checks basic auth (AccountSid:AuthToken, or API key SID:secret; 401 code 20003 otherwise),
 answers Twilio's validation errors and documented magic numbers with Twilio's error JSON,
@@ -26,7 +29,7 @@ Tests use :class:`TwilioStandin`::
 HTTP control endpoints (no auth; loopback only): ``GET|DELETE /_standin/requests``,
 ``GET|DELETE /_standin/callbacks``, ``GET|POST|DELETE /_standin/faults``,
 ``GET|POST|DELETE /_standin/outcomes``, ``GET|POST /_standin/config``,
-``GET|POST /_standin/numbers``, ``GET /_standin/state``, ``POST /_standin/reset``,
+``GET|POST /_standin/numbers``, ``GET|POST /_standin/recordings``, ``GET /_standin/state``, ``POST /_standin/reset``,
 ``GET /_standin/idle?timeout=S``.
 """
 
@@ -51,6 +54,7 @@ from aiohttp import web
 
 from devkit.localsettings import LocalSettingsError, load_local_settings
 from devkit.loop_thread import LoopThread
+from devkit.twilio_standin_media import mp3_bytes, wav_bytes
 from devkit.twilio_standin_model import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_APP_URL,
@@ -265,6 +269,14 @@ class TwilioStandin:
         call = self.store.get_call(sid)
         return call.to_json() if call else None
 
+    def recording_audio(self, sid: str, extension: str = "mp3") -> bytes:
+        """The audio the stand-in serves for a recording (`mp3` or `wav`)."""
+        recording = self.store.get_recording(sid)
+        if recording is None:
+            raise KeyError(sid)
+        make = mp3_bytes if extension == "mp3" else wav_bytes
+        return make(recording.sid, recording.duration)
+
     def reset(self) -> None:
         """Resources, outcomes, faults and logs back to the initial state."""
         self.store.reset()
@@ -333,6 +345,20 @@ class TwilioStandin:
     def set_numbers(self, numbers: Sequence[Mapping[str, Any]]) -> None:
         """Replace the account's IncomingPhoneNumbers."""
         self.store.set_numbers(numbers)
+
+    def add_recording(
+        self,
+        *,
+        sid: str | None = None,
+        call_sid: str | None = None,
+        duration: int = 7,
+        status: str = "completed",
+    ) -> dict[str, Any]:
+        """A recording of the account (what a simulated ``<Record>`` made); its JSON. Its audio
+        is served at ``Recordings/{sid}`` (WAV), ``.wav`` and ``.mp3``."""
+        return self.store.add_recording(
+            sid=sid, call_sid=call_sid, duration=duration, status=status
+        ).to_json()
 
 
 # --------------------------------------------------------------------------------------------

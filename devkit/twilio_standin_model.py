@@ -384,6 +384,52 @@ class Message:
         }
 
 
+_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+
+
+@dataclass
+class Recording:
+    """A Recording resource of the stand-in: its audio is generated (`twilio_standin_media`)."""
+
+    sid: str
+    account_sid: str
+    call_sid: str | None
+    duration: int
+    status: str = "completed"
+    channels: int = 1
+    source: str = "RecordVerb"
+    date_created: datetime = field(default_factory=now_utc)
+
+    def to_json(self) -> dict[str, Any]:
+        """Twilio's JSON for the resource (``media_url`` on api.twilio.com, as Twilio gives it)."""
+        base = f"{API_PREFIX}/Accounts/{self.account_sid}/Recordings/{self.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "call_sid": self.call_sid,
+            "conference_sid": None,
+            "channels": self.channels,
+            "date_created": rfc2822(self.date_created),
+            "date_updated": rfc2822(self.date_created),
+            "start_time": rfc2822(self.date_created),
+            "duration": str(self.duration),
+            "encryption_details": None,
+            "error_code": None,
+            "media_url": f"https://api.twilio.com{base}",
+            "price": "-0.00250",
+            "price_unit": "USD",
+            "sid": self.sid,
+            "source": self.source,
+            "status": self.status,
+            "subresource_uris": {
+                "add_on_results": f"{base}/AddOnResults.json",
+                "transcriptions": f"{base}/Transcriptions.json",
+            },
+            "uri": f"{base}.json",
+        }
+
+
 @dataclass
 class Call:
     """A Call resource of the stand-in."""
@@ -629,6 +675,7 @@ class StandinStore:
         self._rng = random.Random(config.seed)
         self.messages: dict[str, Message] = {}
         self.calls: dict[str, Call] = {}
+        self.recordings: dict[str, Recording] = {}
         self.number_specs = [dict(n) for n in (numbers or default_numbers(config.app_url))]
         self.numbers: list[dict[str, Any]] = []
         self.message_outcomes: dict[str, MessageOutcome] = {}
@@ -807,6 +854,7 @@ class StandinStore:
         with self.lock:
             self.messages.clear()
             self.calls.clear()
+            self.recordings.clear()
             self.message_outcomes.clear()
             self.call_outcomes.clear()
             self.rules.clear()
@@ -1206,6 +1254,41 @@ class StandinStore:
             )
         return records
 
+    # -- recordings ---------------------------------------------------------------------------
+
+    def add_recording(
+        self,
+        *,
+        sid: str | None = None,
+        call_sid: str | None = None,
+        duration: int = 7,
+        status: str = "completed",
+    ) -> Recording:
+        """A recording the simulated world made (``POST /_standin/recordings``); replaces one
+        with the same SID."""
+        if sid is not None and not _RECORDING_SID.match(sid):
+            raise ValueError("sid must be RE followed by 32 hexadecimal digits")
+        if call_sid is not None and not _CALL_SID.match(call_sid):
+            raise ValueError("callSid must be CA followed by 32 hexadecimal digits")
+        if not 0 <= duration <= 14400:
+            raise ValueError("duration must be 0 to 14400 seconds")
+        recording = Recording(
+            sid=sid or new_sid("RE"),
+            account_sid=self.config.account_sid,
+            call_sid=call_sid,
+            duration=duration,
+            status=status,
+        )
+        with self.lock:
+            self.recordings[recording.sid] = recording
+        return copy.copy(recording)
+
+    def get_recording(self, sid: str) -> Recording | None:
+        """A copy of a recording."""
+        with self.lock:
+            recording = self.recordings.get(sid)
+            return copy.copy(recording) if recording else None
+
     def account_json(self) -> dict[str, Any]:
         """The Account resource."""
         sid = self.config.account_sid
@@ -1222,6 +1305,7 @@ class StandinStore:
                 "calls": f"{base}/Calls.json",
                 "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
                 "messages": f"{base}/Messages.json",
+                "recordings": f"{base}/Recordings.json",
                 "usage": f"{base}/Usage.json",
             },
             "type": "Full",
@@ -1234,6 +1318,7 @@ class StandinStore:
             return {
                 "messages": [m.to_json() for m in self.messages.values()],
                 "calls": [c.to_json() for c in self.calls.values()],
+                "recordings": [r.to_json() for r in self.recordings.values()],
             }
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from aiohttp import ClientSession, ClientTimeout, web
 from twilio.request_validator import RequestValidator
 
+from devkit.twilio_standin_media import mp3_bytes, wav_bytes
 from devkit.twilio_standin_model import (
     API_PREFIX,
     API_VERSION,
@@ -471,6 +472,29 @@ async def list_usage(request: web.Request) -> web.Response:
     return twilio_json(page_of(items, "usage_records", request.path, query))
 
 
+def _recording(request: web.Request) -> Any:
+    recording = _store(request).get_recording(request.match_info["sid"])
+    if recording is None:
+        raise not_found(request.path)
+    return recording
+
+
+async def fetch_recording(request: web.Request) -> web.Response:
+    return twilio_json(_recording(request).to_json())
+
+
+async def recording_media(request: web.Request) -> web.Response:
+    """The recording's audio: WAV at the media URL itself and with `.wav`, MP3 with `.mp3`."""
+    recording = _recording(request)
+    if request.path.endswith(".mp3"):
+        return web.Response(
+            body=mp3_bytes(recording.sid, recording.duration), content_type="audio/mpeg"
+        )
+    return web.Response(
+        body=wav_bytes(recording.sid, recording.duration), content_type="audio/x-wav"
+    )
+
+
 async def fetch_account(request: web.Request) -> web.Response:
     return twilio_json(_store(request).account_json())
 
@@ -661,6 +685,25 @@ async def control_numbers(request: web.Request) -> web.Response:
     return web.json_response(store.list_numbers({}))
 
 
+async def control_recordings(request: web.Request) -> web.Response:
+    """``POST {"sid"?, "callSid"?, "duration"?, "status"?}`` adds a recording (what a
+    ``<Record>`` of a simulated call made); ``GET`` lists them."""
+    store = _store(request)
+    if request.method == "POST":
+        data = await _json_body(request)
+        try:
+            recording = store.add_recording(
+                sid=data.get("sid"),
+                call_sid=data.get("callSid"),
+                duration=int(data.get("duration", 7)),
+                status=str(data.get("status", "completed")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response(recording.to_json(), status=201)
+    return web.json_response(store.snapshot()["recordings"])
+
+
 async def control_state(request: web.Request) -> web.Response:
     return web.json_response(_store(request).snapshot())
 
@@ -697,12 +740,16 @@ def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
     r.add_post(account + f"/Calls/{sid}.json", update_call)
     r.add_get(account + "/IncomingPhoneNumbers.json", list_numbers)
     r.add_get(account + "/Usage/Records.json", list_usage)
+    r.add_get(account + f"/Recordings/{sid}.json", fetch_recording)
+    for media in (f"/Recordings/{sid}", f"/Recordings/{sid}.wav", f"/Recordings/{sid}.mp3"):
+        r.add_get(account + media, recording_media)
     r.add_route("*", "/_standin/requests", control_requests)
     r.add_route("*", "/_standin/callbacks", control_callbacks)
     r.add_route("*", "/_standin/faults", control_faults)
     r.add_route("*", "/_standin/outcomes", control_outcomes)
     r.add_route("*", "/_standin/config", control_config)
     r.add_route("*", "/_standin/numbers", control_numbers)
+    r.add_route("*", "/_standin/recordings", control_recordings)
     r.add_get("/_standin/state", control_state)
     r.add_post("/_standin/reset", control_reset)
     r.add_get("/_standin/idle", control_idle)

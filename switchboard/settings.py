@@ -33,7 +33,13 @@ T = TypeVar("T")
 
 #: Settings whose values are secrets: masked in every repr and never logged.
 SECRET_SETTINGS = frozenset(
-    {"TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "AzureWebJobsStorage", "DEVHOST_FUNCTION_KEY"}
+    {
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_API_KEY_SECRET",
+        "AzureWebJobsStorage",
+        "DEVHOST_FUNCTION_KEY",
+        "SMTP_PASSWORD",
+    }
 )
 
 DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
@@ -75,6 +81,14 @@ _IDENTITY_ENDPOINTS = (
     "storage_queue_service_uri",
 )
 _CLOCK_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)$")
+#: `SMTP_TLS`: STARTTLS on the submission port (the default), TLS from the first byte
+#: (`implicit`, port 465), or none at all (`none`: a local test server such as aiosmtpd).
+SMTP_TLS_MODES = ("starttls", "implicit", "none")
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$"
+)
+_MAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,13 @@ class Settings:
     sms_auto_reply: str | None = _setting("SMS_AUTO_REPLY")
     sms_help_text: str = _setting("SMS_HELP_TEXT", DEFAULT_HELP_TEXT)
     owner_number: str | None = _setting("OWNER_NUMBER")
+    # E-mail (voicemail notices: switchboard.voicemail, over switchboard.mail.smtp)
+    smtp_host: str | None = _setting("SMTP_HOST")
+    smtp_port: int | None = _setting("SMTP_PORT")  # None: 587, 465 or 25 by SMTP_TLS
+    smtp_username: str | None = _setting("SMTP_USERNAME")
+    smtp_password: str | None = _secret("SMTP_PASSWORD")
+    smtp_from: str | None = _setting("SMTP_FROM")
+    smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
 
     def __repr__(self) -> str:
         parts = []
@@ -440,6 +461,41 @@ def running_in_azure(environ: Mapping[str, str]) -> bool:
     return azure_marker(environ) is not None
 
 
+def parse_host_name(raw: str) -> str:
+    """A host name or IP address (no scheme, no port)."""
+    value = raw.strip()
+    if not _HOST_NAME.match(value):
+        raise ValueError("must be a host name or IP address, without scheme or port")
+    return value
+
+
+def parse_mail_address(raw: str) -> str:
+    """An e-mail address, optionally with a display name: `Acme <voicemail@example.com>`."""
+    from email.utils import parseaddr
+
+    value = raw.strip()
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be one line")
+    _, address = parseaddr(value)
+    if not _MAIL_ADDRESS.match(address):
+        raise ValueError("must be an e-mail address such as voicemail@example.com")
+    return value
+
+
+def parse_smtp_tls(raw: str) -> str:
+    """`starttls`, `implicit` or `none` (any case)."""
+    value = raw.strip().lower()
+    if value not in SMTP_TLS_MODES:
+        raise ValueError("must be starttls, implicit or none")
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    lowered = host.strip().lower()
+    return lowered in _LOOPBACK_HOSTS or lowered.startswith("127.")
+
+
 def parse_instant(raw: str) -> datetime:
     """An ISO-8601 date and time with an offset (2026-12-24T10:00:00-05:00)."""
     try:
@@ -503,6 +559,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMS_AUTO_REPLY": parse_text,
     "SMS_HELP_TEXT": parse_text,
     "OWNER_NUMBER": parse_e164,
+    "SMTP_HOST": parse_host_name,
+    "SMTP_PORT": parse_int_range(1, 65535),
+    "SMTP_USERNAME": parse_text,
+    "SMTP_PASSWORD": parse_text,
+    "SMTP_FROM": parse_mail_address,
+    "SMTP_TLS": parse_smtp_tls,
 }
 
 
@@ -535,9 +597,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "http://"
     ):
         problems.append(SettingProblem("PUBLIC_BASE_URL", "must be an https origin in Azure"))
+    problems += _smtp_problems(values)
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def _smtp_problems(values: dict[str, Any]) -> list[SettingProblem]:
+    """The SMTP settings that only make sense together."""
+    problems: list[SettingProblem] = []
+    if bool(values.get("smtp_username")) != bool(values.get("smtp_password")):
+        missing = "SMTP_PASSWORD" if values.get("smtp_username") else "SMTP_USERNAME"
+        problems.append(SettingProblem(missing, "must be set together with its pair"))
+    host = values.get("smtp_host")
+    # A password over a plain connection crosses the network readable: in Azure only a relay on
+    # the instance itself (loopback) may go without TLS.
+    if (
+        values.get("smtp_tls") == "none"
+        and values.get("running_in_azure")
+        and host
+        and not is_loopback_host(str(host))
+    ):
+        problems.append(
+            SettingProblem("SMTP_TLS", "none is allowed in Azure only for a server on localhost")
+        )
+    return problems
 
 
 def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:

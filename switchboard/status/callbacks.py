@@ -14,6 +14,11 @@ the record itself), else a new record keyed by the SID and marked `Unknown=True`
 A message callback with error 21610 (recipient unsubscribed) also records an opt-out
 (`How=twilio-21610`).
 
+A call callback that ends an inbound call nobody took then hands the record to the missed-call
+text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
+`line_for`), which writes `TextBack` on the record. Its failures are logged and never change
+the answer: the record update is what the callback is for.
+
 Answers: 204 when applied (or nothing to change); 400 for a signed callback without SID or
 status; 503 when storage failed, so the failure is visible in Twilio's debugger (and retried
 when the callback URL asks Twilio to retry).
@@ -22,7 +27,7 @@ when the callback URL asks Twilio to retry).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
@@ -38,7 +43,11 @@ from switchboard.phone import mask
 from switchboard.settings import Settings
 from switchboard.status import merge as status
 from switchboard.status.merge import CallbackError, StatusUpdate
+from switchboard.textback import rules as text_back_rules
 from switchboard.twilio.webhook import TwilioRequest
+
+if TYPE_CHECKING:
+    from switchboard.lines.model import Line
 
 logger = get_logger(__name__)
 
@@ -48,6 +57,16 @@ store_factories: dict[Kind, Callable[[Settings], Any]] = {
     Kind.CALL: RecordStore.calls,
 }
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
+
+
+def _line_for(number: str, settings: Settings) -> Line | None:
+    from switchboard.lines.service import line_for
+
+    return line_for(number, settings)  # this instance's cache: 0 storage reads while warm
+
+
+#: The line of a number (its stored line, else the default line, which has no text-back).
+line_for: Callable[[str, Settings], Line | None] = _line_for
 
 
 def record_id_from_url(url: str) -> str | None:
@@ -91,6 +110,8 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
             )
             if kind is Kind.MESSAGE and update.error_code == OPTED_OUT_ERROR_CODE:
                 _record_twilio_opt_out(update, record, settings)
+            if kind is Kind.CALL and text_back_rules.may_apply(record):
+                _text_back(update, record, settings)
         except CallbackError as exc:
             logger.warning("status %s: %s", update.sid, exc, extra=correlation)
             return plain_response("Bad request", 400)
@@ -121,6 +142,22 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
 on_message = responder(Kind.MESSAGE)
 #: `POST /api/status/call`: updates the call's CallLog record.
 on_call = responder(Kind.CALL)
+
+
+def _text_back(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:
+    """The missed-call text-back of an inbound call that just ended (never raises)."""
+    assert record is not None
+    try:
+        from switchboard.textback.service import on_call_ended
+
+        on_call_ended(record, line_for(text_back_rules.line_number(record), settings), settings)
+    except Exception as exc:  # storage or Twilio trouble: logged; a retried callback tries again
+        logger.error(
+            "status %s: text-back not decided (%s)",
+            update.sid,
+            type(exc).__name__,
+            extra={"CallSid": update.sid},
+        )
 
 
 def _record_twilio_opt_out(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:

@@ -19,6 +19,9 @@ from switchboard.storage import connection as storage_connection
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
+#: The longest initial invisibility Azure Storage queues accept (7 days).
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], QueueClient] = {}
 
@@ -51,10 +54,17 @@ def get_queue(name: str, settings: Settings | None = None) -> QueueClient:
         return _clients[key]
 
 
-def enqueue_json(name: str, payload: Any, settings: Settings | None = None) -> str:
-    """Send `payload` as compact JSON text on queue `name`; returns the queue message id."""
+def enqueue_json(
+    name: str, payload: Any, settings: Settings | None = None, *, delay_seconds: int = 0
+) -> str:
+    """Send `payload` as compact JSON text on queue `name`; returns the queue message id.
+
+    `delay_seconds` keeps the message invisible that long first (Azure allows up to 7 days):
+    how a consumer schedules its own retry, or a wait, without holding a worker.
+    """
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    message = get_queue(name, settings).send_message(text)
+    delay = max(0, min(int(delay_seconds), MAX_DELAY_SECONDS))
+    message = get_queue(name, settings).send_message(text, visibility_timeout=delay or None)
     return str(message.id)
 
 

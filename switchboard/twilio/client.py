@@ -91,6 +91,12 @@ class TwilioSettings(Protocol):
 # --------------------------------------------------------------------------------------------
 
 
+def _is_twilio_api_host(hostname: str | None) -> bool:
+    """api.twilio.com or one of its regional/edge forms."""
+    host = (hostname or "").lower()
+    return host == _TWILIO_API_HOST or (host.startswith("api.") and host.endswith(".twilio.com"))
+
+
 def rewrite_api_url(url: str, base_url: str) -> str:
     """`url` with scheme, host and port of ``https://api.twilio.com`` replaced by `base_url`'s.
 
@@ -98,8 +104,7 @@ def rewrite_api_url(url: str, base_url: str) -> str:
     """
     base = urlsplit(base_url)
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not (host == _TWILIO_API_HOST or (host.startswith("api.") and host.endswith(".twilio.com"))):
+    if not _is_twilio_api_host(parts.hostname):
         return url
     if (base.scheme, base.netloc.lower(), base.path.rstrip("/")) == ("https", _TWILIO_API_HOST, ""):
         return url
@@ -446,6 +451,34 @@ class UsageRecord:
     end_date: date | None
 
 
+@dataclass(frozen=True)
+class RecordingRecord:
+    """A Recording resource, as plain data (``media_url``: where its audio is)."""
+
+    sid: str
+    account_sid: str | None
+    call_sid: str | None
+    status: str | None
+    duration: int | None
+    channels: int | None
+    source: str | None
+    media_url: str | None
+    start_time: datetime | None
+    date_created: datetime | None
+
+
+@dataclass(frozen=True)
+class Media:
+    """A media file downloaded from Twilio: its bytes and their type."""
+
+    content: bytes
+    content_type: str
+
+
+class MediaTooLarge(ValueError):
+    """A media file is larger than the caller wanted to download."""
+
+
 def _str(value: object) -> str | None:
     if value is None or value == "":
         return None
@@ -525,6 +558,7 @@ _message = _reader(MessageRecord)
 _call = _reader(CallRecord, from_="_from")
 _number = _reader(IncomingNumber)
 _usage = _reader(UsageRecord)
+_recording = _reader(RecordingRecord)
 
 
 # --- the requests: each written once, for both transports ---
@@ -737,6 +771,11 @@ def usage_record_list(
     return RestCall(lambda client: client.usage.records, "list", arguments, _listed(_usage))
 
 
+def recording_fetch(sid: str) -> RestCall[RecordingRecord]:
+    """GET Recordings/{sid}.json."""
+    return RestCall(lambda client: client.recordings(sid), "fetch", {}, _recording)
+
+
 def account_fetch() -> RestCall[str]:
     """The account's status (``active``, ``suspended``, ``closed``): a cheap health probe."""
     return RestCall(
@@ -757,9 +796,59 @@ list_calls = _on_sync_client(call_list)
 list_incoming_numbers = _on_sync_client(incoming_number_list)
 list_usage_records = _on_sync_client(usage_record_list)
 fetch_account_status = _on_sync_client(account_fetch)
+fetch_recording = _on_sync_client(recording_fetch)
 #: The same requests on an async client (`async_client`): ``await send_sms_async(client, ...)``.
 send_sms_async = _on_async_client(message_create)
 create_call_async = _on_async_client(call_create)
+
+
+def recording_media_url(media_url: str, extension: str = "mp3") -> str:
+    """The URL of a recording's audio in a format: Twilio serves its own recordings as WAV at
+    the media URL and as MP3 with `.mp3` appended; an externally stored one is used as given."""
+    parts = urlsplit(media_url)
+    path = parts.path.removesuffix(".json")
+    if not _is_twilio_api_host(parts.hostname) or path.endswith((".mp3", ".wav")):
+        return media_url
+    return urlunsplit((parts.scheme, parts.netloc, f"{path}.{extension}", parts.query, ""))
+
+
+def download_media(
+    settings: TwilioSettings,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Media:
+    """The bytes of a media URL of the account (a recording's audio), fetched with the account's
+    credentials through ``TWILIO_API_BASE_URL``; `MediaTooLarge` past `max_bytes`.
+
+    The twilio library reads answers as text, so this goes through requests itself. Redirects
+    are followed (requests drops the credentials when the host changes). Failures raise requests'
+    errors, which `classify_twilio_error` classifies like every REST failure.
+    """
+    import requests
+
+    config = _client_config(settings, timeout)
+    target = rewrite_api_url(url, config.base_url)
+    with requests.get(
+        target,
+        auth=(config.username, config.password),
+        timeout=config.timeout,
+        stream=True,
+    ) as response:
+        response.raise_for_status()
+        declared = _int(response.headers.get("Content-Length"))
+        if declared is not None and declared > max_bytes:
+            raise MediaTooLarge(f"{declared} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise MediaTooLarge(f"more than {max_bytes} bytes")
+            chunks.append(chunk)
+        content_type = response.headers.get("Content-Type", "application/octet-stream")
+    return Media(b"".join(chunks), content_type.split(";")[0].strip().lower())
 
 
 def twilio_reachable(settings: TwilioSettings, timeout: float = 5.0) -> tuple[bool, str]:

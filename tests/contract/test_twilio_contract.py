@@ -141,6 +141,9 @@ def test_fetches(client: Any, checked: CheckingProxy) -> None:
     assert tc.fetch_message(client, "SM" + "a" * 32).sid.startswith("SM")
     assert tc.fetch_call(client, "CA" + "a" * 32).sid.startswith("CA")
     assert tc.fetch_account_status(client)
+    recording = tc.fetch_recording(client, "RE" + "a" * 32)
+    assert recording.sid.startswith("RE")
+    assert recording.duration is not None
 
 
 def test_list_messages_with_filters_and_limit(client: Any, checked: CheckingProxy) -> None:

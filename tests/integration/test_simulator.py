@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from devkit import simulator
 from devkit.simulator import CallSession, num_segments, public_url, send_sms, sign_and_post
+from devkit.twilio_standin import TwilioStandin
 
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -639,3 +641,26 @@ def test_transcription_callback_follows_the_recording_and_repeats(
     recording = next(r for r in twiml_app.received if "RecordingStatus" in r.params)
     assert sent[0].params["RecordingSid"] == recording.params["RecordingSid"]
     assert sent[0].valid
+
+
+def test_a_recording_is_served_by_the_standin_when_asked(twiml_app: TwimlTestApp) -> None:
+    twiml_app.routes["/api/voice/incoming"] = lambda r: twiml(
+        '<Record action="/api/voice/recording" recordingStatusCallback="/api/voice/recording"/>'
+    )
+    twiml_app.routes["/api/voice/recording"] = lambda r: twiml("<Hangup/>")
+    with TwilioStandin(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as standin:
+        transcript = twiml_app.session(standin_url=standin.base_url).run(recording_duration=11)
+        assert transcript.ok, transcript.text()
+        status = next(r for r in twiml_app.received if "RecordingStatus" in r.params)
+        sid = status.params["RecordingSid"]
+        served = requests.get(
+            status.params["RecordingUrl"].replace("https://api.twilio.com", standin.base_url)
+            + ".json",
+            auth=(ACCOUNT_SID, AUTH_TOKEN),
+            timeout=5,
+        ).json()
+        assert (served["sid"], served["call_sid"], served["duration"]) == (
+            sid,
+            status.params["CallSid"],
+            "11",
+        )

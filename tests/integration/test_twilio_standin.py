@@ -486,6 +486,51 @@ def test_incoming_numbers_and_usage(standin: TwilioStandin, client: Any) -> None
     assert query["Category"] == ["sms"]
 
 
+def test_recordings_and_their_audio_with_auth(standin: TwilioStandin, client: Any) -> None:
+    call_sid = "CA" + "3" * 32
+    added = requests.post(
+        f"{standin.base_url}/_standin/recordings",
+        json={"callSid": call_sid, "duration": 37},
+        timeout=5,
+    )
+    assert added.status_code == 201
+    sid = added.json()["sid"]
+    recording = tc.fetch_recording(client, sid)
+    assert (recording.sid, recording.call_sid, recording.duration) == (sid, call_sid, 37)
+    assert (recording.status, recording.channels, recording.source) == (
+        "completed",
+        1,
+        "RecordVerb",
+    )
+    assert (
+        recording.media_url
+        == f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+    )
+    settings = make_settings(standin)
+    mp3 = tc.download_media(settings, tc.recording_media_url(recording.media_url), max_bytes=10**6)
+    assert mp3.content_type == "audio/mpeg"
+    assert mp3.content.startswith(b"ID3")
+    assert mp3.content == standin.recording_audio(sid, "mp3")
+    for suffix in ("", ".wav"):
+        wav = tc.download_media(settings, recording.media_url + suffix, max_bytes=10**6)
+        assert wav.content_type == "audio/x-wav"
+        assert wav.content[:4] == b"RIFF"
+        assert wav.content[8:12] == b"WAVE"
+    with pytest.raises(tc.MediaTooLarge):
+        tc.download_media(settings, recording.media_url + ".wav", max_bytes=1000)
+    unauthenticated = requests.get(api(standin, f"Recordings/{sid}.mp3"), timeout=5)
+    assert (unauthenticated.status_code, unauthenticated.json()["code"]) == (401, 20003)
+    missing = twilio_error(lambda: tc.fetch_recording(client, "RE" + "0" * 32))
+    assert (missing.status, missing.code) == (404, 20404)
+    with pytest.raises(requests.HTTPError) as gone:
+        tc.download_media(settings, recording.media_url.replace(sid, "RE" + "0" * 32), max_bytes=10)
+    assert classify_twilio_error(gone.value).status == 404
+    listed = requests.get(f"{standin.base_url}/_standin/recordings", timeout=5).json()
+    assert [r["sid"] for r in listed] == [sid]
+    bad = requests.post(f"{standin.base_url}/_standin/recordings", json={"sid": "x"}, timeout=5)
+    assert bad.status_code == 400
+
+
 # --------------------------------------------------------------------------------------------
 # Status callbacks and TwiML fetches
 # --------------------------------------------------------------------------------------------
@@ -810,7 +855,11 @@ def test_http_control_endpoints(standin: TwilioStandin, client: Any) -> None:
     bad = requests.post(base + "/faults", json={"rules": [{"bogus": 1}]}, timeout=5)
     assert bad.status_code == 400
     assert requests.post(base + "/reset", timeout=5).ok
-    assert requests.get(base + "/state", timeout=5).json() == {"messages": [], "calls": []}
+    assert requests.get(base + "/state", timeout=5).json() == {
+        "messages": [],
+        "calls": [],
+        "recordings": [],
+    }
 
 
 def test_command_line_serves_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ FUNCTIONS = [
     "lines_history",
     "lines_override",
     "lines_status",
+    "voicemail_email",
+    "voicemail_email_poison",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -55,6 +57,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.calls",
     "switchboard.schedules",
     "switchboard.lines",
+    "switchboard.voicemail",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
@@ -87,6 +90,12 @@ CORE_MODULES = [
     "switchboard.status.callbacks",
     "switchboard.storage.tables",
     "switchboard.twilio.client",
+    "switchboard.voicemail.notices",
+    "switchboard.voicemail.notify",
+    "switchboard.voicemail.mailing",
+    "switchboard.mail.smtp",
+    "switchboard.textback.rules",
+    "switchboard.textback.service",
 ]
 
 #: What a voice or SMS webhook never needs (the scheduled-SMS, operator and outbound-call code).

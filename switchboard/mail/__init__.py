@@ -1,0 +1,1 @@
+"""Shared: sending e-mail over SMTP with the standard library (`smtp`); knows no capability."""

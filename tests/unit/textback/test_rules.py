@@ -1,0 +1,145 @@
+"""Missed-call text-back (pure): which callers may get a text, and what the call's CallLog
+record says about whether anybody took it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from switchboard.lines.document import parse_line
+from switchboard.lines.model import Line
+from switchboard.textback import rules
+from switchboard.textback.rules import Verdict
+
+LINE_NUMBER = "+15017122661"
+MOBILE = "+447911123456"  # a UK mobile
+US_CELL_OR_LANDLINE = "+12015550123"  # North America: the plan cannot tell
+NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def line(text_back: dict[str, Any] | None = None, **document: Any) -> Line:
+    doc: dict[str, Any] = {"name": "Main line", "closed": [{"voicemail": {}}], **document}
+    if text_back is not None:
+        doc["textBack"] = text_back
+    return parse_line(doc, LINE_NUMBER)[1]
+
+
+LINE = line({"minSeconds": 5, "windowHours": 24})
+
+
+def missed(**fields: Any) -> dict[str, Any]:
+    """The record of an inbound call that ended in voicemail after a ring group nobody took."""
+    record: dict[str, Any] = {
+        "PartitionKey": "CA" + "1" * 32,
+        "Sid": "CA" + "1" * 32,
+        "Direction": "inbound",
+        "From": MOBILE,
+        "To": LINE_NUMBER,
+        "Status": "completed",
+        "CallDuration": 42,
+        "Handling": "voicemail",
+        "Reached": False,
+        "DialOutcome": "completed",  # legs answered then dropped in their whispers
+    }
+    return {**record, **fields}
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        (MOBILE, None),
+        ("+33612345678", None),
+        (US_CELL_OR_LANDLINE, None),
+        ("+442079460000", "landline"),
+        ("+33123456789", "landline"),
+        ("+18005551234", "toll-free number"),
+        ("+15558675310", "not a valid number"),
+        ("72345", "not a phone number"),
+        ("ACMEBANK", "not a phone number"),
+        ("anonymous", "withheld number"),
+        ("Restricted", "withheld number"),
+        ("+266696687", "withheld number"),
+        ("", "withheld number"),
+        ("client:alice", "not a phone number"),
+    ],
+)
+def test_who_can_get_a_text(number: str, problem: str | None) -> None:
+    assert rules.number_problem(number) == problem
+
+
+def test_a_missed_call_from_a_mobile_gets_a_text() -> None:
+    assert rules.decide(missed(), LINE) == rules.SEND
+    assert rules.decide(missed(From=US_CELL_OR_LANDLINE), LINE) == rules.SEND
+    assert rules.decide(missed(Handling="hangup", RecordingSid=None), LINE) == rules.SEND
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Reached": True},
+        {"Reached": None, "DialOutcome": "answered"},
+        {"TakenByJson": '{"name": "Ann", "number": "+15005550010"}'},
+        {"Direction": "outbound-api"},
+        {"Status": "in-progress"},
+        {"TextBack": "sent"},
+    ],
+)
+def test_no_text_when_someone_took_it_or_it_is_not_a_missed_inbound_call(
+    fields: dict[str, Any],
+) -> None:
+    record = missed(**fields)
+    assert not rules.may_apply(record)
+    assert rules.decide(record, LINE) is None
+
+
+def test_no_text_without_the_line_option() -> None:
+    assert rules.decide(missed(), line()) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"From": "+442079460000"}, "landline"),
+        ({"From": "anonymous"}, "withheld number"),
+        ({"From": "+15005550006"}, "personal number"),
+        ({"Handling": "rejected"}, "blocked caller"),
+        ({"Handling": "refused"}, "caller not allowed"),
+        ({"Handling": "redirect"}, "handed to another application"),
+        ({"CallDuration": 4}, "call shorter than 5 s"),
+        ({"CallDuration": None}, "call shorter than 5 s"),
+        ({"From": LINE_NUMBER}, "one of our numbers"),
+    ],
+)
+def test_skips_say_why(fields: dict[str, Any], reason: str) -> None:
+    assert rules.decide(missed(**fields), LINE) == Verdict(False, reason)
+
+
+def test_own_blocked_and_not_allowed_callers() -> None:
+    assert rules.decide(missed(), LINE, own_numbers={MOBILE}) == rules.skip("one of our numbers")
+    blocked = line({}, callers={"blocked": [MOBILE]})
+    assert rules.decide(missed(), blocked) == rules.skip("blocked caller")
+    allowed = line({}, callers={"allowed": ["+33612345678"]})
+    assert rules.decide(missed(), allowed) == rules.skip("blocked caller")
+
+
+def test_after_a_voicemail_by_the_line_option() -> None:
+    voicemail = missed(RecordingSid="RE" + "2" * 32, RecordingDuration=12)
+    assert rules.decide(voicemail, LINE) == rules.SEND
+    quiet = line({"afterVoicemail": False})
+    assert rules.decide(voicemail, quiet) == rules.skip("left a voicemail")
+    empty = missed(RecordingSid="RE" + "2" * 32, RecordingDuration=0)
+    assert rules.decide(empty, quiet) == rules.SEND
+
+
+def test_the_record_says_sent_or_skipped_once() -> None:
+    schedule = rules.schedule_id("CA" + "1" * 32)
+    assert schedule == "sys-textback-CA" + "1" * 32
+    sent = rules.record_change({"Status": "completed"}, rules.SEND, schedule, NOW)
+    assert sent == {"TextBack": "sent", "TextBackAt": NOW, "TextBackId": schedule}
+    skipped = rules.record_change({}, rules.skip("opted out"), None, NOW)
+    assert skipped == {"TextBack": "skipped (opted out)", "TextBackAt": NOW}
+    assert rules.record_change({"TextBack": "sent"}, rules.SEND, schedule, NOW) is None
+    assert rules.record_change(None, rules.SEND, schedule, NOW) is None
+    assert rules.window_words(LINE.text_back) == "texted within 24 h"  # type: ignore[arg-type]
