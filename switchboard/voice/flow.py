@@ -409,18 +409,25 @@ def ring(
 
 
 def voicemail(
-    response: VoiceResponse, step: VoicemailStep, at: Position, speaker: Speaker, settings: Settings
+    response: VoiceResponse,
+    step: VoicemailStep,
+    at: Position,
+    speaker: Speaker,
+    settings: Settings,
+    line_number: str | None = None,
 ) -> None:
     """Prompt, `<Record>`, and a goodbye for when nothing was recorded.
 
     The Record's action and its status callback both go to `/voice/recording`. Twilio skips the
     action when the recording is empty and moves on to the next verb: hence the goodbye after it.
+    The recording status and transcription callbacks carry no `To`, so a stored line's number
+    travels in the (signed) URL: `line=`.
     """
     if step.prompt is not None:
         speaker.prompt(response, step.prompt)
     else:
         speaker.say(response, VOICEMAIL_PROMPT)
-    recording = action_url(settings, RECORDING_PATH, at=at.encode())
+    recording = action_url(settings, RECORDING_PATH, line=line_number, at=at.encode())
     record_attrs: dict[str, Any] = {
         "max_length": step.max_length,
         "finish_on_key": "#",
@@ -467,7 +474,7 @@ def run_steps(
             ring(response, step, at, 0, line, settings, caller)
             return "ring"
         elif isinstance(step, VoicemailStep):
-            voicemail(response, step, at, speaker, settings)
+            voicemail(response, step, at, speaker, settings, line.number)
             return "voicemail"
         elif isinstance(step, HangupStep):
             response.hangup()

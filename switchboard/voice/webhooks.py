@@ -22,7 +22,7 @@ import azure.functions as func
 from switchboard import records
 from switchboard.http import twiml_response
 from switchboard.lines import service as lines
-from switchboard.lines.model import Line, RingStep
+from switchboard.lines.model import Line, RingStep, VoicemailStep
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.phone import mask
@@ -159,8 +159,48 @@ def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     return voice.whisper(request.params, settings, line, at, index, answered, caller)
 
 
+def _recording_line(request: TwilioRequest, settings: Settings) -> Line:
+    # Recording callbacks carry no `To`: a stored line's number is in the signed URL.
+    named = voice.query_value(request.url, "line")
+    return line_factory(named, settings) if named else _line(request, settings)
+
+
 def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.recording(request.params, settings, _line(request, settings))
+    return voice.recording(request.params, settings, _recording_line(request, settings))
+
+
+def on_recording(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
+    """`POST /api/voice/recording`: record the voicemail, its status callback and transcription;
+    then (after the write) hand the callbacks of a voicemail step with recipients to
+    `switchboard.voicemail.notify`, which queues the texts and e-mails (never the sending)."""
+    response = _record_and_answer(request, settings)
+    if "RecordingStatus" in request.params or "TranscriptionStatus" in request.params:
+        _notify_voicemail(request, settings)
+    return response
+
+
+def _notify_voicemail(request: TwilioRequest, settings: Settings) -> None:
+    line = _recording_line(request, settings)
+    at = voice.parse_position(voice.query_value(request.url, "at"))
+    found = voice.locate(line, at) if at is not None else None
+    step = found[1] if found is not None else None
+    if not isinstance(step, VoicemailStep) or not (step.notify_sms or step.notify_email):
+        return
+    from switchboard.voicemail import notify
+    from switchboard.voicemail.notices import RecordingEvent
+
+    call_sid = request.get("CallSid")
+    record: dict[str, Any] | None = None
+    try:
+        found_record = store_factory(settings).get(call_sid) if call_sid else None
+        record = dict(found_record) if found_record is not None else None
+    except Exception as exc:  # the callback still carries the recording; numbers may be missing
+        logger.warning(
+            "voice %s: record not readable for notices (%s)", call_sid, type(exc).__name__
+        )
+    event = RecordingEvent.from_callback(request.params, record)
+    if event is not None:
+        notify.on_recording(event, line, step, settings)
 
 
 def _small_int(raw: str | None) -> int:
@@ -175,5 +215,4 @@ on_menu = _respond(_menu)
 on_dial_complete = _respond(_dial_complete)
 #: `POST /api/voice/whisper`: the answering leg of a ring group, before it is connected.
 on_whisper = _respond(_whisper, record="ParentCallSid")
-#: `POST /api/voice/recording`: a voicemail, its status callback and transcription.
-on_recording = _respond(_recording)
+_record_and_answer = _respond(_recording)
