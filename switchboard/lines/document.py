@@ -227,6 +227,8 @@ def _schema_problem(error: Any) -> Problem:
         )
     if kind in ("pattern", "format"):
         fmt = str(schema_here.get("format", ""))
+        if not fmt and "\\u0000" in str(schema_here.get("pattern", "")):
+            return Problem(where, "must be one line of text (no line breaks or control characters)")
         return Problem(where, _FORMAT_MESSAGES.get(fmt, "is not in the expected form"))
     if kind == "type":
         allowed = error.validator_value

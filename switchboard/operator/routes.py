@@ -56,6 +56,12 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(body, status)
 
 
+#: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not
+#: imported, so the operator does not import another capability; a unit test checks the list
+#: against the queue triggers `function_app.py` registers.
+FIXED_QUEUES = ("voicemail-email",)
+
+
 def _queue_report(settings: settings_module.Settings) -> dict[str, int | None]:
     """Messages waiting in the call queue, its poison queue, and parked for good.
 
@@ -65,12 +71,18 @@ def _queue_report(settings: settings_module.Settings) -> dict[str, int | None]:
     from switchboard.storage import queues
 
     name = settings.outbound_call_queue
-    depths = queues.queue_depths([name, f"{name}-poison", f"{name}-poison-poison"], settings)
-    return {
+    names = [name, f"{name}-poison", f"{name}-poison-poison"]
+    names += [q for fixed in FIXED_QUEUES for q in (fixed, f"{fixed}-poison")]
+    depths = queues.queue_depths(names, settings)
+    report: dict[str, int | None] = {
         "outbound": depths[name],
         "poison": depths[f"{name}-poison"],
         "parked": depths[f"{name}-poison-poison"],
     }
+    for fixed in FIXED_QUEUES:
+        report[fixed] = depths[fixed]
+        report[f"{fixed}-poison"] = depths[f"{fixed}-poison"]
+    return report
 
 
 def _twilio_check(settings: settings_module.Settings) -> Check:

@@ -321,3 +321,20 @@ def test_ring_errors(change: dict[str, Any], expected: str) -> None:
 def test_notify_email_must_be_an_address(address: str) -> None:
     found = problems({"open": [{"voicemail": {"notify": {"email": [address]}}}]})
     assert found[0].startswith("/open/0/voicemail/notify/email/0: must be an e-mail address"), found
+
+
+@pytest.mark.parametrize(
+    ("document", "pointer"),
+    [
+        ({"name": "Main\r\nBcc: spy@example.com"}, "/name"),
+        ({"timeZone": "UTC", "holidays": [{"date": "12-25", "name": "X\tY"}]}, "/holidays/0/name"),
+        (
+            {"open": [{"ring": {"people": [{"number": "+15550000001", "name": "A\nB"}]}}]},
+            "/open/0/ring/people/0/name",
+        ),
+    ],
+)
+def test_names_are_one_line(document: dict[str, Any], pointer: str) -> None:
+    """Names go into e-mail subjects and whispers: a line break could forge a header."""
+    found = problems(document)
+    assert found[0] == f"{pointer}: must be one line of text (no line breaks or control characters)"

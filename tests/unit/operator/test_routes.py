@@ -178,3 +178,19 @@ def test_openapi_route_serves_the_file() -> None:
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert json.loads(response.get_body()) == json.loads(OPENAPI.read_text(encoding="utf-8"))
+
+
+def test_health_counts_every_queue_trigger_of_the_app() -> None:
+    """The fixed queue names health reports are exactly the app's queue triggers besides the
+    call queue (whose name is a setting)."""
+    from function_app import app
+    from switchboard.operator.routes import FIXED_QUEUES
+
+    app.functions_bindings = None  # get_functions() refuses to run twice on one app
+    triggers = {
+        f.get_trigger().queue_name
+        for f in app.get_functions()
+        if f.get_trigger().type == "queueTrigger"
+    }
+    fixed = {name for name in triggers if "%" not in name and not name.endswith("-poison")}
+    assert fixed == set(FIXED_QUEUES)

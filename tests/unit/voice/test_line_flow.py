@@ -126,7 +126,7 @@ def test_closed_flow_plays_the_closed_greeting_and_records() -> None:
     record = verbs[2].attrib
     assert record["maxLength"] == "60"
     assert record["transcribe"] == "true"
-    assert query(record["action"]) == {"at": "closed.0"}
+    assert query(record["action"]) == {"line": NUMBER, "at": "closed.0"}
     assert out.change is not None
     assert out.change.fields["LineState"] == "closed/hours"
 
@@ -163,7 +163,7 @@ def test_menu_choice_runs_the_option_steps_with_nested_positions() -> None:
     )
     record = root(unanswered.twiml).find("Record")
     assert record is not None
-    assert query(record.attrib["action"]) == {"at": "open.1.1.1"}
+    assert query(record.attrib["action"]) == {"line": NUMBER, "at": "open.1.1.1"}
 
 
 def test_menu_attempts_come_from_the_line() -> None:
