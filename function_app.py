@@ -1,8 +1,13 @@
-"""Switchboard's Azure Functions app: builds the FunctionApp and registers one Blueprint per channel."""
+"""The Azure Functions app: builds the FunctionApp and registers one Blueprint per capability."""
 
 import azure.functions as func
 
-from switchboard.blueprints import calls, operator, schedules, sms, status, voice
+from switchboard.calls import blueprint as calls
+from switchboard.operator import blueprint as operator
+from switchboard.schedules import blueprint as schedules
+from switchboard.sms import blueprint as sms
+from switchboard.status import blueprint as status
+from switchboard.voice import blueprint as voice
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

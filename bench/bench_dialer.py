@@ -217,9 +217,9 @@ def run_once(
     azurite: Azurite, standin: TwilioStandin, threads: int | None, label: str
 ) -> dict[str, Any]:
     """One run of CALLS calls; returns its figures."""
-    from switchboard.adapters import queues, tables
-    from switchboard.adapters.record_store import RecordStore
+    from switchboard.logbook.store import RecordStore
     from switchboard.settings import load_settings
+    from switchboard.storage import queues, tables
 
     suffix = os.urandom(4).hex()
     queue_name = f"bench-calls-{suffix}"

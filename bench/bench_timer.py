@@ -75,7 +75,7 @@ def _start_standin() -> tuple[subprocess.Popen[str], str]:
 def _rows(
     prefix: str, count: int, start: Any, step: timedelta, numbers: int
 ) -> list[dict[str, Any]]:
-    from switchboard import schedules as s
+    from switchboard.schedules import rules as s
 
     rows = []
     for i in range(count):
@@ -95,7 +95,7 @@ def _rows(
 
 
 async def _seed(settings: Any, rows: list[dict[str, Any]]) -> None:
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     async with open_tables(settings) as opened:
         await ScheduleStore(opened.schedules).insert_many(rows, concurrency=8)
@@ -103,11 +103,14 @@ async def _seed(settings: Any, rows: list[dict[str, Any]]) -> None:
 
 def _naive(settings: Any, now: Any) -> float:
     """The same work as the timer, one schedule at a time, with the sync clients."""
-    from switchboard import message_log, optout, records
-    from switchboard import schedules as s
-    from switchboard.adapters import tables, twilio_client
-    from switchboard.adapters.optout_store import OptOutStore
-    from switchboard.adapters.record_store import RecordStore
+    from switchboard import records
+    from switchboard.logbook import messages as message_log
+    from switchboard.logbook.store import RecordStore
+    from switchboard.optouts import rules as optout
+    from switchboard.optouts.store import OptOutStore
+    from switchboard.schedules import rules as s
+    from switchboard.storage import tables
+    from switchboard.twilio import client as twilio_client
 
     table = tables.get_table(settings.table_sms_schedule, settings)
     client = twilio_client.build_client(settings)
@@ -141,7 +144,8 @@ def _naive(settings: Any, now: Any) -> float:
 
 def main() -> dict[str, object]:
     """Run the benchmark; print and return its figures."""
-    from switchboard import records, scheduler
+    from switchboard import records
+    from switchboard.schedules import timer as scheduler
     from switchboard.settings import load_settings
 
     standin, twilio_url = _start_standin()

@@ -32,8 +32,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard import settings as settings_module
-from switchboard import voice_webhooks
-from switchboard.blueprints import voice as voice_bp
+from switchboard.voice import blueprint as voice_bp
+from switchboard.voice import webhooks as voice_webhooks
 
 GOAL = 1.5
 ROUNDS = 15

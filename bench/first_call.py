@@ -68,9 +68,9 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
-    from switchboard import voice_webhooks
-    from switchboard.adapters.signature import sign
-    from switchboard.blueprints import voice
+    from switchboard.twilio.signature import sign
+    from switchboard.voice import blueprint as voice
+    from switchboard.voice import webhooks as voice_webhooks
 
     voice_webhooks.store_factory = lambda settings: _NoStorage()
     request = func.HttpRequest(

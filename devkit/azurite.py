@@ -29,7 +29,7 @@ ACCOUNT_KEY = (
 )
 DEFAULT_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 _LISTENING = re.compile(
-    r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)"
+    r"Azurite (Blob|Queue|Table) service is successfully listening at https?://[^:]+:(\d+)"
 )
 
 
@@ -70,8 +70,19 @@ class Azurite:
         data_dir: str | Path | None = None,
         host: str = "127.0.0.1",
         startup_timeout: float = 30.0,
+        https: tuple[Path, Path] | None = None,
+        oauth: bool = False,
     ) -> None:
-        """`ports=0`: free ports; `ports=None`: the default 10000-10002; `data_dir`: persist there."""
+        """`ports=0`: free ports; `ports=None`: the default 10000-10002; `data_dir`: persist there.
+
+        `https=(cert, key)` serves HTTPS with that PEM pair; `oauth=True` also accepts bearer
+        tokens (`--oauth basic`: Azurite checks their issuer, audience and lifetime, not the
+        signature), which is how identity-based connections can be tested offline.
+        """
+        if oauth and https is None:
+            raise AzuriteError("Azurite accepts bearer tokens over HTTPS only: pass https=")
+        self.https = https
+        self.oauth = oauth
         self.host = host
         self.data_dir = Path(data_dir) if data_dir else None
         self.requested = dict(DEFAULT_PORTS) if ports is None else {k: ports for k in DEFAULT_PORTS}
@@ -79,6 +90,11 @@ class Azurite:
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
+
+    def service_url(self, service: str) -> str:
+        """`https://127.0.0.1:PORT/devstoreaccount1` (or http): a `__queueServiceUri` value."""
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://{self.host}:{self.ports[service]}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
@@ -109,6 +125,10 @@ class Azurite:
         ]
         for service, port in self.requested.items():
             args += [f"--{service}Host", self.host, f"--{service}Port", str(port)]
+        if self.https is not None:
+            args += ["--cert", str(self.https[0]), "--key", str(self.https[1])]
+        if self.oauth:
+            args += ["--oauth", "basic"]
         if self.data_dir is None:
             args.append("--inMemoryPersistence")
         else:

@@ -2,7 +2,8 @@
 
 Requests reach functions as `func.HttpRequest` with the URL exactly as received (scheme, Host
 header, raw path and query): the app validates Twilio signatures over it, so nothing such as
-`X-Forwarded-*` is applied here. Responses follow the Python worker's conversion of
+`X-Forwarded-*` is applied here. Query parameters with an empty value are dropped from `params`,
+as the Functions host drops them. Responses follow the Python worker's conversion of
 `func.HttpResponse` (mimetype/charset become Content-Type unless the function set one).
 """
 
@@ -87,6 +88,16 @@ def _joined(pairs: Any, *, lower: bool = False) -> dict[str, str]:
     return joined
 
 
+def query_params(request: web.Request) -> dict[str, str]:
+    """The query as the worker gets it: repeated names joined, empty values dropped.
+
+    The Functions host hands the worker only parameters whose (joined) value is non-empty, so
+    `GET /api/messages?limit=` reaches the function without `limit` and gets its default. The
+    URL itself keeps the query exactly as sent (signatures are computed over it).
+    """
+    return {name: value for name, value in _joined(request.query.items()).items() if value}
+
+
 def build_http_request(
     request: web.Request, body: bytes, route_params: Mapping[str, str]
 ) -> func.HttpRequest:
@@ -95,7 +106,7 @@ def build_http_request(
         method=request.method,
         url=request_url(request),
         headers=_joined(request.headers.items(), lower=True),
-        params=_joined(request.query.items()),
+        params=query_params(request),
         route_params=dict(route_params),
         body=body,
     )

@@ -7,6 +7,10 @@ deleted; a failed one becomes visible again after `visibilityTimeout`, and once 
 reaches `maxDequeueCount` it is copied to `<queue>-poison` and deleted. Message bodies are base64
 (host.json `messageEncoding`); a message that does not decode fails its invocation like a binding
 error, so it ends in the poison queue too. azure-storage-queue is imported only when needed.
+
+Connections are read as the host reads them: a connection string, or the identity-based form
+(`AzureWebJobsStorage__queueServiceUri` / `__accountName`, with `__credential` and `__clientId`)
+with a token from azure-identity (the developer's `az login` locally, as Core Tools does).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import contextlib
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from azure.functions import _queue as azf_queue
@@ -40,24 +45,70 @@ class MessageDecodeError(ValueError):
     """A queue message that does not decode with the configured encoding."""
 
 
-def resolve_connection(setting: str, environ: Mapping[str, str]) -> str:
-    """The storage connection string of a binding's `connection` setting, as the host finds it.
+@dataclass(frozen=True)
+class IdentityConnection:
+    """An identity-based connection (`NAME__queueServiceUri` or `NAME__accountName`)."""
+
+    queue_url: str
+    credential: str | None = None  # `managedidentity`, else DefaultAzureCredential
+    client_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"identity|{self.queue_url}|{self.credential}|{self.client_id}"
+
+
+def _default_credential(credential: str | None, client_id: str | None) -> Any:
+    """The async credential the Functions host would use (a managed identity, or the developer's)."""
+    if credential == "managedidentity":
+        from azure.identity.aio import ManagedIdentityCredential
+
+        return (
+            ManagedIdentityCredential(client_id=client_id)
+            if client_id
+            else ManagedIdentityCredential()
+        )
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+#: Builds an async token credential from (`__credential`, `__clientId`); tests substitute one.
+credential_factory: Callable[[str | None, str | None], Any] = _default_credential
+
+
+def _identity(prefix: str, environ: Mapping[str, str]) -> IdentityConnection | None:
+    def value(key: str) -> str | None:
+        return environ.get(f"{prefix}__{key}", "").strip() or None
+
+    url = value("queueServiceUri") or value("serviceUri")
+    if url is None and value("accountName"):
+        url = f"https://{value('accountName')}.queue.core.windows.net"
+    if url is None:
+        return None
+    credential = (value("credential") or "").lower() or None
+    return IdentityConnection(url.rstrip("/"), credential, value("clientId"))
+
+
+def resolve_connection(setting: str, environ: Mapping[str, str]) -> str | IdentityConnection:
+    """A binding's `connection` setting as the host finds it: a connection string or an identity.
 
     `NAME`, then `AzureWebJobsNAME`; `UseDevelopmentStorage=true` means Azurite's default ports.
+    Without a connection string, `NAME__queueServiceUri` (or `__serviceUri`, or `__accountName`)
+    with `__credential` / `__clientId` is the identity-based form, as in Azure.
     """
     for name in (setting, f"AzureWebJobs{setting}"):
         value = environ.get(name, "").strip()
         if value:
             break
     else:
-        if any(key.startswith(f"{setting}__") for key in environ):
-            raise HostStartupError(
-                f"connection '{setting}': identity-based connections ({setting}__...) are not "
-                f"supported by the devkit host; set '{setting}' to a connection string"
-            )
+        for prefix in (setting, f"AzureWebJobs{setting}"):
+            identity = _identity(prefix, environ)
+            if identity is not None:
+                return identity
         raise HostStartupError(
             f"connection setting '{setting}' is not set: add it to local.settings.json 'Values' "
-            "(UseDevelopmentStorage=true for Azurite) or to the environment"
+            f"(UseDevelopmentStorage=true for Azurite, or {setting}__queueServiceUri / "
+            f"{setting}__accountName for an identity) or to the environment"
         )
     if value.replace(" ", "").rstrip(";").lower() == "usedevelopmentstorage=true":
         return connection_string(
@@ -110,11 +161,12 @@ class QueueService:
         self.environ = environ
         self.options = options
         self._clients: dict[tuple[str, str], Any] = {}
+        self._credentials: dict[tuple[str | None, str | None], Any] = {}
         self._pollers: dict[tuple[str, str], list[QueuePoller]] = {}
 
     def key(self, setting: str, queue: str) -> tuple[str, str]:
         """Clients are shared by every binding that names the same account and queue."""
-        return resolve_connection(setting, self.environ), queue
+        return str(resolve_connection(setting, self.environ)), queue
 
     def client(self, setting: str, queue: str) -> Any:
         """The async QueueClient (messages read and written as stored text, no policy)."""
@@ -122,25 +174,45 @@ class QueueService:
         if key not in self._clients:
             from azure.storage.queue.aio import QueueClient
 
+            # Few, quick SDK retries (the storage default waits 15 s, then 18 s...): the poller
+            # has its own backoff, and a local host should report a stopped Azurite in seconds.
+            options: dict[str, Any] = {
+                "retry_total": 2,
+                "initial_backoff": 0.5,
+                "increment_base": 1,
+                "random_jitter_range": 0,
+                "connection_timeout": 5,
+                "read_timeout": 30,
+            }
+            # aiohttp fixes its trust store at import: a CA file named by SSL_CERT_FILE (a local
+            # HTTPS Azurite, a corporate proxy) is handed to the client explicitly.
+            if self.environ.get("SSL_CERT_FILE"):
+                options["connection_verify"] = self.environ["SSL_CERT_FILE"]
+            connection = resolve_connection(setting, self.environ)
             try:
-                self._clients[key] = QueueClient.from_connection_string(
-                    key[0],
-                    queue,
-                    # Few, quick SDK retries (the storage default waits 15 s, then 18 s...): the
-                    # poller has its own backoff, and a local host should report a stopped
-                    # Azurite in seconds.
-                    retry_total=2,
-                    initial_backoff=0.5,
-                    increment_base=1,
-                    random_jitter_range=0,
-                    connection_timeout=5,
-                    read_timeout=30,
-                )
+                if isinstance(connection, IdentityConnection):
+                    self._clients[key] = QueueClient(
+                        connection.queue_url,
+                        queue,
+                        credential=self._credential(connection),
+                        **options,
+                    )
+                else:
+                    self._clients[key] = QueueClient.from_connection_string(
+                        connection, queue, **options
+                    )
             except ValueError:
                 raise HostStartupError(
                     f"connection setting '{setting}' is not a valid storage connection string"
                 ) from None
         return self._clients[key]
+
+    def _credential(self, connection: IdentityConnection) -> Any:
+        """One async credential per identity for the host's lifetime (its loop)."""
+        key = (connection.credential, connection.client_id)
+        if key not in self._credentials:
+            self._credentials[key] = credential_factory(*key)
+        return self._credentials[key]
 
     def register(self, setting: str, queue: str, poller: QueuePoller) -> None:
         """Let outputs to this queue wake its poller, as the host notifies its own listeners."""
@@ -170,9 +242,10 @@ class QueueService:
             poller.wake()
 
     async def close(self) -> None:
-        """Close every client."""
+        """Close every client and credential."""
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        credentials, self._credentials = list(self._credentials.values()), {}
+        for client in [*clients, *credentials]:
             try:
                 await client.close()
             except Exception as exc:  # closing is best effort during shutdown

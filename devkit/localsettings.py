@@ -2,15 +2,23 @@
 
 Its `Values` become environment variables of the app (a variable already set in the environment
 wins, so a shell or a test can override one value); `Host.LocalHttpPort` is the default port.
+`development_defaults()` are the `Values` of `local.settings.sample.json`, the one place the
+development credentials live: `make run` copies that file, and the Twilio stand-in falls back to
+the same values when there is no `local.settings.json`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The one set of development defaults: every setting with safe local values (fake credentials).
+SAMPLE_FILE = PROJECT_ROOT / "local.settings.sample.json"
 
 
 class LocalSettingsError(ValueError):
@@ -72,3 +80,12 @@ def apply_local_settings(
     for key, value in values.items():
         target.setdefault(key, value)
     return values
+
+
+@functools.cache
+def development_defaults() -> dict[str, str]:
+    """The `Values` of local.settings.sample.json (what `make run` copies to local.settings.json)."""
+    values = read_json_file(SAMPLE_FILE).get("Values", {})
+    if not isinstance(values, dict):
+        raise LocalSettingsError(f"{SAMPLE_FILE.name}: 'Values' must be an object of strings")
+    return {str(k): str(v) for k, v in values.items()}

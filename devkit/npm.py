@@ -1,7 +1,8 @@
 """The devkit's Node.js tools (Azurite, Prism), installed from the npm registry into the project.
 
-`package.json` and `package-lock.json` at the top level pin them; `ensure_npm_packages()` runs
-`npm ci` once when `node_modules/` lacks them, so a fresh clone needs only Node.js and npm.
+`package.json` and `package-lock.json` at the top level pin them, and Twilio's OpenAPI description
+(the npm package `@twilio-alpha/mcp`, published by Twilio, ships it); `ensure_npm_packages()` runs
+`npm ci` once when `node_modules/` lacks any of them, so a fresh clone needs only Node.js and npm.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = PROJECT_ROOT / "node_modules" / ".bin"
 REQUIRED_BINARIES = ("azurite", "prism")
+#: Twilio's OpenAPI description of the 2010-04-01 REST API, as the pinned npm package lays it out.
+TWILIO_OAI_SPEC = (
+    PROJECT_ROOT
+    / "node_modules"
+    / "@twilio-alpha"
+    / "mcp"
+    / "twilio-oai"
+    / "spec"
+    / "json"
+    / "twilio_api_v2010.json"
+)
 
 
 class NodeMissingError(RuntimeError):
@@ -28,9 +40,15 @@ def node_bin(name: str) -> Path:
     return path
 
 
+def _installed() -> bool:
+    return TWILIO_OAI_SPEC.is_file() and all(
+        (NODE_BIN / name).exists() for name in REQUIRED_BINARIES
+    )
+
+
 def ensure_npm_packages() -> None:
     """Install the project's npm packages when any is missing (idempotent, safe in parallel)."""
-    if all((NODE_BIN / name).exists() for name in REQUIRED_BINARIES):
+    if _installed():
         return
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise NodeMissingError(
@@ -41,7 +59,7 @@ def ensure_npm_packages() -> None:
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers install once
         try:
-            if all((NODE_BIN / name).exists() for name in REQUIRED_BINARIES):
+            if _installed():
                 return
             command = ["npm", "ci", "--no-audit", "--no-fund"]
             if not (PROJECT_ROOT / "package-lock.json").exists():

@@ -1,10 +1,12 @@
 """Stoplight Prism serving Twilio's own OpenAPI description, for contract checks.
 
-``Prism()`` starts ``prism mock`` on a free loopback port over
-``../shared/twilio-oai/twilio_api_v2010.json`` (relative to the project root; the environment
-variable ``TWILIO_OAI_SPEC`` overrides the path), waits until it answers (bounded), and stops
-it (process group: SIGTERM, then SIGKILL). A missing spec file is an error naming the path:
-contract tests fail on it, they never skip.
+``Prism()`` starts ``prism mock`` on a free loopback port over Twilio's OpenAPI description of
+the 2010-04-01 API, as the npm package ``@twilio-alpha/mcp`` (pinned in ``package.json`` and
+``package-lock.json``) installs it into ``node_modules/`` (the environment variable
+``TWILIO_OAI_SPEC`` overrides the path), waits until it answers (bounded), and stops it (process
+group: SIGTERM, then SIGKILL). The project reads nothing outside its own tree. A missing spec file
+is installed with the other npm packages, else an error naming the path: contract tests fail on
+it, they never skip.
 
     with Prism() as prism:
         prism.base_url  # TWILIO_API_BASE_URL for the twilio client
@@ -44,12 +46,11 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from devkit.azurite import port_in_use
 from devkit.loop_thread import LoopThread
-from devkit.npm import NodeMissingError, ensure_npm_packages, node_bin
+from devkit.npm import TWILIO_OAI_SPEC, NodeMissingError, ensure_npm_packages, node_bin
 from devkit.processes import stop_process_group
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPEC_ENV = "TWILIO_OAI_SPEC"
-DEFAULT_SPEC = PROJECT_ROOT.parent / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+DEFAULT_SPEC = TWILIO_OAI_SPEC
 
 
 class PrismError(RuntimeError):
@@ -57,19 +58,24 @@ class PrismError(RuntimeError):
 
 
 def spec_path() -> Path:
-    """The Twilio OpenAPI file: ``$TWILIO_OAI_SPEC`` or ``<project>/../shared/twilio-oai/...``."""
+    """The Twilio OpenAPI file: ``$TWILIO_OAI_SPEC``, else the one the npm package installs."""
     override = os.environ.get(SPEC_ENV, "").strip()
     return Path(override).expanduser().resolve() if override else DEFAULT_SPEC
 
 
 def require_spec(path: Path | None = None) -> Path:
-    """The spec path, or PrismError naming the missing file and how to provide it."""
+    """The spec path (npm packages installed when the default one is missing), or PrismError."""
     path = path or spec_path()
+    if path == DEFAULT_SPEC and not path.is_file():
+        try:
+            ensure_npm_packages()
+        except NodeMissingError as exc:
+            raise PrismError(str(exc)) from exc
     if not path.is_file():
         raise PrismError(
-            f"Twilio's OpenAPI file is missing: {path} does not exist. Put "
-            "twilio_api_v2010.json (from github.com/twilio/twilio-oai, spec/json/) there, or "
-            f"set {SPEC_ENV} to its path."
+            f"Twilio's OpenAPI file is missing: {path} does not exist. Run `npm ci` in the "
+            f"project (package.json pins @twilio-alpha/mcp, which ships it), or set {SPEC_ENV} "
+            "to the path of a twilio_api_v2010.json."
         )
     return path
 

@@ -93,7 +93,7 @@ _SHOWN_ATTRS = {
         "language",
         "hints",
     ),
-    "Dial": ("callerId", "timeout", "action", "record"),
+    "Dial": ("callerId", "timeout", "action", "record", "answerOnBridge"),
     "Record": (
         "maxLength",
         "timeout",
@@ -345,7 +345,11 @@ def _unknown(verb: Verb) -> list[str]:
 
 
 def _dial_target(verb: Verb) -> str:
-    nouns = [f"{child.name} {child.text}".strip() for child in verb.children]
+    nouns = [
+        f"{child.name} {child.text}".strip()
+        + (f" (whisper {child.attr('url')})" if child.attr("url") else "")
+        for child in verb.children
+    ]
     if nouns:
         return ", ".join(nouns)
     return verb.text or "(nobody)"
@@ -525,6 +529,29 @@ class SmsResult:
         return "\n".join(self.lines)
 
 
+@dataclass(frozen=True)
+class Callee:
+    """How one dialled number behaves: whether it answers, and what it presses when a whisper
+    (``<Number url=...>``) asks, for example "Press 1 to accept"."""
+
+    outcome: str = "answer"  # "answer", "no-answer", "busy" or "failed"
+    digits: str = "1"  # pressed at the whisper's <Gather> ('' = nothing)
+
+
+@dataclass
+class _Options:
+    """What the simulated world does during one call (see `CallSession.run`)."""
+
+    dial_status: str = "no-answer"
+    dial_duration: int = 42
+    recording_url: str | None = None
+    recording_duration: int = 7
+    callees: Mapping[str, Callee] | None = None
+    transcription_text: str | None = None
+    callback_repeats: int = 1
+    whisper_rejected_status: str = "completed"
+
+
 @dataclass
 class _Next:
     """Where the call goes after a document: a new request, or the end."""
@@ -699,15 +726,38 @@ class CallSession:
         recording_url: str | None = None,
         recording_duration: int = 7,
         speech_confidence: str = "0.92",
+        callees: Mapping[str, Callee] | None = None,
+        transcription_text: str | None = None,
+        callback_repeats: int = 1,
+        whisper_rejected_status: str = "completed",
     ) -> Transcript:
         """Play the call until ``<Hangup/>``, ``<Reject/>``, the end of a document or an error.
 
         Each ``<Gather>`` takes the next entry of `digits` (when it accepts DTMF) or else of
         `speech` (when it accepts speech); an empty entry, or none left, lets the Gather time out.
-        ``<Dial>`` ends with `dial_status`; ``<Record>`` produces `recording_url`.
+        ``<Dial>`` ends with `dial_status`, unless `callees` says how each dialled number
+        behaves: then the numbers of a ``<Dial>`` ring together, each one that answers runs its
+        ``<Number url>`` whisper (pressing its `digits` at a ``<Gather>``), and the first whose
+        whisper ends without ``<Hangup>`` takes the call (``DialCallStatus=completed`` with its
+        leg's ``DialCallSid``); when every answering leg hung up in its whisper, the Dial ends
+        with `whisper_rejected_status` (the legs were answered, then completed), and when none
+        answered, with ``no-answer`` (``busy`` when all were busy). ``<Record>`` produces
+        `recording_url`; with ``transcribe="true"`` a transcription callback with
+        `transcription_text` follows the recording status callback. Every callback is sent
+        `callback_repeats` times, as Twilio's retries would.
         """
         if dial_status not in DIAL_STATUSES:
             raise ValueError(f"dial_status must be one of {', '.join(DIAL_STATUSES)}")
+        options = _Options(
+            dial_status,
+            dial_duration,
+            recording_url,
+            recording_duration,
+            callees,
+            transcription_text,
+            max(1, callback_repeats),
+            whisper_rejected_status,
+        )
         transcript = Transcript(call_sid=self.call_sid)
         inputs = _Inputs(deque(digits), deque(speech), speech_confidence)
         started = time.monotonic()
@@ -728,7 +778,8 @@ class CallSession:
             shown = "".join(f" {k}={v}" for k, v in extra.items() if k in _SHOWN_PARAMS)
             self._say(transcript, f"> {method} {_path_of(step.sent_to)}{shown}  -> {step.status}")
             for kind, cb_url, cb_params in callbacks:
-                self._callback(transcript, kind, cb_url, cb_params)
+                for _ in range(options.callback_repeats):
+                    self._callback(transcript, kind, cb_url, cb_params)
             callbacks = []
             if step.error:
                 self._fail(transcript, step.error)
@@ -748,20 +799,12 @@ class CallSession:
                 self._fail(transcript, step.error)
                 transcript.ended_by = "error"
                 break
-            nxt = self._execute(
-                step.verbs,
-                url,
-                transcript,
-                inputs,
-                dial_status,
-                dial_duration,
-                recording_url,
-                recording_duration,
-            )
+            nxt = self._execute(step.verbs, url, transcript, inputs, options)
             url, method, extra, callbacks = nxt.url, nxt.method, nxt.extra, nxt.after
             transcript.ended_by = nxt.end or transcript.ended_by
         for kind, cb_url, cb_params in callbacks:  # a callback due after the last request
-            self._callback(transcript, kind, cb_url, cb_params)
+            for _ in range(options.callback_repeats):
+                self._callback(transcript, kind, cb_url, cb_params)
         self._say(transcript, f"Call ended: {transcript.ended_by} ({requests_made} requests)")
         if self.status_callback:
             self._final_status(transcript, time.monotonic() - started)
@@ -775,10 +818,7 @@ class CallSession:
         url: str,
         transcript: Transcript,
         inputs: _Inputs,
-        dial_status: str,
-        dial_duration: int,
-        recording_url: str | None,
-        recording_duration: int,
+        options: _Options,
     ) -> _Next:
         for index, verb in enumerate(verbs):
             for line in describe_verb(verb):
@@ -814,10 +854,7 @@ class CallSession:
                     return _Next(url=target, method=gather_method)
                 continue
             if verb.name == "Dial":
-                extra = {"DialCallStatus": dial_status, "DialCallSid": new_sid("CA")}
-                if dial_status == "completed":
-                    extra["DialCallDuration"] = str(dial_duration)
-                self._say(transcript, f"  (dialled party: {dial_status})")
+                extra = self._dial(verb, url, transcript, options)
                 if verb.attr("action"):
                     return _Next(
                         url=urljoin(url, verb.attr("action")),
@@ -826,7 +863,7 @@ class CallSession:
                     )
                 continue
             if verb.name == "Record":
-                return self._record(verb, url, transcript, recording_url, recording_duration)
+                return self._record(verb, url, transcript, options)
             if verb.name == "Message":
                 self._warn(transcript, "<Message> is not a voice verb: Twilio ignores it on a call")
             elif verb.name in _NOT_SIMULATED:
@@ -835,14 +872,116 @@ class CallSession:
                 self._warn(transcript, f"unknown verb <{verb.name}> (verb {index + 1})")
         return _Next(end="end")
 
-    def _record(
-        self,
-        verb: Verb,
-        url: str,
-        transcript: Transcript,
-        recording_url: str | None,
-        recording_duration: int,
-    ) -> _Next:
+    def _dial(
+        self, verb: Verb, url: str, transcript: Transcript, options: _Options
+    ) -> dict[str, str]:
+        """What the Dial's action receives, after ringing its numbers (and their whispers)."""
+        numbers = [child for child in verb.children if child.name == "Number"]
+        if not numbers and verb.own_text:
+            numbers = [Verb("Number", text=verb.own_text)]
+        if options.callees is None:
+            status = options.dial_status
+            extra = {"DialCallStatus": status, "DialCallSid": new_sid("CA")}
+            if status == "completed":
+                for number in numbers:
+                    if number.attr("url"):
+                        self._whisper(number, verb, url, transcript, Callee(), extra["DialCallSid"])
+                extra["DialCallDuration"] = str(options.dial_duration)
+            self._say(transcript, f"  (dialled party: {status})")
+            return extra
+        outcomes = []
+        for number in numbers:
+            callee = options.callees.get(number.text, Callee("no-answer"))
+            outcomes.append(callee.outcome)
+            if callee.outcome != "answer":
+                self._say(transcript, f"  ({number.text}: {callee.outcome})")
+                continue
+            leg = new_sid("CA")
+            self._say(transcript, f"  ({number.text} answers)")
+            if not number.attr("url") or self._whisper(number, verb, url, transcript, callee, leg):
+                self._say(transcript, f"  ({number.text} takes the call)")
+                return {
+                    "DialCallStatus": "completed",
+                    "DialCallSid": leg,
+                    "DialCallDuration": str(options.dial_duration),
+                    "DialBridged": "true",
+                }
+            self._say(transcript, f"  ({number.text} declined in the whisper: that leg hangs up)")
+        if "answer" in outcomes:
+            status = options.whisper_rejected_status
+        elif outcomes and all(o == "busy" for o in outcomes):
+            status = "busy"
+        elif outcomes and all(o == "failed" for o in outcomes):
+            status = "failed"
+        else:
+            status = "no-answer"
+        self._say(transcript, f"  (dial ends: {status})")
+        return {"DialCallStatus": status, "DialCallSid": new_sid("CA")}
+
+    def _whisper(
+        self, number: Verb, dial: Verb, url: str, transcript: Transcript, callee: Callee, leg: str
+    ) -> bool:
+        """Run a ``<Number url>`` document on the answering leg; True when it ends without
+        ``<Hangup>`` (the legs are then connected), False when it hangs up or fails."""
+        target: str | None = urljoin(url, number.attr("url"))
+        method = number.attr("method", "POST").upper()
+        caller_id = dial.attr("callerId") or self.from_
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": leg,
+            "ParentCallSid": self.call_sid,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+            "From": caller_id,
+            "Caller": caller_id,
+            "To": number.text,
+            "Called": number.text,
+        }
+        extra: dict[str, str] = {}
+        pressed = deque([callee.digits])
+        for _ in range(self.max_steps):
+            assert target is not None
+            step = self._transport.send("whisper", target, method, params | extra)
+            transcript.steps.append(step)
+            self._say(
+                transcript, f"  > whisper {method} {_path_of(step.sent_to)}  -> {step.status}"
+            )
+            if step.error:
+                self._fail(transcript, step.error)
+                return False
+            try:
+                step.verbs = parse_twiml(step.body)
+            except TwimlError as exc:
+                self._fail(transcript, f"whisper {_path_of(step.sent_to)}: {exc}")
+                return False
+            target, extra = None, {}
+            for verb in step.verbs:
+                for line in describe_verb(verb):
+                    self._say(transcript, "    " + line)
+                if verb.name == "Hangup":
+                    return False
+                if verb.name == "Dial":
+                    self._fail(transcript, "a whisper may not <Dial> (Twilio refuses it)")
+                    return False
+                if verb.name == "Redirect" and verb.text:
+                    target, method = urljoin(step.url, verb.text), verb.attr("method", "POST")
+                    break
+                if verb.name == "Gather":
+                    digits = pressed.popleft() if pressed else ""
+                    if digits:
+                        self._say(transcript, f"    {number.text} presses {digits}")
+                        target = urljoin(step.url, verb.attr("action") or step.url)
+                        method, extra = verb.attr("method", "POST").upper(), {"Digits": digits}
+                        break
+                    self._say(transcript, "    (no key: the Gather times out)")
+            if target is None:
+                return True
+        self._fail(transcript, "the whisper loops")
+        return False
+
+    def _record(self, verb: Verb, url: str, transcript: Transcript, options: _Options) -> _Next:
+        recording_url, recording_duration = options.recording_url, options.recording_duration
         sid = new_sid("RE")
         media = recording_url or (
             f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
@@ -877,6 +1016,37 @@ class CallSession:
                     },
                 )
             )
+        if verb.attr("transcribe").lower() == "true" or verb.attr("transcribeCallback"):
+            transcribe_to = verb.attr("transcribeCallback")
+            if transcribe_to:
+                text = options.transcription_text or "Hi, this is a test message."
+                after.append(
+                    (
+                        "transcription-callback",
+                        urljoin(url, transcribe_to),
+                        {
+                            "AccountSid": self.account_sid,
+                            "ApiVersion": API_VERSION,
+                            "CallSid": self.call_sid,
+                            "CallStatus": "completed",
+                            "Direction": "inbound",
+                            "From": self.from_,
+                            "To": self.to,
+                            "Called": self.to,
+                            "Caller": self.from_,
+                            "RecordingSid": sid,
+                            "RecordingUrl": media,
+                            "TranscriptionSid": new_sid("TR"),
+                            "TranscriptionText": text,
+                            "TranscriptionStatus": "completed",
+                            "TranscriptionType": "fast",
+                            "TranscriptionUrl": (
+                                f"https://api.twilio.com/{API_VERSION}/Accounts/"
+                                f"{self.account_sid}/Recordings/{sid}/Transcriptions"
+                            ),
+                        },
+                    )
+                )
         target = urljoin(url, verb.attr("action")) if verb.attr("action") else url
         return _Next(
             url=target, method=verb.attr("method", "POST").upper(), extra=extra, after=after
@@ -1084,6 +1254,22 @@ def send_sms(
 # Command line
 
 
+def parse_callees(entries: Sequence[str]) -> dict[str, Callee]:
+    """`+E164=DIGITS` or `+E164=no-answer|busy|failed` entries into callees; ValueError."""
+    callees: dict[str, Callee] = {}
+    for entry in entries:
+        number, sep, behaviour = entry.partition("=")
+        if not sep or not number.startswith("+"):
+            raise ValueError(f"{entry!r}: expected +E164=DIGITS or +E164=no-answer|busy|failed")
+        if behaviour in ("no-answer", "busy", "failed"):
+            callees[number] = Callee(outcome=behaviour, digits="")
+        elif behaviour == "" or behaviour.replace("*", "").replace("#", "").isdigit():
+            callees[number] = Callee(outcome="answer", digits=behaviour)
+        else:
+            raise ValueError(f"{entry!r}: the behaviour must be digits, no-answer, busy or failed")
+    return callees
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devkit",
@@ -1141,7 +1327,31 @@ def _parser() -> argparse.ArgumentParser:
         default="no-answer",
         help="how a <Dial> ends (default %(default)s)",
     )
+    call.add_argument(
+        "--callee",
+        action="append",
+        default=[],
+        metavar="+E164=BEHAVIOUR",
+        help=(
+            "how a dialled number behaves (repeatable): '+15551234567=1' answers and presses 1 at"
+            " its whisper, '+1555...=' answers and presses nothing, '+1555...=no-answer' (or busy,"
+            " failed); numbers not named do not answer. Without --callee, --dial-status decides"
+        ),
+    )
     call.add_argument("--recording-url", default=None, help="RecordingUrl a <Record> produces")
+    call.add_argument(
+        "--transcript",
+        default=None,
+        metavar="TEXT",
+        help="TranscriptionText of the transcription callback of a <Record transcribe>",
+    )
+    call.add_argument(
+        "--repeat-callbacks",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send every callback N times, as Twilio's retries would (default 1)",
+    )
     call.add_argument(
         "--status-callback",
         default=None,
@@ -1186,6 +1396,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if credentials.public_base_url:
         print(f"(sending to {app_url}, signed for {credentials.public_base_url})")
     if args.command == "call":
+        try:
+            callees = parse_callees(args.callee) if args.callee else None
+        except ValueError as exc:
+            print(f"error: --callee {exc}", file=sys.stderr)
+            return 2
         transcript = CallSession(
             app_url,
             account_sid=credentials.account_sid,
@@ -1203,6 +1418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             speech=args.speech,
             dial_status=args.dial_status,
             recording_url=args.recording_url,
+            callees=callees,
+            transcription_text=args.transcript,
+            callback_repeats=args.repeat_callbacks,
         )
         errors = transcript.errors
     else:

@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     source = "from the command line / environment / local.settings.json"
     if not (args.account_sid or _setting("TWILIO_ACCOUNT_SID", local)):
-        source = "built-in development defaults"
+        source = "the development defaults of local.settings.sample.json"
     try:
         standin = build_from_args(args, local)
         asyncio.run(_serve(standin, source))

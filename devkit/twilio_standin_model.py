@@ -21,11 +21,14 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from devkit.localsettings import development_defaults
+
 API_VERSION = "2010-04-01"
 API_PREFIX = f"/{API_VERSION}"
-#: Built-in development credentials (obviously fake; used only when nothing else is configured).
-DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
-DEFAULT_AUTH_TOKEN = "standin-auth-token-not-a-secret"
+#: The development credentials of local.settings.sample.json (obviously fake), used when nothing
+#: else is configured: the stand-in and an app started from the sample agree out of the box.
+DEFAULT_ACCOUNT_SID = development_defaults()["TWILIO_ACCOUNT_SID"]
+DEFAULT_AUTH_TOKEN = development_defaults()["TWILIO_AUTH_TOKEN"]
 DEFAULT_APP_URL = "http://localhost:7071"
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")

@@ -1,5 +1,7 @@
 """Switchboard: an Azure Functions app that runs a business's Twilio phone numbers.
 
-Pure core modules (voice, messaging, calls, schedules, status, phone) decide; `adapters/` talk to
-Table Storage, queues and Twilio; `blueprints/` translate triggers into calls of the core.
+One package per capability (`voice`, `sms`, `status`, `calls`, `schedules`, `operator`), each with
+its pure rules, its store, its handlers and its Blueprint; below them the shared records
+(`logbook`, `optouts`), the adapters (`twilio`, `storage`) and the foundation (`settings`,
+`phone`, `logs`, `records`, `menu`, `http`). Imports only go down (README "Layout").
 """

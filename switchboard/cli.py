@@ -1,7 +1,7 @@
 """`python -m switchboard`: the operator command line.
 
-The same core as the HTTP operator API (`switchboard.operator_service`, `switchboard.calls`,
-`switchboard.schedules`), run from a shell against the app's storage and Twilio account:
+The same core as the HTTP operator API (`switchboard.operator.service`, `switchboard.calls.request`,
+`switchboard.schedules.rules`), run from a shell against the app's storage and Twilio account:
 
     python -m switchboard call --to +15558675310 --say "Your appointment is tomorrow at 9."
     python -m switchboard sms send --to +15558675310 --body "Your order has shipped."
@@ -33,15 +33,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from switchboard import operator_api, operator_service
-from switchboard.operator_api import ApiError
+from switchboard.http import ApiError
+from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
+from switchboard.operator import api as operator_api
+from switchboard.operator import service as operator_service
 from switchboard.settings import Settings, SettingsError, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
+Q = TypeVar("Q")
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,8 +163,8 @@ def cli(ctx: click.Context, settings_file: Path | None) -> None:
 @pass_context
 def call_command(context: Context, /, json_text: str | None, **options: Any) -> None:
     """Enqueue an outbound call (validated like a queue message, sent base64-encoded)."""
-    from switchboard.adapters.queues import enqueue_json
-    from switchboard.calls import InvalidCallRequest, parse_call_request
+    from switchboard.calls.request import InvalidCallRequest, parse_call_request
+    from switchboard.storage.queues import enqueue_json
 
     if json_text is not None:
         raw = sys.stdin.read() if json_text == "-" else json_text
@@ -180,8 +183,8 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
     payload = request.to_message()
     try:
         message_id = enqueue_json(settings.outbound_call_queue, payload, settings)
-    except operator_service.STORAGE_ERRORS as exc:
-        fail(operator_service.storage_unavailable(exc))
+    except STORAGE_ERRORS as exc:
+        fail(storage_unavailable(exc))
     call_id = request.id or message_id
     click.echo(f"Enqueued call {call_id} on queue {settings.outbound_call_queue}")
 
@@ -249,7 +252,8 @@ def sms_schedule(
     recurrence: str | None,
 ) -> None:
     """Schedule an SMS (like POST /api/sms/schedules; the same --id again changes nothing)."""
-    from switchboard import records, schedules
+    from switchboard import records
+    from switchboard.schedules import rules as schedules
 
     data = {
         "id": schedule_id,
@@ -295,7 +299,7 @@ async def create_schedules(
 
     `on_done(index, result, error)` is called as each one finishes (the progress bar).
     """
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     results = ["not-attempted"] * len(items)
     stop = asyncio.Event()
@@ -401,7 +405,7 @@ def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportP
     """Validate every row like POST /api/sms/schedules and give it its id: the `id` column,
     else `csv-` + a hash of the row's content, so the same row imported again is the same
     schedule (nothing is created twice)."""
-    from switchboard import schedules
+    from switchboard.schedules import rules as schedules
 
     plan = ImportPlan()
     seen: dict[str, tuple[int, str]] = {}
@@ -451,8 +455,8 @@ def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportP
 async def _existing(settings: Settings, items: Sequence[Any]) -> list[bool]:
     """Whether each schedule already exists with the same message (a late row imported
     earlier)."""
-    from switchboard import schedules
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+    from switchboard.schedules import rules as schedules
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     async with open_tables(settings) as opened:
         store = ScheduleStore(opened.schedules)
@@ -573,15 +577,19 @@ def show() -> None:
     """Show a call's or a message's record."""
 
 
+def _show(record: Callable[[Settings, str], dict[str, Any]], context: Context, key: str) -> None:
+    try:
+        echo_json(record(context.settings, key))
+    except ApiError as exc:
+        fail(exc)
+
+
 @show.command("call")
 @click.argument("call_id")
 @pass_context
 def show_call(context: Context, call_id: str) -> None:
     """A call's record, by the app's id or the CallSid."""
-    try:
-        echo_json(operator_service.get_call(context.settings, call_id))
-    except ApiError as exc:
-        fail(exc)
+    _show(operator_service.get_call, context, call_id)
 
 
 @show.command("message")
@@ -589,10 +597,7 @@ def show_call(context: Context, call_id: str) -> None:
 @pass_context
 def show_message(context: Context, sid: str) -> None:
     """A message's record, by its MessageSid."""
-    try:
-        echo_json(operator_service.get_message(context.settings, sid))
-    except ApiError as exc:
-        fail(exc)
+    _show(operator_service.get_message, context, sid)
 
 
 # --- numbers and usage ------------------------------------------------------------------------
@@ -605,6 +610,25 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _from_twilio(
+    parse: Callable[[], Q], fetch: Callable[[Q], dict[str, Any]], as_json: bool
+) -> dict[str, Any] | None:
+    """The options checked (a usage error names the option), then what Twilio answers (its
+    failure ends the command); None when the answer was printed as JSON."""
+    try:
+        query = parse()
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from None
+    try:
+        result = fetch(query)
+    except ApiError as exc:
+        fail(exc)
+    if as_json:
+        echo_json(result)
+        return None
+    return result
+
+
 def _yes_no(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
@@ -615,18 +639,16 @@ def _yes_no(value: bool | None) -> str:
 @pass_context
 def numbers_command(context: Context, limit: str, as_json: bool) -> None:
     """The account's phone numbers and whether their webhooks point at this app."""
-    try:
-        count = operator_api.parse_numbers_query({"limit": limit})
-    except ApiError as exc:
-        raise click.UsageError(exc.message) from None
-    settings = context.settings
-    try:
-        result = operator_service.list_numbers(settings, count, settings.public_base_url)
-    except ApiError as exc:
-        fail(exc)
-    if as_json:
-        echo_json(result)
+    result = _from_twilio(
+        lambda: operator_api.parse_numbers_query({"limit": limit}),
+        lambda count: operator_service.list_numbers(
+            context.settings, count, context.settings.public_base_url
+        ),
+        as_json,
+    )
+    if result is None:
         return
+    settings = context.settings
     rows = [
         (
             n["phoneNumber"],
@@ -662,16 +684,12 @@ def usage_command(
 ) -> None:
     """Twilio usage records (category, usage, price) for a period."""
     params = {"start": start, "end": end, "category": category, "limit": limit}
-    try:
-        query = operator_api.parse_usage_query({k: v for k, v in params.items() if v})
-    except ApiError as exc:
-        raise click.UsageError(exc.message) from None
-    try:
-        result = operator_service.list_usage(context.settings, query)
-    except ApiError as exc:
-        fail(exc)
-    if as_json:
-        echo_json(result)
+    result = _from_twilio(
+        lambda: operator_api.parse_usage_query({k: v for k, v in params.items() if v}),
+        lambda query: operator_service.list_usage(context.settings, query),
+        as_json,
+    )
+    if result is None:
         return
     rows = [
         (

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from switchboard.logs import get_logger
+from switchboard.menu import Menu, MenuError, parse_menu_json
 from switchboard.phone import is_e164
-from switchboard.voice_menu import Menu, MenuError, parse_menu_json
 
 logger = get_logger(__name__)
 
@@ -49,6 +49,30 @@ _ISO_DURATION = re.compile(
     r"^P(?!$)(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Set by the Azure Functions platform, never by Core Tools or the devkit: any one means "in
+#: Azure". WEBSITE_INSTANCE_ID exists on App Service plans only (Windows Consumption, Premium,
+#: Dedicated, App Service containers); Linux Consumption and Flex Consumption instances have none
+#: but carry CONTAINER_NAME (Flex also WEBSITE_POD_NAME, LEGION_SERVICE_HOST and
+#: WEBSITE_SKU=FlexConsumption); WEBSITE_SKU names every App Service plan; Azure Container Apps
+#: sets MANAGED_ENVIRONMENT. (The host's own tests: IsFlexConsumptionSku, IsAnyLinuxConsumption.)
+#: CONTAINER_NAME alone is also what many development containers set (this project's own CI
+#: machines do), so it counts only with WEBSITE_SITE_NAME, which every Azure plan sets.
+AZURE_HOST_MARKERS = (
+    "WEBSITE_INSTANCE_ID",
+    "WEBSITE_POD_NAME",
+    "LEGION_SERVICE_HOST",
+    "WEBSITE_SKU",
+    "MANAGED_ENVIRONMENT",
+)
+#: Linux Consumption: both must be set (a container's name alone is no proof of Azure).
+LINUX_CONSUMPTION_MARKERS = ("CONTAINER_NAME", "WEBSITE_SITE_NAME")
+_IDENTITY_ENDPOINTS = (
+    "storage_account_name",
+    "storage_table_service_uri",
+    "storage_queue_service_uri",
 )
 _CLOCK_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -117,6 +141,12 @@ class Settings:
         repr=False,
         metadata={"setting": "AzureWebJobsStorage", "secret": True},
     )
+    # Identity-based storage (no connection string), used when AzureWebJobsStorage is not set.
+    storage_account_name: str | None = _setting("AzureWebJobsStorage__accountName")
+    storage_table_service_uri: str | None = _setting("AzureWebJobsStorage__tableServiceUri")
+    storage_queue_service_uri: str | None = _setting("AzureWebJobsStorage__queueServiceUri")
+    storage_credential: str | None = _setting("AzureWebJobsStorage__credential")
+    storage_client_id: str | None = _setting("AzureWebJobsStorage__clientId")
     twilio_account_sid: str | None = _setting("TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = _secret("TWILIO_AUTH_TOKEN")
     twilio_api_key_sid: str | None = _setting("TWILIO_API_KEY_SID")
@@ -126,7 +156,7 @@ class Settings:
     twilio_api_base_url: str = _setting("TWILIO_API_BASE_URL", "https://api.twilio.com")
     public_base_url: str | None = _setting("PUBLIC_BASE_URL")
     twilio_validate_signature: bool = _setting("TWILIO_VALIDATE_SIGNATURE", True)
-    running_in_azure: bool = _setting("WEBSITE_INSTANCE_ID", False)
+    running_in_azure: bool = _setting("WEBSITE_INSTANCE_ID", False)  # or any AZURE_HOST_MARKERS
     site_name: str | None = _setting("WEBSITE_SITE_NAME")
     outbound_call_queue: str = _setting("OUTBOUND_CALL_QUEUE", "outbound-calls")
     sms_timer_schedule: str = _setting("SMS_TIMER_SCHEDULE", "0 */1 * * * *")
@@ -138,6 +168,9 @@ class Settings:
     table_message_log: str = _setting("TABLE_MESSAGE_LOG", "MessageLog")
     table_sms_schedule: str = _setting("TABLE_SMS_SCHEDULE", "SmsSchedule")
     table_opt_out: str = _setting("TABLE_OPT_OUT", "OptOut")
+    table_lines: str = _setting("TABLE_LINES", "Lines")
+    # Lines (a number's own hours, greetings and call flow: switchboard.lines)
+    lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
     # Voice behaviour (POST /api/voice/*)
     voice_greeting: str | None = _setting("VOICE_GREETING")
     voice_tts_voice: str | None = _setting("VOICE_TTS_VOICE")
@@ -177,6 +210,11 @@ class Settings:
     def signature_validation_enabled(self) -> bool:
         """`TWILIO_VALIDATE_SIGNATURE=false` is honoured only outside Azure."""
         return self.twilio_validate_signature or self.running_in_azure
+
+    @property
+    def storage_uses_identity(self) -> bool:
+        """Whether storage is reached with a token (`AzureWebJobsStorage__*`), not a string."""
+        return not self.azure_web_jobs_storage
 
     @property
     def uses_api_key(self) -> bool:
@@ -354,12 +392,51 @@ def parse_text(raw: str) -> str:
 
 
 def parse_menu(raw: str) -> Menu:
-    """The voice menu JSON (see switchboard.voice_menu); errors name the entry."""
+    """The voice menu JSON (see switchboard.menu); errors name the entry."""
     try:
         return parse_menu_json(raw)
     except MenuError as exc:
         detail = str(exc).removeprefix("VOICE_MENU").lstrip(".: ")
         raise ValueError(detail if detail.startswith("not valid") else f"entry {detail}") from None
+
+
+def parse_account_name(raw: str) -> str:
+    """An Azure Storage account name: 3-24 lowercase letters and digits."""
+    value = raw.strip()
+    if not _ACCOUNT_NAME.match(value):
+        raise ValueError("must be a storage account name: 3 to 24 lowercase letters and digits")
+    return value
+
+
+def parse_storage_credential(raw: str) -> str:
+    """`managedidentity`, the only value of `__credential` the Functions host accepts in Azure."""
+    value = raw.strip().lower()
+    if value != "managedidentity":
+        raise ValueError("must be managedidentity (or unset for DefaultAzureCredential)")
+    return value
+
+
+def parse_guid(raw: str) -> str:
+    """A GUID such as a managed identity's client id."""
+    value = raw.strip()
+    if not _GUID.match(value):
+        raise ValueError("must be a client id (a GUID)")
+    return value
+
+
+def azure_marker(environ: Mapping[str, str]) -> str | None:
+    """The first platform variable that says the process runs in Azure (any plan), if any."""
+    found = next((n for n in AZURE_HOST_MARKERS if (environ.get(n) or "").strip()), None)
+    if found is None and all(
+        (environ.get(name) or "").strip() for name in LINUX_CONSUMPTION_MARKERS
+    ):
+        return LINUX_CONSUMPTION_MARKERS[0]
+    return found
+
+
+def running_in_azure(environ: Mapping[str, str]) -> bool:
+    """Whether the platform's own variables say the process runs in Azure (any plan)."""
+    return azure_marker(environ) is not None
 
 
 def parse_present(raw: str) -> bool:
@@ -369,6 +446,11 @@ def parse_present(raw: str) -> bool:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "AzureWebJobsStorage": parse_text,
+    "AzureWebJobsStorage__accountName": parse_account_name,
+    "AzureWebJobsStorage__tableServiceUri": parse_url(https_only=True),
+    "AzureWebJobsStorage__queueServiceUri": parse_url(https_only=True),
+    "AzureWebJobsStorage__credential": parse_storage_credential,
+    "AzureWebJobsStorage__clientId": parse_guid,
     "TWILIO_ACCOUNT_SID": parse_sid("TWILIO_ACCOUNT_SID"),
     "TWILIO_AUTH_TOKEN": parse_text,
     "TWILIO_API_KEY_SID": parse_sid("TWILIO_API_KEY_SID"),
@@ -390,6 +472,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_MESSAGE_LOG": parse_table_name,
     "TABLE_SMS_SCHEDULE": parse_table_name,
     "TABLE_OPT_OUT": parse_table_name,
+    "TABLE_LINES": parse_table_name,
+    "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
     "VOICE_GREETING": parse_text,
     "VOICE_TTS_VOICE": parse_text,
     "VOICE_LANGUAGE": parse_text,
@@ -424,6 +508,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[f.name] = _PARSERS[name](raw)
         except ValueError as exc:
             problems.append(SettingProblem(name, str(exc)))
+    values["running_in_azure"] = running_in_azure(source)
+    problems += _storage_identity(values)
     if bool(values.get("twilio_api_key_sid")) != bool(values.get("twilio_api_key_secret")):
         missing = (
             "TWILIO_API_KEY_SECRET" if values.get("twilio_api_key_sid") else "TWILIO_API_KEY_SID"
@@ -437,6 +523,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:
+    """Without a connection string, `AzureWebJobsStorage__*` name the account (as for the host)."""
+    if values.get("azure_web_jobs_storage") or not any(values.get(a) for a in _IDENTITY_ENDPOINTS):
+        return []
+    values["azure_web_jobs_storage"] = ""  # no connection string: the identity-based form
+    if values.get("storage_account_name"):
+        return []
+    return [
+        SettingProblem(
+            setting_name(attribute),
+            "is required with the other service URI unless AzureWebJobsStorage__accountName is set",
+        )
+        for attribute in ("storage_table_service_uri", "storage_queue_service_uri")
+        if not values.get(attribute)
+    ]
 
 
 def presence(environ: Mapping[str, str] | None = None) -> dict[str, bool]:
@@ -459,8 +562,9 @@ def get_settings() -> Settings:
                 if not _cached.twilio_validate_signature:
                     if _cached.running_in_azure:
                         logger.warning(
-                            "TWILIO_VALIDATE_SIGNATURE=false is ignored in Azure: "
-                            "webhook signatures are still validated"
+                            "TWILIO_VALIDATE_SIGNATURE=false is ignored in Azure (%s is set): "
+                            "webhook signatures are still validated",
+                            azure_marker(os.environ),
                         )
                     else:
                         logger.warning(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from devkit.azurite import Azurite
+from tests.storage_identity import secure_azurite  # noqa: F401  (HTTPS Azurite with bearer tokens)
 
 #: Settings of the shell that must not reach the app under test (a developer's real Twilio
 #: credentials, say): in-process tests drop them with `clean_env`, hosts never inherit them.
@@ -24,6 +25,10 @@ SCRUBBED_PREFIXES = (
     "DEVHOST_",
     "AzureWebJobs",
     "PYTHON_THREADPOOL_THREAD_COUNT",
+    # What the platform sets in Azure (switchboard.settings.AZURE_HOST_MARKERS)
+    "CONTAINER_NAME",
+    "LEGION_SERVICE_HOST",
+    "MANAGED_ENVIRONMENT",
 )
 
 

@@ -1,5 +1,6 @@
 """Contract: every REST operation of the adapter, sent by the real twilio client, is valid for
-Twilio's own OpenAPI description (served by Prism, ../shared/twilio-oai/).
+Twilio's own OpenAPI description (served by Prism), as the npm package `@twilio-alpha/mcp`
+pinned in package.json / package-lock.json installs it into node_modules/.
 
 Prism answers with the spec's examples, so this checks requests, not behaviour. A checking
 proxy in front of Prism (devkit.prism.CheckingProxy) also rejects unknown parameters and checks
@@ -9,6 +10,7 @@ array fields, which Prism 5.14 cannot parse in form bodies (see devkit/prism.py)
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,9 +19,10 @@ from typing import Any
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from devkit.npm import PROJECT_ROOT
 from devkit.prism import CheckingProxy, Prism, PrismError, require_spec, spec_path
-from switchboard.adapters import twilio_client as tc
 from switchboard.settings import Settings
+from switchboard.twilio import client as tc
 
 pytestmark = pytest.mark.contract
 
@@ -242,3 +245,19 @@ def test_missing_spec_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path
         require_spec()
     with pytest.raises(PrismError, match="TWILIO_OAI_SPEC"):
         Prism().start()
+
+
+def test_the_spec_is_the_pinned_npm_package_inside_the_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing outside the project's tree: the file is the one npm installed at the locked version."""
+    monkeypatch.delenv("TWILIO_OAI_SPEC", raising=False)
+    path = require_spec()
+    assert path.is_relative_to(PROJECT_ROOT / "node_modules" / "@twilio-alpha" / "mcp")
+    package = "@twilio-alpha/mcp"
+    pinned = json.loads((PROJECT_ROOT / "package.json").read_text())["devDependencies"][package]
+    lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text())
+    locked = lock["packages"][f"node_modules/{package}"]["version"]
+    installed = json.loads((PROJECT_ROOT / "node_modules" / package / "package.json").read_text())
+    assert pinned == locked == installed["version"] == "0.7.0"
+    assert json.loads(path.read_text())["openapi"].startswith("3.")

@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 
 from devkit.twilio_standin import TwilioStandin
 from switchboard import cli
-from switchboard.adapters.schedule_store import ScheduleStore, open_tables
+from switchboard.schedules.store import ScheduleStore, open_tables
 from switchboard.settings import Settings, load_settings
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES, HostFactory, HostHandle
 

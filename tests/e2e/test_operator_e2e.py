@@ -20,9 +20,9 @@ import pytest
 
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
-from switchboard.adapters.optout_store import OptOutStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.optout import How
+from switchboard.logbook.store import RecordStore
+from switchboard.optouts.rules import How
+from switchboard.optouts.store import OptOutStore
 from switchboard.settings import Settings, load_settings
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle, HttpResult
 
@@ -292,6 +292,13 @@ def test_history_parameters_are_validated(stack: Stack, query: str, field: str) 
     result = stack.call("GET", f"messages?{query}")
     assert result.status == 400
     assert error_of(result)["field"] == field
+
+
+def test_empty_query_values_get_the_defaults_as_in_azure(stack: Stack) -> None:
+    """The Functions host drops `limit=` before the function sees it: the default applies."""
+    result = stack.call("GET", "messages?limit=&since=&cursor=")
+    assert result.status == 200, result.text
+    assert result.json()["limit"] == 50
 
 
 # --- GET /api/numbers and GET /api/usage -------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -25,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.operator_routes import OPENAPI_PATH
+from switchboard.operator.routes import OPENAPI_PATH
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory
 
 ACCOUNT_SID = "AC" + "5c" * 16
@@ -74,12 +76,25 @@ def app_url(run_host_module: HostFactory) -> Iterator[str]:
         yield host.url
 
 
+def has_empty_query_value(case: schemathesis.Case, app_url: str) -> bool:
+    """Whether the request as sent carries `name=` (an empty value, after serialization)."""
+    prepared = requests.Request(**case.as_transport_kwargs(base_url=app_url)).prepare()
+    query = parse_qsl(urlsplit(prepared.url or "").query, keep_blank_values=True)
+    return any(value == "" for _, value in query)
+
+
 @SCHEMA.parametrize()
 @settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_operator_api_conforms(case: schemathesis.Case, app_url: str) -> None:
+    checks = CHECKS
+    if has_empty_query_value(case, app_url):
+        # The Functions host drops a query parameter whose value is empty before the function
+        # sees it (so does the devkit host): `?until=` is the request without `until`, which is
+        # valid. Azure never answers it 400, so it is not negative data.
+        checks = [check for check in CHECKS if check is not negative_data_rejection]
     case.call_and_validate(
-        base_url=app_url, headers={"x-functions-key": KEY}, checks=CHECKS, timeout=20
+        base_url=app_url, headers={"x-functions-key": KEY}, checks=checks, timeout=20
     )

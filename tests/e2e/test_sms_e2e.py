@@ -22,13 +22,14 @@ import pytest
 from devkit.simulator import SmsResult, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
-from switchboard.adapters import tables, twilio_client
-from switchboard.adapters.optout_store import OptOutStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.message_log import record_outbound_message
-from switchboard.optout import How, OptedOut, ensure_can_text
+from switchboard.logbook.messages import record_outbound_message
+from switchboard.logbook.statuses import Kind, status_callback_url
+from switchboard.logbook.store import RecordStore
+from switchboard.optouts.rules import How, OptedOut, ensure_can_text
+from switchboard.optouts.store import OptOutStore
 from switchboard.settings import Settings, load_settings
-from switchboard.status import Kind, status_callback_url
+from switchboard.storage import tables
+from switchboard.twilio import client as twilio_client
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 
 ACCOUNT_SID = "AC" + "e2" * 16

@@ -18,7 +18,7 @@ import pytest
 from devkit.azurite import Azurite
 from devkit.simulator import CallSession, Transcript, sign_and_post
 from switchboard import records
-from switchboard.adapters.record_store import RecordStore
+from switchboard.logbook.store import RecordStore
 from switchboard.settings import load_settings
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 

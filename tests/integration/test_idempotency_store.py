@@ -12,19 +12,19 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from switchboard import records
-from switchboard.adapters import tables
-from switchboard.adapters.idempotency_store import IdempotencyStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.adapters.twilio_client import CallRecord
-from switchboard.call_queue import (
+from switchboard.calls.idempotency import TWILIO_CLOCK_SKEW, State, Verdict
+from switchboard.calls.placing import (
     CallInFlight,
     TransientCallFailure,
     process_message,
     process_poison,
 )
-from switchboard.calls import CallRequest, parse_call_request
-from switchboard.idempotency import TWILIO_CLOCK_SKEW, State, Verdict
+from switchboard.calls.request import CallRequest, parse_call_request
+from switchboard.calls.store import IdempotencyStore
+from switchboard.logbook.store import RecordStore
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import tables
+from switchboard.twilio.client import CallRecord
 
 TO = "+15558675310"
 FROM = "+15017122661"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from switchboard.adapters import tables
-from switchboard.adapters.record_store import RecordStore
+from switchboard.logbook.store import RecordStore
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import tables
 
 
 @pytest.fixture

@@ -24,16 +24,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devkit.twilio_standin import FaultRule, TwilioStandin
-from switchboard import records, scheduler
-from switchboard import schedules as s
-from switchboard.adapters import schedule_store
-from switchboard.adapters.record_store import RecordStore
-from switchboard.adapters.schedule_store import CancelResult, CreateResult, ScheduleStore
-from switchboard.adapters.tables import get_table
-from switchboard.optout import How
-from switchboard.scheduler import RunOptions
-from switchboard.schedules import RetryPolicy
+from switchboard import records
+from switchboard.logbook.store import RecordStore
+from switchboard.optouts.rules import How
+from switchboard.schedules import rules as s
+from switchboard.schedules import store as schedule_store
+from switchboard.schedules import timer as scheduler
+from switchboard.schedules.rules import RetryPolicy
+from switchboard.schedules.store import CancelResult, CreateResult, ScheduleStore
+from switchboard.schedules.timer import RunOptions
 from switchboard.settings import Settings, load_settings
+from switchboard.storage.tables import get_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SENDER = "+15017122661"
@@ -140,7 +141,7 @@ def subprocess_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 def start_run(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "switchboard.scheduler", *args],
+        [sys.executable, "-m", "switchboard.schedules.timer", *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -274,7 +275,7 @@ def test_expired_claims_are_resolved_from_the_done_row_or_twilio(
     lost, _ = due_schedule("rec-lost", "+15557000003", now - timedelta(minutes=11))
     lost.update(claim)
     seed(settings, [finished, in_twilio, lost, done])
-    from switchboard.adapters import twilio_client
+    from switchboard.twilio import client as twilio_client
 
     client = twilio_client.build_client(settings)
     earlier = twilio_client.send_sms(
@@ -324,7 +325,7 @@ def test_each_case_ends_in_the_right_state(make_settings: Any, twilio: TwilioSta
         "flaky": due_schedule("flaky", "+15557100004", past, time_zone="Etc/GMT-12")[0],
     }
     seed(settings, list(cases.values()))
-    from switchboard.adapters.optout_store import OptOutStore
+    from switchboard.optouts.store import OptOutStore
 
     optouts = OptOutStore.from_settings(settings)
     optouts.opt_out("+15557100001", How.KEYWORD, keyword="STOP")
@@ -423,7 +424,7 @@ def test_big_runs_check_every_recipient_against_the_opt_out_list(
 ) -> None:
     """120 to send: an opt-out list of up to 30 numbers is read once; a longer one falls back
     to one point read per recipient. Either way every opted-out number is skipped."""
-    from switchboard.adapters.optout_store import OptOutStore
+    from switchboard.optouts.store import OptOutStore
 
     settings = make_settings()
     now = records.utcnow()

@@ -22,8 +22,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from devkit.azurite import Azurite
-from switchboard.blueprints import voice as voice_bp
 from switchboard.settings import reset_settings_cache
+from switchboard.voice import blueprint as voice_bp
 
 TOKEN = "integration-auth-token-0123456789"
 CALLER = "+15558675310"

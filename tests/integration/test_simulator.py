@@ -553,3 +553,89 @@ def test_cli_missing_credentials_and_help(
     status, out, _ = run_cli(capsys, "call", "--help")
     assert status == 0
     assert "--dial-status" in out
+
+
+def _ring_group_app(twiml_app: TwimlTestApp) -> None:
+    """Three numbers ring together; each hears a whisper asking for 1; 1 connects, else hang up."""
+    twiml_app.routes["/api/voice/incoming"] = lambda r: twiml(
+        '<Dial action="/api/voice/dial-complete" callerId="+15017122661">'
+        '<Number url="/api/voice/whisper">+15550000001</Number>'
+        '<Number url="/api/voice/whisper">+15550000002</Number>'
+        '<Number url="/api/voice/whisper">+15550000003</Number></Dial>'
+    )
+    twiml_app.routes["/api/voice/whisper"] = lambda r: (
+        twiml("")
+        if r.params.get("Digits") == "1"
+        else twiml("<Hangup/>")
+        if "Digits" in r.params
+        else twiml(
+            '<Gather numDigits="1" action="/api/voice/whisper"><Say>Press 1.</Say></Gather>'
+            "<Hangup/>"
+        )
+    )
+    twiml_app.routes["/api/voice/dial-complete"] = lambda r: twiml("<Hangup/>")
+
+
+def test_ring_group_whispers_until_one_accepts(twiml_app: TwimlTestApp) -> None:
+    _ring_group_app(twiml_app)
+    callees = simulator.parse_callees(["+15550000001=", "+15550000002=9", "+15550000003=1"])
+    transcript = twiml_app.session().run(callees=callees)
+    assert transcript.ok, transcript.text()
+    whispers = [r for r in twiml_app.received if r.path == "/api/voice/whisper"]
+    # 1 answers and presses nothing (one request); 2 presses 9; 3 presses 1 and takes the call.
+    assert [w.params["To"] for w in whispers] == ["+15550000001"] + ["+15550000002"] * 2 + [
+        "+15550000003"
+    ] * 2
+    assert all(w.valid for w in whispers)
+    leg = whispers[-1].params["CallSid"]
+    assert whispers[-1].params["ParentCallSid"] == transcript.call_sid
+    assert whispers[-1].params["From"] == "+15017122661"  # the Dial's callerId
+    assert whispers[-1].params["Direction"] == "outbound-dial"
+    done = twiml_app.received[-1]
+    assert done.path == "/api/voice/dial-complete"
+    assert done.params["DialCallStatus"] == "completed"
+    assert done.params["DialCallSid"] == leg
+
+
+def test_ring_group_nobody_accepts(twiml_app: TwimlTestApp) -> None:
+    _ring_group_app(twiml_app)
+    callees = simulator.parse_callees(["+15550000001=", "+15550000002=no-answer"])
+    transcript = twiml_app.session().run(callees=callees)
+    assert transcript.ok, transcript.text()
+    done = twiml_app.received[-1]
+    # One leg was answered, then hung up in its whisper: the legs completed, nobody took it.
+    assert done.params["DialCallStatus"] == "completed"
+    assert "DialCallDuration" not in done.params
+    nobody = twiml_app.session().run(callees=simulator.parse_callees(["+15550000002=busy"]))
+    assert twiml_app.received[-1].params["DialCallStatus"] == "no-answer"
+    assert nobody.ok
+
+
+def test_parse_callees_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="behaviour"):
+        simulator.parse_callees(["+15550000001=maybe"])
+    with pytest.raises(ValueError, match="expected"):
+        simulator.parse_callees(["15550000001"])
+
+
+def test_transcription_callback_follows_the_recording_and_repeats(
+    twiml_app: TwimlTestApp,
+) -> None:
+    twiml_app.routes["/api/voice/incoming"] = lambda r: twiml(
+        '<Record action="/api/voice/recording" recordingStatusCallback="/api/voice/recording"'
+        ' transcribe="true" transcribeCallback="/api/voice/recording"/>'
+    )
+    twiml_app.routes["/api/voice/recording"] = lambda r: twiml("<Hangup/>")
+    transcript = twiml_app.session().run(transcription_text="Call me back", callback_repeats=2)
+    assert transcript.ok, transcript.text()
+    kinds = [step.kind for step in transcript.steps]
+    assert kinds.count("recording-status-callback") == 2
+    assert kinds.count("transcription-callback") == 2
+    sent = [r for r in twiml_app.received if "TranscriptionText" in r.params]
+    assert len(sent) == 2
+    assert sent[0].params == sent[1].params  # a retry is the same request
+    assert sent[0].params["TranscriptionText"] == "Call me back"
+    assert sent[0].params["TranscriptionStatus"] == "completed"
+    recording = next(r for r in twiml_app.received if "RecordingStatus" in r.params)
+    assert sent[0].params["RecordingSid"] == recording.params["RecordingSid"]
+    assert sent[0].valid

@@ -18,16 +18,19 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
-from switchboard import records, sms_webhook, status, status_callbacks
-from switchboard.adapters import tables
-from switchboard.adapters.optout_store import OptOutStore
-from switchboard.adapters.record_store import RecordStore
-from switchboard.blueprints import sms as sms_bp
-from switchboard.blueprints import status as status_bp
-from switchboard.message_log import record_outbound_message
-from switchboard.optout import How, OptedOut, ensure_can_text
+from switchboard import records
+from switchboard.logbook.messages import record_outbound_message
+from switchboard.logbook.statuses import Kind
+from switchboard.logbook.store import RecordStore
+from switchboard.optouts.rules import How, OptedOut, ensure_can_text
+from switchboard.optouts.store import OptOutStore
 from switchboard.settings import Settings, get_settings, reset_settings_cache
-from switchboard.status import Kind
+from switchboard.sms import blueprint as sms_bp
+from switchboard.sms import webhook as sms_webhook
+from switchboard.status import blueprint as status_bp
+from switchboard.status import callbacks as status_callbacks
+from switchboard.status import merge as status
+from switchboard.storage import tables
 
 TOKEN = "sms-integration-token-0123456789"
 BASE = "http://localhost:7071"

@@ -11,8 +11,8 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from devkit.azurite import connection_string
-from switchboard.adapters import queues, tables
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import queues, tables
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def test_table_is_created_on_first_use_once_per_process(
     settings: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    service = tables._service(settings.azure_web_jobs_storage)
+    service = tables._service(settings)
     original = service.create_table
 
     def counting_create(name: str) -> object:
@@ -42,7 +42,7 @@ def test_table_is_created_on_first_use_once_per_process(
 
 
 def test_existing_table_is_not_an_error(settings: Settings, unique_name: str) -> None:
-    tables._service(settings.azure_web_jobs_storage).create_table(unique_name)
+    tables._service(settings).create_table(unique_name)
     table = tables.get_table(unique_name, settings)
     assert tables.insert_if_absent(table, {"PartitionKey": "a", "RowKey": "b"})
 
@@ -107,7 +107,7 @@ def test_storage_unreachable_fails_fast() -> None:
 
 def test_development_storage_shortcut_resolves_to_default_ports() -> None:
     settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
-    service = tables._service(settings.azure_web_jobs_storage)
+    service = tables._service(settings)
     assert service.url.startswith("http://127.0.0.1:10002/devstoreaccount1")
     queue = QueueClient.from_connection_string(settings.azure_web_jobs_storage, "q-name")
     assert queue.url.startswith("http://127.0.0.1:10001/devstoreaccount1")

@@ -28,8 +28,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.adapters import twilio_client as tc
 from switchboard.settings import Settings
+from switchboard.twilio import client as tc
+from switchboard.twilio.errors import TwilioFailure, classify_twilio_error
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-auth-token-for-tests"
@@ -219,7 +220,7 @@ def test_bad_credentials_get_401_20003(standin: TwilioStandin, changes: dict[str
     bad = tc.build_client(make_settings(standin, **changes))
     error = twilio_error(lambda: tc.send_sms(bad, to=TO, body="x", from_=FROM))
     assert (error.status, error.code) == (401, 20003)
-    failure = tc.classify_twilio_error(error)
+    failure = classify_twilio_error(error)
     assert not failure.transient
     assert failure.code == 20003
     assert standin.requests()[-1].authenticated is False
@@ -285,7 +286,7 @@ def test_validation_errors_use_twilio_codes_and_json(
 )
 def test_sms_magic_numbers(client: Any, to: str, code: int) -> None:
     error = twilio_error(lambda: tc.send_sms(client, to=to, body="x", from_=FROM))
-    failure = tc.classify_twilio_error(error)
+    failure = classify_twilio_error(error)
     assert (failure.transient, failure.status, failure.code) == (False, 400, code)
     assert failure.message
     assert not failure.message.startswith("Unable to")
@@ -296,7 +297,7 @@ def test_sms_magic_numbers(client: Any, to: str, code: int) -> None:
 )
 def test_call_magic_numbers(client: Any, to: str, code: int) -> None:
     error = twilio_error(lambda: tc.create_call(client, to=to, from_=FROM, twiml="<Response/>"))
-    assert tc.classify_twilio_error(error).code == code
+    assert classify_twilio_error(error).code == code
 
 
 def test_sids_are_unique_under_concurrency(standin: TwilioStandin, client: Any) -> None:
@@ -694,7 +695,7 @@ def test_fault_rate_is_close_to_the_asked_rate_and_deterministic(standin: Twilio
 def test_fault_rate_through_the_client_is_transient(standin: TwilioStandin, client: Any) -> None:
     standin.set_faults(fail_rate=1.0, statuses=[429])
     error = twilio_error(lambda: tc.send_sms(client, to=TO, body="x", from_=FROM))
-    failure = tc.classify_twilio_error(error)
+    failure = classify_twilio_error(error)
     assert (failure.transient, failure.status, failure.code) == (True, 429, 20429)
 
 
@@ -703,7 +704,7 @@ def test_per_number_rules(standin: TwilioStandin, client: Any) -> None:
     standin.add_fault(to=OTHER, status=429)
     for _ in range(2):
         error = twilio_error(lambda: tc.send_sms(client, to=TO, body="x", from_=FROM))
-        assert tc.classify_twilio_error(error) == tc.TwilioFailure(
+        assert classify_twilio_error(error) == TwilioFailure(
             True, 503, 20503, "Service Unavailable"
         )
     assert tc.send_sms(client, to=TO, body="x", from_=FROM).status == "queued"
@@ -725,7 +726,7 @@ def test_latency_and_client_timeout(standin: TwilioStandin) -> None:
     impatient = tc.build_client(make_settings(standin), timeout=0.3)
     with pytest.raises(requests.exceptions.ReadTimeout) as caught:
         tc.send_sms(impatient, to=TO, body="x", from_=FROM)
-    assert tc.classify_twilio_error(caught.value).transient
+    assert classify_twilio_error(caught.value).transient
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,7 +785,7 @@ def test_async_errors_classify_like_sync(standin: TwilioStandin) -> None:
                 return exc
         raise AssertionError("no error")
 
-    failure = tc.classify_twilio_error(asyncio.run(main()))
+    failure = classify_twilio_error(asyncio.run(main()))
     assert (failure.transient, failure.code) == (False, 21610)
 
 

@@ -39,6 +39,7 @@ from werkzeug.datastructures import MultiDict
 from devkit.azurite import Azurite
 from devkit.twilio_standin import TwilioStandin
 from switchboard.settings import reset_settings_cache
+from tests.conftest import SCRUBBED_PREFIXES
 from tests.e2e.conftest import PROJECT_ROOT, HostHandle, start_host
 
 HERE = Path(__file__).resolve().parent
@@ -492,9 +493,7 @@ def in_process_settings(env: Mapping[str, str | None]) -> Iterator[None]:
     """The app's settings as environment variables for in-process calls (restored after)."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if name.startswith(("TWILIO_", "SMS_", "VOICE_", "TABLE_", "PUBLIC_BASE_URL")) or (
-                name.startswith(("WEBSITE_", "OWNER_NUMBER", "DEVHOST_", "OUTBOUND_CALL_QUEUE"))
-            ):
+            if name.startswith(SCRUBBED_PREFIXES):
                 patch.delenv(name, raising=False)
         for name, value in env.items():
             if value is None:

@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from devkit.twilio_standin import TwilioStandin
-from switchboard.adapters.idempotency_store import PAYLOAD_KEEP_CHARS
-from switchboard.adapters.record_store import RecordStore
+from switchboard.calls.store import PAYLOAD_KEEP_CHARS
+from switchboard.logbook.store import RecordStore
 from switchboard.settings import load_settings
 from tests.e2e.conftest import HostHandle
 from tests.reliability.conftest import (

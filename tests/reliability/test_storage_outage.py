@@ -34,10 +34,11 @@ import pytest
 from devkit.simulator import CallSession, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
-from switchboard.adapters import queues, schedule_store, tables
-from switchboard.adapters.idempotency_store import IdempotencyStore
-from switchboard.adapters.record_store import RecordStore
+from switchboard.calls.store import IdempotencyStore
+from switchboard.logbook.store import RecordStore
+from switchboard.schedules import store as schedule_store
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import queues, tables
 from tests.e2e.conftest import HostHandle
 from tests.reliability.conftest import (
     ACCOUNT_SID,
@@ -58,9 +59,9 @@ from tests.reliability.conftest import (
 )
 
 try:  # the queue logic lives beside the (thin) blueprint
-    from switchboard.call_queue import process_message, twilio_placer
+    from switchboard.calls.placing import process_message, twilio_placer
 except ImportError:  # pragma: no cover - before the blueprints were thinned
-    from switchboard.blueprints.calls import process_message, twilio_placer  # type: ignore
+    from switchboard.calls.blueprint import process_message, twilio_placer  # type: ignore
 
 CALLER = "+15557770101"
 
@@ -320,9 +321,9 @@ def test_timer_run_cut_by_the_outage_sends_once(
 ) -> None:
     from azure.data.tables import TableClient
 
-    from switchboard import scheduler
-    from switchboard.adapters.schedule_store import ScheduleStore, open_tables
-    from switchboard.schedules import parse_new_schedule
+    from switchboard.schedules import timer as scheduler
+    from switchboard.schedules.rules import parse_new_schedule
+    from switchboard.schedules.store import ScheduleStore, open_tables
 
     env = app_env(
         "cutrun",

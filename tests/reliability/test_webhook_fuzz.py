@@ -376,7 +376,7 @@ def test_the_oracle_catches_injected_markup(document: str) -> None:
 def test_injected_markup_comes_back_as_text(app: InProcessApp, payload: str) -> None:
     """Where caller text reaches TwiML (the ApiVersion in the greeting, a forwarded SMS), each
     injection comes back whole, as the text of one element, and adds no verb."""
-    from switchboard.messaging import xml_safe
+    from switchboard.twilio.text import xml_safe
 
     call = [("CallSid", "CA" + uuid.uuid4().hex), ("From", "+15557770104"), ("ApiVersion", payload)]
     answer = app.post("voice/incoming", call)

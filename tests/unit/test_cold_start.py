@@ -39,10 +39,21 @@ FUNCTIONS = [
     "cancel_sms_schedule",
 ]
 
+#: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
+BLUEPRINT_PACKAGES = [
+    "switchboard.operator",
+    "switchboard.voice",
+    "switchboard.sms",
+    "switchboard.status",
+    "switchboard.calls",
+    "switchboard.schedules",
+]
+
 #: Heavy third-party packages: imported on first use, never at index time.
 HEAVY_PACKAGES = [
     "twilio.rest",
     "azure.storage.queue",
+    "azure.identity",
     "phonenumbers",
     "croniter",
     "click",
@@ -52,22 +63,22 @@ HEAVY_PACKAGES = [
 #: The core: imported by a function on its first call, never at index time.
 CORE_MODULES = [
     "switchboard.settings",
-    "switchboard.schedules",
-    "switchboard.scheduler",
-    "switchboard.operator_api",
-    "switchboard.operator_service",
-    "switchboard.operator_routes",
-    "switchboard.calls",
-    "switchboard.call_queue",
-    "switchboard.call_routes",
-    "switchboard.idempotency",
-    "switchboard.messaging",
-    "switchboard.voice",
-    "switchboard.voice_webhooks",
-    "switchboard.sms_webhook",
-    "switchboard.status_callbacks",
-    "switchboard.adapters.tables",
-    "switchboard.adapters.twilio_client",
+    "switchboard.schedules.rules",
+    "switchboard.schedules.timer",
+    "switchboard.operator.api",
+    "switchboard.operator.service",
+    "switchboard.operator.routes",
+    "switchboard.calls.request",
+    "switchboard.calls.placing",
+    "switchboard.calls.routes",
+    "switchboard.calls.idempotency",
+    "switchboard.sms.keywords",
+    "switchboard.voice.flow",
+    "switchboard.voice.webhooks",
+    "switchboard.sms.webhook",
+    "switchboard.status.callbacks",
+    "switchboard.storage.tables",
+    "switchboard.twilio.client",
 ]
 
 #: What a voice or SMS webhook never needs (the scheduled-SMS, operator and outbound-call code).
@@ -77,20 +88,20 @@ NOT_FOR_WEBHOOKS = [
     "croniter",
     "click",
     "aiohttp",
-    "switchboard.schedules",
-    "switchboard.scheduler",
-    "switchboard.schedule_routes",
-    "switchboard.adapters.schedule_store",
-    "switchboard.operator_api",
-    "switchboard.operator_service",
-    "switchboard.operator_routes",
-    "switchboard.calls",
-    "switchboard.call_queue",
-    "switchboard.call_routes",
-    "switchboard.idempotency",
-    "switchboard.adapters.idempotency_store",
-    "switchboard.adapters.queues",
-    "switchboard.adapters.twilio_client",
+    "switchboard.schedules.rules",
+    "switchboard.schedules.timer",
+    "switchboard.schedules.routes",
+    "switchboard.schedules.store",
+    "switchboard.operator.api",
+    "switchboard.operator.service",
+    "switchboard.operator.routes",
+    "switchboard.calls.request",
+    "switchboard.calls.placing",
+    "switchboard.calls.routes",
+    "switchboard.calls.idempotency",
+    "switchboard.calls.store",
+    "switchboard.storage.queues",
+    "switchboard.twilio.client",
 ]
 
 INDEX = """
@@ -109,7 +120,8 @@ from urllib.parse import urlencode
 import azure.functions as func
 from twilio.request_validator import RequestValidator
 import function_app
-from switchboard import sms_webhook, voice_webhooks
+from switchboard.sms import webhook as sms_webhook
+from switchboard.voice import webhooks as voice_webhooks
 
 def down(settings):
     raise ConnectionError("storage down (stub)")
@@ -129,7 +141,8 @@ def post(function, path, params):
     )
     return function.build().get_user_function()(request).status_code
 
-from switchboard.blueprints import sms, voice
+from switchboard.sms import blueprint as sms
+from switchboard.voice import blueprint as voice
 call = {"CallSid": "CA" + "1" * 32, "From": "+15558675310", "To": "+15017122661"}
 text = {"MessageSid": "SM" + "1" * 32, "From": "+15558675310", "To": "+15017122661", "Body": "hi"}
 print(json.dumps({
@@ -170,8 +183,9 @@ def test_indexing_imports_only_the_blueprints() -> None:
     assert [name for name in HEAVY_PACKAGES if name in modules] == []
     assert [name for name in CORE_MODULES if name in modules] == []
     ours = {name for name in modules if name == "switchboard" or name.startswith("switchboard.")}
-    assert {name for name in ours if not name.startswith("switchboard.blueprints")} == {
-        "switchboard"
+    assert {name for name in ours if not name.endswith(".blueprint")} == {
+        "switchboard",
+        *BLUEPRINT_PACKAGES,
     }
 
 

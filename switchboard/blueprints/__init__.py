@@ -1,1 +1,0 @@
-"""One Blueprint per channel; thin: a trigger in, a call of the core, the result back."""

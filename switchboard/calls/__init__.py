@@ -1,0 +1,1 @@
+"""Outbound calls: the request contract, exactly-once placement, the routes, the Blueprint."""

@@ -1,0 +1,172 @@
+"""HTTP answers shared by every route: JSON and TwiML responses, and the one error shape.
+
+Every operator error is `{"error": {"code", "message", "field"?}}` with a 4xx status (SPEC);
+`ApiError` carries one from wherever it is found to the route that answers it
+(`api_error_response`). The only 5xx are Twilio's own transient failures (503 with
+`Retry-After`) and the app's broken configuration or storage, never a caller's input.
+`query_param`, `parse_limit`, `parse_datetime` and `parse_date` read query parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import azure.functions as func
+
+#: Page size of a listing when the caller gives no `limit`, and the largest page of records.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    """An operator request that cannot be served: HTTP status, error code, message, field."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    retry_after: int | None = None
+    #: Extra members of the error object (Twilio's `moreInfo`, ...).
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def body(self) -> dict[str, Any]:
+        """The SPEC error body `{"error": {"code", "message", "field"?}}`."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        error.update(self.extra)
+        return {"error": error}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers: `Retry-After` for a temporary failure."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+def invalid(field_name: str, message: str, code: str = "invalid_field") -> ApiError:
+    """400 naming the field."""
+    return ApiError(400, code, f"{field_name}: {message}", field_name)
+
+
+def not_found(kind: str, key: str) -> ApiError:
+    """404 for an unknown record (the key is echoed only when short and printable)."""
+    shown = key if len(key) <= 64 and key.isprintable() else "(given)"
+    return ApiError(404, "not_found", f"no {kind} with id {shown}")
+
+
+def unavailable(code: str, message: str, retry_after: int | None = None) -> ApiError:
+    """503: a dependency (Twilio, storage) or the app's configuration is not available."""
+    return ApiError(503, code, message, retry_after=retry_after)
+
+
+def query_param(params: Mapping[str, str], name: str) -> str | None:
+    """A query parameter's value (None when absent); given but empty → 400 naming it."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise invalid(name, "must not be empty (leave the parameter out for its default)")
+    return raw
+
+
+def parse_limit(
+    params: Mapping[str, str], *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT
+) -> int:
+    """`limit`: a whole number in 1..maximum (default `default`)."""
+    raw = query_param(params, "limit")
+    if raw is None:
+        return default
+    text = raw.strip()
+    if not text.isdigit() or not text.isascii() or len(text) > 6 or not 1 <= int(text) <= maximum:
+        raise invalid("limit", f"must be a whole number between 1 and {maximum}")
+    return int(text)
+
+
+def parse_datetime(raw: str, name: str) -> datetime:
+    """ISO-8601 date-time (UTC when it has no offset) or date (its midnight UTC), in UTC."""
+    text = raw.strip()
+    try:
+        if _ISO_DATE.match(text):
+            value = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        else:
+            value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        # Year 1 with a positive offset (or 9999 with a negative one) leaves datetime's range.
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid(name, "must be an ISO-8601 date-time such as 2026-11-01T09:00:00Z") from None
+
+
+def parse_date(raw: str, name: str) -> date:
+    """A calendar date `YYYY-MM-DD` (Twilio's usage dates are GMT days)."""
+    text = raw.strip()
+    try:
+        if not _ISO_DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(name, "must be a date in the form YYYY-MM-DD") from None
+
+
+def json_response(
+    data: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """A JSON response (UTF-8, compact)."""
+    return func.HttpResponse(
+        json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str),
+        status_code=status_code,
+        mimetype="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpResponse:
+    """The SPEC error body with its status."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return json_response({"error": error}, status_code, headers)
+
+
+def twiml_response(xml: str, status_code: int = 200) -> func.HttpResponse:
+    """TwiML as Twilio expects it: text/xml."""
+    return func.HttpResponse(xml, status_code=status_code, mimetype="text/xml", charset="utf-8")
+
+
+def plain_response(text: str, status_code: int) -> func.HttpResponse:
+    """A short text/plain answer (Twilio callbacks: no detail, no TwiML)."""
+    return func.HttpResponse(text, status_code=status_code, mimetype="text/plain")
+
+
+def no_content() -> func.HttpResponse:
+    """204, no body."""
+    return func.HttpResponse(status_code=204)
+
+
+def forbidden() -> func.HttpResponse:
+    """403 with no TwiML: the answer to a request without a valid Twilio signature."""
+    return func.HttpResponse("Forbidden", status_code=403, mimetype="text/plain")
+
+
+def api_error_response(error: ApiError) -> func.HttpResponse:
+    """The answer for an `ApiError`: its status, body and headers."""
+    return json_response(error.body(), error.status, error.headers() or None)

@@ -1,0 +1,521 @@
+"""A line's JSON document: validated against `schema.json`, then built into a `Line` (pure).
+
+The JSON Schema is the one source of truth: `GET /api/lines/schema` serves it, the operator
+API's OpenAPI description refers to it, and every rule a schema can say is said there. What a
+schema cannot say is checked here after it, with the same kind of error: a day named twice,
+overlapping ranges, a range of holidays that ends before it starts, a flow step that can never
+run, menus nested too deep, text that is not valid Unicode, a document too large to store.
+
+Every problem names the JSON pointer of the bad field (`/open/0/forward/to`) and says what is
+wrong without echoing the value. `parse_line` raises `LineError` listing them all, the first one
+being the most relevant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from switchboard.lines import hours as h
+from switchboard.lines.model import (
+    DEFAULT_MENU_ATTEMPTS,
+    DEFAULT_MENU_TIMEOUT,
+    DEFAULT_RING_TIMEOUT,
+    DEFAULT_VOICEMAIL_MAX_LENGTH,
+    FLOW_NAMES,
+    ForwardStep,
+    HangupStep,
+    Line,
+    MenuOption,
+    MenuStep,
+    PauseStep,
+    Prompt,
+    PromptStep,
+    RedirectStep,
+    Step,
+    VoicemailStep,
+)
+from switchboard.phone import is_e164
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+#: The stored document (compact JSON) fits one Table Storage string property (64 KiB UTF-16).
+MAX_DOCUMENT_CHARS = 30_000
+#: Menus inside menu options, at most this deep (each level is a `<Gather>` the caller hears).
+MAX_MENU_DEPTH = 3
+#: Longest span of one holiday entry with years (a yearly one spans at most a year anyway).
+MAX_HOLIDAY_DAYS = 366
+STEP_KINDS = ("say", "play", "pause", "menu", "forward", "voicemail", "hangup", "redirect")
+#: Steps after which a flow list ends: nothing after them could ever run.
+_ENDING_KINDS = frozenset({"menu", "voicemail", "hangup", "redirect"})
+
+_FORMAT_MESSAGES = {
+    "phone-e164": "must be an E.164 phone number such as +15017122661",
+    "iana-time-zone": "must be an IANA time zone such as America/New_York",
+    "clock-range": "must be a range of 24-hour times such as 08:30-17:30 (24:00 only as an end)",
+    "calendar-day": "must be a day that exists, YYYY-MM-DD or MM-DD",
+    "https-uri": "must be an absolute https URL",
+    "date-time": "must be an ISO-8601 date and time with an offset, such as 2026-12-24T17:00:00-05:00",
+}
+_TYPE_WORDS = {
+    "object": "an object",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "number": "a number",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document: where (a JSON pointer) and what."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+class LineError(ValueError):
+    """A line document is invalid; `problems` lists each, the most relevant first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self.problems[0]) if self.problems else "invalid line")
+
+    @property
+    def pointer(self) -> str:
+        """The JSON pointer of the first problem."""
+        return self.problems[0].pointer if self.problems else ""
+
+
+def pointer(path: Iterable[str | int]) -> str:
+    """A JSON pointer (RFC 6901) for a path of keys and indexes."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+# --------------------------------------------------------------------------------------------
+# The schema and its formats
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The line document's JSON Schema (loaded once)."""
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _is_zone(value: str) -> bool:
+    try:
+        ZoneInfo(value)
+    except Exception:  # ZoneInfoNotFoundError, ValueError (a path), OSError (a folder)
+        return False
+    return True
+
+
+def _is_https(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname) and not any(c.isspace() for c in value)
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO-8601 date-time with an offset; ValueError without one."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("an offset is required")
+    return moment
+
+
+def _succeeds(parse: Any) -> Any:
+    def check(value: object) -> bool:
+        if not isinstance(value, str):
+            return True  # the type keyword reports it
+        try:
+            parse(value)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    return check
+
+
+@functools.cache
+def _validator() -> Any:
+    # jsonschema costs ~70 ms to import: only writing a line needs it, never a call.
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+    checks = {
+        "phone-e164": lambda v: not isinstance(v, str) or is_e164(v),
+        "iana-time-zone": lambda v: not isinstance(v, str) or _is_zone(v),
+        "clock-range": _succeeds(h.parse_clock_range),
+        "calendar-day": _succeeds(h.parse_calendar_day),
+        "https-uri": lambda v: not isinstance(v, str) or _is_https(v),
+        "date-time": _succeeds(parse_instant),
+    }
+    for name, check in checks.items():
+        checker.checks(name)(check)
+    return jsonschema.Draft202012Validator(schema(), format_checker=checker)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema errors in words
+
+
+def _schema_problem(error: Any) -> Problem:
+    path = list(error.absolute_path)
+    where = pointer(path)
+    kind = error.validator
+    schema_here = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "required":
+        missing = next(
+            (name for name in error.validator_value if name not in (error.instance or {})), ""
+        )
+        return Problem(pointer([*path, missing]), "is required")
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(schema_here.get("properties", {}))
+        extra = sorted(str(k) for k in error.instance if k not in known)
+        if extra:
+            return Problem(pointer([*path, extra[0]]), "is not allowed here")
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        expected = schema_here.get("description", "")
+        return Problem(
+            pointer([*path, error.instance]),
+            "is not an allowed key" + (f": {expected}" if expected else ""),
+        )
+    if kind in ("pattern", "format"):
+        fmt = str(schema_here.get("format", ""))
+        return Problem(where, _FORMAT_MESSAGES.get(fmt, "is not in the expected form"))
+    if kind == "type":
+        allowed = error.validator_value
+        names = [str(n) for n in (allowed if isinstance(allowed, list) else [allowed])]
+        return Problem(where, "must be " + " or ".join(_TYPE_WORDS.get(n, n) for n in names))
+    if kind == "enum":
+        return Problem(where, "must be one of " + ", ".join(map(str, error.validator_value)))
+    if kind == "anyOf" and "kind" in _step_like(schema_here):
+        return Problem(where, "must be a step: one of " + ", ".join(STEP_KINDS))
+    if kind == "anyOf":
+        return Problem(where, "must have one of " + _alternatives(schema_here))
+    limits = {
+        "minLength": "must be at least {} characters",
+        "maxLength": "must be at most {} characters",
+        "minimum": "must be at least {}",
+        "maximum": "must be at most {}",
+        "minItems": "must have at least {} entries",
+        "maxItems": "must have at most {} entries",
+        "minProperties": "must have at least {} entries",
+        "maxProperties": "must have at most {} entries",
+        "uniqueItems": "must not repeat an entry",
+    }
+    if kind in limits:
+        return Problem(where, limits[kind].format(error.validator_value))
+    return Problem(where, "is not valid here")
+
+
+def _step_like(schema_here: Mapping[str, Any]) -> set[str]:
+    alternatives = schema_here.get("anyOf", [])
+    required = {tuple(a.get("required", ())) for a in alternatives if isinstance(a, dict)}
+    return {"kind"} if {(k,) for k in STEP_KINDS} <= required else set()
+
+
+def _alternatives(schema_here: Mapping[str, Any]) -> str:
+    names = [
+        "/".join(a.get("required", ()))
+        for a in schema_here.get("anyOf", [])
+        if isinstance(a, dict) and a.get("required")
+    ]
+    return ", ".join(names) or "the expected entries"
+
+
+def _schema_problems(document: Any) -> list[Problem]:
+    from jsonschema.exceptions import relevance
+
+    errors = sorted(_validator().iter_errors(document), key=relevance)
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for error in errors:
+        problem = _schema_problem(error)
+        if problem.pointer not in seen:
+            seen.add(problem.pointer)
+            problems.append(problem)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# What the schema cannot say
+
+
+def _bad_text(value: Any, path: list[str | int]) -> Iterator[Problem]:
+    """Strings (keys included) that are not valid Unicode: a lone surrogate cannot be stored."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield Problem(pointer(path), "must be valid Unicode text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    yield Problem(pointer(path), "has a key that is not valid Unicode text")
+                    continue
+            yield from _bad_text(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _bad_text(item, [*path, index])
+
+
+def _overlap(ranges: Sequence[h.ClockRange]) -> int | None:
+    """The index of the first range overlapping an earlier one on the same day, if any."""
+    taken: list[tuple[int, int]] = []
+    for index, span in enumerate(ranges):
+        pieces = [(span.start, h.MINUTES_PER_DAY)] if span.wraps else [(span.start, span.end)]
+        if span.wraps and span.end > 0:
+            pieces.append((0, span.end))  # the next morning counts against the same list
+        for lo, hi in pieces:
+            if any(lo < other_hi and other_lo < hi for other_lo, other_hi in taken):
+                return index
+        taken.extend(pieces)
+    return None
+
+
+def _hours_problems(hours: Mapping[str, Any]) -> Iterator[Problem]:
+    owner: dict[int, str] = {}
+    for key, ranges in hours.items():
+        for day in h.expand_days(key):
+            if day in owner:
+                name = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day]
+                yield Problem(pointer(["hours", key]), f"{name} is already given by {owner[day]}")
+                break
+            owner[day] = key
+        index = _overlap([h.parse_clock_range(r) for r in ranges])
+        if index is not None:
+            yield Problem(pointer(["hours", key, index]), "overlaps another range of the day")
+
+
+def _holiday_problems(holidays: Sequence[Mapping[str, Any]]) -> Iterator[Problem]:
+    for index, entry in enumerate(holidays):
+        if "from" in entry:
+            first = h.parse_calendar_day(entry["from"])
+            last = h.parse_calendar_day(entry["to"])
+            if (first.year is None) != (last.year is None):
+                yield Problem(
+                    pointer(["holidays", index, "to"]),
+                    "must have a year exactly when from has one",
+                )
+            elif first.year is not None and last.year is not None:
+                start = date(first.year, first.month, first.day)
+                end = date(last.year, last.month, last.day)
+                if end < start:
+                    yield Problem(pointer(["holidays", index, "to"]), "must not be before from")
+                elif (end - start).days >= MAX_HOLIDAY_DAYS:
+                    yield Problem(
+                        pointer(["holidays", index, "to"]),
+                        f"a holiday spans at most {MAX_HOLIDAY_DAYS} days",
+                    )
+        ranges = [h.parse_clock_range(r) for r in entry.get("hours", [])]
+        overlapping = _overlap(ranges)
+        if overlapping is not None:
+            yield Problem(
+                pointer(["holidays", index, "hours", overlapping]),
+                "overlaps another range of the day",
+            )
+
+
+def _step_kind(step: Mapping[str, Any]) -> str:
+    return next(kind for kind in STEP_KINDS if kind in step)
+
+
+def _steps_problems(
+    steps: Sequence[Mapping[str, Any]], path: list[str | int], depth: int
+) -> Iterator[Problem]:
+    for index, step in enumerate(steps):
+        kind = _step_kind(step)
+        if kind in _ENDING_KINDS and index < len(steps) - 1:
+            yield Problem(
+                pointer([*path, index + 1]),
+                f"can never run: the {kind} step before it ends the flow",
+            )
+        if kind == "menu":
+            if depth >= MAX_MENU_DEPTH:
+                yield Problem(
+                    pointer([*path, index, "menu"]),
+                    f"menus nest at most {MAX_MENU_DEPTH} deep",
+                )
+                continue
+            for key, option in step["menu"]["options"].items():
+                yield from _steps_problems(
+                    option["steps"], [*path, index, "menu", "options", key, "steps"], depth + 1
+                )
+
+
+def _semantic_problems(document: Mapping[str, Any], number: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if "number" in document and document["number"] != number:
+        problems.append(Problem("/number", "must be the number of the line being written"))
+    needs_zone = [k for k in ("hours", "holidays", "override") if k in document]
+    if needs_zone and "timeZone" not in document:
+        problems.append(Problem("/timeZone", f"is required with {needs_zone[0]}"))
+    problems.extend(_hours_problems(document.get("hours", {})))
+    problems.extend(_holiday_problems(document.get("holidays", [])))
+    for flow in FLOW_NAMES:
+        problems.extend(_steps_problems(document.get(flow, []), [flow], 1))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Building the Line
+
+
+def _prompt(data: Mapping[str, Any]) -> Prompt:
+    return Prompt(
+        text=data.get("say"),
+        url=data.get("play"),
+        voice=data.get("voice"),
+        language=data.get("language"),
+        loop=int(data.get("loop", 1)),
+    )
+
+
+def _step(data: Mapping[str, Any]) -> Step:
+    kind = _step_kind(data)
+    if kind in ("say", "play"):
+        return PromptStep(_prompt(data))
+    if kind == "pause":
+        return PauseStep(int(data["pause"]))
+    body: Mapping[str, Any] = data[kind]
+    if kind == "menu":
+        return MenuStep(
+            prompt=_prompt(body["prompt"]),
+            options=tuple(
+                MenuOption(
+                    key=key,
+                    words=tuple(w.strip() for w in option.get("words", []) if w.strip()),
+                    steps=_steps(option["steps"]),
+                )
+                for key, option in body["options"].items()
+            ),
+            attempts=int(body.get("attempts", DEFAULT_MENU_ATTEMPTS)),
+            timeout=int(body.get("timeout", DEFAULT_MENU_TIMEOUT)),
+        )
+    if kind == "forward":
+        return ForwardStep(
+            to=body["to"],
+            timeout=int(body.get("timeout", DEFAULT_RING_TIMEOUT)),
+            caller_id=body.get("callerId", "caller"),
+        )
+    if kind == "voicemail":
+        return VoicemailStep(
+            prompt=_prompt(body["prompt"]) if "prompt" in body else None,
+            max_length=int(body.get("maxLength", DEFAULT_VOICEMAIL_MAX_LENGTH)),
+            transcribe=bool(body.get("transcribe", False)),
+        )
+    if kind == "hangup":
+        return HangupStep()
+    return RedirectStep(url=body["url"])
+
+
+def _steps(data: Sequence[Mapping[str, Any]]) -> tuple[Step, ...]:
+    return tuple(_step(step) for step in data)
+
+
+def _weekly(hours: Mapping[str, Sequence[str]]) -> h.WeeklyHours:
+    days: list[list[h.ClockRange]] = [[] for _ in range(7)]
+    for key, ranges in hours.items():
+        for day in h.expand_days(key):
+            days[day].extend(h.parse_clock_range(r) for r in ranges)
+    return tuple(tuple(sorted(day)) for day in days)
+
+
+def _holiday(entry: Mapping[str, Any]) -> h.Holiday:
+    first = h.parse_calendar_day(entry.get("date") or entry["from"])
+    last = h.parse_calendar_day(entry.get("date") or entry["to"])
+    return h.Holiday(
+        first=first,
+        last=last,
+        hours=tuple(sorted(h.parse_clock_range(r) for r in entry.get("hours", []))),
+        name=entry.get("name"),
+    )
+
+
+def override_from(data: Mapping[str, Any]) -> h.Override:
+    """The Override of a document's `override` object (already validated)."""
+    return h.Override(
+        state=h.State(data["state"]),
+        until=parse_instant(data["until"]) if "until" in data else None,
+        set_at=parse_instant(data["setAt"]) if "setAt" in data else None,
+        reason=data.get("reason"),
+    )
+
+
+def build_line(document: Mapping[str, Any], number: str, version: int | None) -> Line:
+    """The Line of a document that `validate` accepted."""
+    zone = ZoneInfo(document["timeZone"]) if "timeZone" in document else ZoneInfo("UTC")
+    schedule = h.Schedule(
+        zone=zone,
+        weekly=_weekly(document["hours"]) if "hours" in document else None,
+        holidays=tuple(_holiday(e) for e in document.get("holidays", [])),
+        override=override_from(document["override"]) if "override" in document else None,
+    )
+    callers = document.get("callers", {})
+    sms = document.get("sms", {})
+    return Line(
+        number=number,
+        schedule=schedule,
+        name=document.get("name"),
+        time_zone=document.get("timeZone"),
+        greetings={k: _prompt(v) for k, v in document.get("greeting", {}).items()},
+        flows={flow: _steps(document[flow]) for flow in FLOW_NAMES if flow in document},
+        blocked=frozenset(callers.get("blocked", [])),
+        allowed=frozenset(callers["allowed"]) if "allowed" in callers else None,
+        voice=document.get("voice"),
+        language=document.get("language"),
+        sms_auto_reply=sms.get("autoReply"),
+        sms_closed_reply=sms.get("closedReply"),
+        sms_forward_to=sms.get("forwardTo"),
+        version=version,
+    )
+
+
+def validate(document: Any, number: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The document to store for line `number`, or LineError naming every bad field.
+
+    The stored form is the document as given, with `number` filled in and an override's
+    `setAt` filled with `now` when it has neither `until` nor `setAt`.
+    """
+    if not isinstance(document, dict):
+        raise LineError([Problem("", "must be a JSON object")])
+    problems = list(_bad_text(document, []))
+    if problems:
+        raise LineError(problems)
+    problems = _schema_problems(document)
+    if problems:
+        raise LineError(problems)
+    problems = _semantic_problems(document, number)
+    if problems:
+        raise LineError(problems)
+    stored = {"number": number, **{k: v for k, v in document.items() if k != "number"}}
+    override = stored.get("override")
+    if override is not None and "until" not in override and "setAt" not in override:
+        moment = now or datetime.now().astimezone()
+        stored["override"] = {**override, "setAt": moment.isoformat(timespec="seconds")}
+    if len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) > MAX_DOCUMENT_CHARS:
+        raise LineError([Problem("", f"must be at most {MAX_DOCUMENT_CHARS} characters as JSON")])
+    return stored
+
+
+def parse_line(
+    document: Any, number: str, *, version: int | None = None, now: datetime | None = None
+) -> tuple[dict[str, Any], Line]:
+    """Validate a document and build its Line: `(stored document, line)`."""
+    stored = validate(document, number, now=now)
+    return stored, build_line(stored, number, version)

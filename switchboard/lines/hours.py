@@ -1,0 +1,425 @@
+"""When a line is open: `(schedule, instant) → state + reason + the next change` (pure).
+
+A line's hours are wall-clock hours in its IANA time zone: "open 08:30-17:30" means open while
+the clock on the office wall reads 08:30 to 17:29, whatever the UTC offset is that day. That one
+rule decides every daylight-saving case without special cases:
+
+- a range that starts inside a spring-forward gap (02:30 on the night the clocks jump from 02:00
+  to 03:00) opens when the clock jumps past it, at 03:00;
+- a range over the repeated autumn hour is open during both passes of the wall clock through it;
+- a 30-minute shift (Australia/Lord_Howe) or a zone whose rules changed (zoneinfo knows the
+  history) needs nothing more.
+
+Ranges whose end is not after their start run past midnight (`22:00-02:00` on Friday is open
+from Friday 22:00 to Saturday 02:00); `24:00` ends a day. A holiday replaces the hours of its
+whole local day, 00:00 to 24:00: closed, or its own ranges (the previous evening's past-midnight
+range is cut at midnight). When several holidays cover a day, the first one listed wins. An
+override wins over everything until it ends: at `until`, or, without `until`, at the first change
+of the regular schedule after it was set.
+
+The next change is found without stepping through time: the state can only change where the wall
+clock reaches a range boundary (the instant a local time maps to, once or twice in a repeated
+hour) or where the UTC offset changes (the clock jumps over a boundary). Those candidate instants
+are computed for a week at a time and checked in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+MINUTES_PER_DAY = 24 * 60
+#: How far ahead `status` looks for the next change before saying "none".
+DEFAULT_HORIZON = timedelta(days=400)
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CHUNK_DAYS = 7
+_CALENDAR_DAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
+
+
+class State(StrEnum):
+    """Whether a line takes calls as open or as closed."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Reason(StrEnum):
+    """Why a line is in its state."""
+
+    HOURS = "hours"  # the weekly hours
+    ALWAYS_OPEN = "always-open"  # the line has no hours
+    HOLIDAY = "holiday"  # a holiday (closed, or open for its own hours)
+    OVERRIDE = "override"  # an override set by the owner
+
+
+@dataclass(frozen=True, order=True)
+class ClockRange:
+    """A daily range of wall-clock minutes; an end not after the start runs past midnight."""
+
+    start: int  # minutes after midnight, 0..1439
+    end: int  # 1..1440
+
+    @property
+    def wraps(self) -> bool:
+        """Whether the range ends the next day."""
+        return self.end <= self.start
+
+    @property
+    def length(self) -> int:
+        """Minutes covered."""
+        return self.end - self.start if not self.wraps else MINUTES_PER_DAY - self.start + self.end
+
+    def __str__(self) -> str:
+        return f"{_clock(self.start)}-{_clock(self.end)}"
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def parse_clock_range(text: str) -> ClockRange:
+    """`HH:MM-HH:MM` (24:00 only as an end) into a ClockRange; ValueError with a reason."""
+    try:
+        start_text, end_text = text.split("-")
+        start = _minutes(start_text, allow_24=False)
+        end = _minutes(end_text, allow_24=True)
+    except ValueError:
+        raise ValueError("must be a range of 24-hour times such as 08:30-17:30") from None
+    if start == end % MINUTES_PER_DAY and end != MINUTES_PER_DAY:
+        raise ValueError("start and end must differ")
+    if start == 0 and end == MINUTES_PER_DAY:
+        return ClockRange(0, MINUTES_PER_DAY)
+    return ClockRange(start, end)
+
+
+def _minutes(text: str, *, allow_24: bool) -> int:
+    hours_text, minutes_text = text.split(":")
+    if len(hours_text) != 2 or len(minutes_text) != 2:
+        raise ValueError(text)
+    hours, minutes = int(hours_text), int(minutes_text)
+    if allow_24 and hours == 24 and minutes == 0:
+        return MINUTES_PER_DAY
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59):
+        raise ValueError(text)
+    return hours * 60 + minutes
+
+
+#: The weekly hours: seven tuples of ranges, Monday first (`date.weekday()`).
+WeeklyHours = tuple[tuple[ClockRange, ...], ...]
+
+
+def day_index(name: str) -> int:
+    """0 for mon ... 6 for sun."""
+    return _DAY_NAMES.index(name)
+
+
+def expand_days(key: str) -> list[int]:
+    """The days a key of `hours` names: `mon`, `mon-fri`, `sat,sun`, `fri-mon` (wraps)."""
+    days: list[int] = []
+    for part in key.split(","):
+        first, _, last = part.partition("-")
+        start = day_index(first)
+        stop = day_index(last) if last else start
+        day = start
+        while True:
+            days.append(day)
+            if day == stop:
+                break
+            day = (day + 1) % 7
+    return days
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """A day of the calendar: once (with a year) or every year (year None)."""
+
+    year: int | None
+    month: int
+    day: int
+
+    def __str__(self) -> str:
+        return (f"{self.year:04d}-" if self.year is not None else "") + (
+            f"{self.month:02d}-{self.day:02d}"
+        )
+
+
+def parse_calendar_day(text: str) -> CalendarDay:
+    """`YYYY-MM-DD` or `MM-DD`; the day must exist (02-29 only yearly or in a leap year)."""
+    if not _CALENDAR_DAY.match(text):
+        raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
+    parts = text.split("-")
+    try:
+        if len(parts) == 3:
+            found = date(int(parts[0]), int(parts[1]), int(parts[2]))
+            return CalendarDay(found.year, found.month, found.day)
+        if len(parts) == 2:
+            found = date(2024, int(parts[0]), int(parts[1]))  # 2024: a leap year
+            return CalendarDay(None, found.month, found.day)
+    except ValueError:
+        pass
+    raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
+
+
+@dataclass(frozen=True)
+class Holiday:
+    """Days that replace the weekly hours: closed, or open for `hours` only."""
+
+    first: CalendarDay
+    last: CalendarDay
+    hours: tuple[ClockRange, ...] = ()
+    name: str | None = None
+
+    def covers(self, day: date) -> bool:
+        """Whether the holiday applies on local `day`."""
+        if self.first.year is not None and self.last.year is not None:
+            first = date(self.first.year, self.first.month, self.first.day)
+            last = date(self.last.year, self.last.month, self.last.day)
+            return first <= day <= last
+        month_day = (day.month, day.day)
+        start = (self.first.month, self.first.day)
+        end = (self.last.month, self.last.day)
+        if start <= end:
+            return start <= month_day <= end
+        return month_day >= start or month_day <= end  # a range over the new year
+
+
+@dataclass(frozen=True)
+class Override:
+    """Open or closed regardless of hours, until `until` or until the next scheduled change."""
+
+    state: State
+    until: datetime | None = None
+    set_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What decides a line's state: its zone, weekly hours (None: always open), holidays, override."""
+
+    zone: ZoneInfo
+    weekly: WeeklyHours | None = None
+    holidays: tuple[Holiday, ...] = ()
+    override: Override | None = None
+
+
+@dataclass(frozen=True)
+class LineStatus:
+    """A line's state at an instant, why, and when it next changes (None: not within the horizon)."""
+
+    state: State
+    reason: Reason
+    holiday: str | None = None
+    next_change: datetime | None = None
+    next_state: State | None = None
+    override: Override | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The regular schedule (hours and holidays) at a wall-clock time
+
+
+def holiday_on(schedule: Schedule, day: date) -> Holiday | None:
+    """The holiday that governs local `day` (the first listed that covers it), if any."""
+    for holiday in schedule.holidays:
+        if holiday.covers(day):
+            return holiday
+    return None
+
+
+_ALL_DAY = (ClockRange(0, MINUTES_PER_DAY),)
+
+
+def _ranges_of(schedule: Schedule, day: date) -> tuple[tuple[ClockRange, ...], Holiday | None]:
+    holiday = holiday_on(schedule, day)
+    if holiday is not None:
+        return holiday.hours, holiday
+    if schedule.weekly is None:
+        return _ALL_DAY, None
+    return schedule.weekly[day.weekday()], None
+
+
+def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None]:
+    """Whether the regular schedule is open at naive local wall time `wall`, and the holiday
+    that decided it (the day's own, or the previous day's whose range runs past midnight)."""
+    day = wall.date()
+    minute = wall.hour * 60 + wall.minute + (wall.second + wall.microsecond / 1e6) / 60
+    ranges, holiday = _ranges_of(schedule, day)
+    for span in ranges:
+        if span.wraps:
+            if minute >= span.start:
+                return True, holiday
+        elif span.start <= minute < span.end:
+            return True, holiday
+    if holiday is not None:
+        return False, holiday  # a holiday's day is its own: yesterday's late range stops at 0:00
+    previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1))
+    for span in previous_ranges:
+        if span.wraps and minute < span.end:
+            return True, previous_holiday
+    return False, None
+
+
+def _local_wall(schedule: Schedule, instant: datetime) -> datetime:
+    return instant.astimezone(schedule.zone).replace(tzinfo=None)
+
+
+def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reason, str | None]:
+    """The regular schedule's state at `instant` (override ignored), its reason, the holiday."""
+    is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant))
+    state = State.OPEN if is_open else State.CLOSED
+    if holiday is not None:
+        return state, Reason.HOLIDAY, holiday.name
+    if schedule.weekly is None:
+        return state, Reason.ALWAYS_OPEN, None
+    return state, Reason.HOURS, None
+
+
+# --------------------------------------------------------------------------------------------
+# Where the state can change
+
+
+def _instants_of_wall(zone: ZoneInfo, wall: datetime) -> set[datetime]:
+    """The UTC instants at which the clock in `zone` reads `wall`: one, two in a repeated hour,
+    and for a time skipped by a gap the instants its two offsets give (harmless candidates)."""
+    return {wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).replace(fold=0) for fold in (0, 1)}
+
+
+def _offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The instants in [start, end] (UTC) where the zone's UTC offset changes, to the second."""
+    step = 3600
+    lo = int(start.timestamp())
+    stop = int(end.timestamp())
+    lo_offset = datetime.fromtimestamp(lo, UTC).astimezone(zone).utcoffset()
+    while lo < stop:
+        hi = min(lo + step, stop)
+        hi_offset = datetime.fromtimestamp(hi, UTC).astimezone(zone).utcoffset()
+        if hi_offset != lo_offset:
+            a, b = lo, hi  # offset at a differs from offset at b: the change is in (a, b]
+            while b - a > 1:
+                mid = (a + b) // 2
+                if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == lo_offset:
+                    a = mid
+                else:
+                    b = mid
+            yield datetime.fromtimestamp(b, UTC)
+        lo, lo_offset = hi, hi_offset
+
+
+def _candidates(schedule: Schedule, first_day: date, last_day: date) -> set[datetime]:
+    """Instants where the regular state may change, for local days first_day..last_day."""
+    zone = schedule.zone
+    found: set[datetime] = set()
+    day = first_day
+    while day <= last_day:
+        midnight = datetime.combine(day, time())
+        found |= _instants_of_wall(zone, midnight)  # holidays and days start at midnight
+        ranges, _ = _ranges_of(schedule, day)
+        for span in ranges:
+            found |= _instants_of_wall(zone, midnight + timedelta(minutes=span.start))
+            end_minute = span.end + (MINUTES_PER_DAY if span.wraps else 0)
+            found |= _instants_of_wall(zone, midnight + timedelta(minutes=end_minute))
+        day += timedelta(days=1)
+    start = datetime.combine(first_day, time()).replace(tzinfo=UTC) - timedelta(days=1)
+    end = datetime.combine(last_day, time()).replace(tzinfo=UTC) + timedelta(days=2)
+    found.update(_offset_changes(zone, start, end))
+    return found
+
+
+def next_scheduled_change(
+    schedule: Schedule, after: datetime, limit: datetime
+) -> tuple[datetime, State] | None:
+    """The first instant in (after, limit] where the regular state differs from its state at
+    `after`, and the state from then on; None when it does not change by `limit`."""
+    current, _, _ = scheduled_state(schedule, after)
+    chunk_start = after
+    while chunk_start < limit:
+        first_day = _local_wall(schedule, chunk_start).date()
+        last_day = first_day + timedelta(days=_CHUNK_DAYS - 1)
+        chunk_end = min(
+            limit,
+            datetime.combine(last_day + timedelta(days=1), time())
+            .replace(tzinfo=schedule.zone)
+            .astimezone(UTC),
+        )
+        if chunk_end <= chunk_start:  # a zone whose day does not advance (never, but be safe)
+            chunk_end = min(limit, chunk_start + timedelta(days=_CHUNK_DAYS))
+        # The day before can hold a range that ends in this chunk; the day after, a boundary
+        # at local midnight that falls inside it in UTC.
+        candidates = _candidates(
+            schedule, first_day - timedelta(days=1), last_day + timedelta(days=1)
+        )
+        for instant in sorted(c for c in candidates if chunk_start < c <= chunk_end):
+            state, _, _ = scheduled_state(schedule, instant)
+            if state != current:
+                return instant, state
+        chunk_start = chunk_end
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# With the override
+
+
+def override_end(schedule: Schedule, now: datetime) -> tuple[bool, datetime | None]:
+    """Whether the schedule's override is in force at `now`, and when it ends (None: not by
+    the horizon, which for an override without `until` means until it is cleared)."""
+    override = schedule.override
+    if override is None:
+        return False, None
+    if override.until is not None:
+        return now < override.until, override.until
+    set_at = override.set_at or now
+    if set_at > now:
+        return False, None
+    change = next_scheduled_change(schedule, set_at, now)
+    if change is not None:  # the regular schedule changed since: the override has ended
+        return False, change[0]
+    later = next_scheduled_change(schedule, now, now + DEFAULT_HORIZON)
+    return True, later[0] if later else None
+
+
+def state_at(schedule: Schedule, now: datetime) -> tuple[State, Reason, str | None]:
+    """The line's state at `now` (override first), its reason and holiday name: what a call
+    needs, without looking for the next change."""
+    override = schedule.override
+    if override is not None:
+        if override.until is not None:
+            if now < override.until:
+                return override.state, Reason.OVERRIDE, None
+        elif (override.set_at or now) <= now and (
+            next_scheduled_change(schedule, override.set_at or now, now) is None
+        ):
+            return override.state, Reason.OVERRIDE, None
+    return scheduled_state(schedule, now)
+
+
+def status(schedule: Schedule, now: datetime, horizon: timedelta = DEFAULT_HORIZON) -> LineStatus:
+    """The state at `now`, why, and the next instant the state really changes."""
+    limit = now + horizon
+    active, ends = override_end(schedule, now)
+    if active and schedule.override is not None:
+        state = schedule.override.state
+        if ends is None:
+            return LineStatus(state, Reason.OVERRIDE, override=schedule.override)
+        after, _, _ = scheduled_state(schedule, ends)
+        if after != state:
+            return LineStatus(state, Reason.OVERRIDE, None, ends, after, schedule.override)
+        change = next_scheduled_change(schedule, ends, limit)
+        return LineStatus(
+            state,
+            Reason.OVERRIDE,
+            None,
+            change[0] if change else None,
+            change[1] if change else None,
+            schedule.override,
+        )
+    state, reason, holiday = scheduled_state(schedule, now)
+    change = next_scheduled_change(schedule, now, limit)
+    if change is None:
+        return LineStatus(state, reason, holiday)
+    return LineStatus(state, reason, holiday, change[0], change[1])

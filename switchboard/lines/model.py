@@ -1,0 +1,173 @@
+"""A line as plain data: its schedule, greetings, call flows and caller lists (pure).
+
+`switchboard.lines.document` builds these from a validated JSON document (the Lines table keeps
+the document itself); the voice flow reads them. Steps are a closed set of small frozen classes,
+one per step kind of the JSON Schema (`schema.json`); a new kind is a new class and a new schema
+entry, never a change to the existing ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from switchboard.lines.hours import Schedule, State
+
+#: The call flows of a line, by name: what runs while open, closed, and on a closed holiday.
+FLOW_NAMES = ("open", "closed", "holiday")
+
+DEFAULT_MENU_ATTEMPTS = 2
+DEFAULT_MENU_TIMEOUT = 5
+DEFAULT_RING_TIMEOUT = 20
+DEFAULT_VOICEMAIL_MAX_LENGTH = 120
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Something said (`text`, optional voice and language) or played (`url`)."""
+
+    text: str | None = None
+    url: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    loop: int = 1
+
+
+@dataclass(frozen=True)
+class PromptStep:
+    """`say` / `play`: the prompt, then the next step."""
+
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    """`pause`: seconds of silence, then the next step."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    """One key of a menu: spoken synonyms, and the steps that follow the choice."""
+
+    key: str
+    words: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class MenuStep:
+    """`menu`: a `<Gather>` reading the prompt; repeated up to `attempts` times, then goodbye."""
+
+    prompt: Prompt
+    options: tuple[MenuOption, ...]
+    attempts: int = DEFAULT_MENU_ATTEMPTS
+    timeout: int = DEFAULT_MENU_TIMEOUT
+
+    def option(self, key: str) -> MenuOption | None:
+        """The option of a key."""
+        for option in self.options:
+            if option.key == key:
+                return option
+        return None
+
+    def find(self, digits: str | None, speech: str | None) -> MenuOption | None:
+        """The option chosen by DTMF digits, or by speech (a key or one of its words)."""
+        if digits:
+            found = self.option(digits.strip())
+            if found is not None:
+                return found
+        if speech:
+            said = re.sub(r"[^\w\s]", " ", speech.casefold()).split()
+            phrase = " ".join(said)
+            for option in self.options:
+                if option.key in said or any(w.casefold() in said for w in option.words):
+                    return option
+                if any(" " in w and w.casefold() in phrase for w in option.words):
+                    return option
+        return None
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """`forward`: `<Dial>` one number; when nobody answers, the next step."""
+
+    to: str
+    timeout: int = DEFAULT_RING_TIMEOUT
+    caller_id: str = "caller"  # "caller" (the caller's number) or "line"
+
+
+@dataclass(frozen=True)
+class VoicemailStep:
+    """`voicemail`: a prompt and `<Record>`; ends the flow."""
+
+    prompt: Prompt | None = None
+    max_length: int = DEFAULT_VOICEMAIL_MAX_LENGTH
+    transcribe: bool = False
+
+
+@dataclass(frozen=True)
+class HangupStep:
+    """`hangup`: ends the call (after the prompts before it)."""
+
+
+@dataclass(frozen=True)
+class RedirectStep:
+    """`redirect`: hand the call to TwiML elsewhere."""
+
+    url: str
+
+
+Step = PromptStep | PauseStep | MenuStep | ForwardStep | VoicemailStep | HangupStep | RedirectStep
+
+
+def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One number's configuration: a stored document, or the default line from app settings."""
+
+    number: str | None
+    schedule: Schedule
+    name: str | None = None
+    time_zone: str | None = None
+    greetings: Mapping[str, Prompt] = field(default_factory=_frozen)
+    flows: Mapping[str, tuple[Step, ...]] = field(default_factory=_frozen)
+    blocked: frozenset[str] = frozenset()
+    allowed: frozenset[str] | None = None
+    voice: str | None = None
+    language: str | None = None
+    sms_auto_reply: str | None = None
+    sms_closed_reply: str | None = None
+    sms_forward_to: str | None = None
+    #: The stored version (1, 2, ...); None for the default line.
+    version: int | None = None
+    #: The default line greets with the classic Azure sample (hello, ApiVersion, site name)
+    #: unless VOICE_GREETING is set.
+    classic_greeting: bool = False
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is the default line built from the app settings."""
+        return self.version is None
+
+    def flow_name(self, state: State, on_holiday: bool) -> str:
+        """Which flow runs in `state` (a closed holiday uses `holiday` when the line has it)."""
+        if state is State.OPEN:
+            return "open"
+        if on_holiday and "holiday" in self.flows:
+            return "holiday"
+        return "closed"
+
+    def greeting(self, flow: str) -> Prompt | None:
+        """The greeting of a flow (`holiday` falls back to `closed`)."""
+        found = self.greetings.get(flow)
+        if found is None and flow == "holiday":
+            return self.greetings.get("closed")
+        return found

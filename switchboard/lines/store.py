@@ -1,0 +1,192 @@
+"""The `Lines` table: one partition per line, its current document and every version before it.
+
+Layout (PartitionKey = the line's E.164 number):
+
+- RowKey `line`: the current version: `Document` (the JSON text), `Version` (1, 2, ...),
+  `UpdatedAt`, `Change` (what made it: put, override, delete, import), `Deleted` (a deleted line
+  keeps its partition, so versions keep counting and the history stays readable).
+- RowKey `v-<inverted version>`: one row per version ever written, newest first in key order,
+  with the same properties. A listing of history is one partition range query.
+
+A write reads the current row, then creates the next version in one transaction of the
+partition: the `line` row replaced under its ETag (or inserted when new) and the history row
+inserted. Two writers racing on one line cannot both win: the loser's transaction fails on the
+ETag (412) or on the insert (409), and nothing of it is written. So a write costs two storage
+round trips, a read of a warm line none (see `switchboard.lines.cache`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from switchboard import records
+from switchboard.settings import Settings, get_settings
+from switchboard.storage import tables
+
+CURRENT_ROW = "line"
+HISTORY_PREFIX = "v-"
+_HISTORY_END = "v."  # the first key after every `v-...`
+_VERSION_SPAN = 10**10
+
+
+class VersionConflict(Exception):
+    """Someone else changed the line first (or the expected version is not the current one)."""
+
+    def __init__(self, current: int | None) -> None:
+        self.current = current
+        super().__init__("the line was changed by someone else")
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """One version of a line as stored."""
+
+    number: str
+    version: int
+    document: dict[str, Any] | None  # None when this version deleted the line
+    updated_at: datetime | None
+    change: str
+    etag: str | None = None  # the storage ETag of the current row (writes only)
+
+    @property
+    def deleted(self) -> bool:
+        """Whether this version deleted the line."""
+        return self.document is None
+
+
+def history_row(version: int) -> str:
+    """The RowKey of a version's history row: newest first in key order."""
+    return f"{HISTORY_PREFIX}{_VERSION_SPAN - version:010d}"
+
+
+def _from_entity(entity: Mapping[str, Any], etag: str | None = None) -> StoredLine:
+    raw = entity.get("Document")
+    document = json.loads(raw) if isinstance(raw, str) and not entity.get("Deleted") else None
+    return StoredLine(
+        number=str(entity["PartitionKey"]),
+        version=int(entity.get("Version") or 0),
+        document=document,
+        updated_at=entity.get("UpdatedAt"),
+        change=str(entity.get("Change") or ""),
+        etag=etag,
+    )
+
+
+def _properties(
+    version: int, document: Mapping[str, Any] | None, change: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "Version": version,
+        "Document": json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        if document is not None
+        else None,
+        "Deleted": document is None,
+        "UpdatedAt": now,
+        "Change": change,
+    }
+
+
+class LineStore:
+    """Lines on Table Storage."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> LineStore:
+        """The store of the `Lines` table (`TABLE_LINES`)."""
+        s = settings or get_settings()
+        return cls(tables.get_table(s.table_lines, s))
+
+    # --- reads ---
+
+    def get(self, number: str) -> StoredLine | None:
+        """The current version of a line (deleted ones included), or None when never written."""
+        if not records.is_valid_key(number):
+            return None
+        entity = tables.get_or_none(self.table, number, CURRENT_ROW)
+        if entity is None:
+            return None
+        return _from_entity(entity, tables.etag_of(entity))
+
+    def list_current(self) -> list[StoredLine]:
+        """Every line's current version that is not deleted, by number."""
+        rows = tables.query(self.table, "RowKey eq @row", {"row": CURRENT_ROW})
+        found = [_from_entity(row) for row in rows if not row.get("Deleted")]
+        return sorted(found, key=lambda line: line.number)
+
+    def history(
+        self, number: str, limit: int, *, before_version: int | None = None
+    ) -> list[StoredLine]:
+        """Versions of a line, newest first, at most `limit`; only those older than
+        `before_version` when given (the cursor of the previous page)."""
+        if not records.is_valid_key(number):
+            return []
+        low = history_row(before_version - 1) if before_version else HISTORY_PREFIX
+        rows = tables.query(
+            self.table,
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": number, "low": low, "high": _HISTORY_END},
+            page_size=min(limit, 1000),
+        )
+        found: list[StoredLine] = []
+        for row in rows:
+            found.append(_from_entity(row))
+            if len(found) >= limit:
+                break
+        return found
+
+    # --- writes ---
+
+    def write(
+        self,
+        number: str,
+        document: Mapping[str, Any] | None,
+        *,
+        change: str,
+        now: datetime,
+        expected: StoredLine | None,
+    ) -> StoredLine:
+        """Write the next version after `expected` (None: the line was never written).
+
+        `document` None deletes the line. Raises VersionConflict when `expected` is no longer
+        the current version (someone wrote in between): nothing is written then.
+        """
+        version = (expected.version if expected else 0) + 1
+        properties = _properties(version, document, change, now)
+        current = {"PartitionKey": number, "RowKey": CURRENT_ROW, **properties}
+        history = {"PartitionKey": number, "RowKey": history_row(version), **properties}
+        operations: list[Any] = [("create", history)]
+        if expected is None:
+            operations.insert(0, ("create", current))
+        else:
+            operations.insert(
+                0,
+                (
+                    "update",
+                    current,
+                    {
+                        "mode": UpdateMode.REPLACE,
+                        "etag": expected.etag,
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                ),
+            )
+        try:
+            self.table.submit_transaction(operations)
+        except (TableTransactionError, ResourceExistsError) as exc:
+            raise VersionConflict(expected.version if expected else None) from exc
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                raise VersionConflict(expected.version if expected else None) from exc
+            raise
+        written = _from_entity(current)
+        return StoredLine(written.number, version, written.document, now, change, etag=None)

@@ -1,0 +1,1 @@
+"""CallLog and MessageLog, shared by every capability that records calls and messages."""

@@ -1,0 +1,160 @@
+"""The operator routes (auth level function) as the blueprint calls them: health, and the routes
+of SPEC "Operator API" (messages, numbers, usage, the OpenAPI description).
+
+Each route of `switchboard.operator.blueprint` runs one handler here through `serve`, which
+loads the settings and turns `ApiError` into the one JSON error shape. Validation and JSON shapes
+are `switchboard.operator.api`, the work `switchboard.operator.service` (shared with
+`python -m switchboard`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import azure.functions as func
+
+from switchboard import records
+from switchboard import settings as settings_module
+from switchboard.http import (
+    ApiError,
+    api_error_response,
+    error_response,
+    json_response,
+    unavailable,
+)
+from switchboard.logbook import listing
+from switchboard.logs import get_logger
+from switchboard.operator import api as operator_api
+from switchboard.operator import service as operator_service
+from switchboard.operator.health import Check, health_report
+from switchboard.storage import tables
+from switchboard.twilio.signature import public_url
+
+logger = get_logger(__name__)
+
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
+
+Handler = Callable[[func.HttpRequest, settings_module.Settings], func.HttpResponse]
+
+
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Which settings are present (never values) and whether storage and Twilio answer."""
+    presence = settings_module.presence()
+    try:
+        settings = settings_module.load_settings()
+    except settings_module.SettingsError as exc:
+        problems = [str(p) for p in exc.problems]
+        storage = Check(False, "settings invalid")
+        twilio = Check(False, "settings invalid")
+    else:
+        problems = []
+        storage = Check(*tables.storage_reachable(settings))
+        twilio = _twilio_check(settings)
+    status, body = health_report(presence, problems, storage, twilio)
+    if storage.ok:
+        body["queues"] = _queue_report(settings)
+    return json_response(body, status)
+
+
+def _queue_report(settings: settings_module.Settings) -> dict[str, int | None]:
+    """Messages waiting in the call queue, its poison queue, and parked for good.
+
+    `<queue>-poison-poison` holds messages the host could not even decode (not base64): they
+    never reach app code, so this count is how an operator learns of them.
+    """
+    from switchboard.storage import queues
+
+    name = settings.outbound_call_queue
+    depths = queues.queue_depths([name, f"{name}-poison", f"{name}-poison-poison"], settings)
+    return {
+        "outbound": depths[name],
+        "poison": depths[f"{name}-poison"],
+        "parked": depths[f"{name}-poison-poison"],
+    }
+
+
+def _twilio_check(settings: settings_module.Settings) -> Check:
+    if not settings.twilio_rest_configured:
+        return Check(False, "not configured", configured=False)
+    from switchboard.twilio import client as twilio_client
+
+    ok, detail = twilio_client.twilio_reachable(settings)
+    return Check(ok, detail)
+
+
+def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
+    """Run `handler` with the settings; `ApiError` becomes the one JSON error shape.
+
+    (A helper called by each route rather than a decorator: the Functions worker reads the
+    route function's own signature to bind `req`.)
+    """
+    try:
+        settings = settings_module.get_settings()
+    except settings_module.SettingsError as exc:
+        return api_error_response(unavailable("settings_invalid", str(exc)))
+    try:
+        return handler(req, settings)
+    except ApiError as exc:
+        return api_error_response(exc)
+    except Exception:
+        # A bug, not the caller's fault: logged with its trace, answered without it.
+        logger.exception("Operator route %s failed", getattr(handler, "__name__", "?"))
+        return error_response(500, "internal_error", "unexpected error (logged)")
+
+
+def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str:
+    """This app's public origin: `PUBLIC_BASE_URL`, else the request's (proxy headers honoured)."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    parts = urlsplit(public_url(req.url, req.headers, None))
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def send_message(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+    """`POST /api/messages`: `{"to", "body", "from"?, "mediaUrl"?}` → 201 `{"sid", "status"}`."""
+    request = operator_api.parse_send_request(operator_api.parse_json_object(req.get_body()))
+    result = operator_service.send_message(
+        settings, request, app_base_url=app_base_url(req, settings), source="operator"
+    )
+    return json_response(result, 201)
+
+
+def list_messages(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+    """`GET /api/messages?since=&limit=&cursor=` → `{"items", "nextCursor"}`, newest first."""
+    query = listing.parse_history_query(req.params, records.utcnow())
+    return json_response(operator_service.list_messages(settings, query))
+
+
+def get_message(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+    """`GET /api/messages/{sid}`: the MessageLog record; 404 when unknown."""
+    sid = req.route_params.get("sid", "")
+    return json_response(operator_service.get_message(settings, sid))
+
+
+def list_numbers(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+    """`GET /api/numbers`: the account's numbers, their webhooks, whether they point here."""
+    limit = operator_api.parse_numbers_query(req.params)
+    base = app_base_url(req, settings)
+    return json_response(operator_service.list_numbers(settings, limit, base))
+
+
+def list_usage(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+    """`GET /api/usage?start=YYYY-MM-DD&end=YYYY-MM-DD&category=&limit=`: Twilio usage records."""
+    query = operator_api.parse_usage_query(req.params)
+    return json_response(operator_service.list_usage(settings, query))
+
+
+_openapi_lock = threading.Lock()
+_openapi_text: str | None = None
+
+
+def openapi_text() -> str:
+    """`switchboard/openapi.json`, read once per process."""
+    global _openapi_text
+    with _openapi_lock:
+        if _openapi_text is None:
+            _openapi_text = OPENAPI_PATH.read_text(encoding="utf-8")
+        return _openapi_text

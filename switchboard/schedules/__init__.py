@@ -1,0 +1,1 @@
+"""Scheduled SMS: the rules (pure), the SmsSchedule store, the timer run, routes, Blueprint."""

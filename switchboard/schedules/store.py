@@ -1,0 +1,793 @@
+"""`SmsSchedule` on Table Storage (asyncio), following the design in `switchboard.schedules.rules`.
+
+`ScheduleStore` holds the storage protocols: create (idempotent on the id), read, cancel, the
+due-row query, ETag-conditioned claims (transactions of up to 100 operations per partition),
+moves to a later minute, next occurrences and final states. Every read it makes is counted in
+`entities_read`, so tests can check that a run reads O(due) entities.
+
+Async helpers for the timer's other tables sit here too, so the hot path stays on one event
+loop: `read_opt_out` and `OptOutSnapshot` (lookups behind `optout.ensure_can_text`, which
+remains the one check: a point read per recipient, or for a big run the short opt-out list read
+once and re-read every few seconds) and `MessageLogWriter` (the MessageLog record of a sent
+message, with the layout of `RecordStore.create`; index rows are written in transactions).
+
+Clients are opened per run or per request (`open_tables`) and closed at the end: aiohttp sessions
+belong to one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from switchboard import records
+from switchboard.logbook import messages as message_log
+from switchboard.logs import get_logger
+from switchboard.optouts import rules as optout
+from switchboard.schedules import rules as sched
+from switchboard.schedules.rules import NewSchedule, Status
+from switchboard.settings import Settings
+from switchboard.storage import connection as storage_connection
+from switchboard.storage import tables
+
+logger = get_logger(__name__)
+
+Entity = dict[str, Any]
+MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition
+#: How many moved-row hops a read follows before giving up (a move chain is short-lived).
+MAX_HOPS = 4
+
+_created: set[tuple[str, str]] = set()
+
+
+@dataclass
+class TableSet:
+    """The async table clients a run or a request needs."""
+
+    schedules: TableClient
+    messages: TableClient
+    opt_outs: TableClient
+
+
+async def _ensure_table(service: TableServiceClient, connection: str, name: str) -> TableClient:
+    if (connection, name) not in _created:
+        with contextlib.suppress(ResourceExistsError):
+            await service.create_table(name)
+        _created.add((connection, name))
+    return service.get_table_client(name)
+
+
+@contextlib.asynccontextmanager
+async def open_tables(settings: Settings) -> AsyncIterator[TableSet]:
+    """Async clients for SmsSchedule, MessageLog and OptOut (tables created on first use)."""
+    connection = storage_connection.connection_key(settings)
+    async with storage_connection.async_table_service(settings, **tables.CLIENT_OPTIONS) as service:
+        yield TableSet(
+            schedules=await _ensure_table(service, connection, settings.table_sms_schedule),
+            messages=await _ensure_table(service, connection, settings.table_message_log),
+            opt_outs=await _ensure_table(service, connection, settings.table_opt_out),
+        )
+
+
+def forget_created_tables() -> None:
+    """Forget which tables exist (tests that restart storage)."""
+    _created.clear()
+
+
+class TransactionConflict(Exception):
+    """An ETag-conditioned transaction failed: operation `index` saw a changed entity."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"transaction operation {index} failed its condition")
+        self.index = index
+
+
+@dataclass
+class Held:
+    """A due row as this process last wrote or read it, with its ETag."""
+
+    row: Entity
+    etag: str
+
+
+class CreateResult(StrEnum):
+    """What `ScheduleStore.create` did."""
+
+    CREATED = "created"
+    SAME = "same"  # the id exists with the same request: idempotent repeat
+    CONFLICT = "conflict"  # the id exists with a different request
+
+
+class CancelResult(StrEnum):
+    """What `ScheduleStore.cancel` did."""
+
+    CANCELLED = "cancelled"
+    ALREADY = "already"  # was cancelled before
+    TOO_LATE = "too-late"  # sending started or the schedule ended
+    NOT_FOUND = "not-found"
+
+
+def _cond(etag: str) -> dict[str, Any]:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _chunks(items: Sequence[Any], size: int = MAX_BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ScheduleStore:
+    """The SmsSchedule table (see `switchboard.schedules.rules` for keys and states)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+        #: Entities returned by every query and point read of this store.
+        self.entities_read = 0
+
+    # ---------------------------------------------------------------------------------------
+    # primitives
+    # ---------------------------------------------------------------------------------------
+
+    async def get(self, partition_key: str, row_key: str) -> Entity | None:
+        """The entity (with its ETag in `.metadata`), or None."""
+        try:
+            entity = await self.table.get_entity(partition_key, row_key)
+        except ResourceNotFoundError:
+            return None
+        self.entities_read += 1
+        return entity
+
+    async def query(
+        self, filter_text: str, parameters: Mapping[str, Any], *, limit: int | None = None
+    ) -> list[Entity]:
+        """Entities matching an OData filter (parameters bound by the SDK), at most `limit`."""
+        found: list[Entity] = []
+        pages = self.table.query_entities(
+            filter_text,
+            parameters=dict(parameters),
+            results_per_page=min(limit, 1000) if limit else None,
+        )
+        async for entity in pages:
+            found.append(entity)
+            self.entities_read += 1
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    async def insert(self, entity: Mapping[str, Any]) -> str | None:
+        """Create the entity; its ETag, or None when one with these keys exists."""
+        try:
+            metadata = await self.table.create_entity(dict(entity))
+        except ResourceExistsError:
+            return None
+        return str(metadata["etag"])
+
+    async def update(
+        self, entity: Mapping[str, Any], etag: str, *, mode: UpdateMode = UpdateMode.MERGE
+    ) -> str | None:
+        """Update only if the ETag still matches; the new ETag, or None (changed or gone)."""
+        try:
+            metadata = await self.table.update_entity(dict(entity), mode=mode, **_cond(etag))
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return None
+        return str(metadata["etag"])
+
+    async def delete(self, partition_key: str, row_key: str, etag: str) -> bool:
+        """Delete only if the ETag still matches; False when it changed (or is gone)."""
+        try:
+            await self.table.delete_entity(partition_key, row_key, **_cond(etag))
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    async def transact(self, operations: Sequence[tuple[str, Entity, dict[str, Any]]]) -> list[str]:
+        """Submit one transaction (one partition, ≤ 100 operations); the ETags written.
+
+        Raises TransactionConflict (with the failing operation's index) when a condition failed
+        or an entity to create exists.
+        """
+        if not operations:
+            return []
+        if len(operations) > MAX_BATCH:
+            raise ValueError("a transaction holds at most 100 operations")
+        try:
+            results = await self.table.submit_transaction(list(operations))
+        except TableTransactionError as exc:
+            if exc.status_code in (404, 409, 412):
+                raise TransactionConflict(int(exc.index or 0)) from exc
+            raise
+        return [str(r.get("etag", "")) for r in results]
+
+    async def insert_many(self, entities: Sequence[Entity], *, concurrency: int = 8) -> None:
+        """Create many entities in transactions per partition (seeding tests and benchmarks:
+        fails if one exists)."""
+        groups: dict[str, list[Entity]] = defaultdict(list)
+        for entity in entities:
+            groups[entity["PartitionKey"]].append(entity)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def submit(batch: Sequence[Entity]) -> None:
+            async with limit:
+                await self.transact([("create", e, {}) for e in batch])
+
+        await asyncio.gather(
+            *(submit(batch) for group in groups.values() for batch in _chunks(group))
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # due rows
+    # ---------------------------------------------------------------------------------------
+
+    async def due_rows(self, now: datetime, *, limit: int | None = None) -> list[Entity]:
+        """Every due row due at or before `now` (oldest minute first), at most `limit`."""
+        found: list[Entity] = []
+        for filter_text, parameters in sched.due_queries(now):
+            remaining = None if limit is None else limit - len(found)
+            if remaining is not None and remaining <= 0:
+                break
+            found.extend(await self.query(filter_text, parameters, limit=remaining))
+        return found
+
+    async def rows_between(self, partition_key: str, low: str, high: str) -> list[Entity]:
+        """The due rows of one partition with RowKey in [low, high] (a claim refresh)."""
+        return await self.query(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey le @high",
+            {"pk": partition_key, "low": low, "high": high},
+        )
+
+    async def claim_batch(self, rows: Sequence[Entity], changes: Sequence[Entity]) -> list[Held]:
+        """Claim rows of one partition in one transaction (`changes[i]` merged into
+        `rows[i]`, conditioned on its ETag). TransactionConflict when one was taken."""
+        operations = [
+            ("update", change, {"mode": UpdateMode.MERGE, **_cond(tables.etag_of(row))})
+            for row, change in zip(rows, changes, strict=True)
+        ]
+        etags = await self.transact(operations)
+        return [
+            Held({**row, **change}, etag)
+            for row, change, etag in zip(rows, changes, etags, strict=True)
+        ]
+
+    async def claim_one(self, row: Entity, change: Entity) -> Held | None:
+        """Claim one row (ETag-conditioned); None when another run changed it first."""
+        etag = await self.update(change, tables.etag_of(row))
+        return Held({**row, **change}, etag) if etag else None
+
+    # ---------------------------------------------------------------------------------------
+    # creation
+    # ---------------------------------------------------------------------------------------
+
+    async def create(self, schedule: NewSchedule, now: datetime) -> tuple[CreateResult, Entity]:
+        """Create a schedule, idempotently on its id; returns what happened and the id row.
+
+        Order (see the module doc of `switchboard.schedules.rules`): the due row first, marked
+        tentative; then the id row, which commits the create; then the mark is cleared. A crash
+        in between leaves a tentative row that a run deletes, never sends.
+        """
+        existing = await self.get(schedule.id, sched.ID_ROW)
+        if existing is not None:
+            return self._compare(existing, schedule), existing
+        spec = sched.spec_properties(schedule)
+        due = sched.new_due_entity(
+            spec, schedule.send_at, intended_at=schedule.send_at, created_at=now, tentative=True
+        )
+        due_etag = await self.insert(due)
+        if due_etag is None:
+            # The same keys exist: a repeat of this create that crashed or is running, or
+            # another request with the same id and time but different text.
+            other = await self.get(due["PartitionKey"], due["RowKey"])
+            if other is not None and other.get("Body") != schedule.body:
+                winner = await self.get(schedule.id, sched.ID_ROW)
+                return CreateResult.CONFLICT, winner or sched.id_entity(
+                    schedule, due, created_at=now
+                )
+        id_row = sched.id_entity(schedule, due, created_at=now)
+        if await self.insert(id_row) is None:
+            winner = await self.get(schedule.id, sched.ID_ROW)
+            if winner is None:  # deleted in between: not something this app does
+                return CreateResult.CONFLICT, id_row
+            result = self._compare(winner, schedule)
+            if result is CreateResult.CONFLICT and due_etag is not None:
+                # Our due row is an orphan: remove it (if a run claimed it meanwhile, the run
+                # sees that the id row points elsewhere and deletes it unsent).
+                await self.delete(due["PartitionKey"], due["RowKey"], due_etag)
+            return result, winner
+        if due_etag is not None:
+            await self.update(
+                {"PartitionKey": due["PartitionKey"], "RowKey": due["RowKey"], "Tentative": False},
+                due_etag,
+            )
+        return CreateResult.CREATED, id_row
+
+    @staticmethod
+    def _compare(existing: Mapping[str, Any], schedule: NewSchedule) -> CreateResult:
+        if existing.get("Fingerprint") == schedule.fingerprint():
+            return CreateResult.SAME
+        return CreateResult.CONFLICT
+
+    # ---------------------------------------------------------------------------------------
+    # reads
+    # ---------------------------------------------------------------------------------------
+
+    async def live_row(self, id_row: Mapping[str, Any]) -> Entity | None:
+        """The due row the id row points at, following moves; None when there is none."""
+        pk, rk = id_row.get("DuePk"), id_row.get("DueRk")
+        for _ in range(MAX_HOPS):
+            if not pk or not rk:
+                return None
+            row = await self.get(str(pk), str(rk))
+            if row is None or row.get("Status") != Status.MOVED.value:
+                return row
+            pk, rk = row.get("MovedToPk"), row.get("MovedToRk")
+        return None
+
+    async def state(self, schedule_id: str) -> tuple[Entity, Entity | None] | None:
+        """(id row, done row or live due row) of a schedule; None when the id is unknown."""
+        if not records.is_valid_key(schedule_id):
+            return None
+        id_row = await self.get(schedule_id, sched.ID_ROW)
+        if id_row is None:
+            return None
+        for _ in range(2):
+            done = await self.get(str(id_row["Home"]), schedule_id)
+            if done is not None:
+                return id_row, done
+            live = await self.live_row(id_row)
+            if live is not None:
+                return id_row, live
+            # Finished or moved between the two reads: look again with a fresh id row.
+            id_row = await self.get(schedule_id, sched.ID_ROW) or id_row
+        return id_row, None
+
+    async def view(self, schedule_id: str) -> dict[str, Any] | None:
+        """The schedule as the operator API shows it, or None when unknown."""
+        found = await self.state(schedule_id)
+        if found is None:
+            return None
+        id_row, state = found
+        result = sched.to_json(id_row, state)
+        latest = id_row.get("Latest")
+        if latest and latest != schedule_id:
+            result["latest"] = latest
+        return result
+
+    # ---------------------------------------------------------------------------------------
+    # cancellation
+    # ---------------------------------------------------------------------------------------
+
+    async def cancel(
+        self, schedule_id: str, now: datetime
+    ) -> tuple[CancelResult, dict[str, Any] | None]:
+        """Cancel a schedule that has not started sending (for a recurrence whose occurrence
+        already ran: its latest occurrence, which ends the recurrence)."""
+        found = await self.state(schedule_id)
+        if found is None:
+            return CancelResult.NOT_FOUND, None
+        id_row, state = found
+        if state is not None and str(state["PartitionKey"]).startswith(sched.DONE_PREFIX):
+            latest = id_row.get("Latest")
+            if state.get("Status") != Status.CANCELLED.value and latest and latest != schedule_id:
+                result, view = await self._cancel_one(str(latest), now)
+                if result is not CancelResult.NOT_FOUND:
+                    return result, view
+            return self._final_result(state), sched.to_json(id_row, state)
+        return await self._cancel_one(schedule_id, now)
+
+    @staticmethod
+    def _final_result(state: Mapping[str, Any]) -> CancelResult:
+        if state.get("Status") == Status.CANCELLED.value:
+            return CancelResult.ALREADY
+        return CancelResult.TOO_LATE
+
+    async def _cancel_one(
+        self, schedule_id: str, now: datetime
+    ) -> tuple[CancelResult, dict[str, Any] | None]:
+        for _ in range(5):
+            found = await self.state(schedule_id)
+            if found is None:
+                return CancelResult.NOT_FOUND, None
+            id_row, state = found
+            if state is None:
+                return CancelResult.TOO_LATE, sched.to_json(id_row, None)
+            status = state.get("Status")
+            if status in {s.value for s in sched.FINAL} and state.get(
+                "PartitionKey", ""
+            ).startswith(sched.DONE_PREFIX):
+                return self._final_result(state), sched.to_json(id_row, state)
+            if status == Status.CLAIMED.value:
+                return CancelResult.TOO_LATE, sched.to_json(id_row, state)
+            if status == Status.CANCELLED.value:
+                await self.finish_cancel(state, tables.etag_of(state), now)
+                return CancelResult.ALREADY, await self.view(schedule_id)
+            if status != Status.PENDING.value:
+                continue
+            etag = await self.update(
+                {
+                    "PartitionKey": state["PartitionKey"],
+                    "RowKey": state["RowKey"],
+                    "Status": Status.CANCELLED.value,
+                    "CancelledAt": now,
+                },
+                tables.etag_of(state),
+            )
+            if etag is None:
+                continue  # a run claimed it, or it moved: look again
+            await self.finish_cancel({**state, "Status": Status.CANCELLED.value}, etag, now)
+            return CancelResult.CANCELLED, await self.view(schedule_id)
+        return CancelResult.TOO_LATE, await self.view(schedule_id)
+
+    async def finish_cancel(self, row: Mapping[str, Any], etag: str, now: datetime) -> None:
+        """Record a cancelled due row's final state and remove it (idempotent)."""
+        done = sched.done_entity(row, sched.Outcome(Status.CANCELLED), finished_at=now)
+        await self.table.upsert_entity(done, mode=UpdateMode.REPLACE)
+        await self.delete(row["PartitionKey"], row["RowKey"], etag)
+
+    # ---------------------------------------------------------------------------------------
+    # moves (quiet hours, retry backoff)
+    # ---------------------------------------------------------------------------------------
+
+    async def move(
+        self,
+        held: Held,
+        *,
+        due_at: datetime,
+        intended_at: datetime,
+        attempts: int,
+        deferrals: int,
+        last_error: tuple[int | None, str | None] | None = None,
+    ) -> bool:
+        """Move a claimed schedule to a later minute; False when the claim was lost.
+
+        Steps: mark the held row `moved` (ETag: proves the claim), insert the new pending row,
+        point the id row at it, delete the old row. A run that finds a `moved` row repeats the
+        last three steps (`finish_move`).
+        """
+        target_pk, target_rk = sched.due_keys(due_at, str(held.row["Id"]))
+        marker: Entity = {
+            "PartitionKey": held.row["PartitionKey"],
+            "RowKey": held.row["RowKey"],
+            "Status": Status.MOVED.value,
+            "MovedToPk": target_pk,
+            "MovedToRk": target_rk,
+            "DueAt": due_at,
+            "IntendedAt": intended_at,
+            "Attempts": attempts,
+            "Deferrals": deferrals,
+        }
+        if last_error is not None:
+            marker["LastErrorCode"] = last_error[0]
+            marker["LastErrorMessage"] = (last_error[1] or "")[:1000]
+        etag = await self.update(marker, held.etag)
+        if etag is None:
+            return False
+        await self.finish_move({**held.row, **marker}, etag, tentative=False)
+        return True
+
+    async def finish_move(
+        self, row: Mapping[str, Any], etag: str, *, tentative: bool = True
+    ) -> None:
+        """Complete a move from a `moved` row (idempotent). A repeat writes the new row as
+        tentative, so a row recreated after it already finished is never sent."""
+        created = row.get("CreatedAt")
+        target = sched.new_due_entity(
+            sched.copy_spec(row),
+            row["DueAt"],
+            intended_at=row["IntendedAt"],
+            created_at=created if isinstance(created, datetime) else row["DueAt"],
+            attempts=int(row.get("Attempts") or 0),
+            deferrals=int(row.get("Deferrals") or 0),
+            tentative=tentative,
+            last_error=(row.get("LastErrorCode"), row.get("LastErrorMessage"))
+            if row.get("LastErrorCode") is not None or row.get("LastErrorMessage")
+            else None,
+        )
+        await self.insert(target)
+        await self.repoint(
+            str(row["Id"]),
+            (row["PartitionKey"], row["RowKey"]),
+            (target["PartitionKey"], target["RowKey"]),
+        )
+        await self.delete(row["PartitionKey"], row["RowKey"], etag)
+
+    async def repoint(self, schedule_id: str, old: tuple[str, str], new: tuple[str, str]) -> None:
+        """Point the id row at `new` if it still points at `old` (ETag-conditioned)."""
+        for _ in range(3):
+            id_row = await self.get(schedule_id, sched.ID_ROW)
+            if id_row is None or (id_row.get("DuePk"), id_row.get("DueRk")) != old:
+                return
+            change = {
+                "PartitionKey": schedule_id,
+                "RowKey": sched.ID_ROW,
+                "DuePk": new[0],
+                "DueRk": new[1],
+            }
+            if await self.update(change, tables.etag_of(id_row)):
+                return
+
+    # ---------------------------------------------------------------------------------------
+    # tentative rows, recurrence, final states
+    # ---------------------------------------------------------------------------------------
+
+    async def verify_tentative(
+        self, row: Mapping[str, Any], now: datetime
+    ) -> sched.TentativeVerdict:
+        """Decide a tentative row from its id row and done row; orphans are deleted here."""
+        schedule_id = str(row["Id"])
+        id_row = await self.get(schedule_id, sched.ID_ROW)
+        done = await self.get(str(row["Home"]), schedule_id)
+        verdict = sched.verify_tentative(row, id_row, done, now)
+        if verdict is sched.TentativeVerdict.ORPHAN:
+            await self.delete(row["PartitionKey"], row["RowKey"], tables.etag_of(row))
+        return verdict
+
+    async def create_occurrence(self, row: Mapping[str, Any], at: datetime, now: datetime) -> str:
+        """Create the occurrence of `row`'s recurrence at `at` (idempotent); its id."""
+        root = str(row.get("Root") or row["Id"])
+        schedule = NewSchedule(
+            id=sched.occurrence_id(root, at),
+            to=str(row["To"]),
+            body=str(row["Body"]),
+            send_at=at,
+            time_zone=row.get("TimeZone") or None,
+            recurrence=row.get("Recurrence") or None,
+        )
+        spec = sched.spec_properties(schedule, root=root, previous=str(row["Id"]))
+        due = sched.new_due_entity(spec, at, intended_at=at, created_at=now, tentative=True)
+        due_etag = await self.insert(due)
+        id_row = sched.id_entity(schedule, due, created_at=now, root=root, previous=str(row["Id"]))
+        if await self.insert(id_row) is not None and due_etag is not None:
+            # Both rows are new: this is the first (and only) creation, so the row is real.
+            await self.update(
+                {"PartitionKey": due["PartitionKey"], "RowKey": due["RowKey"], "Tentative": False},
+                due_etag,
+            )
+        await self._note_latest(root, schedule.id)
+        return schedule.id
+
+    async def _note_latest(self, root: str, occurrence: str) -> None:
+        """Remember the newest occurrence on the root's id row (DELETE of the root uses it)."""
+        for _ in range(3):
+            root_row = await self.get(root, sched.ID_ROW)
+            if root_row is None:
+                return
+            current = str(root_row.get("Latest") or "")
+            if (
+                current
+                and current.rsplit(sched.OCCURRENCE_SEPARATOR, 1)[-1]
+                >= occurrence.rsplit(sched.OCCURRENCE_SEPARATOR, 1)[-1]
+            ):
+                return
+            change = {"PartitionKey": root, "RowKey": sched.ID_ROW, "Latest": occurrence}
+            if await self.update(change, tables.etag_of(root_row)):
+                return
+
+    async def write_done(self, done_rows: Sequence[Entity]) -> list[Entity]:
+        """Write final states (transactions per Home partition); the rows written."""
+        groups: dict[str, list[Entity]] = defaultdict(list)
+        for row in done_rows:
+            groups[row["PartitionKey"]].append(row)
+        written: list[Entity] = []
+        for group in groups.values():
+            for batch in _chunks(group):
+                try:
+                    await self.transact(
+                        [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
+                    )
+                    written.extend(batch)
+                except (TransactionConflict, HttpResponseError) as exc:
+                    logger.warning("done-row transaction failed (%s): writing one by one", exc)
+                    for row in batch:
+                        try:
+                            await self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+                            written.append(row)
+                        except HttpResponseError as single:
+                            logger.error("done row %s not written: %s", row["RowKey"], single)
+        return written
+
+    async def delete_held(self, held: Sequence[Held]) -> int:
+        """Delete due rows this process holds (ETag-conditioned, transactions per partition);
+        how many were deleted."""
+        groups: dict[str, list[Held]] = defaultdict(list)
+        for item in held:
+            groups[item.row["PartitionKey"]].append(item)
+        deleted = 0
+        for group in groups.values():
+            for batch in _chunks(group):
+                try:
+                    await self.transact([("delete", item.row, _cond(item.etag)) for item in batch])
+                    deleted += len(batch)
+                except (TransactionConflict, HttpResponseError):
+                    for item in batch:
+                        if await self.delete(
+                            item.row["PartitionKey"], item.row["RowKey"], item.etag
+                        ):
+                            deleted += 1
+        return deleted
+
+
+# --------------------------------------------------------------------------------------------
+# Other tables: the opt-out lookup and the MessageLog record of a sent message
+# --------------------------------------------------------------------------------------------
+
+
+class _Looked:
+    """An `optout.OptOutLookup` answering from one read already made."""
+
+    def __init__(self, record: optout.OptOutRecord | None, error: BaseException | None) -> None:
+        self.record = record
+        self.error = error
+
+    def get(self, number: str) -> optout.OptOutRecord | None:
+        """The record read (or the read's failure, raised)."""
+        if self.error is not None:
+            raise self.error
+        return self.record
+
+
+async def read_opt_out(table: TableClient, number: str) -> optout.OptOutLookup:
+    """Read `number`'s opt-out (async) into a lookup for `optout.ensure_can_text`, which stays
+    the one check: a read failure is raised there, as `OptOutCheckFailed` (fail closed)."""
+    key = optout.normalise_number(number)
+    if not records.is_valid_key(key):
+        return _Looked(None, None)
+    try:
+        entity = await table.get_entity(key, optout.ROW_KEY)
+    except ResourceNotFoundError:
+        return _Looked(None, None)
+    except Exception as exc:  # any storage failure: the check fails closed
+        return _Looked(None, exc)
+    return _Looked(optout.from_entity(entity), None)
+
+
+class OptOutSnapshot:
+    """The opt-out list held in memory for a big run, re-read every `max_age` seconds.
+
+    A run sending N messages would make N point reads; when the list holds at most `cap`
+    entries (the run passes N / 4) one query of the whole (small) list replaces them, at most
+    `max_age` seconds old when a text is checked. A longer list is not kept: every lookup is
+    then a point read (`read_opt_out`). A failed read fails every check (closed).
+    """
+
+    def __init__(self, table: TableClient, cap: int, max_age: float) -> None:
+        self.table = table
+        self.cap = max(1, cap)
+        self.max_age = max_age
+        self.too_big = False
+        self.reads = 0
+        self._records: dict[str, optout.OptOutRecord] = {}
+        self._error: BaseException | None = None
+        self._loaded_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def lookup(self, number: str) -> optout.OptOutLookup:
+        """A lookup for `optout.ensure_can_text` answering for `number`."""
+        if not self.too_big:
+            async with self._lock:
+                now = asyncio.get_running_loop().time()
+                if self._loaded_at is None or now - self._loaded_at >= self.max_age:
+                    await self._load()
+                    self._loaded_at = asyncio.get_running_loop().time()
+        if self.too_big:
+            return await read_opt_out(self.table, number)
+        if self._error is not None:
+            return _Looked(None, self._error)
+        return _Looked(self._records.get(optout.normalise_number(number)), None)
+
+    async def _load(self) -> None:
+        found: dict[str, optout.OptOutRecord] = {}
+        try:
+            async for entity in self.table.list_entities(results_per_page=min(self.cap + 1, 1000)):
+                self.reads += 1
+                if len(found) >= self.cap:
+                    self.too_big = True
+                    return
+                record = optout.from_entity(entity)
+                found[record.number] = record
+        except Exception as exc:  # fail closed until the next successful read
+            self._error = exc
+            return
+        self._records, self._error = found, None
+
+
+@dataclass
+class MessageLogWriter:
+    """MessageLog records of sent messages: the record (one insert; the layout of
+    `RecordStore.create`) and its index row (upserted in transactions by `flush`)."""
+
+    table: TableClient
+    settings: Settings
+    _index: list[Entity] = field(default_factory=list)
+
+    async def record_sent(
+        self,
+        *,
+        sid: str,
+        to: str,
+        from_: str | None,
+        body: str,
+        status: str,
+        sent_at: datetime,
+        schedule_id: str,
+    ) -> None:
+        """Record a message Twilio accepted (idempotent: a repeat or a record an early status
+        callback created is completed by `message_log.record_outbound_message`)."""
+        fields = message_log.outbound_fields(
+            sid=sid,
+            to=to,
+            from_=from_,
+            body=body,
+            source="schedule",
+            status=status,
+            sent_at=sent_at,
+        )
+        fields["ScheduleId"] = schedule_id
+        entity = {
+            "PartitionKey": sid,
+            "RowKey": records.RECORD_ROW,
+            "Id": sid,
+            "CreatedAt": sent_at,
+            "UpdatedAt": sent_at,
+            **fields,
+            "Sid": sid,
+        }
+        try:
+            await self.table.create_entity(entity)
+        except ResourceExistsError:
+            await asyncio.to_thread(self._complete_existing, sid, to, from_, body, status, sent_at)
+            return
+        self._index.append(
+            {
+                "PartitionKey": records.index_partition(sent_at),
+                "RowKey": records.index_row(sent_at, sid),
+                "Id": sid,
+            }
+        )
+        if len(self._index) >= MAX_BATCH:
+            await self.flush()
+
+    def _complete_existing(
+        self, sid: str, to: str, from_: str | None, body: str, status: str, sent_at: datetime
+    ) -> None:
+        from switchboard.logbook.store import RecordStore
+
+        message_log.record_outbound_message(
+            RecordStore.messages(self.settings),
+            sid,
+            to,
+            from_,
+            body,
+            source="schedule",
+            status=status,
+            sent_at=sent_at,
+        )
+
+    async def flush(self) -> None:
+        """Write the index rows collected so far (transactions per day partition)."""
+        pending, self._index = self._index, []
+        groups: dict[str, list[Entity]] = defaultdict(list)
+        for row in pending:
+            groups[row["PartitionKey"]].append(row)
+        for group in groups.values():
+            for batch in _chunks(group):
+                try:
+                    await self.table.submit_transaction(
+                        [("upsert", row, {"mode": UpdateMode.MERGE}) for row in batch]
+                    )
+                except HttpResponseError as exc:
+                    logger.warning("MessageLog index rows not written (%s)", type(exc).__name__)

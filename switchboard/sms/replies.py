@@ -1,0 +1,121 @@
+"""What the app answers to an incoming SMS, as TwiML (pure).
+
+- opt-out and opt-in keywords get an empty `<Response/>`. On long codes Twilio itself answers
+  them with its confirmation text, and after a STOP Twilio refuses any further message to the
+  sender (error 21610), so a reply from the app would be a duplicate or an error;
+- help keywords get `SMS_HELP_TEXT`;
+- anything else gets `SMS_AUTO_REPLY` (when set, and unless the sender has opted out: Twilio
+  would refuse it) and is forwarded to `OWNER_NUMBER` (when set, and unless the owner is the
+  sender) as `<Message to=owner>` naming the sender, with the media URLs of an MMS;
+- nothing to say: an empty `<Response/>`.
+
+The texts are built with twilio's `MessagingResponse`, which escapes `<`, `&` and `>` (so `]]>`
+too); characters XML 1.0 cannot carry at all are dropped from forwarded text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twilio.twiml.messaging_response import MessagingResponse
+
+from switchboard.settings import Settings
+from switchboard.sms.keywords import InboundMessage, KeywordKind
+from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, xml_safe
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """The settings the reply depends on (a subset of `Settings`)."""
+
+    help_text: str
+    auto_reply: str | None = None
+    owner_number: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplySettings:
+        """SMS_HELP_TEXT, SMS_AUTO_REPLY and OWNER_NUMBER."""
+        return cls(
+            help_text=settings.sms_help_text,
+            auto_reply=settings.sms_auto_reply,
+            owner_number=settings.owner_number,
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back: a text to the sender and/or a forward to the owner."""
+
+    to_sender: str | None = None
+    forward_to: str | None = None
+    forward_body: str | None = None
+    forward_media: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to say."""
+        return self.to_sender is None and self.forward_to is None
+
+
+def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
+    """`text` cut to `limit` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def forward_text(message: InboundMessage) -> str:
+    """The forwarded text: who sent it, then the body (and a note on attachments)."""
+    body = xml_safe(message.body).strip()
+    head = f"From {message.from_}: "
+    if message.media:
+        count = len(message.media)
+        note = f"[{count} attachment{'s' if count != 1 else ''}]"
+        body = f"{body} {note}" if body else note
+    return truncate(head + body)
+
+
+def decide_reply(
+    message: InboundMessage, settings: ReplySettings, *, sender_opted_out: bool = False
+) -> Reply:
+    """What the app answers to `message` (pure; see the module doc for the rules)."""
+    keyword = message.keyword
+    if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
+        return Reply()
+    if keyword is KeywordKind.HELP:
+        return Reply(to_sender=truncate(settings.help_text)) if settings.help_text else Reply()
+    to_sender = None
+    if settings.auto_reply and not sender_opted_out:
+        to_sender = truncate(settings.auto_reply)
+    owner = settings.owner_number
+    if not owner or owner == message.from_:
+        return Reply(to_sender=to_sender)
+    return Reply(
+        to_sender=to_sender,
+        forward_to=owner,
+        forward_body=forward_text(message),
+        forward_media=tuple(message.media_urls[:MAX_MEDIA]),
+    )
+
+
+def render(reply: Reply) -> str:
+    """The TwiML document for `reply` (`<Response/>` when empty)."""
+    response = MessagingResponse()
+    if reply.to_sender is not None:
+        response.message(xml_safe(reply.to_sender))
+    if reply.forward_to is not None:
+        body = xml_safe(reply.forward_body or "")
+        if reply.forward_media:
+            # With media, Twilio wants the text in a <Body> noun next to the <Media> nouns.
+            forward = response.message(to=reply.forward_to)
+            forward.body(body)
+            for url in reply.forward_media:
+                forward.media(xml_safe(url))
+        else:
+            response.message(body, to=reply.forward_to)
+    return str(response)
+
+
+def build_reply(
+    message: InboundMessage, settings: ReplySettings, *, sender_opted_out: bool = False
+) -> str:
+    """The TwiML answer to an incoming message: `render(decide_reply(...))`."""
+    return render(decide_reply(message, settings, sender_opted_out=sender_opted_out))

@@ -1,0 +1,1 @@
+"""Status callbacks: Twilio's reports merged into CallLog and MessageLog records; the Blueprint."""

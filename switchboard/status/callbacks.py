@@ -1,0 +1,143 @@
+"""The status callbacks' `respond` steps (`POST /api/status/message`, `POST /api/status/call`).
+
+The blueprint (`switchboard.status.blueprint`) hands each verified request (`twilio_webhook`
+checks settings and the signature: 403, nothing written, when it fails) to `on_message` or
+`on_call` here. Each callback is merged into its record with `switchboard.status.merge` under
+ETag optimistic concurrency (`RecordStore.update` retries on a conflict), so callbacks that race
+on two instances lose nothing and a record never moves back (see `switchboard.logbook.statuses`
+for the order).
+
+Finding the record: the `id` query parameter of the callback URL when present (the app puts it
+there for what it places; Twilio signs the URL, so it is trusted), else the SID (an alias row or
+the record itself), else a new record keyed by the SID and marked `Unknown=True`.
+
+A message callback with error 21610 (recipient unsubscribed) also records an opt-out
+(`How=twilio-21610`).
+
+Answers: 204 when applied (or nothing to change); 400 for a signed callback without SID or
+status; 503 when storage failed, so the failure is visible in Twilio's debugger (and retried
+when the callback URL asks Twilio to retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+
+from switchboard import records
+from switchboard.http import no_content, plain_response
+from switchboard.logbook.statuses import OPTED_OUT_ERROR_CODE, Kind
+from switchboard.logbook.store import Entity, RecordStore
+from switchboard.logs import get_logger
+from switchboard.optouts.rules import How
+from switchboard.optouts.store import OptOutStore
+from switchboard.phone import mask
+from switchboard.settings import Settings
+from switchboard.status import merge as status
+from switchboard.status.merge import CallbackError, StatusUpdate
+from switchboard.twilio.webhook import TwilioRequest
+
+logger = get_logger(__name__)
+
+#: How the stores are obtained (tests swap them).
+store_factories: dict[Kind, Callable[[Settings], Any]] = {
+    Kind.MESSAGE: RecordStore.messages,
+    Kind.CALL: RecordStore.calls,
+}
+optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
+
+
+def record_id_from_url(url: str) -> str | None:
+    """The `id` query parameter of the callback URL (the app's record id), if any."""
+    values = parse_qs(urlsplit(url).query).get("id")
+    return values[0] if values and values[0] else None
+
+
+def apply_callback(store: Any, update: StatusUpdate, record_id: str | None = None) -> Entity | None:
+    """Merge `update` into its record (found by `record_id`, else by SID); returns the record.
+
+    Raises CallbackError when the key cannot be stored; storage errors propagate.
+    """
+    key = record_id or store.resolve(update.sid) or update.sid
+    if not records.is_valid_record_id(key):
+        raise CallbackError("status callback with an id or SID that cannot be a table key")
+    result: Entity | None = store.update(key, lambda current: status.merge(current, update))
+    if (
+        key != update.sid
+        and records.is_valid_key(update.sid)  # a SID that cannot be a key gets no alias
+        and store.resolve(update.sid) != key
+    ):
+        # The record was placed under the app's id: let later SID-only lookups find it.
+        store.add_sid_alias(key, update.sid)
+    return result
+
+
+def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpResponse]:
+    """The `respond` step of `twilio_webhook` for one kind of status callback."""
+
+    def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
+        try:
+            update = status.parse_callback(kind, request.params)
+        except CallbackError as exc:
+            logger.warning("status: rejected a callback: %s", exc)
+            return plain_response("Bad request", 400)
+        correlation = {"MessageSid" if kind is Kind.MESSAGE else "CallSid": update.sid}
+        try:
+            record = apply_callback(
+                store_factories[kind](settings), update, record_id_from_url(request.url)
+            )
+            if kind is Kind.MESSAGE and update.error_code == OPTED_OUT_ERROR_CODE:
+                _record_twilio_opt_out(update, record, settings)
+        except CallbackError as exc:
+            logger.warning("status %s: %s", update.sid, exc, extra=correlation)
+            return plain_response("Bad request", 400)
+        except Exception as exc:  # storage down, or too many conflicting updates
+            logger.error(
+                "status %s: %s callback %s not applied (%s)",
+                update.sid,
+                kind.value,
+                update.status,
+                type(exc).__name__,
+                extra=correlation,
+            )
+            return plain_response("Service unavailable", 503)
+        logger.info(
+            "status %s: %s %s -> record %s",
+            update.sid,
+            kind.value,
+            update.status,
+            (record or {}).get("Status", "-"),
+            extra=correlation,
+        )
+        return no_content()
+
+    return respond
+
+
+#: `POST /api/status/message`: updates the message's MessageLog record.
+on_message = responder(Kind.MESSAGE)
+#: `POST /api/status/call`: updates the call's CallLog record.
+on_call = responder(Kind.CALL)
+
+
+def _record_twilio_opt_out(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:
+    number = update.to or (record or {}).get("To")
+    if not number:
+        logger.warning("status %s: error 21610 without a recipient number", update.sid)
+        return
+    created = optout_store_factory(settings).opt_out(
+        str(number),
+        How.TWILIO_21610,
+        business_number=update.identity.get("From") or (record or {}).get("From"),
+        message_sid=update.sid,
+    )
+    logger.info(
+        "status %s: %s opted out (Twilio error 21610)%s",
+        update.sid,
+        mask(str(number)),
+        "" if created else ", already recorded",
+        extra={"MessageSid": update.sid},
+    )

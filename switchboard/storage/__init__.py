@@ -1,0 +1,1 @@
+"""Azure Table Storage and queues, for every capability: connections, ETag helpers, batching."""

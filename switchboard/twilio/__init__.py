@@ -1,0 +1,1 @@
+"""Twilio, for every capability: REST client, error classification, signatures, webhook shell."""

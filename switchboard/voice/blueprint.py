@@ -1,0 +1,53 @@
+"""Voice webhooks (auth level anonymous, Twilio signature required): `POST /api/voice/*`.
+
+Thin on purpose: `twilio_webhook` checks settings and the signature (403, nothing written, when
+it fails), then the route's `respond` step in `switchboard.voice.webhooks` decides (with
+`switchboard.voice.flow`), writes the CallLog change and answers `text/xml`. Both are imported on
+the first call (cold start), and nothing a voice webhook does not need.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.function_name("voice_incoming")
+@bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
+    """An incoming call: reject, refuse, or greet then menu / forward / voicemail / goodbye."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.webhooks import on_incoming
+
+    return twilio_webhook(req, on_incoming)
+
+
+@bp.function_name("voice_menu")
+@bp.route(route="voice/menu", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
+    """The menu's `<Gather>` result: act on the choice, repeat once, then goodbye."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.webhooks import on_menu
+
+    return twilio_webhook(req, on_menu)
+
+
+@bp.function_name("voice_dial_complete")
+@bp.route(route="voice/dial-complete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
+    """After a `<Dial>`: hang up when answered, else voicemail or goodbye."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.webhooks import on_dial_complete
+
+    return twilio_webhook(req, on_dial_complete)
+
+
+@bp.function_name("voice_recording")
+@bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
+    """A voicemail: the `<Record>` action, its status callback and transcription."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.webhooks import on_recording
+
+    return twilio_webhook(req, on_recording)

@@ -1,0 +1,127 @@
+"""The voice webhooks' `respond` steps (`POST /api/voice/*`): decide, record, answer TwiML.
+
+The blueprint (`switchboard.voice.blueprint`) hands each verified request (`twilio_webhook`
+checks settings and the signature: 403, nothing written, when it fails) to one of the `on_*`
+steps here; `switchboard.voice.flow` decides and builds the TwiML, and this module writes the
+CallLog change and answers `text/xml`.
+
+The write is best-effort. The caller must hear the TwiML even when Table Storage is down, so a
+storage failure is logged (CallSid for correlation, numbers masked) and the answer goes out
+anyway. A webhook Twilio retries (same `I-Twilio-Idempotency-Token`, which means the very same
+request, hence the same CallSid and step) finds its step marker already written and writes
+nothing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+
+from switchboard import records
+from switchboard.http import twiml_response
+from switchboard.logbook.store import RecordStore
+from switchboard.logs import get_logger
+from switchboard.phone import mask
+from switchboard.settings import Settings
+from switchboard.twilio.webhook import TwilioRequest
+from switchboard.voice import flow as voice
+
+logger = get_logger(__name__)
+
+Decide = Callable[[TwilioRequest, Settings], voice.Outcome]
+Respond = Callable[[TwilioRequest, Settings], func.HttpResponse]
+
+#: How the CallLog store is obtained; the benchmark and tests swap it for a stub.
+store_factory: Callable[[Settings], Any] = RecordStore.calls
+
+
+def _respond(decide: Decide) -> Respond:
+    """The `respond` step of `twilio_webhook` for one route: decide, record, answer."""
+
+    def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
+        outcome = decide(request, settings)
+        call_sid = request.get("CallSid")
+        caller = request.get("From")
+        logger.info(
+            "voice %s: %s%s",
+            call_sid or "-",
+            outcome.handling,
+            # Callbacks (recording status) carry no numbers: say nothing rather than "from ''".
+            f" (from {mask(caller)} to {mask(request.get('To'))})" if caller else "",
+            extra={"CallSid": call_sid},
+        )
+        if outcome.change is not None:
+            log_call(call_sid, outcome.change, request, settings)
+        return twiml_response(outcome.twiml)
+
+    return respond
+
+
+def log_call(
+    call_sid: str, change: voice.CallLogChange, request: TwilioRequest, settings: Settings
+) -> bool:
+    """Write one step's change to CallLog, once; False when nothing was written (and why is logged).
+
+    Never raises: a storage failure must not keep the caller from hearing the TwiML.
+    """
+    if not call_sid or not records.is_valid_record_id(call_sid):
+        logger.warning("voice: a webhook without a usable CallSid: nothing recorded")
+        return False
+    try:
+        store = store_factory(settings)
+        if not store.mark_step(call_sid, change.step):
+            logger.info(
+                "voice %s: step %s already recorded (a Twilio retry, token %s): nothing written",
+                call_sid,
+                change.step,
+                request.idempotency_token or "-",
+                extra={"CallSid": call_sid},
+            )
+            return False
+        now = records.utcnow()
+        store.update(call_sid, lambda current: voice.apply_change(change, current, now))
+    except Exception as exc:  # any storage failure: the call goes on, the failure is logged
+        logger.error(
+            "voice %s: CallLog not written for step %s (%s: %s); the call was answered anyway",
+            call_sid,
+            change.step,
+            type(exc).__name__,
+            _first_line(exc),
+            extra={"CallSid": call_sid},
+        )
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    # Storage errors can be long (request ids, XML bodies); they never hold the account key.
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def _incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    return voice.incoming(request.params, settings)
+
+
+def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    return voice.menu(request.params, settings, voice.attempt_of(request.url))
+
+
+def _dial_complete(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    return voice.dial_complete(request.params, settings)
+
+
+def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    return voice.recording(request.params, settings)
+
+
+#: `POST /api/voice/incoming`: reject, refuse, or greet then menu / forward / voicemail / goodbye.
+on_incoming = _respond(_incoming)
+#: `POST /api/voice/menu`: the menu's `<Gather>` result.
+on_menu = _respond(_menu)
+#: `POST /api/voice/dial-complete`: after a `<Dial>`.
+on_dial_complete = _respond(_dial_complete)
+#: `POST /api/voice/recording`: a voicemail, its status callback and transcription.
+on_recording = _respond(_recording)

@@ -1,0 +1,122 @@
+"""An incoming SMS is one trip: storage requests counted per message against Azurite.
+
+Each table request the SDK makes is counted (a request is one round trip: the clients retry
+only on failures); the tables are created before counting, as a warm process has them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import azure.functions as func
+import pytest
+from azure.data.tables import TableClient
+from twilio.request_validator import RequestValidator
+
+from devkit.azurite import Azurite
+from switchboard import records
+from switchboard.logbook.store import RecordStore
+from switchboard.settings import get_settings, reset_settings_cache
+from switchboard.sms import blueprint as sms_bp
+from switchboard.storage import tables
+
+TOKEN = "sms-round-trip-token-0123456789"
+URL = "http://localhost:7071/api/sms/incoming"
+SENDER = "+15558675310"
+_REQUESTS = (
+    "get_entity",
+    "create_entity",
+    "upsert_entity",
+    "update_entity",
+    "delete_entity",
+    "submit_transaction",
+    "query_entities",
+    "list_entities",
+)
+
+
+@pytest.fixture
+def requests_made(
+    azurite: Azurite, clean_env: pytest.MonkeyPatch, unique_name: str
+) -> Iterator[list[str]]:
+    """Settings on fresh tables, and the list of table requests made (cleared per message)."""
+    for name, value in {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TABLE_MESSAGE_LOG": unique_name + "msg",
+        "TABLE_OPT_OUT": unique_name + "opt",
+        "SMS_AUTO_REPLY": "Thanks, we got it.",
+    }.items():
+        clean_env.setenv(name, value)
+    reset_settings_cache()
+    settings = get_settings()
+    tables.get_table(settings.table_message_log, settings)
+    tables.get_table(settings.table_opt_out, settings)
+    made: list[str] = []
+    for name in _REQUESTS:
+        original = getattr(TableClient, name)
+
+        def counted(
+            self: TableClient, *args: Any, __name: str = name, __call: Any = original, **kwargs: Any
+        ) -> Any:
+            made.append(__name)
+            return __call(self, *args, **kwargs)
+
+        clean_env.setattr(TableClient, name, counted)
+    yield made
+    reset_settings_cache()
+
+
+def post(made: list[str], body: str, sid: str | None = None) -> tuple[int, str]:
+    """Post one signed SMS; (requests made, MessageSid)."""
+    params = {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "From": SENDER,
+        "To": "+15017122661",
+        "Body": body,
+        "NumMedia": "0",
+    }
+    signature = str(RequestValidator(TOKEN).compute_signature(URL, params))
+    request = func.HttpRequest(
+        method="POST",
+        url=URL,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+        body=urlencode(params).encode(),
+    )
+    made.clear()
+    assert sms_bp.sms_incoming(request).status_code == 200
+    return len(made), params["MessageSid"]
+
+
+def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
+    made = requests_made
+    assert post(made, "hello")[0] == 3  # opt-out read (auto-reply), record, index row
+    assert post(made, "help")[0] == 2  # record, index row
+    count, stop = post(made, "STOP")
+    assert count == 4  # marker read, opt-out insert, record + marker (one transaction), index
+    assert post(made, "START")[0] == 5  # marker read, opt-out read, delete, record + marker, index
+    assert post(made, "START")[0] == 4  # not opted out: nothing to delete
+    assert post(made, "STOP", sid=stop)[0] == 2  # a retry: marker read, record exists
+
+
+def test_stop_writes_its_record_and_marker_together(requests_made: list[str]) -> None:
+    _, sid = post(requests_made, "stop")
+    store = RecordStore.messages(get_settings())
+    rows = {r["RowKey"] for r in tables.query(store.table, "PartitionKey eq @pk", {"pk": sid})}
+    assert rows == {records.RECORD_ROW, records.STEP_PREFIX + "keyword"}
+    assert "submit_transaction" in requests_made
+
+
+def test_steps_are_written_alone_when_the_record_exists(requests_made: list[str]) -> None:
+    store = RecordStore.messages(get_settings())
+    record_id = "SM" + uuid.uuid4().hex
+    assert store.create(record_id, {"Status": "received"})
+    assert not store.has_step(record_id, "keyword")
+    assert not store.create(record_id, {"Status": "received"}, steps=("keyword",))
+    assert store.has_step(record_id, "keyword")

@@ -1,0 +1,246 @@
+"""Line documents: the JSON Schema and the checks after it, every error naming its JSON pointer."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from switchboard.lines import document as d
+from switchboard.lines.hours import State
+from switchboard.lines.model import ForwardStep, MenuStep, PromptStep, VoicemailStep
+
+NUMBER = "+15017122661"
+MAIN_LINE: dict[str, Any] = {
+    "number": NUMBER,
+    "name": "Main line",
+    "timeZone": "America/New_York",
+    "hours": {"mon-fri": ["08:30-12:00", "13:00-17:30"], "sat": ["10:00-14:00"]},
+    "holidays": [
+        {"date": "2026-12-25", "name": "Christmas"},
+        {"date": "2026-12-24", "hours": ["08:30-12:00"], "name": "Christmas Eve"},
+        {"from": "12-31", "to": "01-01", "name": "New Year"},
+    ],
+    "greeting": {
+        "open": {"say": "Thanks for calling Acme."},
+        "closed": {"play": "https://example.com/after-hours.mp3"},
+    },
+    "open": [
+        {
+            "menu": {
+                "prompt": {"say": "For sales press 1. For support press 2."},
+                "options": {
+                    "1": {"words": ["sales"], "steps": [{"forward": {"to": "+15005550006"}}]},
+                    "2": {"steps": [{"say": "Support is closed today."}, {"voicemail": {}}]},
+                },
+            }
+        }
+    ],
+    "closed": [{"voicemail": {"prompt": {"say": "Leave a message."}, "transcribe": True}}],
+    "callers": {"blocked": ["+15558675309"]},
+    "voice": "Polly.Joanna",
+    "language": "en-US",
+    "sms": {"autoReply": "Thanks, we'll text back.", "closedReply": "We're closed."},
+}
+
+
+def problems(document: Any, number: str = NUMBER) -> list[str]:
+    with pytest.raises(d.LineError) as raised:
+        d.validate(document, number)
+    return [str(p) for p in raised.value.problems]
+
+
+def with_change(path: list[Any], value: Any) -> dict[str, Any]:
+    document = copy.deepcopy(MAIN_LINE)
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    if value is d.__name__:  # sentinel: delete
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return document
+
+
+def test_schema_is_a_valid_2020_12_schema() -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(d.schema())
+    assert d.schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_the_worked_example_builds_a_line() -> None:
+    stored, line = d.parse_line(MAIN_LINE, NUMBER, version=3)
+    assert stored == MAIN_LINE
+    assert (line.number, line.name, line.version, line.time_zone) == (
+        NUMBER,
+        "Main line",
+        3,
+        "America/New_York",
+    )
+    menu = line.flows["open"][0]
+    assert isinstance(menu, MenuStep)
+    assert menu.find("1", None) is not None
+    assert menu.find(None, "Sales please") is not None
+    assert isinstance(menu.option("1").steps[0], ForwardStep)  # type: ignore[union-attr]
+    assert isinstance(menu.option("2").steps[0], PromptStep)  # type: ignore[union-attr]
+    closed = line.flows["closed"][0]
+    assert isinstance(closed, VoicemailStep)
+    assert closed.transcribe
+    assert line.greeting("holiday") == line.greeting("closed")
+    assert line.greeting("closed").url == "https://example.com/after-hours.mp3"  # type: ignore[union-attr]
+    assert line.blocked == {"+15558675309"}
+    assert line.allowed is None
+    assert line.flow_name(State.CLOSED, on_holiday=True) == "closed"  # no holiday flow given
+    assert len(line.schedule.holidays) == 3
+
+
+def test_number_is_filled_from_the_path() -> None:
+    document = {k: v for k, v in MAIN_LINE.items() if k != "number"}
+    assert d.validate(document, NUMBER)["number"] == NUMBER
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (["number"], "+15005550006", "/number: must be the number of the line being written"),
+        (["timeZone"], "Mars/Olympus", "/timeZone: must be an IANA time zone"),
+        (["timeZone"], "../../etc/passwd", "/timeZone: must be an IANA time zone"),
+        (["hours", "mon-fri", 1], "13:00-25:00", "/hours/mon-fri/1: must be a range"),
+        (["hours", "fri"], ["18:00-20:00"], "/hours/fri: fri is already given by mon-fri"),
+        (["hours", "mon-fri"], ["08:00-12:00", "11:00-13:00"], "/hours/mon-fri/1: overlaps"),
+        (
+            ["hours", "weekdays"],
+            ["08:00-12:00"],
+            "/hours/weekdays: is not an allowed key: a day (mon)",
+        ),
+        (["holidays", 0, "date"], "2026-02-30", "/holidays/0/date: must be a day that exists"),
+        (["holidays", 2, "to"], "2027-01-01", "/holidays/2/to: must have a year exactly when"),
+        (["holidays", 1, "hours", 0], "8:30-12:00", "/holidays/1/hours/0: must be a range"),
+        (
+            ["greeting", "closed", "play"],
+            "http://example.com/a.mp3",
+            "/greeting/closed/play: must be an absolute https URL",
+        ),
+        (
+            ["greeting", "open", "voice"],
+            "Polly Joanna!",
+            "/greeting/open/voice: is not in the expected form",
+        ),
+        (
+            ["open", 0, "menu", "options", "1", "steps", 0, "forward", "to"],
+            "5551234",
+            "/open/0/menu/options/1/steps/0/forward/to: must be an E.164",
+        ),
+        (
+            ["open", 0, "menu", "options", "1", "steps", 0, "forward", "timeout"],
+            2,
+            "/open/0/menu/options/1/steps/0/forward/timeout: must be at least 5",
+        ),
+        (
+            ["open", 0, "menu", "options", "x"],
+            {"steps": []},
+            "/open/0/menu/options/x: is not an allowed key: one key: 0-9",
+        ),
+        (
+            ["closed", 0, "voicemail", "maxLength"],
+            "long",
+            "/closed/0/voicemail/maxLength: must be a whole number",
+        ),
+        (
+            ["closed", 0, "voicemail", "colour"],
+            "red",
+            "/closed/0/voicemail/colour: is not allowed here",
+        ),
+        (["closed"], [{"dance": {}}], "/closed/0: must be a step: one of say, play"),
+        (
+            ["closed"],
+            [{"hangup": {}}, {"say": "bye"}],
+            "/closed/1: can never run: the hangup step before it ends the flow",
+        ),
+        (
+            ["callers", "blocked"],
+            ["+15558675309", "+15558675309"],
+            "/callers/blocked: must not repeat",
+        ),
+        (["sms", "autoReply"], "", "/sms/autoReply: must be at least 1 characters"),
+        (["override"], {"state": "shut"}, "/override/state: must be one of open, closed"),
+        (
+            ["override"],
+            {"state": "closed", "until": "2026-12-24T17:00:00"},
+            "/override/until: must be an ISO-8601 date and time with an offset",
+        ),
+        (["colour"], "red", "/colour: is not allowed here"),
+    ],
+)
+def test_errors_name_the_pointer(path: list[Any], value: Any, expected: str) -> None:
+    found = problems(with_change(path, value))
+    assert found[0].startswith(expected), found
+
+
+def test_zone_is_required_with_hours() -> None:
+    document = with_change(["timeZone"], d.__name__)
+    assert problems(document)[0] == "/timeZone: is required with hours"
+
+
+def test_holiday_needs_a_date_or_a_range() -> None:
+    document = with_change(["holidays", 0], {"name": "Someday"})
+    assert problems(document)[0].startswith("/holidays/0: must have one of date, from")
+    document = with_change(["holidays", 0], {"from": "2026-12-20", "date": "2026-12-21"})
+    assert problems(document)[0].startswith("/holidays/0/from: is not allowed here")
+    document = with_change(["holidays", 0], {"from": "2026-12-20", "to": "2026-12-01"})
+    assert problems(document)[0] == "/holidays/0/to: must not be before from"
+
+
+def test_menus_nest_three_deep_at_most() -> None:
+    step: dict[str, Any] = {"say": "deep"}
+    for _ in range(4):
+        step = {"menu": {"prompt": {"say": "p"}, "options": {"1": {"steps": [step]}}}}
+    found = problems({"open": [step]})
+    assert (
+        found[0]
+        == "/open/0/menu/options/1/steps/0/menu/options/1/steps/0/menu: menus nest at most 3 deep"
+    )
+
+
+def test_text_must_be_valid_unicode() -> None:
+    assert problems({"name": "Main \ud800"}) == ["/name: must be valid Unicode text"]
+    assert problems({"open": [{"say": "\udfff"}]}) == ["/open/0/say: must be valid Unicode text"]
+
+
+def test_pointer_escapes_slash_and_tilde() -> None:
+    assert d.pointer(["hours", "a/b", "c~d", 0]) == "/hours/a~1b/c~0d/0"
+
+
+def test_document_size_is_bounded() -> None:
+    huge = {"callers": {"blocked": [f"+1555{n:07d}" for n in range(500)]}, "name": "x"}
+    huge["sms"] = {"autoReply": "y" * 1600, "closedReply": "z" * 1600}
+    huge["open"] = [{"say": "w" * 4000} for _ in range(5)] + [{"hangup": {}}]
+    assert problems(huge)[0].startswith("/: must be at most 30000 characters")
+
+
+def test_not_an_object() -> None:
+    assert problems([1, 2]) == ["/: must be a JSON object"]
+
+
+def test_override_without_until_gets_set_at() -> None:
+    now = datetime(2026, 12, 1, 15, 4, 5, tzinfo=UTC)
+    stored = d.validate({"timeZone": "UTC", "override": {"state": "closed"}}, NUMBER, now=now)
+    assert stored["override"] == {"state": "closed", "setAt": "2026-12-01T15:04:05+00:00"}
+    line = d.build_line(stored, NUMBER, 1)
+    assert line.schedule.override is not None
+    assert line.schedule.override.set_at == now
+
+
+def test_every_schema_property_is_documented() -> None:
+    """Each property and step kind has a description: the schema is the documentation."""
+    schema = d.schema()
+    for name, prop in schema["properties"].items():
+        assert prop.get("description") or prop.get("$ref") == "#/$defs/override", name
+    assert sorted(d.STEP_KINDS) == sorted(
+        a["required"][0] for a in schema["$defs"]["step"]["anyOf"]
+    )
+    assert json.dumps(schema)  # serialisable as served

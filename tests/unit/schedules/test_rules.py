@@ -1,0 +1,488 @@
+"""Scheduled SMS decisions as pure functions: keys, requests, quiet hours, expiry, backoff,
+recurrence (with DST changes in Europe/Paris and America/New_York), states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from switchboard.schedules import rules as s
+from switchboard.schedules.rules import (
+    Action,
+    RowKind,
+    ScheduleInputError,
+    Status,
+    TentativeVerdict,
+)
+from switchboard.settings import QuietHours
+
+PARIS = ZoneInfo("Europe/Paris")
+NEW_YORK = ZoneInfo("America/New_York")
+NIGHT = QuietHours(time(21, 0), time(8, 0))
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LATENESS = timedelta(hours=24)
+FR_MOBILE = "+33612345678"  # Europe/Paris only
+IDAHO = "+12085550100"  # America/Boise and America/Los_Angeles
+TOLL_FREE = "+18005550100"  # every North American zone from Guam to Pago Pago
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def test_due_keys_bucket_by_utc_minute_and_sort_by_time() -> None:
+    moment = datetime(2026, 3, 30, 9, 0, 5, 123456, tzinfo=PARIS)
+    pk, rk = s.due_keys(moment, "r-1")
+    assert pk == "due-202603300700"
+    assert rk == "20260330T070005123Z-r-1"
+    later = s.due_row_key(moment + timedelta(milliseconds=1), "a")
+    assert later > rk
+    assert s.done_partition(moment) == "done-20260330"
+
+
+def _due_by_queries(keys: list[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+    """Evaluate due_queries' filters in Python over (PartitionKey, RowKey) pairs."""
+    (_, first), (_, second) = s.due_queries(now)
+    selected = set()
+    for pk, rk in keys:
+        if first["low"] <= pk < first["current"]:
+            selected.add((pk, rk))
+        if pk == second["current"] and rk <= second["high"]:
+            selected.add((pk, rk))
+    return selected
+
+
+def test_due_queries_select_exactly_what_is_due() -> None:
+    now = utc(2026, 6, 1, 12, 0, 30)
+    times = [
+        now - timedelta(days=3),
+        now - timedelta(minutes=1),
+        now - timedelta(seconds=30),  # this minute, before now
+        now,  # exactly now
+        now + timedelta(milliseconds=1),  # this minute, after now
+        now + timedelta(seconds=29),
+        now + timedelta(minutes=1),
+        now + timedelta(days=400),
+    ]
+    keys = [s.due_keys(t, f"id-{i}") for i, t in enumerate(times)]
+    # Rows of other kinds in the same table must never be selected.
+    others = [("done-20260601", "x"), ("some-id", s.ID_ROW), ("a", s.ID_ROW), ("zzz", s.ID_ROW)]
+    due = _due_by_queries(keys + others, now)
+    assert due == set(keys[:4])
+
+
+def test_occurrence_ids_are_deterministic() -> None:
+    at = datetime(2026, 3, 29, 9, 0, tzinfo=PARIS)
+    assert s.occurrence_id("daily", at) == "daily@20260329T0700Z"
+    assert s.occurrence_id("daily", at.astimezone(UTC)) == s.occurrence_id("daily", at)
+
+
+# --- create requests --------------------------------------------------------------------------
+
+
+def parse(**fields: object) -> s.NewSchedule:
+    data: dict[str, object] = {
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T09:00:00+02:00",
+    }
+    data.update(fields)
+    return s.parse_new_schedule(
+        {k: v for k, v in data.items() if v is not None}, now=NOW, max_lateness=LATENESS
+    )
+
+
+def test_parse_valid_request() -> None:
+    schedule = parse(id="r-1", timeZone="Europe/Paris", recurrence="0  9 * * *")
+    assert schedule.id == "r-1"
+    assert schedule.send_at == utc(2026, 6, 2, 7, 0)
+    assert schedule.recurrence == "0 9 * * *"
+    assert schedule.time_zone == "Europe/Paris"
+    assert parse(sendAt="2026-06-02T07:00:00Z").send_at == utc(2026, 6, 2, 7, 0)
+    assert parse().id.startswith("sch-")
+    assert parse(recurrence="@Daily").recurrence == "@daily"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"to": None}, "to"),
+        ({"to": "0612345678"}, "to"),
+        ({"to": 33612345678}, "to"),
+        ({"body": ""}, "body"),
+        ({"body": "   "}, "body"),
+        ({"body": "x" * 1601}, "body"),
+        ({"body": "\ud800"}, "body"),
+        ({"sendAt": None}, "sendAt"),
+        ({"sendAt": "2026-06-02T09:00:00"}, "sendAt"),  # no offset
+        ({"sendAt": "tomorrow"}, "sendAt"),
+        ({"sendAt": "2026-05-30T09:00:00Z"}, "sendAt"),  # beyond SMS_MAX_LATENESS
+        ({"id": ""}, "id"),
+        ({"id": "a" * 129}, "id"),
+        ({"id": "has space"}, "id"),
+        ({"id": "a/b"}, "id"),
+        ({"id": "due-1"}, "id"),
+        ({"id": "done-1"}, "id"),
+        ({"id": 7}, "id"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"timeZone": "../etc/passwd"}, "timeZone"),
+        ({"recurrence": "0 9 * * * *"}, "recurrence"),  # six fields
+        ({"recurrence": "61 9 * * *"}, "recurrence"),
+        ({"recurrence": 5}, "recurrence"),
+        ({"mediaUrl": "https://x"}, "mediaUrl"),  # unknown field
+    ],
+)
+def test_parse_names_the_bad_field(fields: dict[str, object], field: str) -> None:
+    data: dict[str, object] = {
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T09:00:00+02:00",
+    }
+    data.update(fields)
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(ScheduleInputError) as caught:
+        s.parse_new_schedule(data, now=NOW, max_lateness=LATENESS)
+    assert caught.value.field == field
+
+
+def test_parse_rejects_non_objects() -> None:
+    for data in (None, [], "x", 3):
+        with pytest.raises(ScheduleInputError) as caught:
+            s.parse_new_schedule(data, now=NOW, max_lateness=LATENESS)
+        assert caught.value.field is None
+
+
+def test_fingerprint_compares_instants_and_every_field() -> None:
+    a = parse(id="x", sendAt="2026-06-02T09:00:00+02:00")
+    b = parse(id="x", sendAt="2026-06-02T07:00:00Z")
+    assert a.fingerprint() == b.fingerprint()
+    assert a.fingerprint() != parse(id="x", body="Other").fingerprint()
+    assert a.fingerprint() != parse(id="x", timeZone="Europe/Paris").fingerprint()
+    assert a.fingerprint() != parse(id="x", recurrence="0 9 * * *").fingerprint()
+
+
+# --- quiet hours ------------------------------------------------------------------------------
+
+
+def test_quiet_hours_outside_the_window_send_now() -> None:
+    noon_paris = datetime(2026, 6, 1, 12, 0, tzinfo=PARIS)
+    assert s.quiet_until(noon_paris, (PARIS,), NIGHT) is None
+    assert s.quiet_until(noon_paris, (PARIS,), None) is None
+
+
+def test_quiet_hours_defer_to_their_end_in_the_recipient_zone() -> None:
+    late = datetime(2026, 6, 1, 23, 30, tzinfo=PARIS)
+    assert s.quiet_until(late, (PARIS,), NIGHT) == datetime(2026, 6, 2, 8, 0, tzinfo=PARIS)
+    early = datetime(2026, 6, 2, 3, 0, tzinfo=PARIS)
+    assert s.quiet_until(early, (PARIS,), NIGHT) == datetime(2026, 6, 2, 8, 0, tzinfo=PARIS)
+    # The end is excluded, the start included.
+    assert s.quiet_until(datetime(2026, 6, 2, 8, 0, tzinfo=PARIS), (PARIS,), NIGHT) is None
+    start = datetime(2026, 6, 1, 21, 0, tzinfo=PARIS)
+    assert s.quiet_until(start, (PARIS,), NIGHT) == datetime(2026, 6, 2, 8, 0, tzinfo=PARIS)
+
+
+def test_quiet_hours_window_within_a_day() -> None:
+    lunch = QuietHours(time(12, 0), time(14, 0))
+    at = datetime(2026, 6, 1, 13, 0, tzinfo=PARIS)
+    assert s.quiet_until(at, (PARIS,), lunch) == datetime(2026, 6, 1, 14, 0, tzinfo=PARIS)
+    assert s.quiet_until(at.replace(hour=14), (PARIS,), lunch) is None
+
+
+def test_quiet_hours_use_the_schedule_zone_over_the_number() -> None:
+    # 07:00 UTC in June: 09:00 in Paris (fine), 03:00 in New York (quiet).
+    at = utc(2026, 6, 1, 7, 0)
+    assert s.recipient_zones(FR_MOBILE, None) == (PARIS,)
+    assert s.quiet_until(at, s.recipient_zones(FR_MOBILE, None), NIGHT) is None
+    zones = s.recipient_zones(FR_MOBILE, "America/New_York")
+    assert zones == (NEW_YORK,)
+    assert s.quiet_until(at, zones, NIGHT) == datetime(2026, 6, 1, 8, 0, tzinfo=NEW_YORK)
+
+
+def test_quiet_hours_number_with_several_zones_waits_for_the_last_one() -> None:
+    zones = s.recipient_zones(IDAHO, None)
+    assert {z.key for z in zones} == {"America/Boise", "America/Los_Angeles"}
+    # 14:30 UTC in June: 08:30 in Boise (awake) but 07:30 in Los Angeles (quiet).
+    at = utc(2026, 6, 1, 14, 30)
+    until = s.quiet_until(at, zones, NIGHT)
+    assert until == datetime(2026, 6, 1, 8, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    # 04:00 UTC: 22:00 Boise, 21:00 LA: both quiet, until 08:00 LA (the later end).
+    assert s.quiet_until(utc(2026, 6, 2, 4, 0), zones, NIGHT) == datetime(
+        2026, 6, 2, 8, 0, tzinfo=ZoneInfo("America/Los_Angeles")
+    )
+
+
+def test_quiet_hours_toll_free_number_waits_until_every_zone_is_awake() -> None:
+    zones = s.recipient_zones(TOLL_FREE, None)
+    assert len(zones) > 10
+    # From Guam (UTC+10) to Pago Pago (UTC-11) everybody is awake from 22:00 UTC.
+    until = s.quiet_until(utc(2026, 6, 1, 12, 0), zones, NIGHT)
+    assert until == utc(2026, 6, 1, 22, 0)
+    assert not any(s.in_quiet_hours(until, z, NIGHT) for z in zones)
+
+
+def test_quiet_hours_without_a_common_window_pick_the_least_quiet_moment() -> None:
+    # Quiet 20:00-09:00 in Tokyo and New York: their waking hours never overlap.
+    quiet = QuietHours(time(20, 0), time(9, 0))
+    zones = (ZoneInfo("Asia/Tokyo"), NEW_YORK)
+
+    def quiet_count(moment: datetime) -> int:
+        return sum(1 for z in zones if s.in_quiet_hours(moment, z, quiet))
+
+    assert all(quiet_count(utc(2026, 6, 1) + timedelta(minutes=15 * i)) > 0 for i in range(96))
+    # 12:00Z: 21:00 in Tokyo, 08:00 in New York: both asleep; at 13:00Z New York wakes up.
+    assert s.quiet_until(utc(2026, 6, 1, 12, 0), zones, quiet) == utc(2026, 6, 1, 13, 0)
+    # 05:00Z: 14:00 in Tokyo, 01:00 in New York: one zone awake is the best there is: now.
+    assert s.quiet_until(utc(2026, 6, 1, 5, 0), zones, quiet) is None
+
+
+def test_quiet_hours_across_dst_in_paris() -> None:
+    # Night of the spring change (2026-03-29, 02:00 CET -> 03:00 CEST): 08:00 CEST is 06:00Z.
+    evening = datetime(2026, 3, 28, 22, 0, tzinfo=PARIS)
+    assert s.quiet_until(evening, (PARIS,), NIGHT) == utc(2026, 3, 29, 6, 0)
+    # Night of the autumn change (2026-10-25, 03:00 CEST -> 02:00 CET): 08:00 CET is 07:00Z.
+    evening = datetime(2026, 10, 24, 22, 0, tzinfo=PARIS)
+    assert s.quiet_until(evening, (PARIS,), NIGHT) == utc(2026, 10, 25, 7, 0)
+    # During the repeated hour (02:30 CET, second pass) it is still quiet.
+    repeated = utc(2026, 10, 25, 1, 30)
+    assert s.quiet_until(repeated, (PARIS,), NIGHT) == utc(2026, 10, 25, 7, 0)
+
+
+def test_quiet_hours_across_dst_in_new_york() -> None:
+    # 2026-03-08: 02:00 EST -> 03:00 EDT. 08:00 EDT is 12:00Z.
+    evening = datetime(2026, 3, 7, 23, 0, tzinfo=NEW_YORK)
+    assert s.quiet_until(evening, (NEW_YORK,), NIGHT) == utc(2026, 3, 8, 12, 0)
+    # 2026-11-01: 02:00 EDT -> 01:00 EST. 08:00 EST is 13:00Z.
+    evening = datetime(2026, 10, 31, 23, 0, tzinfo=NEW_YORK)
+    assert s.quiet_until(evening, (NEW_YORK,), NIGHT) == utc(2026, 11, 1, 13, 0)
+
+
+def test_quiet_hours_ending_inside_a_dst_gap_end_just_after_it() -> None:
+    # Quiet 00:00-02:30; on 2026-03-08 New York skips 02:00-03:00: the window ends when the
+    # clock jumps past 02:30, at 03:00 EDT (07:00Z).
+    quiet = QuietHours(time(0, 0), time(2, 30))
+    at = datetime(2026, 3, 8, 1, 30, tzinfo=NEW_YORK)
+    until = s.quiet_until(at, (NEW_YORK,), quiet)
+    assert until == utc(2026, 3, 8, 7, 0)
+    assert until is not None
+    assert not s.in_quiet_hours(until, NEW_YORK, quiet)
+
+
+def test_unknown_number_zone_falls_back_to_utc() -> None:
+    assert [z.key for z in s.recipient_zones("+15558675310", None)] == ["UTC"]
+
+
+# --- expiry, backoff, decisions ---------------------------------------------------------------
+
+
+def test_expiry_is_strictly_beyond_the_lateness() -> None:
+    intended = utc(2026, 6, 1, 0, 0)
+    assert not s.is_expired(intended, intended + LATENESS, LATENESS)
+    assert s.is_expired(intended, intended + LATENESS + timedelta(seconds=1), LATENESS)
+    assert not s.is_expired(intended, intended - timedelta(hours=1), LATENESS)
+
+
+def test_backoff_doubles_up_to_the_cap_then_gives_up() -> None:
+    policy = s.RetryPolicy(
+        base=timedelta(seconds=60), cap=timedelta(minutes=10), max_attempts=6, jitter=0
+    )
+    delays = [policy.delay(n) for n in range(1, 7)]
+    assert delays == [timedelta(seconds=x) for x in (60, 120, 240, 480, 600, 600)]
+    assert policy.next_attempt(1, NOW) == NOW + timedelta(seconds=60)
+    assert policy.next_attempt(5, NOW) == NOW + timedelta(minutes=10)
+    assert policy.next_attempt(6, NOW) is None
+    with pytest.raises(ValueError, match="start at 1"):
+        policy.delay(0)
+    assert policy.delay(10_000) == timedelta(minutes=10)
+
+
+def test_backoff_jitter_is_bounded_and_deterministic() -> None:
+    policy = s.RetryPolicy(base=timedelta(seconds=100), jitter=0.2)
+    values = {policy.delay(1, f"id-{i}") for i in range(50)}
+    assert len(values) > 10
+    assert all(timedelta(seconds=80) <= v <= timedelta(seconds=100) for v in values)
+    assert policy.delay(3, "a") == policy.delay(3, "a")
+
+
+def test_decide_expire_defer_or_send() -> None:
+    common = {"to": FR_MOBILE, "time_zone": None, "max_lateness": LATENESS, "quiet": NIGHT}
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=PARIS)
+    assert s.decide(now=noon, intended_at=noon, **common).action is Action.SEND  # type: ignore[arg-type]
+    night = datetime(2026, 6, 1, 23, 0, tzinfo=PARIS)
+    decision = s.decide(now=night, intended_at=night, **common)  # type: ignore[arg-type]
+    assert decision == s.Decision(Action.DEFER, datetime(2026, 6, 2, 8, 0, tzinfo=PARIS))
+    # Expiry wins over quiet hours.
+    old = night - timedelta(days=2)
+    assert s.decide(now=night, intended_at=old, **common).action is Action.EXPIRE  # type: ignore[arg-type]
+
+
+# --- recurrence -------------------------------------------------------------------------------
+
+
+def test_daily_nine_in_paris_follows_dst() -> None:
+    expr = "0 9 * * *"
+    before_spring = datetime(2026, 3, 28, 9, 0, tzinfo=PARIS)  # 08:00Z (CET)
+    nxt = s.next_occurrence(expr, PARIS, before_spring)
+    assert nxt == utc(2026, 3, 29, 7, 0)  # 09:00 CEST
+    assert nxt.astimezone(PARIS).hour == 9
+    before_autumn = datetime(2026, 10, 24, 9, 0, tzinfo=PARIS)  # 07:00Z (CEST)
+    assert s.next_occurrence(expr, PARIS, before_autumn) == utc(2026, 10, 25, 8, 0)  # 09:00 CET
+
+
+def test_time_skipped_by_spring_forward_fires_once_after_the_gap() -> None:
+    # New York, 2026-03-08: 02:30 does not exist; it fires when the gap ends, 03:00 EDT, once.
+    expr = "30 2 * * *"
+    gap = s.next_occurrence(expr, NEW_YORK, datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK))
+    assert gap == utc(2026, 3, 8, 7, 0)
+    assert gap.astimezone(NEW_YORK).strftime("%H:%M %Z") == "03:00 EDT"
+    paris_gap = s.next_occurrence(expr, PARIS, datetime(2026, 3, 28, 12, 0, tzinfo=PARIS))
+    assert paris_gap == utc(2026, 3, 29, 1, 0)  # 03:00 CEST
+    after = s.next_occurrence(expr, NEW_YORK, gap)
+    assert after == utc(2026, 3, 9, 6, 30)  # 02:30 EDT
+
+
+def test_time_repeated_by_fall_back_fires_once() -> None:
+    # New York, 2026-11-01: 01:30 happens twice (EDT then EST); the schedule fires once.
+    expr = "30 1 * * *"
+    day_before = datetime(2026, 10, 31, 1, 30, tzinfo=NEW_YORK)
+    first = s.next_occurrence(expr, NEW_YORK, day_before)
+    assert first == utc(2026, 11, 1, 5, 30)  # 01:30 EDT, the first pass
+    second = s.next_occurrence(expr, NEW_YORK, first)
+    assert second == utc(2026, 11, 2, 6, 30)  # the next day, 01:30 EST
+    # Paris, hourly over the autumn change: one occurrence per wall-clock hour, increasing.
+    start = utc(2026, 10, 24, 23, 0)
+    moments = [start]
+    for _ in range(6):
+        moments.append(s.next_occurrence("0 * * * *", PARIS, moments[-1]))
+    assert moments == sorted(set(moments))
+    walls = [m.astimezone(PARIS).strftime("%H") for m in moments[1:]]
+    assert walls == ["02", "03", "04", "05", "06", "07"]
+
+
+def test_weekday_recurrence_and_strictly_after() -> None:
+    friday = datetime(2026, 6, 5, 9, 0, tzinfo=PARIS)
+    monday = s.next_occurrence("0 9 * * 1-5", PARIS, friday)
+    assert monday == datetime(2026, 6, 8, 9, 0, tzinfo=PARIS)
+    assert s.next_occurrence("0 9 * * *", PARIS, friday) > friday
+
+
+def test_recurrence_zone() -> None:
+    assert s.recurrence_zone(IDAHO, "Europe/Paris") == PARIS
+    assert s.recurrence_zone(FR_MOBILE, None) == PARIS
+    assert s.recurrence_zone(IDAHO, None).key == "UTC"
+
+
+# --- states and rows --------------------------------------------------------------------------
+
+
+def test_transitions() -> None:
+    assert s.can_transition("pending", "claimed")
+    assert s.can_transition("pending", "cancelled")
+    assert s.can_transition("claimed", "claimed")
+    assert s.can_transition("claimed", "pending")
+    for final in ("sent", "failed", "skipped-opted-out", "expired"):
+        assert s.can_transition("claimed", final)
+        assert not s.can_transition(final, "pending")
+    assert not s.can_transition("claimed", "cancelled")
+    assert not s.can_transition("cancelled", "claimed")
+    assert not s.can_transition("nonsense", "claimed")
+
+
+def _row(**extra: object) -> dict[str, object]:
+    schedule = parse(id="r-1")
+    due = s.new_due_entity(
+        s.spec_properties(schedule),
+        schedule.send_at,
+        intended_at=schedule.send_at,
+        created_at=NOW,
+    )
+    due.update(extra)
+    return due
+
+
+def test_classify_rows() -> None:
+    due_at = utc(2026, 6, 2, 7, 0)
+    after = due_at + timedelta(seconds=1)
+    assert s.classify_row(_row(), after) is RowKind.READY
+    assert s.classify_row(_row(), due_at - timedelta(seconds=1)) is RowKind.NOT_DUE
+    assert s.classify_row(_row(Tentative=True), after) is RowKind.TENTATIVE
+    live = _row(Status="claimed", LeaseUntil=after + timedelta(minutes=1))
+    assert s.classify_row(live, after) is RowKind.CLAIMED_LIVE
+    assert s.classify_row(live, after + timedelta(minutes=2)) is RowKind.CLAIMED_EXPIRED
+    assert s.classify_row(_row(Status="moved"), after) is RowKind.MOVED
+    assert s.classify_row(_row(Status="cancelled"), after) is RowKind.CANCELLED
+    assert s.classify_row(_row(Status="???"), after) is RowKind.UNKNOWN
+
+
+def test_claim_keeps_the_send_window_of_an_expired_claim() -> None:
+    first = s.claim_changes(_row(), claim_id="a", now=NOW, lease=timedelta(minutes=5))
+    assert first["SendWindowStart"] == NOW
+    assert first["LeaseUntil"] == NOW + timedelta(minutes=5)
+    assert first["Tentative"] is False
+    later = NOW + timedelta(minutes=10)
+    again = s.claim_changes(_row(**first), claim_id="b", now=later, lease=timedelta(minutes=5))
+    assert again["SendWindowStart"] == NOW
+    assert again["ClaimCount"] == 2
+
+
+def test_verify_tentative_rows() -> None:
+    row = _row(Tentative=True, CreatedAt=NOW)
+    id_row = {"DuePk": row["PartitionKey"], "DueRk": row["RowKey"]}
+    assert s.verify_tentative(row, id_row, None, NOW) is TentativeVerdict.SEND
+    assert s.verify_tentative(row, id_row, {"Status": "sent"}, NOW) is TentativeVerdict.ORPHAN
+    elsewhere = {"DuePk": "due-1", "DueRk": "x"}
+    assert s.verify_tentative(row, elsewhere, None, NOW) is TentativeVerdict.ORPHAN
+    assert s.verify_tentative(row, None, None, NOW) is TentativeVerdict.WAIT
+    late = NOW + s.TENTATIVE_GRACE + timedelta(seconds=1)
+    assert s.verify_tentative(row, None, None, late) is TentativeVerdict.ORPHAN
+
+
+def test_done_entity_and_outcome_round_trip() -> None:
+    row = _row(Attempts=2, ClaimId="c")
+    outcome = s.Outcome(Status.SENT, message_sid="SM1", from_="+15017122661", sent_at=NOW)
+    done = s.done_entity(row, outcome, finished_at=NOW, next_id="r-1@x")
+    assert (done["PartitionKey"], done["RowKey"]) == ("done-20260602", "r-1")
+    assert done["MessageSid"] == "SM1"
+    assert done["Next"] == "r-1@x"
+    assert done["Attempts"] == 2
+    with pytest.raises(ValueError, match="final"):
+        s.done_entity(row, s.Outcome(Status.PENDING), finished_at=NOW)
+    failed = s.Outcome(Status.FAILED, error_code=21211, error_message="bad")
+    assert s.outcome_from_row({**row, **s.outcome_properties(failed)}) == failed
+    assert s.outcome_from_row(row) is None
+
+
+def test_to_json_shapes() -> None:
+    schedule = parse(id="r-1", timeZone="Europe/Paris")
+    due = s.new_due_entity(
+        s.spec_properties(schedule), schedule.send_at, intended_at=schedule.send_at, created_at=NOW
+    )
+    id_row = s.id_entity(schedule, due, created_at=NOW)
+    pending = s.to_json(id_row, due)
+    assert pending["id"] == "r-1"
+    assert pending["status"] == "pending"
+    assert pending["sendAt"] == "2026-06-02T07:00:00.000Z"
+    assert pending["timeZone"] == "Europe/Paris"
+    assert pending["createdAt"] == "2026-06-01T12:00:00.000Z"
+    assert "error" not in pending
+    assert "sid" not in pending
+    moved = s.to_json(id_row, {**due, "Status": "moved", "DueAt": NOW + timedelta(days=1)})
+    assert moved["status"] == "pending"
+    assert moved["nextAttemptAt"] == "2026-06-02T12:00:00.000Z"
+    sent = s.to_json(
+        id_row, s.done_entity(due, s.Outcome(Status.SENT, message_sid="SM9"), finished_at=NOW)
+    )
+    assert (sent["status"], sent["sid"]) == ("sent", "SM9")
+    failed = s.to_json(
+        id_row,
+        s.done_entity(
+            due, s.Outcome(Status.FAILED, error_code=21211, error_message="bad"), finished_at=NOW
+        ),
+    )
+    assert failed["error"] == {"code": 21211, "message": "bad"}
+    retrying = s.to_json(id_row, {**due, "LastErrorCode": 20429, "LastErrorMessage": "busy"})
+    assert retrying["lastError"] == {"code": 20429, "message": "busy"}
