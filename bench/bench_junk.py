@@ -30,9 +30,8 @@ from twilio.request_validator import RequestValidator
 
 from switchboard import settings as settings_module
 
-# path moves with issue 15 (switchboard/sms/webhook.py, switchboard/sms/blueprint.py)
-from switchboard import sms_webhook
-from switchboard.blueprints import sms as sms_bp
+from switchboard.sms import blueprint as sms_bp
+from switchboard.sms import webhook as sms_webhook
 
 GOAL = 1.0
 ROUNDS = 5
