@@ -31,7 +31,6 @@ import azure.functions as func
 from twilio.request_validator import RequestValidator
 
 from switchboard import settings as settings_module
-
 from switchboard.sms import blueprint as sms_bp
 from switchboard.sms import webhook as sms_webhook
 
