@@ -386,13 +386,26 @@ def parse_queue_name(raw: str) -> str:
     return value
 
 
+def _require_unicode(raw: str) -> None:
+    # os.environ decodes a byte that is not UTF-8 as a lone surrogate (surrogateescape): such
+    # text can be neither spoken nor sent, and would silently vanish from the TwiML.
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "must be valid UTF-8 text (it holds a byte sequence that is not)"
+        ) from None
+
+
 def parse_text(raw: str) -> str:
-    """Free text, kept as written (surrounding whitespace trimmed)."""
+    """Free text, kept as written (surrounding whitespace trimmed); valid Unicode only."""
+    _require_unicode(raw)
     return raw.strip()
 
 
 def parse_menu(raw: str) -> Menu:
     """The voice menu JSON (see switchboard.menu); errors name the entry."""
+    _require_unicode(raw)
     try:
         return parse_menu_json(raw)
     except MenuError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from switchboard.phone import is_e164
+from switchboard.twilio.text import is_valid_unicode
 
 #: Twilio's limit on the `Twiml` parameter of Calls create (characters).
 TWIML_MAX_CHARS = 4000
@@ -147,6 +148,10 @@ def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidCallRequest(name, "must be a string")
+    # Before anything hashes, escapes or stores it: a lone surrogate ("\ud800" in JSON, a
+    # non-UTF-8 byte on a command line) can be neither encoded nor sent to Twilio.
+    if not is_valid_unicode(value):
+        raise InvalidCallRequest(name, "must be valid Unicode text")
     return value
 
 
