@@ -210,3 +210,14 @@ def test_text_that_is_not_unicode_is_refused_naming_its_field(changes: dict[str,
         parse_call_request(valid(**changes)).payload_hash()
     assert caught.value.field == field
     assert "Unicode" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "chosen", ["idx-20261201", "IDX-1", "CA" + "0123456789abcdef" * 2, "SM" + "A" * 32]
+)
+def test_ids_in_a_namespace_the_app_derives_are_refused(chosen: str) -> None:
+    """Issue 14, item 5: CallLog's index partitions and Twilio's SID shape."""
+    with pytest.raises(InvalidCallRequest) as caught:
+        parse_call_request(valid(id=chosen))
+    assert caught.value.field == "id"
+    assert parse_call_request(valid(id="CA-reminder-42")).id == "CA-reminder-42"
