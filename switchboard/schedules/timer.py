@@ -29,6 +29,25 @@ A claim is a lease: no send starts later than ``lease - lease_margin`` after the
 Unexpected errors leave the row claimed: its lease expires and a later run resolves it, so
 nothing is lost and nothing is sent twice.
 
+Why a 2-minute lease with a 30 s margin is safe (issue 14, item 8; `tests/unit/schedules/test_timer.py` pins it). Safety
+means no second send of a row can start while its first claimant might still be sending:
+
+- the claimant starts no send after ``LeaseUntil - margin``, checked right before the Twilio
+  request, and that request ends within the client's timeout (15 s,
+  `switchboard.twilio.client.DEFAULT_TIMEOUT_SECONDS`; the async client does not retry): so its
+  last possible send is over by ``LeaseUntil - 15 s``, and the 15 s left cover clock skew between
+  instances (NTP-synchronised, well under a second) and a stalled event loop;
+- after ``LeaseUntil`` another run may re-claim the row, but it first asks Twilio whether the
+  message went out (`Doubts`), which covers a send that completed but whose outcome was lost.
+
+The lease need not outlive the run, only the wait from claim to send start: a chunk is claimed
+just ahead of its senders (at most 3 × ``SMS_SEND_CONCURRENCY`` rows, ≈ 3 rounds of sends, ≤ 45 s
+at 15 s per worst-case request; under ``SMS_MAX_PER_SECOND`` at most 10 s of sends), so 90 s from
+claim to the last allowed send start is twice the worst wait. A row not started by then is
+abandoned (it stays claimed, a later run resolves it): a short lease can delay, never double.
+Recovery after kill -9 is then at most lease + one timer period (+ a Twilio lookup): ≤ 3 min
+with the defaults (it was 5 min + a period with the former 5-minute lease).
+
 The timer trigger (`switchboard.schedules.blueprint`) calls ``run_timer``;
 ``python -m switchboard.schedules.timer`` runs one pass from the command line (settings from the
 environment) and prints its report as JSON.
@@ -78,10 +97,12 @@ class RunOptions:
 
     #: Stop claiming after this long (what is claimed is still sent).
     budget: timedelta = timedelta(seconds=45)
-    #: How long a claim holds a schedule.
-    lease: timedelta = timedelta(minutes=5)
-    #: No send starts later than this before the lease ends (covers the request timeout).
-    lease_margin: timedelta = timedelta(seconds=60)
+    #: How long a claim holds a schedule: it only has to cover claim → send start (module doc),
+    #: and it bounds how late a killed run's SMS goes out (lease + one tick).
+    lease: timedelta = timedelta(minutes=2)
+    #: No send starts later than this before the lease ends: the Twilio request timeout plus
+    #: clock skew between instances and event-loop stalls.
+    lease_margin: timedelta = timedelta(seconds=30)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Rows per claim transaction at most (Table Storage allows 100; a run also keeps it to
     #: three times its concurrency).
