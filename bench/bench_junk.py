@@ -1,8 +1,8 @@
 """Junk cost (issue 14, item 3): refusing the worst unsigned request ÷ serving a real one.
 
 App, both sides: the function the host calls for `POST /api/sms/incoming` (`sms_incoming(req)`)
-on a fresh `func.HttpRequest`, as the worker hands it over, with the MessageLog and OptOut stores
-stubbed (no I/O), so only the shell and the decision are timed.
+on a fresh `func.HttpRequest`, as the worker hands it over, with the MessageLog, OptOut and loop
+guard stores stubbed (no I/O), so only the shell, the guard and the decision are timed.
 
 - real: a signed inbound SMS (the parameters Twilio posts), answered 200 with the auto-reply;
 - worst unsigned: ~11 MB of form, a million distinct parameter names, no `X-Twilio-Signature`
@@ -31,6 +31,7 @@ import azure.functions as func
 from twilio.request_validator import RequestValidator
 
 from switchboard import settings as settings_module
+from switchboard.guard.store import SenderState
 from switchboard.sms import blueprint as sms_bp
 from switchboard.sms import webhook as sms_webhook
 
@@ -85,6 +86,16 @@ class _NoStorage:
         return False
 
 
+class _NoGuardStorage:
+    """The loop guard's rows with no I/O: every sender is new (so every text is answered)."""
+
+    def load(self, subject: str) -> SenderState:
+        return SenderState(subject)
+
+    def save(self, subject: str, changed: Any, etag: str | None) -> str:
+        return "etag"
+
+
 def worst_unsigned_body() -> bytes:
     """~11 MB: a million distinct names."""
     return b"".join(b"p%07d=a&" % n for n in range(1_000_000))
@@ -111,12 +122,14 @@ def main() -> dict[str, object]:
     saved = {name: os.environ.get(name) for name in ENV}
     os.environ.update(ENV)
     settings_module.reset_settings_cache()
-    saved_factories: tuple[Callable[..., Any], Callable[..., Any]] = (
+    saved_factories: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] = (
         sms_webhook.message_store_factory,
         sms_webhook.optout_store_factory,
+        sms_webhook.guard_store_factory,
     )
     sms_webhook.message_store_factory = lambda settings: _NoStorage()
     sms_webhook.optout_store_factory = lambda settings: _NoStorage()
+    sms_webhook.guard_store_factory = lambda settings: _NoGuardStorage()  # type: ignore[assignment]
     try:
         signature = RequestValidator(TOKEN).compute_signature(URL, PARAMS)
         real_body = urlencode(PARAMS).encode()
@@ -133,7 +146,11 @@ def main() -> dict[str, object]:
             bogus = {"Content-Type": FORM, "X-Twilio-Signature": "bm9wZQ=="}
             bogus_times.append(_timed(_requests(JUNK_PER_ROUND, junk, bogus), {403, 413}))
     finally:
-        sms_webhook.message_store_factory, sms_webhook.optout_store_factory = saved_factories
+        (
+            sms_webhook.message_store_factory,
+            sms_webhook.optout_store_factory,
+            sms_webhook.guard_store_factory,  # type: ignore[assignment]
+        ) = saved_factories
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

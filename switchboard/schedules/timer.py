@@ -18,9 +18,10 @@ shares (`Run`: settings, options, clients, clock, report):
    opted out (`optout.ensure_can_text`, `OptOutChecks`: a point read per recipient started at
    the claim; a run of 100 or more with an opt-out list of at most a quarter of that reads the
    list once and re-reads it every 5 s) → ``skipped-opted-out``; else Twilio;
-6. record outcomes (`Outcomes`): a MessageLog record for each sent message (StatusCallback →
-   ``PUBLIC_BASE_URL/api/status/message``); a transient failure moves the schedule to a later
-   minute with exponential backoff, ``failed`` after the last attempt; a permanent one is
+6. record outcomes (`Outcomes`): a MessageLog record for each sent message (StatusCallback to
+   `switchboard.settings.callback_origin` + ``/api/status/message``); a transient failure moves
+   the schedule to a later minute with exponential backoff, ``failed`` after the last attempt; a
+   permanent one is
    ``failed`` with Twilio's code (21610 also records the opt-out and ends ``skipped-opted-out``);
    a recurrence gets its next occurrence exactly once (`NextOccurrences`); the done rows and the
    deletion of the due rows go in transactions (`Finisher`).
@@ -80,7 +81,7 @@ from switchboard.schedules import rules as sched
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import Action, Outcome, RetryPolicy, RowKind, Status
 from switchboard.schedules.store import Held, MessageLogWriter, ScheduleStore, TableSet
-from switchboard.settings import Settings, SettingsError, get_settings
+from switchboard.settings import Settings, SettingsError, callback_origin, get_settings
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
 from switchboard.twilio.errors import classify_twilio_error
@@ -210,10 +211,10 @@ class Run:
         self.margin = min(options.lease_margin, options.lease / 2)
         self.service_sid = settings.twilio_messaging_service_sid
         self.from_ = None if self.service_sid else settings.twilio_from_number
+        # The trusted origin (PUBLIC_BASE_URL, else the Azure site's host name): no request.
+        origin = callback_origin(settings)
         self.callback = (
-            statuses.status_callback_url(settings.public_base_url, statuses.Kind.MESSAGE)
-            if settings.public_base_url
-            else None
+            statuses.status_callback_url(origin, statuses.Kind.MESSAGE) if origin else None
         )
 
     def budget_spent(self) -> bool:
@@ -907,7 +908,16 @@ async def run_timer(*, past_due: bool = False) -> None:
         return
     if past_due:
         logger.info("scheduled SMS timer is running late (past due)")
+    await asyncio.to_thread(_replay_opt_out_journal, settings)
     await run_once(settings)
+
+
+def _replay_opt_out_journal(settings: Settings) -> None:
+    """Opt-outs this instance received while storage was down are written before a run sends
+    (`switchboard.optouts.journal`; the run's opt-out checks honour them either way)."""
+    from switchboard.optouts.store import OptOutStore, replay_pending
+
+    replay_pending(lambda: OptOutStore.from_settings(settings))
 
 
 def _seconds(raw: str) -> timedelta:

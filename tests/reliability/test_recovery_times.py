@@ -143,6 +143,7 @@ def test_an_sms_claimed_by_a_killed_run_goes_out_once_within_three_minutes(
 
     wait_until(sent, 200, f"{schedule_id} sent after the kill", interval=1.0)
     recovered_in = time.monotonic() - killed_at
+    print(f"\nkill -9 during a scheduled send: sent once {recovered_in:.0f} s after the kill")
     created = [
         r
         for r in standin.requests("POST", resource="Messages")
