@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from switchboard.calls import blueprint as calls
+from switchboard.lines import blueprint as lines
 from switchboard.operator import blueprint as operator
 from switchboard.schedules import blueprint as schedules
 from switchboard.sms import blueprint as sms
@@ -17,3 +18,4 @@ app.register_functions(sms.bp)
 app.register_functions(status.bp)
 app.register_functions(calls.bp)
 app.register_functions(schedules.bp)
+app.register_functions(lines.bp)

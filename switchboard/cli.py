@@ -12,6 +12,7 @@ The same core as the HTTP operator API (`switchboard.operator.service`, `switchb
     python -m switchboard show message SM0123...
     python -m switchboard numbers
     python -m switchboard usage --start 2026-11-01 --end 2026-11-30
+    python -m switchboard lines list | show | set | override | status | export | import
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -38,6 +39,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from switchboard.http import ApiError
+from switchboard.lines.commands import lines as lines_group
 from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
@@ -134,6 +136,9 @@ def echo_json(data: Any) -> None:
 def cli(ctx: click.Context, settings_file: Path | None) -> None:
     """Switchboard's operator command line: calls, SMS, history, numbers and usage."""
     ctx.obj = Context(settings_file=settings_file)
+
+
+cli.add_command(lines_group)
 
 
 # --- call -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -170,3 +170,32 @@ def forbidden() -> func.HttpResponse:
 def api_error_response(error: ApiError) -> func.HttpResponse:
     """The answer for an `ApiError`: its status, body and headers."""
     return json_response(error.body(), error.status, error.headers() or None)
+
+
+#: An operator route's work: the request and the settings in, a response out (or `ApiError`).
+Handler = Callable[[func.HttpRequest, Any], func.HttpResponse]
+
+
+def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
+    """Run an operator route's `handler` with the settings; `ApiError` becomes the one JSON
+    error shape, and a bug a 500 without detail (logged with its trace).
+
+    (A helper called by each route rather than a decorator: the Functions worker reads the
+    route function's own signature to bind `req`.)
+    """
+    from switchboard import settings as settings_module
+    from switchboard.logs import get_logger
+
+    try:
+        settings = settings_module.get_settings()
+    except settings_module.SettingsError as exc:
+        return api_error_response(unavailable("settings_invalid", str(exc)))
+    try:
+        return handler(req, settings)
+    except ApiError as exc:
+        return api_error_response(exc)
+    except Exception:
+        get_logger(__name__).exception(
+            "Operator route %s failed", getattr(handler, "__name__", "?")
+        )
+        return error_response(500, "internal_error", "unexpected error (logged)")

@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -174,6 +174,7 @@ class Settings:
     table_lines: str = _setting("TABLE_LINES", "Lines")
     # Lines (a number's own hours, greetings and call flow: switchboard.lines)
     lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
+    lines_clock: datetime | None = _setting("LINES_CLOCK")  # honoured outside Azure only
     # Voice behaviour (POST /api/voice/*)
     voice_greeting: str | None = _setting("VOICE_GREETING")
     voice_tts_voice: str | None = _setting("VOICE_TTS_VOICE")
@@ -521,6 +522,19 @@ def running_in_azure(environ: Mapping[str, str]) -> bool:
     return azure_marker(environ) is not None
 
 
+def parse_instant(raw: str) -> datetime:
+    """An ISO-8601 date and time with an offset (2026-12-24T10:00:00-05:00)."""
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "must be an ISO-8601 date and time such as 2026-12-24T10:00:00-05:00"
+        ) from None
+    if moment.utcoffset() is None:
+        raise ValueError("must have an offset (such as -05:00 or Z)")
+    return moment
+
+
 def parse_present(raw: str) -> bool:
     """Any non-empty value means "set" (used for WEBSITE_INSTANCE_ID)."""
     return bool(raw.strip())
@@ -557,6 +571,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_OPT_OUT": parse_table_name,
     "TABLE_LINES": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
+    "LINES_CLOCK": parse_instant,
     "VOICE_GREETING": parse_text,
     "VOICE_TTS_VOICE": parse_text,
     "VOICE_LANGUAGE": parse_text,
@@ -735,6 +750,18 @@ def get_settings() -> Settings:
                         logger.warning(
                             "TWILIO_VALIDATE_SIGNATURE=false: webhook signatures are NOT "
                             "validated (allowed outside Azure only; never do this in production)"
+                        )
+                if _cached.lines_clock is not None:
+                    if _cached.running_in_azure:
+                        logger.warning(
+                            "LINES_CLOCK is ignored in Azure (%s is set): line hours follow "
+                            "the real clock",
+                            azure_marker(os.environ),
+                        )
+                    else:
+                        logger.warning(
+                            "LINES_CLOCK is set: line hours are evaluated at a test clock "
+                            "(outside Azure only)"
                         )
             except SettingsError as exc:
                 logger.error("Switchboard settings are invalid: %s", exc)

@@ -28,6 +28,8 @@ from switchboard.lines.model import (
     DEFAULT_MENU_ATTEMPTS,
     DEFAULT_MENU_TIMEOUT,
     DEFAULT_RING_TIMEOUT,
+    DEFAULT_TEXT_BACK,
+    DEFAULT_TRANSCRIPT_WAIT,
     DEFAULT_VOICEMAIL_MAX_LENGTH,
     FLOW_NAMES,
     ForwardStep,
@@ -36,10 +38,13 @@ from switchboard.lines.model import (
     MenuOption,
     MenuStep,
     PauseStep,
+    Person,
     Prompt,
     PromptStep,
     RedirectStep,
+    RingStep,
     Step,
+    TextBack,
     VoicemailStep,
 )
 from switchboard.phone import is_e164
@@ -51,7 +56,19 @@ MAX_DOCUMENT_CHARS = 30_000
 MAX_MENU_DEPTH = 3
 #: Longest span of one holiday entry with years (a yearly one spans at most a year anyway).
 MAX_HOLIDAY_DAYS = 366
-STEP_KINDS = ("say", "play", "pause", "menu", "forward", "voicemail", "hangup", "redirect")
+STEP_KINDS = (
+    "say",
+    "play",
+    "pause",
+    "menu",
+    "forward",
+    "ring",
+    "voicemail",
+    "hangup",
+    "redirect",
+)
+#: `<Dial>` rings at most this many `<Number>`s at once (Twilio's limit).
+MAX_RING_ALL = 10
 #: Steps after which a flow list ends: nothing after them could ever run.
 _ENDING_KINDS = frozenset({"menu", "voicemail", "hangup", "redirect"})
 
@@ -62,6 +79,7 @@ _FORMAT_MESSAGES = {
     "calendar-day": "must be a day that exists, YYYY-MM-DD or MM-DD",
     "https-uri": "must be an absolute https URL",
     "date-time": "must be an ISO-8601 date and time with an offset, such as 2026-12-24T17:00:00-05:00",
+    "email-address": "must be an e-mail address such as owner@example.com",
 }
 _TYPE_WORDS = {
     "object": "an object",
@@ -126,6 +144,21 @@ def _is_https(value: str) -> bool:
     return parts.scheme == "https" and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
+def _is_email(value: str) -> bool:
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    local, _, domain = address.partition("@")
+    return (
+        not name
+        and address == value
+        and bool(local)
+        and "." in domain
+        and all(part for part in domain.split("."))
+        and value.isascii()
+    )
+
+
 def parse_instant(value: str) -> datetime:
     """An ISO-8601 date-time with an offset; ValueError without one."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -160,6 +193,7 @@ def _validator() -> Any:
         "calendar-day": _succeeds(h.parse_calendar_day),
         "https-uri": lambda v: not isinstance(v, str) or _is_https(v),
         "date-time": _succeeds(parse_instant),
+        "email-address": lambda v: not isinstance(v, str) or _is_email(v),
     }
     for name, check in checks.items():
         checker.checks(name)(check)
@@ -199,7 +233,8 @@ def _schema_problem(error: Any) -> Problem:
         names = [str(n) for n in (allowed if isinstance(allowed, list) else [allowed])]
         return Problem(where, "must be " + " or ".join(_TYPE_WORDS.get(n, n) for n in names))
     if kind == "enum":
-        return Problem(where, "must be one of " + ", ".join(map(str, error.validator_value)))
+        choices = (v if isinstance(v, str) else json.dumps(v) for v in error.validator_value)
+        return Problem(where, "must be one of " + ", ".join(choices))
     if kind == "anyOf" and "kind" in _step_like(schema_here):
         return Problem(where, "must be a step: one of " + ", ".join(STEP_KINDS))
     if kind == "anyOf":
@@ -345,6 +380,13 @@ def _steps_problems(
                 pointer([*path, index + 1]),
                 f"can never run: the {kind} step before it ends the flow",
             )
+        if kind == "ring":
+            ring = step["ring"]
+            if ring.get("strategy", "all") == "all" and len(ring["people"]) > MAX_RING_ALL:
+                yield Problem(
+                    pointer([*path, index, "ring", "people"]),
+                    f"at most {MAX_RING_ALL} people ring at once (use strategy in-turn for more)",
+                )
         if kind == "menu":
             if depth >= MAX_MENU_DEPTH:
                 yield Problem(
@@ -413,11 +455,31 @@ def _step(data: Mapping[str, Any]) -> Step:
             timeout=int(body.get("timeout", DEFAULT_RING_TIMEOUT)),
             caller_id=body.get("callerId", "caller"),
         )
+    if kind == "ring":
+        return RingStep(
+            people=tuple(
+                Person(
+                    number=p["number"],
+                    name=p.get("name"),
+                    timeout=p.get("timeout"),
+                    confirm=p.get("confirm"),
+                )
+                for p in body["people"]
+            ),
+            strategy=body.get("strategy", "all"),
+            timeout=int(body.get("timeout", DEFAULT_RING_TIMEOUT)),
+            confirm=body.get("confirm", "auto"),
+            caller_id=body.get("callerId", "caller"),
+        )
     if kind == "voicemail":
+        notify = body.get("notify", {})
         return VoicemailStep(
             prompt=_prompt(body["prompt"]) if "prompt" in body else None,
             max_length=int(body.get("maxLength", DEFAULT_VOICEMAIL_MAX_LENGTH)),
             transcribe=bool(body.get("transcribe", False)),
+            notify_sms=tuple(notify.get("sms", [])),
+            notify_email=tuple(notify.get("email", [])),
+            transcript_wait=int(notify.get("transcriptWait", DEFAULT_TRANSCRIPT_WAIT)),
         )
     if kind == "hangup":
         return HangupStep()
@@ -468,6 +530,7 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
     )
     callers = document.get("callers", {})
     sms = document.get("sms", {})
+    text_back = document.get("textBack")
     return Line(
         number=number,
         schedule=schedule,
@@ -482,6 +545,14 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
         sms_auto_reply=sms.get("autoReply"),
         sms_closed_reply=sms.get("closedReply"),
         sms_forward_to=sms.get("forwardTo"),
+        text_back=TextBack(
+            message=text_back.get("message", DEFAULT_TEXT_BACK),
+            after_voicemail=bool(text_back.get("afterVoicemail", True)),
+            min_seconds=int(text_back.get("minSeconds", 5)),
+            window_hours=int(text_back.get("windowHours", 24)),
+        )
+        if text_back is not None
+        else None,
         version=version,
     )
 

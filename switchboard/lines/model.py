@@ -23,6 +23,8 @@ DEFAULT_MENU_ATTEMPTS = 2
 DEFAULT_MENU_TIMEOUT = 5
 DEFAULT_RING_TIMEOUT = 20
 DEFAULT_VOICEMAIL_MAX_LENGTH = 120
+DEFAULT_TRANSCRIPT_WAIT = 120
+DEFAULT_TEXT_BACK = "Sorry we missed your call. We will call you back as soon as we can."
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,37 @@ class ForwardStep:
 
 
 @dataclass(frozen=True)
+class Person:
+    """Someone a ring group calls."""
+
+    number: str
+    name: str | None = None
+    timeout: int | None = None  # None: the group's
+    confirm: bool | str | None = None  # True, False, "auto"; None: the group's
+
+
+@dataclass(frozen=True)
+class RingStep:
+    """`ring`: call people, all at once or in turn, each accepting with 1 when `confirm`;
+    when nobody takes the call, the next step."""
+
+    people: tuple[Person, ...]
+    strategy: str = "all"  # "all" or "in-turn"
+    timeout: int = DEFAULT_RING_TIMEOUT
+    confirm: bool | str = "auto"  # True, False or "auto" (on for mobile numbers)
+    caller_id: str = "caller"  # "caller" or "line"
+
+
+@dataclass(frozen=True)
 class VoicemailStep:
-    """`voicemail`: a prompt and `<Record>`; ends the flow."""
+    """`voicemail`: a prompt and `<Record>`; ends the flow. `notify_*` hear about each one."""
 
     prompt: Prompt | None = None
     max_length: int = DEFAULT_VOICEMAIL_MAX_LENGTH
     transcribe: bool = False
+    notify_sms: tuple[str, ...] = ()
+    notify_email: tuple[str, ...] = ()
+    transcript_wait: int = DEFAULT_TRANSCRIPT_WAIT
 
 
 @dataclass(frozen=True)
@@ -122,7 +149,26 @@ class RedirectStep:
     url: str
 
 
-Step = PromptStep | PauseStep | MenuStep | ForwardStep | VoicemailStep | HangupStep | RedirectStep
+Step = (
+    PromptStep
+    | PauseStep
+    | MenuStep
+    | ForwardStep
+    | RingStep
+    | VoicemailStep
+    | HangupStep
+    | RedirectStep
+)
+
+
+@dataclass(frozen=True)
+class TextBack:
+    """The line's missed-call text-back: what is sent, and when it is not."""
+
+    message: str = DEFAULT_TEXT_BACK
+    after_voicemail: bool = True
+    min_seconds: int = 5
+    window_hours: int = 24
 
 
 def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -146,6 +192,7 @@ class Line:
     sms_auto_reply: str | None = None
     sms_closed_reply: str | None = None
     sms_forward_to: str | None = None
+    text_back: TextBack | None = None
     #: The stored version (1, 2, ...); None for the default line.
     version: int | None = None
     #: The default line greets with the classic Azure sample (hello, ApiVersion, site name)

@@ -20,12 +20,9 @@ import azure.functions as func
 from switchboard import records
 from switchboard import settings as settings_module
 from switchboard.http import (
-    ApiError,
-    api_error_response,
-    error_response,
     json_response,
-    unavailable,
 )
+from switchboard.http import serve as http_serve
 from switchboard.logbook import listing
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
@@ -91,23 +88,8 @@ def _twilio_check(settings: settings_module.Settings) -> Check:
 
 
 def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
-    """Run `handler` with the settings; `ApiError` becomes the one JSON error shape.
-
-    (A helper called by each route rather than a decorator: the Functions worker reads the
-    route function's own signature to bind `req`.)
-    """
-    try:
-        settings = settings_module.get_settings()
-    except settings_module.SettingsError as exc:
-        return api_error_response(unavailable("settings_invalid", str(exc)))
-    try:
-        return handler(req, settings)
-    except ApiError as exc:
-        return api_error_response(exc)
-    except Exception:
-        # A bug, not the caller's fault: logged with its trace, answered without it.
-        logger.exception("Operator route %s failed", getattr(handler, "__name__", "?"))
-        return error_response(500, "internal_error", "unexpected error (logged)")
+    """Run `handler` with the settings; `ApiError` becomes the one JSON error shape."""
+    return http_serve(req, handler)
 
 
 def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str | None:

@@ -43,6 +43,16 @@ def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_dial_complete)
 
 
+@bp.function_name("voice_whisper")
+@bp.route(route="voice/whisper", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_whisper(req: func.HttpRequest) -> func.HttpResponse:
+    """A ring group's answering leg: press 1 to accept (or connected at once), before bridging."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.webhooks import on_whisper
+
+    return twilio_webhook(req, on_whisper)
+
+
 @bp.function_name("voice_recording")
 @bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_recording(req: func.HttpRequest) -> func.HttpResponse:

@@ -1,27 +1,32 @@
 """Incoming calls: what Switchboard says and does, as pure functions (no I/O).
 
-Each webhook of `POST /api/voice/*` is one function here taking the request's form parameters and
-the settings, and returning an `Outcome`: the TwiML to answer (built with twilio's
-`VoiceResponse`, which escapes every piece of text) and the change to make to the call's `CallLog`
-record. The blueprint (`switchboard.voice.blueprint`) verifies the signature, then
-`switchboard.voice.webhooks` calls these, writes the change best-effort and answers.
+Each webhook of `POST /api/voice/*` is one function here taking the request's form parameters,
+the line the call is for (`switchboard.lines`: a stored line, or the default line built from the
+`VOICE_*` settings) and the settings, and returning an `Outcome`: the TwiML to answer (built with
+twilio's `VoiceResponse`, which escapes every piece of text) and the change to make to the call's
+CallLog record. `switchboard.voice.webhooks` loads the line, calls these, writes the change
+best-effort and answers.
 
 The call flow:
 
     /voice/incoming ── blocked caller ─────────────────────────────► <Reject/>
           │        ── not on the allowed list ─────────────────────► <Say>sorry</Say><Hangup/>
-          │ greeting, then by settings:
-          ├─ VOICE_MENU ──► <Gather action=/voice/menu> ──► /voice/menu ─► say / forward /
-          │                                                 voicemail / redirect / hang up
-          ├─ VOICE_FORWARD_TO ──► <Dial action=/voice/dial-complete> ──► /voice/dial-complete
-          │                                                   answered ─► <Hangup/>
-          │                                                   otherwise ─► voicemail or goodbye
-          ├─ VOICE_VOICEMAIL ──► <Record action=/voice/recording
-          │                       recordingStatusCallback=/voice/recording>
-          └─ otherwise ──► goodbye <Hangup/>
+          │ the line's state now (open / closed / holiday) picks the flow; its greeting, then
+          │ its steps in order:
+          ├─ say / play / pause ─► and on to the next step
+          ├─ menu ──► <Gather action=/voice/menu?at=…> ──► /voice/menu ─► the option's steps
+          ├─ forward ──► <Dial action=/voice/dial-complete?at=…> ─► answered: <Hangup/>
+          │                                                        otherwise: the next step
+          ├─ ring ──► <Dial><Number url=/voice/whisper?…>… ─► someone pressed 1: <Hangup/>
+          │            (all at once, or one after another)        otherwise: the next step
+          ├─ voicemail ──► <Record action=/voice/recording?at=…>
+          ├─ hangup, redirect
+          └─ no steps left ──► goodbye <Hangup/>
 
-A menu choice nobody understands (or silence) repeats the menu once, then says goodbye: the attempt
-travels in the action URL (`/api/voice/menu?attempt=2`), which Twilio signs, so it cannot be forged.
+Where the call is travels in the action URLs (`at=open.0.1.0`: the flow, then step index, menu
+key, step index, ...), with the menu attempt (`attempt=2`) and the ring turn (`turn=1`). Twilio
+signs those URLs, so a caller cannot forge them; a position that no longer exists (the line was
+edited during the call) ends the call politely.
 """
 
 from __future__ import annotations
@@ -31,11 +36,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.menu import Menu, MenuOption
+from switchboard.lines.defaults import default_line
+from switchboard.lines.hours import Reason, State, state_at
+from switchboard.lines.model import (
+    ForwardStep,
+    HangupStep,
+    Line,
+    MenuStep,
+    PauseStep,
+    Person,
+    Prompt,
+    PromptStep,
+    RedirectStep,
+    RingStep,
+    Step,
+    VoicemailStep,
+)
 from switchboard.settings import Settings
 from switchboard.twilio.text import xml_safe
 
@@ -44,11 +64,12 @@ INCOMING_PATH = "/api/voice/incoming"
 MENU_PATH = "/api/voice/menu"
 DIAL_COMPLETE_PATH = "/api/voice/dial-complete"
 RECORDING_PATH = "/api/voice/recording"
+WHISPER_PATH = "/api/voice/whisper"
 
-#: How many times the menu is offered before the caller hears goodbye.
+#: How many times a menu is offered before the caller hears goodbye (a menu's own `attempts`).
 MENU_ATTEMPTS = 2
-#: Seconds a `<Gather>` waits for a key or speech.
-GATHER_TIMEOUT = 5
+#: Seconds a whisper's `<Gather>` waits for the answering person's key.
+WHISPER_TIMEOUT = 5
 
 SITE_FALLBACK = "Switchboard"
 GOODBYE = "Thank you for calling. Goodbye."
@@ -57,8 +78,10 @@ NOT_UNDERSTOOD = "Sorry, I did not get that."
 VOICEMAIL_PROMPT = "Please leave a message after the tone. Press the pound key when you are done."
 NO_MESSAGE = "We did not get a message. Goodbye."
 MESSAGE_THANKS = "Thank you, your message has been recorded. Goodbye."
+LOST = "Sorry, something changed while you were calling. Please call again. Goodbye."
 
-# DialCallStatus values meaning the forwarded leg was picked up.
+# DialCallStatus values meaning the dialled leg was picked up (Twilio's hunt template checks
+# `complete`, which never comes, and so dials on after a finished call).
 _CONNECTED = frozenset({"completed", "answered"})
 
 
@@ -68,7 +91,8 @@ class CallLogChange:
 
     `step` names the step for retry detection (same CallSid + step = a Twilio retry).
     `initial` fills properties the record lacks (the first writer wins: From, To, Direction...);
-    `fields` are set every time; `menu_choice` is appended to `MenuChoicesJson`.
+    `fields` are set every time; `menu_choice` is appended to `MenuChoicesJson`; `leg` adds one
+    answered ring-group leg to `LegsJson` (by its CallSid).
     """
 
     step: str
@@ -76,6 +100,7 @@ class CallLogChange:
     fields: Mapping[str, Any] = field(default_factory=dict)
     menu_choice: Mapping[str, Any] | None = None
     starts_call: bool = False
+    leg: tuple[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,94 +113,308 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------------------------
+# Where a call is in its line's flow
+
+
+@dataclass(frozen=True)
+class Position:
+    """A step of a line's flow: the flow's name, then index, menu key, index, ... (`open.0.1.0`)."""
+
+    flow: str
+    path: tuple[int | str, ...]
+
+    def encode(self) -> str:
+        """The `at=` value of action URLs."""
+        return ".".join([self.flow, *(str(part) for part in self.path)])
+
+    def at_index(self, index: int) -> Position:
+        """The step `index` of the same list."""
+        return Position(self.flow, (*self.path[:-1], index))
+
+    def option(self, key: str, index: int = 0) -> Position:
+        """Step `index` of menu option `key` of this (menu) step."""
+        return Position(self.flow, (*self.path, key, index))
+
+    @property
+    def index(self) -> int:
+        """The step's index in its list."""
+        last = self.path[-1]
+        return last if isinstance(last, int) else 0
+
+
+def parse_position(raw: str | None) -> Position | None:
+    """A Position from `at=` (None when absent or malformed)."""
+    if not raw:
+        return None
+    parts = raw.split(".")
+    if len(parts) < 2 or len(parts) > 16 or len(parts) % 2:
+        return None
+    path: list[int | str] = []
+    for number, part in enumerate(parts[1:]):
+        if number % 2 == 0:
+            if not part.isdigit() or len(part) > 3:
+                return None
+            path.append(int(part))
+        else:
+            if len(part) != 1 or part not in "0123456789*#":
+                return None
+            path.append(part)
+    return Position(parts[0], tuple(path))
+
+
+def locate(line: Line, position: Position) -> tuple[tuple[Step, ...], Step] | None:
+    """The list a position points into and its step, or None when it does not exist."""
+    steps = line.flows.get(position.flow)
+    if steps is None:
+        return None
+    step: Step | None = None
+    path = position.path
+    for depth in range(0, len(path), 2):
+        index = path[depth]
+        if not isinstance(index, int) or index >= len(steps):
+            return None
+        step = steps[index]
+        if depth + 1 < len(path):
+            key = path[depth + 1]
+            if not isinstance(step, MenuStep) or not isinstance(key, str):
+                return None
+            option = step.option(key)
+            if option is None:
+                return None
+            steps = option.steps
+    return (steps, step) if step is not None else None
+
+
+def first_position(line: Line, kinds: tuple[type, ...], flow: str = "open") -> Position | None:
+    """The first step of one of `kinds` in a flow, depth first: where a request that carries no
+    position (from a call answered before positions existed) most likely stands."""
+
+    def search(steps: tuple[Step, ...], prefix: tuple[int | str, ...]) -> Position | None:
+        for index, step in enumerate(steps):
+            if isinstance(step, kinds):
+                return Position(flow, (*prefix, index))
+            if isinstance(step, MenuStep):
+                for option in step.options:
+                    found = search(option.steps, (*prefix, index, option.key))
+                    if found is not None:
+                        return found
+        return None
+
+    return search(line.flows.get(flow, ()), ())
+
+
+def query_value(url: str, name: str) -> str | None:
+    """The first value of query parameter `name` of `url`."""
+    values = parse_qs(urlsplit(url).query).get(name, [])
+    return values[0] if values else None
+
+
+# --------------------------------------------------------------------------------------------
 # TwiML building blocks
 
 
-def action_url(settings: Settings, path: str, query: str = "") -> str:
+@dataclass(frozen=True)
+class Speaker:
+    """How `<Say>` speaks on this line: the line's voice and language, else the settings'."""
+
+    voice: str | None
+    language: str | None
+
+    @classmethod
+    def of(cls, line: Line, settings: Settings) -> Speaker:
+        """The line's speaker."""
+        return cls(line.voice or settings.voice_tts_voice, line.language or settings.voice_language)
+
+    def say(self, target: Any, text: str, prompt: Prompt | None = None) -> None:
+        """`<Say>` with the voice and language (omitted when unset: Twilio's defaults)."""
+        attrs: dict[str, Any] = {}
+        voice = (prompt.voice if prompt else None) or self.voice
+        language = (prompt.language if prompt else None) or self.language
+        if voice:
+            attrs["voice"] = voice
+        if language:
+            attrs["language"] = language
+        if prompt is not None and prompt.loop != 1:
+            attrs["loop"] = prompt.loop
+        # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry at all.
+        target.say(xml_safe(text), **attrs)
+
+    def prompt(self, target: Any, prompt: Prompt) -> None:
+        """A prompt: `<Say>` its text or `<Play>` its URL."""
+        if prompt.url:
+            attrs = {"loop": prompt.loop} if prompt.loop != 1 else {}
+            target.play(prompt.url, **attrs)
+        elif prompt.text:
+            self.say(target, prompt.text, prompt)
+
+
+def action_url(settings: Settings, path: str, **query: Any) -> str:
     """Where Twilio should post next: absolute under PUBLIC_BASE_URL when set, else the path.
 
     A path is resolved by Twilio against the URL it just called, which is right unless a proxy
     rewrites paths; PUBLIC_BASE_URL makes the callback independent of that.
     """
-    suffix = f"?{query}" if query else ""
+    given = {k: v for k, v in query.items() if v is not None}
+    suffix = f"?{urlencode(given)}" if given else ""
     return f"{settings.public_base_url or ''}{path}{suffix}"
 
 
-def _say(target: Any, text: str, settings: Settings) -> None:
-    """`<Say>` with the configured voice and language (omitted when unset: Twilio's defaults)."""
-    attrs: dict[str, str] = {}
-    if settings.voice_tts_voice:
-        attrs["voice"] = settings.voice_tts_voice
-    if settings.voice_language:
-        attrs["language"] = settings.voice_language
-    # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry at all.
-    target.say(xml_safe(text), **attrs)
-
-
-def _goodbye(response: VoiceResponse, settings: Settings, text: str = GOODBYE) -> None:
-    _say(response, text, settings)
+def _goodbye(response: VoiceResponse, speaker: Speaker, text: str = GOODBYE) -> None:
+    speaker.say(response, text)
     response.hangup()
 
 
-def greet(response: VoiceResponse, params: Mapping[str, str], settings: Settings) -> None:
-    """VOICE_GREETING, or the classic Azure sample's: hello, the ApiVersion, the site name."""
-    if settings.voice_greeting:
-        _say(response, settings.voice_greeting, settings)
+def greet(
+    response: VoiceResponse,
+    params: Mapping[str, str],
+    line: Line,
+    flow: str,
+    speaker: Speaker,
+    settings: Settings,
+) -> None:
+    """The line's greeting for the flow; the default line's is VOICE_GREETING or the classic
+    Azure sample's: hello, the ApiVersion, the site name."""
+    greeting = line.greeting(flow)
+    if greeting is not None:
+        speaker.prompt(response, greeting)
         return
-    _say(response, "Hello from Azure.", settings)
+    if not line.classic_greeting:
+        return
+    speaker.say(response, "Hello from Azure.")
     response.pause()
     api_version = params.get("ApiVersion", "").strip()
     if api_version:
-        _say(response, f"This call uses Twilio API version {api_version}.", settings)
+        speaker.say(response, f"This call uses Twilio API version {api_version}.")
         response.pause()
-    _say(response, f"You have reached {settings.site_name or SITE_FALLBACK}.", settings)
+    speaker.say(response, f"You have reached {settings.site_name or SITE_FALLBACK}.")
 
 
-def offer_menu(response: VoiceResponse, menu: Menu, settings: Settings, attempt: int) -> None:
+def offer_menu(
+    response: VoiceResponse,
+    menu: MenuStep,
+    at: Position,
+    attempt: int,
+    speaker: Speaker,
+    settings: Settings,
+) -> None:
     """`<Gather>` reading the prompt; silence falls through to a `<Redirect>` to the same step.
 
-    Both the Gather's action and the fallback carry `attempt`, so `/voice/menu` knows whether
-    this was the first offer or the repeat.
+    Both the Gather's action and the fallback carry the position and the attempt, so
+    `/voice/menu` knows which menu this was and whether it was the first offer or a repeat.
     """
-    target = action_url(settings, MENU_PATH, f"attempt={attempt}")
+    target = action_url(settings, MENU_PATH, attempt=attempt, at=at.encode())
     gather_attrs: dict[str, Any] = {
         "input": "dtmf speech",
         "num_digits": 1,
         "action": target,
         "method": "POST",
-        "timeout": GATHER_TIMEOUT,
+        "timeout": menu.timeout,
     }
-    if settings.voice_language:
-        gather_attrs["language"] = settings.voice_language
+    if speaker.language:
+        gather_attrs["language"] = speaker.language
     hints = [word for option in menu.options for word in option.words]
     if hints:
         gather_attrs["hints"] = ", ".join(hints)
     gather = response.gather(**gather_attrs)
-    _say(gather, menu.prompt, settings)
+    speaker.prompt(gather, menu.prompt)
     # Nothing pressed or said: Twilio moves past the Gather without calling its action.
     response.redirect(target, method="POST")
 
 
-def dial(response: VoiceResponse, number: str, settings: Settings) -> None:
-    """`<Dial>` to `number`; `/voice/dial-complete` decides what happens when it ends."""
-    response.dial(
-        number,
-        timeout=settings.voice_ring_timeout,
-        action=action_url(settings, DIAL_COMPLETE_PATH),
-        method="POST",
+def dial(
+    response: VoiceResponse, step: ForwardStep, at: Position, line: Line, settings: Settings
+) -> None:
+    """`<Dial>` one number; `/voice/dial-complete` decides what happens when it ends."""
+    attrs: dict[str, Any] = {
+        "timeout": step.timeout,
+        "action": action_url(settings, DIAL_COMPLETE_PATH, at=at.encode()),
+        "method": "POST",
+    }
+    if step.caller_id == "line" and line.number:
+        attrs["caller_id"] = line.number
+    response.dial(step.to, **attrs)
+
+
+def confirms(person: Person, ring: RingStep) -> bool:
+    """Whether `person` must press 1 to take a call: their own setting, else the group's;
+    "auto" is on for mobile numbers (and for numbers the plan cannot tell apart, as in the US),
+    so a cell phone's own voicemail never takes the call."""
+    choice = person.confirm if person.confirm is not None else ring.confirm
+    if choice == "auto":
+        return is_mobile_or_unknown(person.number)
+    return bool(choice)
+
+
+def is_mobile_or_unknown(number: str) -> bool:
+    """Whether phonenumbers says mobile, or cannot tell (fixed line or mobile, unknown)."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    try:
+        kind = phonenumbers.number_type(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return True
+    return kind in (
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        PhoneNumberType.UNKNOWN,
+        PhoneNumberType.PAGER,
     )
 
 
-def voicemail(response: VoiceResponse, settings: Settings) -> None:
+def ring(
+    response: VoiceResponse,
+    step: RingStep,
+    at: Position,
+    turn: int,
+    line: Line,
+    settings: Settings,
+) -> None:
+    """`<Dial>` the ring group: every person at once, or person `turn` of an in-turn group.
+
+    Each `<Number>` runs `/voice/whisper` on the answering leg before the legs are connected:
+    it asks for 1 when the person confirms, and in every case records who answered.
+    """
+    people = list(enumerate(step.people))
+    if step.strategy == "in-turn":
+        people = [people[turn]]
+    timeout = people[0][1].timeout if step.strategy == "in-turn" else None
+    attrs: dict[str, Any] = {
+        "timeout": timeout or step.timeout,
+        "action": action_url(
+            settings,
+            DIAL_COMPLETE_PATH,
+            at=at.encode(),
+            turn=turn if step.strategy == "in-turn" else None,
+        ),
+        "method": "POST",
+    }
+    if step.caller_id == "line" and line.number:
+        attrs["caller_id"] = line.number
+    dial_verb = response.dial(**attrs)
+    for index, person in people:
+        dial_verb.number(
+            person.number,
+            url=action_url(settings, WHISPER_PATH, at=at.encode(), person=index),
+            method="POST",
+        )
+
+
+def voicemail(
+    response: VoiceResponse, step: VoicemailStep, at: Position, speaker: Speaker, settings: Settings
+) -> None:
     """Prompt, `<Record>`, and a goodbye for when nothing was recorded.
 
     The Record's action and its status callback both go to `/voice/recording`. Twilio skips the
     action when the recording is empty and moves on to the next verb: hence the goodbye after it.
     """
-    _say(response, VOICEMAIL_PROMPT, settings)
-    recording = action_url(settings, RECORDING_PATH)
+    if step.prompt is not None:
+        speaker.prompt(response, step.prompt)
+    else:
+        speaker.say(response, VOICEMAIL_PROMPT)
+    recording = action_url(settings, RECORDING_PATH, at=at.encode())
     record_attrs: dict[str, Any] = {
-        "max_length": settings.voice_voicemail_max_length,
+        "max_length": step.max_length,
         "finish_on_key": "#",
         "play_beep": True,
         "action": recording,
@@ -183,102 +422,191 @@ def voicemail(response: VoiceResponse, settings: Settings) -> None:
         "recording_status_callback": recording,
         "recording_status_callback_method": "POST",
     }
-    if settings.voice_transcribe:
+    if step.transcribe:
         record_attrs["transcribe"] = True
         record_attrs["transcribe_callback"] = recording
     response.record(**record_attrs)
-    _goodbye(response, settings, NO_MESSAGE)
+    _goodbye(response, speaker, NO_MESSAGE)
 
 
-def _voicemail_or_goodbye(response: VoiceResponse, settings: Settings) -> str:
-    """Voicemail when VOICE_VOICEMAIL is on, else goodbye; returns the handling word."""
-    if settings.voice_voicemail:
-        voicemail(response, settings)
-        return "voicemail"
-    _goodbye(response, settings)
-    return "goodbye"
+def run_steps(
+    response: VoiceResponse,
+    steps: tuple[Step, ...],
+    start: Position,
+    line: Line,
+    speaker: Speaker,
+    settings: Settings,
+) -> str:
+    """The TwiML of `steps` from `start` on, up to the first step that waits for Twilio (a menu,
+    a dial, a recording) or ends the call; returns the handling word."""
+    said = False
+    for index in range(start.index, len(steps)):
+        step = steps[index]
+        at = start.at_index(index)
+        if isinstance(step, PromptStep):
+            speaker.prompt(response, step.prompt)
+            said = True
+        elif isinstance(step, PauseStep):
+            response.pause(length=step.seconds)
+        elif isinstance(step, MenuStep):
+            offer_menu(response, step, at, 1, speaker, settings)
+            return "menu"
+        elif isinstance(step, ForwardStep):
+            dial(response, step, at, line, settings)
+            return "forward"
+        elif isinstance(step, RingStep):
+            ring(response, step, at, 0, line, settings)
+            return "ring"
+        elif isinstance(step, VoicemailStep):
+            voicemail(response, step, at, speaker, settings)
+            return "voicemail"
+        elif isinstance(step, HangupStep):
+            response.hangup()
+            return "hangup"
+        elif isinstance(step, RedirectStep):
+            response.redirect(step.url, method="POST")
+            return "redirect"
+    _goodbye(response, speaker)
+    return "said" if said else "goodbye"
+
+
+def _first_kind(steps: tuple[Step, ...]) -> str:
+    kinds = {
+        PromptStep: "say",
+        PauseStep: "pause",
+        MenuStep: "menu",
+        ForwardStep: "forward",
+        RingStep: "ring",
+        VoicemailStep: "voicemail",
+        HangupStep: "hangup",
+        RedirectStep: "redirect",
+    }
+    return kinds.get(type(steps[0]), "step") if steps else "hangup"
 
 
 # --------------------------------------------------------------------------------------------
-# The four webhooks
+# The webhooks
 
 
 def _call_sid(params: Mapping[str, str]) -> str:
     return params.get("CallSid", "").strip()
 
 
-def incoming(params: Mapping[str, str], settings: Settings) -> Outcome:
-    """`POST /api/voice/incoming`: reject, refuse, or greet and then menu / forward / voicemail."""
+def called_number(params: Mapping[str, str]) -> str:
+    """The number a call is for: `To`, else `Called`."""
+    return (params.get("To") or params.get("Called") or "").strip()
+
+
+def incoming(
+    params: Mapping[str, str],
+    settings: Settings,
+    line: Line | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """`POST /api/voice/incoming`: reject, refuse, or greet and run the flow of the line's state."""
+    line = line or default_line(settings)
+    speaker = Speaker.of(line, settings)
     caller = params.get("From", "").strip()
     response = VoiceResponse()
-    if caller and caller in settings.voice_blocked_callers:
+    fields: dict[str, Any] = {}
+    if caller and caller in line.blocked:
         response.reject()
         handling = "rejected"
-    elif settings.voice_allowed_callers and caller not in settings.voice_allowed_callers:
-        _goodbye(response, settings, NOT_ALLOWED)
+    elif line.allowed is not None and caller not in line.allowed:
+        _goodbye(response, speaker, NOT_ALLOWED)
         handling = "refused"
     else:
-        greet(response, params, settings)
-        if settings.voice_menu is not None:
-            offer_menu(response, settings.voice_menu, settings, attempt=1)
-            handling = "menu"
-        elif settings.voice_forward_to:
-            dial(response, settings.voice_forward_to, settings)
-            handling = "forward"
-        else:
-            handling = _voicemail_or_goodbye(response, settings)
+        state, reason = State.OPEN, Reason.ALWAYS_OPEN
+        if now is not None:
+            state, reason, _ = state_at(line.schedule, now)
+        on_holiday = state is State.CLOSED and reason is Reason.HOLIDAY
+        flow = line.flow_name(state, on_holiday)
+        greet(response, params, line, "holiday" if on_holiday else flow, speaker, settings)
+        handling = run_steps(
+            response, line.flows.get(flow, ()), Position(flow, (0,)), line, speaker, settings
+        )
+        fields = {"Flow": flow, "LineState": f"{state}/{reason}"}
+    initial: dict[str, Any] = {
+        "Sid": _call_sid(params),
+        "Direction": "inbound",
+        "From": caller,
+        "To": called_number(params),
+        "Status": params.get("CallStatus", "").strip() or "ringing",
+        "Source": "webhook",
+        "MenuChoicesJson": "[]",
+    }
+    if line.version is not None:
+        initial |= {"Line": line.number, "LineVersion": line.version}
     change = CallLogChange(
         step="incoming",
-        initial={
-            "Sid": _call_sid(params),
-            "Direction": "inbound",
-            "From": caller,
-            "To": params.get("To", "").strip(),
-            "Status": params.get("CallStatus", "").strip() or "ringing",
-            "Source": "webhook",
-            "MenuChoicesJson": "[]",
-        },
-        fields={"Handling": handling},
+        initial=initial,
+        fields={"Handling": handling, **fields},
         starts_call=True,
     )
     return Outcome(str(response), handling, change)
 
 
-def attempt_of(url: str) -> int:
+def attempt_of(url: str, limit: int = MENU_ATTEMPTS) -> int:
     """The menu attempt carried by the action URL (`?attempt=2`); 1 when absent or malformed."""
-    values = parse_qs(urlsplit(url).query).get("attempt", [])
+    raw = query_value(url, "attempt")
     try:
-        attempt = int(values[0]) if values else 1
+        attempt = int(raw) if raw else 1
     except ValueError:
         return 1
-    return min(max(attempt, 1), MENU_ATTEMPTS)
+    return min(max(attempt, 1), limit)
 
 
-def menu(params: Mapping[str, str], settings: Settings, attempt: int = 1) -> Outcome:
-    """`POST /api/voice/menu`: act on `Digits` / `SpeechResult`; repeat once, then goodbye."""
+def _lost(params: Mapping[str, str], speaker: Speaker, step: str, *, given: bool = True) -> Outcome:
+    """A position that no longer exists (the line changed during the call): goodbye. Without
+    any position (a request from before positions existed) it is the plain goodbye."""
+    response = VoiceResponse()
+    _goodbye(response, speaker, LOST if given else GOODBYE)
+    handling = "lost" if given else "goodbye"
+    return Outcome(
+        str(response), handling, CallLogChange(step, _initial_from(params), {"Handling": handling})
+    )
+
+
+def menu(
+    params: Mapping[str, str],
+    settings: Settings,
+    attempt: int = 1,
+    line: Line | None = None,
+    at: Position | None = None,
+) -> Outcome:
+    """`POST /api/voice/menu`: act on `Digits` / `SpeechResult`; repeat, then goodbye."""
+    line = line or default_line(settings)
+    speaker = Speaker.of(line, settings)
+    given = at is not None
+    at = at or first_position(line, (MenuStep,)) or Position("open", (0,))
+    found = locate(line, at)
+    if found is None or not isinstance(found[1], MenuStep):
+        return _lost(params, speaker, f"menu-{at.encode()}-{attempt}", given=given)
+    step = found[1]
+    attempt = min(max(attempt, 1), step.attempts)
     digits = params.get("Digits", "").strip() or None
     speech = params.get("SpeechResult", "").strip() or None
     response = VoiceResponse()
-    configured = settings.voice_menu
-    option = configured.find(digits, speech) if configured is not None else None
+    option = step.find(digits, speech)
     if option is not None:
-        handling = _act(response, option, settings)
-    elif configured is not None and attempt < MENU_ATTEMPTS:
-        _say(response, NOT_UNDERSTOOD, settings)
-        offer_menu(response, configured, settings, attempt=attempt + 1)
+        handling = run_steps(response, option.steps, at.option(option.key), line, speaker, settings)
+    elif attempt < step.attempts:
+        speaker.say(response, NOT_UNDERSTOOD)
+        offer_menu(response, step, at, attempt + 1, speaker, settings)
         handling = "menu-repeat"
     else:
-        _goodbye(response, settings)
+        _goodbye(response, speaker)
         handling = "goodbye"
     choice = {
         "attempt": attempt,
         "digits": digits,
         "speech": speech,
         "option": option.key if option else None,
-        "action": option.action if option else None,
+        "action": _first_kind(option.steps) if option else None,
+        "at": at.encode(),
     }
     change = CallLogChange(
-        step=f"menu-{attempt}",
+        step=f"menu-{at.encode()}-{attempt}",
         initial=_initial_from(params),
         fields={"Handling": handling},
         menu_choice=choice,
@@ -286,51 +614,177 @@ def menu(params: Mapping[str, str], settings: Settings, attempt: int = 1) -> Out
     return Outcome(str(response), handling, change)
 
 
-def _act(response: VoiceResponse, option: MenuOption, settings: Settings) -> str:
-    """The TwiML of one menu option; returns the handling word."""
-    if option.action == "say" and option.text:
-        _say(response, option.text, settings)
-        _goodbye(response, settings)
-        return "said"
-    if option.action == "forward" and option.to:
-        dial(response, option.to, settings)
-        return "forward"
-    if option.action == "voicemail":
-        # Chosen explicitly from the menu: offered even when VOICE_VOICEMAIL is off.
-        voicemail(response, settings)
-        return "voicemail"
-    if option.action == "redirect" and option.url:
-        response.redirect(option.url, method="POST")
-        return "redirect"
-    _goodbye(response, settings)
-    return "hangup"
+def _voicemail_after_dial(settings: Settings) -> tuple[Step, ...]:
+    """What follows an unanswered Dial the flow did not place: voicemail when VOICE_VOICEMAIL."""
+    if settings.voice_voicemail:
+        return (
+            VoicemailStep(
+                max_length=settings.voice_voicemail_max_length,
+                transcribe=settings.voice_transcribe,
+            ),
+        )
+    return ()
 
 
-def dial_complete(params: Mapping[str, str], settings: Settings) -> Outcome:
-    """`POST /api/voice/dial-complete`: hang up when answered; else voicemail or goodbye."""
+def _person(step: RingStep, index: int | None) -> Person | None:
+    if index is None or not 0 <= index < len(step.people):
+        return None
+    return step.people[index]
+
+
+def taken(
+    params: Mapping[str, str], step: RingStep | None, legs: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The answered leg that took the call after a Dial, or None when nobody did.
+
+    A ring group's leg counts only when its whisper accepted it (`legs`, recorded by
+    `/voice/whisper`): Twilio reports `completed` for a leg that answered and then hung up in its
+    whisper, which must not end the hunt. `DialBridged=true` also says the legs were connected.
+    """
     status = params.get("DialCallStatus", "").strip().lower()
-    response = VoiceResponse()
-    if status in _CONNECTED or params.get("CallStatus", "").strip().lower() == "completed":
-        # Answered and finished, or the caller already hung up: nothing left to play.
-        response.hangup()
-        handling = "answered" if status in _CONNECTED else "caller-hung-up"
+    leg = params.get("DialCallSid", "").strip()
+    if step is None:
+        return {"sid": leg} if status in _CONNECTED else None
+    accepted = legs.get(leg) if leg else None
+    if isinstance(accepted, Mapping) and accepted.get("accepted"):
+        return accepted
+    if params.get("DialBridged", "").strip().lower() == "true" and status in _CONNECTED:
+        return accepted if isinstance(accepted, Mapping) else {"sid": leg}
+    return None
+
+
+def dial_complete(
+    params: Mapping[str, str],
+    settings: Settings,
+    line: Line | None = None,
+    at: Position | None = None,
+    turn: int = 0,
+    legs: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """`POST /api/voice/dial-complete`: hang up when someone took the call; else ring the next
+    person of an in-turn group, else the next step of the flow."""
+    line = line or default_line(settings)
+    speaker = Speaker.of(line, settings)
+    status = params.get("DialCallStatus", "").strip().lower()
+    given = at is not None
+    guess = at or first_position(line, (ForwardStep, RingStep))
+    found = locate(line, guess) if guess is not None else None
+    steps: tuple[Step, ...]
+    step: Step
+    if guess is None or found is None or not isinstance(found[1], ForwardStep | RingStep):
+        if at is not None:
+            return _lost(params, speaker, f"dial-complete-{at.encode()}-{turn}")
+        # A Dial the flow did not place (SPEC: voicemail when not answered, else hang up).
+        steps, step = _voicemail_after_dial(settings), ForwardStep(to="")
+        where = Position("unplaced", (-1,))  # not a flow: its steps are not the line's
     else:
-        handling = _voicemail_or_goodbye(response, settings)
-    fields: dict[str, Any] = {"DialOutcome": status or "unknown", "Handling": handling}
+        (steps, step), where = found, guess
+    step_name = f"dial-complete-{where.encode()}-{turn}" if given else "dial-complete"
+    ring_step = step if isinstance(step, RingStep) else None
+    took = taken(params, ring_step, legs or {})
+    response = VoiceResponse()
+    fields: dict[str, Any] = {"DialOutcome": status or "unknown"}
+    if took is not None:
+        # Answered and finished: nothing left to play.
+        response.hangup()
+        handling = "answered"
+        fields["Reached"] = True
+        if ring_step is not None:
+            fields["TakenByJson"] = json.dumps(
+                {"name": took.get("name"), "number": took.get("number")}, separators=(",", ":")
+            )
+    elif params.get("CallStatus", "").strip().lower() == "completed":
+        response.hangup()  # the caller already hung up
+        handling = "caller-hung-up"
+    elif (
+        ring_step is not None
+        and ring_step.strategy == "in-turn"
+        and turn + 1 < len(ring_step.people)
+    ):
+        ring(response, ring_step, where, turn + 1, line, settings)
+        handling = "ring"
+    else:
+        start = where.at_index(where.index + 1)
+        handling = run_steps(response, steps, start, line, speaker, settings)
+        if ring_step is not None:
+            fields["Reached"] = False
+    fields["Handling"] = handling
     duration = _int(params.get("DialCallDuration"))
     if duration is not None:
         fields["DialCallDuration"] = duration
-    change = CallLogChange(step="dial-complete", initial=_initial_from(params), fields=fields)
+    change = CallLogChange(step=step_name, initial=_initial_from(params), fields=fields)
     return Outcome(str(response), handling, change)
 
 
-def recording(params: Mapping[str, str], settings: Settings) -> Outcome:
+def spoken_number(number: str) -> str:
+    """A phone number as a voice reads it best: digit by digit, in its national groups."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, None)
+        grouped = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        grouped = number
+    groups = [g for g in grouped.replace("-", " ").replace("+", "").split() if g]
+    return ", ".join(" ".join(group) for group in groups) if groups else "an unknown number"
+
+
+def whisper(
+    params: Mapping[str, str],
+    settings: Settings,
+    line: Line,
+    at: Position | None,
+    person_index: int | None,
+    answered: bool,
+) -> Outcome:
+    """`POST /api/voice/whisper`: on the answering leg of a ring group, before it is connected.
+
+    First request: a person who confirms hears "Call for <line> from <caller>. Press 1 to
+    accept." (no key: that leg hangs up, the others keep ringing or the next in turn is tried);
+    one who does not confirm is connected at once. The `<Gather>` comes back with `answered`:
+    1 connects (an empty document: Twilio then bridges the legs), anything else hangs up this
+    leg. The parent call's record learns which leg took it (`LegsJson`).
+    """
+    speaker = Speaker.of(line, settings)
+    response = VoiceResponse()
+    found = locate(line, at) if at is not None else None
+    ring_step = found[1] if found is not None and isinstance(found[1], RingStep) else None
+    person = _person(ring_step, person_index) if ring_step is not None else None
+    leg_sid = _call_sid(params)
+    parent = params.get("ParentCallSid", "").strip()
+    if ring_step is None or person is None or at is None:
+        response.hangup()  # not ours (or the line changed): never connect an unknown leg
+        return Outcome(str(response), "whisper-lost", None)
+    leg = {"person": person_index, "name": person.name, "number": person.number}
+    needs_key = confirms(person, ring_step)
+    if answered or not needs_key:
+        accepted = not needs_key or params.get("Digits", "").strip() == "1"
+        if not accepted:
+            response.hangup()
+        handling = "whisper-accepted" if accepted else "whisper-declined"
+        change = CallLogChange(
+            step=f"whisper-{leg_sid}-{'key' if answered else 'answer'}",
+            fields={},
+            leg=(leg_sid, {**leg, "accepted": accepted}),
+        )
+        return Outcome(str(response), handling, change if parent else None)
+    target = action_url(settings, WHISPER_PATH, at=at.encode(), person=person_index, answered=1)
+    gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=target, method="POST")
+    caller = params.get("From", "").strip()
+    who = line.name or "your line"
+    speaker.say(gather, f"Call for {who} from {spoken_number(caller)}. Press 1 to accept.")
+    response.hangup()  # no key: this leg only
+    return Outcome(str(response), "whisper", None)
+
+
+def recording(params: Mapping[str, str], settings: Settings, line: Line | None = None) -> Outcome:
     """`POST /api/voice/recording`: the Record action, its status callback, its transcription.
 
     Twilio posts three kinds of request here: the status callback (`RecordingStatus`), the
     transcription callback (`TranscriptionStatus`) and the `<Record>` action (neither), which
     is the only one whose TwiML is played: thanks and goodbye. All three store what they carry.
     """
+    line = line or default_line(settings)
     response = VoiceResponse()
     recording_sid = params.get("RecordingSid", "").strip()
     fields: dict[str, Any] = {}
@@ -351,7 +805,7 @@ def recording(params: Mapping[str, str], settings: Settings) -> Outcome:
         fields["RecordingStatus"] = params["RecordingStatus"].strip()
         step, handling = f"recording-status-{recording_sid}", "recording-status"
     else:
-        _goodbye(response, settings, MESSAGE_THANKS)
+        _goodbye(response, Speaker.of(line, settings), MESSAGE_THANKS)
         step, handling = "recording", "recorded"
     change = CallLogChange(step=step, initial=_initial_from(params), fields=fields)
     return Outcome(str(response), handling, change)
@@ -403,16 +857,34 @@ def apply_change(
         if record.get(key) != value:
             update[key] = value
     if change.menu_choice is not None:
-        choices = _choices(record.get("MenuChoicesJson"))
-        attempt = change.menu_choice.get("attempt")
-        # One entry per attempt: a retry that slipped past the step marker adds nothing.
-        if all(c.get("attempt") != attempt for c in choices):
+        choices = _json_list(record.get("MenuChoicesJson"))
+        entry = (change.menu_choice.get("at"), change.menu_choice.get("attempt"))
+        # One entry per menu and attempt: a retry that slipped past the step marker adds nothing.
+        if all((c.get("at"), c.get("attempt")) != entry for c in choices):
             choices.append(dict(change.menu_choice))
             update["MenuChoicesJson"] = json.dumps(choices, separators=(",", ":"))
+    if change.leg is not None:
+        legs = legs_of(record)
+        sid, leg = change.leg
+        if legs.get(sid) != dict(leg):
+            legs[sid] = dict(leg)
+            update["LegsJson"] = json.dumps(legs, separators=(",", ":"))
     return update or None
 
 
-def _choices(raw: Any) -> list[dict[str, Any]]:
+def legs_of(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ring-group legs a call record knows (`LegsJson`: leg CallSid → person, accepted)."""
+    raw = (record or {}).get("LegsJson")
+    if not isinstance(raw, str):
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _json_list(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, str):
         return []
     try:

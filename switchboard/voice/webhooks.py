@@ -21,6 +21,8 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.http import twiml_response
+from switchboard.lines import service as lines
+from switchboard.lines.model import Line, RingStep
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.phone import mask
@@ -35,14 +37,20 @@ Respond = Callable[[TwilioRequest, Settings], func.HttpResponse]
 
 #: How the CallLog store is obtained; the benchmark and tests swap it for a stub.
 store_factory: Callable[[Settings], Any] = RecordStore.calls
+#: How the line of a called number is found (this instance's cache, else the default line).
+line_factory: Callable[[str, Settings], Line] = lines.line_for
 
 
-def _respond(decide: Decide) -> Respond:
-    """The `respond` step of `twilio_webhook` for one route: decide, record, answer."""
+def _respond(decide: Decide, record: str = "CallSid") -> Respond:
+    """The `respond` step of `twilio_webhook` for one route: load and decide, record, answer.
+
+    `record` names the parameter holding the CallLog record's id (a whisper runs on the child
+    leg and writes to its parent call's record).
+    """
 
     def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
         outcome = decide(request, settings)
-        call_sid = request.get("CallSid")
+        call_sid = request.get(record)
         caller = request.get("From")
         logger.info(
             "voice %s: %s%s",
@@ -101,27 +109,69 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else ""
 
 
+def _line(request: TwilioRequest, settings: Settings) -> Line:
+    """Load: the line the call is for (this instance's cache; the default line when none)."""
+    return line_factory(voice.called_number(request.params), settings)
+
+
 def _incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.incoming(request.params, settings)
+    line = _line(request, settings)
+    return voice.incoming(request.params, settings, line, lines.now(settings))
 
 
 def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.menu(request.params, settings, voice.attempt_of(request.url))
+    line = _line(request, settings)
+    at = voice.parse_position(voice.query_value(request.url, "at"))
+    attempt = voice.attempt_of(request.url, limit=10)
+    return voice.menu(request.params, settings, attempt, line, at)
 
 
 def _dial_complete(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.dial_complete(request.params, settings)
+    line = _line(request, settings)
+    at = voice.parse_position(voice.query_value(request.url, "at"))
+    turn = _small_int(voice.query_value(request.url, "turn"))
+    legs: dict[str, Any] = {}
+    found = voice.locate(line, at) if at is not None else None
+    if found is not None and isinstance(found[1], RingStep):
+        legs = _legs(request.get("CallSid"), settings)
+    return voice.dial_complete(request.params, settings, line, at, turn, legs)
+
+
+def _legs(call_sid: str, settings: Settings) -> dict[str, Any]:
+    """Load: which ring-group legs took or declined the call (their whispers wrote them)."""
+    if not call_sid or not records.is_valid_record_id(call_sid):
+        return {}
+    try:
+        return voice.legs_of(store_factory(settings).get(call_sid))
+    except Exception as exc:  # storage down: Twilio's DialBridged still says who took it
+        logger.warning("voice %s: ring-group legs not readable (%s)", call_sid, type(exc).__name__)
+        return {}
+
+
+def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    line = _line(request, settings)
+    at = voice.parse_position(voice.query_value(request.url, "at"))
+    person = voice.query_value(request.url, "person")
+    answered = voice.query_value(request.url, "answered") == "1"
+    index = _small_int(person) if person is not None else None
+    return voice.whisper(request.params, settings, line, at, index, answered)
 
 
 def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    return voice.recording(request.params, settings)
+    return voice.recording(request.params, settings, _line(request, settings))
 
 
-#: `POST /api/voice/incoming`: reject, refuse, or greet then menu / forward / voicemail / goodbye.
+def _small_int(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and len(raw) <= 3 else 0
+
+
+#: `POST /api/voice/incoming`: reject, refuse, or greet then the flow of the line's state.
 on_incoming = _respond(_incoming)
 #: `POST /api/voice/menu`: the menu's `<Gather>` result.
 on_menu = _respond(_menu)
 #: `POST /api/voice/dial-complete`: after a `<Dial>`.
 on_dial_complete = _respond(_dial_complete)
+#: `POST /api/voice/whisper`: the answering leg of a ring group, before it is connected.
+on_whisper = _respond(_whisper, record="ParentCallSid")
 #: `POST /api/voice/recording`: a voicemail, its status callback and transcription.
 on_recording = _respond(_recording)

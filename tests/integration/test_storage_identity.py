@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from switchboard import schedules
 from switchboard.logbook.store import RecordStore
+from switchboard.schedules import rules as schedules
 from switchboard.schedules import store as schedule_store
 from switchboard.settings import Settings, load_settings
 from switchboard.storage import connection as storage_connection

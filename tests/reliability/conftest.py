@@ -75,6 +75,7 @@ TWILIO_ROUTES = (
     "voice/menu",
     "voice/dial-complete",
     "voice/recording",
+    "voice/whisper",
     "sms/incoming",
     "status/call",
     "status/message",

@@ -58,6 +58,7 @@ def genuine(route: str) -> list[tuple[str, str]]:
         "voice/incoming": [("CallStatus", "ringing"), ("ApiVersion", "2010-04-01")],
         "voice/menu": [("Digits", "2")],
         "voice/dial-complete": [("DialCallStatus", "no-answer")],
+        "voice/whisper": [("ParentCallSid", "CA" + uuid.uuid4().hex), ("Digits", "1")],
         "voice/recording": [("RecordingUrl", "https://api.twilio.com/R1"), ("RecordingSid", "RE1")],
         "status/call": [("CallStatus", "completed"), ("CallDuration", "12")],
     }

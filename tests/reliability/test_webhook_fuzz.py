@@ -167,6 +167,10 @@ def baseline(route: str, draw: st.DrawFn) -> list[tuple[str, str]]:
     if route == "voice/dial-complete":
         status = draw(st.sampled_from(["completed", "answered", "busy", "no-answer", "failed"]))
         return [*call, ("DialCallStatus", status), ("DialCallDuration", "12")]
+    if route == "voice/whisper":
+        parent = ("ParentCallSid", sid("CA", draw))
+        digits = draw(st.sampled_from([[], [("Digits", "1")], [("Digits", "9")]]))
+        return [*call, parent, ("CallStatus", "in-progress"), *digits]
     if route == "voice/recording":
         extra = draw(
             st.sampled_from(
@@ -229,6 +233,26 @@ QUERIES = {
         "attempt=99999999999999999999",
         "attempt=2&attempt=1",
         "attempt=",
+        "attempt=1&at=open.0",
+        "attempt=1&at=open.0.1.0",
+        "attempt=1&at=closed.99",
+        "attempt=1&at=open." + "0." * 40 + "0",
+        "at=%00&attempt=1",
+    ],
+    "voice/dial-complete": [
+        "at=open.0",
+        "at=open.0&turn=1",
+        "at=open.0&turn=999",
+        "at=x",
+        "turn=-1",
+    ],
+    "voice/whisper": [
+        "at=open.0&person=0",
+        "at=open.0&person=0&answered=1",
+        "at=open.9&person=99",
+        "at=open.0&person=-1",
+        "at=" + "o" * 3000,
+        "person=1",
     ],
     "status/call": ["id=rel-1", "id=a%2Fb", "id=%00", "id=" + "x" * 2000, "id=", "id=%F0%9F%93%9E"],
     "status/message": ["id=rel-2", "id=a%23b", "id=" + "y" * 1500],

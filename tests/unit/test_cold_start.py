@@ -26,6 +26,7 @@ FUNCTIONS = [
     "voice_menu",
     "voice_dial_complete",
     "voice_recording",
+    "voice_whisper",
     "sms_incoming",
     "status_message",
     "status_call",
@@ -37,6 +38,12 @@ FUNCTIONS = [
     "create_sms_schedule",
     "get_sms_schedule",
     "cancel_sms_schedule",
+    "lines_list",
+    "lines_schema",
+    "lines_item",
+    "lines_history",
+    "lines_override",
+    "lines_status",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -47,6 +54,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.status",
     "switchboard.calls",
     "switchboard.schedules",
+    "switchboard.lines",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.

@@ -244,3 +244,80 @@ def test_every_schema_property_is_documented() -> None:
         a["required"][0] for a in schema["$defs"]["step"]["anyOf"]
     )
     assert json.dumps(schema)  # serialisable as served
+
+
+RING_LINE: dict[str, Any] = {
+    "open": [
+        {
+            "ring": {
+                "people": [
+                    {"name": "Ana", "number": "+15550000001"},
+                    {"name": "Ben", "number": "+15550000002", "timeout": 15, "confirm": False},
+                ],
+                "strategy": "in-turn",
+                "callerId": "line",
+            }
+        },
+        {
+            "voicemail": {
+                "transcribe": True,
+                "notify": {"sms": ["+15550000009"], "email": ["owner@example.com"]},
+            }
+        },
+    ],
+    "textBack": {"message": "Sorry we missed you!", "afterVoicemail": False},
+}
+
+
+def test_ring_voicemail_notify_and_text_back_build() -> None:
+    from switchboard.lines.model import RingStep
+
+    _, line = d.parse_line(RING_LINE, NUMBER)
+    ring, voicemail = line.flows["open"]
+    assert isinstance(ring, RingStep)
+    assert (ring.strategy, ring.caller_id, ring.confirm) == ("in-turn", "line", "auto")
+    assert [p.name for p in ring.people] == ["Ana", "Ben"]
+    assert ring.people[1].timeout == 15
+    assert ring.people[1].confirm is False
+    assert isinstance(voicemail, VoicemailStep)
+    assert voicemail.notify_sms == ("+15550000009",)
+    assert voicemail.notify_email == ("owner@example.com",)
+    assert voicemail.transcript_wait == 120
+    assert line.text_back is not None
+    assert (line.text_back.message, line.text_back.after_voicemail) == (
+        "Sorry we missed you!",
+        False,
+    )
+    assert line.text_back.window_hours == 24
+
+
+def test_ring_all_rings_ten_at_most() -> None:
+    people = [{"number": f"+1555000{n:04d}"} for n in range(11)]
+    found = problems({"open": [{"ring": {"people": people}}]})
+    assert found[0].startswith("/open/0/ring/people: at most 10 people ring at once")
+    assert d.validate({"open": [{"ring": {"people": people, "strategy": "in-turn"}}]}, NUMBER)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"people": []}, "/open/0/ring/people: must have at least 1 entries"),
+        ({"people": [{"name": "x"}]}, "/open/0/ring/people/0/number: is required"),
+        (
+            {"people": [{"number": "+15550000001"}], "strategy": "random"},
+            "/open/0/ring/strategy: must be one of all, in-turn",
+        ),
+        (
+            {"people": [{"number": "+15550000001", "confirm": "yes"}]},
+            "/open/0/ring/people/0/confirm: must be one of true, false, auto",
+        ),
+    ],
+)
+def test_ring_errors(change: dict[str, Any], expected: str) -> None:
+    assert problems({"open": [{"ring": change}]})[0].startswith(expected)
+
+
+@pytest.mark.parametrize("address", ["owner", "a@b", "Ana <a@b.com>", "a b@c.com", "a@b..com"])
+def test_notify_email_must_be_an_address(address: str) -> None:
+    found = problems({"open": [{"voicemail": {"notify": {"email": [address]}}}]})
+    assert found[0].startswith("/open/0/voicemail/notify/email/0: must be an e-mail address"), found

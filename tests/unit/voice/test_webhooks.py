@@ -15,6 +15,7 @@ import azure.functions as func
 import pytest
 from twilio.request_validator import RequestValidator
 
+from switchboard.lines.defaults import default_line
 from switchboard.settings import reset_settings_cache
 from switchboard.voice import blueprint as voice_bp
 from switchboard.voice import webhooks as voice_webhooks
@@ -103,6 +104,7 @@ class MemoryStore:
 def store(monkeypatch: pytest.MonkeyPatch, clean_env: pytest.MonkeyPatch) -> Iterator[MemoryStore]:
     memory = MemoryStore()
     monkeypatch.setattr(voice_webhooks, "store_factory", lambda settings: memory)
+    monkeypatch.setattr(voice_webhooks, "line_factory", lambda number, s: default_line(s))
     clean_env.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     clean_env.setenv("VOICE_MENU", json.dumps(MENU))
     reset_settings_cache()

@@ -1,0 +1,252 @@
+"""`python -m switchboard lines ...`: lines from a shell (click; not deployed, like the CLI).
+
+    python -m switchboard lines list
+    python -m switchboard lines show +15017122661
+    python -m switchboard lines set +15017122661 main-line.json [--force]
+    python -m switchboard lines override +15017122661 closed --until 2026-12-24T17:00-05:00
+    python -m switchboard lines override +15017122661 --clear
+    python -m switchboard lines status +15017122661
+    python -m switchboard lines export lines/      # one <number>.json per line
+    python -m switchboard lines import lines/      # checks every file before writing any
+
+The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage.
+`set` and `import` replace whatever version is current; `import` writes nothing when any file is
+invalid, and leaves a line whose document is unchanged alone (no new version), so a business can
+keep its lines in git and import them again and again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from switchboard.http import ApiError
+from switchboard.lines import document, service
+from switchboard.phone import is_e164
+
+
+def _fail(error: ApiError) -> NoReturn:
+    raise click.ClickException(error.message)
+
+
+def _settings(obj: Any) -> Any:
+    return obj.settings
+
+
+def _echo(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: not a JSON file ({exc})") from None
+
+
+@click.group("lines")
+def lines() -> None:
+    """Each number's line: hours, holidays, greetings and call flow."""
+
+
+@lines.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_command(obj: Any, as_json: bool) -> None:
+    """Every stored line and its state now."""
+    try:
+        found = service.list_lines(_settings(obj))
+    except ApiError as exc:
+        _fail(exc)
+    if as_json:
+        _echo(found)
+        return
+    if not found["items"]:
+        click.echo("No lines: every number answers with the default line (the VOICE_* settings).")
+        return
+    for item in found["items"]:
+        click.echo(
+            f"{item['number']}  v{item['version']}  {item['state'] or '?':6}  {item['name'] or ''}"
+        )
+
+
+@lines.command("show")
+@click.argument("number")
+@click.pass_obj
+def show_command(obj: Any, number: str) -> None:
+    """A line's document (as JSON)."""
+    try:
+        stored = service.get(_settings(obj), number)
+    except ApiError as exc:
+        _fail(exc)
+    _echo(stored.document)
+
+
+@lines.command("set")
+@click.argument("number")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Keep a number that is not one of the account's.")
+@click.pass_obj
+def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
+    """Create or replace a line from a JSON file."""
+    settings = _settings(obj)
+    body = _read(file)
+    try:
+        written = _put(settings, number, body, force=force, change="put")
+    except ApiError as exc:
+        _fail(_pointed(exc, file))
+    if written is None:
+        click.echo(f"{number}: unchanged")
+        return
+    for warning in written.warnings:
+        click.echo(f"warning: {warning['message']}", err=True)
+    verb = "created" if written.created else "replaced"
+    click.echo(f"{number}: {verb}, version {written.version}")
+
+
+def _pointed(exc: ApiError, file: Path) -> ApiError:
+    if exc.code == "invalid_line":
+        errors = exc.extra.get("errors", [])
+        lines_text = "\n".join(f"  {e['field']}: {e['message']}" for e in errors)
+        return ApiError(400, exc.code, f"{file}: invalid line\n{lines_text}", exc.field)
+    return exc
+
+
+def _put(
+    settings: Any, number: str, body: Any, *, force: bool, change: str
+) -> service.Written | None:
+    """Write `body` over whatever is current; None when it equals the current document."""
+    number = number.strip()
+    try:
+        current = service.get(settings, number)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        current = None
+    if current is not None and current.document == document.validate(body, number):
+        return None
+    return service.put(
+        settings,
+        number,
+        body,
+        if_match="*" if current is not None else None,
+        force=force,
+        change=change,
+    )
+
+
+@lines.command("override")
+@click.argument("number")
+@click.argument("state", required=False, type=click.Choice(["open", "closed"]))
+@click.option("--until", help="ISO-8601 with offset; default: until the next change of the hours.")
+@click.option("--reason", help="Why (shown in the status).")
+@click.option("--clear", is_flag=True, help="Remove the override.")
+@click.pass_obj
+def override_command(
+    obj: Any, number: str, state: str | None, until: str | None, reason: str | None, clear: bool
+) -> None:
+    """Open or closed whatever the hours say, until a time or the next change; or --clear."""
+    if clear == (state is not None):
+        raise click.UsageError("give a state (open or closed), or --clear")
+    body: dict[str, Any] = {"clear": True} if clear else {"state": state}
+    if until:
+        body["until"] = until
+    if reason:
+        body["reason"] = reason
+    settings = _settings(obj)
+    try:
+        line = service.override(settings, number, body)
+        assert line.number is not None
+        _echo(service.status(settings, line.number))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@lines.command("status")
+@click.argument("number")
+@click.pass_obj
+def status_command(obj: Any, number: str) -> None:
+    """A line's state now, why, and the next change."""
+    try:
+        _echo(service.status(_settings(obj), number))
+    except ApiError as exc:
+        _fail(exc)
+
+
+@lines.command("delete")
+@click.argument("number")
+@click.pass_obj
+def delete_command(obj: Any, number: str) -> None:
+    """Delete a line (its history stays; the default line answers the number again)."""
+    try:
+        version = service.delete(_settings(obj), number, if_match=None)
+    except ApiError as exc:
+        _fail(exc)
+    click.echo(f"{number.strip()}: deleted (version {version})")
+
+
+@lines.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def export_command(obj: Any, folder: Path) -> None:
+    """Write one <number>.json per line into FOLDER."""
+    settings = _settings(obj)
+    try:
+        found = service.list_lines(settings)["items"]
+        documents = {
+            item["number"]: service.get(settings, item["number"]).document for item in found
+        }
+    except ApiError as exc:
+        _fail(exc)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, data in documents.items():
+        path = folder / f"{number}.json"
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    click.echo(f"exported {len(documents)} line(s) to {folder}")
+
+
+@lines.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Keep numbers that are not the account's.")
+@click.pass_obj
+def import_command(obj: Any, folder: Path, force: bool) -> None:
+    """Create or replace every <number>.json of FOLDER; nothing is written while any is invalid."""
+    settings = _settings(obj)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise click.ClickException(f"{folder}: no <number>.json files")
+    planned: list[tuple[str, Any]] = []
+    problems: list[str] = []
+    for path in files:
+        number = path.stem
+        if not is_e164(number):
+            problems.append(f"{path.name}: the file name must be the line's E.164 number")
+            continue
+        body = _read(path)
+        try:
+            document.validate(body, number)
+            service.check_account_number(settings, number, force)
+        except document.LineError as exc:
+            problems += [f"{path.name}: {p}" for p in exc.problems]
+            continue
+        except ApiError as exc:
+            problems.append(f"{path.name}: {exc.message}")
+            continue
+        planned.append((number, body))
+    if problems:
+        raise click.ClickException("nothing imported:\n" + "\n".join(f"  {p}" for p in problems))
+    counts = {"created": 0, "replaced": 0, "unchanged": 0}
+    for number, body in planned:
+        try:
+            written = _put(settings, number, body, force=True, change="import")
+        except ApiError as exc:
+            _fail(exc)
+        key = "unchanged" if written is None else "created" if written.created else "replaced"
+        counts[key] += 1
+    click.echo(
+        f"imported {len(planned)} line(s): {counts['created']} created, "
+        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged"
+    )

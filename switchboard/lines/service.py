@@ -1,0 +1,353 @@
+"""Lines at work: the line a call or text is for, and the operator's reads and writes.
+
+- `line_for(number, settings)` is what a webhook asks: the number's stored line from this
+  instance's cache (0 storage reads while warm), else the default line of the app settings.
+- `get`, `put`, `delete`, `history`, `override`, `status`, `list_lines` serve the operator
+  routes and the command line alike, raising `ApiError` (the one error shape) for anything the
+  caller can fix or storage cannot do now.
+- `now(settings)` is the clock line hours are evaluated at: the real one, or `LINES_CLOCK`
+  outside Azure (a test or the simulator can place a call "at" a chosen instant).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from switchboard.http import ApiError, not_found, unavailable
+from switchboard.lines import api, document
+from switchboard.lines import hours as h
+from switchboard.lines.cache import LineCache
+from switchboard.lines.defaults import default_line
+from switchboard.lines.model import Line
+from switchboard.lines.store import LineStore, StoredLine, VersionConflict
+from switchboard.logs import get_logger
+from switchboard.phone import mask
+from switchboard.settings import Settings
+
+logger = get_logger(__name__)
+
+#: How long the account's numbers (checked when a line is written) are remembered.
+ACCOUNT_NUMBERS_SECONDS = 60.0
+_WRITE_ATTEMPTS = 5
+
+_lock = threading.Lock()
+_caches: dict[int, LineCache] = {}
+_started = time.monotonic()
+_account_numbers: tuple[float, frozenset[str]] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The clock and the line of a call
+
+
+def now(settings: Settings) -> datetime:
+    """Now for line hours: `LINES_CLOCK` (then running on) outside Azure, else the real clock."""
+    if settings.lines_clock is not None and not settings.running_in_azure:
+        return settings.lines_clock + (
+            datetime.fromtimestamp(time.monotonic() - _started, UTC)
+            - datetime.fromtimestamp(0, UTC)
+        )
+    return datetime.now(UTC)
+
+
+def cache(settings: Settings) -> LineCache:
+    """This instance's line cache (`LINES_CACHE_SECONDS`)."""
+    ttl = settings.lines_cache_seconds
+    with _lock:
+        found = _caches.get(ttl)
+        if found is None:
+            found = _caches[ttl] = LineCache(float(ttl))
+        return found
+
+
+def forget_cached_lines() -> None:
+    """Forget every cached line (tests)."""
+    with _lock:
+        for found in _caches.values():
+            found.clear()
+
+
+def load(number: str, settings: Settings) -> Line | None:
+    """The stored line of `number` (None: none, or deleted). Storage errors propagate."""
+    stored = LineStore.for_calls(settings).get(number)
+    if stored is None or stored.document is None:
+        return None
+    try:
+        return document.build_line(stored.document, number, stored.version)
+    except Exception as exc:  # a document stored by a newer or broken version: default line
+        logger.error(
+            "lines: the stored line of %s cannot be read (%s); the default line answers",
+            mask(number),
+            type(exc).__name__,
+        )
+        return None
+
+
+def line_for(number: str, settings: Settings) -> Line:
+    """The line a call or text to `number` is for: its stored line, else the default line."""
+    if number:
+        found = cache(settings).get(number, lambda n: load(n, settings))
+        if found is not None:
+            return found
+    return default_line(settings)
+
+
+# --------------------------------------------------------------------------------------------
+# The operator's reads and writes
+
+
+def _store(settings: Settings) -> LineStore:
+    return LineStore.from_settings(settings)
+
+
+def _storage_error(exc: BaseException) -> ApiError:
+    logger.error("lines: storage failed (%s)", type(exc).__name__)
+    return unavailable("storage_unavailable", "storage is unavailable, try again", 5)
+
+
+def _current(settings: Settings, number: str) -> StoredLine | None:
+    try:
+        return _store(settings).get(number)
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise _storage_error(exc) from exc
+
+
+def _live(settings: Settings, number: str) -> StoredLine:
+    current = _current(settings, number)
+    if current is None or current.document is None:
+        raise not_found("line", number)
+    return current
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's outcome: the stored document, its version, and whether it created the line."""
+
+    document: dict[str, Any]
+    version: int
+    created: bool = False
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+def get(settings: Settings, number: str) -> StoredLine:
+    """The line's current version (404 when it has none)."""
+    return _live(settings, api.require_number(number))
+
+
+def _write(
+    settings: Settings,
+    number: str,
+    stored: dict[str, Any] | None,
+    change: str,
+    moment: datetime,
+    expected: StoredLine | None,
+) -> StoredLine:
+    try:
+        written = _store(settings).write(
+            number, stored, change=change, now=moment, expected=expected
+        )
+    except VersionConflict:
+        raise ApiError(
+            412, "precondition_failed", "the line was changed meanwhile: GET it again and retry"
+        ) from None
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise _storage_error(exc) from exc
+    cache(settings).put(
+        number, document.build_line(stored, number, written.version) if stored else None
+    )
+    return written
+
+
+def account_numbers(settings: Settings) -> frozenset[str] | None:
+    """The account's incoming numbers (remembered a minute), or None when Twilio cannot say."""
+    global _account_numbers
+    with _lock:
+        remembered = _account_numbers
+    if remembered is not None and time.monotonic() - remembered[0] < ACCOUNT_NUMBERS_SECONDS:
+        return remembered[1]
+    if not settings.twilio_rest_configured:
+        return None
+    try:
+        from switchboard.twilio import client as twilio_client
+
+        numbers = twilio_client.list_incoming_numbers(twilio_client.get_client(settings), 1000)
+    except Exception as exc:  # Twilio unreachable: the write goes on with a warning
+        logger.warning("lines: the account's numbers could not be listed (%s)", type(exc).__name__)
+        return None
+    found = frozenset(n.phone_number for n in numbers if n.phone_number)
+    with _lock:
+        _account_numbers = (time.monotonic(), found)
+    return found
+
+
+def forget_account_numbers() -> None:
+    """Forget the remembered account numbers (tests)."""
+    global _account_numbers
+    with _lock:
+        _account_numbers = None
+
+
+def check_account_number(settings: Settings, number: str, force: bool) -> list[dict[str, str]]:
+    """400 when `number` is not one of the account's numbers (unless `force`); a warning when
+    Twilio cannot be asked."""
+    if force:
+        return []
+    numbers = account_numbers(settings)
+    if numbers is None:
+        return [
+            {
+                "code": "account_numbers_unknown",
+                "message": "the account's numbers could not be listed: not checked",
+            }
+        ]
+    if number not in numbers:
+        raise ApiError(
+            400,
+            "not_account_number",
+            f"{number} is not one of the account's numbers (add ?force=true to keep it anyway)",
+            "number",
+        )
+    return []
+
+
+def put(
+    settings: Settings,
+    number: str,
+    body: Any,
+    *,
+    if_match: str | None,
+    force: bool = False,
+    moment: datetime | None = None,
+    change: str = "put",
+) -> Written:
+    """Create or replace a line's document (`If-Match` as in `api.check_precondition`)."""
+    number = api.require_number(number)
+    precondition = api.parse_if_match(if_match)
+    moment = moment or now(settings)
+    try:
+        stored = document.validate(body, number, now=moment)
+    except document.LineError as exc:
+        raise _invalid(exc) from None
+    warnings = check_account_number(settings, number, force)
+    current = _current(settings, number)
+    api.check_precondition(precondition, current)
+    written = _write(settings, number, stored, change, moment, current)
+    created = current is None or current.document is None
+    return Written(stored, written.version, created, warnings)
+
+
+def _invalid(exc: document.LineError) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_line",
+        str(exc),
+        exc.pointer or "/",
+        extra={"errors": [{"field": p.pointer or "/", "message": p.message} for p in exc.problems]},
+    )
+
+
+def delete(settings: Settings, number: str, *, if_match: str | None) -> int:
+    """Delete a line (its history stays); the version that recorded the deletion."""
+    number = api.require_number(number)
+    precondition = api.parse_if_match(if_match)
+    current = _live(settings, number)
+    if precondition is not None:
+        api.check_precondition(precondition, current)
+    return _write(settings, number, None, "delete", now(settings), current).version
+
+
+def history(settings: Settings, number: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Versions newest first, paged."""
+    number = api.require_number(number)
+    before = api.decode_cursor(cursor) if cursor else None
+    try:
+        found = _store(settings).history(number, limit + 1, before_version=before)
+    except Exception as exc:
+        raise _storage_error(exc) from exc
+    if not found and before is None:
+        raise not_found("line", number)
+    page = found[:limit]
+    more = len(found) > limit and page
+    return {
+        "items": [api.history_json(v) for v in page],
+        "nextCursor": api.encode_cursor(page[-1].version) if more else None,
+    }
+
+
+def override(settings: Settings, number: str, body: Any, moment: datetime | None = None) -> Line:
+    """Set or clear a line's override; returns the line as written."""
+    number = api.require_number(number)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    moment = moment or now(settings)
+    request = api.parse_override(body, moment)
+    for _ in range(_WRITE_ATTEMPTS):
+        current = _live(settings, number)
+        assert current.document is not None
+        changed = api.apply_override(current.document, request, moment)
+        try:
+            stored = document.validate(changed, number, now=moment)
+        except document.LineError as exc:
+            raise _invalid(exc) from None
+        line = document.build_line(stored, number, current.version + 1)
+        if request.state is not None and request.until is None:
+            upcoming = h.status(line.schedule, moment)
+            if upcoming.next_change is None:
+                raise ApiError(
+                    400,
+                    "no_next_change",
+                    "this line's hours never change: give until",
+                    "until",
+                )
+        try:
+            written = _store(settings).write(
+                number,
+                stored,
+                change="clear-override" if request.clear else "override",
+                now=moment,
+                expected=current,
+            )
+        except VersionConflict:
+            continue  # someone wrote in between: apply the override to their version
+        except Exception as exc:
+            raise _storage_error(exc) from exc
+        line = replace(line, version=written.version)
+        cache(settings).put(number, line)
+        return line
+    raise ApiError(409, "conflict", "the line keeps changing: try again")
+
+
+def status(settings: Settings, number: str, moment: datetime | None = None) -> dict[str, Any]:
+    """The line's state now, why, and the next change (the default line when none is stored)."""
+    number = api.require_number(number)
+    moment = moment or now(settings)
+    current = _current(settings, number)
+    if current is not None and current.document is not None:
+        line = document.build_line(current.document, number, current.version)
+    else:
+        line = replace(default_line(settings), number=number)
+    return api.status_json(line, h.status(line.schedule, moment), moment)
+
+
+def list_lines(settings: Settings) -> dict[str, Any]:
+    """Every stored line with its state now."""
+    moment = now(settings)
+    try:
+        found = _store(settings).list_current()
+    except Exception as exc:
+        raise _storage_error(exc) from exc
+    items = []
+    for stored in found:
+        assert stored.document is not None
+        line = document.build_line(stored.document, stored.number, stored.version)
+        state, reason, holiday = h.state_at(line.schedule, moment)
+        items.append(api.summary_json(stored, h.LineStatus(state, reason, holiday)))
+    return {"items": items}
