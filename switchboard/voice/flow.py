@@ -369,6 +369,7 @@ def ring(
     turn: int,
     line: Line,
     settings: Settings,
+    caller: str = "",
 ) -> None:
     """`<Dial>` the ring group: every person at once, or person `turn` of an in-turn group.
 
@@ -395,7 +396,14 @@ def ring(
     for index, person in people:
         dial_verb.number(
             person.number,
-            url=action_url(settings, WHISPER_PATH, at=at.encode(), person=index),
+            url=action_url(
+                settings,
+                WHISPER_PATH,
+                line=line.number,
+                caller=caller or None,
+                at=at.encode(),
+                person=index,
+            ),
             method="POST",
         )
 
@@ -436,6 +444,7 @@ def run_steps(
     line: Line,
     speaker: Speaker,
     settings: Settings,
+    caller: str = "",
 ) -> str:
     """The TwiML of `steps` from `start` on, up to the first step that waits for Twilio (a menu,
     a dial, a recording) or ends the call; returns the handling word."""
@@ -455,7 +464,7 @@ def run_steps(
             dial(response, step, at, line, settings)
             return "forward"
         elif isinstance(step, RingStep):
-            ring(response, step, at, 0, line, settings)
+            ring(response, step, at, 0, line, settings, caller)
             return "ring"
         elif isinstance(step, VoicemailStep):
             voicemail(response, step, at, speaker, settings)
@@ -523,7 +532,13 @@ def incoming(
         flow = line.flow_name(state, on_holiday)
         greet(response, params, line, "holiday" if on_holiday else flow, speaker, settings)
         handling = run_steps(
-            response, line.flows.get(flow, ()), Position(flow, (0,)), line, speaker, settings
+            response,
+            line.flows.get(flow, ()),
+            Position(flow, (0,)),
+            line,
+            speaker,
+            settings,
+            caller,
         )
         fields = {"Flow": flow, "LineState": f"{state}/{reason}"}
     initial: dict[str, Any] = {
@@ -589,7 +604,15 @@ def menu(
     response = VoiceResponse()
     option = step.find(digits, speech)
     if option is not None:
-        handling = run_steps(response, option.steps, at.option(option.key), line, speaker, settings)
+        handling = run_steps(
+            response,
+            option.steps,
+            at.option(option.key),
+            line,
+            speaker,
+            settings,
+            params.get("From", "").strip(),
+        )
     elif attempt < step.attempts:
         speaker.say(response, NOT_UNDERSTOOD)
         offer_menu(response, step, at, attempt + 1, speaker, settings)
@@ -701,11 +724,13 @@ def dial_complete(
         and ring_step.strategy == "in-turn"
         and turn + 1 < len(ring_step.people)
     ):
-        ring(response, ring_step, where, turn + 1, line, settings)
+        ring(response, ring_step, where, turn + 1, line, settings, params.get("From", "").strip())
         handling = "ring"
     else:
         start = where.at_index(where.index + 1)
-        handling = run_steps(response, steps, start, line, speaker, settings)
+        handling = run_steps(
+            response, steps, start, line, speaker, settings, params.get("From", "").strip()
+        )
         if ring_step is not None:
             fields["Reached"] = False
     fields["Handling"] = handling
@@ -736,6 +761,7 @@ def whisper(
     at: Position | None,
     person_index: int | None,
     answered: bool,
+    caller: str = "",
 ) -> Outcome:
     """`POST /api/voice/whisper`: on the answering leg of a ring group, before it is connected.
 
@@ -743,7 +769,9 @@ def whisper(
     accept." (no key: that leg hangs up, the others keep ringing or the next in turn is tried);
     one who does not confirm is connected at once. The `<Gather>` comes back with `answered`:
     1 connects (an empty document: Twilio then bridges the legs), anything else hangs up this
-    leg. The parent call's record learns which leg took it (`LegsJson`).
+    leg. The parent call's record learns which leg took it (`LegsJson`). The leg's own `To` is
+    the person's number and its `From` may be the line's, so the line and the caller travel in
+    the (signed) URL: `line=`, `caller=`.
     """
     speaker = Speaker.of(line, settings)
     response = VoiceResponse()
@@ -768,9 +796,17 @@ def whisper(
             leg=(leg_sid, {**leg, "accepted": accepted}),
         )
         return Outcome(str(response), handling, change if parent else None)
-    target = action_url(settings, WHISPER_PATH, at=at.encode(), person=person_index, answered=1)
+    caller = caller or params.get("From", "").strip()
+    target = action_url(
+        settings,
+        WHISPER_PATH,
+        line=line.number,
+        caller=caller or None,
+        at=at.encode(),
+        person=person_index,
+        answered=1,
+    )
     gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=target, method="POST")
-    caller = params.get("From", "").strip()
     who = line.name or "your line"
     speaker.say(gather, f"Call for {who} from {spoken_number(caller)}. Press 1 to accept.")
     response.hangup()  # no key: this leg only

@@ -149,12 +149,14 @@ def _legs(call_sid: str, settings: Settings) -> dict[str, Any]:
 
 
 def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    line = _line(request, settings)
+    # The answering leg's `To` is the person: the line is the one the Dial's URL names.
+    line = line_factory(voice.query_value(request.url, "line") or "", settings)
     at = voice.parse_position(voice.query_value(request.url, "at"))
     person = voice.query_value(request.url, "person")
     answered = voice.query_value(request.url, "answered") == "1"
     index = _small_int(person) if person is not None else None
-    return voice.whisper(request.params, settings, line, at, index, answered)
+    caller = voice.query_value(request.url, "caller") or ""
+    return voice.whisper(request.params, settings, line, at, index, answered, caller)
 
 
 def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:

@@ -225,7 +225,7 @@ def test_ring_all_dials_every_number_with_a_whisper() -> None:
     numbers = list(dial)
     assert [n.text for n in numbers] == [ANA, BEN, CEC]
     assert [query(n.attrib["url"]) for n in numbers] == [
-        {"at": "open.0", "person": str(i)} for i in range(3)
+        {"line": NUMBER, "caller": CALLER, "at": "open.0", "person": str(i)} for i in range(3)
     ]
 
 
@@ -257,7 +257,13 @@ def test_whisper_asks_for_one_and_declines_without_it() -> None:
     said = verbs[0].find("Say")
     assert said is not None
     assert said.text == "Call for Main line from 1, 5 5 5, 8 6 7, 5 3 1 0. Press 1 to accept."
-    assert query(verbs[0].attrib["action"]) == {"at": "open.0", "person": "0", "answered": "1"}
+    assert query(verbs[0].attrib["action"]) == {
+        "line": NUMBER,
+        "caller": CALLER,
+        "at": "open.0",
+        "person": "0",
+        "answered": "1",
+    }
     assert ask.change is None
     yes = voice.whisper({**leg, "Digits": "1"}, settings(), line, at, 0, answered=True)
     assert names(yes.twiml) == []  # an empty document: Twilio connects the legs
