@@ -24,7 +24,10 @@ from devkit.host_invoke import Invoker
 
 logger = logging.getLogger("devkit.host")
 HTTP_REASON = "This function was programmatically called via the host APIs."
-MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+#: The Functions host's request size limit (Kestrel's MaxRequestBodySize there). The host
+#: buffers a whole body before it invokes a Python function (the worker gets it over gRPC as
+#: bytes), so a function never answers before its body has arrived, in Azure or here.
+MAX_BODY_BYTES = 100 * 1024 * 1024
 _NO_BODY_STATUSES = {204, 304}
 
 
@@ -180,6 +183,9 @@ class HttpDispatcher:
         spec, route_values = chosen
         if not self.keys.authorized(spec.auth_level, request):
             return web.Response(status=401)
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            # Refused from the header alone, as Kestrel does: nothing of it is read.
+            return web.Response(status=413)
         body = await request.read()
         http_request = build_http_request(request, body, route_values)
         result = await self.invoker.invoke(

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(webhook_lines(public or "https://<your-tunnel>")))
         print(f"  Try: curl {origin}/api/health")
         print(
-            "       .venv/bin/python -m devkit call --from +15558675310 --to +15005550006 --digits 3"
+            "       .venv/bin/python -m devkit call --from +15558675310 --to +15017122661 --digits 3"
         )
         print("Press Ctrl-C to stop.\n")
         sys.stdout.flush()

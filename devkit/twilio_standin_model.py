@@ -510,7 +510,12 @@ class Call:
 
 
 def default_numbers(app_url: str = DEFAULT_APP_URL) -> list[dict[str, Any]]:
-    """The seeded IncomingPhoneNumbers: a main line wired to the app and Twilio's test number."""
+    """The seeded IncomingPhoneNumbers: a main line wired to the app (local.settings.sample.json's
+    TWILIO_FROM_NUMBER) and a second number of the account with no webhooks.
+
+    The second is `+15005550010`, not Twilio's magic test number `+15005550006`: tests and the
+    sample settings forward calls and texts to `+15005550006` as an outside number, and the app
+    refuses to forward to one of the account's own numbers (a loop)."""
     app = app_url.rstrip("/")
     return [
         {
@@ -522,8 +527,8 @@ def default_numbers(app_url: str = DEFAULT_APP_URL) -> list[dict[str, Any]]:
             "status_callback": f"{app}/api/status/call",
         },
         {
-            "phone_number": "+15005550006",
-            "friendly_name": "Twilio test number",
+            "phone_number": "+15005550010",
+            "friendly_name": "Second line",
             "capabilities": {"voice": True, "sms": True, "mms": False, "fax": False},
             "voice_url": "",
             "sms_url": "",
@@ -950,7 +955,7 @@ class StandinStore:
         for number in self.numbers:
             if number["capabilities"].get("sms"):
                 return str(number["phone_number"])
-        return "+15005550006"
+        return "+15017122661"
 
     def get_message(self, sid: str) -> Message | None:
         """A copy of a message."""

@@ -14,6 +14,7 @@ app still starts, `/api/health` can say what is missing, and nothing leaks to Tw
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from switchboard.logs import get_logger
 from switchboard.menu import Menu, MenuError, parse_menu_json
@@ -172,6 +173,8 @@ class Settings:
     twilio_validate_signature: bool = _setting("TWILIO_VALIDATE_SIGNATURE", True)
     running_in_azure: bool = _setting("WEBSITE_INSTANCE_ID", False)  # or any AZURE_HOST_MARKERS
     site_name: str | None = _setting("WEBSITE_SITE_NAME")
+    #: Set by Azure: the site's default host name (`APP.azurewebsites.net`); see `callback_origin`.
+    website_hostname: str | None = _setting("WEBSITE_HOSTNAME")
     outbound_call_queue: str = _setting("OUTBOUND_CALL_QUEUE", "outbound-calls")
     sms_timer_schedule: str = _setting("SMS_TIMER_SCHEDULE", "0 */1 * * * *")
     sms_max_lateness: timedelta = _setting("SMS_MAX_LATENESS", timedelta(hours=24))
@@ -209,6 +212,9 @@ class Settings:
     smtp_password: str | None = _secret("SMTP_PASSWORD")
     smtp_from: str | None = _setting("SMTP_FROM")
     smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
+    # The loop guard of automatic texts (switchboard.guard)
+    sms_auto_reply_window: timedelta = _setting("SMS_AUTO_REPLY_WINDOW", timedelta(hours=12))
+    sms_forward_daily_cap: int = _setting("SMS_FORWARD_DAILY_CAP", 10)
 
     def __repr__(self) -> str:
         parts = []
@@ -318,26 +324,71 @@ def parse_e164_list(raw: str) -> tuple[str, ...]:
     return tuple(entries)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_origin(value: str) -> str:
+    """An origin as Twilio requests (and signs) it: scheme and host in lower case, the default
+    port dropped, no trailing slash (`HTTPS://App.Example.COM:443/` → `https://app.example.com`)."""
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6: urlsplit drops the brackets
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, "", "", ""))
+
+
 def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callable[[str], str]:
-    """A parser for an absolute http(s) URL, returned without a trailing slash."""
+    """A parser for an absolute http(s) URL, returned without a trailing slash (an origin in the
+    form Twilio uses: `normalise_origin`)."""
 
     def parse(raw: str) -> str:
         value = raw.strip()
         parts = urlsplit(value)
         allowed = {"https"} if https_only else {"http", "https"}
-        if parts.scheme not in allowed or not parts.hostname:
+        if parts.scheme.lower() not in allowed or not parts.hostname:
             raise ValueError(
                 "must be an absolute " + ("https" if https_only else "http(s)") + " URL"
             )
         if origin_only and (parts.path not in {"", "/"} or parts.query or parts.fragment):
             raise ValueError("must be an origin only (scheme, host and optional port)")
+        if origin_only and (parts.username or parts.password):
+            raise ValueError("must not carry credentials (user:password@)")
         try:
             _ = parts.port
         except ValueError:
             raise ValueError("has an invalid port") from None
-        return value.rstrip("/")
+        return normalise_origin(value) if origin_only else value.rstrip("/")
 
     return parse
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def parse_host_name(raw: str) -> str:
+    """A DNS host name such as `app.azurewebsites.net` (kept in lower case)."""
+    value = raw.strip().lower().rstrip(".")
+    if not _HOST_NAME.match(value):
+        raise ValueError("must be a host name such as app.azurewebsites.net")
+    return value
 
 
 def parse_ncrontab(raw: str) -> str:
@@ -364,6 +415,24 @@ def parse_iso_duration(raw: str) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
     return value
+
+
+def parse_iso_duration_between(low: timedelta, high: timedelta) -> Callable[[str], timedelta]:
+    """A parser for an ISO-8601 duration within [low, high]."""
+
+    def parse(raw: str) -> timedelta:
+        value = parse_iso_duration(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {_iso(low)} and {_iso(high)}")
+        return value
+
+    return parse
+
+
+def _iso(value: timedelta) -> str:
+    if value % timedelta(days=1) == timedelta(0):
+        return f"P{value.days}D"
+    return f"PT{int(value.total_seconds() // 60)}M"
 
 
 def parse_quiet_hours(raw: str) -> QuietHours:
@@ -408,13 +477,26 @@ def parse_queue_name(raw: str) -> str:
     return value
 
 
+def _require_unicode(raw: str) -> None:
+    # os.environ decodes a byte that is not UTF-8 as a lone surrogate (surrogateescape): such
+    # text can be neither spoken nor sent, and would silently vanish from the TwiML.
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "must be valid UTF-8 text (it holds a byte sequence that is not)"
+        ) from None
+
+
 def parse_text(raw: str) -> str:
-    """Free text, kept as written (surrounding whitespace trimmed)."""
+    """Free text, kept as written (surrounding whitespace trimmed); valid Unicode only."""
+    _require_unicode(raw)
     return raw.strip()
 
 
 def parse_menu(raw: str) -> Menu:
     """The voice menu JSON (see switchboard.menu); errors name the entry."""
+    _require_unicode(raw)
     try:
         return parse_menu_json(raw)
     except MenuError as exc:
@@ -532,6 +614,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TWILIO_VALIDATE_SIGNATURE": parse_bool,
     "WEBSITE_INSTANCE_ID": parse_present,
     "WEBSITE_SITE_NAME": parse_text,
+    "WEBSITE_HOSTNAME": parse_host_name,
     "OUTBOUND_CALL_QUEUE": parse_queue_name,
     "SMS_TIMER_SCHEDULE": parse_ncrontab,
     "SMS_MAX_LATENESS": parse_iso_duration,
@@ -565,6 +648,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMTP_PASSWORD": parse_text,
     "SMTP_FROM": parse_mail_address,
     "SMTP_TLS": parse_smtp_tls,
+    "SMS_AUTO_REPLY_WINDOW": parse_iso_duration_between(timedelta(minutes=1), timedelta(days=30)),
+    "SMS_FORWARD_DAILY_CAP": parse_int_range(1, 1000),
 }
 
 
@@ -598,6 +683,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ):
         problems.append(SettingProblem("PUBLIC_BASE_URL", "must be an https origin in Azure"))
     problems += _smtp_problems(values)
+    problems += _careless(values)
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
@@ -622,6 +708,78 @@ def _smtp_problems(values: dict[str, Any]) -> list[SettingProblem]:
             SettingProblem("SMTP_TLS", "none is allowed in Azure only for a server on localhost")
         )
     return problems
+
+
+def plain_http_elsewhere(url: str | None) -> bool:
+    """Whether `url` is plain http to a host other than this machine (secrets in clear text)."""
+    parts = urlsplit(url or "")
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname)
+
+
+OWN_NUMBER_LOOP = "is TWILIO_FROM_NUMBER, the app's own number: forwarding there would loop"
+
+
+def _careless(values: dict[str, Any]) -> list[SettingProblem]:
+    """Settings that are well-formed yet leak a secret or invite a loop (issue 14, item 7)."""
+    problems: list[SettingProblem] = []
+    if values.get("running_in_azure") and plain_http_elsewhere(values.get("twilio_api_base_url")):
+        # REST calls carry the auth token (basic auth): only a local stand-in may be plain http.
+        problems.append(
+            SettingProblem(
+                "TWILIO_API_BASE_URL",
+                "must be https in Azure (the auth token would travel in clear text); plain "
+                "http is allowed only to a loopback address",
+            )
+        )
+    own = values.get("twilio_from_number")
+    if own:
+        for attribute in ("owner_number", "voice_forward_to"):
+            if values.get(attribute) == own:
+                problems.append(SettingProblem(setting_name(attribute), OWN_NUMBER_LOOP))
+        menu: Menu | None = values.get("voice_menu")
+        for option in menu.options if menu else ():
+            if option.action == "forward" and option.to == own:
+                problems.append(
+                    SettingProblem(
+                        "VOICE_MENU", f"entry options.{option.key}.to: {OWN_NUMBER_LOOP}"
+                    )
+                )
+    return problems
+
+
+def forwarding_numbers(settings: Settings) -> list[tuple[str, str]]:
+    """(setting, number) for every number the app forwards texts or calls to: OWNER_NUMBER,
+    VOICE_FORWARD_TO and each forward of VOICE_MENU (`GET /api/health` compares them with the
+    account's own numbers)."""
+    found = [
+        (name, number)
+        for name, number in (
+            ("OWNER_NUMBER", settings.owner_number),
+            ("VOICE_FORWARD_TO", settings.voice_forward_to),
+        )
+        if number
+    ]
+    for option in settings.voice_menu.options if settings.voice_menu else ():
+        if option.action == "forward" and option.to:
+            found.append((f"VOICE_MENU: entry options.{option.key}.to", option.to))
+    return found
+
+
+def callback_origin(settings: Settings) -> str | None:
+    """The trusted origin of the URLs the app gives Twilio (status callbacks, webhooks it
+    reports): `PUBLIC_BASE_URL`; else, in Azure, `https://$WEBSITE_HOSTNAME` (the site's default
+    host name, set by the platform), else `https://$WEBSITE_SITE_NAME.azurewebsites.net` (the
+    Functions host's own fallback); else None. Never a request header (issue 14, item 6)."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    if not settings.running_in_azure:
+        return None
+    if settings.website_hostname:
+        return f"https://{settings.website_hostname}"
+    site = (settings.site_name or "").strip().lower()
+    if site and _HOST_NAME.match(site):
+        return f"https://{site}.azurewebsites.net"
+    return None
 
 
 def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:
@@ -658,6 +816,13 @@ def get_settings() -> Settings:
         if _cached is None:
             try:
                 _cached = load_settings()
+                if not _cached.running_in_azure and plain_http_elsewhere(
+                    _cached.twilio_api_base_url
+                ):
+                    logger.warning(
+                        "TWILIO_API_BASE_URL is plain http to another machine: the auth token "
+                        "travels in clear text (refused in Azure; use https)"
+                    )
                 if not _cached.twilio_validate_signature:
                     if _cached.running_in_azure:
                         logger.warning(

@@ -32,6 +32,23 @@ SCRUBBED_PREFIXES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_memory() -> Iterator[None]:
+    """What the app keeps in process memory across requests starts empty for every test: the
+    opt-out journal, the loop guard's fallback tallies and the account's numbers."""
+    from switchboard.guard.own_numbers import OWN_NUMBERS
+    from switchboard.guard.store import LOCAL
+    from switchboard.optouts.journal import PENDING
+
+    for memory in (PENDING, LOCAL):
+        memory.clear()
+    OWN_NUMBERS.forget()
+    yield
+    for memory in (PENDING, LOCAL):
+        memory.clear()
+    OWN_NUMBERS.forget()
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """One Azurite on free loopback ports for the whole session, in memory."""

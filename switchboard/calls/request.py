@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from switchboard.phone import is_e164
+from switchboard.twilio.text import is_valid_unicode
 
 #: Twilio's limit on the `Twiml` parameter of Calls create (characters).
 TWIML_MAX_CHARS = 4000
@@ -54,6 +55,11 @@ _KEY_FORBIDDEN = frozenset("/\\#?")
 # BCP-47-ish tags Twilio's <Say language> takes: en-US, fr-FR, cmn-CN, arb, en-IN ...
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: CallLog keys the app derives (issue 14): its day-index partitions (`idx-YYYYMMDD`) and Twilio
+#: SIDs (two letters and 32 hex digits), under which inbound calls are recorded and SID aliases
+#: point at records. A caller's id there would collide with them.
+_RESERVED_PREFIX = "idx-"
+_SID_SHAPE = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 
 
 class InvalidCallRequest(ValueError):
@@ -127,7 +133,8 @@ def decode_body(body: bytes | str) -> Any:
 
 
 def validate_id(value: object) -> str:
-    """An idempotency key: 1-128 printable characters, none of `/ \\ # ?` (Table Storage keys)."""
+    """An idempotency key: 1-128 printable characters, none of `/ \\ # ?` (Table Storage keys),
+    not in a namespace the app derives (`idx-`, a Twilio SID's shape)."""
     if not isinstance(value, str):
         raise InvalidCallRequest("id", "must be a string")
     if not value:
@@ -138,6 +145,12 @@ def validate_id(value: object) -> str:
         raise InvalidCallRequest("id", "must contain printable characters only")
     if any(ch in _KEY_FORBIDDEN for ch in value):
         raise InvalidCallRequest("id", "must not contain / \\ # or ?")
+    if value.lower().startswith(_RESERVED_PREFIX) or _SID_SHAPE.match(value):
+        raise InvalidCallRequest(
+            "id",
+            "ids starting with idx- or shaped like a Twilio SID (2 letters, 32 hex digits) are "
+            "reserved for ids the app derives",
+        )
     return value
 
 
@@ -147,6 +160,10 @@ def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidCallRequest(name, "must be a string")
+    # Before anything hashes, escapes or stores it: a lone surrogate ("\ud800" in JSON, a
+    # non-UTF-8 byte on a command line) can be neither encoded nor sent to Twilio.
+    if not is_valid_unicode(value):
+        raise InvalidCallRequest(name, "must be valid Unicode text")
     return value
 
 

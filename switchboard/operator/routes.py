@@ -9,6 +9,7 @@ are `switchboard.operator.api`, the work `switchboard.operator.service` (shared 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +27,8 @@ from switchboard.logbook import listing
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
-from switchboard.operator.health import Check, health_report
+from switchboard.operator.health import Check, health_report, own_number_problems
 from switchboard.storage import tables
-from switchboard.twilio.signature import public_url
 
 logger = get_logger(__name__)
 
@@ -50,6 +50,11 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         problems = []
         storage = Check(*tables.storage_reachable(settings))
         twilio = _twilio_check(settings)
+        if twilio.ok:
+            from switchboard.guard.own_numbers import OWN_NUMBERS
+
+            own = OWN_NUMBERS.account_numbers(settings)
+            problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
     status, body = health_report(presence, problems, storage, twilio)
     if storage.ok:
         body["queues"] = _queue_report(settings)
@@ -99,12 +104,32 @@ def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
     return http_serve(req, handler)
 
 
-def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str:
-    """This app's public origin: `PUBLIC_BASE_URL`, else the request's (proxy headers honoured)."""
-    if settings.public_base_url:
-        return settings.public_base_url
-    parts = urlsplit(public_url(req.url, req.headers, None))
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str | None:
+    """This app's public origin, for the URLs it gives Twilio (issue 14, item 6): trusted
+    configuration only (`settings.callback_origin`: `PUBLIC_BASE_URL`, else in Azure
+    `https://$WEBSITE_HOSTNAME`), never `Host` or `X-Forwarded-*`. Outside Azure without
+    `PUBLIC_BASE_URL` (a laptop), the origin the request reached is used only when it is a
+    loopback address (`func start`, `python -m devkit host`); else None: no callback."""
+    trusted = settings_module.callback_origin(settings)
+    if trusted:
+        return trusted
+    try:
+        parts = urlsplit(req.url)
+        loopback = settings_module.is_loopback_host(parts.hostname)
+    except ValueError:
+        loopback = False
+    if loopback:
+        return str(urlunsplit((parts.scheme, parts.netloc, "", "", "")))
+    _warn_no_origin_once()
+    return None
+
+
+@functools.cache
+def _warn_no_origin_once() -> None:
+    logger.warning(
+        "PUBLIC_BASE_URL is not set and the request did not reach a loopback address: messages "
+        "go without a StatusCallback (set PUBLIC_BASE_URL to the app's https origin)"
+    )
 
 
 def send_message(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:

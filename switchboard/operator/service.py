@@ -86,8 +86,9 @@ def send_message(
 ) -> dict[str, str]:
     """Send an SMS/MMS now: opt-out check, Twilio, MessageLog record. Returns {"sid","status"}.
 
-    `app_base_url` is the public origin for the StatusCallback (`PUBLIC_BASE_URL`, else derived
-    from the request; None: no callback, the record keeps Twilio's first status).
+    `app_base_url` is the public origin for the StatusCallback (trusted configuration only:
+    `settings.callback_origin`, or a loopback origin locally; None: no callback, the record
+    keeps Twilio's first status).
     """
     messaging_service = settings.twilio_messaging_service_sid
     sender = request.from_

@@ -17,7 +17,9 @@ Every path that sends an SMS (the scheduled-SMS timer, `POST /api/messages`, the
 `ensure_can_text(number, lookup)` right before sending. It raises `OptedOut` (a clear reason,
 with the number masked) for an opted-out recipient, and `OptOutCheckFailed` when the opt-out list
 cannot be read: the check fails closed, so an outage never lets a text through to someone who
-said STOP. Treat `OptOutCheckFailed` as transient (retry later), `OptedOut` as final.
+said STOP. Treat `OptOutCheckFailed` as transient (retry later), `OptedOut` as final. A STOP this
+instance received but could not write yet (`switchboard.optouts.journal`) counts as an opt-out
+before storage is even asked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from switchboard import records
+from switchboard.optouts.journal import PENDING, Journal
 from switchboard.phone import mask
 
 ROW_KEY = "optout"
@@ -126,13 +129,28 @@ class OptOutLookup(Protocol):
         ...
 
 
-def ensure_can_text(number: str, lookup: OptOutLookup) -> None:
+def ensure_can_text(number: str, lookup: OptOutLookup, pending: Journal = PENDING) -> None:
     """Raise OptedOut if `number` has opted out; OptOutCheckFailed if that cannot be known.
 
-    The one check every outbound SMS path makes before sending.
+    The one check every outbound SMS path makes before sending. A STOP kept in `pending` (not
+    written yet: storage was down) is an opt-out already; a pending START changes nothing here
+    until it is written (the safe side).
     """
+    key = normalise_number(number)
+    change = pending.latest_for(key)
+    if change is not None and change.opted_out:
+        raise OptedOut(
+            OptOutRecord(
+                number=key,
+                opted_out_at=change.at,
+                how=How.KEYWORD,
+                keyword=change.keyword,
+                business_number=change.business_number,
+                message_sid=change.message_sid,
+            )
+        )
     try:
-        record = lookup.get(normalise_number(number))
+        record = lookup.get(key)
     except Exception as exc:  # any storage failure: fail closed, never send blind
         raise OptOutCheckFailed(
             f"cannot check the opt-out list for {mask(number)}: {type(exc).__name__}"

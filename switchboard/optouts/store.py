@@ -6,21 +6,33 @@ message that caused it). Rules and the send-time check: `switchboard.optouts.rul
 
 Recording is idempotent: a number already opted out keeps its first record (a retried STOP
 webhook, a second STOP or a later 21610 write nothing).
+
+The OptOut table is the per-number table of what decides whether the app may text a number: the
+same partition also holds the loop guard's row (RowKey `guard`, `switchboard.guard.store`), so
+one partition query reads both. Anything listing opt-outs filters on RowKey `optout`.
+
+Changes the SMS webhook could not write during an outage wait in `switchboard.optouts.journal`;
+`replay` writes them, and every read does that first.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from switchboard import records
+from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
+from switchboard.optouts.journal import PENDING, Journal, PendingChange
 from switchboard.optouts.rules import How, OptOutRecord
 from switchboard.settings import Settings, get_settings
 from switchboard.storage import tables
+
+logger = get_logger(__name__)
 
 
 class OptOutStore:
@@ -36,7 +48,10 @@ class OptOutStore:
         return cls(tables.get_table(s.table_opt_out, s))
 
     def get(self, number: str) -> OptOutRecord | None:
-        """The opt-out of `number`, or None when it may be texted."""
+        """The opt-out of `number`, or None when it may be texted (pending changes written
+        first: `replay`)."""
+        if PENDING.due():
+            self.replay()
         key = optout.normalise_number(number)
         if not records.is_valid_key(key):
             return None
@@ -86,3 +101,55 @@ class OptOutStore:
             return False
         self.remove(number)
         return True
+
+    def apply(self, change: PendingChange) -> None:
+        """Write one keyword change (idempotent: insert-if-absent, or remove)."""
+        if change.opted_out:
+            self.opt_out(
+                change.number,
+                How.KEYWORD,
+                keyword=change.keyword,
+                business_number=change.business_number,
+                message_sid=change.message_sid,
+                at=change.at,
+            )
+        else:
+            self.remove(change.number)
+
+    def replay(self, journal: Journal = PENDING) -> int:
+        """Write the changes this instance could not write during an outage, oldest first; how
+        many were written. Stops quietly at the first storage failure (they stay pending)."""
+        written = 0
+        for change in journal.pending():
+            try:
+                self.apply(change)
+            except Exception as exc:  # storage still down: the rest waits for the next try
+                journal.failed()
+                logger.warning(
+                    "opt-out journal: %d change(s) still pending (%s)",
+                    len(journal),
+                    type(exc).__name__,
+                )
+                break
+            journal.written(change)
+            written += 1
+            logger.info(
+                "opt-out journal: recorded the %s of message %s received during an outage",
+                "opt-out" if change.opted_out else "opt-in",
+                change.message_sid,
+                extra={"MessageSid": change.message_sid},
+            )
+        return written
+
+
+def replay_pending(open_store: Callable[[], OptOutStore], journal: Journal = PENDING) -> int:
+    """Write the journal's changes when some are due (`OptOutStore.replay`): how many were
+    written. Never raises: when even opening the store fails, the journal waits."""
+    if not journal.due():
+        return 0
+    try:
+        return open_store().replay(journal)
+    except Exception as exc:  # storage still down: the journal waits for the next try
+        journal.failed()
+        logger.warning("opt-out journal: storage still unavailable (%s)", type(exc).__name__)
+        return 0

@@ -17,8 +17,9 @@ Keys (one table, `SmsSchedule`, three kinds of rows)
   100 operations.
 - **id row** (the point lookup): PartitionKey = the schedule id, RowKey = ``schedule``. Written
   once when the schedule is created (request fields, fingerprint for idempotent creation) and
-  re-pointed (``DuePk``/``DueRk``) when the due row moves. Ids starting with ``due-`` or
-  ``done-`` are reserved.
+  re-pointed (``DuePk``/``DueRk``) when the due row moves. Ids a caller chooses may not start
+  with ``due-``, ``done-``, ``csv-``, ``sch-`` or ``sys-`` nor contain ``@``: those are the
+  ids the app derives (``RESERVED_ID_PREFIXES``).
 - **done row** (the final state): PartitionKey = ``done-YYYYMMDD`` (``Home``: the UTC day of the
   schedule's ``sendAt``, fixed at creation and kept in the id row), RowKey = the id. Written when
   the schedule ends, before its due row is deleted. Schedules that end together share ``Home``,
@@ -81,8 +82,16 @@ from switchboard.twilio.text import MAX_BODY_CHARS, is_valid_unicode
 ID_ROW = "schedule"
 DUE_PREFIX = "due-"
 DONE_PREFIX = "done-"
-RESERVED_ID_PREFIXES = (DUE_PREFIX, DONE_PREFIX)
 OCCURRENCE_SEPARATOR = "@"
+#: Ids the app derives, which a caller may not choose (issue 14): the table's own partitions
+#: (`due-`, `done-`), the CLI import's `csv-<hash>`, generated `sch-<uuid>`, `sys-` for the app's
+#: own bookkeeping rows, and any `@` (a recurrence's occurrences are `<root>@<UTC stamp>`). A
+#: caller's id there could become another schedule's occurrence and take its recurrence over.
+RESERVED_ID_PREFIXES = (DUE_PREFIX, DONE_PREFIX, "csv-", "sch-", "sys-")
+RESERVED_ID_MESSAGE = (
+    "ids containing @ or starting with " + ", ".join(RESERVED_ID_PREFIXES) + " are reserved "
+    "for ids the app derives"
+)
 MAX_ID_LENGTH = 128
 #: Fields a create request may carry.
 CREATE_FIELDS = frozenset({"id", "to", "body", "sendAt", "timeZone", "recurrence"})
@@ -258,8 +267,8 @@ def validate_id(value: object) -> str:
         )
     if not records.is_valid_key(value):
         raise ScheduleInputError("id", "id may not contain / \\ # or ?")
-    if value.startswith(RESERVED_ID_PREFIXES):
-        raise ScheduleInputError("id", "ids starting with due- or done- are reserved")
+    if OCCURRENCE_SEPARATOR in value or value.lower().startswith(RESERVED_ID_PREFIXES):
+        raise ScheduleInputError("id", RESERVED_ID_MESSAGE)
     return value
 
 

@@ -692,7 +692,12 @@ class OptOutSnapshot:
     async def _load(self) -> None:
         found: dict[str, optout.OptOutRecord] = {}
         try:
-            async for entity in self.table.list_entities(results_per_page=min(self.cap + 1, 1000)):
+            # Opt-outs only: the same table holds the loop guard's rows (RowKey `guard`).
+            async for entity in self.table.query_entities(
+                "RowKey eq @row",
+                parameters={"row": optout.ROW_KEY},
+                results_per_page=min(self.cap + 1, 1000),
+            ):
                 self.reads += 1
                 if len(found) >= self.cap:
                     self.too_big = True

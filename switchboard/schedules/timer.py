@@ -18,9 +18,10 @@ shares (`Run`: settings, options, clients, clock, report):
    opted out (`optout.ensure_can_text`, `OptOutChecks`: a point read per recipient started at
    the claim; a run of 100 or more with an opt-out list of at most a quarter of that reads the
    list once and re-reads it every 5 s) → ``skipped-opted-out``; else Twilio;
-6. record outcomes (`Outcomes`): a MessageLog record for each sent message (StatusCallback →
-   ``PUBLIC_BASE_URL/api/status/message``); a transient failure moves the schedule to a later
-   minute with exponential backoff, ``failed`` after the last attempt; a permanent one is
+6. record outcomes (`Outcomes`): a MessageLog record for each sent message (StatusCallback to
+   `switchboard.settings.callback_origin` + ``/api/status/message``); a transient failure moves
+   the schedule to a later minute with exponential backoff, ``failed`` after the last attempt; a
+   permanent one is
    ``failed`` with Twilio's code (21610 also records the opt-out and ends ``skipped-opted-out``);
    a recurrence gets its next occurrence exactly once (`NextOccurrences`); the done rows and the
    deletion of the due rows go in transactions (`Finisher`).
@@ -28,6 +29,25 @@ shares (`Run`: settings, options, clients, clock, report):
 A claim is a lease: no send starts later than ``lease - lease_margin`` after the claim.
 Unexpected errors leave the row claimed: its lease expires and a later run resolves it, so
 nothing is lost and nothing is sent twice.
+
+Why a 2-minute lease with a 30 s margin is safe (issue 14, item 8; `tests/unit/schedules/test_timer.py` pins it). Safety
+means no second send of a row can start while its first claimant might still be sending:
+
+- the claimant starts no send after ``LeaseUntil - margin``, checked right before the Twilio
+  request, and that request ends within the client's timeout (15 s,
+  `switchboard.twilio.client.DEFAULT_TIMEOUT_SECONDS`; the async client does not retry): so its
+  last possible send is over by ``LeaseUntil - 15 s``, and the 15 s left cover clock skew between
+  instances (NTP-synchronised, well under a second) and a stalled event loop;
+- after ``LeaseUntil`` another run may re-claim the row, but it first asks Twilio whether the
+  message went out (`Doubts`), which covers a send that completed but whose outcome was lost.
+
+The lease need not outlive the run, only the wait from claim to send start: a chunk is claimed
+just ahead of its senders (at most 3 × ``SMS_SEND_CONCURRENCY`` rows, ≈ 3 rounds of sends, ≤ 45 s
+at 15 s per worst-case request; under ``SMS_MAX_PER_SECOND`` at most 10 s of sends), so 90 s from
+claim to the last allowed send start is twice the worst wait. A row not started by then is
+abandoned (it stays claimed, a later run resolves it): a short lease can delay, never double.
+Recovery after kill -9 is then at most lease + one timer period (+ a Twilio lookup): ≤ 3 min
+with the defaults (it was 5 min + a period with the former 5-minute lease).
 
 The timer trigger (`switchboard.schedules.blueprint`) calls ``run_timer``;
 ``python -m switchboard.schedules.timer`` runs one pass from the command line (settings from the
@@ -61,7 +81,7 @@ from switchboard.schedules import rules as sched
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import Action, Outcome, RetryPolicy, RowKind, Status
 from switchboard.schedules.store import Held, MessageLogWriter, ScheduleStore, TableSet
-from switchboard.settings import Settings, SettingsError, get_settings
+from switchboard.settings import Settings, SettingsError, callback_origin, get_settings
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
 from switchboard.twilio.errors import classify_twilio_error
@@ -78,10 +98,12 @@ class RunOptions:
 
     #: Stop claiming after this long (what is claimed is still sent).
     budget: timedelta = timedelta(seconds=45)
-    #: How long a claim holds a schedule.
-    lease: timedelta = timedelta(minutes=5)
-    #: No send starts later than this before the lease ends (covers the request timeout).
-    lease_margin: timedelta = timedelta(seconds=60)
+    #: How long a claim holds a schedule: it only has to cover claim → send start (module doc),
+    #: and it bounds how late a killed run's SMS goes out (lease + one tick).
+    lease: timedelta = timedelta(minutes=2)
+    #: No send starts later than this before the lease ends: the Twilio request timeout plus
+    #: clock skew between instances and event-loop stalls.
+    lease_margin: timedelta = timedelta(seconds=30)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Rows per claim transaction at most (Table Storage allows 100; a run also keeps it to
     #: three times its concurrency).
@@ -189,10 +211,10 @@ class Run:
         self.margin = min(options.lease_margin, options.lease / 2)
         self.service_sid = settings.twilio_messaging_service_sid
         self.from_ = None if self.service_sid else settings.twilio_from_number
+        # The trusted origin (PUBLIC_BASE_URL, else the Azure site's host name): no request.
+        origin = callback_origin(settings)
         self.callback = (
-            statuses.status_callback_url(settings.public_base_url, statuses.Kind.MESSAGE)
-            if settings.public_base_url
-            else None
+            statuses.status_callback_url(origin, statuses.Kind.MESSAGE) if origin else None
         )
 
     def budget_spent(self) -> bool:
@@ -886,7 +908,16 @@ async def run_timer(*, past_due: bool = False) -> None:
         return
     if past_due:
         logger.info("scheduled SMS timer is running late (past due)")
+    await asyncio.to_thread(_replay_opt_out_journal, settings)
     await run_once(settings)
+
+
+def _replay_opt_out_journal(settings: Settings) -> None:
+    """Opt-outs this instance received while storage was down are written before a run sends
+    (`switchboard.optouts.journal`; the run's opt-out checks honour them either way)."""
+    from switchboard.optouts.store import OptOutStore, replay_pending
+
+    replay_pending(lambda: OptOutStore.from_settings(settings))
 
 
 def _seconds(raw: str) -> timedelta:

@@ -1,4 +1,5 @@
-"""What the app answers to an incoming SMS, as TwiML (pure).
+"""What the app would answer to an incoming SMS, as TwiML (pure); what it may answer is the loop
+guard's call (`switchboard.sms.decide`, `switchboard.guard`).
 
 - opt-out and opt-in keywords get an empty `<Response/>`. On long codes Twilio itself answers
   them with its confirmation text, and after a STOP Twilio refuses any further message to the
@@ -16,6 +17,7 @@ too); characters XML 1.0 cannot carry at all are dropped from forwarded text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -62,15 +64,32 @@ def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def forward_text(message: InboundMessage) -> str:
-    """The forwarded text: who sent it, then the body (and a note on attachments)."""
+def forward_text(
+    message: InboundMessage, *, held: int = 0, held_since: datetime | None = None
+) -> str:
+    """The forwarded text: who sent it, then the body (and a note on attachments). `held`
+    texts of this sender were not forwarded since `held_since` (the guard's daily cap): the
+    first forward after that says so."""
     body = xml_safe(message.body).strip()
     head = f"From {message.from_}: "
+    if held:
+        since = f" since {held_since:%Y-%m-%d %H:%M} UTC" if held_since else ""
+        head += f"(+{held} earlier text{'s' if held != 1 else ''} not forwarded{since}) "
     if message.media:
         count = len(message.media)
         note = f"[{count} attachment{'s' if count != 1 else ''}]"
         body = f"{body} {note}" if body else note
     return truncate(head + body)
+
+
+def digest_text(sender: str, forwarded: int, since: datetime | None, until: datetime) -> str:
+    """The one line the owner gets instead of a forward once a sender reaches the daily cap:
+    who, how many were forwarded, and until when further texts are only logged."""
+    start = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+    return truncate(
+        f"From {sender}: {forwarded} texts forwarded{start}; further texts from this number "
+        f"until {until:%Y-%m-%d %H:%M} UTC are only logged (see GET /api/messages)"
+    )
 
 
 def decide_reply(

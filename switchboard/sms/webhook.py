@@ -6,25 +6,38 @@ verify → load → decide → write → answer:
    signature (403, nothing written, when it fails), then calls `respond` here;
 2. load what the decision needs (`switchboard.sms.decide.needs`): for STOP/START whether this
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
-   START, the sender's opt-out; for an ordinary message with an auto-reply configured, the
-   sender's opt-out (Twilio would refuse a reply to someone who said STOP);
-3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply;
-4. write: the opt-out change first (a legal duty), then the MessageLog record with the
-   keyword's marker in one transaction (they share a partition), then its index row;
+   START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
+   HELP answer, a forward to the owner), the sender's partition of the OptOut table: its opt-out
+   and the loop guard's tallies in one query (`switchboard.guard.store`);
+3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply, through the
+   loop guard (`switchboard.guard`: own numbers, echoes, one auto-reply and one HELP answer per
+   sender per window, capped forwards and their digest);
+4. write: the opt-out change first (a legal duty), or the guard's tallies (ETag-conditioned:
+   another instance answering the same sender at once makes this one read and decide again);
+   then the MessageLog record with the keyword's marker in one transaction (they share a
+   partition), then its index row;
 5. answer `text/xml`.
 
 Round trips to Table Storage per message: an ordinary text 2 (the record and its index row),
-3 with an auto-reply (the opt-out read first); HELP 2; STOP 4 (marker read, opt-out insert,
-record and marker, index); START 5, or 4 when the sender was not opted out.
+3 when something automatic may be sent (the sender's partition read first), 4 when it is (the
+tallies written); HELP 3-4 likewise; STOP 4 (marker read, opt-out insert, record and marker,
+index); START 5, or 4 when the sender was not opted out.
 
-Storage is best-effort: the sender gets the reply within Twilio's 15 s even when Table Storage
-is down. The first storage failure is logged (MessageSid for correlation, numbers masked) and
-ends the storage work for that request, so an outage costs at most one client timeout.
+Storage is best-effort for the reply: the sender gets it within Twilio's 15 s even when Table
+Storage is down (the guard then decides from this instance's memory, so each instance still
+answers a sender at most once per window). The first storage failure is logged (MessageSid for
+correlation, numbers masked) and ends the storage work for that request, so an outage costs at
+most one client timeout. A STOP or START is the exception: when its change cannot be written,
+the answer is 503 with no TwiML, so Twilio records the failure (error 11200), requests the
+number's fallback URL if there is one and retries when the webhook URL asks it to; the change
+waits in this instance's journal (`switchboard.optouts.journal`), which blocks texts to the
+number at once and is written as soon as storage answers.
 
 Retries write nothing twice: Twilio retries with the same MessageSid (and the same
-`I-Twilio-Idempotency-Token`); the record's key is the MessageSid, and a keyword is applied only
+`I-Twilio-Idempotency-Token`); the record's key is the MessageSid, a keyword is applied only
 while the message's marker is absent (the marker is written after the change, so a failure in
-between lets Twilio's retry apply it again, which is idempotent).
+between lets Twilio's retry apply it again, which is idempotent), and the guard answers a retry
+of the message it last let through as it did the first time.
 """
 
 from __future__ import annotations
@@ -35,18 +48,24 @@ from typing import Any
 
 import azure.functions as func
 
+from switchboard import records
+from switchboard.guard.own_numbers import OWN_NUMBERS, OwnNumbers
+from switchboard.guard.rules import Purpose, Tally
+from switchboard.guard.service import GuardBusy, LoopGuard
+from switchboard.guard.store import GuardStore, SenderState
 from switchboard.http import twiml_response
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
+from switchboard.optouts.journal import PENDING, PendingChange
 from switchboard.optouts.rules import How
-from switchboard.optouts.store import OptOutStore
+from switchboard.optouts.store import OptOutStore, replay_pending
 from switchboard.phone import mask
 from switchboard.settings import Settings
 from switchboard.sms import keywords, replies
-from switchboard.sms.decide import KEYWORD_STEP, Decision, Loaded, decide, needs
+from switchboard.sms.decide import KEYWORD_STEP, Decision, Guarding, Loaded, decide, needs
 from switchboard.sms.keywords import InboundError, InboundMessage, KeywordKind
 from switchboard.sms.log import record_inbound
-from switchboard.sms.replies import ReplySettings
+from switchboard.sms.replies import Reply, ReplySettings
 from switchboard.twilio.webhook import TwilioRequest
 
 logger = get_logger(__name__)
@@ -54,6 +73,13 @@ logger = get_logger(__name__)
 #: How the stores are obtained (tests swap them to simulate an outage).
 message_store_factory: Callable[[Settings], Any] = RecordStore.messages
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
+#: The account's numbers (tests swap the cache).
+own_numbers: OwnNumbers = OWN_NUMBERS
+
+
+def guard_store_factory(settings: Settings) -> Any:
+    """The loop guard's rows live in the OptOut table: the opt-out store's table."""
+    return GuardStore(optout_store_factory(settings).table)
 
 
 class StorageFailed(Exception):
@@ -105,48 +131,101 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
         len(message.media),
         extra={"MessageSid": message.sid},
     )
-    reply_settings = ReplySettings.from_settings(settings)
     trip = _Trip(message, request, settings)
+    _replay_journal(trip)
+    if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
+        return _keyword_trip(trip)
+    return _message_trip(trip, ReplySettings.from_settings(settings))
+
+
+def _keyword_trip(trip: _Trip) -> func.HttpResponse:
+    """STOP/START: the change must be recorded; 503 (and the journal) when it cannot be."""
+    message = trip.message
+    guarding = Guarding(frozenset(), {}, records.utcnow())
     try:
-        loaded = load(trip, reply_settings)
+        loaded = load_keyword(trip)
+        decision = decide(message, loaded, ReplySettings(help_text=""), guarding)
+        if decision.opt_change is not None:
+            with _step("opt-out/opt-in"):
+                _change_opt_out(trip, decision.opt_change, loaded)
     except StorageFailed as failure:
-        _log_failure(message, failure)
-        return twiml_response(replies.render(decide(message, Loaded(), reply_settings).reply))
-    decision = decide(message, loaded, reply_settings)
+        return _cannot_record(trip, failure)
     try:
-        write(trip, decision, loaded)
+        _write_record(trip, decision)
     except StorageFailed as failure:
         _log_failure(message, failure)
     return twiml_response(replies.render(decision.reply))
 
 
-def load(trip: _Trip, settings: ReplySettings) -> Loaded:
-    """Read what `decide` needs (nothing, one read or two); StorageFailed when storage fails."""
-    wanted = needs(trip.message, settings)
-    if wanted.nothing:
-        return Loaded()
+def _message_trip(trip: _Trip, reply_settings: ReplySettings) -> func.HttpResponse:
+    """Any other text: the reply through the loop guard, then the record (best effort)."""
+    message, settings = trip.message, trip.settings
+    if needs(message, reply_settings).nothing:
+        decision = decide(message, Loaded(), reply_settings, Guarding(frozenset(), {}, _now()))
+    else:
+        guard = LoopGuard(
+            settings, store_factory=guard_store_factory, own_numbers=own_numbers, clock=_now
+        )
+        guarding = Guarding(guard.ours(message.to), guard.policies, _now())
+
+        def decided(state: SenderState) -> tuple[Decision, dict[Purpose, Tally]]:
+            result = decide(message, Loaded(sender=state), reply_settings, guarding)
+            return result, result.tallies
+
+        try:
+            settled = guard.settle(message.from_, decided)
+        except GuardBusy as exc:
+            logger.warning("sms %s: nothing automatic sent: %s", message.sid, exc)
+            decision = Decision(None, False, Reply())
+        else:
+            decision = settled.result
+            if settled.storage_error is not None:
+                failure = StorageFailed("sender state")
+                failure.__cause__ = settled.storage_error
+                _log_failure(message, failure)
+                return _answer(message, decision)
+    try:
+        _write_record(trip, decision)
+    except StorageFailed as failure:
+        _log_failure(message, failure)
+    return _answer(message, decision)
+
+
+def _answer(message: InboundMessage, decision: Decision) -> func.HttpResponse:
+    if decision.withheld:
+        logger.info(
+            "sms %s: loop guard withheld %s",
+            message.sid,
+            "; ".join(decision.withheld),
+            extra={"MessageSid": message.sid},
+        )
+    return twiml_response(replies.render(decision.reply))
+
+
+def _now() -> Any:
+    return records.utcnow()
+
+
+def load_keyword(trip: _Trip) -> Loaded:
+    """For STOP/START: whether the keyword was already applied and, for START, the sender's
+    opt-out; StorageFailed when storage fails."""
     sid, sender = trip.message.sid, trip.message.from_
-    applied = False
-    if wanted.keyword_marker:
-        with _step("keyword check"):
-            applied = trip.log.has_step(sid, KEYWORD_STEP)
-        if applied:
-            logger.info("sms %s: keyword already applied (a Twilio retry)", sid)
-            return Loaded(keyword_applied=True)
-    opted_out: bool | None = None
-    if wanted.sender_opt_out:
-        with _step("opt-out lookup"):
-            opted_out = trip.optouts.is_opted_out(sender)
-    return Loaded(keyword_applied=applied, sender_opted_out=opted_out)
+    with _step("keyword check"):
+        applied = trip.log.has_step(sid, KEYWORD_STEP)
+    if applied:
+        logger.info("sms %s: keyword already applied (a Twilio retry)", sid)
+        return Loaded(keyword_applied=True)
+    if trip.message.keyword is not KeywordKind.OPT_IN:
+        return Loaded()
+    with _step("opt-out lookup"):
+        record = trip.optouts.get(sender)
+    return Loaded(sender=SenderState(sender, opt_out=record))
 
 
-def write(trip: _Trip, decision: Decision, loaded: Loaded) -> None:
-    """The opt-out change, then the MessageLog record (with the keyword's marker) and its index
-    row; StorageFailed when storage fails (what was written before stays)."""
+def _write_record(trip: _Trip, decision: Decision) -> None:
+    """The MessageLog record (with the keyword's marker) and its index row; StorageFailed
+    when storage fails."""
     message = trip.message
-    if decision.opt_change is not None:
-        with _step("opt-out/opt-in"):
-            _change_opt_out(trip, decision.opt_change, loaded)
     with _step("MessageLog record"):
         created = record_inbound(
             trip.log,
@@ -180,6 +259,38 @@ def _change_opt_out(trip: _Trip, change: KeywordKind, loaded: Loaded) -> None:
         done,
         extra={"MessageSid": message.sid},
     )
+
+
+def _cannot_record(trip: _Trip, failure: StorageFailed) -> func.HttpResponse:
+    """A STOP/START that storage cannot take: kept in the journal, answered 503 (no TwiML) so
+    Twilio records the failure instead of a success."""
+    message = trip.message
+    PENDING.add(
+        PendingChange(
+            number=message.from_.strip(),
+            opted_out=message.keyword is KeywordKind.OPT_OUT,
+            keyword=keywords.normalise_keyword(message.body),
+            message_sid=message.sid,
+            at=records.utcnow(),
+            business_number=message.to or None,
+        )
+    )
+    logger.error(
+        "sms %s from %s: %s failed (storage error %s): the %s is kept by this instance and "
+        "written when storage answers; answered 503 so that Twilio records the failure",
+        message.sid,
+        mask(message.from_),
+        failure.step,
+        type(failure.__cause__).__name__,
+        "opt-out" if message.keyword is KeywordKind.OPT_OUT else "opt-in",
+        extra={"MessageSid": message.sid},
+    )
+    return func.HttpResponse("Service unavailable", status_code=503, mimetype="text/plain")
+
+
+def _replay_journal(trip: _Trip) -> None:
+    """Write the opt-out changes this instance could not write earlier, before anything else."""
+    replay_pending(lambda: trip.optouts)
 
 
 @contextlib.contextmanager

@@ -4,28 +4,64 @@ A route calls `twilio_webhook(req, respond)`; `respond` gets a plain `TwilioRequ
 settings and returns the HTTP response. A request without a valid signature gets 403, no TwiML,
 and `respond` is never called, so nothing is written. Broken settings answer 503 with no detail
 (the problem is logged once by `get_settings`), never a stack trace.
+
+Junk is refused before it costs anything (issue 14): parsing a form and hashing it for the
+signature check is the expensive part (a million parameters took seconds), so each refusal
+below costs O(1) or one byte scan, in this order:
+
+1. settings (cached);
+2. no `X-Twilio-Signature` header (or one longer than any signature): 403, nothing else read;
+3. a URL longer than `MAX_WEBHOOK_URL`: 414;
+4. a body longer than `MAX_WEBHOOK_BYTES`, or with more parameters than `MAX_WEBHOOK_PARAMS`
+   (counted as `&` separators, without parsing): 413;
+5. parse (the standard library's `max_num_fields` as a second bound) and check the signature:
+   403 when wrong.
+
+Twilio publishes no maximum webhook size; the caps sit far above what it can send. Its largest
+webhooks are bounded by its own limits: an SMS/MMS of 1,600 characters (6,400 UTF-8 bytes for
+emoji, 19,200 once percent-encoded) with 10 media and ~30 other parameters is ~25 KB and ~60
+parameters; a voice webhook with a SHAKEN PASSporT, a CallToken, SIP headers and Marketplace
+add-on results (`AddOns` JSON) runs to tens of KB and ~100 parameters; Twilio's own callback
+URLs are at most 4,000 characters (error 21609). So 256 KiB is 10x the largest SMS and ~5x a
+call with 48 KB of add-on results, 1,000 parameters is 10x the longest list, and 8 KiB of URL is
+twice Twilio's limit. Twilio adds parameters without notice, hence the wide margins.
+
+Refusals are logged as one summary line per route and reason per minute at most: a flood of
+junk must not become a flood of log lines.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 from werkzeug.datastructures import ImmutableMultiDict
 
 from switchboard.http import forbidden
 from switchboard.logs import get_logger
-from switchboard.phone import mask
 from switchboard.settings import Settings, SettingsError, get_settings
 from switchboard.twilio.signature import SIGNATURE_HEADER, is_valid_signature, public_url
 
 logger = get_logger(__name__)
 
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+
+#: Largest body accepted (bytes): 10x Twilio's largest SMS webhook (see the module doc).
+MAX_WEBHOOK_BYTES = 256 * 1024
+#: Most form parameters accepted: 10x the longest list Twilio sends.
+MAX_WEBHOOK_PARAMS = 1000
+#: Longest request URL accepted (characters): twice Twilio's limit on callback URLs.
+MAX_WEBHOOK_URL = 8 * 1024
+#: Longest `X-Twilio-Signature` accepted: base64 of HMAC-SHA1 is 28 characters, of SHA-256 44.
+MAX_SIGNATURE_CHARS = 128
+#: At most one summary line per route and reason in this many seconds.
+REFUSAL_LOG_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,77 @@ class TwilioRequest:
 
 def _unavailable() -> func.HttpResponse:
     return func.HttpResponse("Service unavailable", status_code=503, mimetype="text/plain")
+
+
+def _plain(status: int, text: str) -> func.HttpResponse:
+    return func.HttpResponse(text, status_code=status, mimetype="text/plain")
+
+
+class RefusalLog:
+    """Counts refused requests per (route, reason) and logs a summary at most once per
+    `interval` seconds for each: the first refusal at once, then "N more" lines."""
+
+    def __init__(self, interval: float = REFUSAL_LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self._logged_at: dict[tuple[str, str], float] = {}
+
+    def refused(self, route: str, reason: str) -> None:
+        """Count one refusal; log the summary when the interval has passed."""
+        key = (route, reason)
+        now = time.monotonic()
+        with self._lock:
+            count = self._counts.get(key, 0) + 1
+            last = self._logged_at.get(key)
+            if last is not None and now - last < self.interval:
+                self._counts[key] = count
+                return
+            self._counts[key] = 0
+            self._logged_at[key] = now
+        logger.warning(
+            "Refused %d webhook request(s) to %s%s: %s",
+            count,
+            route,
+            "" if last is None else f" in the last {now - last:.0f} s",
+            reason,
+        )
+
+
+refusals = RefusalLog()
+
+
+def _route(req: func.HttpRequest) -> str:
+    """The request's path, for the refusal log (bounded: the URL is not checked yet)."""
+    try:
+        return urlsplit(req.url[:1024]).path[:80] or "/"
+    except ValueError:
+        return "(unparsable URL)"
+
+
+def junk_refusal(req: func.HttpRequest, settings: Settings) -> func.HttpResponse | None:
+    """The answer to a request that is refused before any parsing, or None to go on.
+
+    Only the signature header, the URL's length and the raw body (its length and a count of
+    `&`) are looked at: each check costs at most one scan of the bytes.
+    """
+    route = _route(req)
+    if settings.signature_validation_enabled:
+        signature = req.headers.get(SIGNATURE_HEADER)
+        if not signature or len(signature) > MAX_SIGNATURE_CHARS:
+            refusals.refused(route, "no X-Twilio-Signature (403)")
+            return forbidden()
+    if len(req.url) > MAX_WEBHOOK_URL:
+        refusals.refused(route, f"URL longer than {MAX_WEBHOOK_URL} characters (414)")
+        return _plain(414, "URI too long")
+    body = req.get_body() or b""
+    if len(body) > MAX_WEBHOOK_BYTES:
+        refusals.refused(route, f"body larger than {MAX_WEBHOOK_BYTES} bytes (413)")
+        return _plain(413, "Payload too large")
+    if body.count(b"&") + 1 > MAX_WEBHOOK_PARAMS:
+        refusals.refused(route, f"more than {MAX_WEBHOOK_PARAMS} parameters (413)")
+        return _plain(413, "Payload too large")
+    return None
 
 
 class _FormParams(ImmutableMultiDict[str, str]):
@@ -66,7 +173,9 @@ def form_params(req: func.HttpRequest) -> Any:
     if content_type != "application/x-www-form-urlencoded":
         return req.form
     text = req.get_body().decode("utf-8", "replace")
-    return _FormParams(parse_qsl(text, keep_blank_values=True, errors="replace"))
+    return _FormParams(
+        parse_qsl(text, keep_blank_values=True, errors="replace", max_num_fields=MAX_WEBHOOK_PARAMS)
+    )
 
 
 def verify(req: func.HttpRequest, settings: Settings) -> TwilioRequest | None:
@@ -76,12 +185,7 @@ def verify(req: func.HttpRequest, settings: Settings) -> TwilioRequest | None:
     if settings.signature_validation_enabled:
         token = settings.twilio_auth_token or ""
         if not is_valid_signature(token, url, form, req.headers.get(SIGNATURE_HEADER)):
-            logger.warning(
-                "Rejected a webhook without a valid Twilio signature: %s %s (from %s)",
-                req.method,
-                req.url.split("?", 1)[0],
-                mask(form.get("From")),
-            )
+            refusals.refused(_route(req), "invalid X-Twilio-Signature (403)")
             return None
     repeated = {key: form.getlist(key) for key in form}
     return TwilioRequest(
@@ -102,7 +206,7 @@ def twilio_webhook(
     req: func.HttpRequest,
     respond: Callable[[TwilioRequest, Settings], func.HttpResponse],
 ) -> func.HttpResponse:
-    """Run `respond` for a verified Twilio request; 403 or 503 otherwise."""
+    """Run `respond` for a verified Twilio request; 403, 413, 414 or 503 otherwise."""
     try:
         settings = get_settings()
     except SettingsError:
@@ -110,7 +214,15 @@ def twilio_webhook(
     if settings.signature_validation_enabled and not settings.twilio_auth_token:
         _report_missing_token_once()
         return _unavailable()
-    verified = verify(req, settings)
+    refused = junk_refusal(req, settings)
+    if refused is not None:
+        return refused
+    try:
+        verified = verify(req, settings)
+    except ValueError:
+        # parse_qsl's own bound (a body whose parameters are not `&`-separated as counted).
+        refusals.refused(_route(req), "too many parameters (413)")
+        return _plain(413, "Payload too large")
     if verified is None:
         return forbidden()
     return respond(verified, settings)

@@ -460,7 +460,7 @@ def test_call_list_filters(standin: TwilioStandin, client: Any, receiver: Receiv
 
 def test_incoming_numbers_and_usage(standin: TwilioStandin, client: Any) -> None:
     numbers = tc.list_incoming_numbers(client, 10)
-    assert [n.phone_number for n in numbers] == ["+15017122661", "+15005550006"]
+    assert [n.phone_number for n in numbers] == ["+15017122661", "+15005550010"]
     assert numbers[0].capabilities == {"voice": True, "sms": True, "mms": True, "fax": False}
     assert numbers[0].voice_url
     assert numbers[0].voice_url.endswith("/api/voice/incoming")

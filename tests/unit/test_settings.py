@@ -112,6 +112,10 @@ def test_valid_values_are_parsed() -> None:
             "options.1.to",
         ),
         ("VOICE_MENU", '{"prompt": "p", "options": {"12": {"action": "hangup"}}}', "options.12"),
+        # A byte that is not UTF-8 reaches os.environ as a lone surrogate (issue 14, item 1).
+        ("VOICE_GREETING", "Thanks \udce9 for calling", "UTF-8"),
+        ("SMS_AUTO_REPLY", "Merci \udce9", "UTF-8"),
+        ("VOICE_MENU", '{"prompt": "\udce9", "options": {}}', "UTF-8"),
     ],
 )
 def test_each_rule_names_the_setting_and_hides_the_value(
@@ -235,7 +239,7 @@ def test_presence_reports_names_not_values() -> None:
 
 def test_sample_settings_cover_every_setting_and_are_valid() -> None:
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-    platform = {"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"}
+    platform = {"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"}
     assert set(setting_names()) - platform <= set(sample)
     settings = load_settings(sample)
     assert settings.voice_menu is not None

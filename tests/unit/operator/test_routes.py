@@ -87,17 +87,28 @@ def test_invalid_settings_answer_503_naming_the_setting(clean_env: pytest.Monkey
     assert "not-a-number" not in body["error"]["message"]
 
 
-def test_app_base_url_prefers_public_base_url_then_proxy_headers() -> None:
+def test_app_base_url_comes_from_trusted_configuration_never_from_headers() -> None:
+    """Issue 14, item 6: PUBLIC_BASE_URL, else in Azure https://$WEBSITE_HOSTNAME; outside
+    Azure the request's own origin only when it is a loopback address; never X-Forwarded-*."""
+    forged = {"x-forwarded-proto": "https", "x-forwarded-host": "proxy.example.com"}
+
+    def request(url: str) -> func.HttpRequest:
+        return func.HttpRequest(method="GET", url=url, headers=forged, body=b"")
+
+    remote = request("http://10.0.0.4:7071/api/numbers?code=k")
     settings = settings_module.load_settings({"PUBLIC_BASE_URL": "https://sb.example.com"})
-    request = func.HttpRequest(
-        method="GET",
-        url="http://10.0.0.4:7071/api/numbers?code=k",
-        headers={"x-forwarded-proto": "https", "x-forwarded-host": "proxy.example.com"},
-        body=b"",
+    assert operator_routes.app_base_url(remote, settings) == "https://sb.example.com"
+    azure = settings_module.load_settings(
+        {"WEBSITE_INSTANCE_ID": "i", "WEBSITE_HOSTNAME": "sb.azurewebsites.net"}
     )
-    assert operator_routes.app_base_url(request, settings) == "https://sb.example.com"
+    assert operator_routes.app_base_url(remote, azure) == "https://sb.azurewebsites.net"
     plain = settings_module.load_settings({})
-    assert operator_routes.app_base_url(request, plain) == "https://proxy.example.com"
+    assert operator_routes.app_base_url(remote, plain) is None
+    local = request("http://127.0.0.1:7071/api/numbers")
+    assert operator_routes.app_base_url(local, plain) == "http://127.0.0.1:7071"
+    assert operator_routes.app_base_url(request("http://localhost:7071/x"), plain) == (
+        "http://localhost:7071"
+    )
 
 
 # --- the OpenAPI description ------------------------------------------------------------------

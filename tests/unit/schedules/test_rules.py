@@ -128,6 +128,12 @@ def test_parse_valid_request() -> None:
         ({"id": "a/b"}, "id"),
         ({"id": "due-1"}, "id"),
         ({"id": "done-1"}, "id"),
+        # Ids the app derives (issue 14, item 5): occurrences, imports, generated, bookkeeping.
+        ({"id": "rec1@20261201T0832Z"}, "id"),
+        ({"id": "invoice@home"}, "id"),
+        ({"id": "csv-0123"}, "id"),
+        ({"id": "SCH-0123"}, "id"),
+        ({"id": "sys-sync"}, "id"),
         ({"id": 7}, "id"),
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
         ({"timeZone": "../etc/passwd"}, "timeZone"),

@@ -1,28 +1,56 @@
-"""The decision of one incoming SMS from what was loaded for it (pure)."""
+"""The decision of one incoming SMS from what was loaded for it, loop guard included (pure)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from switchboard.sms.decide import Loaded, Needs, decide, needs
+from switchboard.guard.rules import FORWARD_WINDOW, Policy, Purpose, Tally
+from switchboard.guard.store import SenderState
+from switchboard.optouts.rules import How, OptOutRecord
+from switchboard.sms.decide import Decision, Guarding, Loaded, Needs, decide, needs
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.sms.replies import ReplySettings
 
+SENDER = "+15558675310"
+BUSINESS = "+15017122661"
+OWNER = "+15557770100"
 PLAIN = ReplySettings(help_text="Help text")
-AUTO = ReplySettings(help_text="Help text", auto_reply="Thanks", owner_number="+15005550006")
+AUTO = ReplySettings(help_text="Help text", auto_reply="Thanks", owner_number=OWNER)
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+POLICIES = {
+    Purpose.AUTO_REPLY: Policy(1, timedelta(hours=12)),
+    Purpose.HELP: Policy(1, timedelta(hours=12)),
+    Purpose.FORWARD: Policy(2, FORWARD_WINDOW, digest=True),
+}
+GUARD = Guarding(frozenset({BUSINESS}), POLICIES, NOW)
 
 
-def message(body: str) -> InboundMessage:
-    return InboundMessage(sid="SM1", from_="+15558675310", to="+15017122661", body=body)
+def message(body: str, sender: str = SENDER, sid: str = "SM1") -> InboundMessage:
+    return InboundMessage(sid=sid, from_=sender, to=BUSINESS, body=body)
+
+
+def state(**tallies: Tally) -> Loaded:
+    return Loaded(
+        sender=SenderState(
+            SENDER, tallies={Purpose(k.replace("_", "-")): v for k, v in tallies.items()}
+        )
+    )
+
+
+def run(body: str, loaded: Loaded | None = None, **options: object) -> Decision:
+    return decide(message(body, **options), loaded or state(), AUTO, GUARD)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("body", "settings", "expected"),
     [
         ("STOP", AUTO, Needs(keyword_marker=True)),
-        ("start", AUTO, Needs(keyword_marker=True, sender_opt_out=True)),
-        ("HELP", AUTO, Needs()),
-        ("hello", AUTO, Needs(sender_opt_out=True)),
+        ("start", AUTO, Needs(keyword_marker=True, sender_state=True)),
+        ("HELP", AUTO, Needs(sender_state=True)),
+        ("HELP", ReplySettings(help_text=""), Needs()),
+        ("hello", AUTO, Needs(sender_state=True)),
         ("hello", PLAIN, Needs()),
     ],
 )
@@ -35,19 +63,99 @@ def test_needs_reads_only_what_the_decision_uses(
 
 @pytest.mark.parametrize("body", ["STOP", "unstop"])
 def test_a_keyword_is_applied_once_and_marked(body: str) -> None:
-    first = decide(message(body), Loaded(), AUTO)
+    first = decide(message(body), Loaded(), AUTO, GUARD)
     assert first.opt_change is message(body).keyword
     assert first.mark_keyword
     assert first.reply.empty
-    retried = decide(message(body), Loaded(keyword_applied=True), AUTO)
+    retried = decide(message(body), Loaded(keyword_applied=True), AUTO, GUARD)
     assert (retried.opt_change, retried.mark_keyword) == (None, False)
 
 
 def test_ordinary_text_follows_the_loaded_opt_out_state() -> None:
-    opted_out = decide(message("hello"), Loaded(sender_opted_out=True), AUTO)
+    record = OptOutRecord(SENDER, NOW, How.KEYWORD, keyword="STOP")
+    opted_out = run("hello", Loaded(sender=SenderState(SENDER, opt_out=record)))
     assert (opted_out.opt_change, opted_out.reply.to_sender) == (None, None)
-    assert opted_out.reply.forward_to == AUTO.owner_number
-    unknown = decide(message("hello"), Loaded(), AUTO)  # storage failed: not known
+    assert opted_out.reply.forward_to == OWNER
+    unknown = run("hello", Loaded(sender=SenderState(SENDER, stored=False)))  # storage failed
     assert unknown.reply.to_sender == "Thanks"
-    assert decide(message("help"), Loaded(), AUTO).opt_change is None
-    assert decide(message("STOP"), Loaded(), AUTO).opt_change is KeywordKind.OPT_OUT
+    assert run("help").opt_change is None
+    assert run("STOP").opt_change is KeywordKind.OPT_OUT
+
+
+def test_the_first_text_gets_the_auto_reply_and_the_forward_and_both_are_counted() -> None:
+    first = run("hello")
+    assert (first.reply.to_sender, first.reply.forward_to) == ("Thanks", OWNER)
+    assert first.tallies[Purpose.AUTO_REPLY] == Tally(since=NOW, count=1, last_sid="SM1")
+    assert first.tallies[Purpose.FORWARD].count == 1
+
+
+def test_within_the_window_no_second_auto_reply_then_forwards_until_the_cap_and_a_digest() -> None:
+    replied = Tally(since=NOW - timedelta(hours=1), count=1, last_sid="SM0")
+    second = run("again", state(auto_reply=replied, forward=Tally(since=NOW, count=1)))
+    assert second.reply.to_sender is None
+    assert second.reply.forward_body == f"From {SENDER}: again"
+    assert Purpose.AUTO_REPLY not in second.tallies  # nothing to write for the held auto-reply
+    digest = run("third", state(auto_reply=replied, forward=Tally(since=NOW, count=2)))
+    assert digest.reply.forward_to == OWNER
+    body = digest.reply.forward_body or ""
+    assert SENDER in body
+    assert "third" not in body
+    assert "only logged" in body
+    assert digest.tallies[Purpose.FORWARD].digest_sent
+    held = run(
+        "fourth", state(auto_reply=replied, forward=Tally(since=NOW, count=2, digest_sent=True))
+    )
+    assert held.reply.empty
+    assert held.tallies[Purpose.FORWARD].held == 1
+
+
+def test_after_the_window_the_first_forward_says_how_many_were_held() -> None:
+    old = Tally(since=NOW - timedelta(hours=25), count=2, digest_sent=True, held=7)
+    after = run("back again", state(forward=old))
+    assert after.reply.forward_body is not None
+    assert after.reply.forward_body.startswith(f"From {SENDER}: (+7 earlier texts not forwarded")
+    assert after.reply.forward_body.endswith("back again")
+    assert after.tallies[Purpose.FORWARD] == Tally(since=NOW, count=1, last_sid="SM1")
+
+
+def test_a_twilio_retry_of_the_answered_message_gets_the_same_answer() -> None:
+    answered = Tally(since=NOW, count=1, last_sid="SM1")
+    retried = run("hello", state(auto_reply=answered, forward=answered))
+    assert (retried.reply.to_sender, retried.reply.forward_to) == ("Thanks", OWNER)
+    assert retried.tallies == {}
+
+
+def test_one_help_answer_per_window() -> None:
+    assert run("HELP").reply.to_sender == "Help text"
+    answered = Tally(since=NOW - timedelta(hours=11), count=1, last_sid="SM0")
+    assert run("help", state(help=answered)).reply.empty
+    expired = Tally(since=NOW - timedelta(hours=13), count=1, last_sid="SM0")
+    assert run("help", state(help=expired)).reply.to_sender == "Help text"
+
+
+@pytest.mark.parametrize("sender", [BUSINESS, "+15017120288"])
+def test_nothing_automatic_for_our_own_numbers(sender: str) -> None:
+    guard = Guarding(frozenset({BUSINESS, "+15017120288"}), POLICIES, NOW)
+    decision = decide(message("hi", sender=sender), state(), AUTO, guard)
+    assert decision.reply.empty
+    assert decision.tallies == {}
+
+
+def test_no_forward_to_an_owner_that_is_one_of_our_numbers() -> None:
+    guard = Guarding(frozenset({BUSINESS, OWNER}), POLICIES, NOW)
+    decision = decide(message("hi"), state(), AUTO, guard)
+    assert (decision.reply.to_sender, decision.reply.forward_to) == ("Thanks", None)
+
+
+@pytest.mark.parametrize("body", ["Thanks", "  thanks ", "HELP TEXT", f"From {OWNER}: hi"])
+def test_our_own_texts_coming_back_get_nothing(body: str) -> None:
+    assert run(body).reply.empty
+
+
+@pytest.mark.parametrize("sender", ["72345", "ACMEBANK", "Acme-Bank"])
+def test_short_codes_and_alphanumeric_senders_are_forwarded_but_never_answered(
+    sender: str,
+) -> None:
+    decision = decide(message("Your code is 123456", sender=sender), state(), AUTO, GUARD)
+    assert decision.reply.to_sender is None
+    assert decision.reply.forward_to == OWNER
