@@ -85,11 +85,10 @@ _CLOCK_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0
 #: `SMTP_TLS`: STARTTLS on the submission port (the default), TLS from the first byte
 #: (`implicit`, port 465), or none at all (`none`: a local test server such as aiosmtpd).
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
-_HOST_NAME = re.compile(
+_SERVER_NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$"
 )
 _MAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 @dataclass(frozen=True)
@@ -543,10 +542,10 @@ def running_in_azure(environ: Mapping[str, str]) -> bool:
     return azure_marker(environ) is not None
 
 
-def parse_host_name(raw: str) -> str:
-    """A host name or IP address (no scheme, no port)."""
+def parse_server_name(raw: str) -> str:
+    """A server's host name or IP address (no scheme, no port): SMTP_HOST."""
     value = raw.strip()
-    if not _HOST_NAME.match(value):
+    if not _SERVER_NAME.match(value):
         raise ValueError("must be a host name or IP address, without scheme or port")
     return value
 
@@ -570,12 +569,6 @@ def parse_smtp_tls(raw: str) -> str:
     if value not in SMTP_TLS_MODES:
         raise ValueError("must be starttls, implicit or none")
     return value
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    lowered = host.strip().lower()
-    return lowered in _LOOPBACK_HOSTS or lowered.startswith("127.")
 
 
 def parse_instant(raw: str) -> datetime:
@@ -642,7 +635,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMS_AUTO_REPLY": parse_text,
     "SMS_HELP_TEXT": parse_text,
     "OWNER_NUMBER": parse_e164,
-    "SMTP_HOST": parse_host_name,
+    "SMTP_HOST": parse_server_name,
     "SMTP_PORT": parse_int_range(1, 65535),
     "SMTP_USERNAME": parse_text,
     "SMTP_PASSWORD": parse_text,
