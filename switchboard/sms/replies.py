@@ -21,6 +21,7 @@ from datetime import datetime
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from switchboard.lines.model import Line
 from switchboard.settings import Settings
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, xml_safe
@@ -41,6 +42,20 @@ class ReplySettings:
             help_text=settings.sms_help_text,
             auto_reply=settings.sms_auto_reply,
             owner_number=settings.owner_number,
+        )
+
+    @classmethod
+    def for_line(cls, settings: Settings, line: Line, is_open: bool) -> ReplySettings:
+        """The texted line's replies: its `sms.closedReply` while closed, else its
+        `sms.autoReply`; its `sms.forwardTo`; what it leaves out, the settings' (SMS_AUTO_REPLY,
+        OWNER_NUMBER). The default line is the settings themselves."""
+        auto_reply = line.sms_auto_reply or settings.sms_auto_reply
+        if not is_open and line.sms_closed_reply:
+            auto_reply = line.sms_closed_reply
+        return cls(
+            help_text=settings.sms_help_text,
+            auto_reply=auto_reply,
+            owner_number=line.sms_forward_to or settings.owner_number,
         )
 
 

@@ -4,7 +4,9 @@ verify → load → decide → write → answer:
 
 1. verify: the shell (`switchboard.twilio.webhook.twilio_webhook`) checks settings and the
    signature (403, nothing written, when it fails), then calls `respond` here;
-2. load what the decision needs (`switchboard.sms.decide.needs`): for STOP/START whether this
+2. load what the decision needs: the texted line's replies (`switchboard.lines`, from this
+   instance's cache; its `sms` entries, else the `SMS_*` settings) and
+   (`switchboard.sms.decide.needs`) for STOP/START whether this
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
    START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
    HELP answer, a forward to the owner), the sender's partition of the OptOut table: its opt-out
@@ -54,6 +56,9 @@ from switchboard.guard.rules import Purpose, Tally
 from switchboard.guard.service import GuardBusy, LoopGuard
 from switchboard.guard.store import GuardStore, SenderState
 from switchboard.http import twiml_response
+from switchboard.lines import service as lines
+from switchboard.lines.hours import State, state_at
+from switchboard.lines.model import Line
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.optouts.journal import PENDING, PendingChange
@@ -75,6 +80,8 @@ message_store_factory: Callable[[Settings], Any] = RecordStore.messages
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
 #: The account's numbers (tests swap the cache).
 own_numbers: OwnNumbers = OWN_NUMBERS
+#: How the line of a texted number is found (this instance's cache, else the default line).
+line_factory: Callable[[str, Settings], Line] = lines.line_for
 
 
 def guard_store_factory(settings: Settings) -> Any:
@@ -135,7 +142,15 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     _replay_journal(trip)
     if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
         return _keyword_trip(trip)
-    return _message_trip(trip, ReplySettings.from_settings(settings))
+    return _message_trip(trip, _reply_settings(message, settings))
+
+
+def _reply_settings(message: InboundMessage, settings: Settings) -> ReplySettings:
+    """Load: the texted line (this instance's cache, 0 reads while warm) and whether it is open
+    now: its replies, else the settings'."""
+    line = line_factory(message.to, settings)
+    is_open = state_at(line.schedule, lines.now(settings))[0] is State.OPEN
+    return ReplySettings.for_line(settings, line, is_open)
 
 
 def _keyword_trip(trip: _Trip) -> func.HttpResponse:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from devkit.simulator import CallSession, Transcript
+from devkit.simulator import CallSession, Transcript, send_sms
 from devkit.twilio_standin import TwilioStandin
 from switchboard import cli
 from switchboard.logbook.store import RecordStore
@@ -59,6 +59,10 @@ MAIN_LINE: dict[str, Any] = {
         "holiday": {"say": "Happy holidays from Acme."},
     },
     "closed": [{"voicemail": {"prompt": {"say": "Leave us a message."}}}],
+    "sms": {
+        "autoReply": "Acme here: we will text you back.",
+        "closedReply": "Acme is closed today.",
+    },
 }
 SUPPORT_LINE: dict[str, Any] = {
     "name": "Support",
@@ -135,6 +139,7 @@ def stack(
             "LINES_CACHE_SECONDS": str(TTL),
             "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
             "VOICE_VOICEMAIL": "false",
+            "SMS_AUTO_REPLY": "Thanks, the app's default reply.",
         }
         morning = run_host_module(PROJECT_ROOT, {**env, "LINES_CLOCK": MORNING})
         afternoon = run_host_module(PROJECT_ROOT, {**env, "LINES_CLOCK": AFTERNOON})
@@ -281,3 +286,24 @@ def test_a_deleted_line_falls_back_to_the_default_line(stack: Stack) -> None:
     record = calls.get(transcript.call_sid)
     assert record is not None
     assert record.get("Line") in (None, "")
+
+
+def test_texts_get_the_lines_reply_for_its_state(stack: Stack) -> None:
+    def reply(host: HostHandle, sender: str, to: str) -> list[str]:
+        result = send_sms(
+            host.url,
+            account_sid=ACCOUNT_SID,
+            auth_token=TOKEN,
+            public_base_url=PUBLIC,
+            from_=sender,
+            to=to,
+            body="Are you open?",
+        )
+        assert result.ok, result.text()
+        return [m.body for m in result.messages if m.to in (None, sender)]
+
+    # Main is open in the morning (its autoReply), closed in the afternoon (its closedReply);
+    # Support has no sms entry: the app's SMS_AUTO_REPLY.
+    assert reply(stack.morning, "+15558670011", MAIN) == ["Acme here: we will text you back."]
+    assert reply(stack.afternoon, "+15558670012", MAIN) == ["Acme is closed today."]
+    assert reply(stack.morning, "+15558670013", SUPPORT) == ["Thanks, the app's default reply."]

@@ -112,3 +112,30 @@ def test_long_forward_is_cut_to_twilios_limit() -> None:
     text = root.findtext("Message") or ""
     assert len(text) == MAX_BODY_CHARS
     assert text.endswith("…")
+
+
+def test_a_lines_replies_by_state_and_what_it_leaves_to_the_settings() -> None:
+    from switchboard.lines.defaults import default_line
+    from switchboard.lines.document import parse_line
+    from switchboard.settings import load_settings
+
+    settings = load_settings({"SMS_AUTO_REPLY": "app reply", "OWNER_NUMBER": "+15558670000"})
+    both = parse_line(
+        {
+            "sms": {
+                "autoReply": "open reply",
+                "closedReply": "closed reply",
+                "forwardTo": "+15558679999",
+            }
+        },
+        "+15017122661",
+    )[1]
+    assert ReplySettings.for_line(settings, both, is_open=True).auto_reply == "open reply"
+    closed = ReplySettings.for_line(settings, both, is_open=False)
+    assert (closed.auto_reply, closed.owner_number) == ("closed reply", "+15558679999")
+    bare = parse_line({"name": "Bare"}, "+15017122661")[1]
+    fallback = ReplySettings.for_line(settings, bare, is_open=False)
+    assert (fallback.auto_reply, fallback.owner_number) == ("app reply", "+15558670000")
+    assert ReplySettings.for_line(settings, default_line(settings), True) == (
+        ReplySettings.from_settings(settings)
+    )
