@@ -559,6 +559,32 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
     )
 
 
+def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(pointer, number) of every number a valid document sends calls or texts to: forwards,
+    ring-group people and `sms.forwardTo` (checked against the account's own numbers: a call
+    forwarded to one of them would come back to the app)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(steps: Sequence[Mapping[str, Any]], path: list[str | int]) -> None:
+        for index, step in enumerate(steps):
+            if "forward" in step:
+                found.append((pointer([*path, index, "forward", "to"]), step["forward"]["to"]))
+            elif "ring" in step:
+                for n, person in enumerate(step["ring"]["people"]):
+                    where = pointer([*path, index, "ring", "people", n, "number"])
+                    found.append((where, person["number"]))
+            elif "menu" in step:
+                for key, option in step["menu"]["options"].items():
+                    walk(option["steps"], [*path, index, "menu", "options", key, "steps"])
+
+    for flow in FLOW_NAMES:
+        walk(document.get(flow, []), [flow])
+    forward = document.get("sms", {}).get("forwardTo")
+    if forward:
+        found.append(("/sms/forwardTo", forward))
+    return found
+
+
 def validate(document: Any, number: str, *, now: datetime | None = None) -> dict[str, Any]:
     """The document to store for line `number`, or LineError naming every bad field.
 

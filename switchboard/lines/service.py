@@ -218,6 +218,25 @@ def check_account_number(settings: Settings, number: str, force: bool) -> list[d
     return []
 
 
+def check_loops(settings: Settings, number: str, stored: dict[str, Any]) -> None:
+    """400 naming the pointer of a forward, ring-group person or `sms.forwardTo` that is one of
+    the app's own numbers (this line, TWILIO_FROM_NUMBER, the account's numbers when Twilio can
+    say): a call or text sent there comes straight back to the app."""
+    own = {number, settings.twilio_from_number or ""}
+    listed = account_numbers(settings)
+    if listed is not None:
+        own |= listed
+    for where, target in document.forwarding_targets(stored):
+        if target in own:
+            raise ApiError(
+                400,
+                "forwards_to_own_number",
+                f"{where}: is one of this app's own numbers: a call or text sent there would "
+                "come straight back",
+                where,
+            )
+
+
 def put(
     settings: Settings,
     number: str,
@@ -237,6 +256,7 @@ def put(
     except document.LineError as exc:
         raise _invalid(exc) from None
     warnings = check_account_number(settings, number, force)
+    check_loops(settings, number, stored)
     current = _current(settings, number)
     api.check_precondition(precondition, current)
     written = _write(settings, number, stored, change, moment, current)

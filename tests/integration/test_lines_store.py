@@ -173,3 +173,11 @@ def test_service_put_override_and_delete(settings: Settings) -> None:
     assert gone.value.status == 404
     again = service.put(settings, NUMBER, DOC, if_match=None, force=True, moment=NOW)
     assert (again.version, again.created) == (4, True)  # versions go on after a delete
+
+
+def test_a_line_may_not_forward_to_its_own_numbers(settings: Settings) -> None:
+    looping = {"open": [{"ring": {"people": [{"number": "+15559990000"}, {"number": NUMBER}]}}]}
+    with pytest.raises(ApiError) as refused:
+        service.put(settings, NUMBER, looping, if_match=None, force=True, moment=NOW)
+    assert refused.value.code == "forwards_to_own_number"
+    assert refused.value.field == "/open/0/ring/people/1/number"

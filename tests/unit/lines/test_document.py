@@ -338,3 +338,11 @@ def test_names_are_one_line(document: dict[str, Any], pointer: str) -> None:
     """Names go into e-mail subjects and whispers: a line break could forge a header."""
     found = problems(document)
     assert found[0] == f"{pointer}: must be one line of text (no line breaks or control characters)"
+
+
+def test_forwarding_targets_name_every_number_a_call_or_text_goes_to() -> None:
+    stored = d.validate({**MAIN_LINE, "sms": {"forwardTo": "+15558670000"}}, NUMBER)
+    assert d.forwarding_targets(stored) == [
+        ("/open/0/menu/options/1/steps/0/forward/to", "+15005550006"),
+        ("/sms/forwardTo", "+15558670000"),
+    ]
