@@ -35,6 +35,8 @@ class Purpose(StrEnum):
     AUTO_REPLY = "auto-reply"
     HELP = "help"
     FORWARD = "forward"
+    #: The texts and e-mails telling a line's people about a voicemail (issue 18).
+    VOICEMAIL = "voicemail"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ def policies(settings: Settings) -> dict[Purpose, Policy]:
         Purpose.AUTO_REPLY: Policy(1, window),
         Purpose.HELP: Policy(1, window),
         Purpose.FORWARD: Policy(settings.sms_forward_daily_cap, FORWARD_WINDOW, digest=True),
+        # A caller leaving voicemail after voicemail cannot make the staff's phones buzz
+        # without end: the same daily cap per caller as forwards (each voicemail stays in
+        # CallLog with its recording).
+        Purpose.VOICEMAIL: Policy(settings.sms_forward_daily_cap, FORWARD_WINDOW),
     }
 
 
