@@ -35,7 +35,13 @@ def test_health_reports_presence_storage_and_twilio(run_host: HostFactory) -> No
         assert "TWILIO_AUTH_TOKEN" in body["settings"]["present"]
         assert "TWILIO_FROM_NUMBER" in body["settings"]["missing"]
         assert body["settings"]["invalid"] == []
-        assert body["queues"] == {"outbound": 0, "poison": 0, "parked": 0}
+        assert body["queues"] == {
+            "outbound": 0,
+            "poison": 0,
+            "parked": 0,
+            "voicemail-email": 0,
+            "voicemail-email-poison": 0,
+        }
         # Names only: no secret and no key ever appears in the answer.
         assert TOKEN not in response.text
         assert FUNCTION_KEY not in response.text
