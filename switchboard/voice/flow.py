@@ -362,6 +362,28 @@ def is_mobile_or_unknown(number: str) -> bool:
     )
 
 
+def whisper_url(
+    settings: Settings,
+    line: Line,
+    caller: str,
+    at: Position,
+    person: int,
+    *,
+    answered: bool = False,
+) -> str:
+    """`/voice/whisper` for one person of a ring group: the line and the caller travel in the
+    signed URL (the answering leg's own `To` is the person, its `From` may be the line)."""
+    return action_url(
+        settings,
+        WHISPER_PATH,
+        line=line.number,
+        caller=caller or None,
+        at=at.encode(),
+        person=person,
+        answered=1 if answered else None,
+    )
+
+
 def ring(
     response: VoiceResponse,
     step: RingStep,
@@ -396,14 +418,7 @@ def ring(
     for index, person in people:
         dial_verb.number(
             person.number,
-            url=action_url(
-                settings,
-                WHISPER_PATH,
-                line=line.number,
-                caller=caller or None,
-                at=at.encode(),
-                person=index,
-            ),
+            url=whisper_url(settings, line, caller, at, index),
             method="POST",
         )
 
@@ -804,15 +819,7 @@ def whisper(
         )
         return Outcome(str(response), handling, change if parent else None)
     caller = caller or params.get("From", "").strip()
-    target = action_url(
-        settings,
-        WHISPER_PATH,
-        line=line.number,
-        caller=caller or None,
-        at=at.encode(),
-        person=person_index,
-        answered=1,
-    )
+    target = whisper_url(settings, line, caller, at, person_index, answered=True)
     gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=target, method="POST")
     who = line.name or "your line"
     speaker.say(gather, f"Call for {who} from {spoken_number(caller)}. Press 1 to accept.")
