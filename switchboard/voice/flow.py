@@ -819,7 +819,7 @@ def whisper(
         )
         return Outcome(str(response), handling, change if parent else None)
     caller = caller or params.get("From", "").strip()
-    target = whisper_url(settings, line, caller, at, person_index, answered=True)
+    target = whisper_url(settings, line, caller, at, person_index or 0, answered=True)
     gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=target, method="POST")
     who = line.name or "your line"
     speaker.say(gather, f"Call for {who} from {spoken_number(caller)}. Press 1 to accept.")
