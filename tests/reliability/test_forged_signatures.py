@@ -38,6 +38,7 @@ from tests.reliability.conftest import (
     HostFactory,
     InProcessApp,
     app_env,
+    clear_shared_queues,
     form_body,
     in_process_settings,
     sign,
@@ -303,7 +304,9 @@ def test_the_matrix_is_complete() -> None:
 
 
 @pytest.fixture(scope="module")
-def host(rel_host_module: HostFactory) -> HostHandle:
+def host(rel_host_module: HostFactory, storage_connection_string: str) -> HostHandle:
+    # Before the host starts: it would deliver what earlier tests left in the e-mail queue.
+    clear_shared_queues(storage_connection_string)
     return rel_host_module(PROJECT_ROOT, app_env("forged"))
 
 
