@@ -378,9 +378,9 @@ def clear_shared_queues(connection_string: str) -> None:
     from azure.storage.queue import QueueClient
 
     for name in ("voicemail-email", "voicemail-email-poison"):
-        with QueueClient.from_connection_string(connection_string, name) as queue:
-            with contextlib.suppress(ResourceNotFoundError):
-                queue.clear_messages()
+        queue = QueueClient.from_connection_string(connection_string, name)
+        with queue, contextlib.suppress(ResourceNotFoundError):
+            queue.clear_messages()
 
 
 # --- TwiML -----------------------------------------------------------------------------------
