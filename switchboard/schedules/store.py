@@ -53,8 +53,6 @@ MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one pa
 #: How many moved-row hops a read follows before giving up (a move chain is short-lived).
 MAX_HOPS = 4
 
-_created: set[tuple[str, str]] = set()
-
 
 @dataclass
 class TableSet:
@@ -66,10 +64,10 @@ class TableSet:
 
 
 async def _ensure_table(service: TableServiceClient, connection: str, name: str) -> TableClient:
-    if (connection, name) not in _created:
-        with contextlib.suppress(ResourceExistsError):
-            await service.create_table(name)
-        _created.add((connection, name))
+    # One registry with the sync clients (`tables.created_tables`): a table is created once per
+    # process, whichever client, thread or event loop needs it first; concurrent runs and
+    # requests wait for that creation.
+    await tables.created_tables.ensure_async((connection, name), lambda: service.create_table(name))
     return service.get_table_client(name)
 
 
@@ -87,7 +85,7 @@ async def open_tables(settings: Settings) -> AsyncIterator[TableSet]:
 
 def forget_created_tables() -> None:
     """Forget which tables exist (tests that restart storage)."""
-    _created.clear()
+    tables.created_tables.forget()
 
 
 class TransactionConflict(Exception):
