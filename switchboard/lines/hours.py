@@ -270,6 +270,9 @@ def _local_wall(schedule: Schedule, instant: datetime) -> datetime:
 
 def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reason, str | None]:
     """The regular schedule's state at `instant` (override ignored), its reason, the holiday."""
+    if schedule.weekly is None and not schedule.holidays:
+        # Nothing to look up (the default line, a line without hours): open all day, every day.
+        return State.OPEN, Reason.ALWAYS_OPEN, None
     is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant))
     state = State.OPEN if is_open else State.CLOSED
     if holiday is not None:

@@ -172,7 +172,7 @@ def test_a_transcription_callback_ends_in_the_call_log_once(transcribing: Stack)
     assert transcript.ok, transcript.text()
     record_verb = next(v for v in transcript.steps[2].verbs if v.name == "Record")
     assert record_verb.attrs["transcribe"] == "true"
-    assert record_verb.attrs["transcribeCallback"] == f"{PUBLIC}/api/voice/recording"
+    assert record_verb.attrs["transcribeCallback"].startswith(f"{PUBLIC}/api/voice/recording")
     deliveries = [s for s in transcript.steps if s.kind == "transcription-callback"]
     assert [d.status for d in deliveries] == [200, 200]
 
