@@ -2,7 +2,8 @@
 
 Only the standard library is imported at module level, so each program pays exactly its own
 imports. Both answer the same signed incoming-call webhook with the same TwiML; the app's CallLog
-write goes to a stub (as in `bench_voice`), so neither touches storage or the network.
+write goes to a stub and its line is the default one (as in `bench_voice`), so neither touches
+storage or the network.
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
+    from switchboard.lines.defaults import default_line
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
     from switchboard.voice import webhooks as voice_webhooks
 
     voice_webhooks.store_factory = lambda settings: _NoStorage()
+    # No storage: the number has no `Lines` entry (the default line), as the floor has none.
+    voice_webhooks.line_factory = lambda number, settings: default_line(settings)
     request = func.HttpRequest(
         method="POST",
         url=URL,
