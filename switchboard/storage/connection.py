@@ -144,8 +144,17 @@ class AsyncCredential:
         await self.close()
 
 
-#: What a transport that trusts the environment reads: proxies and netrc credentials.
-_TRUSTED_ENVIRONMENT = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc")
+#: What a transport that trusts the environment reads: proxies, netrc credentials, and the CA
+#: bundles requests takes from the environment only then.
+_TRUSTED_ENVIRONMENT = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "netrc",
+    "requests_ca_bundle",
+    "curl_ca_bundle",
+)
 
 
 def transport_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -154,8 +163,8 @@ def transport_options(environ: Mapping[str, str] | None = None) -> dict[str, Any
 
     Trusting the environment (azure-core's default) makes aiohttp look for netrc credentials
     in a worker thread before every request, and both transports read the proxy variables
-    again each time. With no proxy variable and no netrc file that work finds nothing, so it
-    is turned off; with either, the environment is trusted as before.
+    again each time. With none of those variables and no netrc file that work finds nothing,
+    so it is turned off; with any, the environment is trusted as before.
     """
     source = os.environ if environ is None else environ
     names = {name.lower() for name in source}

@@ -308,7 +308,15 @@ def test_the_environment_is_trusted_only_when_it_configures_a_proxy_or_netrc(
     monkeypatch.setenv("HOME", str(tmp_path))
     assert storage_connection.transport_options({}) == {"use_env_settings": False}
     assert storage_connection.transport_options({"PATH": "/usr/bin"}) == {"use_env_settings": False}
-    for name in ("HTTPS_PROXY", "http_proxy", "ALL_PROXY", "NO_PROXY", "NETRC"):
+    for name in (
+        "HTTPS_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "NETRC",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ):
         assert storage_connection.transport_options({name: "x"}) == {}, name
     (tmp_path / ".netrc").write_text("machine example.com login a password b\n")
     assert storage_connection.transport_options({}) == {}
@@ -319,7 +327,10 @@ def test_storage_clients_skip_the_environment_when_it_configures_nothing(
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in list(os.environ):
-        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc"}:
+        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc"} | {
+            "requests_ca_bundle",
+            "curl_ca_bundle",
+        }:
             monkeypatch.delenv(name)
     settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     service = storage_connection.table_service(settings)
