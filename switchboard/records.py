@@ -26,11 +26,13 @@ from typing import Any
 
 RECORD_ROW = "record"
 SID_ROW = "sid"
+#: On a record kept under the app's id: the SID whose alias row points at it (written once).
+SID_ALIAS = "SidAlias"
 INDEX_PREFIX = "idx-"
 STEP_PREFIX = "step-"
 # Milliseconds until 9999-12-31: subtracting now gives a RowKey that sorts newest first.
 _MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
-_HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag"}
+_HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag", SID_ALIAS}
 # The longest prefix `index_row` puts before an id: inverted milliseconds (at most 15 digits)
 # and a hyphen.
 _INDEX_PREFIX_CHARS = 16
