@@ -308,16 +308,15 @@ def test_the_environment_is_trusted_only_when_it_configures_a_proxy_or_netrc(
     monkeypatch.setenv("HOME", str(tmp_path))
     assert storage_connection.transport_options({}) == {"use_env_settings": False}
     assert storage_connection.transport_options({"PATH": "/usr/bin"}) == {"use_env_settings": False}
-    for name in (
-        "HTTPS_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "NETRC",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-    ):
+    for name in ("HTTPS_PROXY", "http_proxy", "ALL_PROXY", "NO_PROXY", "NETRC"):
         assert storage_connection.transport_options({name: "x"}) == {}, name
+        assert storage_connection.transport_options({name: "x"}, sync=False) == {}, name
+    # requests takes its CA bundle from the environment only when trusting it; aiohttp's trust
+    # store is OpenSSL's either way.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        assert storage_connection.transport_options({name: "x"}) == {}, name
+        off = storage_connection.transport_options({name: "x"}, sync=False)
+        assert off == {"use_env_settings": False}, name
     (tmp_path / ".netrc").write_text("machine example.com login a password b\n")
     assert storage_connection.transport_options({}) == {}
 
