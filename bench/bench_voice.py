@@ -36,7 +36,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from bench.figures import Figure, side_by_side
 from switchboard import settings as settings_module
 from switchboard.http import twiml_response
-from switchboard.lines import service as lines
+from switchboard.lines.defaults import default_line
 from switchboard.twilio import signature
 from switchboard.twilio import webhook as shell
 from switchboard.voice import blueprint as voice_bp
@@ -148,7 +148,7 @@ def main() -> dict[str, object]:
     settings_module.reset_settings_cache()
     saved_store, saved_line = voice_webhooks.store_factory, voice_webhooks.line_factory
     voice_webhooks.store_factory = lambda settings: _NoStorage()
-    voice_webhooks.line_factory = lambda number, settings: lines.default_line(settings)
+    voice_webhooks.line_factory = lambda number, settings: default_line(settings)
     try:
         settings = settings_module.get_settings()
         validator = RequestValidator(TOKEN)
