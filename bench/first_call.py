@@ -57,6 +57,11 @@ class _NoStorage:
         return change(None)
 
 
+class _NoLines:
+    def get(self, number: str) -> None:
+        return None
+
+
 def first_call_app() -> None:
     """Index the app (import function_app) and answer one signed incoming call."""
     os.environ.update(
@@ -69,14 +74,15 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
-    from switchboard.lines.defaults import default_line
+    from switchboard.lines.store import LineStore
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
     from switchboard.voice import webhooks as voice_webhooks
 
     voice_webhooks.store_factory = lambda settings: _NoStorage()
-    # No storage: the number has no `Lines` entry (the default line), as the floor has none.
-    voice_webhooks.line_factory = lambda number, settings: default_line(settings)
+    # No storage: the number's line is looked up as in Azure, and the Lines table has no entry
+    # for it (the default line answers), as the floor has none.
+    LineStore.for_calls = classmethod(lambda cls, settings: _NoLines())  # type: ignore[method-assign, assignment]
     request = func.HttpRequest(
         method="POST",
         url=URL,

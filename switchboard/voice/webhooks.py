@@ -22,7 +22,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.http import twiml_response
-from switchboard.lines import service as lines
+from switchboard.lines import lookup as lines
 from switchboard.lines.model import Line, RingStep
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
