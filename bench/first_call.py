@@ -2,7 +2,8 @@
 
 Only the standard library is imported at module level, so each program pays exactly its own
 imports. Both answer the same signed incoming-call webhook with the same TwiML; the app's CallLog
-write goes to a stub (as in `bench_voice`), so neither touches storage or the network.
+write goes to a stub and its line is the default one (as in `bench_voice`), so neither touches
+storage or the network.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class _NoStorage:
         return change(None)
 
 
+class _NoLines:
+    def get(self, number: str) -> None:
+        return None
+
+
 def first_call_app() -> None:
     """Index the app (import function_app) and answer one signed incoming call."""
     os.environ.update(
@@ -68,11 +74,15 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
+    from switchboard.lines.store import LineStore
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
     from switchboard.voice import webhooks as voice_webhooks
 
     voice_webhooks.store_factory = lambda settings: _NoStorage()
+    # No storage: the number's line is looked up as in Azure, and the Lines table has no entry
+    # for it (the default line answers), as the floor has none.
+    LineStore.for_calls = classmethod(lambda cls, settings: _NoLines())  # type: ignore[method-assign, assignment]
     request = func.HttpRequest(
         method="POST",
         url=URL,

@@ -89,6 +89,17 @@ def _identity(prefix: str, environ: Mapping[str, str]) -> IdentityConnection | N
     return IdentityConnection(url.rstrip("/"), credential, value("clientId"))
 
 
+def _uses_https(connection: str | IdentityConnection) -> bool:
+    """Whether the queue endpoint of a connection is HTTPS."""
+    if isinstance(connection, IdentityConnection):
+        return connection.queue_url.lower().startswith("https:")
+    parts = dict(part.split("=", 1) for part in connection.split(";") if "=" in part)
+    endpoint = parts.get("QueueEndpoint")
+    if endpoint:
+        return endpoint.lower().startswith("https:")
+    return parts.get("DefaultEndpointsProtocol", "https").lower() == "https"
+
+
 def resolve_connection(setting: str, environ: Mapping[str, str]) -> str | IdentityConnection:
     """A binding's `connection` setting as the host finds it: a connection string or an identity.
 
@@ -184,11 +195,13 @@ class QueueService:
                 "connection_timeout": 5,
                 "read_timeout": 30,
             }
-            # aiohttp fixes its trust store at import: a CA file named by SSL_CERT_FILE (a local
-            # HTTPS Azurite, a corporate proxy) is handed to the client explicitly.
-            if self.environ.get("SSL_CERT_FILE"):
-                options["connection_verify"] = self.environ["SSL_CERT_FILE"]
             connection = resolve_connection(setting, self.environ)
+            # aiohttp fixes its trust store at import: a CA file named by SSL_CERT_FILE (a local
+            # HTTPS Azurite, a corporate proxy) is handed to the client explicitly, for HTTPS
+            # only: azure-core builds an SSL context from the file for every request it is
+            # given to, which costs more CPU than the request itself.
+            if self.environ.get("SSL_CERT_FILE") and _uses_https(connection):
+                options["connection_verify"] = self.environ["SSL_CERT_FILE"]
             try:
                 if isinstance(connection, IdentityConnection):
                     self._clients[key] = QueueClient(

@@ -26,11 +26,16 @@ from typing import Any
 
 RECORD_ROW = "record"
 SID_ROW = "sid"
+#: On a record kept under the app's id: the SID whose alias row points at it (written once).
+SID_ALIAS = "SidAlias"
 INDEX_PREFIX = "idx-"
 STEP_PREFIX = "step-"
 # Milliseconds until 9999-12-31: subtracting now gives a RowKey that sorts newest first.
 _MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
-_HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag"}
+_HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "etag", SID_ALIAS}
+# The longest prefix `index_row` puts before an id: inverted milliseconds (at most 15 digits)
+# and a hyphen.
+_INDEX_PREFIX_CHARS = 16
 # Table keys may not contain / \ # ? or control characters (nor lone surrogates: not UTF-8).
 _BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -56,8 +61,10 @@ def is_valid_key(value: str) -> bool:
 
 def is_valid_record_id(value: str) -> bool:
     """Whether a value can key a CallLog/MessageLog record: itself and its index RowKey
-    (`index_row`, 16 characters longer) must both be valid table keys."""
-    return is_valid_key(value) and is_valid_key(index_row(datetime(1970, 1, 1, tzinfo=UTC), value))
+    (`index_row`: at most 16 ASCII characters, digits and a hyphen, before it) must both be
+    valid table keys."""
+    size = len(value.encode("utf-16-le", errors="surrogatepass"))
+    return 0 < size <= 1024 - 2 * _INDEX_PREFIX_CHARS and not _BAD_KEY_CHARS.search(value)
 
 
 def index_partition(created: datetime) -> str:

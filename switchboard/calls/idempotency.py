@@ -192,13 +192,15 @@ def find_placed_call(
     Twilio's Calls API takes no idempotency key and its Call resource echoes nothing of ours
     (neither the TwiML nor the StatusCallback URL that carries `?id=`), so the match is:
     a call created through the API (`outbound-api`) with this `to` and `from_`, created at or
-    after `since - skew`, whose SID no other record owns (`owner_of` reads the SID aliases that
-    every stored outcome writes). The earliest such call wins.
+    after `since - skew`, whose SID no other record owns (`owner_of` reads the SID aliases:
+    written by each call's first status callback, and at once for a call adopted here). The
+    earliest such call wins.
 
     Limits: a call to the same number from the same number made by something else (the console,
-    another system, or another id whose record also lost its CallSid) inside the window is taken
-    for this one, and this id's call is then not placed; a call Twilio lists only after the check
-    (a create still running on Twilio's side) is missed.
+    another system, another id whose record also lost its CallSid, or another id's call whose
+    first status callback has not reached the app) inside the window is taken for this one, and
+    this id's call is then not placed; a call Twilio lists only after the check (a create still
+    running on Twilio's side) is missed.
     """
     start = since - skew
     matches = [

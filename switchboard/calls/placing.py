@@ -283,7 +283,12 @@ def process_message(
                 found.sid,
             )
             ledger.complete(
-                key, found.sid, claim.record.attempts, now=now(), placed_at=found.date_created
+                key,
+                found.sid,
+                claim.record.attempts,
+                now=now(),
+                placed_at=found.date_created,
+                alias=True,
             )
             return Outcome(key, "already-placed", found.sid)
         logger.info("Outbound call %s: Twilio has no call of the attempt in doubt: placing", key)

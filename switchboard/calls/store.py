@@ -2,9 +2,15 @@
 
 One entity per call id holds both the idempotency state (`IdempotencyStatus`, `PayloadHash`,
 `LeaseUntil`) and the outcome operators read (`Status`, `Sid`, `Attempts`, `LastErrorCode`,
-`LastErrorMessage`, and `ErrorCode`/`ErrorMessage` once the call failed for good). Keeping them on
-one entity costs four storage round trips for a call placed on its first delivery (insert,
-index row, outcome, SID alias) instead of six with a separate table.
+`LastErrorMessage`, and `ErrorCode`/`ErrorMessage` once the call failed for good). A call placed
+on its first delivery costs three storage round trips: the insert (the claim), its index row
+and the outcome (the CallSid on the record). Its SID alias (`RecordStore.add_sid_alias`, for
+lookups by CallSid) is written by the call's first status callback, which carries `?id=` and
+records on the record that the alias exists (`switchboard.status.callbacks`): Twilio sends
+`initiated` as soon as it creates the call. None of the exactly-once guarantee rests on the
+alias: the insert-if-absent claim, ETag takeovers and the lease keep a second worker off the
+id, and an attempt in doubt asks Twilio before placing again. A call adopted that way (VERIFY)
+writes its alias at once, so two ids in doubt never take the same call.
 
 Concurrency (see `switchboard.calls.idempotency` for the decisions):
 - a claim is an insert-if-absent (409: someone has the id) or, for a takeover, a replace under
@@ -229,10 +235,13 @@ class IdempotencyStore:
         *,
         now: datetime,
         placed_at: datetime | None = None,
+        alias: bool = False,
     ) -> None:
-        """Twilio accepted the call: store its SID (and the alias status callbacks may use).
+        """Twilio accepted the call: store its SID on the record.
 
         `placed_at`: when Twilio created it, for a call found in Twilio (default `now`).
+        `alias`: also write the SID alias now (a call found in Twilio for an attempt in doubt;
+        a call just placed gets it from its first status callback).
         """
         self._merge(
             key,
@@ -244,7 +253,8 @@ class IdempotencyStore:
             },
             now=now,
         )
-        self.store.add_sid_alias(key, sid)
+        if alias:
+            self.store.add_sid_alias(key, sid)
 
     def fail(
         self, key: str, attempts: int, code: int | str | None, message: str, *, now: datetime

@@ -16,7 +16,7 @@ Voicemail is `VOICE_VOICEMAIL_MAX_LENGTH` long and transcribed when `VOICE_TRANS
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+from datetime import UTC
 
 from switchboard.lines.hours import Schedule
 from switchboard.lines.model import (
@@ -34,7 +34,9 @@ from switchboard.menu import Menu
 from switchboard.menu import MenuOption as SettingsMenuOption
 from switchboard.settings import Settings
 
-_ALWAYS_OPEN = Schedule(zone=ZoneInfo("UTC"))
+# Plain UTC, not ZoneInfo("UTC"): an always-open line never looks at its zone's rules, and a
+# cold start need not import zoneinfo (and its tz database) for the default line.
+_ALWAYS_OPEN = Schedule(zone=UTC)
 
 
 def _voicemail(settings: Settings) -> VoicemailStep:

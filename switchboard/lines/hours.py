@@ -28,9 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 24 * 60
 #: How far ahead `status` looks for the next change before saying "none".
@@ -201,7 +200,8 @@ class Override:
 class Schedule:
     """What decides a line's state: its zone, weekly hours (None: always open), holidays, override."""
 
-    zone: ZoneInfo
+    #: The line's zone (a ZoneInfo; the always-open default line's is plain UTC).
+    zone: tzinfo
     weekly: WeeklyHours | None = None
     holidays: tuple[Holiday, ...] = ()
     override: Override | None = None
@@ -270,6 +270,9 @@ def _local_wall(schedule: Schedule, instant: datetime) -> datetime:
 
 def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reason, str | None]:
     """The regular schedule's state at `instant` (override ignored), its reason, the holiday."""
+    if schedule.weekly is None and not schedule.holidays:
+        # Nothing to look up (the default line, a line without hours): open all day, every day.
+        return State.OPEN, Reason.ALWAYS_OPEN, None
     is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant))
     state = State.OPEN if is_open else State.CLOSED
     if holiday is not None:
@@ -283,13 +286,13 @@ def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reaso
 # Where the state can change
 
 
-def _instants_of_wall(zone: ZoneInfo, wall: datetime) -> set[datetime]:
+def _instants_of_wall(zone: tzinfo, wall: datetime) -> set[datetime]:
     """The UTC instants at which the clock in `zone` reads `wall`: one, two in a repeated hour,
     and for a time skipped by a gap the instants its two offsets give (harmless candidates)."""
     return {wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).replace(fold=0) for fold in (0, 1)}
 
 
-def _offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[datetime]:
+def _offset_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[datetime]:
     """The instants in [start, end] (UTC) where the zone's UTC offset changes, to the second."""
     step = 3600
     lo = int(start.timestamp())

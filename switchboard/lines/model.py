@@ -8,6 +8,7 @@ entry, never a change to the existing ones.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class MenuStep:
     options: tuple[MenuOption, ...]
     attempts: int = DEFAULT_MENU_ATTEMPTS
     timeout: int = DEFAULT_MENU_TIMEOUT
+
+    @functools.cached_property
+    def hints(self) -> str:
+        """The options' spoken words, for the `<Gather>`'s `hints` ("" when none)."""
+        return ", ".join(word for option in self.options for word in option.words)
 
     def option(self, key: str) -> MenuOption | None:
         """The option of a key."""

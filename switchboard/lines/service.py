@@ -7,6 +7,9 @@
   caller can fix or storage cannot do now.
 - `now(settings)` is the clock line hours are evaluated at: the real one, or `LINES_CLOCK`
   outside Azure (a test or the simulator can place a call "at" a chosen instant).
+
+`line_for`, `load`, `cache` and `now` live in `switchboard.lines.lookup` (what a webhook needs,
+without the operator's API: cold starts import less) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,18 +17,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from switchboard.http import ApiError, not_found, unavailable
 from switchboard.lines import api, document
 from switchboard.lines import hours as h
-from switchboard.lines.cache import LineCache
 from switchboard.lines.defaults import default_line
+from switchboard.lines.lookup import cache as cache
+from switchboard.lines.lookup import forget_cached_lines as forget_cached_lines
+from switchboard.lines.lookup import line_for as line_for
+from switchboard.lines.lookup import load as load
+from switchboard.lines.lookup import now as now
 from switchboard.lines.model import Line
 from switchboard.lines.store import LineStore, StoredLine, VersionConflict
 from switchboard.logs import get_logger
-from switchboard.phone import mask
 from switchboard.settings import Settings
 
 logger = get_logger(__name__)
@@ -35,65 +41,7 @@ ACCOUNT_NUMBERS_SECONDS = 60.0
 _WRITE_ATTEMPTS = 5
 
 _lock = threading.Lock()
-_caches: dict[int, LineCache] = {}
-_started = time.monotonic()
 _account_numbers: tuple[float, frozenset[str]] | None = None
-
-
-# --------------------------------------------------------------------------------------------
-# The clock and the line of a call
-
-
-def now(settings: Settings) -> datetime:
-    """Now for line hours: `LINES_CLOCK` (then running on) outside Azure, else the real clock."""
-    if settings.lines_clock is not None and not settings.running_in_azure:
-        return settings.lines_clock + (
-            datetime.fromtimestamp(time.monotonic() - _started, UTC)
-            - datetime.fromtimestamp(0, UTC)
-        )
-    return datetime.now(UTC)
-
-
-def cache(settings: Settings) -> LineCache:
-    """This instance's line cache (`LINES_CACHE_SECONDS`)."""
-    ttl = settings.lines_cache_seconds
-    with _lock:
-        found = _caches.get(ttl)
-        if found is None:
-            found = _caches[ttl] = LineCache(float(ttl))
-        return found
-
-
-def forget_cached_lines() -> None:
-    """Forget every cached line (tests)."""
-    with _lock:
-        for found in _caches.values():
-            found.clear()
-
-
-def load(number: str, settings: Settings) -> Line | None:
-    """The stored line of `number` (None: none, or deleted). Storage errors propagate."""
-    stored = LineStore.for_calls(settings).get(number)
-    if stored is None or stored.document is None:
-        return None
-    try:
-        return document.build_line(stored.document, number, stored.version)
-    except Exception as exc:  # a document stored by a newer or broken version: default line
-        logger.error(
-            "lines: the stored line of %s cannot be read (%s); the default line answers",
-            mask(number),
-            type(exc).__name__,
-        )
-        return None
-
-
-def line_for(number: str, settings: Settings) -> Line:
-    """The line a call or text to `number` is for: its stored line, else the default line."""
-    if number:
-        found = cache(settings).get(number, lambda n: load(n, settings))
-        if found is not None:
-            return found
-    return default_line(settings)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,13 @@ class ConcurrencyError(RuntimeError):
     """An ETag-conditioned update kept losing races (more than the retry budget)."""
 
 
+class _NotRead:
+    """`RecordStore.update`'s default: read the record first."""
+
+
+NOT_READ = _NotRead()
+
+
 class RecordStore:
     """Records of one table (CallLog or MessageLog)."""
 
@@ -174,20 +181,34 @@ class RecordStore:
             return  # a SID that cannot be a table key (never Twilio's) gets no alias
         self.table.upsert_entity({"PartitionKey": sid, "RowKey": records.SID_ROW, "Id": record_id})
 
-    def update(self, record_id: str, change: Change, *, attempts: int = 20) -> Entity | None:
+    def update(
+        self,
+        record_id: str,
+        change: Change,
+        *,
+        attempts: int = 20,
+        current: Entity | _NotRead | None = NOT_READ,
+    ) -> Entity | None:
         """Apply `change(current)` under ETag concurrency; returns the new record, or None.
 
         `change` gets the current entity (None when absent) and returns the properties to merge,
         or None for "no change". When the record is absent and `change` returns properties, the
-        record is created with them (and an index row).
+        record is created with them (and an index row). `current`: the record as the caller
+        just read it (with its ETag; None: absent), used for the first attempt instead of a
+        read of its own.
         """
+        known = current
         for _ in range(attempts):
-            current = self.get(record_id)
-            update = change(dict(current) if current is not None else None)
+            entity: Entity | None
+            if isinstance(known, _NotRead):
+                entity = self.get(record_id)
+            else:
+                entity, known = known, NOT_READ
+            update = change(dict(entity) if entity is not None else None)
             if update is None:
-                return current
+                return entity
             now = records.utcnow()
-            if current is None:
+            if entity is None:
                 if self.create(record_id, update, created=now, sid=update.get("Sid")):
                     return self.get(record_id)
                 continue
@@ -198,9 +219,9 @@ class RecordStore:
                 "UpdatedAt": now,
             }
             if tables.update_if_unchanged(
-                self.table, merged, tables.etag_of(current), mode=UpdateMode.MERGE
+                self.table, merged, tables.etag_of(entity), mode=UpdateMode.MERGE
             ):
-                return {**current, **merged}
+                return {**entity, **merged}
         raise ConcurrencyError(f"record {record_id}: too many concurrent updates")
 
     def mark_step(self, record_id: str, step: str) -> bool:

@@ -747,17 +747,19 @@ def done_entity(
     finished_at: datetime,
     next_id: str | None = None,
 ) -> dict[str, Any]:
-    """The done row of the schedule whose due row is `row`."""
+    """The done row of the schedule whose due row is `row`: how it ended, nothing else.
+
+    What the schedule is (to, body, sendAt, zone, recurrence, root, previous) stays on its id
+    row, which every reader reads first: the done row carries only what is new.
+    """
     if outcome.status not in FINAL:
         raise ValueError(f"{outcome.status} is not a final state")
     entity: dict[str, Any] = {
         "PartitionKey": row["Home"],
         "RowKey": row["Id"],
-        **copy_spec(row),
         "Status": outcome.status.value,
         "Attempts": int(row.get("Attempts") or 0),
         "FinishedAt": utc(finished_at),
-        "CreatedAt": row.get("CreatedAt") or utc(finished_at),
     }
     if row.get("ClaimId"):
         entity["ClaimId"] = row["ClaimId"]
@@ -778,12 +780,12 @@ def claim_changes(
 ) -> dict[str, Any]:
     """The properties a claim merges into a due row.
 
-    ``SendWindowStart`` is when the first claim of this attempt began: a re-claim of an expired
-    claim keeps it, so the Twilio check covers every earlier claimant's sends.
+    ``SendWindowStart`` is when the first claim of this attempt began (`send_window_start`):
+    a first claim's is its own ``ClaimedAt`` and is not written again; a re-claim of an expired
+    claim records the first one's, so the Twilio check covers every earlier claimant's sends.
+    ``Tentative`` is cleared only on a row that has it (a verified tentative row).
     """
-    reclaim = row.get("Status") == Status.CLAIMED.value
-    window = row.get("SendWindowStart") if reclaim else None
-    return {
+    changes: dict[str, Any] = {
         "PartitionKey": row["PartitionKey"],
         "RowKey": row["RowKey"],
         "Status": Status.CLAIMED.value,
@@ -791,9 +793,18 @@ def claim_changes(
         "ClaimedAt": utc(now),
         "LeaseUntil": utc(now) + lease,
         "ClaimCount": int(row.get("ClaimCount") or 0) + 1,
-        "SendWindowStart": window or utc(now),
-        "Tentative": False,
     }
+    if row.get("Status") == Status.CLAIMED.value:
+        changes["SendWindowStart"] = send_window_start(row) or utc(now)
+    if row.get("Tentative"):
+        changes["Tentative"] = False
+    return changes
+
+
+def send_window_start(row: Mapping[str, Any]) -> datetime | None:
+    """When the first claim of a claimed row's current attempt began (see `claim_changes`)."""
+    window = row.get("SendWindowStart") or row.get("ClaimedAt")
+    return window if isinstance(window, datetime) else None
 
 
 class RowKind(StrEnum):

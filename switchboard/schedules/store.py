@@ -53,8 +53,6 @@ MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one pa
 #: How many moved-row hops a read follows before giving up (a move chain is short-lived).
 MAX_HOPS = 4
 
-_created: set[tuple[str, str]] = set()
-
 
 @dataclass
 class TableSet:
@@ -66,10 +64,10 @@ class TableSet:
 
 
 async def _ensure_table(service: TableServiceClient, connection: str, name: str) -> TableClient:
-    if (connection, name) not in _created:
-        with contextlib.suppress(ResourceExistsError):
-            await service.create_table(name)
-        _created.add((connection, name))
+    # One registry with the sync clients (`tables.created_tables`): a table is created once per
+    # process, whichever client, thread or event loop needs it first; concurrent runs and
+    # requests wait for that creation.
+    await tables.created_tables.ensure_async((connection, name), lambda: service.create_table(name))
     return service.get_table_client(name)
 
 
@@ -87,7 +85,7 @@ async def open_tables(settings: Settings) -> AsyncIterator[TableSet]:
 
 def forget_created_tables() -> None:
     """Forget which tables exist (tests that restart storage)."""
-    _created.clear()
+    tables.created_tables.forget()
 
 
 class TransactionConflict(Exception):
@@ -577,14 +575,17 @@ class ScheduleStore:
             if await self.update(change, tables.etag_of(root_row)):
                 return
 
-    async def write_done(self, done_rows: Sequence[Entity]) -> list[Entity]:
-        """Write final states (transactions per Home partition); the rows written."""
+    async def write_done(
+        self, done_rows: Sequence[Entity], *, batch_size: int = MAX_BATCH
+    ) -> list[Entity]:
+        """Write final states (transactions of at most `batch_size` per Home partition); the
+        rows written."""
         groups: dict[str, list[Entity]] = defaultdict(list)
         for row in done_rows:
             groups[row["PartitionKey"]].append(row)
         written: list[Entity] = []
         for group in groups.values():
-            for batch in _chunks(group):
+            for batch in _chunks(group, batch_size):
                 try:
                     await self.transact(
                         [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
@@ -600,15 +601,15 @@ class ScheduleStore:
                             logger.error("done row %s not written: %s", row["RowKey"], single)
         return written
 
-    async def delete_held(self, held: Sequence[Held]) -> int:
-        """Delete due rows this process holds (ETag-conditioned, transactions per partition);
-        how many were deleted."""
+    async def delete_held(self, held: Sequence[Held], *, batch_size: int = MAX_BATCH) -> int:
+        """Delete due rows this process holds (ETag-conditioned, transactions of at most
+        `batch_size` per partition); how many were deleted."""
         groups: dict[str, list[Held]] = defaultdict(list)
         for item in held:
             groups[item.row["PartitionKey"]].append(item)
         deleted = 0
         for group in groups.values():
-            for batch in _chunks(group):
+            for batch in _chunks(group, batch_size):
                 try:
                     await self.transact([("delete", item.row, _cond(item.etag)) for item in batch])
                     deleted += len(batch)
@@ -717,6 +718,8 @@ class MessageLogWriter:
 
     table: TableClient
     settings: Settings
+    #: Index rows per transaction at most (and how many gather before they are written).
+    batch_size: int = MAX_BATCH
     _index: list[Entity] = field(default_factory=list)
 
     async def record_sent(
@@ -752,7 +755,8 @@ class MessageLogWriter:
             "Sid": sid,
         }
         try:
-            await self.table.create_entity(entity)
+            # Nothing to read back: Table Storage need not echo the entity (204, not 201).
+            await self.table.create_entity(entity, response_preference="return-no-content")
         except ResourceExistsError:
             await asyncio.to_thread(self._complete_existing, sid, to, from_, body, status, sent_at)
             return
@@ -763,7 +767,7 @@ class MessageLogWriter:
                 "Id": sid,
             }
         )
-        if len(self._index) >= MAX_BATCH:
+        if len(self._index) >= self.batch_size:
             await self.flush()
 
     def _complete_existing(
@@ -789,7 +793,7 @@ class MessageLogWriter:
         for row in pending:
             groups[row["PartitionKey"]].append(row)
         for group in groups.values():
-            for batch in _chunks(group):
+            for batch in _chunks(group, self.batch_size):
                 try:
                     await self.table.submit_transaction(
                         [("upsert", row, {"mode": UpdateMode.MERGE}) for row in batch]

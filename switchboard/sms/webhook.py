@@ -56,7 +56,7 @@ from switchboard.guard.rules import Purpose, Tally
 from switchboard.guard.service import GuardBusy, LoopGuard
 from switchboard.guard.store import GuardStore, SenderState
 from switchboard.http import twiml_response
-from switchboard.lines import service as lines
+from switchboard.lines import lookup as lines
 from switchboard.lines.hours import State, state_at
 from switchboard.lines.model import Line
 from switchboard.logbook.store import RecordStore

@@ -60,7 +60,7 @@ optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
 
 
 def _line_for(number: str, settings: Settings) -> Line | None:
-    from switchboard.lines.service import line_for
+    from switchboard.lines.lookup import line_for
 
     return line_for(number, settings)  # this instance's cache: 0 storage reads while warm
 
@@ -78,19 +78,32 @@ def record_id_from_url(url: str) -> str | None:
 def apply_callback(store: Any, update: StatusUpdate, record_id: str | None = None) -> Entity | None:
     """Merge `update` into its record (found by `record_id`, else by SID); returns the record.
 
+    A record kept under the app's id (an outbound call, `?id=` in the callback URL) gets its
+    SID alias here, once: the first callback of the call writes it, before the merge records
+    on the record that it exists (`SidAlias`), so later callbacks neither read nor write it.
     Raises CallbackError when the key cannot be stored; storage errors propagate.
     """
     key = record_id or store.resolve(update.sid) or update.sid
     if not records.is_valid_record_id(key):
         raise CallbackError("status callback with an id or SID that cannot be a table key")
-    result: Entity | None = store.update(key, lambda current: status.merge(current, update))
-    if (
-        key != update.sid
-        and records.is_valid_key(update.sid)  # a SID that cannot be a key gets no alias
-        and store.resolve(update.sid) != key
-    ):
-        # The record was placed under the app's id: let later SID-only lookups find it.
+    current = store.get(key)
+    aliased = (
+        key == update.sid
+        or not records.is_valid_key(update.sid)  # a SID that cannot be a key gets no alias
+        or (current is not None and current.get(records.SID_ALIAS) == update.sid)
+    )
+    if not aliased:
+        # The record was placed under the app's id: let later SID-only lookups (operators,
+        # the dialer's check with Twilio for an attempt in doubt) find it.
         store.add_sid_alias(key, update.sid)
+
+    def change(record: Entity | None) -> dict[str, Any] | None:
+        changes = status.merge(record, update)
+        if aliased or (record is not None and record.get(records.SID_ALIAS) == update.sid):
+            return changes
+        return {**(changes or {}), records.SID_ALIAS: update.sid}
+
+    result: Entity | None = store.update(key, change, current=current)
     return result
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from switchboard.settings import MissingSettingError, Settings
@@ -143,10 +144,40 @@ class AsyncCredential:
         await self.close()
 
 
+#: What a transport that trusts the environment reads: proxies and netrc credentials; and, for
+#: requests (the sync clients) only, the CA bundles it takes from the environment only then.
+_TRUSTED_ENVIRONMENT = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc")
+_REQUESTS_CA_BUNDLES = ("requests_ca_bundle", "curl_ca_bundle")
+
+
+def transport_options(
+    environ: Mapping[str, str] | None = None, *, sync: bool = True
+) -> dict[str, Any]:
+    """Transport options for the storage clients: the environment is not consulted on every
+    request when it configures nothing for them.
+
+    Trusting the environment (azure-core's default) makes aiohttp look for netrc credentials
+    in a worker thread before every request, and both transports read the proxy variables
+    again each time. With none of those variables and no netrc file that work finds nothing,
+    so it is turned off; with any, the environment is trusted as before. `sync`: for requests,
+    which also takes its CA bundle from the environment only when trusting it (aiohttp's trust
+    store is OpenSSL's, `SSL_CERT_FILE`, either way).
+    """
+    source = os.environ if environ is None else environ
+    names = {name.lower() for name in source}
+    trusted = _TRUSTED_ENVIRONMENT + (_REQUESTS_CA_BUNDLES if sync else ())
+    if any(name in names for name in trusted):
+        return {}
+    if os.path.exists(os.path.expanduser("~/.netrc")):
+        return {}
+    return {"use_env_settings": False}
+
+
 def table_service(settings: Settings, **options: Any) -> TableServiceClient:
     """A sync TableServiceClient for the configured account."""
     from azure.data.tables import TableServiceClient
 
+    options = {**transport_options(), **options}
     if not uses_identity(settings):
         return TableServiceClient.from_connection_string(settings.azure_web_jobs_storage, **options)
     return TableServiceClient(table_endpoint(settings), credential=credential(settings), **options)
@@ -159,6 +190,7 @@ async def async_table_service(
     """An async TableServiceClient for the configured account, closed on exit."""
     from azure.data.tables.aio import TableServiceClient
 
+    options = {**transport_options(sync=False), **options}
     if not uses_identity(settings):
         service = TableServiceClient.from_connection_string(
             settings.azure_web_jobs_storage, **options

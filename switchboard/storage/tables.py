@@ -13,9 +13,11 @@ condition, 412 → False) and `get_or_none`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from azure.core import MatchConditions
@@ -43,7 +45,88 @@ Entity = dict[str, Any]
 
 _lock = threading.Lock()
 _services: dict[str, TableServiceClient] = {}
-_created: set[tuple[str, str]] = set()
+
+
+class TableCreations:
+    """Which tables this process has created (or found), keyed by (connection, table name).
+
+    The first caller of a table creates it; callers arriving meanwhile, in any thread or event
+    loop, wait for that one creation instead of sending their own (a queue batch starts many
+    invocations at once: without this each sent its create-table request). A failed creation
+    is forgotten, so the next caller tries again. A sync caller never blocks on a creation an
+    event loop is running (it could be its own loop's): it sends its own request instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._creations: dict[tuple[str, str], tuple[Future[None], bool]] = {}
+
+    def _begin(self, key: tuple[str, str], is_async: bool) -> tuple[Future[None] | None, bool]:
+        """(the creation to wait for, or None; whether this caller creates the table)."""
+        with self._lock:
+            found = self._creations.get(key)
+            if found is None:
+                mine: Future[None] = Future()
+                self._creations[key] = (mine, is_async)
+                return mine, True
+            future, by_loop = found
+            if by_loop and not is_async and not future.done():
+                return None, True
+            return future, False
+
+    def _end(
+        self, key: tuple[str, str], future: Future[None] | None, error: BaseException | None
+    ) -> None:
+        if future is None:
+            return
+        if error is None:
+            future.set_result(None)
+            return
+        with self._lock:
+            if self._creations.get(key, (None, False))[0] is future:
+                del self._creations[key]
+        future.set_exception(error)
+
+    def ensure(self, key: tuple[str, str], create: Callable[[], object]) -> None:
+        """Run `create` once for `key` (an existing table is not an error); others wait."""
+        future, mine = self._begin(key, is_async=False)
+        if not mine:
+            assert future is not None
+            future.result()
+            return
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                create()
+        except BaseException as exc:
+            self._end(key, future, exc)
+            raise
+        self._end(key, future, None)
+
+    async def ensure_async(
+        self, key: tuple[str, str], create: Callable[[], Awaitable[object]]
+    ) -> None:
+        """`ensure` for async clients: waiting never blocks the event loop."""
+        future, mine = self._begin(key, is_async=True)
+        if not mine:
+            assert future is not None
+            await asyncio.wrap_future(future)
+            return
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                await create()
+        except BaseException as exc:
+            self._end(key, future, exc)
+            raise
+        self._end(key, future, None)
+
+    def forget(self) -> None:
+        """Forget every table (tests that restart storage)."""
+        with self._lock:
+            self._creations.clear()
+
+
+#: The tables of this process, for the sync clients here and the async ones of the timer.
+created_tables = TableCreations()
 
 
 def _service(settings: Settings) -> TableServiceClient:
@@ -57,22 +140,19 @@ def _service(settings: Settings) -> TableServiceClient:
 
 
 def get_table(name: str, settings: Settings | None = None) -> TableClient:
-    """A client for table `name`, creating the table on first use in this process."""
+    """A client for table `name`, creating the table on first use in this process (once,
+    however many threads ask at the same time)."""
     settings = settings or get_settings()
     service = _service(settings)
     key = (storage_connection.connection_key(settings), name)
-    if key not in _created:
-        with contextlib.suppress(ResourceExistsError):
-            service.create_table(name)
-        with _lock:
-            _created.add(key)
+    created_tables.ensure(key, lambda: service.create_table(name))
     return service.get_table_client(name)
 
 
 def forget_created_tables() -> None:
-    """Forget which tables exist (tests that restart storage)."""
+    """Forget which tables exist and the cached clients (tests that restart storage)."""
+    created_tables.forget()
     with _lock:
-        _created.clear()
         _services.clear()
 
 

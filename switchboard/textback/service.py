@@ -5,7 +5,7 @@
 `POST /api/status/call` (`switchboard.status.callbacks`) calls it after merging a callback into
 the call's CallLog record, when `rules.may_apply(record)` (an inbound call that ended, nobody
 took it, no text-back decided yet), with the line of the number called
-(`switchboard.lines.service.line_for`: the default line of a number without a stored line has no
+(`switchboard.lines.lookup.line_for`: the default line of a number without a stored line has no
 text-back, so nothing happens there).
 
 It reads the record (the fields of `switchboard.textback.rules`), the caller's opt-out

@@ -17,6 +17,7 @@ was signed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -40,12 +41,25 @@ def _first(value: str | None) -> str | None:
 
 def public_url(request_url: str, headers: Mapping[str, str], public_base_url: str | None) -> str:
     """The URL Twilio called, rebuilt from the request as the app received it."""
-    parts = urlsplit(request_url)
     if public_base_url:
-        base = urlsplit(public_base_url)
+        return _rebuilt(request_url, None, None, public_base_url)
+    return _rebuilt(
+        request_url, headers.get("x-forwarded-proto"), headers.get("x-forwarded-host"), None
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _rebuilt(
+    request_url: str, forwarded_proto: str | None, forwarded_host: str | None, base_url: str | None
+) -> str:
+    # A pure function of its arguments, and a webhook route sees the same few of them again and
+    # again (same URL, same proxy): remembered, the rebuild costs a lookup.
+    parts = urlsplit(request_url)
+    if base_url:
+        base = urlsplit(base_url)
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-    scheme = _first(headers.get("x-forwarded-proto")) or parts.scheme
-    host = _first(headers.get("x-forwarded-host")) or parts.netloc
+    scheme = _first(forwarded_proto) or parts.scheme
+    host = _first(forwarded_host) or parts.netloc
     return urlunsplit((scheme.lower(), host, parts.path, parts.query, ""))
 
 

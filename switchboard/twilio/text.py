@@ -30,4 +30,6 @@ def is_valid_unicode(value: str) -> bool:
 
 def xml_safe(text: str) -> str:
     """`text` without the characters an XML 1.0 document cannot contain."""
+    if _XML_INVALID.search(text) is None:  # nearly always: no new string
+        return text
     return _XML_INVALID.sub("", text)

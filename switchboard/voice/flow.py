@@ -31,6 +31,7 @@ edited during the call) ends the call politely.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -219,14 +220,26 @@ class Speaker:
 
     voice: str | None
     language: str | None
+    #: The attributes of a plain `<Say>`, worked out once: a call says several things.
+    plain: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        attrs = {"voice": self.voice, "language": self.language}
+        object.__setattr__(self, "plain", {k: v for k, v in attrs.items() if v})
 
     @classmethod
     def of(cls, line: Line, settings: Settings) -> Speaker:
-        """The line's speaker."""
-        return cls(line.voice or settings.voice_tts_voice, line.language or settings.voice_language)
+        """The line's speaker (one per voice and language: it holds no per-call state)."""
+        return _speaker(
+            line.voice or settings.voice_tts_voice, line.language or settings.voice_language
+        )
 
     def say(self, target: Any, text: str, prompt: Prompt | None = None) -> None:
         """`<Say>` with the voice and language (omitted when unset: Twilio's defaults)."""
+        if prompt is None:
+            # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry.
+            target.say(xml_safe(text), **self.plain)
+            return
         attrs: dict[str, Any] = {}
         voice = (prompt.voice if prompt else None) or self.voice
         language = (prompt.language if prompt else None) or self.language
@@ -248,15 +261,27 @@ class Speaker:
             self.say(target, prompt.text, prompt)
 
 
+@functools.lru_cache(maxsize=64)
+def _speaker(voice: str | None, language: str | None) -> Speaker:
+    return Speaker(voice, language)
+
+
 def action_url(settings: Settings, path: str, **query: Any) -> str:
     """Where Twilio should post next: absolute under PUBLIC_BASE_URL when set, else the path.
 
     A path is resolved by Twilio against the URL it just called, which is right unless a proxy
     rewrites paths; PUBLIC_BASE_URL makes the callback independent of that.
     """
-    given = {k: v for k, v in query.items() if v is not None}
+    return _action_url(settings.public_base_url or "", path, tuple(query.items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_url(base: str, path: str, query: tuple[tuple[str, Any], ...]) -> str:
+    # Pure, and every call of a line asks for the same few (a position, an attempt): the
+    # encoding is remembered.
+    given = {k: v for k, v in query if v is not None}
     suffix = f"?{urlencode(given)}" if given else ""
-    return f"{settings.public_base_url or ''}{path}{suffix}"
+    return f"{base}{path}{suffix}"
 
 
 def _goodbye(response: VoiceResponse, speaker: Speaker, text: str = GOODBYE) -> None:
@@ -312,9 +337,8 @@ def offer_menu(
     }
     if speaker.language:
         gather_attrs["language"] = speaker.language
-    hints = [word for option in menu.options for word in option.words]
-    if hints:
-        gather_attrs["hints"] = ", ".join(hints)
+    if menu.hints:
+        gather_attrs["hints"] = menu.hints
     gather = response.gather(**gather_attrs)
     speaker.prompt(gather, menu.prompt)
     # Nothing pressed or said: Twilio moves past the Gather without calling its action.

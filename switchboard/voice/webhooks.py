@@ -14,6 +14,7 @@ nothing again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.http import twiml_response
-from switchboard.lines import service as lines
+from switchboard.lines import lookup as lines
 from switchboard.lines.model import Line, RingStep, VoicemailStep
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
@@ -51,15 +52,16 @@ def _respond(decide: Decide, record: str = "CallSid") -> Respond:
     def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
         outcome = decide(request, settings)
         call_sid = request.get(record)
-        caller = request.get("From")
-        logger.info(
-            "voice %s: %s%s",
-            call_sid or "-",
-            outcome.handling,
-            # Callbacks (recording status) carry no numbers: say nothing rather than "from ''".
-            f" (from {mask(caller)} to {mask(request.get('To'))})" if caller else "",
-            extra={"CallSid": call_sid},
-        )
+        if logger.isEnabledFor(logging.INFO):  # the masked numbers cost more than the check
+            caller = request.get("From")
+            logger.info(
+                "voice %s: %s%s",
+                call_sid or "-",
+                outcome.handling,
+                # Callbacks (recording status) carry no numbers: say nothing, not "from ''".
+                f" (from {mask(caller)} to {mask(request.get('To'))})" if caller else "",
+                extra={"CallSid": call_sid},
+            )
         if outcome.change is not None:
             log_call(call_sid, outcome.change, request, settings)
         return twiml_response(outcome.twiml)
@@ -114,7 +116,8 @@ def _line(request: TwilioRequest, settings: Settings) -> Line:
     return line_factory(voice.called_number(request.params), settings)
 
 
-def _incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
+    """Load and decide for `POST /api/voice/incoming`: the line, then `voice.incoming`."""
     line = _line(request, settings)
     return voice.incoming(request.params, settings, line, lines.now(settings))
 
@@ -230,7 +233,7 @@ def _small_int(raw: str | None) -> int:
 
 
 #: `POST /api/voice/incoming`: reject, refuse, or greet then the flow of the line's state.
-on_incoming = _respond(_incoming)
+on_incoming = _respond(decide_incoming)
 #: `POST /api/voice/menu`: the menu's `<Gather>` result.
 on_menu = _respond(_menu)
 #: `POST /api/voice/dial-complete`: after a `<Dial>`.

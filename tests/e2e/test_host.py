@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,10 @@ def app(
     suffix = uuid.uuid4().hex[:10]
     queue, fail_queue = f"ok-{suffix}", f"fail-{suffix}"
     env = app_env(out, queue, fail_queue) | {
-        # Each run outlasts the one-second schedule: the next occurrence is missed, then caught up.
-        "TEST_TIMER_SLEEP": "2.2",
+        # Each run outlasts its three-second schedule by more than the past-due tolerance (1 s):
+        # the next occurrence is missed, then caught up; the one after is still ahead.
+        "TEST_TIMER_SCHEDULE": "*/3 * * * * *",
+        "TEST_TIMER_SLEEP": "4.2",
         "TEST_OVERRIDDEN": "from-env",
         "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
         "DEVHOST_MASTER_KEY": MASTER_KEY,
@@ -134,7 +137,7 @@ def test_lists_the_functions_and_listens_on_loopback(app: AppUnderTest) -> None:
     log = app.host.log_text()
     assert f"echo: [GET,POST] {app.host.url}/api/echo" in log
     assert f"item: [GET] {app.host.url}/api/items/{{id:int}}/{{name?}}" in log
-    assert "ticker: timerTrigger (Cron: '*/1 * * * * *')" in log
+    assert "ticker: timerTrigger (Cron: '*/3 * * * * *')" in log
     assert f"consume: queueTrigger (queue '{app.queue}'" in log
     assert "Function keys: enforced" in log
     assert MASTER_KEY not in log
@@ -311,19 +314,23 @@ def test_undecodable_message_fails_and_ends_in_the_poison_queue(app: AppUnderTes
 def test_timer_fires_on_schedule_one_run_at_a_time_with_past_due(app: AppUnderTest) -> None:
     runs = wait_until(
         lambda: app.records("ticker")[:3] if len(app.records("ticker")) >= 3 else None,
-        20,
+        40,
         "three timer runs",
     )
     for previous, current in itertools.pairwise(runs):
         assert current["start"] >= previous["end"]  # never concurrent with itself
-    # Each run lasts 2.2 s on a one-second schedule: the missed occurrence fires at once,
-    # late and past due; the next one is on time again.
+    # Each run lasts 4.2 s on a three-second schedule: the missed occurrence fires at once,
+    # late and past due; the next one is on time again. "At once" is an order of events, not
+    # a time bound: the catch-up starts after the run that missed it ended and before the
+    # occurrence that follows the missed one (`next`), which a host that waited for the
+    # schedule would fire instead.
     past_due = [run["past_due"] for run in runs]
     assert True in past_due
     assert False in past_due
     catch_up = past_due.index(True)
     assert catch_up > 0
-    assert runs[catch_up]["start"] - runs[catch_up - 1]["end"] < 0.5
+    following = datetime.fromisoformat(runs[catch_up]["next"]).timestamp()
+    assert runs[catch_up - 1]["end"] <= runs[catch_up]["start"] < following
 
 
 # --- lifecycle and startup errors ------------------------------------------------------------

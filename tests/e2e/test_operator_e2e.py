@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
+from devkit.simulator import send_sms
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
 from switchboard.logbook.store import RecordStore
@@ -203,6 +204,36 @@ def test_send_now_to_an_opted_out_number_is_refused_before_twilio(stack: Stack) 
     error = error_of(result)
     assert (error["code"], error["field"]) == ("21610", "to")
     assert not [r for r in stack.standin.requests(resource="Messages") if r.form.get("To") == [to]]
+
+
+def test_an_opt_out_applies_whatever_sender_number_the_business_uses(stack: Stack) -> None:
+    # README: "Opt-outs apply to the whole business, not one sender number." The customer
+    # replies STOP to one of the business's numbers (not TWILIO_FROM_NUMBER); sending to them
+    # is then refused from that number, from the default sender and from any other one.
+    customer = new_number()
+    other_line = "+15017122662"
+    stop = send_sms(
+        stack.host.url,
+        account_sid=ACCOUNT_SID,
+        auth_token=TOKEN,
+        from_=customer,
+        to=other_line,
+        body="STOP",
+    )
+    assert stop.status == 200, stop.lines
+    record = stack.optouts.get(customer)
+    assert record is not None
+    assert record.business_number == other_line
+    for sender in (None, other_line, BUSINESS, "+15017122663"):
+        body: dict[str, Any] = {"to": customer, "body": "Our spring offer"}
+        if sender:
+            body["from"] = sender
+        result = stack.call("POST", "messages", body)
+        assert result.status == 400, (sender, result.body)
+        assert error_of(result)["code"] == "21610"
+    assert not [
+        r for r in stack.standin.requests(resource="Messages") if r.form.get("To") == [customer]
+    ]
 
 
 @pytest.mark.parametrize(("to", "code"), [("+15005550001", "21211"), ("+15005550009", "21614")])

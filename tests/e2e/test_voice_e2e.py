@@ -146,6 +146,55 @@ def test_menu_forward_no_answer_voicemail_is_logged_with_the_recording(stack: St
     print("\n".join(lines))
 
 
+@pytest.fixture(scope="module")
+def transcribing(run_host_module: HostFactory, storage_connection_string: str) -> Stack:
+    """A second host, with VOICE_TRANSCRIBE=true: `<Record transcribe="true">`."""
+    env = voice_env("e2etrans" + uuid.uuid4().hex[:10]) | {"VOICE_TRANSCRIBE": "true"}
+    host = run_host_module(PROJECT_ROOT, env)
+    settings = load_settings({**env, "AzureWebJobsStorage": storage_connection_string})
+    return Stack(host, RecordStore.calls(settings))
+
+
+def test_a_transcription_callback_ends_in_the_call_log_once(transcribing: Stack) -> None:
+    # README (Voice): with VOICE_TRANSCRIBE=true, /api/voice/recording receives the
+    # transcription callback and stores the transcription with the call. The simulator sends
+    # it as Twilio does (after the recording status callback, to `transcribeCallback`), and
+    # sends every callback twice, as Twilio's retries would.
+    text = "Hi, it's Sam: the boiler is leaking again, please call me back."
+    call = session(transcribing.host, CALLER)
+    transcript = call.run(
+        digits=["1"],
+        dial_status="no-answer",
+        recording_url=RECORDING,
+        transcription_text=text,
+        callback_repeats=2,
+    )
+    assert transcript.ok, transcript.text()
+    record_verb = next(v for v in transcript.steps[2].verbs if v.name == "Record")
+    assert record_verb.attrs["transcribe"] == "true"
+    assert record_verb.attrs["transcribeCallback"].startswith(f"{PUBLIC}/api/voice/recording")
+    deliveries = [s for s in transcript.steps if s.kind == "transcription-callback"]
+    assert [d.status for d in deliveries] == [200, 200]
+
+    record = transcribing.calls.get(call.call_sid)
+    assert record is not None, transcribing.host.log_text()
+    assert record["TranscriptionText"] == text
+    assert record["TranscriptionStatus"] == "completed"
+    assert record["RecordingUrl"] == RECORDING
+    # A late retry of the same callback (same RecordingSid: the same step) writes nothing,
+    # whatever it carries.
+    before = _stored(transcribing, call.call_sid)
+    first = deliveries[0]
+    retry = sign_and_post(
+        first.sent_to,
+        first.params | {"TranscriptionText": "garbled"},
+        auth_token=TOKEN,
+        signed_url=first.url,
+    )
+    assert retry.status == 200
+    assert _stored(transcribing, call.call_sid) == before
+
+
 def test_a_retried_webhook_writes_nothing_twice(stack: Stack) -> None:
     call = session(stack.host, CALLER)
     transcript = call.run(digits=["2"])

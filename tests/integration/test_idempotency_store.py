@@ -4,13 +4,13 @@ outcomes, and the queue function's processing with a counting stand-in for Twili
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from devkit.storage_counter import SETUP_KINDS, counting_table_requests
 from switchboard import records
 from switchboard.calls.idempotency import TWILIO_CLOCK_SKEW, State, Verdict
 from switchboard.calls.placing import (
@@ -21,8 +21,11 @@ from switchboard.calls.placing import (
 )
 from switchboard.calls.request import CallRequest, parse_call_request
 from switchboard.calls.store import IdempotencyStore
+from switchboard.logbook.statuses import Kind
 from switchboard.logbook.store import RecordStore
 from switchboard.settings import Settings, load_settings
+from switchboard.status.callbacks import apply_callback
+from switchboard.status.merge import parse_callback
 from switchboard.storage import tables
 from switchboard.twilio.client import CallRecord
 
@@ -266,6 +269,10 @@ def test_success_stores_the_sid_and_callback_url(
     assert entity["Attempts"] == 1
     assert entity["To"] == TO
     assert entity["From"] == FROM
+    # The SID alias comes with the call's first status callback (which carries ?id=).
+    assert store.resolve(outcome.sid) is None
+    assert outcome.sid is not None
+    callback(store, "ok 1", outcome.sid, "initiated")
     assert store.resolve(outcome.sid) == "ok 1"
     json_view = records.to_json(dict(entity))
     assert json_view["request"] == {"to": TO, "say": "Hi"}
@@ -280,6 +287,48 @@ def test_success_stores_the_sid_and_callback_url(
             message_id=f"m-{count}",
         ).result == ("duplicate")
     assert len(twilio.calls) == 1
+
+
+def callback(store: RecordStore, key: str, sid: str, status: str) -> None:
+    """A call status callback as Twilio posts it to `/api/status/call?id=<key>`."""
+    update = parse_callback(Kind.CALL, {"CallSid": sid, "CallStatus": status})
+    apply_callback(store, update, record_id=key)
+
+
+def test_a_placed_call_costs_three_round_trips_and_its_alias_comes_once_with_a_callback(
+    settings: Settings, unique_name: str
+) -> None:
+    # Counted on the clients' own requests (a transport hook), not by reasoning.
+    with counting_table_requests() as counter:
+        store = RecordStore(tables.get_table(unique_name, settings))
+        twilio = FakeTwilio()
+        counter.reset()
+        outcome = run(
+            '{"id": "rt-1", "to": "+15558675310", "say": "Hi"}',
+            settings,
+            IdempotencyStore(store),
+            twilio,
+        )
+        placed = counter.snapshot()
+        assert outcome.sid is not None
+        counts = []
+        for status in ("initiated", "ringing", "in-progress", "completed"):
+            counter.reset()
+            callback(store, "rt-1", outcome.sid, status)
+            counts.append(counter.total())
+        assert not set(counter.snapshot()) & SETUP_KINDS
+    # The insert (the claim), the index row (upsert), the outcome (merge): no SID alias.
+    assert sum(placed.values()) == 3, placed
+    assert placed[f"POST {unique_name}"] == 1
+    assert placed["PATCH entity"] == 2
+    # The first callback reads the record, writes the alias, merges (marking the alias);
+    # the others read and merge only.
+    assert counts == [3, 2, 2, 2]
+    assert store.resolve(outcome.sid) == "rt-1"
+    record = store.get("rt-1")
+    assert record is not None
+    assert record["Status"] == "completed"
+    assert "sidAlias" not in records.to_json(dict(record))
 
 
 def test_invalid_message_is_rejected_and_not_raised(
@@ -424,31 +473,6 @@ def test_two_workers_at_once_place_one_call(
     assert len(twilio.calls) == 1
     # The copy that met the lease comes back later and finds the call done.
     assert run(body, settings, ledger, twilio, message_id="m-1").result == "duplicate"
-
-
-def test_storage_round_trips_of_a_first_delivery(
-    settings: Settings, ledger: IdempotencyStore, store: RecordStore
-) -> None:
-    counted: list[str] = []
-    table = store.table
-    originals: dict[str, Callable[..., Any]] = {}
-    for name in ("create_entity", "upsert_entity", "update_entity", "get_entity"):
-        originals[name] = getattr(table, name)
-
-        def counting(*args: Any, _name: str = name, **kwargs: Any) -> Any:
-            counted.append(_name)
-            return originals[_name](*args, **kwargs)
-
-        setattr(table, name, counting)
-    try:
-        run('{"id": "rt", "to": "+15558675310", "say": "Hi"}', settings, ledger, FakeTwilio())
-    finally:
-        for name, original in originals.items():
-            setattr(table, name, original)
-    assert counted == ["create_entity", "upsert_entity", "update_entity", "upsert_entity"]
-    entity = store.get("rt")
-    assert entity is not None
-    assert entity["IdempotencyStatus"] == "completed"
 
 
 # --- an attempt in doubt: Twilio is asked before the call is placed again ---

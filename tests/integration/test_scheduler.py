@@ -591,3 +591,94 @@ def test_recurrence_creates_the_next_occurrence_once(
     assert result is CancelResult.CANCELLED
     assert shown["id"] == next_id
     assert not due_left(settings)
+
+
+def run_at(settings: Settings, moment: datetime, **options: Any) -> scheduler.RunReport:
+    """One run whose clock says `moment` (due rows, claims, expiry, quiet hours)."""
+    options.setdefault("retry", FAST_RETRY)
+    return asyncio.run(scheduler.run_once(settings, RunOptions(**options), clock=lambda: moment))
+
+
+def test_occurrences_that_would_already_be_expired_are_skipped(
+    make_settings: Any, twilio: TwilioStandin
+) -> None:
+    # README (Recurrence): "Occurrences that would already be expired are skipped." A
+    # five-minute recurrence whose first occurrence is two hours late, with one hour of
+    # allowed lateness: the occurrence expires, and the next one is the first that is not
+    # expired yet (not the one five minutes after it, which would expire in turn, and so on).
+    settings = make_settings(SMS_MAX_LATENESS="PT1H")
+    slot = records.utcnow().replace(second=0, microsecond=0)
+    # Half-way between two occurrences an hour ago, so that neither edge is near.
+    now = slot - timedelta(minutes=slot.minute % 5) + timedelta(minutes=2, seconds=30)
+    schedule = s.NewSchedule(
+        "every-5", "+15557200001", "Tick", now - timedelta(hours=2), recurrence="*/5 * * * *"
+    )
+    store_call(settings, lambda st: st.create(schedule, now - timedelta(hours=3)))
+
+    first = run_at(settings, now)
+
+    assert (first.expired, first.sent) == (1, 0)
+    root = view(settings, "every-5")
+    assert root is not None
+    assert root["status"] == "expired"
+    following = view(settings, root["next"])
+    assert following is not None
+    at = datetime.fromisoformat(following["sendAt"])
+    assert now - timedelta(hours=1) < at <= now - timedelta(minutes=55)
+    # It is sent a minute later, not expired (its lateness is under the hour).
+    later = run_at(settings, now + timedelta(minutes=1))
+    assert (later.sent, later.expired) == (1, 0)
+    assert [r.param("To") for r in sends(twilio)] == ["+15557200001"]
+
+
+def test_a_deferred_schedule_counts_its_lateness_from_the_end_of_the_quiet_hours(
+    make_settings: Any, twilio: TwilioStandin
+) -> None:
+    # README (Quiet hours): a deferred schedule stays pending until the end of the quiet
+    # hours, "and its lateness counts from there". Due 20 hours ago, deferred now by quiet
+    # hours ending in an hour, then tried five hours after their end: 26 hours after its
+    # sendAt (more than SMS_MAX_LATENESS, 24 h) but 5 hours after the end of the quiet hours.
+    now = records.utcnow().replace(second=0, microsecond=0)
+    start = (now - timedelta(hours=1)).strftime("%H:%M")
+    end = (now + timedelta(hours=1)).strftime("%H:%M")
+    settings = make_settings(SMS_QUIET_HOURS=f"{start}-{end}")
+    assert settings.sms_max_lateness == timedelta(hours=24)
+    due, _ = due_schedule("night", "+15557200002", now - timedelta(hours=20), time_zone="UTC")
+    seed(settings, [due])
+
+    deferred = run_at(settings, now)
+
+    assert (deferred.deferred, deferred.sent, deferred.expired) == (1, 0, 0)
+    (moved,) = due_left(settings)
+    quiet_end = now + timedelta(hours=1)
+    assert moved["DueAt"] == quiet_end
+    after = run_at(settings, quiet_end + timedelta(hours=5))
+    assert (after.sent, after.expired) == (1, 0)
+    assert done_rows(settings)["night"]["Status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [{"TWILIO_FROM_NUMBER": SENDER}, {"TWILIO_MESSAGING_SERVICE_SID": "MG" + "5" * 32}],
+    ids=["from-number", "messaging-service"],
+)
+def test_an_opt_out_applies_whatever_sender_the_timer_uses(
+    make_settings: Any, twilio: TwilioStandin, sender: dict[str, str]
+) -> None:
+    # README: "Opt-outs apply to the whole business, not one sender number": a STOP sent to
+    # another of the business's numbers keeps the timer from texting them, whether it sends
+    # from TWILIO_FROM_NUMBER or through a Messaging Service.
+    settings = make_settings(**sender)
+    from switchboard.optouts.store import OptOutStore
+
+    OptOutStore.from_settings(settings).opt_out(
+        "+15557300001", How.KEYWORD, keyword="STOP", business_number="+15017122669"
+    )
+    now = records.utcnow()
+    seed(settings, [due_schedule("promo", "+15557300001", now - timedelta(minutes=1))[0]])
+
+    report = run(settings)
+
+    assert (report.skipped_opted_out, report.sent) == (1, 0)
+    assert done_rows(settings)["promo"]["Status"] == "skipped-opted-out"
+    assert sends(twilio) == []

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
+import threading
 import time
 
 import pytest
 from azure.storage.queue import QueueClient
 
 from devkit.azurite import connection_string
+from devkit.storage_counter import counting_table_requests
+from switchboard.schedules import store as schedule_store
 from switchboard.settings import Settings, load_settings
 from switchboard.storage import queues, tables
 
@@ -39,6 +43,65 @@ def test_table_is_created_on_first_use_once_per_process(
     assert second.get_entity("p", "r")["Value"] == 1
     names = [t.name for t in service.list_tables()]
     assert unique_name in names
+
+
+def test_a_table_is_created_once_under_concurrent_first_use(
+    settings: Settings, unique_name: str
+) -> None:
+    # A queue batch starts many invocations at once, each opening CallLog first: one
+    # create-table request in all, however many threads meet the table at the same moment.
+    threads = 16
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        try:
+            start.wait(10)
+            tables.get_table(unique_name, settings).upsert_entity(
+                {"PartitionKey": "p", "RowKey": threading.current_thread().name}
+            )
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    with counting_table_requests() as counter:
+        workers = [threading.Thread(target=first_use, name=f"w{i}") for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        counts = counter.snapshot()
+    assert errors == []
+    assert counts["POST Tables"] == 1, counts
+    assert counts["PATCH entity"] == threads, counts
+
+
+def test_an_async_table_is_created_once_under_concurrent_first_use(
+    settings: Settings, unique_name: str
+) -> None:
+    # Concurrent schedule requests (or timer runs) open SmsSchedule, MessageLog and OptOut at
+    # once: each table is created by one of them, the others wait for it.
+    named = load_settings(
+        {
+            "AzureWebJobsStorage": settings.azure_web_jobs_storage,
+            "TABLE_SMS_SCHEDULE": unique_name + "s",
+            "TABLE_MESSAGE_LOG": unique_name + "m",
+            "TABLE_OPT_OUT": unique_name + "o",
+        }
+    )
+
+    async def first_use() -> None:
+        async with schedule_store.open_tables(named) as opened:
+            await opened.schedules.upsert_entity({"PartitionKey": "p", "RowKey": "r"})
+
+    async def many() -> None:
+        await asyncio.gather(*(first_use() for _ in range(12)))
+
+    with counting_table_requests() as counter:
+        asyncio.run(many())
+        asyncio.run(first_use())  # another event loop, later: created already
+        counts = counter.snapshot()
+    assert counts["POST Tables"] == 3, counts
+    assert counts["PATCH entity"] == 13, counts
 
 
 def test_existing_table_is_not_an_error(settings: Settings, unique_name: str) -> None:

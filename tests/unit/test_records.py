@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from switchboard import records
 from switchboard.phone import is_e164, mask, time_zones_for
 
@@ -65,3 +68,16 @@ def test_phone_helpers() -> None:
     assert not is_e164("15017122661")
     assert "Europe/Paris" in time_zones_for("+33142685300")
     assert len(time_zones_for("+15017122661")) >= 1
+
+
+@given(st.text(max_size=520))
+@example("CA" + "a" * 32)
+@example("x" * 496)
+@example("x" * 497)
+@example("a/b")
+@example("")
+@example("\ud800")
+def test_a_record_id_is_valid_when_it_and_its_index_row_are_table_keys(value: str) -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)  # the longest index RowKey prefix
+    expected = records.is_valid_key(value) and records.is_valid_key(records.index_row(epoch, value))
+    assert records.is_valid_record_id(value) is expected

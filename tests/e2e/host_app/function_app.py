@@ -139,7 +139,13 @@ def ticker(timer: func.TimerRequest) -> None:
     time.sleep(float(os.environ.get("TEST_TIMER_SLEEP", "0")))
     record(
         "ticker",
-        {"start": started, "end": datetime.now(UTC).timestamp(), "past_due": timer.past_due},
+        {
+            "start": started,
+            "end": datetime.now(UTC).timestamp(),
+            "past_due": timer.past_due,
+            # The occurrence after the one this firing is for (the host's ScheduleStatus).
+            "next": timer.schedule_status.get("Next"),
+        },
     )
 
 

@@ -426,13 +426,27 @@ def test_classify_rows() -> None:
 
 def test_claim_keeps_the_send_window_of_an_expired_claim() -> None:
     first = s.claim_changes(_row(), claim_id="a", now=NOW, lease=timedelta(minutes=5))
-    assert first["SendWindowStart"] == NOW
+    # A first claim's window is its own claim time: nothing new to write.
+    assert "SendWindowStart" not in first
+    assert s.send_window_start({**_row(), **first}) == NOW
     assert first["LeaseUntil"] == NOW + timedelta(minutes=5)
-    assert first["Tentative"] is False
+    assert "Tentative" not in first  # the row was not tentative: nothing to clear
     later = NOW + timedelta(minutes=10)
     again = s.claim_changes(_row(**first), claim_id="b", now=later, lease=timedelta(minutes=5))
     assert again["SendWindowStart"] == NOW
+    assert again["ClaimedAt"] == later
     assert again["ClaimCount"] == 2
+    third = s.claim_changes(
+        _row(**{**first, **again}),
+        claim_id="c",
+        now=later + timedelta(minutes=10),
+        lease=timedelta(minutes=5),
+    )
+    assert third["SendWindowStart"] == NOW
+    verified = s.claim_changes(
+        _row(Tentative=True), claim_id="d", now=NOW, lease=timedelta(minutes=5)
+    )
+    assert verified["Tentative"] is False
 
 
 def test_verify_tentative_rows() -> None:
@@ -455,6 +469,8 @@ def test_done_entity_and_outcome_round_trip() -> None:
     assert done["MessageSid"] == "SM1"
     assert done["Next"] == "r-1@x"
     assert done["Attempts"] == 2
+    # What the schedule is stays on its id row: the done row holds only how it ended.
+    assert not {"To", "Body", "SendAt", "Root", "Home", "Id", "CreatedAt"} & set(done)
     with pytest.raises(ValueError, match="final"):
         s.done_entity(row, s.Outcome(Status.PENDING), finished_at=NOW)
     failed = s.Outcome(Status.FAILED, error_code=21211, error_message="bad")

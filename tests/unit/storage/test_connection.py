@@ -299,3 +299,41 @@ def test_in_azure_the_ignored_setting_is_logged(
         )
     finally:
         settings_module.reset_settings_cache()
+
+
+def test_the_environment_is_trusted_only_when_it_configures_a_proxy_or_netrc(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Trusting it costs aiohttp a netrc lookup in a worker thread before every request.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert storage_connection.transport_options({}) == {"use_env_settings": False}
+    assert storage_connection.transport_options({"PATH": "/usr/bin"}) == {"use_env_settings": False}
+    for name in ("HTTPS_PROXY", "http_proxy", "ALL_PROXY", "NO_PROXY", "NETRC"):
+        assert storage_connection.transport_options({name: "x"}) == {}, name
+        assert storage_connection.transport_options({name: "x"}, sync=False) == {}, name
+    # requests takes its CA bundle from the environment only when trusting it; aiohttp's trust
+    # store is OpenSSL's either way.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        assert storage_connection.transport_options({name: "x"}) == {}, name
+        off = storage_connection.transport_options({name: "x"}, sync=False)
+        assert off == {"use_env_settings": False}, name
+    (tmp_path / ".netrc").write_text("machine example.com login a password b\n")
+    assert storage_connection.transport_options({}) == {}
+
+
+def test_storage_clients_skip_the_environment_when_it_configures_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in list(os.environ):
+        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc"} | {
+            "requests_ca_bundle",
+            "curl_ca_bundle",
+        }:
+            monkeypatch.delenv(name)
+    settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    service = storage_connection.table_service(settings)
+    assert service._client._client._pipeline._transport._use_env_settings is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    service = storage_connection.table_service(settings)
+    assert service._client._client._pipeline._transport._use_env_settings is True

@@ -202,34 +202,6 @@ def test_function_app_registers_the_four_voice_routes() -> None:
         assert "ANONYMOUS" in str(trigger.auth_level).upper()
 
 
-# --- the form parsing the webhook shell does (switchboard.twilio.webhook.form_params) ----
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"From=%2B15558675310&CalledCity=&Note=a%26b+c%40d&K=1&K=2&U=%C3%9C%E2%98%8E",
-        b"",
-        b"only=",
-    ],
-)
-def test_form_params_equal_what_req_form_gives(body: bytes) -> None:
-    from switchboard.twilio.webhook import form_params
-
-    def request() -> func.HttpRequest:
-        return func.HttpRequest(
-            method="POST",
-            url="https://app.example/api/voice/incoming",
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            params={},
-            body=body,
-        )
-
-    fast, reference = form_params(request()), request().form
-    assert list(fast.items(multi=True)) == list(reference.items(multi=True))
-    assert all(fast.getall(key) == reference.getlist(key) for key in reference)
-
-
 def test_a_body_that_is_not_utf8_is_403_not_an_error(store: MemoryStore) -> None:
     response = voice_bp.voice_incoming(
         func.HttpRequest(

@@ -1,0 +1,119 @@
+"""What every benchmark reports: figures, each with the goal it is judged by (or none).
+
+A benchmark module's `main()` returns ``{"figures": [Figure.as_dict(), ...], ...details}``;
+`python -m bench` prints every figure with its goal, writes them to `bench/latest.json` and exits
+1 when a goal is missed. Adding a figure is one more `Figure(...)` in that list; its goal comes
+from `GOALS` here (one table of every goal, which the README's Performance section quotes), so
+no benchmark can judge itself by a bound nobody sees.
+
+Figures are counts (storage round trips, entities read) or ratios of two things measured side
+by side in the same run: the machines these run on are shared and noisy, so an absolute time
+means little from one run to the next, and no figure is ever judged against a constant speed.
+"""
+
+from __future__ import annotations
+
+import operator
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A bound a figure must stay within: ``value <op> bound``."""
+
+    op: str
+    bound: float
+    unit: str = ""
+
+    def met(self, value: float) -> bool:
+        """Whether `value` meets the goal."""
+        return _OPERATORS[self.op](value, self.bound)
+
+    def __str__(self) -> str:
+        symbol = {"<=": "≤", ">=": "≥", "==": "="}[self.op]
+        return f"{symbol} {self.bound:g}{self.unit}"
+
+
+#: Every goal of `make bench`, by figure key. A figure whose key is absent is shown, not judged.
+GOALS: dict[str, Goal] = {
+    # cold start (bench_cold_start)
+    "cold_start.index_vs_floor": Goal("<=", 1.25, "×"),
+    "cold_start.first_webhook_vs_floor": Goal("<=", 1.15, "×"),
+    # the voice webhook in process (bench_voice)
+    "voice.webhook_vs_fair_floor": Goal("<=", 1.3, "×"),
+    # the line a call is for (issue 17; the lead's figures, slots kept here)
+    "voice.line_from_cache_vs_default_line": Goal("<=", 1.05, "×"),
+    "voice.storage_reads_per_warm_webhook": Goal("==", 0),
+    # junk requests (issue 14: bench_junk)
+    "junk.worst_unsigned_vs_real": Goal("<=", 1.0, "×"),
+    # scheduled SMS (bench_timer)
+    "timer.round_trips_per_sent_sms": Goal("<=", 3.0),
+    "timer.vs_naive_loop": Goal(">=", 30.0, "×"),
+    "timer.cpu_per_sms_vs_floor": Goal("<=", 1.5, "×"),
+    "timer.duplicates": Goal("==", 0),
+    # outbound calls (bench_dialer)
+    "dialer.round_trips_per_placed_call": Goal("<=", 3.0),
+    "dialer.duplicates": Goal("==", 0),
+    "dialer.cpu_per_call_vs_floor": Goal("<=", 1.5, "×"),
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure: what it is, its value, and how it was obtained."""
+
+    key: str
+    label: str
+    value: float
+    unit: str = ""
+    detail: str = ""
+
+    @property
+    def goal(self) -> Goal | None:
+        """The goal `GOALS` sets for this figure, if any."""
+        return GOALS.get(self.key)
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the goal is met (None: no goal)."""
+        goal = self.goal
+        return None if goal is None else goal.met(self.value)
+
+    def line(self) -> str:
+        """The figure as `python -m bench` prints it."""
+        goal = self.goal
+        verdict = "" if goal is None else f" (goal {goal}: {'met' if self.met else 'MISSED'})"
+        detail = f" [{self.detail}]" if self.detail else ""
+        return f"  {self.label}: {self.value:g}{self.unit}{verdict}{detail}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the goal and the verdict."""
+        data = asdict(self)
+        goal = self.goal
+        data["goal"] = str(goal) if goal is not None else None
+        data["met"] = self.met
+        return data
+
+
+def side_by_side(rounds: int, **runs: Callable[[], int]) -> dict[str, float]:
+    """Median CPU seconds per operation of each run, the runs alternating round by round (so
+    that whatever else the machine does hits them alike). Each run does one round and returns
+    how many operations it did. Thread CPU time, not wall time: another process holding the
+    core for a while counts against neither."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run_round in runs.items():
+            started = time.thread_time()
+            count = run_round()
+            samples[name].append((time.thread_time() - started) / max(1, count))
+    return {name: statistics.median(values) for name, values in samples.items()}
