@@ -37,7 +37,7 @@ FLOOR = (
 APP = "import function_app"
 FIRST_CALL_APP = "from bench.first_call import first_call_app; first_call_app()"
 FIRST_CALL_FLOOR = "from bench.first_call import first_call_floor; first_call_floor()"
-ROUNDS = 15
+ROUNDS = 21
 
 
 def _environment(pycache: str) -> dict[str, str]:
