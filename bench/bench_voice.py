@@ -17,14 +17,20 @@ Logging is Python's default (WARNING): the one INFO line per call is not formatt
 alternate so that machine noise hits every side alike; each is timed in thread CPU time, and
 the figures are ratios of the medians of per-call times.
 
-More figures (the line from the warm cache, storage reads per warm webhook) are added to
-`figures` in `main`; their goals are in `bench.figures.GOALS`.
+Lines (issue 17): the same whole webhook with the number's *stored* line, found through the real
+lookup (`switchboard.lines.lookup.line_for`, the instance's cache) with a `Lines` table stub that
+counts its reads, ÷ the whole webhook with the default line (goal <= 1.05x), and the storage reads
+made during the timed rounds (goal 0: the cache is warm after the first call). The stored line
+describes the default line's flow (the same greeting, pauses and menu) so that both answer the
+same TwiML and only the lookup differs; a line with weekly hours and a holiday in New York
+(evaluated in its zone on every call) is shown beside it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -36,7 +42,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from bench.figures import Figure, side_by_side
 from switchboard import settings as settings_module
 from switchboard.http import twiml_response
+from switchboard.lines import lookup
 from switchboard.lines.defaults import default_line
+from switchboard.lines.store import LineStore, StoredLine
 from switchboard.twilio import signature
 from switchboard.twilio import webhook as shell
 from switchboard.voice import blueprint as voice_bp
@@ -88,6 +96,37 @@ PARAMS = {
     "ToState": "CA",
 }
 MENU_ACTION = "/api/voice/menu?attempt=1&at=open.0"
+SAY = {"voice": "Polly.Joanna", "language": "en-US"}
+#: The default line's flow as a stored line document (the same TwiML but for the menu's URL).
+STORED_LINE: dict[str, Any] = {
+    "name": "contoso-voice",
+    **SAY,
+    "open": [
+        {"say": "Hello from Azure."},
+        {"pause": 1},
+        {"say": "This call uses Twilio API version 2010-04-01."},
+        {"pause": 1},
+        {"say": "You have reached contoso-voice."},
+        {
+            "menu": {
+                "prompt": {"say": MENU["prompt"]},
+                "options": {
+                    "1": {"words": ["sales"], "steps": [{"forward": {"to": "+15005550006"}}]},
+                    "2": {"steps": [{"say": "We are open nine to five, Monday to Friday."}]},
+                    "3": {"words": ["message"], "steps": [{"voicemail": {}}]},
+                },
+            }
+        },
+    ],
+}
+#: The same line with hours and a holiday in a zone with DST (evaluated on every call).
+LINE_WITH_HOURS: dict[str, Any] = {
+    **STORED_LINE,
+    "timeZone": "America/New_York",
+    "hours": {"mon-sun": ["00:00-24:00"]},
+    "holidays": [{"date": "12-25", "name": "Christmas"}],
+    "closed": [{"voicemail": {}}],
+}
 
 
 class _NoStorage:
@@ -129,6 +168,18 @@ def _floor_twiml(params: dict[str, str]) -> str:
     return str(response)
 
 
+class _CountingLines:
+    """The `Lines` table as the call path reads it, with no I/O: one document, reads counted."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.reads = 0
+
+    def get(self, number: str) -> StoredLine:
+        self.reads += 1
+        return StoredLine(number, 3, self.document, None, "put")
+
+
 def _requests(count: int, signature: str, body: bytes) -> list[func.HttpRequest]:
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
@@ -141,14 +192,35 @@ def _requests(count: int, signature: str, body: bytes) -> list[func.HttpRequest]
     ]
 
 
+def _without_actions(xml: bytes) -> str:
+    # The menu is the stored line's sixth step (after the greeting's says and pauses), the
+    # default line's first: the same answer but for the position in its URLs; a pause step
+    # states its length (1 s, Twilio's default, which the default line leaves out).
+    text = re.sub(r"at=open\.[0-9]+", "at=open.N", xml.decode())
+    return text.replace('<Pause length="1" />', "<Pause />")
+
+
+def _using_stored_line(lines: _CountingLines) -> None:
+    LineStore.for_calls = classmethod(lambda cls, settings: lines)  # type: ignore[method-assign, assignment]
+    voice_webhooks.line_factory = lookup.line_for
+    lookup.forget_cached_lines()
+
+
 def main() -> dict[str, object]:
-    """Measure and print app vs fair floor per call, and their ratio."""
+    """Measure and print app vs fair floor per call, and their ratio; then the lines figures."""
     saved = {name: os.environ.get(name) for name in ENV}
     os.environ.update(ENV)
     settings_module.reset_settings_cache()
     saved_store, saved_line = voice_webhooks.store_factory, voice_webhooks.line_factory
+    saved_for_calls = LineStore.__dict__["for_calls"]
+
+    def using_default_line() -> None:
+        LineStore.for_calls = saved_for_calls  # type: ignore[method-assign]
+        voice_webhooks.line_factory = lambda number, settings: default_line(settings)
+
     voice_webhooks.store_factory = lambda settings: _NoStorage()
-    voice_webhooks.line_factory = lambda number, settings: default_line(settings)
+    using_default_line()
+    same_flow, with_hours = _CountingLines(STORED_LINE), _CountingLines(LINE_WITH_HOURS)
     try:
         settings = settings_module.get_settings()
         validator = RequestValidator(TOKEN)
@@ -164,10 +236,20 @@ def main() -> dict[str, object]:
         core_xml = voice_webhooks.decide_incoming(parsed, settings).twiml
         if not app_xml.decode() == core_xml == _floor_twiml(PARAMS):
             raise RuntimeError("the app's TwiML differs from the floor's: fix the benchmark")
+        for lines in (same_flow, with_hours):
+            _using_stored_line(lines)
+            line_xml = voice_bp.voice_incoming(_requests(1, signature_header, body)[0]).get_body()
+            if _without_actions(line_xml) != _without_actions(app_xml):
+                raise RuntimeError(f"the stored line answers differently: {line_xml!r}")
+            if lines.reads != 1 or "open.5" not in line_xml.decode():
+                raise RuntimeError("the stored line was not used: fix the benchmark")
+        using_default_line()
 
         # The requests of every round of the whole webhook, built before any timing (the
         # worker builds them before the function runs).
-        batches = [_requests(CALLS_PER_ROUND, signature_header, body) for _ in range(ROUNDS + 1)]
+        batches = [
+            _requests(CALLS_PER_ROUND, signature_header, body) for _ in range(4 * ROUNDS + 4)
+        ]
 
         def webhook_round() -> int:
             for request in batches.pop():
@@ -175,6 +257,18 @@ def main() -> dict[str, object]:
                 if response.status_code != 200:
                     raise RuntimeError(f"app answered {response.status_code}")
             return CALLS_PER_ROUND
+
+        def stored_line_round(lines: _CountingLines) -> Callable[[], int]:
+            def line_round() -> int:
+                # The cache stays warm across rounds (the lookup's TTL is 15 s, a round ~0.1 s).
+                LineStore.for_calls = classmethod(lambda cls, settings: lines)  # type: ignore[method-assign, assignment]
+                voice_webhooks.line_factory = lookup.line_for
+                try:
+                    return webhook_round()
+                finally:
+                    using_default_line()
+
+            return line_round
 
         def core_round() -> int:
             for _ in range(CALLS_PER_ROUND):
@@ -190,11 +284,31 @@ def main() -> dict[str, object]:
                 _floor_twiml(PARAMS)
             return CALLS_PER_ROUND
 
+        same_flow_round = stored_line_round(same_flow)
+        with_hours_round = stored_line_round(with_hours)
         webhook_round()  # warm up every side
         core_round()
         floor_round()
-        times = side_by_side(ROUNDS, webhook=webhook_round, core=core_round, floor=floor_round)
+        lookup.forget_cached_lines()
+        same_flow_round()  # the one read that fills the cache
+        with_hours_reads_before = with_hours.reads
+        reads_before = same_flow.reads
+        times = side_by_side(
+            ROUNDS,
+            webhook=webhook_round,
+            core=core_round,
+            floor=floor_round,
+            stored_line=same_flow_round,
+        )
+        warm_reads = same_flow.reads - reads_before
+        lookup.forget_cached_lines()
+        with_hours_round()
+        with_hours_reads_before = with_hours.reads
+        hours_times = side_by_side(ROUNDS, webhook=webhook_round, with_hours=with_hours_round)
+        warm_reads += with_hours.reads - with_hours_reads_before
     finally:
+        LineStore.for_calls = saved_for_calls  # type: ignore[method-assign]
+        lookup.forget_cached_lines()
         voice_webhooks.store_factory, voice_webhooks.line_factory = saved_store, saved_line
         for name, value in saved.items():
             if value is None:
@@ -203,6 +317,9 @@ def main() -> dict[str, object]:
                 os.environ[name] = value
         settings_module.reset_settings_cache()
     webhook, core, floor = times["webhook"], times["core"], times["floor"]
+    stored_line = times["stored_line"]
+    hours_ratio = hours_times["with_hours"] / hours_times["webhook"]
+    timed_calls = 2 * ROUNDS * CALLS_PER_ROUND
     rounds = f"medians of {ROUNDS} alternating rounds × {CALLS_PER_ROUND} calls, thread CPU time"
     figures = [
         Figure(
@@ -222,6 +339,22 @@ def main() -> dict[str, object]:
             f"{webhook * 1e6:.0f} µs per call, of which the shell's own cost "
             f"{(webhook - core) * 1e6:.0f} µs",
         ),
+        Figure(
+            "voice.line_from_cache_vs_default_line",
+            "the whole webhook with the number's stored line from the warm cache ÷ with the"
+            " default line (the same flow)",
+            round(stored_line / webhook, 2),
+            "×",
+            f"{stored_line * 1e6:.0f} µs vs {webhook * 1e6:.0f} µs per call; a line with weekly"
+            f" hours and a holiday in America/New_York: {hours_ratio:.2f}×; {rounds}",
+        ),
+        Figure(
+            "voice.storage_reads_per_warm_webhook",
+            "Lines table reads per warm webhook (counted on the table stub)",
+            warm_reads / timed_calls,
+            "",
+            f"{warm_reads} reads in {timed_calls} timed calls with a stored line",
+        ),
     ]
     for figure in figures:
         print(figure.line())
@@ -230,6 +363,7 @@ def main() -> dict[str, object]:
         "webhook_us": round(webhook * 1e6, 1),
         "core_us": round(core * 1e6, 1),
         "floor_us": round(floor * 1e6, 1),
+        "stored_line_us": round(stored_line * 1e6, 1),
     }
 
 

@@ -36,7 +36,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -86,8 +87,7 @@ LOST = "Sorry, something changed while you were calling. Please call again. Good
 _CONNECTED = frozenset({"completed", "answered"})
 
 
-@dataclass(frozen=True)
-class CallLogChange:
+class CallLogChange(NamedTuple):
     """What one webhook step changes on the call's CallLog record (applied by `apply_change`).
 
     `step` names the step for retry detection (same CallSid + step = a Twilio retry).
@@ -97,15 +97,14 @@ class CallLogChange:
     """
 
     step: str
-    initial: Mapping[str, Any] = field(default_factory=dict)
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    initial: Mapping[str, Any] = MappingProxyType({})
+    fields: Mapping[str, Any] = MappingProxyType({})
     menu_choice: Mapping[str, Any] | None = None
     starts_call: bool = False
     leg: tuple[str, Mapping[str, Any]] | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The answer to one voice webhook: TwiML, a short word for logs, and the record change."""
 
     twiml: str
@@ -497,28 +496,32 @@ def run_steps(
     said = False
     for index in range(start.index, len(steps)):
         step = steps[index]
-        at = start.at_index(index)
         if isinstance(step, PromptStep):
             speaker.prompt(response, step.prompt)
             said = True
-        elif isinstance(step, PauseStep):
+            continue
+        if isinstance(step, PauseStep):
             response.pause(length=step.seconds)
-        elif isinstance(step, MenuStep):
+            continue
+        # Only a step that names itself in an action URL needs its position (says and pauses,
+        # a greeting's usual run of them, skip building one each).
+        at = start.at_index(index)
+        if isinstance(step, MenuStep):
             offer_menu(response, step, at, 1, speaker, settings)
             return "menu"
-        elif isinstance(step, ForwardStep):
+        if isinstance(step, ForwardStep):
             dial(response, step, at, line, settings)
             return "forward"
-        elif isinstance(step, RingStep):
+        if isinstance(step, RingStep):
             ring(response, step, at, 0, line, settings, caller)
             return "ring"
-        elif isinstance(step, VoicemailStep):
+        if isinstance(step, VoicemailStep):
             voicemail(response, step, at, speaker, settings, line.number)
             return "voicemail"
-        elif isinstance(step, HangupStep):
+        if isinstance(step, HangupStep):
             response.hangup()
             return "hangup"
-        elif isinstance(step, RedirectStep):
+        if isinstance(step, RedirectStep):
             response.redirect(step.url, method="POST")
             return "redirect"
     _goodbye(response, speaker)
