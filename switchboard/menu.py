@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from switchboard.phone import is_e164
@@ -37,8 +36,7 @@ class MenuError(ValueError):
     """VOICE_MENU is malformed; the message names the entry."""
 
 
-@dataclass(frozen=True)
-class MenuOption:
+class MenuOption(NamedTuple):
     """What one key (or spoken word) does."""
 
     key: str
@@ -49,8 +47,7 @@ class MenuOption:
     words: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Menu:
+class Menu(NamedTuple):
     """The parsed menu: the prompt read inside `<Gather>` and the options by key."""
 
     prompt: str

@@ -21,15 +21,19 @@ The next change is found without stepping through time: the state can only chang
 clock reaches a range boundary (the instant a local time maps to, once or twice in a repeated
 hour) or where the UTC offset changes (the clock jumps over a boundary). Those candidate instants
 are computed for a week at a time and checked in order.
+
+The value classes are `NamedTuple`s (immutable, compared, hashed and, for `ClockRange`, ordered
+by value): a frozen dataclass compiles its methods at import, five times the cost, and every
+cold start defines them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from typing import NamedTuple
 
 MINUTES_PER_DAY = 24 * 60
 #: How far ahead `status` looks for the next change before saying "none".
@@ -55,8 +59,7 @@ class Reason(StrEnum):
     OVERRIDE = "override"  # an override set by the owner
 
 
-@dataclass(frozen=True, order=True)
-class ClockRange:
+class ClockRange(NamedTuple):
     """A daily range of wall-clock minutes; an end not after the start runs past midnight."""
 
     start: int  # minutes after midnight, 0..1439
@@ -132,8 +135,7 @@ def expand_days(key: str) -> list[int]:
     return days
 
 
-@dataclass(frozen=True)
-class CalendarDay:
+class CalendarDay(NamedTuple):
     """A day of the calendar: once (with a year) or every year (year None)."""
 
     year: int | None
@@ -163,8 +165,7 @@ def parse_calendar_day(text: str) -> CalendarDay:
     raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
 
 
-@dataclass(frozen=True)
-class Holiday:
+class Holiday(NamedTuple):
     """Days that replace the weekly hours: closed, or open for `hours` only."""
 
     first: CalendarDay
@@ -186,8 +187,7 @@ class Holiday:
         return month_day >= start or month_day <= end  # a range over the new year
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """Open or closed regardless of hours, until `until` or until the next scheduled change."""
 
     state: State
@@ -196,8 +196,7 @@ class Override:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     """What decides a line's state: its zone, weekly hours (None: always open), holidays, override."""
 
     #: The line's zone (a ZoneInfo; the always-open default line's is plain UTC).
@@ -207,8 +206,7 @@ class Schedule:
     override: Override | None = None
 
 
-@dataclass(frozen=True)
-class LineStatus:
+class LineStatus(NamedTuple):
     """A line's state at an instant, why, and when it next changes (None: not within the horizon)."""
 
     state: State
