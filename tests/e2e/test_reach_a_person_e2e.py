@@ -5,7 +5,7 @@ a caller rings a line whose ring group nobody takes → voicemail (transcribed) 
 two recipients and an e-mail with the audio attached to one, each exactly once, although Twilio
 retries the transcription callback and the retry reaches the other host; both hosts run the
 scheduled-SMS timer and the e-mail queue trigger (so both could send). Then the caller, a mobile,
-gets one text back; a second missed call within the window gets none.
+gets one text back; a second missed call within the window gets none, and a landline none.
 """
 
 from __future__ import annotations
@@ -190,3 +190,24 @@ def test_a_second_missed_call_within_the_window_gets_no_text_back(stack: Stack) 
     assert record["textBack"].startswith("skipped (texted within 24 h")
     time.sleep(2)
     assert stack.texts_to(CALLER) == [TEXT_BACK]
+
+
+def test_a_missed_call_from_a_landline_gets_no_text_back(stack: Stack) -> None:
+    landline = "+442071838750"  # a London fixed line: valid, but it cannot read a text
+    call = CallSession(
+        stack.first.url,
+        account_sid=ACCOUNT_SID,
+        auth_token=TOKEN,
+        from_=landline,
+        to=LINE,
+        standin_url=stack.standin.base_url,
+        status_callback="/api/status/call",
+    )
+    assert call.run(callees=parse_callees([f"{ANA}=no-answer", f"{BEN}=busy"])).ok
+    record = stack.first.request(
+        "GET", f"/api/calls/{call.call_sid}", headers={"x-functions-key": KEY}
+    ).json()
+    assert record["reached"] is False
+    assert record["textBack"] == "skipped (landline)"
+    time.sleep(2)  # two timer runs on each host: nothing goes out to it
+    assert stack.texts_to(landline) == []
