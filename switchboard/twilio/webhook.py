@@ -131,21 +131,20 @@ def junk_refusal(req: func.HttpRequest, settings: Settings) -> func.HttpResponse
     Only the signature header, the URL's length and the raw body (its length and a count of
     `&`) are looked at: each check costs at most one scan of the bytes.
     """
-    route = _route(req)
     if settings.signature_validation_enabled:
         signature = req.headers.get(SIGNATURE_HEADER)
         if not signature or len(signature) > MAX_SIGNATURE_CHARS:
-            refusals.refused(route, "no X-Twilio-Signature (403)")
+            refusals.refused(_route(req), "no X-Twilio-Signature (403)")
             return forbidden()
     if len(req.url) > MAX_WEBHOOK_URL:
-        refusals.refused(route, f"URL longer than {MAX_WEBHOOK_URL} characters (414)")
+        refusals.refused(_route(req), f"URL longer than {MAX_WEBHOOK_URL} characters (414)")
         return _plain(414, "URI too long")
     body = req.get_body() or b""
     if len(body) > MAX_WEBHOOK_BYTES:
-        refusals.refused(route, f"body larger than {MAX_WEBHOOK_BYTES} bytes (413)")
+        refusals.refused(_route(req), f"body larger than {MAX_WEBHOOK_BYTES} bytes (413)")
         return _plain(413, "Payload too large")
     if body.count(b"&") + 1 > MAX_WEBHOOK_PARAMS:
-        refusals.refused(route, f"more than {MAX_WEBHOOK_PARAMS} parameters (413)")
+        refusals.refused(_route(req), f"more than {MAX_WEBHOOK_PARAMS} parameters (413)")
         return _plain(413, "Payload too large")
     return None
 
