@@ -200,12 +200,6 @@ def _without_actions(xml: bytes) -> str:
     return text.replace('<Pause length="1" />', "<Pause />")
 
 
-def _using_stored_line(lines: _CountingLines) -> None:
-    LineStore.for_calls = classmethod(lambda cls, settings: lines)  # type: ignore[method-assign, assignment]
-    voice_webhooks.line_factory = lookup.line_for
-    lookup.forget_cached_lines()
-
-
 def main() -> dict[str, object]:
     """Measure and print app vs fair floor per call, and their ratio; then the lines figures."""
     saved = {name: os.environ.get(name) for name in ENV}
@@ -214,12 +208,17 @@ def main() -> dict[str, object]:
     saved_store, saved_line = voice_webhooks.store_factory, voice_webhooks.line_factory
     saved_for_calls = LineStore.__dict__["for_calls"]
 
-    def using_default_line() -> None:
-        LineStore.for_calls = saved_for_calls  # type: ignore[method-assign]
-        voice_webhooks.line_factory = lambda number, settings: default_line(settings)
+    def lines_from(lines: _CountingLines | None) -> None:
+        """Serve calls a stored line through the real lookup (None: the default line)."""
+        if lines is None:
+            LineStore.for_calls = saved_for_calls  # type: ignore[method-assign]
+            voice_webhooks.line_factory = lambda number, settings: default_line(settings)
+        else:
+            LineStore.for_calls = classmethod(lambda cls, settings: lines)  # type: ignore[method-assign, assignment]
+            voice_webhooks.line_factory = lookup.line_for
 
     voice_webhooks.store_factory = lambda settings: _NoStorage()
-    using_default_line()
+    lines_from(None)
     same_flow, with_hours = _CountingLines(STORED_LINE), _CountingLines(LINE_WITH_HOURS)
     try:
         settings = settings_module.get_settings()
@@ -237,13 +236,14 @@ def main() -> dict[str, object]:
         if not app_xml.decode() == core_xml == _floor_twiml(PARAMS):
             raise RuntimeError("the app's TwiML differs from the floor's: fix the benchmark")
         for lines in (same_flow, with_hours):
-            _using_stored_line(lines)
+            lines_from(lines)
+            lookup.forget_cached_lines()
             line_xml = voice_bp.voice_incoming(_requests(1, signature_header, body)[0]).get_body()
             if _without_actions(line_xml) != _without_actions(app_xml):
                 raise RuntimeError(f"the stored line answers differently: {line_xml!r}")
             if lines.reads != 1 or "open.5" not in line_xml.decode():
                 raise RuntimeError("the stored line was not used: fix the benchmark")
-        using_default_line()
+        lines_from(None)
 
         # The requests of every round of the whole webhook, built before any timing (the
         # worker builds them before the function runs).
@@ -261,12 +261,11 @@ def main() -> dict[str, object]:
         def stored_line_round(lines: _CountingLines) -> Callable[[], int]:
             def line_round() -> int:
                 # The cache stays warm across rounds (the lookup's TTL is 15 s, a round ~0.1 s).
-                LineStore.for_calls = classmethod(lambda cls, settings: lines)  # type: ignore[method-assign, assignment]
-                voice_webhooks.line_factory = lookup.line_for
+                lines_from(lines)
                 try:
                     return webhook_round()
                 finally:
-                    using_default_line()
+                    lines_from(None)
 
             return line_round
 
@@ -291,7 +290,6 @@ def main() -> dict[str, object]:
         floor_round()
         lookup.forget_cached_lines()
         same_flow_round()  # the one read that fills the cache
-        with_hours_reads_before = with_hours.reads
         reads_before = same_flow.reads
         times = side_by_side(
             ROUNDS,

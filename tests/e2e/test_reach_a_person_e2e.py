@@ -79,6 +79,26 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 45.0) -> Any:
         time.sleep(0.2)
 
 
+def call_from(caller: str, host: HostHandle, stack: Stack) -> CallSession:
+    """A simulated call from `caller` to the line through `host`, with status callbacks."""
+    return CallSession(
+        host.url,
+        account_sid=ACCOUNT_SID,
+        auth_token=TOKEN,
+        from_=caller,
+        to=LINE,
+        standin_url=stack.standin.base_url,
+        status_callback="/api/status/call",
+    )
+
+
+def record_of(call: CallSession, host: HostHandle) -> dict[str, Any]:
+    """The call's CallLog record, as the operator API shows it."""
+    answer = host.request("GET", f"/api/calls/{call.call_sid}", headers={"x-functions-key": KEY})
+    record: dict[str, Any] = answer.json()
+    return record
+
+
 @pytest.fixture(scope="module")
 def stack(run_host_module: HostFactory) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:10]
@@ -122,15 +142,7 @@ def stack(run_host_module: HostFactory) -> Iterator[Stack]:
 
 
 def test_voicemail_reaches_two_phones_and_a_mailbox_once_each(stack: Stack) -> None:
-    call = CallSession(
-        stack.first.url,
-        account_sid=ACCOUNT_SID,
-        auth_token=TOKEN,
-        from_=CALLER,
-        to=LINE,
-        standin_url=stack.standin.base_url,
-        status_callback="/api/status/call",
-    )
+    call = call_from(CALLER, stack.first, stack)
     transcript = call.run(
         callees=parse_callees([f"{ANA}=no-answer", f"{BEN}="]),
         transcription_text=TRANSCRIPT,
@@ -162,9 +174,7 @@ def test_voicemail_reaches_two_phones_and_a_mailbox_once_each(stack: Stack) -> N
     assert TRANSCRIPT in body.get_content()
     attachments = list(mail.iter_attachments())
     assert len(attachments) == 1
-    record = stack.first.request(
-        "GET", f"/api/calls/{call.call_sid}", headers={"x-functions-key": KEY}
-    ).json()
+    record = record_of(call, stack.first)
     audio = stack.standin.recording_audio(record["recordingSid"])
     assert attachments[0].get_content() == audio
     assert record["reached"] is False
@@ -174,19 +184,9 @@ def test_voicemail_reaches_two_phones_and_a_mailbox_once_each(stack: Stack) -> N
 
 
 def test_a_second_missed_call_within_the_window_gets_no_text_back(stack: Stack) -> None:
-    call = CallSession(
-        stack.second.url,
-        account_sid=ACCOUNT_SID,
-        auth_token=TOKEN,
-        from_=CALLER,
-        to=LINE,
-        standin_url=stack.standin.base_url,
-        status_callback="/api/status/call",
-    )
+    call = call_from(CALLER, stack.second, stack)
     assert call.run(callees=parse_callees([f"{ANA}=busy", f"{BEN}=busy"])).ok
-    record = stack.second.request(
-        "GET", f"/api/calls/{call.call_sid}", headers={"x-functions-key": KEY}
-    ).json()
+    record = record_of(call, stack.second)
     assert record["textBack"].startswith("skipped (texted within 24 h")
     time.sleep(2)
     assert stack.texts_to(CALLER) == [TEXT_BACK]
@@ -194,19 +194,9 @@ def test_a_second_missed_call_within_the_window_gets_no_text_back(stack: Stack) 
 
 def test_a_missed_call_from_a_landline_gets_no_text_back(stack: Stack) -> None:
     landline = "+442071838750"  # a London fixed line: valid, but it cannot read a text
-    call = CallSession(
-        stack.first.url,
-        account_sid=ACCOUNT_SID,
-        auth_token=TOKEN,
-        from_=landline,
-        to=LINE,
-        standin_url=stack.standin.base_url,
-        status_callback="/api/status/call",
-    )
+    call = call_from(landline, stack.first, stack)
     assert call.run(callees=parse_callees([f"{ANA}=no-answer", f"{BEN}=busy"])).ok
-    record = stack.first.request(
-        "GET", f"/api/calls/{call.call_sid}", headers={"x-functions-key": KEY}
-    ).json()
+    record = record_of(call, stack.first)
     assert record["reached"] is False
     assert record["textBack"] == "skipped (landline)"
     time.sleep(2)  # two timer runs on each host: nothing goes out to it

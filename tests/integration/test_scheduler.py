@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,16 +42,7 @@ FAST_RETRY = RetryPolicy(
 )
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[TwilioStandin]:
-    with TwilioStandin(seed=8, callback_delay_ms=0) as instance:
-        yield instance
-
-
-@pytest.fixture
-def twilio(standin: TwilioStandin) -> TwilioStandin:
-    standin.reset()
-    return standin
+STANDIN_SEED = 8  # its own SIDs and numbers (the stand-in fixture: conftest)
 
 
 def env_for(storage: str, twilio: TwilioStandin, table: str, **extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,16 +36,7 @@ LANDLINE = "+442079460000"
 MESSAGE = "Sorry we missed your call. We'll call you back within the hour."
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[TwilioStandin]:
-    with TwilioStandin(seed=20, callback_delay_ms=0) as instance:
-        yield instance
-
-
-@pytest.fixture
-def twilio(standin: TwilioStandin) -> TwilioStandin:
-    standin.reset()
-    return standin
+STANDIN_SEED = 20  # its own SIDs and numbers (the stand-in fixture: conftest)
 
 
 LINE: Line = parse_line(

@@ -41,16 +41,7 @@ FAST = RetryPolicy(base=timedelta(seconds=0.4), cap=timedelta(seconds=2), max_at
 RECORDED_AT = datetime(2026, 12, 1, 14, 41, 5, tzinfo=UTC)  # 09:41 EST in New York
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[TwilioStandin]:
-    with TwilioStandin(seed=18, callback_delay_ms=0) as instance:
-        yield instance
-
-
-@pytest.fixture
-def twilio(standin: TwilioStandin) -> TwilioStandin:
-    standin.reset()
-    return standin
+STANDIN_SEED = 18  # its own SIDs and numbers (the stand-in fixture: conftest)
 
 
 @pytest.fixture

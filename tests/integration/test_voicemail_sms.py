@@ -10,7 +10,7 @@ import asyncio
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -37,16 +37,7 @@ STAFF = ("+15005550010", "+15005550011")
 URL = "https://api.twilio.com/2010-04-01/Accounts/AC{}/Recordings/{}"
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[TwilioStandin]:
-    with TwilioStandin(seed=19, callback_delay_ms=0) as instance:
-        yield instance
-
-
-@pytest.fixture
-def twilio(standin: TwilioStandin) -> TwilioStandin:
-    standin.reset()
-    return standin
+STANDIN_SEED = 19  # its own SIDs and numbers (the stand-in fixture: conftest)
 
 
 @pytest.fixture
