@@ -5,6 +5,7 @@ import azure.functions as func
 from switchboard.calls import blueprint as calls
 from switchboard.lines import blueprint as lines
 from switchboard.operator import blueprint as operator
+from switchboard.outbound import blueprint as outbound
 from switchboard.schedules import blueprint as schedules
 from switchboard.sms import blueprint as sms
 from switchboard.status import blueprint as status
@@ -21,3 +22,4 @@ app.register_functions(calls.bp)
 app.register_functions(schedules.bp)
 app.register_functions(lines.bp)
 app.register_functions(voicemail.bp)
+app.register_functions(outbound.bp)

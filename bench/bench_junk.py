@@ -28,10 +28,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import azure.functions as func
+from switchboard.guard.store import SenderState
 from twilio.request_validator import RequestValidator
 
 from switchboard import settings as settings_module
-from switchboard.guard.store import SenderState
 from switchboard.sms import blueprint as sms_bp
 from switchboard.sms import webhook as sms_webhook
 

@@ -43,6 +43,7 @@ from switchboard.lines.commands import lines as lines_group
 from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
+from switchboard.outbound.commands import outbound as outbound_group
 from switchboard.settings import Settings, SettingsError, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
@@ -139,6 +140,7 @@ def cli(ctx: click.Context, settings_file: Path | None) -> None:
 
 
 cli.add_command(lines_group)
+cli.add_command(outbound_group)
 
 
 # --- call -------------------------------------------------------------------------------------
@@ -185,6 +187,7 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
     except InvalidCallRequest as exc:
         raise click.UsageError(str(exc)) from None
     settings = context.settings
+    _require_destination(settings, request.to, call=True)
     payload = request.to_message()
     try:
         message_id = enqueue_json(settings.outbound_call_queue, payload, settings)
@@ -192,6 +195,17 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
         fail(storage_unavailable(exc))
     call_id = request.id or message_id
     click.echo(f"Enqueued call {call_id} on queue {settings.outbound_call_queue}")
+
+
+def _require_destination(settings: Settings, to: str, *, call: bool = False) -> None:
+    """The outbound policy's destination rules, as for the API (the error names the rule)."""
+    from switchboard.outbound.purposes import Channel
+    from switchboard.outbound.service import Outbound, Refused
+
+    try:
+        Outbound(settings).require(to, channel=Channel.CALL if call else Channel.SMS)
+    except Refused as exc:
+        fail(exc.api_error("to"))
 
 
 # --- sms --------------------------------------------------------------------------------------
@@ -277,6 +291,7 @@ def sms_schedule(
         )
     except schedules.ScheduleInputError as exc:
         raise click.UsageError(_schedule_error(exc)) from None
+    _require_destination(settings, schedule.to)
     try:
         results = asyncio.run(create_schedules(settings, [schedule], records.utcnow()))
     except Exception as exc:  # storage: the message says which kind, never a connection string
@@ -407,11 +422,15 @@ def read_csv_rows(text: str) -> Iterator[CsvRow]:
 
 
 def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportPlan:
-    """Validate every row like POST /api/sms/schedules and give it its id: the `id` column,
+    """Validate every row like POST /api/sms/schedules (the outbound policy's destination rules
+    included) and give it its id: the `id` column,
     else `csv-` + a hash of the row's content, so the same row imported again is the same
     schedule (nothing is created twice)."""
+    from switchboard.outbound.destinations import explain
+    from switchboard.outbound.service import Outbound
     from switchboard.schedules import rules as schedules
 
+    destinations = Outbound(settings).destinations
     plan = ImportPlan()
     seen: dict[str, tuple[int, str]] = {}
     for row in rows:
@@ -435,6 +454,10 @@ def plan_import(rows: Iterator[CsvRow], settings: Settings, now: Any) -> ImportP
             plan.invalid.append((row.line, _schedule_error(exc)))
             continue
         schedule = dataclasses.replace(schedule, id=schedule_id)
+        refused = destinations.problem(schedule.to)
+        if refused is not None:
+            plan.invalid.append((row.line, f"to: {explain(refused, destinations.describe())}"))
+            continue
         earlier = seen.get(schedule_id)
         if earlier is not None:
             if earlier[1] == schedule.fingerprint():

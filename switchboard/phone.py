@@ -56,3 +56,41 @@ def time_zones_for(value: str) -> tuple[str, ...]:
     except phonenumbers.NumberParseException:
         return ()
     return tuple(z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
+
+
+#: phonenumbers' `PhoneNumberType` members by value (filled on first use).
+_TYPE_NAMES: dict[int, str] = {}
+
+
+@lru_cache(maxsize=8192)
+def number_facts(value: str) -> tuple[str | None, int | None, str]:
+    """(ISO 3166 region, country calling code, phonenumbers' number type name) of an E.164
+    number: ``("US", 1, "FIXED_LINE_OR_MOBILE")``; ``(None, None, "INVALID")`` when it cannot be
+    parsed. Non-geographic numbers (international networks, satellite, +800 freephone) have
+    the region ``"001"``."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    if not _TYPE_NAMES:
+        _TYPE_NAMES.update(
+            {v: n for n, v in vars(PhoneNumberType).items() if not n.startswith("_")}
+        )
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None, None, "INVALID"
+    region = phonenumbers.region_code_for_number(parsed)
+    kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "UNKNOWN")
+    return region, parsed.country_code, kind
+
+
+def region_of(value: str) -> str | None:
+    """The ISO 3166 alpha-2 region of an E.164 number (``"001"`` for non-geographic ones)."""
+    return number_facts(value)[0]
+
+
+def known_regions() -> frozenset[str]:
+    """Every ISO 3166 alpha-2 region phonenumbers knows a numbering plan for."""
+    import phonenumbers
+
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)

@@ -43,8 +43,6 @@ SECRET_SETTINGS = frozenset(
     }
 )
 
-DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
-
 # Patterns as source, compiled on first use by `re.match` (the `re` module caches them): a
 # cold start compiling every pattern of every setting it does not have cost ~3 ms.
 _SID_PATTERNS = {
@@ -204,7 +202,8 @@ class Settings:
     voice_allowed_callers: tuple[str, ...] = _setting("VOICE_ALLOWED_CALLERS", ())
     # SMS behaviour (POST /api/sms/incoming)
     sms_auto_reply: str | None = _setting("SMS_AUTO_REPLY")
-    sms_help_text: str = _setting("SMS_HELP_TEXT", DEFAULT_HELP_TEXT)
+    #: None: `switchboard.outbound.wording.HELP_DEFAULT`.
+    sms_help_text: str | None = _setting("SMS_HELP_TEXT")
     owner_number: str | None = _setting("OWNER_NUMBER")
     # E-mail (voicemail notices: switchboard.voicemail, over switchboard.mail.smtp)
     smtp_host: str | None = _setting("SMTP_HOST")
@@ -213,9 +212,15 @@ class Settings:
     smtp_password: str | None = _secret("SMTP_PASSWORD")
     smtp_from: str | None = _setting("SMTP_FROM")
     smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
-    # The loop guard of automatic texts (switchboard.guard)
+    # The one outbound path (switchboard.outbound): per-subject windows, destinations, budgets
     sms_auto_reply_window: timedelta = _setting("SMS_AUTO_REPLY_WINDOW", timedelta(hours=12))
     sms_forward_daily_cap: int = _setting("SMS_FORWARD_DAILY_CAP", 10)
+    #: None: the countries of the account's own numbers; ("*",): every country.
+    outbound_allowed_countries: tuple[str, ...] | None = _setting("OUTBOUND_ALLOWED_COUNTRIES")
+    automatic_sms_daily_limit: int = _setting("AUTOMATIC_SMS_DAILY_LIMIT", 100)
+    automatic_sms_burst_limit: int = _setting("AUTOMATIC_SMS_BURST_LIMIT", 20)
+    voicemail_email_daily_limit: int = _setting("VOICEMAIL_EMAIL_DAILY_LIMIT", 50)
+    owner_email: str | None = _setting("OWNER_EMAIL")
 
     def __repr__(self) -> str:
         parts = []
@@ -503,6 +508,39 @@ def parse_menu(raw: str) -> Menu:
         raise ValueError(detail if detail.startswith("not valid") else f"entry {detail}") from None
 
 
+#: `OUTBOUND_ALLOWED_COUNTRIES`: every country (rarely wise: see the README).
+ALL_COUNTRIES = "*"
+
+
+def parse_countries(raw: str) -> tuple[str, ...]:
+    """ISO 3166 alpha-2 codes, comma- or space-separated (`US,CA,GB`), or `*` for all; the error
+    gives the entry's position."""
+    from switchboard.phone import known_regions
+
+    entries = [e.strip().upper() for e in re.split(r"[,\s;]+", raw.strip()) if e.strip()]
+    if entries == [ALL_COUNTRIES]:
+        return (ALL_COUNTRIES,)
+    if not entries:
+        raise ValueError("must list ISO 3166 country codes such as US,CA or be *")
+    regions = known_regions()
+    for position, entry in enumerate(entries, start=1):
+        if entry == ALL_COUNTRIES:
+            raise ValueError("* allows every country: give it alone")
+        if entry not in regions:
+            raise ValueError(
+                f"entry {position} must be an ISO 3166 alpha-2 country code such as US or GB"
+            )
+    return tuple(dict.fromkeys(entries))
+
+
+def parse_plain_address(raw: str) -> str:
+    """One e-mail address, without a display name: `owner@example.com`."""
+    value = raw.strip()
+    if not re.fullmatch(_MAIL_ADDRESS, value):
+        raise ValueError("must be an e-mail address such as owner@example.com")
+    return value
+
+
 def parse_account_name(raw: str) -> str:
     """An Azure Storage account name: 3-24 lowercase letters and digits."""
     value = raw.strip()
@@ -643,6 +681,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMTP_TLS": parse_smtp_tls,
     "SMS_AUTO_REPLY_WINDOW": parse_iso_duration_between(timedelta(minutes=1), timedelta(days=30)),
     "SMS_FORWARD_DAILY_CAP": parse_int_range(1, 1000),
+    "OUTBOUND_ALLOWED_COUNTRIES": parse_countries,
+    "AUTOMATIC_SMS_DAILY_LIMIT": parse_int_range(1, 100_000),
+    # The burst window keeps the time of each of its texts on the line's budget row.
+    "AUTOMATIC_SMS_BURST_LIMIT": parse_int_range(1, 500),
+    "VOICEMAIL_EMAIL_DAILY_LIMIT": parse_int_range(1, 10_000),
+    "OWNER_EMAIL": parse_plain_address,
 }
 
 
@@ -724,6 +768,7 @@ def _careless(values: dict[str, Any]) -> list[SettingProblem]:
                 "http is allowed only to a loopback address",
             )
         )
+    problems += _outside_allowed_countries(values)
     own = values.get("twilio_from_number")
     if own:
         for attribute in ("owner_number", "voice_forward_to"):
@@ -737,6 +782,37 @@ def _careless(values: dict[str, Any]) -> list[SettingProblem]:
                         "VOICE_MENU", f"entry options.{option.key}.to: {OWN_NUMBER_LOOP}"
                     )
                 )
+    return problems
+
+
+def _outside_allowed_countries(values: dict[str, Any]) -> list[SettingProblem]:
+    """Numbers the settings send texts or calls to, in a country OUTBOUND_ALLOWED_COUNTRIES
+    leaves out (checked when the list is explicit; its default, the account's countries, is
+    known only at run time: `GET /api/health` checks it there)."""
+    allowed = values.get("outbound_allowed_countries")
+    if not allowed or allowed == (ALL_COUNTRIES,):
+        return []
+    from switchboard.phone import region_of
+
+    problems: list[SettingProblem] = []
+    menu: Menu | None = values.get("voice_menu")
+    named = [
+        (setting_name(attribute), values.get(attribute))
+        for attribute in ("owner_number", "voice_forward_to")
+    ] + [
+        (f"VOICE_MENU: entry options.{option.key}.to", option.to)
+        for option in (menu.options if menu else ())
+        if option.action == "forward"
+    ]
+    for name, number in named:
+        if number and region_of(number) not in allowed:
+            problems.append(
+                SettingProblem(
+                    name.split(":")[0],
+                    (name.split(": ", 1)[1] + ": " if ": " in name else "")
+                    + "is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow",
+                )
+            )
     return problems
 
 

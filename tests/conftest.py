@@ -22,6 +22,9 @@ SCRUBBED_PREFIXES = (
     "WEBSITE_",
     "OUTBOUND_CALL_QUEUE",
     "OWNER_NUMBER",
+    "OWNER_EMAIL",
+    "OUTBOUND_ALLOWED_COUNTRIES",
+    "AUTOMATIC_SMS_",
     "DEVHOST_",
     "AzureWebJobs",
     "PYTHON_THREADPOOL_THREAD_COUNT",
@@ -35,16 +38,16 @@ SCRUBBED_PREFIXES = (
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> Iterator[None]:
     """What the app keeps in process memory across requests starts empty for every test: the
-    opt-out journal, the loop guard's fallback tallies and the account's numbers."""
-    from switchboard.guard.own_numbers import OWN_NUMBERS
-    from switchboard.guard.store import LOCAL
+    opt-out journal, our own numbers and the budget rows this instance keeps warm."""
     from switchboard.optouts.journal import PENDING
+    from switchboard.outbound.own_numbers import OWN_NUMBERS
+    from switchboard.outbound.store import WARM
 
-    for memory in (PENDING, LOCAL):
+    for memory in (PENDING, WARM):
         memory.clear()
     OWN_NUMBERS.forget()
     yield
-    for memory in (PENDING, LOCAL):
+    for memory in (PENDING, WARM):
         memory.clear()
     OWN_NUMBERS.forget()
 

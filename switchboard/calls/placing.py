@@ -1,7 +1,9 @@
 """Outbound calls from the queue: one delivery of a message, and the poison handler.
 
 - `handle_message` (trigger `calls_queue`, queue `%OUTBOUND_CALL_QUEUE%`): validates the message,
-  claims its id, places the call with Twilio and records the outcome (SPEC "Outbound calls"). It
+  checks its destination with the outbound policy (a refused one is `rejected` with the reason:
+  ``skipped (country not allowed)``), claims its id, places the call with Twilio and records the
+  outcome (a geo-permission refusal also pauses the line's automatic texts). It
   raises only for transient failures (so the host redelivers the message) and when another worker
   holds the id's lease. When an earlier attempt may have reached Twilio (its worker stopped
   before storing the CallSid, or the create got no answer), it first asks Twilio for that call
@@ -209,6 +211,27 @@ def find_earlier_call(
         raise TransientCallFailure(f"call {key}: cannot check Twilio for an earlier call") from exc
 
 
+def refused_destination(settings: Settings, to: str) -> str | None:
+    """``skipped (country not allowed)`` when the outbound policy refuses to call `to` (the
+    country list, premium-rate and satellite numbers); None when it may be called."""
+    from switchboard.outbound.purposes import Channel, skipped
+    from switchboard.outbound.service import Outbound, Refused
+
+    try:
+        Outbound(settings).require(to, channel=Channel.CALL)
+    except Refused as exc:
+        return skipped(exc.reason)
+    return None
+
+
+def _twilio_error(settings: Settings, line: str, code: int | None) -> None:
+    """A geo-permission refusal of a call (21215, 13227, ...) pauses the line's automatic
+    texts too: someone is dialling where the business does not."""
+    from switchboard.outbound.service import LineRef, Outbound
+
+    Outbound(settings).twilio_error(LineRef(line), code)
+
+
 def _text_of(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
@@ -250,6 +273,19 @@ def process_message(
         )
         return Outcome(key, "rejected")
     key = request.id or message_id
+    refusal = refused_destination(settings, request.to)
+    if refusal is not None:
+        created = ledger.reject(
+            key, refusal, "to", _text_of(body), now=now(), message_id=message_id
+        )
+        logger.warning(
+            "Outbound call %s to %s not placed: %s%s",
+            key,
+            mask(request.to),
+            refusal,
+            "" if created else " (the id already has a record: left unchanged)",
+        )
+        return Outcome(key, "rejected")
     claim = ledger.claim(key, request, from_=from_, now=now(), message_id=message_id)
     if claim.verdict is Verdict.IN_FLIGHT:
         raise CallInFlight(f"call {key} is being placed by another worker; retrying later")
@@ -312,6 +348,8 @@ def process_message(
             max_dequeue_count=max_deliveries,
         )
         code: int | str | None = failure.code if failure.code is not None else failure.status
+        if not failure.transient:
+            _twilio_error(settings, from_, failure.code)
         if action is FailureAction.FAIL:
             ledger.fail(key, attempts, code, failure.message, now=now())
             logger.warning(

@@ -1,6 +1,7 @@
 """The operator routes for outbound calls (auth level function), as the blueprint calls them:
 
-- `POST /api/calls` (`create_call`): validated like a queue message, the id registered, the
+- `POST /api/calls` (`create_call`): validated like a queue message, the destination checked by
+  the outbound policy (400 `destination_not_allowed` naming the rule), the id registered, the
   message enqueued on `%OUTBOUND_CALL_QUEUE%` (placed by `switchboard.calls.placing`); 202 `{id,
   status}`;
 - `GET /api/calls?since=&until=&limit=&cursor=` (`list_calls`): recent calls, newest first;
@@ -62,6 +63,9 @@ def create_call(
             raise InvalidCallRequest("from", "is required: TWILIO_FROM_NUMBER is not set")
     except InvalidCallRequest as exc:
         return _bad_request(exc)
+    refused = destination_refused(settings, request.to)
+    if refused is not None:
+        return refused
     key = request.id or uuid.uuid4().hex
     message = {**request.to_message(), "id": key}
     try:
@@ -85,6 +89,20 @@ def create_call(
         logger.exception("POST /api/calls: could not enqueue %s", key)
         return _unavailable("the call queue")
     return json_response({"id": key, "status": "queued"}, 202)
+
+
+def destination_refused(settings: Settings, to: str) -> func.HttpResponse | None:
+    """400 naming the rule when the outbound policy refuses to call `to` (a country
+    `OUTBOUND_ALLOWED_COUNTRIES` leaves out, a premium-rate or satellite number); None when it
+    may be called."""
+    from switchboard.outbound.purposes import Channel
+    from switchboard.outbound.service import Outbound, Refused
+
+    try:
+        Outbound(settings).require(to, channel=Channel.CALL)
+    except Refused as exc:
+        return api_error_response(exc.api_error("to"))
+    return None
 
 
 def list_calls(req: func.HttpRequest, store: RecordStore, now: datetime) -> func.HttpResponse:

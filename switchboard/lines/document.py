@@ -561,8 +561,9 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
 
 def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(pointer, number) of every number a valid document sends calls or texts to: forwards,
-    ring-group people and `sms.forwardTo` (checked against the account's own numbers: a call
-    forwarded to one of them would come back to the app)."""
+    ring-group people, `sms.forwardTo` and voicemail's `notify.sms` (checked by the outbound
+    policy: never one of our own numbers, where a call or text comes straight back to the app,
+    never a country or kind of number it refuses)."""
     found: list[tuple[str, str]] = []
 
     def walk(steps: Sequence[Mapping[str, Any]], path: list[str | int]) -> None:
@@ -576,6 +577,11 @@ def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
             elif "menu" in step:
                 for key, option in step["menu"]["options"].items():
                     walk(option["steps"], [*path, index, "menu", "options", key, "steps"])
+            elif "voicemail" in step:
+                notify = (step["voicemail"] or {}).get("notify") or {}
+                for n, number in enumerate(notify.get("sms") or []):
+                    where = pointer([*path, index, "voicemail", "notify", "sms", n])
+                    found.append((where, number))
 
     for flow in FLOW_NAMES:
         walk(document.get(flow, []), [flow])

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from switchboard.lines.hours import Schedule, State
+from switchboard.outbound import wording
 
 #: The call flows of a line, by name: what runs while open, closed, and on a closed holiday.
 FLOW_NAMES = ("open", "closed", "holiday")
@@ -31,7 +32,8 @@ DEFAULT_MENU_TIMEOUT = 5
 DEFAULT_RING_TIMEOUT = 20
 DEFAULT_VOICEMAIL_MAX_LENGTH = 120
 DEFAULT_TRANSCRIPT_WAIT = 120
-DEFAULT_TEXT_BACK = "Sorry we missed your call. We will call you back as soon as we can."
+#: The words of a text-back without its own message (`switchboard.outbound.wording`).
+DEFAULT_TEXT_BACK = wording.TEXT_BACK_DEFAULT
 
 
 class Prompt(NamedTuple):

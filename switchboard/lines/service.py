@@ -14,8 +14,6 @@ without the operator's API: cold starts import less) and are re-exported here.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -36,12 +34,7 @@ from switchboard.settings import Settings
 
 logger = get_logger(__name__)
 
-#: How long the account's numbers (checked when a line is written) are remembered.
-ACCOUNT_NUMBERS_SECONDS = 60.0
 _WRITE_ATTEMPTS = 5
-
-_lock = threading.Lock()
-_account_numbers: tuple[float, frozenset[str]] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,36 +104,19 @@ def _write(
     cache(settings).put(
         number, document.build_line(stored, number, written.version) if stored else None
     )
+    if stored:
+        from switchboard.outbound.own_numbers import OWN_NUMBERS
+
+        OWN_NUMBERS.remember(number)  # ours from now on, on this instance at once
     return written
 
 
 def account_numbers(settings: Settings) -> frozenset[str] | None:
-    """The account's incoming numbers (remembered a minute), or None when Twilio cannot say."""
-    global _account_numbers
-    with _lock:
-        remembered = _account_numbers
-    if remembered is not None and time.monotonic() - remembered[0] < ACCOUNT_NUMBERS_SECONDS:
-        return remembered[1]
-    if not settings.twilio_rest_configured:
-        return None
-    try:
-        from switchboard.twilio import client as twilio_client
+    """The account's incoming numbers (the outbound path's cache), or None when Twilio cannot
+    say."""
+    from switchboard.outbound.own_numbers import OWN_NUMBERS
 
-        numbers = twilio_client.list_incoming_numbers(twilio_client.get_client(settings), 1000)
-    except Exception as exc:  # Twilio unreachable: the write goes on with a warning
-        logger.warning("lines: the account's numbers could not be listed (%s)", type(exc).__name__)
-        return None
-    found = frozenset(n.phone_number for n in numbers if n.phone_number)
-    with _lock:
-        _account_numbers = (time.monotonic(), found)
-    return found
-
-
-def forget_account_numbers() -> None:
-    """Forget the remembered account numbers (tests)."""
-    global _account_numbers
-    with _lock:
-        _account_numbers = None
+    return OWN_NUMBERS.known_account_numbers(settings)
 
 
 def check_account_number(settings: Settings, number: str, force: bool) -> list[dict[str, str]]:
@@ -167,22 +143,27 @@ def check_account_number(settings: Settings, number: str, force: bool) -> list[d
 
 
 def check_loops(settings: Settings, number: str, stored: dict[str, Any]) -> None:
-    """400 naming the pointer of a forward, ring-group person or `sms.forwardTo` that is one of
-    the app's own numbers (this line, TWILIO_FROM_NUMBER, the account's numbers when Twilio can
-    say): a call or text sent there comes straight back to the app."""
-    own = {number, settings.twilio_from_number or ""}
-    listed = account_numbers(settings)
-    if listed is not None:
-        own |= listed
+    """400 naming the pointer of a forward, ring-group person, `sms.forwardTo` or voicemail
+    `notify.sms` number the outbound policy refuses: one of the app's own numbers (this line,
+    every line, TWILIO_FROM_NUMBER, the account's numbers), where a call or text comes straight
+    back (`forwards_to_own_number`), or a country or kind of number it never reaches
+    (`destination_not_allowed`)."""
+    from switchboard.outbound.destinations import OWN_NUMBER, explain
+    from switchboard.outbound.service import Outbound
+
+    destinations = Outbound(settings).destinations
     for where, target in document.forwarding_targets(stored):
-        if target in own:
-            raise ApiError(
-                400,
-                "forwards_to_own_number",
-                f"{where}: is one of this app's own numbers: a call or text sent there would "
-                "come straight back",
-                where,
-            )
+        problem = destinations.problem(target, also_own=(number,))
+        if problem is None:
+            continue
+        code = "forwards_to_own_number" if problem == OWN_NUMBER else "destination_not_allowed"
+        raise ApiError(
+            400,
+            code,
+            f"{where}: {explain(problem, destinations.describe())}",
+            where,
+            extra={"reason": problem},
+        )
 
 
 def put(

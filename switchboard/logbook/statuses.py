@@ -21,7 +21,7 @@ an unknown incoming status never moves a record.
 
 Shared by every writer of CallLog and MessageLog: the status callbacks
 (`switchboard.status.merge`), the MessageLog writes of what the app sends
-(`switchboard.logbook.messages`), and everything that places a call or sends a message with a
+(`switchboard.outbound.messagelog`), and everything that places a call or sends a message with a
 `StatusCallback` (`status_callback_url`).
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +39,3 @@ def health_report(
         "twilio": {"ok": twilio.ok, "configured": twilio.configured, "detail": twilio.detail},
     }
     return (200 if healthy else 503), body
-
-
-def own_number_problems(forwarding: Iterable[tuple[str, str]], own: frozenset[str]) -> list[str]:
-    """Settings that forward to one of the account's own numbers (a loop; the SMS webhook
-    refuses such a forward at runtime): `forwarding` is (setting, number) pairs."""
-    return [
-        f"{name}: is one of the account's numbers (IncomingPhoneNumbers): forwarding there "
-        "would loop"
-        for name, number in forwarding
-        if number in own
-    ]

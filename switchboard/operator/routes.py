@@ -13,6 +13,7 @@ import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
@@ -27,7 +28,7 @@ from switchboard.logbook import listing
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
-from switchboard.operator.health import Check, health_report, own_number_problems
+from switchboard.operator.health import Check, health_report
 from switchboard.storage import tables
 
 logger = get_logger(__name__)
@@ -50,15 +51,26 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         problems = []
         storage = Check(*tables.storage_reachable(settings))
         twilio = _twilio_check(settings)
-        if twilio.ok:
-            from switchboard.guard.own_numbers import OWN_NUMBERS
-
-            own = OWN_NUMBERS.account_numbers(settings)
-            problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
+        outbound = _outbound_report(settings, storage.ok)
+        problems += outbound.pop("problems")
     status, body = health_report(presence, problems, storage, twilio)
     if storage.ok:
         body["queues"] = _queue_report(settings)
+        body["outbound"] = outbound
     return json_response(body, status)
+
+
+def _outbound_report(settings: settings_module.Settings, storage_ok: bool) -> dict[str, Any]:
+    """The outbound path: each line's automatic texts today (paused or not, with the counts),
+    the allowed countries, and forwarding settings it refuses (under `problems`)."""
+    from switchboard.outbound import health as outbound_health
+
+    try:
+        section, problems = outbound_health.report(settings, with_lines=storage_ok)
+    except Exception as exc:  # storage failing between the check and the read
+        logger.warning("health: the outbound report failed (%s)", type(exc).__name__)
+        return {"problems": [], "error": type(exc).__name__}
+    return {**section, "problems": problems}
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not

@@ -12,11 +12,8 @@ imported at module import).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
-
-from azure.core.exceptions import AzureError
 
 from switchboard import records
 from switchboard.http import ApiError, not_found, unavailable
@@ -26,14 +23,15 @@ from switchboard.logbook.listing import (
     list_history,
     storage_unavailable,
 )
-from switchboard.logbook.messages import record_outbound_message
 from switchboard.logbook.statuses import Kind, status_callback_url
-from switchboard.logbook.store import ConcurrencyError, RecordStore
+from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
 from switchboard.operator.api import SendRequest, UsageQuery
 from switchboard.optouts import rules as optout
 from switchboard.optouts.store import OptOutStore
+from switchboard.outbound.purposes import Origin, Purpose
+from switchboard.outbound.service import LineRef, Message, Outbound, Refused
 from switchboard.phone import mask
 from switchboard.settings import MissingSettingError, Settings
 from switchboard.twilio.errors import classify_twilio_error
@@ -44,6 +42,8 @@ logger = get_logger(__name__)
 message_store_factory: Callable[[Settings], RecordStore] = RecordStore.messages
 call_store_factory: Callable[[Settings], RecordStore] = RecordStore.calls
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
+#: The outbound policy (tests swap its numbers).
+outbound_factory: Callable[[Settings], Outbound] = Outbound
 
 
 def not_configured(exc: MissingSettingError) -> ApiError:
@@ -84,7 +84,9 @@ def send_message(
     app_base_url: str | None,
     source: str = "operator",
 ) -> dict[str, str]:
-    """Send an SMS/MMS now: opt-out check, Twilio, MessageLog record. Returns {"sid","status"}.
+    """Send an SMS/MMS now through the outbound path: the destination (400
+    `destination_not_allowed` naming the rule), the opt-out check, Twilio, the MessageLog
+    record. Returns {"sid","status"}.
 
     `app_base_url` is the public origin for the StatusCallback (trusted configuration only:
     `settings.callback_origin`, or a loopback origin locally; None: no callback, the record
@@ -98,89 +100,42 @@ def send_message(
         except MissingSettingError as exc:
             raise not_configured(exc) from None
     client = _twilio_client(settings)
-
+    callback = status_callback_url(app_base_url, Kind.MESSAGE) if app_base_url else None
+    if callback is None:
+        logger.warning("PUBLIC_BASE_URL is not set: the message is sent without StatusCallback")
+    policy = outbound_factory(settings)
+    message = Message(
+        Purpose.OPERATOR,
+        LineRef(request.from_ or ""),
+        request.to,
+        origin=Origin.OPERATOR,
+        body=request.body,
+        media=tuple(request.media_urls),
+    )
     try:
-        optout.ensure_can_text(request.to, optout_store_factory(settings))
+        sent = policy.send(
+            message,
+            status_callback=callback,
+            source=source,
+            lookup=optout_store_factory(settings),
+            client=client,
+            store=message_store_factory(settings),
+        )
+    except Refused as exc:
+        logger.info("Refused to text %s: %s", mask(request.to), exc.reason)
+        raise exc.api_error("to") from None
     except optout.OptedOut:
         logger.info("Refused to text %s: opted out", mask(request.to))
         raise operator_api.opted_out_error() from None
     except optout.OptOutCheckFailed as exc:
         # Fail closed: an unreadable opt-out list never lets a text through.
         raise storage_unavailable(exc.__cause__ or exc) from None
-    except STORAGE_ERRORS as exc:  # building the store (creating the table) failed
+    except STORAGE_ERRORS as exc:  # building a store (creating the table) failed
         raise storage_unavailable(exc) from None
-
-    callback = status_callback_url(app_base_url, Kind.MESSAGE) if app_base_url else None
-    if callback is None:
-        logger.warning("PUBLIC_BASE_URL is not set: the message is sent without StatusCallback")
-
-    from switchboard.twilio import client as twilio_client
-
-    try:
-        created = twilio_client.send_sms(
-            client,
-            to=request.to,
-            body=request.body,
-            from_=sender,
-            messaging_service_sid=messaging_service,
-            status_callback=callback,
-            media_urls=list(request.media_urls) or None,
-        )
     except Exception as exc:  # every Twilio failure is classified; none may escape as a 500
-        error = _twilio_failure(exc, "send")
-        if error.status == 400:
-            _record_refused(settings, request, sender, error, source)
-        raise error from None
-
-    logger.info("Sent message %s to %s (%s)", created.sid, mask(request.to), source)
-    try:
-        record_outbound_message(
-            message_store_factory(settings),
-            created.sid,
-            request.to,
-            sender,
-            request.body,
-            request.media_urls,
-            source,
-            status=created.status,
-        )
-    except STORAGE_ERRORS as exc:
-        # The SMS is on its way: answering an error would make the caller send it twice.
-        logger.error(
-            "Message %s was sent but not recorded in MessageLog: %s",
-            created.sid,
-            type(exc).__name__,
-        )
-    return {"sid": created.sid, "status": created.status}
-
-
-def _record_refused(
-    settings: Settings,
-    request: SendRequest,
-    sender: str | None,
-    error: ApiError,
-    source: str,
-) -> None:
-    """Keep a failed record of a send Twilio refused, and its opt-out when the code is 21610."""
-    code = int(error.code) if error.code.isdigit() else None
-    try:
-        if code == operator_api.OPTED_OUT_CODE:
-            optout_store_factory(settings).opt_out(request.to, optout.How.TWILIO_21610)
-        record_outbound_message(
-            message_store_factory(settings),
-            None,
-            request.to,
-            sender,
-            request.body,
-            request.media_urls,
-            source,
-            status="failed",
-            record_id="refused-" + uuid.uuid4().hex,
-            error_code=code,
-            error_message=error.message,
-        )
-    except (AzureError, ConcurrencyError, ValueError) as exc:
-        logger.error("A refused message could not be recorded: %s", type(exc).__name__)
+        raise _twilio_failure(exc, "send") from None
+    logger.info("Sent message %s to %s (%s)", sent.sid, mask(request.to), source)
+    return {"sid": sent.sid or sent.record_id, "status": sent.status}
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ Recording is idempotent: a number already opted out keeps its first record (a re
 webhook, a second STOP or a later 21610 write nothing).
 
 The OptOut table is the per-number table of what decides whether the app may text a number: the
-same partition also holds the loop guard's row (RowKey `guard`, `switchboard.guard.store`), so
-one partition query reads both. Anything listing opt-outs filters on RowKey `optout`.
+same partition also holds the outbound policy's rows of that number as a subject (RowKey
+`guard-<line>`, `switchboard.outbound.store`), so one partition query reads both, and the
+partition `budget` holds each line's budget. Anything listing opt-outs filters on RowKey
+`optout`.
 
 Changes the SMS webhook could not write during an outage wait in `switchboard.optouts.journal`;
 `replay` writes them, and every read does that first.

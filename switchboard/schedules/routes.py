@@ -1,7 +1,8 @@
 """The scheduled-SMS operator routes (auth level function) as the blueprint calls them:
 
 - `create`: ``POST /api/sms/schedules``: 201, or 200 for the same id with the same request
-  again, 409 for the same id with a different one, 400 naming the field;
+  again, 409 for the same id with a different one, 400 naming the field (or, for a recipient
+  the outbound policy refuses, `destination_not_allowed` naming the rule);
 - `get`: ``GET /api/sms/schedules/{id}``: the schedule as JSON, 404 when unknown;
 - `cancel`: ``DELETE /api/sms/schedules/{id}``: cancel if sending has not started (200 with the
   cancelled schedule), else 409.
@@ -14,6 +15,7 @@ first use.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -92,6 +94,9 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
         except sched.ScheduleInputError as exc:
             code = "invalid_json" if exc.field is None else exc.code
             return error_response(400, code, exc.message, exc.field)
+        refused = await asyncio.to_thread(destination_refused, settings, schedule.to)
+        if refused is not None:
+            return refused
         result, _ = await store.create(schedule, now)
         if result is CreateResult.CONFLICT:
             return error_response(
@@ -142,6 +147,19 @@ async def cancel(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(view)
 
     return await _serve(handle)
+
+
+def destination_refused(settings: settings_module.Settings, to: str) -> func.HttpResponse | None:
+    """400 naming the rule when the outbound policy refuses to text `to` (checked again when
+    the schedule falls due)."""
+    from switchboard.http import api_error_response
+    from switchboard.outbound.service import Outbound, Refused
+
+    try:
+        Outbound(settings).require(to)
+    except Refused as exc:
+        return api_error_response(exc.api_error("to"))
+    return None
 
 
 def _not_found(schedule_id: str) -> func.HttpResponse:

@@ -30,11 +30,13 @@ Keys (one table, `SmsSchedule`, three kinds of rows)
 States
 ------
 ``pending`` → ``claimed`` (a run's ETag-conditioned claim, a lease until ``LeaseUntil``)
-→ ``sent`` | ``failed`` | ``skipped-opted-out`` | ``expired``; ``claimed`` → ``pending`` again
+→ ``sent`` | ``failed`` | ``skipped-opted-out`` | ``skipped`` | ``expired``; ``claimed`` →
+``pending`` again
 (moved to a later minute: the end of the recipient's quiet hours, or a transient failure's
 backoff); ``claimed`` → ``claimed`` (its lease expired: another run re-claims it, finds out from
 Twilio whether the send happened, and only then sends); ``pending`` → ``cancelled`` (DELETE).
-``sent``, ``failed``, ``skipped-opted-out``, ``expired`` and ``cancelled`` are final.
+``sent``, ``failed``, ``skipped-opted-out``, ``skipped`` (the outbound policy refused the
+destination when it fell due), ``expired`` and ``cancelled`` are final.
 
 A due row may also be ``moved`` (its schedule now lives in the row named by ``MovedToPk``/
 ``MovedToRk``; a run deletes it) or ``cancelled`` (DELETE won, the done row is not yet written).
@@ -113,6 +115,9 @@ class Status(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED_OPTED_OUT = "skipped-opted-out"
+    #: The outbound policy refused the destination at send time (`ErrorMessage` says why:
+    #: ``country not allowed``, ``one of our numbers``, ...).
+    SKIPPED = "skipped"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     #: Due rows only: the schedule moved to another due row (shown as pending).
@@ -120,7 +125,14 @@ class Status(StrEnum):
 
 
 FINAL = frozenset(
-    {Status.SENT, Status.FAILED, Status.SKIPPED_OPTED_OUT, Status.EXPIRED, Status.CANCELLED}
+    {
+        Status.SENT,
+        Status.FAILED,
+        Status.SKIPPED_OPTED_OUT,
+        Status.SKIPPED,
+        Status.EXPIRED,
+        Status.CANCELLED,
+    }
 )
 
 #: Allowed transitions of a schedule's state (see the module doc).
@@ -133,6 +145,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
             Status.SENT,
             Status.FAILED,
             Status.SKIPPED_OPTED_OUT,
+            Status.SKIPPED,
             Status.EXPIRED,
         }
     ),
@@ -234,17 +247,25 @@ class NewSchedule:
     send_at: datetime
     time_zone: str | None = None
     recurrence: str | None = None
+    #: The line it goes out for (its number is the sender, its conversation the record's):
+    #: set by the app for the texts it schedules itself; None: the app's default sender.
+    line: str | None = None
+    #: What it is for (`switchboard.outbound.purposes.Purpose`), set by the app for its own.
+    purpose: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two creates "the same": every field, times compared as instants."""
+        fields: dict[str, Any] = {
+            "to": self.to,
+            "body": self.body,
+            "sendAt": stamp(self.send_at),
+            "timeZone": self.time_zone,
+            "recurrence": self.recurrence,
+        }
+        # Only when set: the fingerprints of schedules made before lines had senders hold.
+        fields.update({k: v for k, v in (("line", self.line), ("purpose", self.purpose)) if v})
         canonical = json.dumps(
-            {
-                "to": self.to,
-                "body": self.body,
-                "sendAt": stamp(self.send_at),
-                "timeZone": self.time_zone,
-                "recurrence": self.recurrence,
-            },
+            fields,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -607,6 +628,8 @@ SPEC_PROPERTIES = (
     "Root",
     "Previous",
     "Home",
+    "Line",
+    "Purpose",
 )
 
 
@@ -626,6 +649,10 @@ def spec_properties(
         props["TimeZone"] = schedule.time_zone
     if schedule.recurrence:
         props["Recurrence"] = schedule.recurrence
+    if schedule.line:
+        props["Line"] = schedule.line
+    if schedule.purpose:
+        props["Purpose"] = schedule.purpose
     if previous:
         props["Previous"] = previous
     return props
@@ -895,6 +922,8 @@ def to_json(
     optional: dict[str, Any] = {
         "timeZone": id_row.get("TimeZone"),
         "recurrence": id_row.get("Recurrence"),
+        "line": id_row.get("Line"),
+        "purpose": id_row.get("Purpose"),
         "root": id_row.get("Root") if id_row.get("Root") != id_row["PartitionKey"] else None,
         "previous": id_row.get("Previous"),
         "next": state.get("Next"),

@@ -5,11 +5,11 @@ due-row query, ETag-conditioned claims (transactions of up to 100 operations per
 moves to a later minute, next occurrences and final states. Every read it makes is counted in
 `entities_read`, so tests can check that a run reads O(due) entities.
 
-Async helpers for the timer's other tables sit here too, so the hot path stays on one event
-loop: `read_opt_out` and `OptOutSnapshot` (lookups behind `optout.ensure_can_text`, which
-remains the one check: a point read per recipient, or for a big run the short opt-out list read
-once and re-read every few seconds) and `MessageLogWriter` (the MessageLog record of a sent
-message, with the layout of `RecordStore.create`; index rows are written in transactions).
+Async helpers for the opt-outs sit here too, so the hot path stays on one event loop:
+`read_opt_out` and `OptOutSnapshot` (lookups behind `optout.ensure_can_text`, which remains the
+one check: a point read per recipient, or for a big run the short opt-out list read once and
+re-read every few seconds). The MessageLog record of a sent message is the one writer's
+(`switchboard.outbound.messagelog.AsyncMessageLogWriter`).
 
 Clients are opened per run or per request (`open_tables`) and closed at the end: aiohttp sessions
 belong to one event loop.
@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -37,7 +37,6 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from switchboard import records
-from switchboard.logbook import messages as message_log
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
 from switchboard.schedules import rules as sched
@@ -544,6 +543,8 @@ class ScheduleStore:
             send_at=at,
             time_zone=row.get("TimeZone") or None,
             recurrence=row.get("Recurrence") or None,
+            line=row.get("Line") or None,
+            purpose=row.get("Purpose") or None,
         )
         spec = sched.spec_properties(schedule, root=root, previous=str(row["Id"]))
         due = sched.new_due_entity(spec, at, intended_at=at, created_at=now, tentative=True)
@@ -693,7 +694,7 @@ class OptOutSnapshot:
     async def _load(self) -> None:
         found: dict[str, optout.OptOutRecord] = {}
         try:
-            # Opt-outs only: the same table holds the loop guard's rows (RowKey `guard`).
+            # Opt-outs only: the same table holds the outbound policy's rows (subjects, budgets).
             async for entity in self.table.query_entities(
                 "RowKey eq @row",
                 parameters={"row": optout.ROW_KEY},
@@ -709,94 +710,3 @@ class OptOutSnapshot:
             self._error = exc
             return
         self._records, self._error = found, None
-
-
-@dataclass
-class MessageLogWriter:
-    """MessageLog records of sent messages: the record (one insert; the layout of
-    `RecordStore.create`) and its index row (upserted in transactions by `flush`)."""
-
-    table: TableClient
-    settings: Settings
-    #: Index rows per transaction at most (and how many gather before they are written).
-    batch_size: int = MAX_BATCH
-    _index: list[Entity] = field(default_factory=list)
-
-    async def record_sent(
-        self,
-        *,
-        sid: str,
-        to: str,
-        from_: str | None,
-        body: str,
-        status: str,
-        sent_at: datetime,
-        schedule_id: str,
-    ) -> None:
-        """Record a message Twilio accepted (idempotent: a repeat or a record an early status
-        callback created is completed by `message_log.record_outbound_message`)."""
-        fields = message_log.outbound_fields(
-            sid=sid,
-            to=to,
-            from_=from_,
-            body=body,
-            source="schedule",
-            status=status,
-            sent_at=sent_at,
-        )
-        fields["ScheduleId"] = schedule_id
-        entity = {
-            "PartitionKey": sid,
-            "RowKey": records.RECORD_ROW,
-            "Id": sid,
-            "CreatedAt": sent_at,
-            "UpdatedAt": sent_at,
-            **fields,
-            "Sid": sid,
-        }
-        try:
-            # Nothing to read back: Table Storage need not echo the entity (204, not 201).
-            await self.table.create_entity(entity, response_preference="return-no-content")
-        except ResourceExistsError:
-            await asyncio.to_thread(self._complete_existing, sid, to, from_, body, status, sent_at)
-            return
-        self._index.append(
-            {
-                "PartitionKey": records.index_partition(sent_at),
-                "RowKey": records.index_row(sent_at, sid),
-                "Id": sid,
-            }
-        )
-        if len(self._index) >= self.batch_size:
-            await self.flush()
-
-    def _complete_existing(
-        self, sid: str, to: str, from_: str | None, body: str, status: str, sent_at: datetime
-    ) -> None:
-        from switchboard.logbook.store import RecordStore
-
-        message_log.record_outbound_message(
-            RecordStore.messages(self.settings),
-            sid,
-            to,
-            from_,
-            body,
-            source="schedule",
-            status=status,
-            sent_at=sent_at,
-        )
-
-    async def flush(self) -> None:
-        """Write the index rows collected so far (transactions per day partition)."""
-        pending, self._index = self._index, []
-        groups: dict[str, list[Entity]] = defaultdict(list)
-        for row in pending:
-            groups[row["PartitionKey"]].append(row)
-        for group in groups.values():
-            for batch in _chunks(group, self.batch_size):
-                try:
-                    await self.table.submit_transaction(
-                        [("upsert", row, {"mode": UpdateMode.MERGE}) for row in batch]
-                    )
-                except HttpResponseError as exc:
-                    logger.warning("MessageLog index rows not written (%s)", type(exc).__name__)

@@ -15,14 +15,19 @@ shares (`Run`: settings, options, clients, clock, report):
 5. send (`Sender`, ``SMS_SEND_CONCURRENCY`` asyncio workers on the async Twilio client, and a
    token bucket when ``SMS_MAX_PER_SECOND`` is set): expired (overdue by more than
    ``SMS_MAX_LATENESS``) → ``expired``; in the recipient's quiet hours → moved to their end;
-   opted out (`optout.ensure_can_text`, `OptOutChecks`: a point read per recipient started at
+   a destination the outbound policy refuses (`switchboard.outbound.destinations`: a country
+   `OUTBOUND_ALLOWED_COUNTRIES` leaves out, a premium-rate or satellite number, one of our own
+   numbers; resolved once per run) → ``skipped`` with the reason; opted out (`optout.ensure_can_text`, `OptOutChecks`: a point read per recipient started at
    the claim; a run of 100 or more with an opt-out list of at most a quarter of that reads the
    list once and re-reads it every 5 s) → ``skipped-opted-out``; else Twilio;
-6. record outcomes (`Outcomes`): a MessageLog record for each sent message (StatusCallback to
-   `switchboard.settings.callback_origin` + ``/api/status/message``); a transient failure moves
+6. record outcomes (`Outcomes`): a MessageLog record for each sent message, through the one
+   writer (`switchboard.outbound.messagelog`: its day index and conversation rows; StatusCallback
+   to `switchboard.settings.callback_origin` + ``/api/status/message``); a text the app scheduled
+   for a line goes out from the line's number; a transient failure moves
    the schedule to a later minute with exponential backoff, ``failed`` after the last attempt; a
    permanent one is
-   ``failed`` with Twilio's code (21610 also records the opt-out and ends ``skipped-opted-out``);
+   ``failed`` with Twilio's code (21610 also records the opt-out and ends ``skipped-opted-out``;
+   a fraud or geo-permission code, such as 21408, pauses the line's automatic texts);
    a recurrence gets its next occurrence exactly once (`NextOccurrences`); the done rows and the
    deletion of the due rows go in transactions (`Finisher`).
 
@@ -76,11 +81,14 @@ from switchboard import records
 from switchboard.logbook import statuses
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
+from switchboard.outbound.destinations import Destinations
+from switchboard.outbound.messagelog import AsyncMessageLogWriter
+from switchboard.outbound.purposes import ORIGINS, Origin, Purpose
 from switchboard.phone import mask
 from switchboard.schedules import rules as sched
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import Action, Outcome, RetryPolicy, RowKind, Status
-from switchboard.schedules.store import Held, MessageLogWriter, ScheduleStore, TableSet
+from switchboard.schedules.store import Held, ScheduleStore, TableSet
 from switchboard.settings import Settings, SettingsError, callback_origin, get_settings
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
@@ -137,6 +145,8 @@ class RunReport:
     sent: int = 0
     failed: int = 0
     skipped_opted_out: int = 0
+    #: Refused by the outbound policy when due (a destination it does not allow).
+    skipped: int = 0
     expired: int = 0
     deferred: int = 0
     retried: int = 0
@@ -195,8 +205,11 @@ class Run:
         tables_: TableSet,
         client: Any,
         clock: Clock,
+        destinations: Destinations | None = None,
     ) -> None:
         self.settings = settings
+        #: Our own numbers and the allowed countries (None: not checked, tests of the run).
+        self.destinations = destinations
         self.options = options
         self.tables = tables_
         self.client = client
@@ -230,6 +243,13 @@ class Run:
         self.callback = (
             statuses.status_callback_url(origin, statuses.Kind.MESSAGE) if origin else None
         )
+
+    def sender_of(self, row: Any) -> str | None:
+        """The From of a schedule's text: its line's number (a text the app scheduled for a
+        line), else TWILIO_FROM_NUMBER; none with a Messaging Service (it picks)."""
+        if self.service_sid:
+            return None
+        return str(row.get("Line") or "") or self.from_
 
     def budget_spent(self) -> bool:
         """Whether the run's time for claiming is over (what is claimed is still sent)."""
@@ -584,8 +604,24 @@ class Sender:
             return
         if await self._expired_or_deferred(held):
             return
+        if await self._refused(held):
+            return
         if await self._may_text(held):
             await self._send(held)
+
+    async def _refused(self, held: Held) -> bool:
+        """The outbound policy's destination check (pure, resolved once per run): a country
+        not allowed, a premium-rate or satellite number, one of our own numbers → `skipped`."""
+        destinations = self.run.destinations
+        if destinations is None:
+            return False
+        row = held.row
+        problem = destinations.problem(str(row["To"]), also_own=(str(row.get("Line") or ""),))
+        if problem is None:
+            return False
+        self.run.report.skipped += 1
+        await self.outcomes.finish(held, Outcome(Status.SKIPPED, error_message=problem))
+        return True
 
     async def _expired_or_deferred(self, held: Held) -> bool:
         """Expire a schedule overdue by more than SMS_MAX_LATENESS, or move it to the end of
@@ -644,7 +680,7 @@ class Sender:
                 run.client,
                 to=str(held.row["To"]),
                 body=str(held.row["Body"]),
-                from_=run.from_,
+                from_=run.sender_of(held.row),
                 messaging_service_sid=run.service_sid,
                 status_callback=run.callback,
             )
@@ -659,6 +695,15 @@ class Sender:
 # --------------------------------------------------------------------------------------------
 
 
+def purpose_of(row: Any) -> Purpose:
+    """What a schedule's text is for: the purpose the app gave its own, else an operator's
+    schedule."""
+    try:
+        return Purpose(str(row.get("Purpose") or Purpose.SCHEDULE.value))
+    except ValueError:
+        return Purpose.SCHEDULE
+
+
 class Outcomes:
     """Where each schedule's outcome goes: the MessageLog record of a sent message (written
     beside the run), a retry moved to a later minute, the next occurrence of a recurrence,
@@ -667,7 +712,7 @@ class Outcomes:
     def __init__(self, run: Run) -> None:
         self.run = run
         batch = max(1, min(run.options.write_batch, schedule_store.MAX_BATCH))
-        self.log_writer = MessageLogWriter(run.tables.messages, run.settings, batch)
+        self.log_writer = AsyncMessageLogWriter(run.tables.messages, run.settings, batch)
         self.finisher = Finisher(run.store, run.options.flush_interval, batch)
         self.next_occurrences = NextOccurrences(run)
         self._record_tasks: set[asyncio.Task[None]] = set()
@@ -704,7 +749,9 @@ class Outcomes:
         self._record_later(held, sid, message_status, sent_at)
         await self.finish(
             held,
-            Outcome(Status.SENT, message_sid=sid, from_=self.run.from_, sent_at=sent_at),
+            Outcome(
+                Status.SENT, message_sid=sid, from_=self.run.sender_of(held.row), sent_at=sent_at
+            ),
         )
 
     def _record_later(self, held: Held, sid: str, message_status: str, sent_at: datetime) -> None:
@@ -713,14 +760,18 @@ class Outcomes:
         async def record() -> None:
             async with self._record_limit:
                 try:
+                    purpose = purpose_of(held.row)
                     await self.log_writer.record_sent(
                         sid=sid,
                         to=str(held.row["To"]),
-                        from_=self.run.from_,
+                        from_=self.run.sender_of(held.row),
                         body=str(held.row["Body"]),
                         status=message_status,
                         sent_at=sent_at,
                         schedule_id=str(held.row["Id"]),
+                        line=str(held.row.get("Line") or "") or None,
+                        purpose=purpose,
+                        origin=ORIGINS.get(purpose, Origin.SCHEDULE),
                     )
                 except Exception:
                     logger.exception("MessageLog record of %s not written", sid)
@@ -734,6 +785,8 @@ class Outcomes:
         ends `skipped-opted-out`; any other permanent failure ends `failed`."""
         report = self.run.report
         failure = classify_twilio_error(exc)
+        if failure.code is not None and not failure.transient:
+            await asyncio.to_thread(self._twilio_error, held.row, failure.code)
         if failure.transient:
             await self.transient(held, failure.code or failure.status, failure.message)
             return
@@ -758,6 +811,13 @@ class Outcomes:
         await self.finish(
             held, Outcome(Status.FAILED, error_code=failure.code, error_message=failure.message)
         )
+
+    def _twilio_error(self, row: Any, code: int) -> None:
+        """A fraud or geo-permission refusal pauses the line's automatic texts."""
+        from switchboard.outbound.service import LineRef, Outbound
+
+        line = str(row.get("Line") or "") or self.run.sender_of(row) or ""
+        Outbound(self.run.settings).twilio_error(LineRef(line), code)
 
     def _record_opt_out(self, number: str) -> None:
         from switchboard.optouts.store import OptOutStore
@@ -919,10 +979,19 @@ async def run_once(
         )
         return RunReport()
     factory = twilio_factory or twilio_client.async_client
+    destinations = await asyncio.to_thread(_destinations, settings)
     async with schedule_store.open_tables(settings) as table_set, factory(settings) as client:
-        report = await Run(settings, options, table_set, client, clock).execute()
+        run = Run(settings, options, table_set, client, clock, destinations)
+        report = await run.execute()
     logger.info("scheduled SMS run: %s", json.dumps(report.as_dict(), separators=(",", ":")))
     return report
+
+
+def _destinations(settings: Settings) -> Destinations:
+    """Our own numbers and the allowed countries, once per run (cached by the instance)."""
+    from switchboard.outbound.service import Outbound
+
+    return Outbound(settings).destinations
 
 
 async def run_timer(*, past_due: bool = False) -> None:

@@ -8,15 +8,18 @@ read, reads it (`Loaded`), and `decide` says what to write and what to answer (`
   Twilio retry of a message already acted on, which changes nothing. So a STOP retried after a
   later START does not opt the person out again. The marker is written with the message's
   record, after the change (`mark_keyword`);
-- the reply is what `switchboard.sms.replies.decide_reply` would say, passed through the loop
-  guard (`switchboard.guard.rules`, issue 14): nothing automatic for a text from the number
-  itself or from one of our own numbers, nor for a body that is one of our own automatic texts
-  (another bot echoing us); the auto-reply and the HELP answer at most once per sender per
-  `SMS_AUTO_REPLY_WINDOW`, and only to a sender that can be texted (not a short code or an
-  alphanumeric sender ID); forwards to the owner never to one of our own numbers, at most
-  `SMS_FORWARD_DAILY_CAP` per sender per day, then one digest line (the owner is told, not left
-  in silence), and the first forward after the pause says how many were held. The tallies it
-  changes are in `Decision.tallies` (written before answering).
+- the reply is what `switchboard.sms.replies.decide_reply` would say, passed through the
+  outbound policy (`switchboard.outbound`): nothing automatic for a text from the number itself
+  or from one of our own numbers, nor for a body that is a text we sent this sender or one of
+  the line's own answers (another bot echoing us); no text to a destination the policy refuses
+  (a short code, an alphanumeric sender, a country not allowed, a premium-rate number, one of
+  our numbers); the auto-reply and the HELP answer at most once per sender and line per
+  `SMS_AUTO_REPLY_WINDOW`; forwards to the owner at most `SMS_FORWARD_DAILY_CAP` per sender and
+  line per day, then one digest line (the owner is told, not left in silence), and the first
+  forward after the pause says how many were held. The tallies it changes are in
+  `Decision.tallies` (written before answering); the texts it lets through still need the
+  line's budget (`Decision.charges`, charged by the webhook), and each text wanted has its word
+  (`Decision.words`: ``sent`` or ``skipped (why)``), recorded on the message.
 """
 
 from __future__ import annotations
@@ -25,13 +28,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from switchboard.guard.rules import Policy, Purpose, Ruling, Tally, Verdict, is_echo, rule
-from switchboard.guard.store import SenderState
+from switchboard.outbound.destinations import Destinations
+from switchboard.outbound.purposes import SENT, Purpose, skipped
+from switchboard.outbound.store import SenderState
+from switchboard.outbound.windows import Policy, Ruling, Tally, Verdict, is_echo, remember, rule
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.sms.replies import Reply, ReplySettings, decide_reply, digest_text, forward_text
 
 #: The MessageLog step marker of a message whose keyword was applied.
 KEYWORD_STEP = "keyword"
+#: The record's property holding each automatic answer's word.
+WORD_PROPERTIES = {
+    Purpose.AUTO_REPLY: "AutoReply",
+    Purpose.HELP: "Help",
+    Purpose.FORWARD: "Forward",
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class Needs:
     """What the decision about a message needs read from storage."""
 
     keyword_marker: bool = False
-    #: The sender's row group in OptOut: its opt-out and the loop guard's tallies.
+    #: The sender's rows in OptOut: its opt-out and its tallies on this line.
     sender_state: bool = False
 
     @property
@@ -51,7 +62,7 @@ class Needs:
 @dataclass(frozen=True)
 class Loaded:
     """What was read: whether the keyword was already applied, and the sender's state (None:
-    not read; read from this instance's memory when storage failed)."""
+    not read)."""
 
     keyword_applied: bool = False
     sender: SenderState | None = None
@@ -65,11 +76,11 @@ class Loaded:
 
 
 @dataclass(frozen=True)
-class Guarding:
-    """What the loop guard needs besides the message: the account's numbers, the policies,
-    the time."""
+class Policing:
+    """What the outbound policy needs besides the message: the destinations (our own numbers,
+    the allowed countries), the windows' policies, the time."""
 
-    own_numbers: frozenset[str]
+    destinations: Destinations
     policies: Mapping[Purpose, Policy]
     now: datetime
 
@@ -83,10 +94,21 @@ class Decision:
     #: Write the keyword's step marker with the message's record.
     mark_keyword: bool
     reply: Reply
-    #: The guard tallies this answer changes (written before answering).
+    #: The window tallies this answer changes (written before answering).
     tallies: dict[Purpose, Tally] = field(default_factory=dict)
     #: Why something automatic was not sent, for the log.
     withheld: tuple[str, ...] = ()
+    #: The digests of the texts sent to the sender to keep (None: unchanged).
+    sent: tuple[str, ...] | None = None
+    #: Each automatic answer wanted: ``sent`` or ``skipped (why)`` (recorded on the message).
+    words: dict[Purpose, str] = field(default_factory=dict)
+    #: The budget keys of the texts the reply sends (charged to the line before answering).
+    charges: tuple[str, ...] = ()
+
+    def without_texts(self, reason: str) -> Decision:
+        """The decision with its texts refused for `reason` (the line's budget said no)."""
+        words = {p: w if w != SENT else skipped(reason) for p, w in self.words.items()}
+        return replace(self, reply=Reply(), words=words, charges=(), withheld=(reason,))
 
 
 def needs(message: InboundMessage, settings: ReplySettings) -> Needs:
@@ -103,9 +125,9 @@ def needs(message: InboundMessage, settings: ReplySettings) -> Needs:
 
 
 def decide(
-    message: InboundMessage, loaded: Loaded, settings: ReplySettings, guarding: Guarding
+    message: InboundMessage, loaded: Loaded, settings: ReplySettings, policing: Policing
 ) -> Decision:
-    """The opt-out change, the keyword marker, the reply and the guard's tallies for `message`."""
+    """The opt-out change, the keyword marker, the reply and the tallies for `message`."""
     keyword = message.keyword
     if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
         change = None if loaded.keyword_applied else keyword
@@ -113,54 +135,90 @@ def decide(
     wanted = decide_reply(message, settings, sender_opted_out=bool(loaded.sender_opted_out))
     if wanted.empty:
         return Decision(None, False, wanted)
-    return _guarded(
-        message, wanted, loaded.sender or SenderState(message.from_), settings, guarding
+    return _policed(
+        message, wanted, loaded.sender or SenderState(message.from_), settings, policing
     )
 
 
-def _guarded(
+def _wanted_purposes(message: InboundMessage, wanted: Reply) -> list[Purpose]:
+    found = []
+    if wanted.to_sender is not None:
+        found.append(Purpose.HELP if message.keyword is KeywordKind.HELP else Purpose.AUTO_REPLY)
+    if wanted.forward_to is not None:
+        found.append(Purpose.FORWARD)
+    return found
+
+
+def _policed(
     message: InboundMessage,
     wanted: Reply,
     sender: SenderState,
     settings: ReplySettings,
-    guarding: Guarding,
+    policing: Policing,
 ) -> Decision:
-    own = guarding.own_numbers | {message.to}
-    if message.from_ == message.to or message.from_ in own:
-        return Decision(None, False, Reply(), withheld=("the text came from one of our numbers",))
-    if message.keyword is None and is_echo(message.body, (settings.auto_reply, settings.help_text)):
-        return Decision(None, False, Reply(), withheld=("the text is one of our own texts",))
+    ours = policing.destinations
+    also = (message.to,)
+    purposes = _wanted_purposes(message, wanted)
+    if message.from_ == message.to or ours.is_ours(message.from_, also):
+        why = "the text came from one of our numbers"
+        return Decision(None, False, Reply(), withheld=(why,), words=_all(purposes, why))
+    own_texts = (settings.auto_reply, settings.help_text)
+    if message.keyword is None and is_echo(message.body, sender.sent, own_texts):
+        why = "an echo of our own text"
+        return Decision(None, False, Reply(), withheld=(why,), words=_all(purposes, why))
     tallies: dict[Purpose, Tally] = {}
     withheld: list[str] = []
+    words: dict[Purpose, str] = {}
+    charges: list[str] = []
+    sent = sender.sent
 
-    def ask(purpose: Purpose, recipient: str) -> Ruling:
+    def ask(purpose: Purpose, recipient: str) -> Ruling | None:
+        problem = ours.problem(recipient, also_own=also)
+        if problem is not None:
+            withheld.append(f"{purpose}: {problem}")
+            words[purpose] = skipped(problem)
+            return None
         before = sender.tally(purpose)
-        ruling = rule(
-            guarding.policies[purpose],
-            before,
-            subject=message.from_,
-            recipient=recipient,
-            own_numbers=own,
-            now=guarding.now,
-            sid=message.sid,
-        )
+        ruling = rule(policing.policies[purpose], before, now=policing.now, sid=message.sid)
         if ruling.tally != before:
             tallies[purpose] = ruling.tally
-        if not ruling.allowed:
+        if ruling.allowed:
+            words[purpose] = SENT
+            charges.append(f"{message.sid}-{purpose.value}")
+        else:
             withheld.append(f"{purpose}: {ruling.reason}")
+            words[purpose] = skipped(ruling.reason)
         return ruling
 
     reply = wanted
     if wanted.to_sender is not None:
-        purpose = Purpose.HELP if message.keyword is KeywordKind.HELP else Purpose.AUTO_REPLY
-        if not ask(purpose, message.from_).allowed:
+        purpose = purposes[0]
+        answered = ask(purpose, message.from_)
+        if answered is None or not answered.allowed:
             reply = replace(reply, to_sender=None)
+        elif not answered.repeat:
+            sent = remember(sent, wanted.to_sender)
     if wanted.forward_to is not None:
         reply = _forward(message, reply, wanted.forward_to, ask(Purpose.FORWARD, wanted.forward_to))
-    return Decision(None, False, reply, tallies, tuple(withheld))
+    return Decision(
+        None,
+        False,
+        reply,
+        tallies,
+        tuple(withheld),
+        sent if sent != sender.sent else None,
+        words,
+        tuple(charges),
+    )
 
 
-def _forward(message: InboundMessage, reply: Reply, owner: str, ruling: Ruling) -> Reply:
+def _all(purposes: list[Purpose], why: str) -> dict[Purpose, str]:
+    return {p: skipped(why) for p in purposes}
+
+
+def _forward(message: InboundMessage, reply: Reply, owner: str, ruling: Ruling | None) -> Reply:
+    if ruling is None:
+        return replace(reply, forward_to=None, forward_body=None, forward_media=())
     if ruling.verdict is Verdict.SEND:
         if not ruling.held_before:
             return reply

@@ -1,18 +1,23 @@
-"""The MessageLog record of an incoming SMS: its fields (pure) and its write.
+"""The MessageLog record of an incoming SMS: its fields (pure) and its write (through the one
+MessageLog writer, `switchboard.outbound.messagelog`, which also indexes it in its conversation).
 
 Record id = the MessageSid; `Direction=inbound`, `Status=received`, the numbers, the body, the
-media URLs and content types, the keyword it is (if any), and Twilio's idempotency token.
+media URLs and content types, the keyword it is (if any), Twilio's idempotency token, and the
+word of each automatic answer it wanted (`AutoReply`, `Help`, `Forward`: ``sent`` or
+``skipped (why)``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from switchboard import records
 from switchboard.logbook.store import RecordStore
+from switchboard.outbound.messagelog import Answer
+from switchboard.outbound.messagelog import record_inbound as write_inbound
 from switchboard.sms.keywords import InboundMessage, normalise_keyword
 
 DIRECTION_INBOUND = "inbound"
@@ -58,12 +63,26 @@ def record_inbound(
     received_at: datetime | None = None,
     idempotency_token: str | None = None,
     steps: Sequence[str] = (),
+    words: Mapping[str, str] | None = None,
+    answers: Sequence[Answer] = (),
 ) -> bool:
     """Record an incoming message; False when it was already recorded (a Twilio retry).
 
-    `steps` are step markers written with the record, in one transaction (`RecordStore.create`).
+    `steps` are step markers written with the record, in one transaction (`RecordStore.create`);
+    `words` the automatic answers' words (property → word); `answers` the texts of its TwiML,
+    indexed in their conversations.
     """
     fields = inbound_fields(
         message, received_at or records.utcnow(), idempotency_token=idempotency_token
     )
-    return store.create(message.sid, fields, created=fields["ReceivedAt"], steps=steps)
+    fields.update(words or {})
+    return write_inbound(
+        store,
+        message.sid,
+        fields,
+        line=message.to,
+        party=message.from_,
+        received_at=fields["ReceivedAt"],
+        steps=steps,
+        answers=answers,
+    )

@@ -1,16 +1,17 @@
-"""What the app would answer to an incoming SMS, as TwiML (pure); what it may answer is the loop
-guard's call (`switchboard.sms.decide`, `switchboard.guard`).
+"""What the app would answer to an incoming SMS, as TwiML (pure); what it may answer is the
+outbound policy's call (`switchboard.sms.decide`, `switchboard.outbound`).
 
 - opt-out and opt-in keywords get an empty `<Response/>`. On long codes Twilio itself answers
   them with its confirmation text, and after a STOP Twilio refuses any further message to the
   sender (error 21610), so a reply from the app would be a duplicate or an error;
-- help keywords get `SMS_HELP_TEXT`;
+- help keywords get `SMS_HELP_TEXT` (its default: `switchboard.outbound.wording.HELP_DEFAULT`);
 - anything else gets `SMS_AUTO_REPLY` (when set, and unless the sender has opted out: Twilio
   would refuse it) and is forwarded to `OWNER_NUMBER` (when set, and unless the owner is the
   sender) as `<Message to=owner>` naming the sender, with the media URLs of an MMS;
 - nothing to say: an empty `<Response/>`.
 
-The texts are built with twilio's `MessagingResponse`, which escapes `<`, `&` and `>` (so `]]>`
+The words of the forwards are `switchboard.outbound.wording`'s. The texts are built with
+twilio's `MessagingResponse`, which escapes `<`, `&` and `>` (so `]]>`
 too); characters XML 1.0 cannot carry at all are dropped from forwarded text.
 """
 
@@ -22,6 +23,7 @@ from datetime import datetime
 from twilio.twiml.messaging_response import MessagingResponse
 
 from switchboard.lines.model import Line
+from switchboard.outbound import wording
 from switchboard.settings import Settings
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, xml_safe
@@ -39,7 +41,7 @@ class ReplySettings:
     def from_settings(cls, settings: Settings) -> ReplySettings:
         """SMS_HELP_TEXT, SMS_AUTO_REPLY and OWNER_NUMBER."""
         return cls(
-            help_text=settings.sms_help_text,
+            help_text=settings.sms_help_text or wording.HELP_DEFAULT,
             auto_reply=settings.sms_auto_reply,
             owner_number=settings.owner_number,
         )
@@ -53,7 +55,7 @@ class ReplySettings:
         if not is_open and line.sms_closed_reply:
             auto_reply = line.sms_closed_reply
         return cls(
-            help_text=settings.sms_help_text,
+            help_text=settings.sms_help_text or wording.HELP_DEFAULT,
             auto_reply=auto_reply,
             owner_number=line.sms_forward_to or settings.owner_number,
         )
@@ -76,35 +78,26 @@ class Reply:
 
 def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
     """`text` cut to `limit` characters, ending with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return wording.fit(text, limit)
 
 
 def forward_text(
     message: InboundMessage, *, held: int = 0, held_since: datetime | None = None
 ) -> str:
-    """The forwarded text: who sent it, then the body (and a note on attachments). `held`
-    texts of this sender were not forwarded since `held_since` (the guard's daily cap): the
-    first forward after that says so."""
-    body = xml_safe(message.body).strip()
-    head = f"From {message.from_}: "
-    if held:
-        since = f" since {held_since:%Y-%m-%d %H:%M} UTC" if held_since else ""
-        head += f"(+{held} earlier text{'s' if held != 1 else ''} not forwarded{since}) "
-    if message.media:
-        count = len(message.media)
-        note = f"[{count} attachment{'s' if count != 1 else ''}]"
-        body = f"{body} {note}" if body else note
-    return truncate(head + body)
+    """The forwarded text (`wording.forward`): who sent it, then the body (and a note on
+    attachments); the first forward after the daily cap says how many were held."""
+    return wording.forward(
+        message.from_,
+        xml_safe(message.body),
+        attachments=len(message.media),
+        held=held,
+        held_since=held_since,
+    )
 
 
 def digest_text(sender: str, forwarded: int, since: datetime | None, until: datetime) -> str:
-    """The one line the owner gets instead of a forward once a sender reaches the daily cap:
-    who, how many were forwarded, and until when further texts are only logged."""
-    start = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-    return truncate(
-        f"From {sender}: {forwarded} texts forwarded{start}; further texts from this number "
-        f"until {until:%Y-%m-%d %H:%M} UTC are only logged (see GET /api/messages)"
-    )
+    """The one line the owner gets instead of a forward once a sender reaches the daily cap."""
+    return wording.forward_digest(sender, forwarded, since, until)
 
 
 def decide_reply(

@@ -10,24 +10,31 @@ verify → load → decide → write → answer:
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
    START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
    HELP answer, a forward to the owner), the sender's partition of the OptOut table: its opt-out
-   and the loop guard's tallies in one query (`switchboard.guard.store`);
+   and its tallies on this line in one query (`switchboard.outbound.store`);
 3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply, through the
-   loop guard (`switchboard.guard`: own numbers, echoes, one auto-reply and one HELP answer per
-   sender per window, capped forwards and their digest);
-4. write: the opt-out change first (a legal duty), or the guard's tallies (ETag-conditioned:
-   another instance answering the same sender at once makes this one read and decide again);
-   then the MessageLog record with the keyword's marker in one transaction (they share a
-   partition), then its index row;
+   outbound policy (`switchboard.outbound`: destinations and our own numbers, echoes, one
+   auto-reply and one HELP answer per sender and line per window, capped forwards and their
+   digest);
+4. write: the opt-out change first (a legal duty), or the tallies (ETag-conditioned: another
+   instance answering the same sender at once makes this one read and decide again), then the
+   line's budget for the texts the answer sends (one conditional write; a line past its limit
+   answers nothing automatic, and the first text past it sends the owner's notice); then the
+   MessageLog record with the keyword's marker in one transaction (they share a partition), its
+   day index row, and its conversation rows (the text and the answers to the sender, one
+   transaction; a forward's row in the owner's conversation);
 5. answer `text/xml`.
 
-Round trips to Table Storage per message: an ordinary text 2 (the record and its index row),
-3 when something automatic may be sent (the sender's partition read first), 4 when it is (the
-tallies written); HELP 3-4 likewise; STOP 4 (marker read, opt-out insert, record and marker,
-index); START 5, or 4 when the sender was not opted out.
+Round trips to Table Storage per message: an ordinary text that gets nothing automatic 3 (the
+record, its index row, its conversation row), 4 when something automatic may be sent (the
+sender's partition read first); an auto-reply 6 (+ the tallies written, + the line's budget:
+one conditional write while this instance's copy of the budget row is current, one read more
+when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
+(marker read, opt-out insert, record and marker, index, conversation); START 6, or 5 when the
+sender was not opted out.
 
-Storage is best-effort for the reply: the sender gets it within Twilio's 15 s even when Table
-Storage is down (the guard then decides from this instance's memory, so each instance still
-answers a sender at most once per window). The first storage failure is logged (MessageSid for
+Storage is best-effort for the record, never for what goes out: when Table Storage is down the
+sender gets a 200 with no automatic text (the outbound policy fails closed: a budget that
+cannot be read cannot be kept), and the first storage failure is logged (MessageSid for
 correlation, numbers masked) and ends the storage work for that request, so an outage costs at
 most one client timeout. A STOP or START is the exception: when its change cannot be written,
 the answer is 503 with no TwiML, so Twilio records the failure (error 11200), requests the
@@ -38,8 +45,9 @@ number at once and is written as soon as storage answers.
 Retries write nothing twice: Twilio retries with the same MessageSid (and the same
 `I-Twilio-Idempotency-Token`); the record's key is the MessageSid, a keyword is applied only
 while the message's marker is absent (the marker is written after the change, so a failure in
-between lets Twilio's retry apply it again, which is idempotent), and the guard answers a retry
-of the message it last let through as it did the first time.
+between lets Twilio's retry apply it again, which is idempotent), the windows answer a retry of
+the message they last let through as they did the first time, and the budget counts each text's
+key once.
 """
 
 from __future__ import annotations
@@ -51,10 +59,6 @@ from typing import Any
 import azure.functions as func
 
 from switchboard import records
-from switchboard.guard.own_numbers import OWN_NUMBERS, OwnNumbers
-from switchboard.guard.rules import Purpose, Tally
-from switchboard.guard.service import GuardBusy, LoopGuard
-from switchboard.guard.store import GuardStore, SenderState
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
 from switchboard.lines.hours import State, state_at
@@ -64,10 +68,23 @@ from switchboard.logs import get_logger
 from switchboard.optouts.journal import PENDING, PendingChange
 from switchboard.optouts.rules import How
 from switchboard.optouts.store import OptOutStore, replay_pending
+from switchboard.outbound.destinations import Destinations
+from switchboard.outbound.messagelog import Answer
+from switchboard.outbound.purposes import Purpose
+from switchboard.outbound.service import Outbound
+from switchboard.outbound.store import SenderState, SubjectStore
 from switchboard.phone import mask
 from switchboard.settings import Settings
 from switchboard.sms import keywords, replies
-from switchboard.sms.decide import KEYWORD_STEP, Decision, Guarding, Loaded, decide, needs
+from switchboard.sms.decide import (
+    KEYWORD_STEP,
+    WORD_PROPERTIES,
+    Decision,
+    Loaded,
+    Policing,
+    decide,
+    needs,
+)
 from switchboard.sms.keywords import InboundError, InboundMessage, KeywordKind
 from switchboard.sms.log import record_inbound
 from switchboard.sms.replies import Reply, ReplySettings
@@ -78,15 +95,22 @@ logger = get_logger(__name__)
 #: How the stores are obtained (tests swap them to simulate an outage).
 message_store_factory: Callable[[Settings], Any] = RecordStore.messages
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
-#: The account's numbers (tests swap the cache).
-own_numbers: OwnNumbers = OWN_NUMBERS
 #: How the line of a texted number is found (this instance's cache, else the default line).
 line_factory: Callable[[str, Settings], Line] = lines.line_for
 
 
-def guard_store_factory(settings: Settings) -> Any:
-    """The loop guard's rows live in the OptOut table: the opt-out store's table."""
-    return GuardStore(optout_store_factory(settings).table)
+def subject_store_factory(settings: Settings) -> Any:
+    """The senders' rows live in the OptOut table: the opt-out store's table."""
+    return SubjectStore(optout_store_factory(settings).table)
+
+
+def outbound_factory(settings: Settings) -> Outbound:
+    """The outbound policy (tests and the benchmark swap its stores)."""
+    return Outbound(settings, subjects=subject_store_factory)
+
+
+#: Placeholders for a decision that sends nothing automatic (it never looks at them).
+_NOTHING = Policing(Destinations(frozenset(), frozenset()), {}, records.utcnow())
 
 
 class StorageFailed(Exception):
@@ -142,13 +166,13 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     _replay_journal(trip)
     if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
         return _keyword_trip(trip)
-    return _message_trip(trip, _reply_settings(message, settings))
+    line = line_factory(message.to, settings)
+    return _message_trip(trip, _reply_settings(line, settings), line)
 
 
-def _reply_settings(message: InboundMessage, settings: Settings) -> ReplySettings:
+def _reply_settings(line: Line, settings: Settings) -> ReplySettings:
     """Load: the texted line (this instance's cache, 0 reads while warm) and whether it is open
     now: its replies, else the settings'."""
-    line = line_factory(message.to, settings)
     is_open = state_at(line.schedule, lines.now(settings))[0] is State.OPEN
     return ReplySettings.for_line(settings, line, is_open)
 
@@ -156,10 +180,9 @@ def _reply_settings(message: InboundMessage, settings: Settings) -> ReplySetting
 def _keyword_trip(trip: _Trip) -> func.HttpResponse:
     """STOP/START: the change must be recorded; 503 (and the journal) when it cannot be."""
     message = trip.message
-    guarding = Guarding(frozenset(), {}, records.utcnow())
     try:
         loaded = load_keyword(trip)
-        decision = decide(message, loaded, ReplySettings(help_text=""), guarding)
+        decision = decide(message, loaded, ReplySettings(help_text=""), _NOTHING)
         if decision.opt_change is not None:
             with _step("opt-out/opt-in"):
                 _change_opt_out(trip, decision.opt_change, loaded)
@@ -172,33 +195,34 @@ def _keyword_trip(trip: _Trip) -> func.HttpResponse:
     return twiml_response(replies.render(decision.reply))
 
 
-def _message_trip(trip: _Trip, reply_settings: ReplySettings) -> func.HttpResponse:
-    """Any other text: the reply through the loop guard, then the record (best effort)."""
+def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> func.HttpResponse:
+    """Any other text: the reply through the outbound policy, then the record (best effort)."""
     message, settings = trip.message, trip.settings
     if needs(message, reply_settings).nothing:
-        decision = decide(message, Loaded(), reply_settings, Guarding(frozenset(), {}, _now()))
+        decision = decide(message, Loaded(), reply_settings, _NOTHING)
     else:
-        guard = LoopGuard(
-            settings, store_factory=guard_store_factory, own_numbers=own_numbers, clock=_now
-        )
-        guarding = Guarding(guard.ours(message.to), guard.policies, _now())
+        policy = outbound_factory(settings)
+        policing = Policing(policy.destinations, policy.policies, _now())
 
-        def decided(state: SenderState) -> tuple[Decision, dict[Purpose, Tally]]:
-            result = decide(message, Loaded(sender=state), reply_settings, guarding)
-            return result, result.tallies
+        def decided(
+            state: SenderState,
+        ) -> tuple[Decision, dict[Purpose, Any], tuple[str, ...] | None]:
+            result = decide(message, Loaded(sender=state), reply_settings, policing)
+            return result, result.tallies, result.sent
 
         try:
-            settled = guard.settle(message.from_, decided)
-        except GuardBusy as exc:
-            logger.warning("sms %s: nothing automatic sent: %s", message.sid, exc)
-            decision = Decision(None, False, Reply())
-        else:
-            decision = settled.result
-            if settled.storage_error is not None:
-                failure = StorageFailed("sender state")
-                failure.__cause__ = settled.storage_error
-                _log_failure(message, failure)
-                return _answer(message, decision)
+            decision = policy.settle(message.from_, message.to, decided).result
+        except Exception as exc:  # storage down, or other instances kept winning: fail closed
+            failure = StorageFailed("sender state")
+            failure.__cause__ = exc
+            _log_failure(message, failure, answered="nothing automatic is sent")
+            return _answer(message, Decision(None, False, Reply()))
+        if decision.charges:
+            from switchboard.lines.sending import line_ref
+
+            charged = policy.charge(line_ref(line, settings, message.to), decision.charges)
+            if not charged.allowed:
+                decision = decision.without_texts(charged.reason or "refused")
     try:
         _write_record(trip, decision)
     except StorageFailed as failure:
@@ -209,7 +233,7 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings) -> func.HttpRespon
 def _answer(message: InboundMessage, decision: Decision) -> func.HttpResponse:
     if decision.withheld:
         logger.info(
-            "sms %s: loop guard withheld %s",
+            "sms %s: nothing automatic for %s",
             message.sid,
             "; ".join(decision.withheld),
             extra={"MessageSid": message.sid},
@@ -237,9 +261,28 @@ def load_keyword(trip: _Trip) -> Loaded:
     return Loaded(sender=SenderState(sender, opt_out=record))
 
 
+def answers_of(message: InboundMessage, decision: Decision) -> list[Answer]:
+    """The texts the answer's TwiML sends, for their conversations."""
+    reply = decision.reply
+    found = []
+    if reply.to_sender is not None:
+        purpose = Purpose.HELP if message.keyword is KeywordKind.HELP else Purpose.AUTO_REPLY
+        found.append(Answer(message.from_, reply.to_sender, purpose))
+    if reply.forward_to is not None:
+        found.append(
+            Answer(
+                reply.forward_to,
+                reply.forward_body or "",
+                Purpose.FORWARD,
+                len(reply.forward_media),
+            )
+        )
+    return found
+
+
 def _write_record(trip: _Trip, decision: Decision) -> None:
-    """The MessageLog record (with the keyword's marker) and its index row; StorageFailed
-    when storage fails."""
+    """The MessageLog record (with the keyword's marker), its index and conversation rows;
+    StorageFailed when storage fails."""
     message = trip.message
     with _step("MessageLog record"):
         created = record_inbound(
@@ -247,6 +290,8 @@ def _write_record(trip: _Trip, decision: Decision) -> None:
             message,
             idempotency_token=trip.request.idempotency_token,
             steps=(KEYWORD_STEP,) if decision.mark_keyword else (),
+            words={WORD_PROPERTIES[p]: w for p, w in decision.words.items()},
+            answers=answers_of(message, decision),
         )
     if not created:
         logger.info("sms %s: already recorded (a Twilio retry)", message.sid)
@@ -317,13 +362,15 @@ def _step(name: str) -> Iterator[None]:
         raise StorageFailed(name) from exc
 
 
-def _log_failure(message: InboundMessage, failure: StorageFailed) -> None:
+def _log_failure(
+    message: InboundMessage, failure: StorageFailed, answered: str = "the reply is sent anyway"
+) -> None:
     logger.error(
-        "sms %s from %s: %s failed (storage error %s): nothing more written; the reply is sent "
-        "anyway",
+        "sms %s from %s: %s failed (storage error %s): nothing more written; %s",
         message.sid,
         mask(message.from_),
         failure.step,
         type(failure.__cause__).__name__,
+        answered,
         extra={"MessageSid": message.sid},
     )

@@ -12,7 +12,9 @@ there for what it places; Twilio signs the URL, so it is trusted), else the SID 
 the record itself), else a new record keyed by the SID and marked `Unknown=True`.
 
 A message callback with error 21610 (recipient unsubscribed) also records an opt-out
-(`How=twilio-21610`).
+(`How=twilio-21610`); one with a fraud or geo-permission error (30450, SMS Pumping Protection;
+21408, ...: `switchboard.outbound.budget.TRIP_CODES`) pauses the automatic texts of the line it
+was sent from (`switchboard.outbound`).
 
 A call callback that ends an inbound call nobody took then hands the record to the missed-call
 text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
@@ -123,6 +125,8 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
             )
             if kind is Kind.MESSAGE and update.error_code == OPTED_OUT_ERROR_CODE:
                 _record_twilio_opt_out(update, record, settings)
+            if kind is Kind.MESSAGE and update.error_code is not None:
+                _twilio_error(update, record, settings)
             if kind is Kind.CALL and text_back_rules.may_apply(record):
                 _text_back(update, record, settings)
         except CallbackError as exc:
@@ -171,6 +175,23 @@ def _text_back(update: StatusUpdate, record: Entity | None, settings: Settings) 
             type(exc).__name__,
             extra={"CallSid": update.sid},
         )
+
+
+def _twilio_error(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:
+    """A fraud or geo-permission error on a message pauses its line (never raises)."""
+    from switchboard.outbound.budget import twilio_trip_reason
+
+    if twilio_trip_reason(update.error_code) is None:
+        return
+    number = str((record or {}).get("Line") or (record or {}).get("From") or "")
+    number = number or str(update.identity.get("From") or "")
+    from switchboard.lines.sending import line_ref
+    from switchboard.outbound.service import Outbound
+
+    line = line_for(number, settings) if number else None
+    ref = line_ref(line, settings, number) if line is not None else None
+    if ref is not None:
+        Outbound(settings).twilio_error(ref, update.error_code)
 
 
 def _record_twilio_opt_out(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:

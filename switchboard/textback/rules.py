@@ -34,8 +34,10 @@ carrier lookup a US landline cannot be told from a cell, and Twilio then fails t
 premium, shared-cost, VoIP, pager, personal or UAN number, a short code or a withheld caller
 (``anonymous``, ``restricted``, and the keypad spellings Twilio passes on, such as
 +266696687); never one of the account's own numbers, a blocked caller, or an opted-out one;
-never for calls shorter than `minSeconds`; at most once per caller per `windowHours` (checked
-by `switchboard.textback.windows`).
+never for calls shorter than `minSeconds`. What every automatic text must pass besides (our
+own numbers as the account knows them, the allowed countries, premium-rate and satellite
+numbers, the opt-out, at most once per caller and line per `windowHours`, the line's budget)
+is the outbound policy's (`switchboard.outbound`).
 """
 
 from __future__ import annotations
@@ -48,13 +50,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from switchboard.lines.model import Line, TextBack
+    from switchboard.lines.model import Line
 
-#: Ids the app derives for the scheduled-SMS path start with this (issue 14 reserves it).
+#: Ids the app derives for the scheduled-SMS path start with this (a caller may not choose one:
+#: `switchboard.schedules.rules.RESERVED_ID_PREFIXES`).
 DERIVED_ID_PREFIX = "sys-"
 SCHEDULE_ID_PREFIX = DERIVED_ID_PREFIX + "textback-"
-#: The purpose a text-back claims a caller's window for.
-PURPOSE = "text-back"
 ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 #: What Twilio sends as `From` when the caller withheld their number: words, and the same
 #: words typed on a phone keypad (ANONYMOUS, RESTRICTED, UNAVAILABLE, UNKNOWN, BLOCKED).
@@ -203,8 +204,9 @@ def decide(
 ) -> Verdict | None:
     """The text-back of a call that ended (None: not a case for one; write nothing).
 
-    The checks that need storage come after this: the opt-out (`skipped (opted out)`) and the
-    caller's window (`skipped (texted within 24 h)`).
+    The checks that need storage come after this, in the outbound policy: the opt-out
+    (`skipped (opted out)`), the caller's window (`skipped (texted within 24 h)`), the line's
+    budget (`skipped (daily limit)`).
     """
     text_back = line.text_back
     if text_back is None or not may_apply(record):
@@ -227,11 +229,6 @@ def decide(
     if seconds < text_back.min_seconds:
         return skip(f"call shorter than {text_back.min_seconds} s")
     return SEND
-
-
-def window_words(text_back: TextBack) -> str:
-    """`texted within 24 h`: the reason of a text-back the caller's window holds back."""
-    return f"texted within {text_back.window_hours} h"
 
 
 def record_change(

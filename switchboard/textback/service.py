@@ -8,27 +8,34 @@ took it, no text-back decided yet), with the line of the number called
 (`switchboard.lines.lookup.line_for`: the default line of a number without a stored line has no
 text-back, so nothing happens there).
 
-It reads the record (the fields of `switchboard.textback.rules`), the caller's opt-out
-(OptOut) and window (`windows`), and writes the text-back's schedule (SmsSchedule, id
-``sys-textback-<CallSid>``: the scheduled-SMS timer sends it once, after the caller's quiet
-hours, never to a number that opted out meanwhile), the window, and the record's `TextBack`,
-`TextBackId`, `TextBackAt`. Returns what `TextBack` says (None: not a case for a text-back).
-Storage failures raise (the caller logs them): nothing is then written on the record, so a
-retried status callback decides again.
+It decides with the text-back's own rules (`rules.decide`: what the record says, who may be
+texted), then asks the outbound policy (`switchboard.outbound`): the destination (our own
+numbers, `OUTBOUND_ALLOWED_COUNTRIES`, premium-rate and satellite numbers), the caller's
+opt-out and its window on this line (`textBack.windowHours`), and the line's budget of
+automatic texts. When all say yes it writes the text-back's schedule (SmsSchedule, id
+``sys-textback-<CallSid>``, from the line's number: the scheduled-SMS timer sends it once,
+after the caller's quiet hours, never to a number that opted out meanwhile) and, in every case,
+the record's `TextBack` (``sent`` or ``skipped (why)``), `TextBackId`, `TextBackAt`. Returns
+what `TextBack` says (None: not a case for a text-back). Storage failures of the record or the
+schedule raise (the caller logs them): nothing is then written on the record, so a retried
+status callback decides again (the window and the budget count the call once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard import records
 from switchboard.aio import run_sync
-from switchboard.lines.model import Line, TextBack
+from switchboard.lines.model import Line
+from switchboard.lines.sending import line_ref
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
-from switchboard.optouts import rules as optout
+from switchboard.outbound.purposes import Purpose
+from switchboard.outbound.service import Message, Outbound
+from switchboard.outbound.windows import Policy
 from switchboard.phone import mask
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import NewSchedule
@@ -36,25 +43,8 @@ from switchboard.schedules.store import ScheduleStore
 from switchboard.settings import Settings
 from switchboard.textback import rules
 from switchboard.textback.rules import Verdict
-from switchboard.textback.windows import ScheduleTableWindows, SenderWindows
 
 logger = get_logger(__name__)
-
-#: The windows a text-back claims from (swap for issue 14's loop guard when it lands).
-WindowsFactory = Callable[[schedule_store.TableSet], SenderWindows]
-
-
-def _schedule_table_windows(opened: schedule_store.TableSet) -> SenderWindows:
-    return ScheduleTableWindows(opened.schedules)
-
-
-windows_factory: WindowsFactory = _schedule_table_windows
-
-
-def own_numbers(settings: Settings) -> frozenset[str]:
-    """The numbers a text-back never goes to besides the call's own (its `To`, its line):
-    the app's sender. (Issue 14's own-numbers cache adds the account's IncomingPhoneNumbers.)"""
-    return frozenset(n for n in (settings.twilio_from_number,) if n)
 
 
 def on_call_ended(
@@ -64,11 +54,14 @@ def on_call_ended(
     *,
     now: datetime | None = None,
     extra_own_numbers: Iterable[str] = (),
+    outbound: Outbound | None = None,
 ) -> str | None:
     """Decide, and send or skip, the text-back of an ended call (see the module doc)."""
     if line is None or line.text_back is None:
         return None
-    verdict = rules.decide(record, line, own_numbers(settings) | set(extra_own_numbers))
+    policy = outbound or Outbound(settings)
+    called = str(record.get("To") or "")
+    verdict = rules.decide(record, line, policy.ours(called, *extra_own_numbers))
     if verdict is None:
         return None
     moment = now or records.utcnow()
@@ -77,7 +70,10 @@ def on_call_ended(
     caller = str(record.get("From") or "")
     schedule = rules.schedule_id(call_sid)
     if verdict.send:
-        verdict = run_sync(_send(caller, line.text_back, call_sid, schedule, settings, moment))
+        verdict = _ask(policy, record, line, caller, call_sid, settings)
+    if verdict.send:
+        sender = line.number or rules.line_number(record)
+        run_sync(_schedule(caller, line, sender, schedule, settings, moment))
     RecordStore.calls(settings).update(
         record_id,
         lambda current: rules.record_change(
@@ -94,31 +90,46 @@ def on_call_ended(
     return verdict.word
 
 
-async def _send(
+def _ask(
+    policy: Outbound,
+    record: Mapping[str, Any],
+    line: Line,
     caller: str,
-    text_back: TextBack,
     call_sid: str,
-    schedule: str,
     settings: Settings,
-    now: datetime,
 ) -> Verdict:
-    """The checks that need storage, then the schedule: opted out? texted within the window?"""
-    async with schedule_store.open_tables(settings) as opened:
-        lookup = await schedule_store.read_opt_out(opened.opt_outs, caller)
-        try:
-            optout.ensure_can_text(caller, lookup)
-        except optout.OptedOut:
-            return rules.skip("opted out")
-        window = await windows_factory(opened).claim(
+    """The outbound policy's answer: destination, opt-out, the caller's window, the budget."""
+    assert line.text_back is not None
+    decision = policy.ask(
+        Message(
+            Purpose.TEXT_BACK,
+            line_ref(line, settings, rules.line_number(record)),
             caller,
-            rules.PURPOSE,
-            ref=call_sid,
-            window=timedelta(hours=text_back.window_hours),
-            now=now,
+            subject=caller,
+            key=f"textback-{call_sid}",
+            cause=call_sid,
+            body=line.text_back.message,
+            policy=Policy(1, timedelta(hours=line.text_back.window_hours)),
+            also_own=(str(record.get("To") or ""),),
         )
-        if not window.granted:
-            return rules.skip(rules.window_words(text_back))
+    )
+    return rules.SEND if decision.allowed else rules.skip(decision.reason or "refused")
+
+
+async def _schedule(
+    caller: str, line: Line, sender: str, schedule: str, settings: Settings, now: datetime
+) -> None:
+    """The text-back's schedule (idempotent on its id): the timer sends it."""
+    assert line.text_back is not None
+    async with schedule_store.open_tables(settings) as opened:
         await ScheduleStore(opened.schedules).create(
-            NewSchedule(id=schedule, to=caller, body=text_back.message, send_at=now), now
+            NewSchedule(
+                id=schedule,
+                to=caller,
+                body=line.text_back.message,
+                send_at=now,
+                line=sender or None,
+                purpose=Purpose.TEXT_BACK.value,
+            ),
+            now,
         )
-    return rules.SEND

@@ -189,8 +189,6 @@ def _notify_voicemail(request: TwilioRequest, settings: Settings) -> None:
     step = found[1] if found is not None else None
     if not isinstance(step, VoicemailStep) or not (step.notify_sms or step.notify_email):
         return
-    from switchboard.guard.rules import Purpose
-    from switchboard.guard.service import Ask, LoopGuard
     from switchboard.voicemail import notify
     from switchboard.voicemail.notices import RecordingEvent
 
@@ -206,25 +204,8 @@ def _notify_voicemail(request: TwilioRequest, settings: Settings) -> None:
     event = RecordingEvent.from_callback(request.params, record)
     if event is None:
         return
-    # Each voicemail asks the loop guard once (both callbacks carry its RecordingSid, so the
-    # second gets the first's answer): at most SMS_FORWARD_DAILY_CAP notices per caller a day.
-    ruling = LoopGuard(settings).ask(
-        Ask(
-            Purpose.VOICEMAIL,
-            subject=event.caller or "unknown",
-            recipient=step.notify_sms[0] if step.notify_sms else (event.caller or "unknown"),
-            sid=event.recording_sid,
-        ),
-        also_own=[line.number],
-    )
-    if not ruling.allowed:
-        logger.info(
-            "voice %s: voicemail notices held by the loop guard (%s)",
-            call_sid,
-            ruling.reason,
-            extra={"CallSid": call_sid},
-        )
-        return
+    # Who may hear about it, and how often, is the outbound policy's call, per recipient
+    # (`switchboard.voicemail.notify`).
     notify.on_recording(event, line, step, settings)
 
 

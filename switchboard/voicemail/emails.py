@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switchboard.lines.model import Line, VoicemailStep
+from switchboard.outbound import wording
 from switchboard.schedules.rules import RetryPolicy
 from switchboard.voicemail.notices import (
     WITHHELD,
@@ -307,17 +308,12 @@ class Audio:
 
 
 def transcript_text(row: Mapping[str, Any]) -> str:
-    """What the e-mail says under "Transcript"."""
-    if row.get("Transcript"):
-        return str(row["Transcript"])
-    status = row.get("TranscriptionStatus")
-    if status == "failed":
-        return "(Twilio could not transcribe this message)"
-    if status == "completed":
-        return "(the transcript is empty)"
-    if row.get("Transcribe"):
-        return "(no transcript arrived in time)"
-    return "(transcription is off for this line)"
+    """What the e-mail says under "Transcript" (`wording.transcript_note`)."""
+    return wording.transcript_note(
+        str(row["Transcript"]) if row.get("Transcript") else None,
+        str(row.get("TranscriptionStatus") or "") or None,
+        bool(row.get("Transcribe")),
+    )
 
 
 def compose_email(
@@ -330,33 +326,27 @@ def compose_email(
     """The e-mail of one delivery row: subject and body with the caller, the line, the time in
     the line's zone, the duration and the transcript; the recording attached when given."""
     zone_name = str(row.get("TimeZone") or "UTC")
-    line = one_line(str(row.get("LineName") or row.get("Line") or "your line"))
+    line = one_line(str(row.get("LineName") or row.get("Line") or wording.YOUR_LINE))
     caller = caller_label(text_of(row.get("Caller")))
     duration = duration_label(int_of(row.get("Duration")))
     recorded = row.get("RecordedAt") if isinstance(row.get("RecordedAt"), datetime) else None
     listen = listen_url(text_of(row.get("RecordingUrl")))
-    subject = f"Voicemail from {caller} on {line}" + (f" ({duration})" if duration else "")
+    subject = wording.voicemail_email_subject(caller, line, duration)
     number = caller_label(text_of(row.get("Line"))) if row.get("Line") else None
     where = f"{line} ({number})" if number and number not in (line, WITHHELD) else line
-    lines = [
-        f"New voicemail on {where}.",
-        "",
-        f"From:       {caller}",
-        f"When:       {local_time(recorded, zone_name)}" if recorded else "When:       (unknown)",
-        f"Duration:   {duration or '(unknown)'}",
-        "Transcript:",
-        f"  {transcript_text(row)}",
-        "",
-    ]
     extension = "mp3" if audio is None or audio.content_type == "audio/mpeg" else "wav"
     name = attachment_name(row, extension, zone_name)
-    if audio is not None:
-        lines.append(f"The recording is attached ({name}).")
-    elif audio_note:
-        lines.append(f"The recording is not attached: {audio_note}.")
-    if listen:
-        lines.append(f"Listen online (your Twilio login may be asked): {listen}")
-    lines.append(f"Call: {row.get('CallSid', '')}")
+    lines = wording.voicemail_email_lines(
+        where=where,
+        caller=caller,
+        when=local_time(recorded, zone_name) if recorded else None,
+        duration=duration,
+        transcript=transcript_text(row),
+        attachment=name if audio is not None else None,
+        missing_audio=audio_note,
+        listen=listen,
+        call_sid=str(row.get("CallSid", "")),
+    )
     message = EmailMessage()
     message["Subject"] = one_line(subject)
     message["From"] = sender

@@ -53,15 +53,17 @@ from enum import StrEnum
 from typing import Any
 
 from switchboard.lines.model import Line, VoicemailStep
-from switchboard.twilio.text import MAX_BODY_CHARS, is_valid_unicode, xml_safe
+from switchboard.outbound import wording
+from switchboard.twilio.text import is_valid_unicode, xml_safe
 
-#: Ids the app derives for the scheduled-SMS path start with this (issue 14 reserves it).
+#: Ids the app derives for the scheduled-SMS path start with this (a caller may not choose one:
+#: `switchboard.schedules.rules.RESERVED_ID_PREFIXES`).
 DERIVED_ID_PREFIX = "sys-"
 SMS_ID_PREFIX = DERIVED_ID_PREFIX + "vm-"
 TRANSCRIPT_SUFFIX = "-t"
 #: The longest transcript kept (Table Storage properties hold 32 K characters).
 MAX_TRANSCRIPT_CHARS = 4000
-WITHHELD = "a withheld number"
+WITHHELD = wording.WITHHELD_CALLER
 
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -196,7 +198,7 @@ def line_label(line: Line, number: str | None = None) -> str:
     if line.name and line.name.strip():
         return one_line(line.name)
     found = line.number or number
-    return caller_label(found) if found else "your line"
+    return caller_label(found) if found else wording.YOUR_LINE
 
 
 def caller_label(number: str | None) -> str:
@@ -258,23 +260,15 @@ def voicemail_of(event: RecordingEvent, line: Line) -> Voicemail:
 
 
 def sms_body(voicemail: Voicemail, *, with_transcript: bool) -> str:
-    """ "Voicemail on Main line from +1 201-555-0123 (0:37): <transcript> Listen: <URL>"
-    (without a transcript: "... (0:37). Listen: ..."), at most one message long."""
-    head = f"Voicemail on {voicemail.line} from {voicemail.caller}"
-    if voicemail.duration:
-        head += f" ({voicemail.duration})"
-    tail = f" Listen: {voicemail.listen}" if voicemail.listen else ""
-    transcript = voicemail.transcript if with_transcript else None
-    if not transcript:
-        return _fit(head + "." + tail)
-    room = MAX_BODY_CHARS - len(head) - len(tail) - 2
-    if len(transcript) > room:
-        transcript = transcript[: max(0, room - 1)] + "…"
-    return _fit(f"{head}: {transcript}{tail}")
-
-
-def _fit(text: str) -> str:
-    return text if len(text) <= MAX_BODY_CHARS else text[: MAX_BODY_CHARS - 1] + "…"
+    """The notice's text (`wording.voicemail_sms`): "Voicemail on Main line from
+    +1 201-555-0123 (0:37): <transcript> Listen: <URL>", at most one message long."""
+    return wording.voicemail_sms(
+        voicemail.line,
+        voicemail.caller,
+        voicemail.duration,
+        voicemail.listen,
+        voicemail.transcript if with_transcript else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,13 @@ builds the event from the form and the call's record. It does only quick writes 
 requests per recipient and one queue message per address: tens of milliseconds), never the
 sending itself, and never raises: a failure is logged and reported per recipient.
 
+Each recipient asks the outbound policy (`switchboard.outbound`) for itself: a text to a staff
+number passes its destination check, the caller's window on the line (`SMS_FORWARD_DAILY_CAP`
+voicemails a day: the voicemail's two callbacks and its several recipients count once) and the
+line's budget of automatic texts; an e-mail passes only the line's daily e-mail ceiling
+(`VOICEMAIL_EMAIL_DAILY_LIMIT`), so a withheld or alphanumeric caller never holds an e-mail
+back. A recipient refused is reported ``skipped (why)`` in the call's summary.
+
 What it reads and writes (the design: `switchboard.voicemail.notices`):
 
 - SmsSchedule: creates the notice and transcript schedules of each `notify.sms` number
@@ -30,8 +37,11 @@ from typing import Any
 from switchboard import records
 from switchboard.aio import run_sync
 from switchboard.lines.model import Line, VoicemailStep
+from switchboard.lines.sending import line_ref
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
+from switchboard.outbound.purposes import Purpose
+from switchboard.outbound.service import Decision, LineRef, Message, Outbound
 from switchboard.phone import mask
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import FINAL, ID_ROW, NewSchedule, Status
@@ -81,6 +91,7 @@ def on_recording(
     *,
     now: datetime | None = None,
     enqueue: Enqueue | None = None,
+    outbound: Outbound | None = None,
 ) -> NoticeReport:
     """Hand a voicemail's notices to the texts' timer and the e-mail queue (see the module doc).
 
@@ -93,9 +104,16 @@ def on_recording(
     moment = now or records.utcnow()
     correlation = {"CallSid": event.call_sid}
     voicemail = notices.voicemail_of(event, line)
+    policy = outbound or Outbound(settings)
+    ref = line_ref(line, settings, event.called)
     if step.notify_sms:
         try:
-            report.sms = run_sync(_texts(event, voicemail, step, settings, moment))
+            allowed, refused = _ask_texts(policy, ref, event, voicemail, step)
+            report.sms = dict(refused)
+            if allowed:
+                report.sms.update(
+                    run_sync(_texts(event, voicemail, step, allowed, ref.number, moment, settings))
+                )
         except Exception as exc:  # storage down: logged; a retried callback does it again
             report.errors.append(f"sms: {type(exc).__name__}")
             logger.error(
@@ -107,7 +125,13 @@ def on_recording(
     if step.notify_email:
         try:
             report.email = _emails(
-                event, line, step, settings, moment, enqueue or email_enqueuer(settings)
+                event,
+                line,
+                step,
+                settings,
+                moment,
+                enqueue or email_enqueuer(settings),
+                lambda key: policy.charge_email(ref, key),
             )
         except Exception as exc:
             report.errors.append(f"email: {type(exc).__name__}")
@@ -133,19 +157,48 @@ def on_recording(
 # Texts
 
 
+def _ask_texts(
+    policy: Outbound, ref: LineRef, event: RecordingEvent, voicemail: Voicemail, step: VoicemailStep
+) -> tuple[list[str], dict[str, str]]:
+    """Each number's answer from the outbound policy: (allowed numbers, refused → word)."""
+    allowed: list[str] = []
+    refused: dict[str, str] = {}
+    transcript = event.kind is EventKind.TRANSCRIPTION
+    for to in step.notify_sms:
+        key = (notices.transcript_id if transcript else notices.notice_id)(event.recording_sid, to)
+        decision = policy.ask(
+            Message(
+                Purpose.VOICEMAIL,
+                ref,
+                to,
+                subject=(event.caller or "").strip() or "withheld",
+                key=key,
+                cause=event.recording_sid,
+                body=notices.sms_body(voicemail, with_transcript=transcript),
+            )
+        )
+        if decision.allowed:
+            allowed.append(to)
+        else:
+            refused[to] = decision.word
+    return allowed, refused
+
+
 async def _texts(
     event: RecordingEvent,
     voicemail: Voicemail,
     step: VoicemailStep,
-    settings: Settings,
+    numbers: list[str],
+    line: str,
     now: datetime,
+    settings: Settings,
 ) -> dict[str, str]:
     async with schedule_store.open_tables(settings) as opened:
         store = ScheduleStore(opened.schedules)
         done = await asyncio.gather(
-            *(_text(store, event, voicemail, step, to, now) for to in step.notify_sms)
+            *(_text(store, event, voicemail, step, to, line, now) for to in numbers)
         )
-    return dict(zip(step.notify_sms, done, strict=True))
+    return dict(zip(numbers, done, strict=True))
 
 
 async def _text(
@@ -154,6 +207,7 @@ async def _text(
     voicemail: Voicemail,
     step: VoicemailStep,
     to: str,
+    line: str,
     now: datetime,
 ) -> str:
     """One recipient's schedules for one callback; returns the id of the text it stands for."""
@@ -163,7 +217,7 @@ async def _text(
         if step.transcribe and await _exists(store, transcript):
             return transcript  # the transcript came first: its text is the notice
         body = notices.sms_body(voicemail, with_transcript=False)
-        await _create(store, notice, to, body, notices.notice_send_at(step, now), now)
+        await _create(store, notice, to, body, notices.notice_send_at(step, now), now, line)
         # Written first, looked second (the transcription callback does the same the other way
         # round): of two racing callbacks, the later one sees the earlier one's schedule.
         if step.transcribe and await _exists(store, transcript):
@@ -173,17 +227,33 @@ async def _text(
     if not event.transcribed and await _started(store, notice):
         return notice  # no transcript to add, and the notice already went (or is going)
     body = notices.sms_body(voicemail, with_transcript=True)
-    await _create(store, transcript, to, body, now, now)
+    await _create(store, transcript, to, body, now, now, line)
     await store.cancel(notice, now)  # pending: replaced; sent: the transcript is a second text
     return transcript
 
 
 async def _create(
-    store: ScheduleStore, schedule_id: str, to: str, body: str, send_at: datetime, now: datetime
+    store: ScheduleStore,
+    schedule_id: str,
+    to: str,
+    body: str,
+    send_at: datetime,
+    now: datetime,
+    line: str,
 ) -> None:
     # SAME (a retry) and CONFLICT (an earlier callback created it with other facts) both mean
     # this text exists: it is never created twice.
-    await store.create(NewSchedule(id=schedule_id, to=to, body=body, send_at=send_at), now)
+    await store.create(
+        NewSchedule(
+            id=schedule_id,
+            to=to,
+            body=body,
+            send_at=send_at,
+            line=line or None,
+            purpose=Purpose.VOICEMAIL.value,
+        ),
+        now,
+    )
 
 
 async def _exists(store: ScheduleStore, schedule_id: str) -> bool:
@@ -213,10 +283,16 @@ def _emails(
     settings: Settings,
     now: datetime,
     enqueue: Enqueue,
+    charge: Callable[[str], Decision],
 ) -> dict[str, str]:
     outbox = Outbox.from_settings(settings)
     states: dict[str, str] = {}
     for address in step.notify_email:
+        # The line's daily e-mail ceiling, counted once per voicemail and address.
+        decision = charge(emails.email_row_key(event.recording_sid, address))
+        if not decision.allowed:
+            states[address] = decision.word
+            continue
         row = outbox.record(
             emails.email_row(event, line, step, address, now),
             lambda current: emails.merge_email_row(current, event, now),

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from switchboard.logbook.messages import record_outbound_message
 
 from devkit.simulator import SmsResult, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
-from switchboard.logbook.messages import record_outbound_message
 from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text

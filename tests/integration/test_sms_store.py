@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 import azure.functions as func
 import pytest
+from switchboard.logbook.messages import record_outbound_message
 from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
 from switchboard import records
-from switchboard.logbook.messages import record_outbound_message
 from switchboard.logbook.statuses import Kind
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text

@@ -46,6 +46,8 @@ FUNCTIONS = [
     "lines_status",
     "voicemail_email",
     "voicemail_email_poison",
+    "outbound_lines",
+    "outbound_resume",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -58,6 +60,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.schedules",
     "switchboard.lines",
     "switchboard.voicemail",
+    "switchboard.outbound",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.

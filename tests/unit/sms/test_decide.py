@@ -1,4 +1,4 @@
-"""The decision of one incoming SMS from what was loaded for it, loop guard included (pure)."""
+"""The decision of one incoming SMS from what was loaded for it, outbound policy included (pure)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.guard.rules import FORWARD_WINDOW, Policy, Purpose, Tally
-from switchboard.guard.store import SenderState
 from switchboard.optouts.rules import How, OptOutRecord
-from switchboard.sms.decide import Decision, Guarding, Loaded, Needs, decide, needs
+from switchboard.outbound.destinations import Destinations
+from switchboard.outbound.purposes import Purpose
+from switchboard.outbound.store import SenderState
+from switchboard.outbound.windows import DAY, Policy, Tally, remember
+from switchboard.sms.decide import Decision, Loaded, Needs, Policing, decide, needs
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.sms.replies import ReplySettings
 
@@ -22,9 +24,14 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 POLICIES = {
     Purpose.AUTO_REPLY: Policy(1, timedelta(hours=12)),
     Purpose.HELP: Policy(1, timedelta(hours=12)),
-    Purpose.FORWARD: Policy(2, FORWARD_WINDOW, digest=True),
+    Purpose.FORWARD: Policy(2, DAY, digest=True),
 }
-GUARD = Guarding(frozenset({BUSINESS}), POLICIES, NOW)
+GUARD = Policing(Destinations(frozenset({BUSINESS}), frozenset({"US"})), POLICIES, NOW)
+
+
+def guarding(ours: set[str], countries: set[str] | None = None) -> Policing:
+    allowed = frozenset(countries) if countries is not None else frozenset({"US"})
+    return Policing(Destinations(frozenset(ours), allowed), POLICIES, NOW)
 
 
 def message(body: str, sender: str = SENDER, sid: str = "SM1") -> InboundMessage:
@@ -135,21 +142,52 @@ def test_one_help_answer_per_window() -> None:
 
 @pytest.mark.parametrize("sender", [BUSINESS, "+15017120288"])
 def test_nothing_automatic_for_our_own_numbers(sender: str) -> None:
-    guard = Guarding(frozenset({BUSINESS, "+15017120288"}), POLICIES, NOW)
+    guard = guarding({BUSINESS, "+15017120288"})
     decision = decide(message("hi", sender=sender), state(), AUTO, guard)
     assert decision.reply.empty
     assert decision.tallies == {}
+    assert set(decision.words.values()) == {"skipped (the text came from one of our numbers)"}
 
 
 def test_no_forward_to_an_owner_that_is_one_of_our_numbers() -> None:
-    guard = Guarding(frozenset({BUSINESS, OWNER}), POLICIES, NOW)
+    guard = guarding({BUSINESS, OWNER})
     decision = decide(message("hi"), state(), AUTO, guard)
     assert (decision.reply.to_sender, decision.reply.forward_to) == ("Thanks", None)
+    assert decision.words == {
+        Purpose.AUTO_REPLY: "sent",
+        Purpose.FORWARD: "skipped (one of our numbers)",
+    }
 
 
-@pytest.mark.parametrize("body", ["Thanks", "  thanks ", "HELP TEXT", f"From {OWNER}: hi"])
-def test_our_own_texts_coming_back_get_nothing(body: str) -> None:
+@pytest.mark.parametrize("body", ["Thanks", "  thanks ", "HELP TEXT"])
+def test_the_lines_own_answers_coming_back_get_nothing(body: str) -> None:
     assert run(body).reply.empty
+
+
+def test_a_text_we_sent_this_sender_coming_back_gets_nothing_whatever_its_words() -> None:
+    echoed = f"From {OWNER}: hi"
+    assert not run(echoed).reply.empty  # words alone prove nothing
+    sent = SenderState(SENDER, sent=remember((), echoed))
+    assert run(echoed, Loaded(sender=sent)).reply.empty
+
+
+def test_the_first_auto_reply_is_recorded_for_echoes_and_charged_to_the_line() -> None:
+    first = run("hello")
+    assert first.sent == remember((), "Thanks")
+    assert first.charges == ("SM1-auto-reply", "SM1-forward")
+    assert first.words == {Purpose.AUTO_REPLY: "sent", Purpose.FORWARD: "sent"}
+    refused = first.without_texts("daily limit")
+    assert refused.reply.empty
+    assert set(refused.words.values()) == {"skipped (daily limit)"}
+
+
+def test_no_text_to_a_country_the_policy_does_not_allow() -> None:
+    abroad = message("hi", sender="+998901234567")
+    decision = decide(abroad, state(), AUTO, GUARD)
+    assert decision.reply.to_sender is None
+    assert decision.words[Purpose.AUTO_REPLY] == "skipped (country not allowed)"
+    assert decision.reply.forward_to == OWNER  # the owner still hears about it
+    assert Purpose.AUTO_REPLY not in decision.tallies
 
 
 @pytest.mark.parametrize("sender", ["72345", "ACMEBANK", "Acme-Bank"])

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.logbook import statuses
-from switchboard.logbook.messages import outbound_change, outbound_fields
 from switchboard.logbook.statuses import Kind, rank
+from switchboard.outbound.messagelog import outbound_change, outbound_fields
 from switchboard.status import merge as status
 from switchboard.status.merge import StatusUpdate, merge, parse_callback
 

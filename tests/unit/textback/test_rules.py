@@ -3,13 +3,14 @@ record says about whether anybody took it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from switchboard.lines.document import parse_line
 from switchboard.lines.model import Line
+from switchboard.outbound.windows import Policy, window_words
 from switchboard.textback import rules
 from switchboard.textback.rules import Verdict
 
@@ -142,4 +143,7 @@ def test_the_record_says_sent_or_skipped_once() -> None:
     assert skipped == {"TextBack": "skipped (opted out)", "TextBackAt": NOW}
     assert rules.record_change({"TextBack": "sent"}, rules.SEND, schedule, NOW) is None
     assert rules.record_change(None, rules.SEND, schedule, NOW) is None
-    assert rules.window_words(LINE.text_back) == "texted within 24 h"  # type: ignore[arg-type]
+    # The window's own words (the outbound policy's) for the line's textBack.windowHours.
+    assert LINE.text_back is not None
+    window = Policy(1, timedelta(hours=LINE.text_back.window_hours))
+    assert window_words(window) == "texted within 24 h"

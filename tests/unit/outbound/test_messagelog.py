@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from switchboard.logbook.messages import outbound_fields
+from switchboard.outbound.messagelog import outbound_fields
 
 SENDER = "+15558675310"
 BUSINESS = "+15017122661"

@@ -1,0 +1,41 @@
+"""A line as the outbound path sees it (`switchboard.outbound.service.LineRef`): the number its
+texts go out from and whose budget they count against, its zone (its local day), its name, and
+who hears that its automatic texts paused: the owner's number (`sms.forwardTo`, else
+`OWNER_NUMBER`, else the first `voicemail.notify.sms` of its flows) and e-mail (`OWNER_EMAIL`,
+else the line's `voicemail.notify.email` addresses)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from switchboard.lines.model import Line, MenuStep, Step, VoicemailStep
+from switchboard.outbound.service import LineRef, owners
+from switchboard.settings import Settings
+
+
+def _voicemail_steps(steps: tuple[Step, ...]) -> Iterator[VoicemailStep]:
+    for step in steps:
+        if isinstance(step, VoicemailStep):
+            yield step
+        elif isinstance(step, MenuStep):
+            for option in step.options:
+                yield from _voicemail_steps(option.steps)
+
+
+def voicemail_steps(line: Line) -> list[VoicemailStep]:
+    """Every voicemail step of the line's flows."""
+    return [found for steps in line.flows.values() for found in _voicemail_steps(steps)]
+
+
+def line_ref(line: Line, settings: Settings, number: str | None = None) -> LineRef:
+    """The outbound view of `line` (`number`: the number called, for the default line)."""
+    steps = voicemail_steps(line)
+    texts = [n for step in steps for n in step.notify_sms]
+    emails = [a for step in steps for a in step.notify_email]
+    return LineRef(
+        number=line.number or number or settings.twilio_from_number or "",
+        time_zone=line.time_zone,
+        name=line.name,
+        owner_numbers=owners([line.sms_forward_to or settings.owner_number, *texts[:1]])[:1],
+        owner_emails=owners([settings.owner_email] if settings.owner_email else emails),
+    )

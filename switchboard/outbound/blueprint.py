@@ -1,0 +1,28 @@
+"""The outbound path's operator routes (auth level function); the handlers are
+`switchboard.outbound.routes`, imported on the first call (cold start)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.function_name("outbound_lines")
+@bp.route(route="outbound/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def outbound_lines(req: func.HttpRequest) -> func.HttpResponse:
+    """Every line's automatic texts today: active or paused, why, the counts."""
+    from switchboard.outbound import routes
+
+    return routes.lines(req)
+
+
+@bp.function_name("outbound_resume")
+@bp.route(
+    route="outbound/lines/{number}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
+)
+def outbound_resume(req: func.HttpRequest) -> func.HttpResponse:
+    """Resume a paused line's automatic texts now."""
+    from switchboard.outbound import routes
+
+    return routes.resume(req)

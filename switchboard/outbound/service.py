@@ -1,0 +1,555 @@
+"""The outbound policy at work: may this go out, now? (and, for REST sends, send it).
+
+See the package doc for the API. `Outbound` resolves what every check needs once (our own
+numbers, the allowed countries, the policies) and answers:
+
+- `ask(message)`: an automatic text the caller sends itself (in TwiML, or through a
+  schedule): the destination, the subject's window on the line (and the recipient's opt-out
+  when the recipient is the subject: one partition read), then the line's budget; the tally
+  and the charge are written before the answer. Never raises: storage trouble refuses
+  (``skipped (storage unavailable)``: fail closed).
+- `send(message)`: the same checks, then Twilio, then the MessageLog record (a refused text
+  is recorded ``skipped`` with its reason). For an operator's message (`Origin.OPERATOR`,
+  `Origin.SCHEDULE`) the destination and the opt-out are checked and refusals raise
+  (`Refused`, `optout.OptedOut`), so the route can answer 400 naming the rule.
+- `settle(subject, line, decide)` and `charge(line, keys)`: the two halves of `ask`, for a
+  handler deciding several texts of one subject in one read and one write (the SMS webhook).
+- `trip(line, reason)`: a Twilio refusal that means fraud pauses the line (`twilio_error`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from switchboard import records
+from switchboard.http import ApiError
+from switchboard.logs import get_logger
+from switchboard.optouts import rules as optout
+from switchboard.outbound import budget as budgets
+from switchboard.outbound import wording
+from switchboard.outbound.budget import Budget, Charge, Limits
+from switchboard.outbound.destinations import Destinations, explain, resolve
+from switchboard.outbound.own_numbers import OWN_NUMBERS, OwnNumbers
+from switchboard.outbound.purposes import (
+    ORIGINS,
+    SENT,
+    UNBUDGETED,
+    Channel,
+    Origin,
+    Purpose,
+    skipped,
+)
+from switchboard.outbound.store import BudgetStore, Contended, SenderState, SubjectStore
+from switchboard.outbound.windows import (
+    DEFAULT_POLICY,
+    Policy,
+    Ruling,
+    Tally,
+    policies,
+    remember,
+    rule,
+)
+from switchboard.phone import mask
+from switchboard.settings import Settings
+
+logger = get_logger(__name__)
+
+T = TypeVar("T")
+
+STORAGE_UNAVAILABLE = "storage unavailable"
+BUSY = "another instance is answering"
+OPTED_OUT = "opted out"
+
+
+class Refused(ValueError):
+    """An operator's message the policy refuses: `reason` names the rule, `allowed` the
+    countries allowed (for the message)."""
+
+    def __init__(self, reason: str, to: str, allowed: str = "") -> None:
+        self.reason = reason
+        self.to = to
+        self.allowed = allowed
+        super().__init__(f"{mask(to)}: {reason}")
+
+    def api_error(self, field_name: str = "to") -> ApiError:
+        """400 naming the field and the rule (`destination_not_allowed`)."""
+        return ApiError(
+            400,
+            "destination_not_allowed",
+            f"{field_name}: {explain(self.reason, self.allowed)}",
+            field_name,
+            extra={"reason": self.reason},
+        )
+
+
+@dataclass(frozen=True)
+class LineRef:
+    """The line a message goes out for: its number (the sender; its budget), its zone (its
+    local day), how notices name it, and who hears that its automatic texts paused."""
+
+    number: str
+    time_zone: str | None = None
+    name: str | None = None
+    owner_numbers: tuple[str, ...] = ()
+    owner_emails: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The line as the owner's notice names it."""
+        return self.number or self.name or wording.YOUR_LINE
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to send (or to ask about). The API later capabilities call:
+
+    - `purpose`: what it is for (`Purpose`); `origin` defaults to the purpose's;
+    - `line`: the line it goes out for (`LineRef`);
+    - `to`: the recipient; `subject`: the outsider whose text or call caused it (its window);
+    - `key`: the message's idempotency key (a retry with the same key is answered the same and
+      counted once); `cause`: the SID of the text or call that caused it (the window's retry);
+    - `body`, `media`; `policy`: the subject's window when the purpose's default does not fit
+      (a line's own `textBack.windowHours`); `also_own`: numbers the request shows are ours.
+    """
+
+    purpose: Purpose
+    line: LineRef
+    to: str
+    subject: str | None = None
+    origin: Origin | None = None
+    key: str | None = None
+    cause: str | None = None
+    body: str = ""
+    media: tuple[str, ...] = ()
+    policy: Policy | None = None
+    channel: Channel = Channel.SMS
+    also_own: tuple[str, ...] = ()
+
+    @property
+    def effective_origin(self) -> Origin:
+        """`origin`, else the purpose's."""
+        return self.origin or ORIGINS[self.purpose]
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether the line's budget counts it (automatic, and not the notice itself)."""
+        return self.effective_origin is Origin.AUTOMATIC and self.purpose not in UNBUDGETED
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Allowed, or why not (`reason`); `ruling`: the subject window's verdict."""
+
+    allowed: bool
+    reason: str | None = None
+    ruling: Ruling | None = None
+
+    @property
+    def word(self) -> str:
+        """What a record keeps: ``sent`` or ``skipped (<reason>)``."""
+        return SENT if self.allowed else skipped(self.reason or "refused")
+
+
+ALLOW = Decision(True)
+
+
+def refuse(reason: str) -> Decision:
+    """A refusal and its reason."""
+    return Decision(False, reason)
+
+
+@dataclass(frozen=True)
+class Settled(Generic[T]):
+    """What `Outbound.settle` decided, and from which state."""
+
+    result: T
+    state: SenderState
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What `Outbound.send` did: the record's id, Twilio's SID and status, the word."""
+
+    record_id: str
+    sid: str | None
+    status: str
+    word: str
+
+
+Decide = Callable[[SenderState], tuple[T, Mapping[Purpose, Tally], tuple[str, ...] | None]]
+
+
+@dataclass
+class Outbound:
+    """The outbound policy for one app's settings (see the module doc)."""
+
+    settings: Settings
+    subjects: Callable[[Settings], SubjectStore] = SubjectStore.from_settings
+    budget_rows: Callable[[Settings], BudgetStore] = BudgetStore.from_settings
+    own_numbers: OwnNumbers = OWN_NUMBERS
+    clock: Callable[[], datetime] = records.utcnow
+    policies: dict[Purpose, Policy] = field(default_factory=dict)
+    _destinations: Destinations | None = None
+
+    def __post_init__(self) -> None:
+        if not self.policies:
+            self.policies = policies(self.settings)
+
+    # --- what every check needs -------------------------------------------------------------
+
+    def ours(self, *also: str | None) -> frozenset[str]:
+        """Our own numbers (`also`: numbers the request shows are ours)."""
+        return self.own_numbers.get(self.settings, *also)
+
+    @property
+    def destinations(self) -> Destinations:
+        """Our own numbers and the allowed countries (resolved on first use)."""
+        if self._destinations is None:
+            self._destinations = resolve(self.ours(), self.settings.outbound_allowed_countries)
+        return self._destinations
+
+    def problem(self, message: Message) -> str | None:
+        """Why the destination is refused (None: it is not)."""
+        return self.destinations.problem(
+            message.to, channel=message.channel, also_own=(message.line.number, *message.also_own)
+        )
+
+    def policy(self, message: Message) -> Policy:
+        """The subject window of a message."""
+        return message.policy or self.policies.get(message.purpose, DEFAULT_POLICY)
+
+    # --- automatic texts -----------------------------------------------------------------------
+
+    def settle(self, subject: str, line: str, decide: Decide[T]) -> Settled[T]:
+        """Read the subject's state on `line`, `decide` (pure: a result, the tallies it
+        changes, the sent digests to keep or None), write the change under the row's ETag; on a
+        lost race read and decide again. Raises `Contended` after every round lost, and
+        storage errors (the caller refuses: fail closed)."""
+        store = self.subjects(self.settings)
+        for _ in range(5):
+            state = store.load(subject, line)
+            result, changed, sent = decide(state)
+            if not changed and sent is None:
+                return Settled(result, state)
+            if store.save(subject, line, changed, sent, state.etag) is not None:
+                return Settled(result, state)
+        raise Contended(f"{mask(subject)}: every write lost to other instances")
+
+    def charge(self, line: LineRef, keys: Sequence[str]) -> Decision:
+        """Count automatic texts against the line's budget (one write for all of them): all
+        allowed, or none with the reason. A charge that pauses the line sends the owner's
+        notice. Never raises: storage trouble refuses."""
+        if not keys:
+            return ALLOW
+        limits = Limits.from_settings(self.settings)
+        now = self.clock()
+
+        def decide(budget: Budget) -> tuple[Charge, Budget]:
+            current = budget
+            last: Charge | None = None
+            for key in keys:
+                last = budgets.charge(
+                    current, key=key, now=now, time_zone=line.time_zone, limits=limits
+                )
+                current = last.budget
+                if not last.allowed:
+                    break
+            assert last is not None
+            return last, current
+
+        try:
+            result = self.budget_rows(self.settings).change(line.number, decide)
+        except Exception as exc:  # storage down or contended: fail closed
+            logger.warning(
+                "outbound: the budget of %s could not be charged (%s): nothing automatic sent",
+                mask(line.number),
+                type(exc).__name__,
+            )
+            return refuse(STORAGE_UNAVAILABLE)
+        if result.tripped:
+            self._paused(line, result.budget)
+        return ALLOW if result.allowed else refuse(result.reason or budgets.DAILY_LIMIT)
+
+    def charge_email(self, line: LineRef, key: str) -> Decision:
+        """Count one voicemail e-mail against the line's daily e-mail ceiling. Never raises
+        (storage trouble allows: the e-mail row itself needs storage, which then answers)."""
+        limits = Limits.from_settings(self.settings)
+        now = self.clock()
+
+        def decide(budget: Budget) -> tuple[Charge, Budget]:
+            result = budgets.charge_email(
+                budget, key=key, now=now, time_zone=line.time_zone, limits=limits
+            )
+            return result, result.budget
+
+        try:
+            result = self.budget_rows(self.settings).change(line.number, decide)
+        except Exception as exc:
+            logger.warning(
+                "outbound: the e-mail ceiling of %s could not be checked (%s)",
+                mask(line.number),
+                type(exc).__name__,
+            )
+            return ALLOW
+        return ALLOW if result.allowed else refuse(result.reason or budgets.EMAIL_LIMIT)
+
+    def ask(self, message: Message) -> Decision:
+        """May this automatic text go out now? The window's tally and the budget's charge are
+        written before a yes. Never raises (see the module doc)."""
+        problem = self.problem(message)
+        if problem is not None:
+            return refuse(problem)
+        subject = message.subject
+        if subject is not None and self.destinations.is_ours(subject, (message.line.number,)):
+            return refuse("the cause is one of our numbers")
+        ruling: Ruling | None = None
+        if subject is not None:
+            policy = self.policy(message)
+            cause = message.cause or message.key
+            now = self.clock()
+
+            def decide(
+                state: SenderState,
+            ) -> tuple[Ruling | None, dict[Purpose, Tally], tuple[str, ...] | None]:
+                if message.to == subject and state.opt_out is not None:
+                    return None, {}, None  # opted out: nothing counted
+                before = state.tally(message.purpose)
+                found = rule(policy, before, now=now, sid=cause)
+                changed = {} if found.tally == before else {message.purpose: found.tally}
+                sent = None
+                if found.allowed and not found.repeat and message.to == subject and message.body:
+                    sent = remember(state.sent, message.body)
+                return found, changed, sent
+
+            try:
+                settled = self.settle(subject, message.line.number, decide)
+            except Exception as exc:  # storage down or contended: fail closed
+                logger.warning(
+                    "outbound: %s for %s not decided (%s): not sent",
+                    message.purpose.value,
+                    mask(subject),
+                    type(exc).__name__,
+                )
+                return refuse(BUSY if isinstance(exc, Contended) else STORAGE_UNAVAILABLE)
+            ruling = settled.result
+            if ruling is None:
+                return refuse(OPTED_OUT)
+            if not ruling.allowed:
+                return Decision(False, ruling.reason, ruling)
+        if message.budgeted:
+            charged = self.charge(message.line, [self._key(message)])
+            if not charged.allowed:
+                return Decision(False, charged.reason, ruling)
+        return Decision(True, None, ruling)
+
+    @staticmethod
+    def _key(message: Message) -> str:
+        """The budget key of a message: its key, else its cause and recipient."""
+        base = message.key or message.cause or uuid.uuid4().hex
+        return f"{base}>{message.to}" if message.key is None else base
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def sender(self, line: LineRef) -> tuple[str | None, str | None]:
+        """(From, MessagingServiceSid) of a text of `line`: the line's number (with the
+        Messaging Service when set), else the Messaging Service alone, else
+        TWILIO_FROM_NUMBER."""
+        service = self.settings.twilio_messaging_service_sid
+        if line.number:
+            return line.number, service
+        return (None if service else self.settings.twilio_from_number), service
+
+    def require(
+        self, to: str, *, channel: Channel = Channel.SMS, also_own: Iterable[str] = ()
+    ) -> None:
+        """An operator's destination: `Refused` naming the rule when the policy refuses it
+        (there is no per-request bypass: the country list is the setting)."""
+        problem = self.destinations.problem(to, channel=channel, also_own=tuple(also_own))
+        if problem is not None:
+            raise Refused(problem, to, self.destinations.describe())
+
+    def check_operator(self, message: Message, lookup: optout.OptOutLookup | None) -> None:
+        """An operator's message: the destination (`Refused`) and, for a text, the opt-out
+        (`optout.OptedOut`, `optout.OptOutCheckFailed`)."""
+        self.require(message.to, channel=message.channel, also_own=message.also_own)
+        if message.channel is Channel.SMS and lookup is not None:
+            optout.ensure_can_text(message.to, lookup)
+
+    def send(
+        self,
+        message: Message,
+        *,
+        status_callback: str | None = None,
+        source: str | None = None,
+        lookup: optout.OptOutLookup | None = None,
+        client: Any = None,
+        store: Any = None,
+    ) -> Sent:
+        """Send a text now through Twilio and record it (see the module doc). Twilio's errors
+        propagate after the refused send is recorded (and its opt-out or trip applied)."""
+        from switchboard.logbook.store import RecordStore
+        from switchboard.outbound.messagelog import STATUS_SKIPPED, record_outbound
+        from switchboard.twilio import client as twilio_client
+        from switchboard.twilio.errors import classify_twilio_error
+
+        origin = message.effective_origin
+        source = source or origin.value
+        from_, service = self.sender(message.line)
+        log = store if store is not None else RecordStore.messages(self.settings)
+        line_number = message.line.number or from_ or service or ""
+
+        def keep(status: str, **fields: Any) -> Any:
+            return record_outbound(
+                log,
+                fields.pop("sid", None),
+                message.to,
+                from_,
+                message.body,
+                message.media,
+                source,
+                status=status,
+                purpose=message.purpose,
+                origin=origin,
+                line=line_number,
+                **fields,
+            )
+
+        if origin is Origin.AUTOMATIC:
+            decision = self.ask(message)
+            if not decision.allowed:
+                record_id = "skipped-" + uuid.uuid4().hex
+                keep(STATUS_SKIPPED, record_id=record_id, reason=decision.reason)
+                return Sent(record_id, None, STATUS_SKIPPED, decision.word)
+        else:
+            self.check_operator(message, lookup)
+        rest = client if client is not None else twilio_client.get_client(self.settings)
+        try:
+            created = twilio_client.send_sms(
+                rest,
+                to=message.to,
+                body=message.body,
+                from_=from_,
+                messaging_service_sid=service,
+                status_callback=status_callback,
+                media_urls=list(message.media) or None,
+            )
+        except Exception as exc:
+            failure = classify_twilio_error(exc)
+            if not failure.transient and failure.status is not None:
+                self.twilio_refused(message, failure.code, failure.message, keep)
+            raise
+        try:
+            keep(created.status, sid=created.sid)
+        except Exception as exc:
+            # The text is on its way: failing now would make the caller send it twice.
+            logger.error(
+                "Message %s was sent but not recorded in MessageLog: %s",
+                created.sid,
+                type(exc).__name__,
+            )
+        return Sent(created.sid, created.sid, created.status, SENT)
+
+    def twilio_refused(
+        self, message: Message, code: int | None, text: str, keep: Callable[..., Any]
+    ) -> None:
+        """Record a send Twilio refused (failed, with its code), its opt-out (21610), and the
+        line's trip for a fraud or geo-permission code. Never raises."""
+        from switchboard.optouts.store import OptOutStore
+
+        try:
+            if code == 21610:
+                OptOutStore.from_settings(self.settings).opt_out(
+                    message.to, optout.How.TWILIO_21610
+                )
+            keep(
+                "failed",
+                record_id="refused-" + uuid.uuid4().hex,
+                error_code=code,
+                error_message=text,
+            )
+        except Exception as exc:
+            logger.error("A refused message could not be recorded: %s", type(exc).__name__)
+        self.twilio_error(message.line, code)
+
+    # --- the line's budget -----------------------------------------------------------------------
+
+    def twilio_error(self, line: LineRef, code: int | None) -> bool:
+        """A Twilio error code on any send of `line`: a fraud or geo-permission refusal trips
+        the line (True). Never raises."""
+        reason = budgets.twilio_trip_reason(code)
+        if reason is None:
+            return False
+        self.trip(line, reason)
+        return True
+
+    def trip(self, line: LineRef, reason: str) -> bool:
+        """Pause the line's automatic texts for `reason`; True when this paused it (the owner's
+        notice went). Never raises."""
+        now = self.clock()
+
+        def decide(budget: Budget) -> tuple[tuple[bool, Budget], Budget]:
+            changed, tripped = budgets.trip(budget, reason, now=now, time_zone=line.time_zone)
+            return (tripped, changed), changed
+
+        try:
+            tripped, budget = self.budget_rows(self.settings).change(line.number, decide)
+        except Exception as exc:
+            logger.error(
+                "outbound: could not pause %s for %s (%s)",
+                mask(line.number),
+                reason,
+                type(exc).__name__,
+            )
+            return False
+        if tripped:
+            self._paused(line, budget)
+        return tripped
+
+    def resume(self, line: LineRef) -> Budget:
+        """The operator's resume (see `budget.resume`); storage errors raise."""
+        now = self.clock()
+
+        def decide(budget: Budget) -> tuple[Budget, Budget]:
+            resumed = budgets.resume(budget, now=now, time_zone=line.time_zone)
+            return resumed, resumed
+
+        result: Budget = self.budget_rows(self.settings).change(line.number, decide)
+        logger.warning(
+            "outbound: the automatic texts of %s resumed by the operator", mask(line.number)
+        )
+        return result
+
+    def budgets(self) -> dict[str, Budget]:
+        """Every line's budget as of now (storage errors raise)."""
+        now = self.clock()
+        return {
+            line: budgets.rolled(found, now, found.time_zone)
+            for line, found in self.budget_rows(self.settings).all().items()
+        }
+
+    def _paused(self, line: LineRef, budget: Budget) -> None:
+        """The owner's one notice that `line` paused: a text to its owner and, where SMTP is
+        set, an e-mail. Never raises (each failure is logged)."""
+        from switchboard.outbound.notices import notify_paused
+
+        logger.warning(
+            "outbound: automatic texts of %s paused (%s) after %d today",
+            mask(line.number),
+            budget.paused,
+            budget.sent,
+        )
+        notify_paused(self, line, budget)
+
+
+def outbound(settings: Settings, **overrides: Any) -> Outbound:
+    """The outbound policy of `settings` (tests override its stores, numbers and clock)."""
+    return Outbound(settings, **overrides)
+
+
+def owners(numbers: Iterable[str | None]) -> tuple[str, ...]:
+    """The distinct numbers given, in order (a line's owner contacts)."""
+    return tuple(dict.fromkeys(n for n in numbers if n))

@@ -1,0 +1,363 @@
+"""Where the outbound policy keeps what it counts: rows in the OptOut table.
+
+The OptOut table is the per-number table of what decides whether the app may text a number;
+anything listing opt-outs filters on RowKey ``optout``.
+
+Subject rows (`SubjectStore`), one per outsider and line: PartitionKey = the subject as Twilio
+writes it (`From`), RowKey = ``guard-<line number>``, beside the subject's opt-out (RowKey
+``optout``), so one partition query (`load`) returns both (the SMS webhook already needed the
+opt-out, so the windows add no read). Properties per purpose (`AutoReply`, `Help`, `Forward`,
+`TextBack`, ... from `Purpose` values): `<P>Since`, `<P>Count`, `<P>Digest`, `<P>Held`,
+`<P>Sid`; `Sent` (the digests of the last automatic texts to the subject, JSON), `Line`,
+`UpdatedAt`. Written under the row's ETag (insert when absent, merge with `If-Match`): two
+instances answering the same subject at once cannot both send; the loser reads and decides
+again (`save` answers None). When storage cannot be read, nothing automatic goes out (the
+line's budget cannot be known either): the outbound policy fails closed.
+
+Budget rows (`BudgetStore`), one per line, all in one partition so that `GET /api/health`
+reads every line's in one query: PartitionKey = ``budget``, RowKey = the line's number.
+Properties: `Day` (the line's local date), `Sent`, `Recent` (``<epoch s>:<key>`` of the burst
+window's texts, ``;``-separated), `Skipped`, `Emails`, `EmailKeys` (JSON), `EmailsSkipped`,
+`Paused` (why, or empty), `PausedAt`, `TimeZone`, `UpdatedAt`. Every change is written under
+the row's ETag, so no increment is ever lost across instances; each instance keeps the row it
+last wrote (`WARM`) and writes its next change under that ETag straight away: an automatic
+text costs one round trip while no other instance wrote in between (two when one did: the
+conditional write fails, the row is read, the write is made again), and a webhook that sends
+nothing automatic costs none.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from switchboard import records
+from switchboard.optouts import rules as optout
+from switchboard.optouts.rules import OptOutRecord
+from switchboard.outbound.budget import Budget
+from switchboard.outbound.purposes import Purpose
+from switchboard.outbound.windows import Tally
+from switchboard.settings import Settings
+from switchboard.storage import tables
+
+T = TypeVar("T")
+
+ROW_PREFIX = "guard-"
+BUDGET_PARTITION = "budget"
+#: The budget row of messages whose line is not known (a Messaging Service without a sender).
+UNKNOWN_LINE = "unknown"
+#: Rounds of conditional writes before giving up (other instances keep writing first).
+ROUNDS = 5
+
+
+class Contended(RuntimeError):
+    """Every round lost its write to another instance: nothing automatic goes out."""
+
+
+def _written(result: Any) -> str:
+    return str((result or {}).get("etag") or "") or "written"
+
+
+def _conditional(table: TableClient, entity: dict[str, Any], etag: str | None) -> str | None:
+    """Insert (no ETag) or merge under `etag`; the new ETag, or None when someone wrote first."""
+    try:
+        if etag is None:
+            return _written(table.create_entity(entity))
+        return _written(
+            table.update_entity(
+                entity,
+                mode=UpdateMode.MERGE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        )
+    except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Subject rows
+
+
+def prefix(purpose: Purpose) -> str:
+    """The property prefix of a purpose: `auto-reply` → `AutoReply`."""
+    return "".join(part.capitalize() for part in str(purpose).split("-"))
+
+
+def tally_from(entity: Mapping[str, Any], purpose: Purpose) -> Tally:
+    """A purpose's tally from a subject row (an empty tally when absent)."""
+    p = prefix(purpose)
+    since = entity.get(f"{p}Since")
+    return Tally(
+        since=since if isinstance(since, datetime) else None,
+        count=int(entity.get(f"{p}Count") or 0),
+        digest_sent=bool(entity.get(f"{p}Digest")),
+        held=int(entity.get(f"{p}Held") or 0),
+        last_sid=entity.get(f"{p}Sid") or None,
+    )
+
+
+def tally_properties(purpose: Purpose, tally: Tally) -> dict[str, Any]:
+    """A purpose's tally as subject-row properties."""
+    p = prefix(purpose)
+    return {
+        f"{p}Since": tally.since,
+        f"{p}Count": tally.count,
+        f"{p}Digest": tally.digest_sent,
+        f"{p}Held": tally.held,
+        f"{p}Sid": tally.last_sid or "",
+    }
+
+
+def _digests(raw: Any) -> tuple[str, ...]:
+    try:
+        found = json.loads(raw) if isinstance(raw, str) and raw else []
+    except ValueError:
+        return ()
+    return tuple(str(d) for d in found if isinstance(d, str)) if isinstance(found, list) else ()
+
+
+@dataclass(frozen=True)
+class SenderState:
+    """What the OptOut table says about one subject on one line: its opt-out, its tallies, the
+    digests of the automatic texts sent to it."""
+
+    subject: str
+    line: str = ""
+    opt_out: OptOutRecord | None = None
+    tallies: dict[Purpose, Tally] = field(default_factory=dict)
+    sent: tuple[str, ...] = ()
+    #: The subject row's ETag (None: no row yet); with `stored=False`: not read from storage.
+    etag: str | None = None
+    stored: bool = True
+
+    def tally(self, purpose: Purpose) -> Tally:
+        """The tally of `purpose` (empty when none)."""
+        return self.tallies.get(purpose, Tally())
+
+
+def subject_row(line: str) -> str:
+    """The RowKey of a subject's row for `line`."""
+    return ROW_PREFIX + (line or UNKNOWN_LINE)
+
+
+class SubjectStore:
+    """Subject rows of the OptOut table (`TABLE_OPT_OUT`)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SubjectStore:
+        """The store on the OptOut table."""
+        return cls(tables.get_table(settings.table_opt_out, settings))
+
+    def load(self, subject: str, line: str) -> SenderState:
+        """The subject's opt-out and its row for `line`: one partition query (≤ 2 rows)."""
+        key = optout.normalise_number(subject)
+        row = subject_row(line)
+        if not (records.is_valid_key(key) and records.is_valid_key(row)):
+            return SenderState(key, line)
+        opt_out: OptOutRecord | None = None
+        found: Mapping[str, Any] | None = None
+        query = "PartitionKey eq @pk and (RowKey eq @optout or RowKey eq @row)"
+        for entity in tables.query(
+            self.table, query, {"pk": key, "optout": optout.ROW_KEY, "row": row}
+        ):
+            if entity.get("RowKey") == optout.ROW_KEY:
+                opt_out = optout.from_entity(dict(entity))
+            elif entity.get("RowKey") == row:
+                found = entity
+        if found is None:
+            return SenderState(key, line, opt_out)
+        return SenderState(
+            key,
+            line,
+            opt_out,
+            {p: tally_from(found, p) for p in Purpose if f"{prefix(p)}Since" in found},
+            _digests(found.get("Sent")),
+            tables.etag_of(found),
+        )
+
+    def save(
+        self,
+        subject: str,
+        line: str,
+        changed: Mapping[Purpose, Tally],
+        sent: tuple[str, ...] | None,
+        etag: str | None,
+    ) -> str | None:
+        """Write the changed tallies (and the sent digests when given): insert when the row was
+        absent (`etag` None), else merge under `If-Match`. The new ETag, or None when another
+        instance wrote first (read and decide again)."""
+        key = optout.normalise_number(subject)
+        row = subject_row(line)
+        if not (records.is_valid_key(key) and records.is_valid_key(row)):
+            return "not stored"  # a subject that cannot key a row: nothing to remember
+        entity: dict[str, Any] = {"PartitionKey": key, "RowKey": row, "Line": line}
+        for purpose, tally in changed.items():
+            entity.update(tally_properties(purpose, tally))
+        if sent is not None:
+            entity["Sent"] = json.dumps(list(sent))
+        entity["UpdatedAt"] = records.utcnow()
+        return _conditional(self.table, entity, etag)
+
+
+# --------------------------------------------------------------------------------------------
+# Budget rows
+
+
+def _recent_text(recent: tuple[tuple[int, str], ...]) -> str:
+    return ";".join(f"{at}:{key}" for at, key in recent)
+
+
+def _recent_from(raw: Any) -> tuple[tuple[int, str], ...]:
+    found: list[tuple[int, str]] = []
+    for item in str(raw or "").split(";"):
+        at, _, key = item.partition(":")
+        if at.isdigit():
+            found.append((int(at), key))
+    return tuple(found)
+
+
+def budget_from(entity: Mapping[str, Any]) -> Budget:
+    """A line's budget from its row."""
+    day = entity.get("Day")
+    try:
+        parsed = date.fromisoformat(str(day)) if day else None
+    except ValueError:
+        parsed = None
+    paused_at = entity.get("PausedAt")
+    return Budget(
+        day=parsed,
+        sent=int(entity.get("Sent") or 0),
+        recent=_recent_from(entity.get("Recent")),
+        skipped=int(entity.get("Skipped") or 0),
+        emails=int(entity.get("Emails") or 0),
+        email_keys=_digests(entity.get("EmailKeys")),
+        emails_skipped=int(entity.get("EmailsSkipped") or 0),
+        paused=str(entity.get("Paused") or "") or None,
+        paused_at=paused_at if isinstance(paused_at, datetime) else None,
+        time_zone=str(entity.get("TimeZone") or "UTC"),
+    )
+
+
+def budget_properties(budget: Budget) -> dict[str, Any]:
+    """A line's budget as row properties."""
+    return {
+        "Day": budget.day.isoformat() if budget.day else "",
+        "Sent": budget.sent,
+        "Recent": _recent_text(budget.recent),
+        "Skipped": budget.skipped,
+        "Emails": budget.emails,
+        "EmailKeys": json.dumps(list(budget.email_keys)),
+        "EmailsSkipped": budget.emails_skipped,
+        "Paused": budget.paused or "",
+        "PausedAt": budget.paused_at,
+        "TimeZone": budget.time_zone,
+    }
+
+
+def budget_key(line: str) -> str:
+    """The RowKey of a line's budget row."""
+    return line if line and records.is_valid_key(line) else UNKNOWN_LINE
+
+
+class WarmRows:
+    """The budget rows this instance last read or wrote, with their ETags (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], tuple[Budget, str | None]] = {}
+
+    def get(self, table: str, line: str) -> tuple[Budget, str | None] | None:
+        """The row as last known (with its ETag; None ETag: known absent)."""
+        with self._lock:
+            return self._rows.get((table, line))
+
+    def put(self, table: str, line: str, budget: Budget, etag: str | None) -> None:
+        """Remember a row as just read or written."""
+        with self._lock:
+            self._rows[(table, line)] = (budget, etag)
+
+    def drop(self, table: str, line: str) -> None:
+        """Forget a row (another instance wrote it)."""
+        with self._lock:
+            self._rows.pop((table, line), None)
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._rows.clear()
+
+
+#: This process's budget rows.
+WARM = WarmRows()
+
+
+class BudgetStore:
+    """Budget rows of the OptOut table; see the module doc for the warm ETag."""
+
+    def __init__(self, table: TableClient, warm: WarmRows = WARM) -> None:
+        self.table = table
+        self.warm = warm
+        self._name = str(getattr(table, "url", "") or id(table))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BudgetStore:
+        """The store on the OptOut table."""
+        return cls(tables.get_table(settings.table_opt_out, settings))
+
+    def read(self, line: str) -> tuple[Budget, str | None]:
+        """A line's budget row as stored, and its ETag (None: no row)."""
+        key = budget_key(line)
+        entity = tables.get_or_none(self.table, BUDGET_PARTITION, key)
+        if entity is None:
+            found: tuple[Budget, str | None] = (Budget(), None)
+        else:
+            found = (budget_from(entity), tables.etag_of(entity))
+        self.warm.put(self._name, key, *found)
+        return found
+
+    def change(self, line: str, decide: Callable[[Budget], tuple[T, Budget | None]]) -> T:
+        """Apply `decide(budget) -> (result, new budget or None)` to a line's row under its
+        ETag: from this instance's warm copy first, read again when another instance wrote in
+        between. Raises `Contended` after `ROUNDS` lost writes, and storage errors."""
+        key = budget_key(line)
+        for _ in range(ROUNDS):
+            known = self.warm.get(self._name, key)
+            budget, etag = known if known is not None else self.read(line)
+            result, changed = decide(budget)
+            if changed is None or changed == budget:
+                return result
+            entity = {
+                "PartitionKey": BUDGET_PARTITION,
+                "RowKey": key,
+                **budget_properties(changed),
+                "UpdatedAt": records.utcnow(),
+            }
+            try:
+                written = _conditional(self.table, entity, etag)
+            except Exception:
+                self.warm.drop(self._name, key)
+                raise
+            if written is not None:
+                self.warm.put(self._name, key, changed, written)
+                return result
+            self.warm.drop(self._name, key)
+        raise Contended(f"budget of {key}: {ROUNDS} writes lost to other instances")
+
+    def all(self) -> dict[str, Budget]:
+        """Every line's budget row (one partition query): line → budget."""
+        return {
+            str(entity["RowKey"]): budget_from(entity)
+            for entity in tables.query(self.table, "PartitionKey eq @pk", {"pk": BUDGET_PARTITION})
+        }

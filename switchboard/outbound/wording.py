@@ -1,0 +1,193 @@
+"""The words of every text and e-mail the app writes by itself, by purpose (pure).
+
+One module so that a line's language can one day choose another set (every function takes the
+facts, already formatted, and returns the text), and so that nothing else depends on these
+words: echo detection compares bodies with what was recorded as sent, never with a pattern of
+this wording (`switchboard.outbound.windows.is_echo`).
+
+- `HELP_DEFAULT`: the answer to HELP / INFO when `SMS_HELP_TEXT` is not set;
+- `TEXT_BACK_DEFAULT`: a line's missed-call text-back when its `textBack.message` is not set;
+- `forward`, `forward_digest`: a customer's text forwarded to the owner, and the one line the
+  owner gets when a texter reaches the daily cap;
+- `voicemail_sms`, `voicemail_email_subject`, `voicemail_email_lines`, `transcript_note`: the
+  notices of a voicemail;
+- `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
+  line's automatic texts paused.
+
+The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from switchboard.twilio.text import MAX_BODY_CHARS
+
+HELP_DEFAULT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
+TEXT_BACK_DEFAULT = "Sorry we missed your call. We will call you back as soon as we can."
+#: How notices name a caller who withheld their number.
+WITHHELD_CALLER = "a withheld number"
+#: How notices name a line with neither a name nor a number.
+YOUR_LINE = "your line"
+
+
+def fit(text: str, limit: int = MAX_BODY_CHARS) -> str:
+    """`text` cut to `limit` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+# --------------------------------------------------------------------------------------------
+# Forwards (Purpose.FORWARD)
+
+
+def forward(
+    sender: str,
+    body: str,
+    *,
+    attachments: int = 0,
+    held: int = 0,
+    held_since: datetime | None = None,
+) -> str:
+    """A customer's text as the owner gets it: who sent it, then the body (and a note on
+    attachments); the first forward after the daily cap says how many were held since when."""
+    head = f"From {sender}: "
+    if held:
+        since = f" since {held_since:%Y-%m-%d %H:%M} UTC" if held_since else ""
+        head += f"(+{held} earlier text{'s' if held != 1 else ''} not forwarded{since}) "
+    text = body.strip()
+    if attachments:
+        note = f"[{_plural(attachments, 'attachment')}]"
+        text = f"{text} {note}" if text else note
+    return fit(head + text)
+
+
+def forward_digest(sender: str, forwarded: int, since: datetime | None, until: datetime) -> str:
+    """The one line the owner gets instead of a forward once a texter reaches the daily cap."""
+    start = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+    return fit(
+        f"From {sender}: {forwarded} texts forwarded{start}; further texts from this number "
+        f"until {until:%Y-%m-%d %H:%M} UTC are only logged (see GET /api/messages)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Voicemail notices (Purpose.VOICEMAIL, Purpose.VOICEMAIL_EMAIL)
+
+
+def voicemail_sms(
+    line: str,
+    caller: str,
+    duration: str | None,
+    listen: str | None,
+    transcript: str | None = None,
+) -> str:
+    """ "Voicemail on Main line from +1 201-555-0123 (0:37): <transcript> Listen: <URL>"
+    (without a transcript: "... (0:37). Listen: ..."), at most one message long."""
+    head = f"Voicemail on {line} from {caller}"
+    if duration:
+        head += f" ({duration})"
+    tail = f" Listen: {listen}" if listen else ""
+    if not transcript:
+        return fit(head + "." + tail)
+    room = MAX_BODY_CHARS - len(head) - len(tail) - 2
+    if len(transcript) > room:
+        transcript = transcript[: max(0, room - 1)] + "…"
+    return fit(f"{head}: {transcript}{tail}")
+
+
+def voicemail_email_subject(caller: str, line: str, duration: str | None) -> str:
+    """ "Voicemail from +1 201-555-0123 on Main line (0:37)"."""
+    return f"Voicemail from {caller} on {line}" + (f" ({duration})" if duration else "")
+
+
+def transcript_note(transcript: str | None, status: str | None, transcribe: bool) -> str:
+    """What the e-mail says under "Transcript"."""
+    if transcript:
+        return transcript
+    if status == "failed":
+        return "(Twilio could not transcribe this message)"
+    if status == "completed":
+        return "(the transcript is empty)"
+    if transcribe:
+        return "(no transcript arrived in time)"
+    return "(transcription is off for this line)"
+
+
+def voicemail_email_lines(
+    *,
+    where: str,
+    caller: str,
+    when: str | None,
+    duration: str | None,
+    transcript: str,
+    attachment: str | None,
+    missing_audio: str | None,
+    listen: str | None,
+    call_sid: str,
+) -> list[str]:
+    """The body of a voicemail e-mail, line by line."""
+    lines = [
+        f"New voicemail on {where}.",
+        "",
+        f"From:       {caller}",
+        f"When:       {when or '(unknown)'}",
+        f"Duration:   {duration or '(unknown)'}",
+        "Transcript:",
+        f"  {transcript}",
+        "",
+    ]
+    if attachment:
+        lines.append(f"The recording is attached ({attachment}).")
+    elif missing_audio:
+        lines.append(f"The recording is not attached: {missing_audio}.")
+    if listen:
+        lines.append(f"Listen online (your Twilio login may be asked): {listen}")
+    lines.append(f"Call: {call_sid}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# The owner's notice that a line paused (Purpose.BUDGET_NOTICE)
+
+
+def paused_sms(line: str, reason: str, sent: int, resumes: str) -> str:
+    """The one text the owner gets when a line's automatic texts pause."""
+    return fit(
+        f"Switchboard paused the automatic texts of {line} ({reason}) after "
+        f"{_plural(sent, 'text')} today. They resume {resumes}, or now with: "
+        f"python -m switchboard outbound resume {line}"
+    )
+
+
+def paused_email_subject(line: str, reason: str) -> str:
+    """The subject of the owner's e-mail when a line pauses."""
+    return f"Automatic texts of {line} paused ({reason})"
+
+
+def paused_email_lines(
+    line: str, reason: str, sent: int, resumes: str, why: Sequence[str] = ()
+) -> list[str]:
+    """The body of the owner's e-mail when a line pauses."""
+    return [
+        f"Switchboard paused the automatic texts of {line}: {reason}.",
+        "",
+        f"Automatic texts sent today: {sent}",
+        f"They resume {resumes}.",
+        *why,
+        "",
+        "Auto-replies, forwards, text-backs and voicemail texts of this line are skipped until",
+        "then; each one skipped is recorded on its call or message. Calls are still answered",
+        "and voicemail e-mails still go (within their own daily limit).",
+        "",
+        "If this traffic is yours, resume the line now:",
+        f"  python -m switchboard outbound resume {line}",
+        f"  POST /api/outbound/lines/{line}/resume (with the function key)",
+        "If it is not (SMS pumping: texts to numbers someone else is paid for), keep it paused,",
+        "and check the Messaging Service's SMS Pumping Protection and the Messaging Geo",
+        "Permissions in the Twilio Console.",
+    ]

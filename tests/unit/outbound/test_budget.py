@@ -1,0 +1,142 @@
+"""A line's budget of automatic texts (pure): the daily and burst limits, the pause and its one
+notice, the local day, retries, the operator's resume, Twilio's trips, the e-mail ceiling."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from switchboard.outbound.budget import (
+    BURST_LIMIT,
+    DAILY_LIMIT,
+    EMAIL_LIMIT,
+    Budget,
+    Limits,
+    charge,
+    charge_email,
+    local_day,
+    resume,
+    resumes_at,
+    rolled,
+    trip,
+    twilio_trip_reason,
+)
+
+NEW_YORK = "America/New_York"
+# 09:00 in New York, Tuesday 1 December 2026.
+NOW = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+LIMITS = Limits(daily=5, burst=3, emails=2)
+
+
+def spend(budget: Budget, count: int, *, start: datetime, step: timedelta, prefix: str = "k"):  # type: ignore[no-untyped-def]
+    results = []
+    for n in range(count):
+        result = charge(
+            budget, key=f"{prefix}{n}", now=start + n * step, time_zone=NEW_YORK, limits=LIMITS
+        )
+        budget = result.budget
+        results.append(result)
+    return budget, results
+
+
+def test_the_burst_limit_trips_the_line_once_and_it_stays_paused() -> None:
+    budget, results = spend(Budget(), 6, start=NOW, step=timedelta(seconds=10))
+    assert [r.allowed for r in results] == [True, True, True, False, False, False]
+    assert [r.tripped for r in results] == [False, False, False, True, False, False]
+    assert {r.reason for r in results[3:]} == {BURST_LIMIT}
+    assert (budget.sent, budget.skipped, budget.paused) == (3, 3, BURST_LIMIT)
+    # Paused until the next local day, whatever the burst window does meanwhile.
+    later = charge(
+        budget, key="later", now=NOW + timedelta(hours=1), time_zone=NEW_YORK, limits=LIMITS
+    )
+    assert (later.allowed, later.reason, later.tripped) == (False, BURST_LIMIT, False)
+
+
+def test_a_slow_stream_is_stopped_by_the_daily_limit() -> None:
+    budget, results = spend(Budget(), 7, start=NOW, step=timedelta(minutes=11))
+    assert [r.allowed for r in results] == [True] * 5 + [False, False]
+    assert results[5].tripped
+    assert results[5].reason == DAILY_LIMIT
+    assert budget.sent == 5
+
+
+def test_the_burst_window_slides() -> None:
+    budget, results = spend(Budget(), 3, start=NOW, step=timedelta(minutes=1))
+    assert all(r.allowed for r in results)
+    assert charge(
+        budget,
+        key="x",
+        now=NOW + timedelta(minutes=10, seconds=1),
+        time_zone=NEW_YORK,
+        limits=LIMITS,
+    ).allowed  # the first of the three left the window
+
+
+def test_a_new_local_day_resets_the_counts_and_the_pause() -> None:
+    budget, _ = spend(Budget(), 6, start=NOW, step=timedelta(minutes=11))
+    assert budget.paused == DAILY_LIMIT
+    assert budget.day == date(2026, 12, 1)
+    # 23:59 in New York is still the same day (04:59 UTC the next morning).
+    same_day = NOW.replace(hour=23, minute=59) + timedelta(hours=5)
+    assert local_day(same_day, NEW_YORK) == date(2026, 12, 1)
+    assert not charge(budget, key="a", now=same_day, time_zone=NEW_YORK, limits=LIMITS).allowed
+    assert resumes_at(budget, NEW_YORK) == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    next_day = resumes_at(budget, NEW_YORK)
+    assert next_day is not None
+    fresh = charge(budget, key="b", now=next_day, time_zone=NEW_YORK, limits=LIMITS)
+    assert fresh.allowed
+    assert (fresh.budget.day, fresh.budget.sent, fresh.budget.paused) == (
+        date(2026, 12, 2),
+        1,
+        None,
+    )
+    assert rolled(budget, next_day, NEW_YORK).skipped == 0
+
+
+def test_a_retry_with_the_same_key_is_allowed_and_counted_once() -> None:
+    first = charge(Budget(), key="SM1-auto-reply", now=NOW, time_zone=None, limits=LIMITS)
+    again = charge(first.budget, key="SM1-auto-reply", now=NOW, time_zone=None, limits=LIMITS)
+    assert again.allowed
+    assert again.repeat
+    assert again.budget.sent == 1
+
+
+def test_the_operator_resumes_with_a_fresh_allowance_for_the_day() -> None:
+    budget, _ = spend(Budget(), 4, start=NOW, step=timedelta(seconds=1))
+    assert budget.paused == BURST_LIMIT
+    resumed = resume(budget, now=NOW + timedelta(minutes=1), time_zone=NEW_YORK)
+    assert (resumed.paused, resumed.sent, resumed.recent, resumed.skipped) == (None, 0, (), 1)
+    assert charge(
+        resumed, key="n", now=NOW + timedelta(minutes=1), time_zone=NEW_YORK, limits=LIMITS
+    ).allowed
+
+
+def test_twilio_fraud_and_geo_permission_errors_trip_the_line_once() -> None:
+    assert twilio_trip_reason(30450) == "Twilio error 30450"
+    assert twilio_trip_reason(21408) == "Twilio error 21408"
+    assert twilio_trip_reason(21215) == "Twilio error 21215"
+    assert twilio_trip_reason(30003) is None
+    assert twilio_trip_reason(None) is None
+    paused, tripped = trip(Budget(), "Twilio error 30450", now=NOW, time_zone=NEW_YORK)
+    assert tripped
+    assert paused.paused == "Twilio error 30450"
+    again, tripped_again = trip(paused, "Twilio error 21408", now=NOW, time_zone=NEW_YORK)
+    assert not tripped_again
+    assert again.paused == "Twilio error 30450"
+    refused = charge(paused, key="k", now=NOW, time_zone=NEW_YORK, limits=LIMITS)
+    assert (refused.allowed, refused.reason) == (False, "Twilio error 30450")
+
+
+def test_voicemail_emails_have_their_own_daily_ceiling_and_never_pause() -> None:
+    budget = Budget()
+    results = []
+    for n in range(4):
+        result = charge_email(budget, key=f"e{n}", now=NOW, time_zone=NEW_YORK, limits=LIMITS)
+        budget = result.budget
+        results.append(result)
+    assert [r.allowed for r in results] == [True, True, False, False]
+    assert {r.reason for r in results[2:]} == {EMAIL_LIMIT}
+    assert (budget.emails, budget.emails_skipped, budget.paused) == (2, 2, None)
+    retry = charge_email(budget, key="e1", now=NOW, time_zone=NEW_YORK, limits=LIMITS)
+    assert retry.allowed
+    assert retry.repeat
+    assert charge(budget, key="t", now=NOW, time_zone=NEW_YORK, limits=LIMITS).allowed

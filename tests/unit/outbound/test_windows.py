@@ -1,0 +1,103 @@
+"""Per-subject windows (pure): one per window, caps and their digest, retries, echoes by record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from switchboard.outbound.windows import (
+    ECHO_MEMORY,
+    Policy,
+    Tally,
+    Verdict,
+    digest_of,
+    is_echo,
+    remember,
+    rule,
+    window_words,
+)
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ONCE = Policy(1, timedelta(hours=12))
+CAPPED = Policy(3, timedelta(hours=24), digest=True)
+
+
+def test_one_per_window_then_held_without_a_write_then_a_new_window() -> None:
+    first = rule(ONCE, Tally(), now=NOW, sid="SM1")
+    assert first.verdict is Verdict.SEND
+    assert first.tally == Tally(since=NOW, count=1, last_sid="SM1")
+    assert first.window_ends == NOW + timedelta(hours=12)
+    held = rule(ONCE, first.tally, now=NOW + timedelta(hours=11), sid="SM2")
+    assert held.verdict is Verdict.HOLD
+    assert held.reason == "texted within 12 h"
+    assert held.tally == first.tally  # nothing to write
+    again = rule(ONCE, first.tally, now=NOW + timedelta(hours=12), sid="SM3")
+    assert again.verdict is Verdict.SEND
+    assert again.tally.since == NOW + timedelta(hours=12)
+
+
+def test_a_retry_of_the_allowed_cause_is_allowed_again_without_counting() -> None:
+    first = rule(ONCE, Tally(), now=NOW, sid="SM1")
+    assert not first.repeat
+    retried = rule(ONCE, first.tally, now=NOW + timedelta(seconds=5), sid="SM1")
+    assert retried.verdict is Verdict.SEND
+    assert retried.repeat
+    assert retried.tally == first.tally
+
+
+def test_a_capped_policy_sends_its_limit_then_one_digest_then_holds_and_counts() -> None:
+    tally = Tally()
+    verdicts = []
+    for n in range(6):
+        ruling = rule(CAPPED, tally, now=NOW + timedelta(minutes=n), sid=f"SM{n}")
+        verdicts.append(ruling.verdict)
+        tally = ruling.tally
+    assert verdicts == [Verdict.SEND] * 3 + [Verdict.DIGEST, Verdict.HOLD, Verdict.HOLD]
+    assert (tally.count, tally.digest_sent, tally.held) == (3, True, 3)
+    fresh = rule(CAPPED, tally, now=NOW + timedelta(hours=24))
+    assert fresh.verdict is Verdict.SEND
+    assert (fresh.held_before, fresh.held_since) == (3, NOW)
+    assert fresh.tally == Tally(since=NOW + timedelta(hours=24), count=1)
+
+
+@pytest.mark.parametrize(
+    ("window", "words"),
+    [(timedelta(hours=24), "texted within 24 h"), (timedelta(minutes=90), "texted within 90 min")],
+)
+def test_the_reason_of_a_held_text_names_its_window(window: timedelta, words: str) -> None:
+    assert window_words(Policy(1, window)) == words
+
+
+@pytest.mark.parametrize(
+    ("body", "echo"),
+    [
+        ("Thanks, we will text you back soon.", True),
+        ("  THANKS,   we will text you back soon. ", True),
+        ("Thanks, see you soon", False),
+        # The shape of our forwards is no echo by itself: only what was sent is.
+        ("From +15558675310: hello", False),
+        ("", False),
+    ],
+)
+def test_the_lines_own_answers_are_recognised(body: str, echo: bool) -> None:
+    assert is_echo(body, own_texts=["Thanks, we will text you back soon.", None]) is echo
+
+
+def test_a_text_we_sent_this_subject_is_recognised_by_its_recorded_digest() -> None:
+    forwarded = "From +15558675310: the meeting moved to 3 pm"
+    sent = remember((), forwarded)
+    assert is_echo(forwarded, sent)
+    assert is_echo("  from +15558675310:  THE meeting moved to 3 pm", sent)
+    assert not is_echo("From +15558675310: the meeting moved to 4 pm", sent)
+    assert digest_of(forwarded) in sent
+
+
+def test_the_recorded_digests_keep_the_newest_few() -> None:
+    sent: tuple[str, ...] = ()
+    for n in range(ECHO_MEMORY + 3):
+        sent = remember(sent, f"text {n}")
+    assert len(sent) == ECHO_MEMORY
+    assert is_echo(f"text {ECHO_MEMORY + 2}", sent)
+    assert not is_echo("text 0", sent)
+    assert remember(sent, "text 5").count(digest_of("text 5")) == 1
