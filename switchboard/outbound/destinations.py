@@ -143,10 +143,12 @@ def number_problem(number: str, allowed: frozenset[str] | None) -> str | None:
 @dataclass(frozen=True)
 class Destinations:
     """The facts every destination check needs, resolved once: our own numbers and the allowed
-    countries (None: every country)."""
+    countries (None: every country). `by_default`: the countries are those of our own numbers
+    (`OUTBOUND_ALLOWED_COUNTRIES` unset), so a number a request shows is ours adds its own."""
 
     own: frozenset[str]
     allowed: frozenset[str] | None
+    by_default: bool = False
 
     def problem(
         self, address: str, *, channel: Channel = Channel.SMS, also_own: Iterable[str] = ()
@@ -158,9 +160,13 @@ class Destinations:
         if channel is not Channel.CALL and not is_reachable(address):
             return _KIND_WORDS.get(address_kind(address), "not a phone number")
         number = bare_number(address)
-        if channel is not Channel.CALL and (number in self.own or number in set(also_own)):
+        also = [n for n in also_own if n]
+        if channel is not Channel.CALL and (number in self.own or number in also):
             return OWN_NUMBER
-        return number_problem(number, self.allowed)
+        allowed = self.allowed
+        if self.by_default and allowed is not None and also:
+            allowed = allowed | countries_of(also)
+        return number_problem(number, allowed)
 
     def is_ours(self, address: str | None, also_own: Iterable[str] = ()) -> bool:
         """Whether `address` is one of our own numbers."""
@@ -193,5 +199,6 @@ def resolve(own: frozenset[str], setting: tuple[str, ...] | None) -> Destination
     `own`, ``("*",)`` = every country) and our own numbers."""
     if setting == ("*",):
         return Destinations(own, None)
-    allowed = frozenset(setting) if setting else countries_of(own)
-    return Destinations(own, allowed)
+    if setting:
+        return Destinations(own, frozenset(setting))
+    return Destinations(own, countries_of(own), by_default=True)

@@ -168,7 +168,8 @@ class SubjectStore:
             return SenderState(key, line)
         opt_out: OptOutRecord | None = None
         found: Mapping[str, Any] | None = None
-        query = "PartitionKey eq @pk and (RowKey eq @optout or RowKey eq @row)"
+        # The SDK binds a parameter only when whitespace surrounds it: "( ... @row )".
+        query = "PartitionKey eq @pk and ( RowKey eq @optout or RowKey eq @row )"
         for entity in tables.query(
             self.table, query, {"pk": key, "optout": optout.ROW_KEY, "row": row}
         ):

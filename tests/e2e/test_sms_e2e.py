@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from switchboard.logbook.messages import record_outbound_message
 
 from devkit.simulator import SmsResult, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
@@ -27,6 +26,7 @@ from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text
 from switchboard.optouts.store import OptOutStore
+from switchboard.outbound.messagelog import record_outbound
 from switchboard.settings import Settings, load_settings
 from switchboard.storage import tables
 from switchboard.twilio import client as twilio_client
@@ -231,7 +231,7 @@ def _send(stack: Stack, to: str, body: str) -> str:
         from_=BUSINESS,
         status_callback=status_callback_url(stack.host.url, Kind.MESSAGE),
     )
-    record_outbound_message(
+    record_outbound(
         stack.messages, created.sid, to, BUSINESS, body, (), "test", status=created.status
     )
     return created.sid

@@ -50,6 +50,8 @@ def env_for(storage: str, twilio: TwilioStandin, table: str, **extra: str) -> di
         "AzureWebJobsStorage": storage,
         **twilio.settings(),
         "TWILIO_FROM_NUMBER": SENDER,
+        # The business texts France as well as home (one of the cases is a French mobile).
+        "OUTBOUND_ALLOWED_COUNTRIES": "US,FR",
         "TABLE_SMS_SCHEDULE": table,
         "TABLE_MESSAGE_LOG": table + "msg",
         "TABLE_OPT_OUT": table + "opt",

@@ -18,7 +18,9 @@ from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
 from switchboard import records
+from switchboard.lines import lookup as lines
 from switchboard.logbook.store import RecordStore
+from switchboard.outbound.own_numbers import OWN_NUMBERS
 from switchboard.settings import get_settings, reset_settings_cache
 from switchboard.sms import blueprint as sms_bp
 from switchboard.storage import tables
@@ -55,6 +57,10 @@ def requests_made(
     settings = get_settings()
     tables.get_table(settings.table_message_log, settings)
     tables.get_table(settings.table_opt_out, settings)
+    # A warm instance knows the texted line (the line cache) and its own numbers (read once
+    # per 10 minutes), as it has its tables.
+    lines.line_for("+15017122661", settings)
+    OWN_NUMBERS.get(settings)
     made: list[str] = []
     for name in _REQUESTS:
         original = getattr(TableClient, name)
@@ -96,16 +102,22 @@ def post(made: list[str], body: str, sid: str | None = None) -> tuple[int, str]:
 
 def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
     made = requests_made
-    # The sender's partition (opt-out and loop-guard tallies in one query), the tallies written
-    # when something automatic goes out, the record, its index row.
-    assert post(made, "hello")[0] == 4
-    assert post(made, "hello again")[0] == 3  # auto-reply already sent: no tally to write
-    assert post(made, "help")[0] == 4  # the first HELP answer is counted too
-    assert post(made, "help")[0] == 3
+    # The sender's partition (opt-out and its tallies on the line in one query), the tallies
+    # written when something automatic goes out, the line's budget (read once by this instance,
+    # then one conditional write per automatic answer), the record, its day index row, its
+    # conversation rows (the text and its answer in one transaction).
+    assert post(made, "hello")[0] == 7
+    assert made[2:4] == ["get_entity", "create_entity"]  # the budget row: read, then written
+    assert post(made, "hello again")[0] == 4  # auto-reply already sent: no tally, no budget
+    assert "update_entity" not in made
+    assert post(made, "help")[0] == 6  # the first HELP answer: its tally and the budget
+    assert made.count("update_entity") == 2  # both under the ETags this instance holds
+    assert post(made, "help")[0] == 4
     count, stop = post(made, "STOP")
-    assert count == 4  # marker read, opt-out insert, record + marker (one transaction), index
-    assert post(made, "START")[0] == 5  # marker read, opt-out read, delete, record + marker, index
-    assert post(made, "START")[0] == 4  # not opted out: nothing to delete
+    # marker read, opt-out insert, record + marker (one transaction), index, conversation
+    assert count == 5
+    assert post(made, "START")[0] == 6  # marker read, opt-out read, delete, record + marker, ...
+    assert post(made, "START")[0] == 5  # not opted out: nothing to delete
     assert post(made, "STOP", sid=stop)[0] == 2  # a retry: marker read, record exists
 
 

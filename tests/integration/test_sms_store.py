@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 import azure.functions as func
 import pytest
-from switchboard.logbook.messages import record_outbound_message
 from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
@@ -24,6 +23,8 @@ from switchboard.logbook.statuses import Kind
 from switchboard.logbook.store import RecordStore
 from switchboard.optouts.rules import How, OptedOut, ensure_can_text
 from switchboard.optouts.store import OptOutStore
+from switchboard.outbound import wording
+from switchboard.outbound.messagelog import record_outbound
 from switchboard.settings import Settings, get_settings, reset_settings_cache
 from switchboard.sms import blueprint as sms_bp
 from switchboard.sms import webhook as sms_webhook
@@ -198,7 +199,7 @@ def test_retried_webhook_writes_nothing_twice(env: Env) -> None:
 
 def test_help_and_mms(env: Env) -> None:
     (help_reply,) = twiml(post_sms(sms_params("HELP"))).findall("Message")
-    assert help_reply.text == env.settings.sms_help_text
+    assert help_reply.text == wording.HELP_DEFAULT  # SMS_HELP_TEXT is not set
 
     mms = sms_params(
         "see <this> & ]]>",
@@ -255,7 +256,7 @@ def test_bad_signature_is_403_and_writes_nothing(env: Env) -> None:
     assert all_rows(env.optouts) == []
 
 
-def test_storage_down_still_replies_and_logs_masked(
+def test_storage_down_answers_without_texts_and_logs_masked(
     env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     dead = (
@@ -276,12 +277,16 @@ def test_storage_down_still_replies_and_logs_masked(
     stop = post_sms(sms_params("STOP"))
     assert stop.status_code == 503
     assert b"<Response" not in stop.get_body()
-    for body, expected in (("hello", 2), ("help", 1)):
-        root = twiml(post_sms(sms_params(body)))
-        assert len(root.findall("Message")) == expected
+    # Texts are answered (200, valid TwiML) without anything automatic: the line's budget and
+    # the sender's window cannot be read, so the outbound policy fails closed.
+    for body in ("hello", "help"):
+        answer = post_sms(sms_params(body))
+        assert answer.status_code == 200
+        assert twiml(answer).findall("Message") == []
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 3
     assert all("+1555***5310" in e and "8675310" not in e for e in errors)
+    assert sum("nothing automatic is sent" in e for e in errors) == 2
 
 
 def _dead(settings: Settings, connection_string: str) -> Settings:
@@ -301,7 +306,7 @@ def post_status(kind: Kind, params: dict[str, str], query: str = "") -> func.Htt
 
 def test_message_callbacks_out_of_order(env: Env) -> None:
     sid = "SM" + uuid.uuid4().hex
-    record_outbound_message(env.messages, sid, SENDER, BUSINESS, "hi", (), "test")
+    record_outbound(env.messages, sid, SENDER, BUSINESS, "hi", (), "test")
     for state in ("delivered", "sent", "queued", "delivered"):
         response = post_status(Kind.MESSAGE, {"MessageSid": sid, "MessageStatus": state})
         assert response.status_code == 204

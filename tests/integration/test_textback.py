@@ -61,6 +61,9 @@ def make_settings(storage_connection_string: str, twilio: TwilioStandin, unique_
                 "TABLE_SMS_SCHEDULE": unique_name + "sch",
                 "TABLE_MESSAGE_LOG": unique_name + "msg",
                 "TABLE_OPT_OUT": unique_name + "opt",
+                # The business texts callers in the UK and Guernsey too (MOBILE is a Guernsey
+                # number, LANDLINE a London one).
+                "OUTBOUND_ALLOWED_COUNTRIES": "US,GB,GG",
                 **extra,
             }
         )

@@ -33,7 +33,8 @@ from switchboard.voicemail.notify import NoticeReport, on_recording
 
 LINE_NUMBER = "+15017122661"
 CALLER = "+12015550123"
-STAFF = ("+15005550010", "+15005550011")
+# Outside numbers: the stand-in's account owns +15005550010, and no notice goes to one of ours.
+STAFF = ("+15005550012", "+15005550011")
 URL = "https://api.twilio.com/2010-04-01/Accounts/AC{}/Recordings/{}"
 
 
