@@ -96,6 +96,10 @@ MESSAGE_ERRORS: dict[int, str] = {
     30006: "Landline or unreachable carrier",
     30007: "Message filtered",
     30008: "Unknown error",
+    # SMS Pumping Protection (a Messaging Service's fraud check): the message is created, then
+    # fails with one of these (the destination is blocked for a while).
+    30450: "Message delivery blocked",
+    30453: "Message couldn't be delivered",
 }
 FAULT_MESSAGES: dict[int, tuple[int, str]] = {
     429: (20429, "Too Many Requests"),

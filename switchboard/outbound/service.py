@@ -269,7 +269,7 @@ class Outbound:
                 mask(line.number),
                 type(exc).__name__,
             )
-            return refuse(STORAGE_UNAVAILABLE)
+            return refuse(BUSY if isinstance(exc, Contended) else STORAGE_UNAVAILABLE)
         if result.tripped:
             self._paused(line, result.budget)
         return ALLOW if result.allowed else refuse(result.reason or budgets.DAILY_LIMIT)

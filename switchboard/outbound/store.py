@@ -54,8 +54,11 @@ ROW_PREFIX = "guard-"
 BUDGET_PARTITION = "budget"
 #: The budget row of messages whose line is not known (a Messaging Service without a sender).
 UNKNOWN_LINE = "unknown"
-#: Rounds of conditional writes before giving up (other instances keep writing first).
+#: Rounds of conditional writes before giving up (other instances keep writing first): a
+#: subject's row sees one writer at a time but for a retry; a line's budget row sees every
+#: instance at once during an attack.
 ROUNDS = 5
+BUDGET_ROUNDS = 12
 
 
 class Contended(RuntimeError):
@@ -333,7 +336,7 @@ class BudgetStore:
         ETag: from this instance's warm copy first, read again when another instance wrote in
         between. Raises `Contended` after `ROUNDS` lost writes, and storage errors."""
         key = budget_key(line)
-        for _ in range(ROUNDS):
+        for _ in range(BUDGET_ROUNDS):
             known = self.warm.get(self._name, key)
             budget, etag = known if known is not None else self.read(line)
             result, changed = decide(budget)
@@ -354,7 +357,7 @@ class BudgetStore:
                 self.warm.put(self._name, key, changed, written)
                 return result
             self.warm.drop(self._name, key)
-        raise Contended(f"budget of {key}: {ROUNDS} writes lost to other instances")
+        raise Contended(f"budget of {key}: {BUDGET_ROUNDS} writes lost to other instances")
 
     def all(self) -> dict[str, Budget]:
         """Every line's budget row (one partition query): line → budget."""

@@ -52,6 +52,8 @@ def stack(run_host_module: HostFactory) -> Iterator[Stack]:
             "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_API_BASE_URL": standin.base_url,
             "TWILIO_FROM_NUMBER": SENDER,
+            # The business texts France (every schedule here goes to a French mobile).
+            "OUTBOUND_ALLOWED_COUNTRIES": "US,FR",
             "DEVHOST_FUNCTION_KEY": KEY,
             "TABLE_SMS_SCHEDULE": "e2esched" + suffix,
             "TABLE_MESSAGE_LOG": "e2esmsg" + suffix,

@@ -46,6 +46,8 @@ def stack(run_host_module: HostFactory, storage_connection_string: str) -> Itera
             "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_API_BASE_URL": standin.base_url,
             "TWILIO_FROM_NUMBER": SENDER,
+            # The business texts callers in the UK and Guernsey too (MOBILE is a Guernsey mobile).
+            "OUTBOUND_ALLOWED_COUNTRIES": "US,GB,GG",
             "TABLE_CALL_LOG": "tbcall" + suffix,
             "TABLE_MESSAGE_LOG": "tbmsg" + suffix,
             "TABLE_SMS_SCHEDULE": "tbsch" + suffix,
