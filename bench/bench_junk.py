@@ -1,8 +1,9 @@
 """Junk cost (issue 14, item 3): refusing the worst unsigned request ÷ serving a real one.
 
 App, both sides: the function the host calls for `POST /api/sms/incoming` (`sms_incoming(req)`)
-on a fresh `func.HttpRequest`, as the worker hands it over, with the MessageLog, OptOut and loop
-guard stores stubbed (no I/O), so only the shell, the guard and the decision are timed.
+on a fresh `func.HttpRequest`, as the worker hands it over, with the MessageLog and OptOut stores
+and the outbound policy's rows (the sender's, the line's budget) stubbed (no I/O), so only the
+shell, the policy and the decision are timed.
 
 - real: a signed inbound SMS (the parameters Twilio posts), answered 200 with the auto-reply;
 - worst unsigned: ~11 MB of form, a million distinct parameter names, no `X-Twilio-Signature`
@@ -28,10 +29,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import azure.functions as func
-from switchboard.guard.store import SenderState
 from twilio.request_validator import RequestValidator
 
 from switchboard import settings as settings_module
+from switchboard.outbound.budget import Budget
+from switchboard.outbound.own_numbers import OwnNumbers
+from switchboard.outbound.service import Outbound
+from switchboard.outbound.store import SenderState
+from switchboard.settings import Settings
 from switchboard.sms import blueprint as sms_bp
 from switchboard.sms import webhook as sms_webhook
 
@@ -71,10 +76,20 @@ PARAMS = {
 FORM = "application/x-www-form-urlencoded"
 
 
+class _NoTable:
+    """A table client that writes nowhere (the conversation rows)."""
+
+    def upsert_entity(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def submit_transaction(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+
 class _NoStorage:
     """MessageLog and OptOut with no I/O."""
 
-    table: Any = None
+    table: Any = _NoTable()
 
     def create(self, *args: Any, **kwargs: Any) -> bool:
         return True
@@ -86,14 +101,34 @@ class _NoStorage:
         return False
 
 
-class _NoGuardStorage:
-    """The loop guard's rows with no I/O: every sender is new (so every text is answered)."""
+class _NoSubjectStorage:
+    """The senders' rows with no I/O: every sender is new (so every text is answered)."""
 
-    def load(self, subject: str) -> SenderState:
-        return SenderState(subject)
+    def load(self, subject: str, line: str) -> SenderState:
+        return SenderState(subject, line)
 
-    def save(self, subject: str, changed: Any, etag: str | None) -> str:
+    def save(self, subject: str, line: str, changed: Any, sent: Any, etag: str | None) -> str:
         return "etag"
+
+
+class _NoBudgetStorage:
+    """The line's budget row with no I/O: always a fresh day."""
+
+    def change(self, line: str, decide: Callable[[Budget], tuple[Any, Any]]) -> Any:
+        return decide(Budget())[0]
+
+
+#: Our own numbers without asking Twilio or storage.
+_NUMBERS = OwnNumbers(fetch=lambda settings: [], lines=lambda settings: [])
+
+
+def _outbound(settings: Settings) -> Outbound:
+    return Outbound(
+        settings,
+        subjects=lambda s: _NoSubjectStorage(),  # type: ignore[arg-type,return-value]
+        budget_rows=lambda s: _NoBudgetStorage(),  # type: ignore[arg-type,return-value]
+        own_numbers=_NUMBERS,
+    )
 
 
 def worst_unsigned_body() -> bytes:
@@ -125,11 +160,11 @@ def main() -> dict[str, object]:
     saved_factories: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] = (
         sms_webhook.message_store_factory,
         sms_webhook.optout_store_factory,
-        sms_webhook.guard_store_factory,
+        sms_webhook.outbound_factory,
     )
     sms_webhook.message_store_factory = lambda settings: _NoStorage()
     sms_webhook.optout_store_factory = lambda settings: _NoStorage()
-    sms_webhook.guard_store_factory = lambda settings: _NoGuardStorage()  # type: ignore[assignment]
+    sms_webhook.outbound_factory = _outbound  # type: ignore[assignment]
     try:
         signature = RequestValidator(TOKEN).compute_signature(URL, PARAMS)
         real_body = urlencode(PARAMS).encode()
@@ -149,7 +184,7 @@ def main() -> dict[str, object]:
         (
             sms_webhook.message_store_factory,
             sms_webhook.optout_store_factory,
-            sms_webhook.guard_store_factory,  # type: ignore[assignment]
+            sms_webhook.outbound_factory,  # type: ignore[assignment]
         ) = saved_factories
         for name, value in saved.items():
             if value is None:

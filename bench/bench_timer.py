@@ -11,8 +11,9 @@ Figures, all from the same run:
 - entities the run read from `SmsSchedule` per due schedule (O(due): about 1, not 11);
 - the app's own CPU per sent SMS (this process's CPU time over the run: the stand-in and Azurite
   run elsewhere) ÷ that of a floor script doing the same Twilio creates (the async twilio
-  client, the same concurrency) and the same table writes (claims, MessageLog records and index
-  rows, final states, deletions: the same requests, batched as tightly as Table Storage
+  client, the same concurrency) and the same table writes (claims, MessageLog records, their
+  index and conversation rows, final states, deletions: the same requests, batched as tightly
+  as Table Storage
   allows) for as many schedules, with no logic at all. Goal <= 1.5x;
 - throughput as a ratio to peers run side by side: a naive sequential loop doing the same work
   one schedule at a time (claim with an ETag, opt-out check, send, MessageLog record, final
@@ -205,6 +206,17 @@ async def _floor(settings: Any, now: Any) -> int:
                         },
                         response_preference="return-no-content",
                     )
+                    # Its row in the conversation (line, recipient): one upsert, as the app's.
+                    await messages.upsert_entity(
+                        {
+                            "PartitionKey": f"conv-{SENDER}-{row['To']}",
+                            "RowKey": records.index_row(now, created.sid),
+                            "Id": created.sid,
+                            "Direction": "outbound",
+                            "Body": row["Body"],
+                        },
+                        mode=UpdateMode.REPLACE,
+                    )
                     return created.sid, now
 
             done = await asyncio.gather(*(send(row) for row in chunk))
@@ -258,10 +270,10 @@ async def _floor(settings: Any, now: Any) -> int:
 def _naive(settings: Any, rows: list[dict[str, Any]]) -> float:
     """The same work as the timer, one schedule at a time, with the sync clients: msgs/s."""
     from switchboard import records
-    from switchboard.logbook import messages as message_log
     from switchboard.logbook.store import RecordStore
     from switchboard.optouts import rules as optout
     from switchboard.optouts.store import OptOutStore
+    from switchboard.outbound import messagelog
     from switchboard.schedules import rules as s
     from switchboard.storage import tables
     from switchboard.twilio import client as twilio_client
@@ -279,7 +291,7 @@ def _naive(settings: Any, rows: list[dict[str, Any]]) -> float:
             continue
         optout.ensure_can_text(row["To"], optouts)
         sid, state = twilio_client.send_sms(client, to=row["To"], body=row["Body"], from_=SENDER)
-        message_log.record_outbound_message(
+        messagelog.record_outbound(
             messages, sid, row["To"], SENDER, row["Body"], source="schedule", status=state
         )
         done = s.done_entity(

@@ -61,6 +61,9 @@ GOALS: dict[str, Goal] = {
     "timer.vs_naive_loop": Goal(">=", 30.0, "×"),
     "timer.cpu_per_sms_vs_floor": Goal("<=", 1.5, "×"),
     "timer.duplicates": Goal("==", 0),
+    # the line's budget of automatic texts (bench_outbound)
+    "outbound.budget_round_trips_per_automatic_text": Goal("<=", 1.0),
+    "outbound.budget_round_trips_per_webhook_without_automatic_text": Goal("==", 0),
     # outbound calls (bench_dialer)
     "dialer.round_trips_per_placed_call": Goal("<=", 3.0),
     "dialer.duplicates": Goal("==", 0),

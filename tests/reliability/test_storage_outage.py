@@ -5,7 +5,9 @@ A dedicated Azurite persists to a temporary folder on three fixed free ports, so
 an outage and starting it again is the recovery (an in-memory Azurite would lose everything).
 
 Through the local host (`test_outage_through_the_host`): while storage is down, calls are still
-answered with TwiML, texts still get their reply, a STOP that cannot be recorded answers 503
+answered with TwiML, texts are answered 200 without anything automatic (the outbound policy fails
+closed: a line's budget that cannot be read cannot be kept), a STOP that cannot be recorded
+answers 503
 (Twilio records the failure; `test_stop_outage.py` follows what happens next), status
 callbacks answer the documented 503, operator routes answer 503 with the error shape (never 500),
 the queue poller and the timer fail and keep going. After the restart, the outbound call whose
@@ -209,7 +211,8 @@ def during_outage(outage: Outage, cycle: int) -> None:
         reply = outage.text(new_number(), f"Hello during outage {cycle}.{n}")
         assert reply.ok, reply.text()
         assert reply.status == 200
-        assert "Thanks, we will text you back soon." in reply.twiml
+        assert "<Response" in reply.twiml
+        assert "<Message" not in reply.twiml  # fail closed: nothing automatic
     # A STOP that cannot be recorded is not answered as a success (issue 14, item 4: Twilio
     # records the failure; the instance keeps it and writes it when storage is back).
     stop = outage.text(new_number(), "STOP")
@@ -314,6 +317,15 @@ def test_outage_through_the_host(outage: Outage, size: int) -> None:
     after = outage.call(CALLER, digits=["2"])
     assert after.ok
     wait_until(lambda: outage.call_record(after.call_sid), 10, "a record written after")
+    # Automatic texts went quiet during the outage only: a text now gets its reply again.
+    reply = wait_until(
+        lambda: (
+            lambda answer: answer if "Thanks, we will text you back soon." in answer.twiml else None
+        )(outage.text(new_number(), "Hello after the outage")),
+        20,
+        "an auto-reply after the outage",
+    )
+    assert reply.status == 200
 
 
 # --- in process: a timer run cut by the outage -----------------------------------------------

@@ -351,7 +351,14 @@ def check_answer(
 
 @pytest.fixture(scope="module")
 def app(storage_connection_string: str) -> Iterator[InProcessApp]:
-    env = app_env("fuzz", AzureWebJobsStorage=storage_connection_string)
+    # Hundreds of fuzzed texts from new senders: limits no fuzz reaches, so every real text
+    # still gets its auto-reply (the budget has tests of its own: test_outsider_sends.py).
+    env = app_env(
+        "fuzz",
+        AzureWebJobsStorage=storage_connection_string,
+        AUTOMATIC_SMS_DAILY_LIMIT="100000",
+        AUTOMATIC_SMS_BURST_LIMIT="500",
+    )
     with in_process_settings(env):
         yield InProcessApp("https://switchboard-fuzz.example.net", twilio_functions())
 
