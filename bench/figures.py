@@ -51,10 +51,10 @@ GOALS: dict[str, Goal] = {
     "cold_start.first_webhook_vs_floor": Goal("<=", 1.15, "×"),
     # the voice webhook in process (bench_voice)
     "voice.webhook_vs_fair_floor": Goal("<=", 1.3, "×"),
-    # the line a call is for (issue 17; the lead's figures, slots kept here)
+    # the line a call is for (bench_voice)
     "voice.line_from_cache_vs_default_line": Goal("<=", 1.05, "×"),
     "voice.storage_reads_per_warm_webhook": Goal("==", 0),
-    # junk requests (issue 14: bench_junk)
+    # junk requests (bench_junk)
     "junk.worst_unsigned_vs_real": Goal("<=", 1.0, "×"),
     # scheduled SMS (bench_timer)
     "timer.round_trips_per_sent_sms": Goal("<=", 3.0),

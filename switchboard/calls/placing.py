@@ -248,7 +248,7 @@ def process_message(
     now: Callable[[], datetime] = records.utcnow,
     find: CallFinder | None = None,
 ) -> Outcome:
-    """Handle one delivery of a queue message (SPEC "Outbound calls" bullet by bullet).
+    """Handle one delivery of a queue message (README "Outbound calls (queue)", rule by rule).
 
     Returns normally when the message is done with (placed, rejected, failed, duplicate,
     conflict, already-placed); raises TransientCallFailure or CallInFlight when it must come

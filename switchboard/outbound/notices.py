@@ -1,8 +1,7 @@
-"""The owner's one notice that a line's automatic texts paused: a text through the same
-outbound path (its purpose is never counted or paused) and, where SMTP is set, an e-mail.
-The owner is the line's (`LineRef.owner_numbers`, `owner_emails`), else `OWNER_NUMBER` and
-`OWNER_EMAIL`.
+"""The owner's one notice that a line's automatic texts paused: its words and its e-mail.
 
+`Outbound` sends it (`service.Outbound._paused`): a text through the same outbound path (its
+purpose is never counted or paused) and, where SMTP is set, the e-mail built and sent here.
 Exactly one per pause: only the charge (or the Twilio refusal) whose conditional write paused
 the line sends it (`budget.Charge.tripped`), whatever the number of instances. Failures are
 logged; the pause itself is already recorded, and `GET /api/health` shows it.
@@ -10,18 +9,14 @@ logged; the pause itself is already recorded, and `GET /api/health` shows it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
 
-from switchboard import records
 from switchboard.logs import get_logger
 from switchboard.outbound import wording
 from switchboard.outbound.budget import Budget, resumes_at, zone
-from switchboard.outbound.purposes import Purpose
 from switchboard.phone import mask
-
-if TYPE_CHECKING:
-    from switchboard.outbound.service import LineRef, Outbound
+from switchboard.settings import Settings
 
 logger = get_logger(__name__)
 
@@ -35,69 +30,42 @@ def resumes_words(budget: Budget, time_zone: str | None) -> str:
     return f"at {local:%H:%M} on {local:%Y-%m-%d} ({zone(time_zone).key})"
 
 
-def notify_paused(outbound: Outbound, line: LineRef, budget: Budget) -> None:
-    """Send the owner's notice of a pause (see the module doc)."""
-    from switchboard.outbound.service import Message
-
+def paused_text(label: str, budget: Budget, time_zone: str | None) -> str:
+    """The text the owner gets."""
     reason = budget.paused or "paused"
-    resumes = resumes_words(budget, line.time_zone)
-    settings = outbound.settings
-    numbers = line.owner_numbers or tuple(n for n in (settings.owner_number,) if n)
-    emails = line.owner_emails or tuple(a for a in (settings.owner_email,) if a)
-    for owner in numbers[:1]:
-        try:
-            sent = outbound.send(
-                Message(
-                    Purpose.BUDGET_NOTICE,
-                    line,
-                    owner,
-                    key=f"paused-{line.number}-{records.iso(budget.paused_at or records.utcnow())}",
-                    body=wording.paused_sms(line.label, reason, budget.sent, resumes),
-                ),
-                source="automatic",
-            )
-            logger.warning(
-                "outbound: the owner %s was told that %s paused (%s)",
-                mask(owner),
-                mask(line.number),
-                sent.word,
-            )
-        except Exception as exc:
-            logger.error(
-                "outbound: the owner's text about the pause of %s failed (%s)",
-                mask(line.number),
-                type(exc).__name__,
-            )
-    if emails and settings.smtp_host:
-        _email(outbound, line, emails, reason, budget, resumes)
+    return wording.paused_sms(label, reason, budget.sent, resumes_words(budget, time_zone))
 
 
-def _email(
-    outbound: Outbound,
-    line: LineRef,
-    emails: tuple[str, ...],
-    reason: str,
+def email_paused(
+    settings: Settings,
+    emails: Sequence[str],
+    label: str,
     budget: Budget,
-    resumes: str,
+    time_zone: str | None,
 ) -> None:
+    """The owner's e-mail (where SMTP is set). Never raises: a failure is logged."""
+    if not emails or not settings.smtp_host:
+        return
     from switchboard.mail import smtp
 
+    reason = budget.paused or "paused"
     try:
-        config = smtp.SmtpConfig.from_settings(outbound.settings, timeout=10.0)
+        config = smtp.SmtpConfig.from_settings(settings, timeout=10.0)
         message = EmailMessage()
-        message["Subject"] = wording.paused_email_subject(line.label, reason)
+        message["Subject"] = wording.paused_email_subject(label, reason)
         message["From"] = config.sender
         message["To"] = ", ".join(emails)
+        # RFC 3834: an automatic message; well-behaved auto-responders leave it alone.
         message["Auto-Submitted"] = "auto-generated"
         why = [f"Skipped since: {budget.skipped}"] if budget.skipped else []
-        message.set_content(
-            "\n".join(wording.paused_email_lines(line.label, reason, budget.sent, resumes, why))
-            + "\n"
+        lines = wording.paused_email_lines(
+            label, reason, budget.sent, resumes_words(budget, time_zone), why
         )
+        message.set_content("\n".join(lines) + "\n")
         smtp.send(message, config)
     except Exception as exc:
         logger.error(
             "outbound: the owner's e-mail about the pause of %s failed (%s)",
-            mask(line.number),
+            mask(label),
             type(exc).__name__,
         )

@@ -30,7 +30,7 @@ from switchboard.http import ApiError
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
 from switchboard.outbound import budget as budgets
-from switchboard.outbound import wording
+from switchboard.outbound import notices, wording
 from switchboard.outbound.budget import Budget, Charge, Limits
 from switchboard.outbound.destinations import Destinations, explain, resolve
 from switchboard.outbound.own_numbers import OWN_NUMBERS, OwnNumbers
@@ -532,17 +532,44 @@ class Outbound:
         }
 
     def _paused(self, line: LineRef, budget: Budget) -> None:
-        """The owner's one notice that `line` paused: a text to its owner and, where SMTP is
-        set, an e-mail. Never raises (each failure is logged)."""
-        from switchboard.outbound.notices import notify_paused
-
+        """The owner's one notice that `line` paused (`notices`): a text to the line's owner
+        (else `OWNER_NUMBER`) through this same path and, where SMTP is set, an e-mail to its
+        owner's addresses (else `OWNER_EMAIL`). Never raises (each failure is logged)."""
         logger.warning(
             "outbound: automatic texts of %s paused (%s) after %d today",
             mask(line.number),
             budget.paused,
             budget.sent,
         )
-        notify_paused(self, line, budget)
+        settings = self.settings
+        numbers = line.owner_numbers or owners([settings.owner_number])
+        emails = line.owner_emails or owners([settings.owner_email])
+        stamp = records.iso(budget.paused_at or self.clock())
+        for owner in numbers[:1]:
+            try:
+                sent = self.send(
+                    Message(
+                        Purpose.BUDGET_NOTICE,
+                        line,
+                        owner,
+                        key=f"paused-{line.number}-{stamp}",
+                        body=notices.paused_text(line.label, budget, line.time_zone),
+                    ),
+                    source="automatic",
+                )
+                logger.warning(
+                    "outbound: the owner %s was told that %s paused (%s)",
+                    mask(owner),
+                    mask(line.number),
+                    sent.word,
+                )
+            except Exception as exc:
+                logger.error(
+                    "outbound: the owner's text about the pause of %s failed (%s)",
+                    mask(line.number),
+                    type(exc).__name__,
+                )
+        notices.email_paused(settings, emails, line.label, budget, line.time_zone)
 
 
 def outbound(settings: Settings, **overrides: Any) -> Outbound:

@@ -35,7 +35,7 @@ A claim is a lease: no send starts later than ``lease - lease_margin`` after the
 Unexpected errors leave the row claimed: its lease expires and a later run resolves it, so
 nothing is lost and nothing is sent twice.
 
-Why a 2-minute lease with a 30 s margin is safe (issue 14, item 8; `tests/unit/schedules/test_timer.py` pins it). Safety
+Why a 2-minute lease with a 30 s margin is safe (`tests/unit/schedules/test_timer.py` pins it). Safety
 means no second send of a row can start while its first claimant might still be sending:
 
 - the claimant starts no send after ``LeaseUntil - margin``, checked right before the Twilio

@@ -273,7 +273,7 @@ def test_storage_down_answers_without_texts_and_logs_masked(
         sms_webhook, "optout_store_factory", lambda s: OptOutStore.from_settings(_dead(s, dead))
     )
     caplog.set_level(logging.INFO)
-    # A STOP that cannot be recorded is a 503 (Twilio records the failure; issue 14, item 4).
+    # A STOP that cannot be recorded is a 503 (Twilio records the failure, not a success).
     stop = post_sms(sms_params("STOP"))
     assert stop.status_code == 503
     assert b"<Response" not in stop.get_body()

@@ -213,7 +213,7 @@ def during_outage(outage: Outage, cycle: int) -> None:
         assert reply.status == 200
         assert "<Response" in reply.twiml
         assert "<Message" not in reply.twiml  # fail closed: nothing automatic
-    # A STOP that cannot be recorded is not answered as a success (issue 14, item 4: Twilio
+    # A STOP that cannot be recorded is not answered as a success (Twilio
     # records the failure; the instance keeps it and writes it when storage is back).
     stop = outage.text(new_number(), "STOP")
     assert stop.status == 503

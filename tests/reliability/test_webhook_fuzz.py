@@ -321,7 +321,7 @@ def describe(request: dict[str, Any]) -> str:
 
 
 def oversized(pairs: list[tuple[str, str]]) -> bool:
-    """Whether a form is larger than anything Twilio sends (the webhook shell's caps, issue 14:
+    """Whether a form is larger than anything Twilio sends (the webhook shell's caps:
     refused 413 before parsing, signed or not)."""
     from switchboard.twilio.webhook import MAX_WEBHOOK_BYTES, MAX_WEBHOOK_PARAMS
 
@@ -431,7 +431,7 @@ def test_injected_markup_comes_back_as_text(app: InProcessApp, payload: str) -> 
     assert any(xml_safe(payload) in text for text in said), said
     assert [e.tag for e in root] == ["Say", "Pause", "Say", "Pause", "Say", "Gather", "Redirect"]
 
-    # A new sender each time: the loop guard answers a sender once per window (issue 14).
+    # A new sender each time: the outbound policy answers a sender once per window.
     sender = "+1555777" + str(uuid.uuid4().int)[:4]
     text = [("MessageSid", "SM" + uuid.uuid4().hex), ("From", sender), ("Body", payload)]
     answer = app.post("sms/incoming", text)
