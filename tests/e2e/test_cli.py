@@ -424,3 +424,60 @@ def test_import_reports_header_and_row_shape_problems(stack: Stack, tmp_path: Pa
     assert result.exit_code == 1
     assert "line 5: id: dup-1 is used on line 2 for another message" in result.stdout
     assert "line 6: has 5 fields, the header has 4" in result.stdout
+
+
+def test_the_shell_follows_the_country_list_and_names_the_rule(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The account's country is the US (OUTBOUND_ALLOWED_COUNTRIES unset): the CLI refuses a
+    text, a schedule, a call and a CSV row to Uzbekistan with the rule, and sends nothing."""
+    before = len(stack.standin.requests(method="POST"))
+    abroad = "is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow (allowed: US)"
+    cases: list[tuple[tuple[str, ...], str]] = [
+        (("sms", "send", "--to", "+998901234567", "--body", "x"), abroad),
+        (
+            (
+                "sms",
+                "schedule",
+                "--to",
+                "+998901234567",
+                "--body",
+                "x",
+                "--send-at",
+                "2030-01-01T09:00:00Z",
+            ),
+            abroad,
+        ),
+        (("call", "--to", "+998901234567", "--say", "hi"), abroad),
+        # A premium-rate number, whatever the country.
+        (("call", "--to", "+19005550123", "--say", "hi"), "is a premium-rate number"),
+    ]
+    for args, rule in cases:
+        refused = stack.run(*args)
+        assert refused.exit_code == 1, refused.output
+        assert f"to: {rule}" in refused.output, refused.output
+    csv_file = tmp_path / "abroad.csv"
+    csv_file.write_text("to,body,sendAt\n+998901234567,hello,2030-01-01T09:00:00Z\n")
+    imported = stack.run("sms", "import", str(csv_file))
+    assert imported.exit_code == 1
+    assert (
+        "line 2: to: is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow" in imported.stdout
+    )
+    assert len(stack.standin.requests(method="POST")) == before
+
+
+def test_outbound_status_and_resume(stack: Stack) -> None:
+    from switchboard.outbound.service import LineRef, Outbound
+
+    policy = Outbound(stack.settings)
+    assert policy.trip(LineRef(BUSINESS), "Twilio error 30450")  # this paused it
+    shown = stack.run("outbound", "status")
+    assert shown.exit_code == 0, shown.output
+    assert "Allowed countries: US" in shown.output
+    assert f"{BUSINESS}  paused (Twilio error 30450" in shown.output
+    resumed = stack.run("outbound", "resume", BUSINESS)
+    assert resumed.exit_code == 0, resumed.output
+    as_json = json.loads(stack.run("outbound", "status", "--json").output)
+    assert as_json["lines"][BUSINESS]["state"] == "active"
+    bad = stack.run("outbound", "resume", "12")
+    assert bad.exit_code == 2
