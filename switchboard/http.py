@@ -162,20 +162,6 @@ def json_response(
     )
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> func.HttpResponse:
-    """The error body with its status."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        error["field"] = field
-    return json_response({"error": error}, status_code, headers)
-
-
 def twiml_response(xml: str, status_code: int = 200) -> func.HttpResponse:
     """TwiML as Twilio expects it: text/xml."""
     return func.HttpResponse(xml, status_code=status_code, mimetype="text/xml", charset="utf-8")

@@ -88,8 +88,9 @@ def test_invalid_settings_answer_503_naming_the_setting(clean_env: pytest.Monkey
 
 
 def test_app_base_url_comes_from_trusted_configuration_never_from_headers() -> None:
-    """Issue 14, item 6: PUBLIC_BASE_URL, else in Azure https://$WEBSITE_HOSTNAME; outside
-    Azure the request's own origin only when it is a loopback address; never X-Forwarded-*."""
+    """PUBLIC_BASE_URL, else in Azure https://$WEBSITE_HOSTNAME; outside Azure the request's own
+    origin only when it is a loopback address; never X-Forwarded-* (a forged header must not
+    choose where Twilio sends callbacks)."""
     forged = {"x-forwarded-proto": "https", "x-forwarded-host": "proxy.example.com"}
 
     def request(url: str) -> func.HttpRequest:
