@@ -267,10 +267,9 @@ class JsonRoute(_Route):
         request = None
         try:
             request = self.admit(req)
-            response = self.handler(request)
+            return secured(self.handler(request))
         except Exception as exc:
             return self.fail(exc, request)
-        return secured(response)
 
 
 class AsyncJsonRoute(_Route):
@@ -285,10 +284,9 @@ class AsyncJsonRoute(_Route):
         request = None
         try:
             request = self.admit(req)
-            response = await self.handler(request)
+            return secured(await self.handler(request))
         except Exception as exc:
             return self.fail(exc, request)
-        return secured(response)
 
 
 class _Declaration:
