@@ -38,9 +38,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from switchboard.http import ApiError
+from switchboard.http import ApiError, storage_unavailable
 from switchboard.lines.commands import lines as lines_group
-from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
+from switchboard.logbook.listing import STORAGE_ERRORS
 from switchboard.operator import api as operator_api
 from switchboard.operator import service as operator_service
 from switchboard.outbound.commands import outbound as outbound_group

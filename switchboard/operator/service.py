@@ -16,13 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from switchboard import records
-from switchboard.http import ApiError, not_found, unavailable
-from switchboard.logbook.listing import (
-    STORAGE_ERRORS,
-    HistoryQuery,
-    list_history,
-    storage_unavailable,
-)
+from switchboard.http import ApiError, not_found, storage_unavailable, unavailable
+from switchboard.logbook.listing import STORAGE_ERRORS, HistoryQuery, list_history
 from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger

@@ -1,5 +1,6 @@
-"""The outbound path's operator routes (auth level function); the handlers are
-`switchboard.outbound.routes`, imported on the first call (cold start)."""
+"""The outbound path's operator routes (auth level function): each function calls its JSON
+route in `switchboard.outbound.routes` (declared with the function key), imported on the first
+call (cold start)."""
 
 from __future__ import annotations
 

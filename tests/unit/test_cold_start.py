@@ -77,6 +77,8 @@ HEAVY_PACKAGES = [
 #: The core: imported by a function on its first call, never at index time.
 CORE_MODULES = [
     "switchboard.settings",
+    "switchboard.jsonroutes.shell",
+    "switchboard.jsonroutes.auth",
     "switchboard.schedules.rules",
     "switchboard.schedules.timer",
     "switchboard.operator.api",
@@ -122,6 +124,7 @@ NOT_FOR_WEBHOOKS = [
     "switchboard.calls.store",
     "switchboard.storage.queues",
     "switchboard.twilio.client",
+    "switchboard.jsonroutes.shell",
 ]
 
 INDEX = """
