@@ -81,6 +81,7 @@ from switchboard import records
 from switchboard.logbook import statuses
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
+from switchboard.outbound import optouts as opt_out_lookups
 from switchboard.outbound.destinations import Destinations
 from switchboard.outbound.messagelog import AsyncMessageLogWriter
 from switchboard.outbound.purposes import ORIGINS, Origin, Purpose
@@ -529,9 +530,9 @@ class OptOutChecks:
 
     def __init__(self, run: Run, ready: int) -> None:
         self.run = run
-        self.snapshot: schedule_store.OptOutSnapshot | None = None
+        self.snapshot: opt_out_lookups.OptOutSnapshot | None = None
         if ready >= run.options.opt_out_snapshot_min:
-            self.snapshot = schedule_store.OptOutSnapshot(
+            self.snapshot = opt_out_lookups.OptOutSnapshot(
                 run.tables.opt_outs, cap=ready // 4, max_age=run.options.opt_out_snapshot_age
             )
         self._reads: dict[tuple[str, str], asyncio.Task[optout.OptOutLookup]] = {}
@@ -541,7 +542,7 @@ class OptOutChecks:
         if self.snapshot is None:
             key = (held.row["PartitionKey"], held.row["RowKey"])
             self._reads[key] = asyncio.create_task(
-                schedule_store.read_opt_out(self.run.tables.opt_outs, str(held.row["To"]))
+                opt_out_lookups.read_opt_out(self.run.tables.opt_outs, str(held.row["To"]))
             )
 
     async def lookup(self, held: Held) -> optout.OptOutLookup:
@@ -551,7 +552,7 @@ class OptOutChecks:
             return await self.snapshot.lookup(to)
         task = self._reads.pop((held.row["PartitionKey"], held.row["RowKey"]), None)
         if task is None:
-            return await schedule_store.read_opt_out(self.run.tables.opt_outs, to)
+            return await opt_out_lookups.read_opt_out(self.run.tables.opt_outs, to)
         return await task
 
     async def drain(self) -> None:

@@ -169,6 +169,14 @@ def test_one_auto_reply_per_sender_across_two_instances(apps: Apps) -> None:
     assert sum(len(a.to(sender)) for a in answers) == 1, summary(answers)
 
 
+def test_a_sender_gets_each_lines_auto_reply_once(defaults: HostHandle) -> None:
+    """The window is per sender and line: a customer who texted one line still gets another
+    line's auto-reply, and each line answers them once."""
+    sender = new_sender()
+    answers = [text(defaults, sender, to, "hello") for to in (BUSINESS, SECOND, BUSINESS, SECOND)]
+    assert [len(a.to(sender)) for a in answers] == [1, 1, 0, 0], summary(answers)
+
+
 def test_thirty_helps_get_one_answer(defaults: HostHandle) -> None:
     """Item 2: HELP (and INFO) is answered once per sender per window. Today: 30 answers."""
     sender = new_sender()
