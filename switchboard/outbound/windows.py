@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from switchboard.outbound.purposes import Purpose
 from switchboard.settings import Settings
@@ -164,8 +165,10 @@ def rule(policy: Policy, tally: Tally, *, now: datetime, sid: str | None = None)
     )
 
 
+@lru_cache(maxsize=1024)
 def digest_of(body: str) -> str:
-    """A short digest of a text, compared without regard to case and spacing."""
+    """A short digest of a text, compared without regard to case and spacing (cached: a line's
+    own answers are digested on every text it gets)."""
     normal = " ".join(body.split()).casefold()
     return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
