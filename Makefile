@@ -15,6 +15,9 @@ REQUIRE_PYTHON313 ?=
 VENV313 := .venv313
 PY313 := $(VENV313)/bin/python
 TESTS_313 ?= tests
+# checkov (the offline scan of infra/) lives in its own environment: its pins would downgrade
+# packages the app runs with (requirements-iac.txt says which).
+VENV_IAC := .venv-iac
 define find_python313
 for candidate in $(PYTHON313) python3.13 "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
   "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$candidate"; break; }; \
@@ -22,12 +25,12 @@ done
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability bench soak clean install
+.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak clean install
 
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
 	@echo "make test    lint, type check, then every test layer on Python 3.11 and on 3.13"
-	@echo "make test-unit | test-integration | test-contract | test-e2e | test-reliability   one layer"
+	@echo "make test-unit | test-integration | test-contract | test-e2e | test-reliability | test-iac   one layer"
 	@echo "make test-313  the tests on Python 3.13 only (.venv313)"
 	@echo "make soak    the long reliability runs (fuzzing, outages)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
@@ -45,6 +48,11 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 install: $(VENV)/.installed node_modules/.installed
+
+$(VENV_IAC)/.installed: requirements-iac.txt
+	@test -x $(VENV_IAC)/bin/python || $(PYTHON) -m venv $(VENV_IAC)
+	$(VENV_IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	@touch $@
 
 local.settings.json:
 	cp local.settings.sample.json local.settings.json
@@ -75,7 +83,10 @@ test-e2e: install
 test-reliability: install
 	$(PYTEST) tests/reliability $(PYTEST_ARGS)
 
-test: install lint typecheck
+test-iac: $(VENV)/.installed $(VENV_IAC)/.installed
+	$(PYTEST) tests/iac $(PYTEST_ARGS)
+
+test: install $(VENV_IAC)/.installed lint typecheck
 	$(PYTEST) tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-313
 
@@ -105,4 +116,4 @@ soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV313) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite
+	rm -rf $(VENV) $(VENV313) $(VENV_IAC) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite

@@ -213,6 +213,8 @@ class Settings:
     smtp_password: str | None = _secret("SMTP_PASSWORD")
     smtp_from: str | None = _setting("SMTP_FROM")
     smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
+    # Where `numbers wire` publishes each number's fallback TwiML (a blob container Twilio reads)
+    fallback_container_url: str | None = _setting("FALLBACK_CONTAINER_URL")
     # The loop guard of automatic texts (switchboard.guard)
     sms_auto_reply_window: timedelta = _setting("SMS_AUTO_REPLY_WINDOW", timedelta(hours=12))
     sms_forward_daily_cap: int = _setting("SMS_FORWARD_DAILY_CAP", 10)
@@ -641,6 +643,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMTP_PASSWORD": parse_text,
     "SMTP_FROM": parse_mail_address,
     "SMTP_TLS": parse_smtp_tls,
+    "FALLBACK_CONTAINER_URL": parse_url(),
     "SMS_AUTO_REPLY_WINDOW": parse_iso_duration_between(timedelta(minutes=1), timedelta(days=30)),
     "SMS_FORWARD_DAILY_CAP": parse_int_range(1, 1000),
 }
