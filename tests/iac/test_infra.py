@@ -152,7 +152,11 @@ def test_app_settings_are_the_settings_table_and_the_sample(app_template: dict[s
     # DEVHOST_FUNCTION_KEY is read by the local host (devkit), not by the app.
     assert table == ours | {"DEVHOST_FUNCTION_KEY"}, "README settings table vs settings.py"
     # Beyond that, the sample adds only the Functions host's own settings to ours.
-    host = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "PYTHON_THREADPOOL_THREAD_COUNT"}
+    host = {
+        "FUNCTIONS_WORKER_RUNTIME",
+        "AzureWebJobsFeatureFlags",
+        "PYTHON_THREADPOOL_THREAD_COUNT",
+    }
     assert sample - ours == host | {"DEVHOST_FUNCTION_KEY"}
 
 
