@@ -795,6 +795,44 @@ def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:
     ]
 
 
+#: Set by the platform, read by the app: never "missing" (locally they are simply absent).
+PLATFORM_SETTINGS = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"})
+#: Needed for the app to do its work. Storage and the sender each have two forms; every other
+#: setting is optional (its default applies, or the feature it enables is off).
+NEEDED_SETTINGS = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "OUTBOUND_CALL_QUEUE",  # the host resolves %OUTBOUND_CALL_QUEUE% itself: no default
+    "SMS_TIMER_SCHEDULE",  # the same for %SMS_TIMER_SCHEDULE%
+)
+_EITHER = (
+    ("AzureWebJobsStorage", "AzureWebJobsStorage__accountName"),
+    ("TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"),
+)
+
+
+def setting_states(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each setting as `present`, `missing` (needed and not set) or `optional` (not set, its
+    default applies); platform variables are left out. Never values."""
+    set_now = presence(environ)
+    states: dict[str, str] = {}
+    for name, present in set_now.items():
+        if name in PLATFORM_SETTINGS:
+            continue
+        states[name] = "present" if present else "optional"
+    for name in NEEDED_SETTINGS:
+        if not set_now.get(name):
+            states[name] = "missing"
+    for first, second in _EITHER:
+        if not set_now.get(first) and not set_now.get(second):
+            states[first] = "missing"
+    identity = ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+    if all(set_now.get(n) for n in identity):
+        states.pop("AzureWebJobsStorage", None)
+        states["AzureWebJobsStorage"] = "optional"
+    return states
+
+
 def presence(environ: Mapping[str, str] | None = None) -> dict[str, bool]:
     """Which settings are set (True) or not (False): never their values."""
     source = os.environ if environ is None else environ

@@ -23,13 +23,15 @@ from typing import Any, NoReturn
 
 import click
 
+from switchboard.commandline import fail
 from switchboard.http import ApiError
 from switchboard.lines import document, service
 from switchboard.phone import is_e164
 
 
 def _fail(error: ApiError) -> NoReturn:
-    raise click.ClickException(error.message)
+    # The shared failure: a 503 (storage down) tells to start `make run` when it is local.
+    fail(error)
 
 
 def _settings(obj: Any) -> Any:

@@ -1,5 +1,5 @@
 """The operator routes (auth level function) as the blueprint calls them: health, and the routes
-of SPEC "Operator API" (messages, numbers, usage, the OpenAPI description).
+of the operator API (messages, numbers, usage, the OpenAPI description).
 
 Each route of `switchboard.operator.blueprint` runs one handler here through `serve`, which
 loads the settings and turns `ApiError` into the one JSON error shape. Validation and JSON shapes
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
@@ -39,9 +40,16 @@ Handler = Callable[[func.HttpRequest, settings_module.Settings], func.HttpRespon
 
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Which settings are present (never values) and whether storage and Twilio answer."""
-    presence = settings_module.presence()
+    status, body = health_check()
+    return json_response(body, status)
+
+
+def health_check(environ: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, report) of `GET /api/health` for these settings (default: the process's
+    environment); `python -m switchboard health` prints the same report."""
+    states = settings_module.setting_states(environ)
     try:
-        settings = settings_module.load_settings()
+        settings = settings_module.load_settings(environ)
     except settings_module.SettingsError as exc:
         problems = [str(p) for p in exc.problems]
         storage = Check(False, "settings invalid")
@@ -55,10 +63,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
             own = OWN_NUMBERS.account_numbers(settings)
             problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
-    status, body = health_report(presence, problems, storage, twilio)
+    status, body = health_report(states, problems, storage, twilio)
     if storage.ok:
         body["queues"] = _queue_report(settings)
-    return json_response(body, status)
+    return status, body
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not

@@ -2,6 +2,7 @@
 
 - `create`: ``POST /api/sms/schedules``: 201, or 200 for the same id with the same request
   again, 409 for the same id with a different one, 400 naming the field;
+- `list_pending`: ``GET /api/sms/schedules``: the schedules still to send, soonest first, paged;
 - `get`: ``GET /api/sms/schedules/{id}``: the schedule as JSON, 404 when unknown;
 - `cancel`: ``DELETE /api/sms/schedules/{id}``: cancel if sending has not started (200 with the
   cancelled schedule), else 409.
@@ -22,7 +23,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard import settings as settings_module
-from switchboard.http import error_response, json_response
+from switchboard.http import ApiError, error_response, json_response
 from switchboard.logs import get_logger
 from switchboard.schedules import rules as sched
 
@@ -105,6 +106,38 @@ async def create(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(view, status_code, _location(schedule.id))
 
     return await _serve(handle)
+
+
+async def list_pending(req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/sms/schedules?limit=&cursor=`: the schedules still to send, soonest first
+    (`{"items": [...], "nextCursor"}`); a finished one is read by its id."""
+    from switchboard.http import query_param
+
+    try:
+        limit = _limit(query_param(req.params, "limit"))
+        raw_cursor = query_param(req.params, "cursor")
+        after = sched.decode_list_cursor(raw_cursor) if raw_cursor else None
+    except sched.ScheduleInputError as exc:
+        return error_response(400, exc.code, exc.message, exc.field)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+
+    async def handle(store: ScheduleStore, settings: settings_module.Settings) -> func.HttpResponse:
+        items, cursor = await store.list_pending(limit, after)
+        return json_response({"items": items, "nextCursor": cursor})
+
+    return await _serve(handle)
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 50
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= sched.MAX_LIST:
+        raise sched.ScheduleInputError(
+            "limit", f"must be a whole number from 1 to {sched.MAX_LIST}"
+        )
+    return int(value)
 
 
 async def get(req: func.HttpRequest) -> func.HttpResponse:
