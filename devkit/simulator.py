@@ -708,8 +708,10 @@ class CallSession:
         echo: Echo | None = None,
         session: requests.Session | None = None,
         standin_url: str | None = None,
+        method: str = "POST",
     ) -> None:
         self.standin_url = standin_url.rstrip("/") if standin_url else None
+        self.method = method.upper()  # of the first request: the number's VoiceMethod
         self.account_sid = account_sid
         self.from_ = from_
         self.to = to
@@ -785,7 +787,7 @@ class CallSession:
         started = time.monotonic()
         self._say(transcript, f"Call {self.call_sid} from {self.from_} to {self.to}")
         url: str | None = self._transport.twilio_url(self.path)
-        method, extra = "POST", dict[str, str]()
+        method, extra = self.method, dict[str, str]()
         callbacks: list[tuple[str, str, dict[str, str]]] = []
         requests_made = 0
         while url is not None:
