@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 PYTEST_ARGS ?=
+# `make run PORT=7072` moves the app; `make run AZURITE_PORT=20000` moves Azurite (20000-20002).
+PORT ?=
+AZURITE_PORT ?=
 
 # The suite runs on a second Python too: 3.13, where azure-functions 2.x runs (as on Azure's
 # newest workers). PYTHON313 names it; else the first python3.13 that runs (PATH, pyenv).
@@ -38,12 +41,14 @@ help:
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the Python packages into $(VENV)/ (requirements-dev.txt; first run only, about 1 minute)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
 	  echo "Node.js 20+ and npm are needed for Azurite and Prism: install them (apt-get install nodejs npm, or nodejs.org)"; exit 1; }
+	@echo "Installing Azurite and Prism into node_modules/ (package-lock.json; first run only, about 30 seconds)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -51,6 +56,7 @@ install: $(VENV)/.installed node_modules/.installed
 
 $(VENV_IAC)/.installed: requirements-iac.txt
 	@test -x $(VENV_IAC)/bin/python || $(PYTHON) -m venv $(VENV_IAC)
+	@echo "Installing checkov into $(VENV_IAC)/ (requirements-iac.txt; first run only, about 30 seconds)"
 	$(VENV_IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	@touch $@
 
@@ -59,7 +65,7 @@ local.settings.json:
 	@echo "Created local.settings.json from local.settings.sample.json (kept out of git)."
 
 run: install local.settings.json
-	$(PY) -m devkit run
+	$(PY) -m devkit run $(if $(PORT),--port $(PORT)) $(if $(AZURITE_PORT),--azurite-port $(AZURITE_PORT))
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -106,6 +112,7 @@ test-313: node_modules/.installed
 
 $(VENV313)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY313) || $(PYTHON313) -m venv $(VENV313)
+	@echo "Installing the Python packages into $(VENV313)/ for the Python 3.13 run (first run only, about 1 minute)"
 	$(PY313) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
