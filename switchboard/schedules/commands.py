@@ -333,4 +333,7 @@ def cancel_command(context: Context, schedule_id: str) -> None:
         raise click.ClickException(
             f"cannot cancel {schedule_id}: it is {view.get('status')} (sending started or ended)"
         )
+    if result is CancelResult.ALREADY:
+        click.echo(f"{schedule_id} was already cancelled (unchanged)")
+        return
     click.echo(f"Cancelled {schedule_id} (was due {view.get('sendAt')})")
