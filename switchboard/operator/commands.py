@@ -153,12 +153,8 @@ def print_history(
 ) -> None:
     """One page of CallLog or MessageLog records, newest first, like GET /api/{kind}."""
     from switchboard import records
-    from switchboard.logbook.listing import (
-        STORAGE_ERRORS,
-        list_history,
-        parse_history_query,
-        storage_unavailable,
-    )
+    from switchboard.http import storage_unavailable
+    from switchboard.logbook.listing import STORAGE_ERRORS, list_history, parse_history_query
     from switchboard.logbook.store import RecordStore
 
     as_json = options.pop("as_json")

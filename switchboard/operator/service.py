@@ -19,13 +19,8 @@ from typing import Any, TypeVar
 from azure.core.exceptions import AzureError
 
 from switchboard import records
-from switchboard.http import ApiError, not_found, unavailable
-from switchboard.logbook.listing import (
-    STORAGE_ERRORS,
-    HistoryQuery,
-    list_history,
-    storage_unavailable,
-)
+from switchboard.http import ApiError, not_found, storage_unavailable, unavailable
+from switchboard.logbook.listing import STORAGE_ERRORS, HistoryQuery, list_history
 from switchboard.logbook.messages import record_outbound_message
 from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import ConcurrencyError, RecordStore

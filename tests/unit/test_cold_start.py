@@ -75,6 +75,8 @@ HEAVY_PACKAGES = [
 #: The core: imported by a function on its first call, never at index time.
 CORE_MODULES = [
     "switchboard.settings",
+    "switchboard.jsonroutes.shell",
+    "switchboard.jsonroutes.auth",
     "switchboard.schedules.rules",
     "switchboard.schedules.timer",
     "switchboard.operator.api",
@@ -120,6 +122,7 @@ NOT_FOR_WEBHOOKS = [
     "switchboard.calls.store",
     "switchboard.storage.queues",
     "switchboard.twilio.client",
+    "switchboard.jsonroutes.shell",
 ]
 
 INDEX = """
