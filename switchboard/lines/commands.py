@@ -166,7 +166,6 @@ def override_command(
         line = service.override(settings, number, body)
         assert line.number is not None
         _echo(service.status(settings, line.number))
-        click.echo(heard_when(settings), err=True)
     except ApiError as exc:
         _fail(exc)
 
