@@ -36,6 +36,7 @@ FUNCTIONS = [
     "calls_get",
     "sms_schedule_timer",
     "create_sms_schedule",
+    "list_sms_schedules",
     "get_sms_schedule",
     "cancel_sms_schedule",
     "lines_list",
