@@ -54,3 +54,19 @@ def test_late_rows_are_errors_only_when_not_imported_before() -> None:
     assert [line for line, _, _ in found.late] == [2, 3]
     assert csv_import.settle_late(found, [True, False]) == 1
     assert found.invalid == [(3, csv_import.LATE)]
+
+
+def test_rows_the_outbound_policy_refuses_are_errors_naming_the_rule() -> None:
+    text = "to,body,sendAt\n+15558675310,home,2026-12-02T09:00:00Z\n+998901234567,abroad,2026-12-02T09:00:00Z\n"
+    found = csv_import.plan_import(
+        csv_import.read_csv_rows(text),
+        timedelta(hours=24),
+        NOW,
+        lambda to: (
+            "is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow"
+            if to.startswith("+998")
+            else None
+        ),
+    )
+    assert [item.to for _, item in found.valid] == ["+15558675310"]
+    assert found.invalid == [(3, "to: is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow")]
