@@ -19,6 +19,7 @@ numbers, the allowed countries, the policies) and answers:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -440,7 +441,11 @@ class Outbound:
         except Exception as exc:
             failure = classify_twilio_error(exc)
             if not failure.transient and failure.status is not None:
-                self.twilio_refused(message, failure.code, failure.message, keep)
+                # The line whose budget a fraud code pauses: the number it was sent from.
+                line = dataclasses.replace(message.line, number=line_number)
+                self.twilio_refused(
+                    dataclasses.replace(message, line=line), failure.code, failure.message, keep
+                )
             raise
         try:
             keep(created.status, sid=created.sid)

@@ -412,3 +412,17 @@ def test_voicemail_notices_ask_per_recipient_and_emails_have_a_daily_ceiling(
     assert len(queued) == 2
     budget = Outbound(settings).budgets()[LINE]
     assert (budget.emails, budget.emails_skipped) == (2, 1)
+
+
+def test_a_geo_permission_refusal_of_an_operator_send_pauses_the_line_it_was_sent_from(
+    settings: Settings, twilio: TwilioStandin
+) -> None:
+    # Twilio's test number for 21408 (Messaging Geo Permissions): sent from TWILIO_FROM_NUMBER.
+    with pytest.raises(ApiError) as refused:
+        operator_service.send_message(
+            settings, SendRequest(to="+15005550003", body="hello"), app_base_url=None
+        )
+    assert (refused.value.status, refused.value.code) == (400, "21408")
+    assert Outbound(settings).budgets()[LINE].paused == "Twilio error 21408"
+    [notice] = texts_to(twilio, OWNER)
+    assert "Twilio error 21408" in notice
