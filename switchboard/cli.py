@@ -13,6 +13,7 @@ The same core as the HTTP operator API (`switchboard.operator.service`, `switchb
     python -m switchboard numbers
     python -m switchboard usage --start 2026-11-01 --end 2026-11-30
     python -m switchboard lines list | show | set | override | status | export | import
+    python -m switchboard inbox users list | add | set | signout | remove
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -39,6 +40,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from switchboard.http import ApiError, storage_unavailable
+from switchboard.inbox.commands import inbox as inbox_group
 from switchboard.lines.commands import lines as lines_group
 from switchboard.logbook.listing import STORAGE_ERRORS
 from switchboard.operator import api as operator_api
@@ -139,6 +141,7 @@ def cli(ctx: click.Context, settings_file: Path | None) -> None:
 
 
 cli.add_command(lines_group)
+cli.add_command(inbox_group)
 
 
 # --- call -------------------------------------------------------------------------------------

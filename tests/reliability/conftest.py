@@ -446,7 +446,7 @@ def twilio_functions() -> dict[str, Callable[[func.HttpRequest], func.HttpRespon
     for fn in app_functions().values():
         trigger = fn.get_trigger()
         if trigger.type == "httpTrigger" and str(trigger.auth_level).endswith("ANONYMOUS"):
-            found[trigger.route] = fn.get_user_function()
+            found[str(trigger.route).removeprefix("api/")] = fn.get_user_function()
     return found
 
 

@@ -129,7 +129,7 @@ def registered_routes() -> frozenset[tuple[str, str]]:
             continue
         if str(getattr(trigger.auth_level, "value", trigger.auth_level)).lower() != "function":
             continue
-        route = "/api/" + str(trigger.route).strip("/")
+        route = "/" + str(trigger.route).strip("/")
         # Route constraints ({id:int}) are not part of an OpenAPI path template.
         route = re.sub(r"\{\**([A-Za-z_][A-Za-z0-9_]*)[^}]*\}", r"{\1}", route)
         for method in trigger.methods or ["GET", "POST"]:
