@@ -7,7 +7,7 @@ export async function peopleView(me) {
   const rows = data.items.map((user) => {
     const end = h("button", {
       type: "button", class: "quiet", text: "End sessions",
-      "aria-label": `End the sessions of ${user.name}`,
+      "aria-label": `End sessions of ${user.name}`,
       onclick: async () => {
         const { data: ended } = await api("POST", `inbox/users/${enc(user.id)}/signout`, {});
         notify(`${ended.ended} sessions of ${user.name} ended.`);
