@@ -1,5 +1,5 @@
 // Building the page: every string becomes a text node or a property, never markup.
-// There is no innerHTML anywhere in the app (the page's Trusted Types policy would refuse it).
+// No string is ever parsed as HTML (the page's Trusted Types policy would refuse it).
 
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
