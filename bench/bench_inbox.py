@@ -43,6 +43,12 @@ def _first_view_json() -> bytes:
     return json.dumps(session).encode() + json.dumps(lines).encode()
 
 
+class _Entity(dict[str, Any]):
+    """An entity as the SDK returns it: a dict with `metadata`."""
+
+    metadata: dict[str, str]
+
+
 class _CountingTable:
     def __init__(self, entity: dict[str, Any]) -> None:
         self.entity = entity
@@ -51,10 +57,9 @@ class _CountingTable:
     def get_entity(self, partition_key: str, row_key: str) -> Any:
         self.reads += 1
 
-        class Found(dict[str, Any]):
-            metadata = {"etag": 'W/"1"'}
-
-        return Found(self.entity)
+        found = _Entity(self.entity)
+        found.metadata = {"etag": 'W/"1"'}
+        return found
 
 
 def _reads_per_check() -> int:
