@@ -126,6 +126,16 @@ def end_sessions(settings: Settings, user_id: str) -> dict[str, Any]:
 # --- signing in --------------------------------------------------------------------------
 
 
+def _holder(users: InboxUserStore, kind: str, address: str) -> str | None:
+    """The user who signs in with this address now (the index row and the user's own row
+    agree: an index row left by an interrupted change counts for nobody)."""
+    user_id = users.user_for(kind, address)
+    stored = users.get(user_id) if user_id is not None else None
+    if stored is None or (kind, address) not in stored.user.addresses():
+        return None
+    return stored.user.id
+
+
 def parse_address(raw: Any) -> tuple[str, str]:
     """(kind, address) of a sign-in address: an E.164 number or an e-mail address."""
     kind = address_kind(raw) if isinstance(raw, str) else None
@@ -144,7 +154,7 @@ def request_code(settings: Settings, raw_address: Any, now: datetime | None = No
     kind, address = parse_address(raw_address)
     moment = now or records.utcnow()
     users = store(settings)
-    user_id = users.user_for(kind, address)
+    user_id = _holder(users, kind, address)
     if user_id is None:
         logger.info("Inbox code asked for a %s that is no inbox user's", kind)
         return
@@ -202,7 +212,7 @@ def verify_code(
         raise invalid("code", "must be the 6 digits of the code you received")
     moment = now or records.utcnow()
     users = store(settings)
-    user_id = users.user_for(kind, address)
+    user_id = _holder(users, kind, address)
     if user_id is None:
         raise ApiError(401, "code_rejected", REJECTED)
     given = codes.code_hash(key, user_id, address, code)
@@ -228,7 +238,7 @@ def platform_user(settings: Settings, principal_name: str | None) -> str:
     """The inbox user whose e-mail address is the platform's signed-in principal name."""
     if not principal_name or address_kind(principal_name) != "email":
         raise ApiError(401, "unauthenticated", "the platform's sign-in names no e-mail address")
-    user_id = store(settings).user_for("email", normalise_email(principal_name))
+    user_id = _holder(store(settings), "email", normalise_email(principal_name))
     if user_id is None:
         raise ApiError(403, "not_an_inbox_user", "this account is not an inbox user")
     return user_id
