@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
@@ -37,9 +39,16 @@ OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 def health(request: ApiRequest) -> func.HttpResponse:
     """Which settings are present (never values) and whether storage and Twilio answer
     (broken settings are part of the report, so it loads them itself)."""
-    presence = settings_module.presence()
+    status, body = health_check()
+    return json_response(body, status)
+
+
+def health_check(environ: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, report) of `GET /api/health` for these settings (default: the process's
+    environment); `python -m switchboard health` prints the same report."""
+    states = settings_module.setting_states(environ)
     try:
-        settings = settings_module.load_settings()
+        settings = settings_module.load_settings(environ)
     except settings_module.SettingsError as exc:
         problems = [str(p) for p in exc.problems]
         storage = Check(False, "settings invalid")
@@ -53,10 +62,10 @@ def health(request: ApiRequest) -> func.HttpResponse:
 
             own = OWN_NUMBERS.account_numbers(settings)
             problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
-    status, body = health_report(presence, problems, storage, twilio)
+    status, body = health_report(states, problems, storage, twilio)
     if storage.ok:
         body["queues"] = _queue_report(settings)
-    return json_response(body, status)
+    return status, body
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not

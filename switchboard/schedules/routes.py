@@ -2,6 +2,7 @@
 
 - `create`: ``POST /api/sms/schedules``: 201, or 200 for the same id with the same request
   again, 409 for the same id with a different one, 400 naming the field;
+- `list_pending`: ``GET /api/sms/schedules``: the schedules still to send, soonest first, paged;
 - `get`: ``GET /api/sms/schedules/{id}``: the schedule as JSON, 404 when unknown;
 - `cancel`: ``DELETE /api/sms/schedules/{id}``: cancel if sending has not started (200 with the
   cancelled schedule), else 409.
@@ -82,6 +83,34 @@ async def create(request: ApiRequest) -> func.HttpResponse:
         view = await store.view(schedule.id)
     status_code = 201 if result is CreateResult.CREATED else 200
     return json_response(view, status_code, _location(schedule.id))
+
+
+@json_route(auth=FUNCTION_KEY)
+async def list_pending(request: ApiRequest) -> func.HttpResponse:
+    """`GET /api/sms/schedules?limit=&cursor=`: the schedules still to send, soonest first
+    (`{"items": [...], "nextCursor"}`); a finished one is read by its id."""
+    from switchboard.http import query_param
+
+    try:
+        limit = _limit(query_param(request.params, "limit"))
+        raw_cursor = query_param(request.params, "cursor")
+        after = sched.decode_list_cursor(raw_cursor) if raw_cursor else None
+    except sched.ScheduleInputError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.field) from None
+    async with _opened(request.settings) as store:
+        items, cursor = await store.list_pending(limit, after)
+    return json_response({"items": items, "nextCursor": cursor})
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 50
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= sched.MAX_LIST:
+        raise sched.ScheduleInputError(
+            "limit", f"must be a whole number from 1 to {sched.MAX_LIST}"
+        )
+    return int(value)
 
 
 @json_route(auth=FUNCTION_KEY)

@@ -119,6 +119,7 @@ def test_trigger_bindings() -> None:
     }
     assert routes == {
         "create_sms_schedule": ("api/sms/schedules", ["POST"]),
+        "list_sms_schedules": ("api/sms/schedules", ["GET"]),
         "get_sms_schedule": ("api/sms/schedules/{id}", ["GET"]),
         "cancel_sms_schedule": ("api/sms/schedules/{id}", ["DELETE"]),
     }
