@@ -64,6 +64,9 @@ GOALS: dict[str, Goal] = {
     # the line's budget of automatic texts (bench_outbound)
     "outbound.budget_round_trips_per_automatic_text": Goal("<=", 1.0),
     "outbound.budget_round_trips_per_webhook_without_automatic_text": Goal("==", 0),
+    # the owner's inbox (bench_inbox)
+    "inbox.first_load_kb": Goal("<=", 100, " KB"),
+    "inbox.storage_reads_per_session_check": Goal("<=", 1),
     # outbound calls (bench_dialer)
     "dialer.round_trips_per_placed_call": Goal("<=", 3.0),
     "dialer.duplicates": Goal("==", 0),

@@ -18,6 +18,7 @@ them together:
     python -m switchboard lines list | show | set | override | status | history | preview | ...
     python -m switchboard outbound status | resume +15017122661
     python -m switchboard health
+    python -m switchboard inbox users list | add | set | signout | remove
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -36,6 +37,7 @@ import click
 
 from switchboard.calls.commands import call_command, calls_group
 from switchboard.commandline import Context, SwitchboardGroup, settings_environment
+from switchboard.inbox.commands import inbox as inbox_group
 from switchboard.lines.commands import lines as lines_group
 from switchboard.numbers.commands import numbers as numbers_group
 from switchboard.operator.commands import (
@@ -82,6 +84,7 @@ for command in (
     usage_command,
     lines_group,
     outbound_group,
+    inbox_group,
     health_command,
 ):
     cli.add_command(command)

@@ -10,7 +10,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("outbound_lines")
-@bp.route(route="outbound/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/outbound/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def outbound_lines(req: func.HttpRequest) -> func.HttpResponse:
     """Every line's automatic texts today: active or paused, why, the counts."""
     from switchboard.outbound import routes
@@ -20,7 +20,7 @@ def outbound_lines(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("outbound_resume")
 @bp.route(
-    route="outbound/lines/{number}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
+    route="api/outbound/lines/{number}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
 )
 def outbound_resume(req: func.HttpRequest) -> func.HttpResponse:
     """Resume a paused line's automatic texts now."""

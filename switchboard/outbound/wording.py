@@ -12,7 +12,8 @@ this wording (`switchboard.outbound.windows.is_echo`).
 - `voicemail_sms`, `voicemail_email_subject`, `voicemail_email_lines`, `transcript_note`: the
   notices of a voicemail;
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
-  line's automatic texts paused.
+  line's automatic texts paused;
+- `sign_in_code`: an inbox sign-in code (by SMS or e-mail).
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
 """
@@ -191,3 +192,15 @@ def paused_email_lines(
         "and check the Messaging Service's SMS Pumping Protection and the Messaging Geo",
         "Permissions in the Twilio Console.",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Inbox sign-in codes (Purpose.SIGN_IN_CODE)
+
+
+def sign_in_code(code: str, minutes: int) -> str:
+    """The words of a sign-in code (SMS and e-mail alike)."""
+    return (
+        f"{code} is your Switchboard inbox code. It works once, for {minutes} minutes. "
+        "If you did not ask for it, ignore this message."
+    )

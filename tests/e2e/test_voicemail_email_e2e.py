@@ -20,7 +20,6 @@ from switchboard.voicemail.notices import RecordingEvent
 from switchboard.voicemail.notify import on_recording
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 from tests.mail_server import MailServer
-from tests.reliability.conftest import clear_shared_queues
 
 ACCOUNT_SID = "AC" + "8c" * 16
 TOKEN = "voicemail-e2e-auth-token-01234567"
@@ -55,9 +54,6 @@ def stack(run_host_module: HostFactory, storage_connection_string: str) -> Itera
             "SMTP_FROM": "voicemail@acme.example",
             "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
         }
-        # The queue's name is fixed: an earlier module's delayed messages (a transcript's wait)
-        # would be delivered by this host and counted here.
-        clear_shared_queues(storage_connection_string)
         host = run_host_module(PROJECT_ROOT, env)
         settings = load_settings({**env, "AzureWebJobsStorage": storage_connection_string})
         yield Stack(host, standin, mail, settings)

@@ -49,6 +49,27 @@ FUNCTIONS = [
     "voicemail_email_poison",
     "outbound_lines",
     "outbound_resume",
+    "inbox_app",
+    "inbox_signin_options",
+    "inbox_signin_code",
+    "inbox_signin_verify",
+    "inbox_signin_platform",
+    "inbox_session",
+    "inbox_signout",
+    "inbox_users",
+    "inbox_user_signout",
+    "inbox_lines",
+    "inbox_lines_schema",
+    "inbox_line",
+    "inbox_line_history",
+    "inbox_line_status",
+    "inbox_line_override",
+    "inbox_status",
+    "inbox_schedules",
+    "inbox_schedule",
+    "inbox_users_operator",
+    "inbox_user_operator",
+    "inbox_user_signout_operator",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -62,6 +83,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.lines",
     "switchboard.voicemail",
     "switchboard.outbound",
+    "switchboard.inbox",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
