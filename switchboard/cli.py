@@ -18,7 +18,9 @@ Settings come from the environment, then `local.settings.json` (its `Values`, as
 them; a variable already set in the environment wins). `--settings PATH` names another file.
 The app package must not import `devkit` (it is not deployed), so the file is read here.
 
-Exit status: 0 done, 1 the operation failed (the message says why), 2 usage error.
+Exit status: 0 done, 1 the operation failed (the message says why), 2 what was given cannot be
+taken (a usage error, or a file or option the API would refuse: every problem is printed, with
+its JSON pointer for a document; `switchboard.command_input`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from switchboard.command_input import CommandGroup, InvalidInput, parse_json_text, read_text_file
 from switchboard.http import ApiError
 from switchboard.lines.commands import lines as lines_group
 from switchboard.logbook.listing import STORAGE_ERRORS, storage_unavailable
@@ -125,7 +128,7 @@ def echo_json(data: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--settings",
     "settings_file",
@@ -173,10 +176,7 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
 
     if json_text is not None:
         raw = sys.stdin.read() if json_text == "-" else json_text
-        try:
-            message: Any = json.loads(raw)
-        except ValueError:
-            raise click.BadParameter("is not valid JSON", param_hint="--json") from None
+        message: Any = parse_json_text(raw, "--json")
     else:
         names = {"from_": "from", "call_id": "id", "machine_detection": "machineDetection"}
         message = {names.get(k, k): v for k, v in options.items() if v is not None}
@@ -497,10 +497,7 @@ def sms_import(context: Context, csv_file: Path, skip_invalid: bool, concurrency
     """
     from switchboard import records
 
-    try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file}: not UTF-8 text") from None
+    text = read_text_file(csv_file, "a CSV file")
     settings = context.settings
     now = records.utcnow()
     plan = plan_import(read_csv_rows(text), settings, now)
@@ -529,9 +526,11 @@ def sms_import(context: Context, csv_file: Path, skip_invalid: bool, concurrency
     for line, first in plan.duplicates:
         click.echo(f"  line {line}: the same schedule as line {first} (imported once)")
     if plan.invalid and not skip_invalid:
-        raise click.ClickException(
-            "nothing was imported: fix the rows above and run the command again, or pass "
-            f"--skip-invalid to import the {len(plan.valid) + unchanged} valid rows"
+        raise InvalidInput(
+            [
+                "nothing was imported: fix the rows above and run the command again, or pass "
+                f"--skip-invalid to import the {len(plan.valid) + unchanged} valid rows"
+            ]
         )
 
     items = [item for _, item in plan.valid]

@@ -23,7 +23,7 @@ import azure.functions as func
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(eq=False)
@@ -97,7 +97,7 @@ def parse_datetime(raw: str, name: str) -> datetime:
     """ISO-8601 date-time (UTC when it has no offset) or date (its midnight UTC), in UTC."""
     text = raw.strip()
     try:
-        if _ISO_DATE.match(text):
+        if _ISO_DATE.fullmatch(text):
             value = datetime.combine(date.fromisoformat(text), datetime.min.time())
         else:
             value = datetime.fromisoformat(text)
@@ -113,7 +113,7 @@ def parse_date(raw: str, name: str) -> date:
     """A calendar date `YYYY-MM-DD` (Twilio's usage dates are GMT days)."""
     text = raw.strip()
     try:
-        if not _ISO_DATE.match(text):
+        if not _ISO_DATE.fullmatch(text):
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:

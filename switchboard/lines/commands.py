@@ -9,27 +9,33 @@
     python -m switchboard lines export lines/      # one <number>.json per line
     python -m switchboard lines import lines/      # checks every file before writing any
 
-The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage.
-`set` and `import` replace whatever version is current; `import` writes nothing when any file is
-invalid, and leaves a line whose document is unchanged alone (no new version), so a business can
-keep its lines in git and import them again and again.
+The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage,
+with the same checks: a file the API would refuse prints every error the API gives (each with
+its JSON pointer) and exits 2, as does a file that is not UTF-8 or not JSON
+(`switchboard.command_input`). `set` and `import` replace whatever version is current; `import`
+checks every file first, with every check a PUT makes (the schema, the instants, the stored
+size, the account's numbers, forwards to our own numbers, redirects into this app), and writes
+nothing when any file fails; it leaves a line whose document is unchanged alone (no new
+version), so a business can keep its lines in git and import them again and again.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from switchboard.command_input import (
+    InvalidInput,
+    api_failure,
+    api_problems,
+    read_json_file,
+)
 from switchboard.http import ApiError
-from switchboard.lines import document, service
+from switchboard.lines import service
 from switchboard.phone import is_e164
-
-
-def _fail(error: ApiError) -> NoReturn:
-    raise click.ClickException(error.message)
 
 
 def _settings(obj: Any) -> Any:
@@ -38,13 +44,6 @@ def _settings(obj: Any) -> Any:
 
 def _echo(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise click.ClickException(f"{path}: not a JSON file ({exc})") from None
 
 
 @click.group("lines")
@@ -57,10 +56,7 @@ def lines() -> None:
 @click.pass_obj
 def list_command(obj: Any, as_json: bool) -> None:
     """Every stored line and its state now."""
-    try:
-        found = service.list_lines(_settings(obj))
-    except ApiError as exc:
-        _fail(exc)
+    found = service.list_lines(_settings(obj))
     if as_json:
         _echo(found)
         return
@@ -68,9 +64,8 @@ def list_command(obj: Any, as_json: bool) -> None:
         click.echo("No lines: every number answers with the default line (the VOICE_* settings).")
         return
     for item in found["items"]:
-        click.echo(
-            f"{item['number']}  v{item['version']}  {item['state'] or '?':6}  {item['name'] or ''}"
-        )
+        state = "unusable" if item.get("unusable") else item["state"] or "?"
+        click.echo(f"{item['number']}  v{item['version']}  {state:6}  {item['name'] or ''}")
 
 
 @lines.command("show")
@@ -78,11 +73,7 @@ def list_command(obj: Any, as_json: bool) -> None:
 @click.pass_obj
 def show_command(obj: Any, number: str) -> None:
     """A line's document (as JSON)."""
-    try:
-        stored = service.get(_settings(obj), number)
-    except ApiError as exc:
-        _fail(exc)
-    _echo(stored.document)
+    _echo(service.get(_settings(obj), number).document)
 
 
 @lines.command("set")
@@ -93,11 +84,11 @@ def show_command(obj: Any, number: str) -> None:
 def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
     """Create or replace a line from a JSON file."""
     settings = _settings(obj)
-    body = _read(file)
+    body = read_json_file(file)
     try:
         written = _put(settings, number, body, force=force, change="put")
     except ApiError as exc:
-        _fail(_pointed(exc, file))
+        raise api_failure(exc, f"{file}: not written:") from None
     if written is None:
         click.echo(f"{number}: unchanged")
         return
@@ -107,26 +98,20 @@ def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
     click.echo(f"{number}: {verb}, version {written.version}")
 
 
-def _pointed(exc: ApiError, file: Path) -> ApiError:
-    if exc.code == "invalid_line":
-        errors = exc.extra.get("errors", [])
-        lines_text = "\n".join(f"  {e['field']}: {e['message']}" for e in errors)
-        return ApiError(400, exc.code, f"{file}: invalid line\n{lines_text}", exc.field)
-    return exc
-
-
 def _put(
     settings: Any, number: str, body: Any, *, force: bool, change: str
 ) -> service.Written | None:
-    """Write `body` over whatever is current; None when it equals the current document."""
+    """Write `body` over whatever is current, after every check a PUT makes (`ApiError` when
+    one fails); None when it equals the current document."""
     number = number.strip()
+    stored, _ = service.checked(settings, number, body, force=force)
     try:
         current = service.get(settings, number)
     except ApiError as exc:
         if exc.status != 404:
             raise
         current = None
-    if current is not None and current.document == document.validate(body, number):
+    if current is not None and current.document == stored:
         return None
     return service.put(
         settings,
@@ -157,12 +142,9 @@ def override_command(
     if reason:
         body["reason"] = reason
     settings = _settings(obj)
-    try:
-        line = service.override(settings, number, body)
-        assert line.number is not None
-        _echo(service.status(settings, line.number))
-    except ApiError as exc:
-        _fail(exc)
+    line = service.override(settings, number, body)
+    assert line.number is not None
+    _echo(service.status(settings, line.number))
 
 
 @lines.command("status")
@@ -170,10 +152,7 @@ def override_command(
 @click.pass_obj
 def status_command(obj: Any, number: str) -> None:
     """A line's state now, why, and the next change."""
-    try:
-        _echo(service.status(_settings(obj), number))
-    except ApiError as exc:
-        _fail(exc)
+    _echo(service.status(_settings(obj), number))
 
 
 @lines.command("delete")
@@ -181,10 +160,7 @@ def status_command(obj: Any, number: str) -> None:
 @click.pass_obj
 def delete_command(obj: Any, number: str) -> None:
     """Delete a line (its history stays; the default line answers the number again)."""
-    try:
-        version = service.delete(_settings(obj), number, if_match=None)
-    except ApiError as exc:
-        _fail(exc)
+    version = service.delete(_settings(obj), number, if_match=None)
     click.echo(f"{number.strip()}: deleted (version {version})")
 
 
@@ -194,13 +170,8 @@ def delete_command(obj: Any, number: str) -> None:
 def export_command(obj: Any, folder: Path) -> None:
     """Write one <number>.json per line into FOLDER."""
     settings = _settings(obj)
-    try:
-        found = service.list_lines(settings)["items"]
-        documents = {
-            item["number"]: service.get(settings, item["number"]).document for item in found
-        }
-    except ApiError as exc:
-        _fail(exc)
+    found = service.list_lines(settings)["items"]
+    documents = {item["number"]: service.get(settings, item["number"]).document for item in found}
     folder.mkdir(parents=True, exist_ok=True)
     for number, data in documents.items():
         path = folder / f"{number}.json"
@@ -217,7 +188,7 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
     settings = _settings(obj)
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise click.ClickException(f"{folder}: no <number>.json files")
+        raise InvalidInput([f"{folder}: no <number>.json files"])
     planned: list[tuple[str, Any]] = []
     problems: list[str] = []
     for path in files:
@@ -225,25 +196,23 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
         if not is_e164(number):
             problems.append(f"{path.name}: the file name must be the line's E.164 number")
             continue
-        body = _read(path)
         try:
-            document.validate(body, number)
-            service.check_account_number(settings, number, force)
-        except document.LineError as exc:
-            problems += [f"{path.name}: {p}" for p in exc.problems]
+            body = read_json_file(path)
+            service.checked(settings, number, body, force=force)
+        except InvalidInput as exc:
+            problems += [p.replace(str(path), path.name, 1) for p in exc.problems]
             continue
         except ApiError as exc:
-            problems.append(f"{path.name}: {exc.message}")
+            if exc.status >= 500:
+                raise api_failure(exc) from None  # storage or Twilio: nothing was written
+            problems += [f"{path.name}: {p}" for p in api_problems(exc)]
             continue
         planned.append((number, body))
     if problems:
-        raise click.ClickException("nothing imported:\n" + "\n".join(f"  {p}" for p in problems))
+        raise InvalidInput(problems, "nothing imported:")
     counts = {"created": 0, "replaced": 0, "unchanged": 0}
     for number, body in planned:
-        try:
-            written = _put(settings, number, body, force=True, change="import")
-        except ApiError as exc:
-            _fail(exc)
+        written = _put(settings, number, body, force=True, change="import")
         key = "unchanged" if written is None else "created" if written.created else "replaced"
         counts[key] += 1
     click.echo(

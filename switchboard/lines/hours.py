@@ -14,13 +14,20 @@ Ranges whose end is not after their start run past midnight (`22:00-02:00` on Fr
 from Friday 22:00 to Saturday 02:00); `24:00` ends a day. A holiday replaces the hours of its
 whole local day, 00:00 to 24:00: closed, or its own ranges (the previous evening's past-midnight
 range is cut at midnight). When several holidays cover a day, the first one listed wins. An
-override wins over everything until it ends: at `until`, or, without `until`, at the first change
-of the regular schedule after it was set.
+override wins over everything until it ends: at `until`. An override written without `until`
+lasts until the first change of the regular schedule after it was set: that instant is worked
+out once, when it is written (`override_ends`), and stored as its `until`; one that never ends
+within the horizon lasts until it is cleared.
 
-The next change is found without stepping through time: the state can only change where the wall
-clock reaches a range boundary (the instant a local time maps to, once or twice in a repeated
-hour) or where the UTC offset changes (the clock jumps over a boundary). Those candidate instants
-are computed for a week at a time and checked in order.
+The state at an instant (`state_at`, what every call asks) costs the same whatever the
+instants of the document are: a comparison with the override's end, then the hours and
+holidays of one local day and the day before. The next change (`status`) is found without
+stepping through time: the state can only change where the wall clock reaches a range boundary
+(the instant a local time maps to, once or twice in a repeated hour) or where the UTC offset
+changes (the clock jumps over a boundary). Those candidate instants are computed for a week at a
+time and checked in order, never further than a horizon (400 days) ahead of the instant asked
+about. `WORK` counts the steps of both (loop iterations), so tests bound the work of any
+document without timing it.
 
 The value classes are `NamedTuple`s (immutable, compared, hashed and, for `ClockRange`, ordered
 by value): a frozen dataclass compiles its methods at import, five times the cost, and every
@@ -40,7 +47,18 @@ MINUTES_PER_DAY = 24 * 60
 DEFAULT_HORIZON = timedelta(days=400)
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CHUNK_DAYS = 7
-_CALENDAR_DAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
+_CALENDAR_DAY = re.compile(r"([0-9]{4}-)?[0-9]{2}-[0-9]{2}")
+
+
+class Work:
+    """Steps of evaluation done in this process: one per holiday or range looked at, per
+    candidate instant checked, per probe of the zone's offset. Tests read `steps` before and
+    after an evaluation to bound its work in iterations, never in time."""
+
+    steps = 0
+
+
+WORK = Work()
 
 
 class State(StrEnum):
@@ -150,7 +168,7 @@ class CalendarDay(NamedTuple):
 
 def parse_calendar_day(text: str) -> CalendarDay:
     """`YYYY-MM-DD` or `MM-DD`; the day must exist (02-29 only yearly or in a leap year)."""
-    if not _CALENDAR_DAY.match(text):
+    if not _CALENDAR_DAY.fullmatch(text):
         raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
     parts = text.split("-")
     try:
@@ -224,6 +242,7 @@ class LineStatus(NamedTuple):
 def holiday_on(schedule: Schedule, day: date) -> Holiday | None:
     """The holiday that governs local `day` (the first listed that covers it), if any."""
     for holiday in schedule.holidays:
+        WORK.steps += 1
         if holiday.covers(day):
             return holiday
     return None
@@ -248,6 +267,7 @@ def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None
     minute = wall.hour * 60 + wall.minute + (wall.second + wall.microsecond / 1e6) / 60
     ranges, holiday = _ranges_of(schedule, day)
     for span in ranges:
+        WORK.steps += 1
         if span.wraps:
             if minute >= span.start:
                 return True, holiday
@@ -257,6 +277,7 @@ def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None
         return False, holiday  # a holiday's day is its own: yesterday's late range stops at 0:00
     previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1))
     for span in previous_ranges:
+        WORK.steps += 1
         if span.wraps and minute < span.end:
             return True, previous_holiday
     return False, None
@@ -297,11 +318,13 @@ def _offset_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[da
     stop = int(end.timestamp())
     lo_offset = datetime.fromtimestamp(lo, UTC).astimezone(zone).utcoffset()
     while lo < stop:
+        WORK.steps += 1
         hi = min(lo + step, stop)
         hi_offset = datetime.fromtimestamp(hi, UTC).astimezone(zone).utcoffset()
         if hi_offset != lo_offset:
             a, b = lo, hi  # offset at a differs from offset at b: the change is in (a, b]
             while b - a > 1:
+                WORK.steps += 1
                 mid = (a + b) // 2
                 if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == lo_offset:
                     a = mid
@@ -317,10 +340,12 @@ def _candidates(schedule: Schedule, first_day: date, last_day: date) -> set[date
     found: set[datetime] = set()
     day = first_day
     while day <= last_day:
+        WORK.steps += 1
         midnight = datetime.combine(day, time())
         found |= _instants_of_wall(zone, midnight)  # holidays and days start at midnight
         ranges, _ = _ranges_of(schedule, day)
         for span in ranges:
+            WORK.steps += 1
             found |= _instants_of_wall(zone, midnight + timedelta(minutes=span.start))
             end_minute = span.end + (MINUTES_PER_DAY if span.wraps else 0)
             found |= _instants_of_wall(zone, midnight + timedelta(minutes=end_minute))
@@ -355,6 +380,7 @@ def next_scheduled_change(
             schedule, first_day - timedelta(days=1), last_day + timedelta(days=1)
         )
         for instant in sorted(c for c in candidates if chunk_start < c <= chunk_end):
+            WORK.steps += 1
             state, _, _ = scheduled_state(schedule, instant)
             if state != current:
                 return instant, state
@@ -366,45 +392,38 @@ def next_scheduled_change(
 # With the override
 
 
-def override_end(schedule: Schedule, now: datetime) -> tuple[bool, datetime | None]:
-    """Whether the schedule's override is in force at `now`, and when it ends (None: not by
-    the horizon, which for an override without `until` means until it is cleared)."""
-    override = schedule.override
-    if override is None:
-        return False, None
+def override_ends(schedule: Schedule, set_at: datetime) -> datetime | None:
+    """When an override set at `set_at` without `until` ends: the first change of the regular
+    schedule after it, within the horizon (None: not within it, so it lasts until cleared).
+    Worked out once when the override is written (or when a document stored before `until` was
+    filled in is read), never at each call."""
+    change = next_scheduled_change(schedule, set_at, set_at + DEFAULT_HORIZON)
+    return change[0] if change is not None else None
+
+
+def override_active(override: Override, now: datetime) -> bool:
+    """Whether `override` is in force at `now`: before its `until`; without one (it lasts until
+    cleared), from `set_at` on."""
     if override.until is not None:
-        return now < override.until, override.until
-    set_at = override.set_at or now
-    if set_at > now:
-        return False, None
-    change = next_scheduled_change(schedule, set_at, now)
-    if change is not None:  # the regular schedule changed since: the override has ended
-        return False, change[0]
-    later = next_scheduled_change(schedule, now, now + DEFAULT_HORIZON)
-    return True, later[0] if later else None
+        return now < override.until
+    return override.set_at is None or override.set_at <= now
 
 
 def state_at(schedule: Schedule, now: datetime) -> tuple[State, Reason, str | None]:
     """The line's state at `now` (override first), its reason and holiday name: what a call
-    needs, without looking for the next change."""
+    needs, without looking for the next change (the same small work whatever the instants)."""
     override = schedule.override
-    if override is not None:
-        if override.until is not None:
-            if now < override.until:
-                return override.state, Reason.OVERRIDE, None
-        elif (override.set_at or now) <= now and (
-            next_scheduled_change(schedule, override.set_at or now, now) is None
-        ):
-            return override.state, Reason.OVERRIDE, None
+    if override is not None and override_active(override, now):
+        return override.state, Reason.OVERRIDE, None
     return scheduled_state(schedule, now)
 
 
 def status(schedule: Schedule, now: datetime, horizon: timedelta = DEFAULT_HORIZON) -> LineStatus:
     """The state at `now`, why, and the next instant the state really changes."""
     limit = now + horizon
-    active, ends = override_end(schedule, now)
-    if active and schedule.override is not None:
+    if schedule.override is not None and override_active(schedule.override, now):
         state = schedule.override.state
+        ends = schedule.override.until
         if ends is None:
             return LineStatus(state, Reason.OVERRIDE, override=schedule.override)
         after, _, _ = scheduled_state(schedule, ends)

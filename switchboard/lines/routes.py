@@ -6,7 +6,7 @@ answer JSON (errors in the one shape, `{"error": {"code", "message", "field"}}`)
 | `GET /api/lines` | `{"items": [{number, name, version, updatedAt, state, reason}]}` |
 | `GET /api/lines/schema` | the line document's JSON Schema (`application/schema+json`) |
 | `GET /api/lines/{number}` | the document, `ETag: "<version>"` |
-| `PUT /api/lines/{number}[?force=true]` | 201 created / 200 replaced, the document and its ETag; `If-Match` required on an existing line (428), stale → 412; 400 with the JSON pointer of a bad field; a number that is not the account's → 400 unless `?force=true` |
+| `PUT /api/lines/{number}[?force=true]` | 201 created / 200 replaced, the document and its ETag; `If-Match` required on an existing line (428), stale → 412; 400 with the JSON pointer of every bad field; 413 larger than Table Storage stores; a number that is not the account's → 400 unless `?force=true` |
 | `DELETE /api/lines/{number}` | 200 `{number, version, deleted}`; `If-Match` checked when given |
 | `GET /api/lines/{number}/history?limit=&cursor=` | versions newest first, `nextCursor` |
 | `POST /api/lines/{number}/override` | `{"state", "until"?, "reason"?}` or `{"clear": true}` → the status |
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -29,14 +30,27 @@ def _number(req: func.HttpRequest) -> str:
     return str(req.route_params.get("number", ""))
 
 
+#: The largest request body read: a storable line takes at most 64 KiB as UTF-16, which no
+#: UTF-8 body much larger than this can be (short of padding); larger is 413 unread.
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def _body(req: func.HttpRequest) -> Any:
     raw = req.get_body()
     if not raw:
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    if len(raw) > MAX_BODY_BYTES:
+        raise service.too_large()
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+
+
+def _origin(req: func.HttpRequest) -> str | None:
+    """The origin the request arrived on (only ever compared: a redirect there is refused)."""
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def _force(req: func.HttpRequest) -> bool:
@@ -73,6 +87,7 @@ def item(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
             _body(req),
             if_match=req.headers.get("if-match"),
             force=_force(req),
+            request_origin=_origin(req),
         )
         body: dict[str, Any] = dict(written.document)
         headers = {"ETag": api.etag(written.version)}

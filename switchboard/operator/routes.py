@@ -55,10 +55,22 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
             own = OWN_NUMBERS.account_numbers(settings)
             problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
-    status, body = health_report(presence, problems, storage, twilio)
+    unusable = _unusable_lines(settings) if storage.ok else None
+    status, body = health_report(presence, problems, storage, twilio, unusable)
     if storage.ok:
         body["queues"] = _queue_report(settings)
     return json_response(body, status)
+
+
+def _unusable_lines(settings: settings_module.Settings) -> list[dict[str, object]] | None:
+    """The stored lines that cannot be evaluated (None: the Lines table could not be read)."""
+    from switchboard.lines import service as lines_service
+
+    try:
+        return lines_service.unusable_lines(settings)
+    except Exception as exc:  # storage answered a moment ago; say so rather than fail
+        logger.warning("health: the lines could not be read (%s)", type(exc).__name__)
+        return None
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not

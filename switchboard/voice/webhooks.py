@@ -116,6 +116,13 @@ def _line(request: TwilioRequest, settings: Settings) -> Line:
     return line_factory(voice.called_number(request.params), settings)
 
 
+def _position(request: TwilioRequest) -> voice.Position | None:
+    """Where the call is (`at=`), carrying the hop its answer's action URLs get."""
+    return voice.parse_position(
+        voice.query_value(request.url, "at"), hop=voice.hop_of(request.url) + 1
+    )
+
+
 def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     """Load and decide for `POST /api/voice/incoming`: the line, then `voice.incoming`."""
     line = _line(request, settings)
@@ -124,14 +131,14 @@ def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome
 
 def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     line = _line(request, settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    at = _position(request)
     attempt = voice.attempt_of(request.url, limit=10)
     return voice.menu(request.params, settings, attempt, line, at)
 
 
 def _dial_complete(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     line = _line(request, settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    at = _position(request)
     turn = _small_int(voice.query_value(request.url, "turn"))
     legs: dict[str, Any] = {}
     found = voice.locate(line, at) if at is not None else None
@@ -154,7 +161,7 @@ def _legs(call_sid: str, settings: Settings) -> dict[str, Any]:
 def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     # The answering leg's `To` is the person: the line is the one the Dial's URL names.
     line = line_factory(voice.query_value(request.url, "line") or "", settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    at = _position(request)
     person = voice.query_value(request.url, "person")
     answered = voice.query_value(request.url, "answered") == "1"
     index = _small_int(person) if person is not None else None

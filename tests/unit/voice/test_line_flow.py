@@ -109,7 +109,7 @@ def test_open_flow_greets_then_runs_steps_until_the_menu() -> None:
     assert verbs[0].text == "Thanks for calling Acme."
     assert verbs[0].attrib["voice"] == "Polly.Matthew"
     gather = verbs[2]
-    assert query(gather.attrib["action"]) == {"attempt": "1", "at": "open.1"}
+    assert query(gather.attrib["action"]) == {"attempt": "1", "at": "open.1", "hop": "1"}
     assert gather.attrib["hints"] == "sales"
     assert out.handling == "menu"
     assert out.change is not None
@@ -126,7 +126,7 @@ def test_closed_flow_plays_the_closed_greeting_and_records() -> None:
     record = verbs[2].attrib
     assert record["maxLength"] == "60"
     assert record["transcribe"] == "true"
-    assert query(record["action"]) == {"line": NUMBER, "at": "closed.0"}
+    assert query(record["action"]) == {"line": NUMBER, "at": "closed.0", "hop": "1"}
     assert out.change is not None
     assert out.change.fields["LineState"] == "closed/hours"
 
@@ -149,21 +149,22 @@ def test_a_holiday_flow_when_the_line_has_one() -> None:
 
 
 def test_menu_choice_runs_the_option_steps_with_nested_positions() -> None:
-    at = voice.parse_position("open.1")
+    # The menu's request came with hop=1: its answer's URLs carry hop 2, and so on.
+    at = voice.parse_position("open.1", hop=2)
     out = voice.menu(call(Digits="1"), settings(), 1, LINE, at)
     dial = root(out.twiml)[0]
     assert dial.tag == "Dial"
     assert dial.attrib["timeout"] == "15"
-    assert query(dial.attrib["action"]) == {"at": "open.1.1.0"}
+    assert query(dial.attrib["action"]) == {"at": "open.1.1.0", "hop": "2"}
     unanswered = voice.dial_complete(
         call(DialCallStatus="no-answer", CallStatus="in-progress"),
         settings(),
         LINE,
-        voice.parse_position("open.1.1.0"),
+        voice.parse_position("open.1.1.0", hop=3),
     )
     record = root(unanswered.twiml).find("Record")
     assert record is not None
-    assert query(record.attrib["action"]) == {"line": NUMBER, "at": "open.1.1.1"}
+    assert query(record.attrib["action"]) == {"line": NUMBER, "at": "open.1.1.1", "hop": "3"}
 
 
 def test_menu_attempts_come_from_the_line() -> None:
@@ -221,11 +222,12 @@ def test_ring_all_dials_every_number_with_a_whisper() -> None:
     dial = root(out.twiml)[0]
     assert dial.tag == "Dial"
     assert dial.attrib["callerId"] == NUMBER
-    assert query(dial.attrib["action"]) == {"at": "open.0"}
+    assert query(dial.attrib["action"]) == {"at": "open.0", "hop": "1"}
     numbers = list(dial)
     assert [n.text for n in numbers] == [ANA, BEN, CEC]
     assert [query(n.attrib["url"]) for n in numbers] == [
-        {"line": NUMBER, "caller": CALLER, "at": "open.0", "person": str(i)} for i in range(3)
+        {"line": NUMBER, "caller": CALLER, "at": "open.0", "person": str(i), "hop": "1"}
+        for i in range(3)
     ]
 
 
@@ -233,14 +235,14 @@ def test_ring_in_turn_one_at_a_time_then_the_next_step() -> None:
     line = ring_line("in-turn")
     first = root(voice.incoming(call(), settings(), line, TUESDAY_10).twiml)[0]
     assert [n.text for n in first] == [ANA]
-    assert query(first.attrib["action"]) == {"at": "open.0", "turn": "0"}
-    at = voice.parse_position("open.0")
+    assert query(first.attrib["action"]) == {"at": "open.0", "turn": "0", "hop": "1"}
+    at = voice.parse_position("open.0", hop=2)
     nobody = call(DialCallStatus="no-answer", CallStatus="in-progress")
     second = voice.dial_complete(nobody, settings(), line, at, 0, {})
     dial = root(second.twiml)[0]
     assert [n.text for n in dial] == [BEN]
     assert dial.attrib["timeout"] == "12"  # Ben's own
-    assert query(dial.attrib["action"]) == {"at": "open.0", "turn": "1"}
+    assert query(dial.attrib["action"]) == {"at": "open.0", "turn": "1", "hop": "2"}
     last = voice.dial_complete(nobody, settings(), line, at, 2, {})
     assert "Record" in names(last.twiml)  # nobody took it: the voicemail step
     assert last.change is not None
@@ -249,7 +251,7 @@ def test_ring_in_turn_one_at_a_time_then_the_next_step() -> None:
 
 def test_whisper_asks_for_one_and_declines_without_it() -> None:
     line = ring_line()
-    at = voice.parse_position("open.0")
+    at = voice.parse_position("open.0", hop=2)
     leg = {"CallSid": "CA" + "9" * 32, "ParentCallSid": "CA" + "1" * 32, "From": CALLER, "To": ANA}
     ask = voice.whisper(leg, settings(), line, at, 0, answered=False)
     verbs = list(root(ask.twiml))
@@ -263,6 +265,7 @@ def test_whisper_asks_for_one_and_declines_without_it() -> None:
         "at": "open.0",
         "person": "0",
         "answered": "1",
+        "hop": "2",
     }
     assert ask.change is None
     yes = voice.whisper({**leg, "Digits": "1"}, settings(), line, at, 0, answered=True)
@@ -341,4 +344,6 @@ def test_apply_change_records_each_leg_once() -> None:
 def test_spoken_numbers() -> None:
     assert voice.spoken_number("+15558675310") == "1, 5 5 5, 8 6 7, 5 3 1 0"
     assert voice.spoken_number("+442079460000") == "4 4, 2 0, 7 9 4 6, 0 0 0 0"
-    assert voice.spoken_number("") == "an unknown number"
+    # Withheld callers are named as withheld, never spelt out ("a n o n y m o u s").
+    for withheld in ("", "anonymous", "Restricted", "+266696687", "+86282452253"):
+        assert voice.spoken_number(withheld) == "a withheld number"
