@@ -197,10 +197,16 @@ def test_action_urls_are_absolute_under_public_base_url() -> None:
     s = make_settings(PUBLIC_BASE_URL="https://voice.contoso.com", VOICE_MENU=json.dumps(MENU))
     vs = verbs(voice.incoming(call(), s).twiml)
     gather = next(v for v in vs if v.name == "Gather")
-    assert gather.attrs["action"] == "https://voice.contoso.com/api/voice/menu?attempt=1&at=open.0&hop=1"
+    assert (
+        gather.attrs["action"]
+        == "https://voice.contoso.com/api/voice/menu?attempt=1&at=open.0&hop=1"
+    )
     vs = verbs(voice.dial_complete(call(DialCallStatus="busy"), s).twiml)
     record = next(v for v in vs if v.name == "Record")
-    assert record.attrs["action"] == "https://voice.contoso.com/api/voice/recording?at=open.0.1.1&hop=0"
+    assert (
+        record.attrs["action"]
+        == "https://voice.contoso.com/api/voice/recording?at=open.0.1.1&hop=0"
+    )
 
 
 @pytest.mark.parametrize("nasty", ["<b>bold</b>", "Tom & Jerry", "x]]>y", "A'B\"C", "Ünïcødé ☎"])
