@@ -767,9 +767,11 @@ def _origins(
     origins = set()
     for origin in filter(None, found):
         try:
-            origins.add(normalise_origin(origin))
+            normalised = normalise_origin(origin)
         except ValueError:  # a malformed extra origin names nothing
             continue
+        if urlsplit(normalised).hostname:
+            origins.add(normalised)
     return frozenset(origins)
 
 

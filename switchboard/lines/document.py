@@ -751,6 +751,28 @@ def _filled_override(
     return filled
 
 
+def text_problems(document: Any) -> list[Problem]:
+    """What no stored document may hold, checked without the schema (a call's load imports no
+    validator): nesting past `MAX_NESTING`, text that is not valid Unicode or holds control
+    characters (which would reach TwiML)."""
+    if _nesting(document) > MAX_NESTING:
+        return [Problem("", f"must not nest objects and lists over {MAX_NESTING} deep")]
+    return list(_bad_text(document, []))
+
+
+def stored_problems(document: Any, number: str) -> list[Problem]:
+    """Why a stored document is not one `validate` would have written (its schema and what the
+    schema cannot say), leaving out what changes with time (the windows of its instants) and
+    its size: a document that was valid when written stays valid. [] when it is."""
+    if not isinstance(document, dict):
+        return [Problem("", "must be a JSON object")]
+    return (
+        text_problems(document)
+        or _schema_problems(document)
+        or _semantic_problems(document, document.get("number", number))
+    )
+
+
 def validate(
     document: Any,
     number: str,
@@ -770,9 +792,7 @@ def validate(
     evaluated_at = clock or moment
     if not isinstance(document, dict):
         raise LineError([Problem("", "must be a JSON object")])
-    if _nesting(document) > MAX_NESTING:
-        raise LineError([Problem("", f"must not nest objects and lists over {MAX_NESTING} deep")])
-    problems = list(_bad_text(document, []))
+    problems = text_problems(document)
     if problems:
         raise LineError(problems)
     problems = _schema_problems(document)

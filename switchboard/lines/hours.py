@@ -60,6 +60,21 @@ class Work:
 
 WORK = Work()
 
+#: The schema's limits the bounds below rest on: holidays of a line, ranges of one day.
+MAX_HOLIDAYS = 200
+MAX_RANGES = 12
+#: The most steps `state_at` takes for any valid document, whatever the instants: the
+#: holidays and ranges of the local day, then of the day before.
+STATE_STEPS = 2 * (MAX_HOLIDAYS + MAX_RANGES) + 2
+#: The most steps `status` (or an override's end, `override_ends`) takes for any valid
+#: document: for each week of the horizon (59 chunks), the boundaries of 9 days (13 each), the
+#: hourly offset probes of 11 days (24 each) and their bisections (about 50), the holidays of 7
+#: new days (200 each), and at most 7 × 52 candidate instants checking 24 ranges each. The
+#: worst document built so far takes about 140,000.
+STATUS_STEPS = (DEFAULT_HORIZON.days // _CHUNK_DAYS + 2) * (
+    9 * (1 + MAX_RANGES) + 11 * 24 + 50 + 7 * MAX_HOLIDAYS + 7 * 52 * 2 * MAX_RANGES
+)
+
 
 class State(StrEnum):
     """Whether a line takes calls as open or as closed."""
@@ -251,21 +266,38 @@ def holiday_on(schedule: Schedule, day: date) -> Holiday | None:
 _ALL_DAY = (ClockRange(0, MINUTES_PER_DAY),)
 
 
-def _ranges_of(schedule: Schedule, day: date) -> tuple[tuple[ClockRange, ...], Holiday | None]:
+#: A day's ranges and the holiday that gave them, remembered during one search for the next
+#: change (every candidate instant of a day asks for the same day, and a line may have 200
+#: holidays to look through).
+_Days = dict[date, tuple[tuple[ClockRange, ...], Holiday | None]]
+
+
+def _ranges_of(
+    schedule: Schedule, day: date, days: _Days | None = None
+) -> tuple[tuple[ClockRange, ...], Holiday | None]:
+    if days is not None and day in days:
+        return days[day]
     holiday = holiday_on(schedule, day)
+    found: tuple[tuple[ClockRange, ...], Holiday | None]
     if holiday is not None:
-        return holiday.hours, holiday
-    if schedule.weekly is None:
-        return _ALL_DAY, None
-    return schedule.weekly[day.weekday()], None
+        found = holiday.hours, holiday
+    elif schedule.weekly is None:
+        found = _ALL_DAY, None
+    else:
+        found = schedule.weekly[day.weekday()], None
+    if days is not None:
+        days[day] = found
+    return found
 
 
-def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None]:
+def _wall_open(
+    schedule: Schedule, wall: datetime, days: _Days | None = None
+) -> tuple[bool, Holiday | None]:
     """Whether the regular schedule is open at naive local wall time `wall`, and the holiday
     that decided it (the day's own, or the previous day's whose range runs past midnight)."""
     day = wall.date()
     minute = wall.hour * 60 + wall.minute + (wall.second + wall.microsecond / 1e6) / 60
-    ranges, holiday = _ranges_of(schedule, day)
+    ranges, holiday = _ranges_of(schedule, day, days)
     for span in ranges:
         WORK.steps += 1
         if span.wraps:
@@ -275,7 +307,7 @@ def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None
             return True, holiday
     if holiday is not None:
         return False, holiday  # a holiday's day is its own: yesterday's late range stops at 0:00
-    previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1))
+    previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1), days)
     for span in previous_ranges:
         WORK.steps += 1
         if span.wraps and minute < span.end:
@@ -287,12 +319,14 @@ def _local_wall(schedule: Schedule, instant: datetime) -> datetime:
     return instant.astimezone(schedule.zone).replace(tzinfo=None)
 
 
-def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reason, str | None]:
+def scheduled_state(
+    schedule: Schedule, instant: datetime, days: _Days | None = None
+) -> tuple[State, Reason, str | None]:
     """The regular schedule's state at `instant` (override ignored), its reason, the holiday."""
     if schedule.weekly is None and not schedule.holidays:
         # Nothing to look up (the default line, a line without hours): open all day, every day.
         return State.OPEN, Reason.ALWAYS_OPEN, None
-    is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant))
+    is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant), days)
     state = State.OPEN if is_open else State.CLOSED
     if holiday is not None:
         return state, Reason.HOLIDAY, holiday.name
@@ -334,7 +368,7 @@ def _offset_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[da
         lo, lo_offset = hi, hi_offset
 
 
-def _candidates(schedule: Schedule, first_day: date, last_day: date) -> set[datetime]:
+def _candidates(schedule: Schedule, first_day: date, last_day: date, days: _Days) -> set[datetime]:
     """Instants where the regular state may change, for local days first_day..last_day."""
     zone = schedule.zone
     found: set[datetime] = set()
@@ -343,7 +377,7 @@ def _candidates(schedule: Schedule, first_day: date, last_day: date) -> set[date
         WORK.steps += 1
         midnight = datetime.combine(day, time())
         found |= _instants_of_wall(zone, midnight)  # holidays and days start at midnight
-        ranges, _ = _ranges_of(schedule, day)
+        ranges, _ = _ranges_of(schedule, day, days)
         for span in ranges:
             WORK.steps += 1
             found |= _instants_of_wall(zone, midnight + timedelta(minutes=span.start))
@@ -361,7 +395,8 @@ def next_scheduled_change(
 ) -> tuple[datetime, State] | None:
     """The first instant in (after, limit] where the regular state differs from its state at
     `after`, and the state from then on; None when it does not change by `limit`."""
-    current, _, _ = scheduled_state(schedule, after)
+    days: _Days = {}
+    current, _, _ = scheduled_state(schedule, after, days)
     chunk_start = after
     while chunk_start < limit:
         first_day = _local_wall(schedule, chunk_start).date()
@@ -377,11 +412,11 @@ def next_scheduled_change(
         # The day before can hold a range that ends in this chunk; the day after, a boundary
         # at local midnight that falls inside it in UTC.
         candidates = _candidates(
-            schedule, first_day - timedelta(days=1), last_day + timedelta(days=1)
+            schedule, first_day - timedelta(days=1), last_day + timedelta(days=1), days
         )
         for instant in sorted(c for c in candidates if chunk_start < c <= chunk_end):
             WORK.steps += 1
-            state, _, _ = scheduled_state(schedule, instant)
+            state, _, _ = scheduled_state(schedule, instant, days)
             if state != current:
                 return instant, state
         chunk_start = chunk_end

@@ -75,31 +75,46 @@ def forget_cached_lines() -> None:
             found.clear()
 
 
-def usable_line(stored: StoredLine, moment: datetime) -> Line | None:
-    """The Line of a stored version when it can be evaluated (built, and its state worked out
-    at `moment`), else None; the first failure of each version is logged as an error."""
+def usable_line(stored: StoredLine, moment: datetime, *, strict: bool = False) -> Line | None:
+    """The Line of a stored version when it can be evaluated (no control characters in its
+    text, built, and its state worked out at `moment`), else None; the first failure of each
+    version is logged as an error. `strict` (the operator's routes, which may take the time)
+    also checks the document against the schema, as a write would have."""
     if stored.document is None:
         return None
     from switchboard.lines import document  # a stored line only: the parser is not small
 
     try:
+        problems = (
+            document.stored_problems(stored.document, stored.number)
+            if strict
+            else document.text_problems(stored.document)
+        )
+        if problems:
+            report_unusable(stored.number, stored.version, str(problems[0]))
+            return None
         line = document.build_line(stored.document, stored.number, stored.version)
         state_at(line.schedule, moment)
     except Exception as exc:  # a document stored by an older or broken version
-        key = (stored.number, stored.version)
-        with _lock:
-            first = key not in _reported
-            _reported.add(key)
-        if first:
-            logger.error(
-                "lines: version %d of the line of %s cannot be evaluated (%s); its last good "
-                "version or the default line answers",
-                stored.version,
-                mask(stored.number),
-                type(exc).__name__,
-            )
+        report_unusable(stored.number, stored.version, type(exc).__name__)
         return None
     return line
+
+
+def report_unusable(number: str, version: int | None, why: str) -> None:
+    """Log that a stored version of a line cannot be used (once per process and version)."""
+    key = (number, version or 0)
+    with _lock:
+        first = key not in _reported
+        _reported.add(key)
+    if first:
+        logger.error(
+            "lines: version %d of the line of %s cannot be evaluated (%s); its last good "
+            "version or the default line answers",
+            version or 0,
+            mask(number),
+            why,
+        )
 
 
 def load(number: str, settings: Settings) -> Line | None:

@@ -373,7 +373,7 @@ def status(settings: Settings, number: str, moment: datetime | None = None) -> d
     line: Line | None = None
     broken: StoredLine | None = None
     if current is not None and current.document is not None:
-        line = usable_line(current, moment)
+        line = usable_line(current, moment, strict=True)
         if line is None:
             broken = current
             try:
@@ -404,7 +404,7 @@ def list_lines(settings: Settings) -> dict[str, Any]:
     items = []
     for stored in found:
         assert stored.document is not None
-        line = usable_line(stored, moment)
+        line = usable_line(stored, moment, strict=True)
         if line is None:
             items.append({**api.summary_json(stored, None), "unusable": api.unusable_json(stored)})
             continue
@@ -420,5 +420,5 @@ def unusable_lines(settings: Settings) -> list[dict[str, Any]]:
     return [
         {"number": stored.number, "version": stored.version}
         for stored in _store(settings).list_current()
-        if usable_line(stored, moment) is None
+        if usable_line(stored, moment, strict=True) is None
     ]

@@ -384,3 +384,67 @@ def test_forwarding_targets_name_every_number_a_call_or_text_goes_to() -> None:
         ("/open/0/menu/options/1/steps/0/forward/to", "+15005550006"),
         ("/sms/forwardTo", "+15558670000"),
     ]
+
+
+# --- instants, redirects, what a stored document may hold ---------------------------------------
+
+WINDOW_NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("override", "pointer"),
+    [
+        ({"setAt": "0001-01-01T00:00:00+14:00"}, "/override/setAt"),
+        ({"setAt": "1800-01-03T10:00:00Z"}, "/override/setAt"),
+        ({"setAt": "2025-11-01T00:00:00Z"}, "/override/setAt"),  # 401 days back
+        ({"setAt": "2026-12-09T00:00:00Z"}, "/override/setAt"),  # ahead of now
+        ({"until": "9999-12-31T23:59:59-14:00"}, "/override/until"),
+        ({"until": "2032-12-31T00:00:00Z"}, "/override/until"),
+        ({"until": "2025-10-01T00:00:00Z"}, "/override/until"),
+        ({"until": "2026-12-24T17:00:00"}, "/override/until"),  # no offset
+        ({"until": "20261224T170000Z"}, "/override/until"),  # basic form
+        ({"until": "2026-12-24T17:00:00+23:59"}, "/override/until"),  # no clock's offset
+    ],
+)
+def test_an_overrides_instants_are_bounded(override: dict[str, str], pointer: str) -> None:
+    document = {"timeZone": "UTC", "override": {"state": "closed", **override}}
+    with pytest.raises(d.LineError) as refused:
+        d.validate(document, NUMBER, now=WINDOW_NOW)
+    assert [p.pointer for p in refused.value.problems] == [pointer]
+
+
+def test_instants_inside_the_window_are_accepted() -> None:
+    for override in (
+        {"setAt": "2025-11-03T00:00:00Z"},
+        {"until": "2031-11-01T00:00:00+14:00"},
+        {"until": "2025-11-10T00:00:00-12:00"},  # ended: kept, inert
+        {"until": "2026-12-24T17:00Z"},  # seconds are optional
+    ):
+        document = {"timeZone": "UTC", "override": {"state": "closed", **override}}
+        d.validate(document, NUMBER, now=WINDOW_NOW)
+
+
+def test_redirect_targets_name_every_redirect_step() -> None:
+    menu = {
+        "prompt": {"say": "p"},
+        "options": {"1": {"steps": [{"redirect": {"url": "https://b"}}]}},
+    }
+    document = {"open": [{"redirect": {"url": "https://a"}}], "closed": [{"menu": menu}]}
+    assert d.redirect_targets(document) == [
+        ("/open/0/redirect/url", "https://a"),
+        ("/closed/0/menu/options/1/steps/0/redirect/url", "https://b"),
+    ]
+
+
+def test_what_a_stored_document_is_checked_for() -> None:
+    """A stored document is checked for what time cannot change: a valid one stays valid
+    (an override set long ago is no problem), text with control characters or a wrong shape is."""
+    old = {"timeZone": "UTC", "override": {"state": "closed", "setAt": "2020-01-01T00:00:00Z"}}
+    assert d.stored_problems(old, NUMBER) == []
+    assert d.text_problems({"open": [{"play": "https://x/a.mp3\x00"}]})[0].pointer == "/open/0/play"
+    assert d.stored_problems({"voice": ["Polly"]}, NUMBER)[0].pointer == "/voice"
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    assert d.text_problems({"open": deep})[0].message.startswith("must not nest")
+    assert d.stored_problems([1], NUMBER)[0].message == "must be a JSON object"

@@ -230,10 +230,17 @@ def test_override_until_wins_then_the_schedule_resumes() -> None:
     assert h.state_at(line, utc("2026-12-01T15:00:00-05:00"))[:2] == (State.OPEN, Reason.HOURS)
 
 
-def until_next_change(schedule: h.Schedule, state: State, set_at: datetime) -> h.Schedule:
+def until_next_change(
+    schedule: h.Schedule, state: State, set_at: datetime, within: timedelta | None = None
+) -> h.Schedule:
     """The schedule with an override set at `set_at` until the next change, as written: its
-    end worked out once (`override_ends`)."""
-    ends = h.override_ends(schedule, set_at)
+    end worked out once (`override_ends`; `within`: only that far, for a property that looks
+    no further)."""
+    if within is None:
+        ends = h.override_ends(schedule, set_at)
+    else:
+        change = h.next_scheduled_change(schedule, set_at, set_at + within)
+        ends = change[0] if change else None
     return schedule._replace(override=Override(state, until=ends, set_at=set_at))
 
 
@@ -398,7 +405,7 @@ def test_override_until_next_change(
     case: tuple[h.Schedule, datetime], state: State, later_minutes: int
 ) -> None:
     schedule, set_at = case
-    with_override = until_next_change(schedule, state, set_at)
+    with_override = until_next_change(schedule, state, set_at, timedelta(hours=37))
     moment = set_at + timedelta(minutes=later_minutes)
     change = h.next_scheduled_change(schedule, set_at, moment)
     effective, reason, _ = h.state_at(with_override, moment)

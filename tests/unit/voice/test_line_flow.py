@@ -347,3 +347,71 @@ def test_spoken_numbers() -> None:
     # Withheld callers are named as withheld, never spelt out ("a n o n y m o u s").
     for withheld in ("", "anonymous", "Restricted", "+266696687", "+86282452253"):
         assert voice.spoken_number(withheld) == "a withheld number"
+
+
+# --- the hop limit and redirects into the app ------------------------------------------------
+
+
+def test_a_request_past_the_hop_limit_says_goodbye() -> None:
+    at_limit = voice.parse_position("open.1", hop=voice.MAX_HOPS)
+    served = voice.menu(call(Digits="1"), settings(), 1, LINE, at_limit)
+    assert names(served.twiml) == ["Dial"]
+    past = voice.parse_position("open.1", hop=voice.MAX_HOPS + 1)
+    ended = voice.menu(call(Digits="1"), settings(), 1, LINE, past)
+    assert names(ended.twiml) == ["Say", "Hangup"]
+    assert ended.handling == "hop-limit"
+    assert root(ended.twiml)[0].text == voice.TOO_LONG
+    nobody = call(DialCallStatus="no-answer", CallStatus="in-progress")
+    at = voice.parse_position("open.1.1.0", hop=voice.MAX_HOPS + 1)
+    assert voice.dial_complete(nobody, settings(), LINE, at).handling == "hop-limit"
+    assert voice.hop_of("/api/voice/menu?attempt=1&at=open.0&hop=17") == 17
+    assert voice.hop_of("/api/voice/menu?hop=x") == voice.hop_of("/api/voice/menu") == 0
+
+
+def _most_hops(steps: list[dict[str, Any]]) -> int:
+    """The most requests a list of steps can take after the one that ran it: a forward's end,
+    each turn of an in-turn ring, a menu's repeats and then its longest option, a recording."""
+    hops = 0
+    for step in steps:
+        if "forward" in step:
+            hops += 1
+        elif "ring" in step:
+            ring = step["ring"]
+            hops += len(ring["people"]) if ring.get("strategy") == "in-turn" else 1
+        elif "menu" in step:
+            menu = step["menu"]
+            options = [_most_hops(option["steps"]) for option in menu["options"].values()]
+            hops += menu.get("attempts", 2) + max(options)
+        elif "voicemail" in step:
+            hops += 1
+    return hops
+
+
+def test_the_longest_flow_a_valid_line_allows_stays_under_the_hop_limit() -> None:
+    """Four lists of 20 steps (three levels of menus), 19 in-turn ring groups of 20 people in
+    each, menus offered 5 times: the hop limit never cuts a call a line allows."""
+    people = [{"number": f"+1555000{n:04d}"} for n in range(20)]
+    ring = {"ring": {"people": people, "strategy": "in-turn"}}
+    steps: list[dict[str, Any]] = [ring] * 19 + [{"voicemail": {}}]
+    for _ in range(3):
+        menu = {"prompt": {"say": "p"}, "options": {"1": {"steps": steps}}, "attempts": 5}
+        steps = [ring] * 19 + [{"menu": menu}]
+    # A line the schema allows (even larger than Table Storage would store).
+    assert document.stored_problems({"open": steps}, NUMBER) == []
+    assert _most_hops(steps) < voice.MAX_HOPS
+
+
+def test_a_stored_redirect_into_the_app_is_not_followed() -> None:
+    """Refused when a line is written; one stored earlier is never followed (a loop)."""
+    own = {
+        "open": [
+            {"say": "One moment."},
+            {"redirect": {"url": "https://app.example.com/api/voice/incoming"}},
+        ]
+    }
+    line = document.build_line(own, NUMBER, 2)
+    looped = voice.incoming(call(), settings(PUBLIC_BASE_URL="https://app.example.com"), line)
+    assert names(looped.twiml) == ["Say", "Say", "Hangup"]
+    elsewhere = {"open": [{"redirect": {"url": "https://example.com/twiml"}}]}
+    followed = voice.incoming(call(), settings(), document.build_line(elsewhere, NUMBER, 2))
+    assert names(followed.twiml) == ["Redirect"]
