@@ -1,6 +1,6 @@
 """HTTP answers shared by every route: JSON and TwiML responses, and the one error shape.
 
-Every operator error is `{"error": {"code", "message", "field"?}}` with a 4xx status (SPEC);
+Every operator error is `{"error": {"code", "message", "field"?}}` with a 4xx status (the one shape every client reads);
 `ApiError` carries one from wherever it is found to the route that answers it
 (`api_error_response`). The only 5xx are Twilio's own transient failures (503 with
 `Retry-After`) and the app's broken configuration or storage, never a caller's input.
@@ -42,7 +42,7 @@ class ApiError(Exception):
         return self.message
 
     def body(self) -> dict[str, Any]:
-        """The SPEC error body `{"error": {"code", "message", "field"?}}`."""
+        """The error body `{"error": {"code", "message", "field"?}}`."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field:
             error["field"] = self.field
@@ -140,7 +140,7 @@ def error_response(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
-    """The SPEC error body with its status."""
+    """The error body with its status."""
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field

@@ -712,7 +712,7 @@ OWN_NUMBER_LOOP = "is TWILIO_FROM_NUMBER, the app's own number: forwarding there
 
 
 def _careless(values: dict[str, Any]) -> list[SettingProblem]:
-    """Settings that are well-formed yet leak a secret or invite a loop (issue 14, item 7)."""
+    """Settings that are well-formed yet leak a secret or invite a loop."""
     problems: list[SettingProblem] = []
     if values.get("running_in_azure") and plain_http_elsewhere(values.get("twilio_api_base_url")):
         # REST calls carry the auth token (basic auth): only a local stand-in may be plain http.
@@ -804,7 +804,8 @@ def callback_origin(settings: Settings) -> str | None:
     """The trusted origin of the URLs the app gives Twilio (status callbacks, webhooks it
     reports): `PUBLIC_BASE_URL`; else, in Azure, `https://$WEBSITE_HOSTNAME` (the site's default
     host name, set by the platform), else `https://$WEBSITE_SITE_NAME.azurewebsites.net` (the
-    Functions host's own fallback); else None. Never a request header (issue 14, item 6)."""
+    Functions host's own fallback); else None. Never a request header (anyone
+    can send one)."""
     if settings.public_base_url:
         return settings.public_base_url
     if not settings.running_in_azure:

@@ -1,6 +1,6 @@
 """Outbound calls: the request contract and the TwiML it makes (pure).
 
-A queue message (or a `POST /api/calls` body) is a JSON object, SPEC "Outbound calls":
+A queue message (or a `POST /api/calls` body) is a JSON object (README, "Outbound calls"):
 
     {"id": "reminder-42", "to": "+15558675310", "from": "+15017122661",
      "say": "Your appointment is tomorrow at 9.", "voice": "Polly.Joanna", "language": "en-US",
@@ -26,7 +26,7 @@ from switchboard.twilio.text import is_valid_unicode
 
 #: Twilio's limit on the `Twiml` parameter of Calls create (characters).
 TWIML_MAX_CHARS = 4000
-#: Longest idempotency key (SPEC).
+#: Longest idempotency key (a table key with room for the prefixes the app adds).
 ID_MAX_CHARS = 128
 #: Twilio's bounds on `Timeout` (seconds of ringing before no-answer).
 TIMEOUT_RANGE = (5, 600)
@@ -55,7 +55,7 @@ _KEY_FORBIDDEN = frozenset("/\\#?")
 # BCP-47-ish tags Twilio's <Say language> takes: en-US, fr-FR, cmn-CN, arb, en-IN ...
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}")
 _VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-#: CallLog keys the app derives (issue 14): its day-index partitions (`idx-YYYYMMDD`) and Twilio
+#: CallLog keys the app derives: its day-index partitions (`idx-YYYYMMDD`) and Twilio
 #: SIDs (two letters and 32 hex digits), under which inbound calls are recorded and SID aliases
 #: point at records. A caller's id there would collide with them.
 _RESERVED_PREFIX = "idx-"

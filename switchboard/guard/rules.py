@@ -35,7 +35,7 @@ class Purpose(StrEnum):
     AUTO_REPLY = "auto-reply"
     HELP = "help"
     FORWARD = "forward"
-    #: The texts and e-mails telling a line's people about a voicemail (issue 18).
+    #: The texts and e-mails telling a line's people about a voicemail.
     VOICEMAIL = "voicemail"
 
 

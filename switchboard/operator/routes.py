@@ -1,5 +1,5 @@
 """The operator routes (auth level function) as the blueprint calls them: health, and the routes
-of SPEC "Operator API" (messages, numbers, usage, the OpenAPI description).
+of the operator API (messages, numbers, usage, the OpenAPI description).
 
 Each route of `switchboard.operator.blueprint` runs one handler here through `serve`, which
 loads the settings and turns `ApiError` into the one JSON error shape. Validation and JSON shapes
@@ -117,7 +117,7 @@ def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
 
 
 def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str | None:
-    """This app's public origin, for the URLs it gives Twilio (issue 14, item 6): trusted
+    """This app's public origin, for the URLs it gives Twilio: trusted
     configuration only (`settings.callback_origin`: `PUBLIC_BASE_URL`, else in Azure
     `https://$WEBSITE_HOSTNAME`), never `Host` or `X-Forwarded-*`. Outside Azure without
     `PUBLIC_BASE_URL` (a laptop), the origin the request reached is used only when it is a

@@ -83,7 +83,7 @@ ID_ROW = "schedule"
 DUE_PREFIX = "due-"
 DONE_PREFIX = "done-"
 OCCURRENCE_SEPARATOR = "@"
-#: Ids the app derives, which a caller may not choose (issue 14): the table's own partitions
+#: Ids the app derives, which a caller may not choose: the table's own partitions
 #: (`due-`, `done-`), the CLI import's `csv-<hash>`, generated `sch-<uuid>`, `sys-` for the app's
 #: own bookkeeping rows, and any `@` (a recurrence's occurrences are `<root>@<UTC stamp>`). A
 #: caller's id there could become another schedule's occurrence and take its recurrence over.

@@ -793,7 +793,7 @@ def dial_complete(
     if guess is None or found is None or not isinstance(found[1], ForwardStep | RingStep):
         if at is not None:
             return _lost(params, speaker, f"dial-complete-{at.encode()}-{turn}")
-        # A Dial the flow did not place (SPEC: voicemail when not answered, else hang up).
+        # A Dial the flow did not place: voicemail when not answered, else hang up.
         steps, step = _voicemail_after_dial(settings), ForwardStep(to="")
         where = Position("unplaced", (-1,))  # not a flow: its steps are not the line's
     else:

@@ -1,4 +1,4 @@
-"""Settings: every rule, defaults from SPEC, errors that name the setting and never show the value."""
+"""Settings: every rule, the documented defaults, errors that name the setting and never show the value."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_valid_values_are_parsed() -> None:
             "options.1.to",
         ),
         ("VOICE_MENU", '{"prompt": "p", "options": {"12": {"action": "hangup"}}}', "options.12"),
-        # A byte that is not UTF-8 reaches os.environ as a lone surrogate (issue 14, item 1).
+        # A byte that is not UTF-8 reaches os.environ as a lone surrogate.
         ("VOICE_GREETING", "Thanks \udce9 for calling", "UTF-8"),
         ("SMS_AUTO_REPLY", "Merci \udce9", "UTF-8"),
         ("VOICE_MENU", '{"prompt": "\udce9", "options": {}}', "UTF-8"),
