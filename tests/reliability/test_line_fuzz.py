@@ -122,16 +122,24 @@ def fresh_number() -> str:
     return "+1501" + str(uuid.uuid4().int)[:7]
 
 
-@sized(40, 400)
-def test_documents_through_put_and_a_call(app: InProcessApp, size: int) -> None:
-    get_settings()  # the settings are valid (the module's environment)
+ANY_DOCUMENT = st.one_of(valid_documents(NOW), hostile_documents(NOW))
 
-    @settings(
+
+def examples(size: int) -> settings:
+    """Hypothesis settings of these properties: `size` examples, no deadline (storage)."""
+    return settings(
         max_examples=size,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(document=st.one_of(valid_documents(NOW), hostile_documents(NOW)))
+
+
+@sized(40, 400)
+def test_documents_through_put_and_a_call(app: InProcessApp, size: int) -> None:
+    get_settings()  # the settings are valid (the module's environment)
+
+    @examples(size)
+    @given(document=ANY_DOCUMENT)
     def check(document: Any) -> None:
         number = fresh_number()
         answer = put(number, document)
@@ -149,7 +157,7 @@ def test_documents_through_put_and_a_call(app: InProcessApp, size: int) -> None:
 
 @sized(25, 250)
 def test_valid_documents_are_accepted(app: InProcessApp, size: int) -> None:
-    @settings(max_examples=size, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @examples(size)
     @given(document=valid_documents(NOW))
     def check(document: dict[str, Any]) -> None:
         answer = put(fresh_number(), document)
@@ -162,12 +170,8 @@ def test_valid_documents_are_accepted(app: InProcessApp, size: int) -> None:
 def test_documents_stored_without_checks_never_answer_5xx(app: InProcessApp, size: int) -> None:
     store = LineStore.from_settings(get_settings())
 
-    @settings(
-        max_examples=size,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(document=st.one_of(valid_documents(NOW), hostile_documents(NOW)))
+    @examples(size)
+    @given(document=ANY_DOCUMENT)
     def check(document: Any) -> None:
         number = fresh_number()
         try:
