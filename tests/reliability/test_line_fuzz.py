@@ -186,7 +186,8 @@ def test_documents_stored_without_checks_never_answer_5xx(app: InProcessApp, siz
         call_work, status_work = call_and_text(app, number)
         assert call_work <= h.STATE_STEPS + 2 * h.STATUS_STEPS
         assert status_work <= 2 * h.STATUS_STEPS
-        listing = operator("lines_list", "lines", number)
-        assert listing.status_code == 200
 
     check()
+    # Once, over every line the property stored (listing each time would grow with the table).
+    listing = operator("lines_list", "lines", "")
+    assert listing.status_code == 200, listing.get_body()[:300]
