@@ -250,7 +250,7 @@ def hostile_documents(draw: st.DrawFn, now: datetime) -> Any:
     """What a careless operator or an outsider sends: a valid document with one part broken
     (a leaf replaced by anything JSON, text with a newline or a control character appended,
     an instant at the end of time), or anything JSON at all."""
-    choice = draw(st.integers(0, 4))
+    choice = draw(st.sampled_from([0, 1, 1, 2, 3, 4]))  # instants at the ends of time twice
     if choice == 0:
         return draw(JSON)
     document = draw(valid_documents(now))
