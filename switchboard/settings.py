@@ -215,6 +215,8 @@ class Settings:
     smtp_password: str | None = _secret("SMTP_PASSWORD")
     smtp_from: str | None = _setting("SMTP_FROM")
     smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
+    # Where `numbers wire` publishes each number's fallback TwiML (a blob container Twilio reads)
+    fallback_container_url: str | None = _setting("FALLBACK_CONTAINER_URL")
     # The loop guard of automatic texts (switchboard.guard)
     sms_auto_reply_window: timedelta = _setting("SMS_AUTO_REPLY_WINDOW", timedelta(hours=12))
     sms_forward_daily_cap: int = _setting("SMS_FORWARD_DAILY_CAP", 10)
@@ -638,6 +640,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMTP_PASSWORD": parse_text,
     "SMTP_FROM": parse_mail_address,
     "SMTP_TLS": parse_smtp_tls,
+    "FALLBACK_CONTAINER_URL": parse_url(),
     "SMS_AUTO_REPLY_WINDOW": parse_iso_duration_between(timedelta(minutes=1), timedelta(days=30)),
     "SMS_FORWARD_DAILY_CAP": parse_int_range(1, 1000),
 }
@@ -833,6 +836,44 @@ def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:
         for attribute in ("storage_table_service_uri", "storage_queue_service_uri")
         if not values.get(attribute)
     ]
+
+
+#: Set by the platform, read by the app: never "missing" (locally they are simply absent).
+PLATFORM_SETTINGS = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"})
+#: Needed for the app to do its work. Storage and the sender each have two forms; every other
+#: setting is optional (its default applies, or the feature it enables is off).
+NEEDED_SETTINGS = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "OUTBOUND_CALL_QUEUE",  # the host resolves %OUTBOUND_CALL_QUEUE% itself: no default
+    "SMS_TIMER_SCHEDULE",  # the same for %SMS_TIMER_SCHEDULE%
+)
+_EITHER = (
+    ("AzureWebJobsStorage", "AzureWebJobsStorage__accountName"),
+    ("TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"),
+)
+
+
+def setting_states(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each setting as `present`, `missing` (needed and not set) or `optional` (not set, its
+    default applies); platform variables are left out. Never values."""
+    set_now = presence(environ)
+    states: dict[str, str] = {}
+    for name, present in set_now.items():
+        if name in PLATFORM_SETTINGS:
+            continue
+        states[name] = "present" if present else "optional"
+    for name in NEEDED_SETTINGS:
+        if not set_now.get(name):
+            states[name] = "missing"
+    for first, second in _EITHER:
+        if not set_now.get(first) and not set_now.get(second):
+            states[first] = "missing"
+    identity = ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+    if all(set_now.get(n) for n in identity):
+        states.pop("AzureWebJobsStorage", None)
+        states["AzureWebJobsStorage"] = "optional"
+    return states
 
 
 def presence(environ: Mapping[str, str] | None = None) -> dict[str, bool]:

@@ -5,14 +5,16 @@
     python -m switchboard lines set +15017122661 main-line.json [--force]
     python -m switchboard lines override +15017122661 closed --until 2026-12-24T17:00-05:00
     python -m switchboard lines override +15017122661 --clear
-    python -m switchboard lines status +15017122661
+    python -m switchboard lines status +15017122661 [--at 2026-12-24T09:00]
+    python -m switchboard lines preview +15017122661 --at 2026-12-24T09:00 --from +15558675310
+    python -m switchboard lines history +15017122661
     python -m switchboard lines export lines/      # one <number>.json per line
     python -m switchboard lines import lines/      # checks every file before writing any
 
 The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage,
 with the same checks: a file the API would refuse prints every error the API gives (each with
 its JSON pointer) and exits 2, as does a file that is not UTF-8 or not JSON
-(`switchboard.command_input`). `set` and `import` replace whatever version is current; `import`
+(`switchboard.commandline`). `set` and `import` replace whatever version is current; `import`
 checks every file first, with every check a PUT makes (the schema, the instants, the stored
 size, the account's numbers, forwards to our own numbers, redirects into this app), and writes
 nothing when any file fails; it leaves a line whose document is unchanged alone (no new
@@ -23,19 +25,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from switchboard.command_input import (
-    InvalidInput,
-    api_failure,
-    api_problems,
-    read_json_file,
-)
+from switchboard.commandline import InvalidInput, api_failure, api_problems, read_json_file
 from switchboard.http import ApiError
 from switchboard.lines import service
 from switchboard.phone import is_e164
+
+
+def _fail(error: ApiError) -> NoReturn:
+    # The shared failure: what was given is wrong (4xx: every problem, exit 2), or storage is
+    # down (a 503 tells to start `make run` when it is local).
+    raise api_failure(error)
 
 
 def _settings(obj: Any) -> Any:
@@ -56,7 +59,10 @@ def lines() -> None:
 @click.pass_obj
 def list_command(obj: Any, as_json: bool) -> None:
     """Every stored line and its state now."""
-    found = service.list_lines(_settings(obj))
+    try:
+        found = service.list_lines(_settings(obj))
+    except ApiError as exc:
+        _fail(exc)
     if as_json:
         _echo(found)
         return
@@ -73,7 +79,11 @@ def list_command(obj: Any, as_json: bool) -> None:
 @click.pass_obj
 def show_command(obj: Any, number: str) -> None:
     """A line's document (as JSON)."""
-    _echo(service.get(_settings(obj), number).document)
+    try:
+        stored = service.get(_settings(obj), number)
+    except ApiError as exc:
+        _fail(exc)
+    _echo(stored.document)
 
 
 @lines.command("set")
@@ -96,6 +106,7 @@ def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
         click.echo(f"warning: {warning['message']}", err=True)
     verb = "created" if written.created else "replaced"
     click.echo(f"{number}: {verb}, version {written.version}")
+    click.echo(heard_when(settings))
 
 
 def _put(
@@ -142,17 +153,133 @@ def override_command(
     if reason:
         body["reason"] = reason
     settings = _settings(obj)
-    line = service.override(settings, number, body)
-    assert line.number is not None
-    _echo(service.status(settings, line.number))
+    try:
+        line = service.override(settings, number, body)
+        assert line.number is not None
+        _echo(service.status(settings, line.number))
+    except ApiError as exc:
+        _fail(exc)
 
 
 @lines.command("status")
 @click.argument("number")
+@click.option("--at", help="Another moment: ISO-8601, in the line's zone unless it has an offset.")
 @click.pass_obj
-def status_command(obj: Any, number: str) -> None:
-    """A line's state now, why, and the next change."""
-    _echo(service.status(_settings(obj), number))
+def status_command(obj: Any, number: str, at: str | None) -> None:
+    """A line's state now (or --at), why, and the next change."""
+    settings = _settings(obj)
+    try:
+        moment = _moment(at, _line(settings, number)) if at else None
+        _echo(service.status(settings, number, moment))
+    except ApiError as exc:
+        _fail(exc)
+
+
+def heard_when(settings: Any) -> str:
+    """When calls hear a change: at once on this instance, within the cache TTL elsewhere."""
+    ttl = settings.lines_cache_seconds
+    return (
+        f"Calls hear it within {ttl} s (LINES_CACHE_SECONDS: each app instance keeps a line that "
+        "long; the instance that wrote it, at once)"
+    )
+
+
+def _line(settings: Any, number: str) -> Any:
+    """The number's line: its stored document, else (none, or one that cannot be evaluated)
+    the default line of the settings."""
+    from dataclasses import replace
+
+    from switchboard.lines.defaults import default_line
+
+    number = number.strip()
+    try:
+        stored = service.get(settings, number)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return replace(default_line(settings), number=number)
+    usable = service.usable_line(stored, service.now(settings), strict=True)
+    return usable or replace(default_line(settings), number=number)
+
+
+def _moment(raw: str, line: Any) -> Any:
+    """`--at` as an instant: an offset is honoured, a plain local time is in the line's zone."""
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise click.BadParameter(
+            "must be an ISO-8601 time such as 2026-12-24T09:00 (the line's zone) or "
+            "2026-12-24T09:00-05:00",
+            param_hint="--at",
+        ) from None
+    if not 1970 <= value.year <= 2199:
+        raise click.BadParameter(
+            "must be a date between the years 1970 and 2199", param_hint="--at"
+        )
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=line.schedule.zone)
+    return value
+
+
+@lines.command("preview")
+@click.argument("number")
+@click.option("--at", help="ISO-8601, in the line's zone unless it has an offset (default now).")
+@click.option("--from", "caller", default="+15558675310", show_default=True, help="The caller.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def preview_command(obj: Any, number: str, at: str | None, caller: str, as_json: bool) -> None:
+    """What a call from --from at --at would hear, and what it would make the app send, from
+    the stored line (or the default line): nothing is called, nothing restarts."""
+    from switchboard.lines.lookup import now
+    from switchboard.lines.preview import describe, preview
+
+    if not is_e164(caller.strip()):
+        raise click.BadParameter(
+            "must be an E.164 number such as +15558675310", param_hint="--from"
+        )
+    settings = _settings(obj)
+    try:
+        line = _line(settings, number)
+    except ApiError as exc:
+        _fail(exc)
+    moment = _moment(at, line) if at else now(settings)
+    found = preview(line, moment, caller.strip())
+    if as_json:
+        _echo({**found._asdict(), "at": found.at.isoformat()})
+        return
+    click.echo(describe(found, number.strip(), caller.strip(), line.name))
+
+
+@lines.command("history")
+@click.argument("number")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--cursor", help="The cursor the previous page printed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with each version's document).")
+@click.pass_obj
+def history_command(obj: Any, number: str, limit: int, cursor: str | None, as_json: bool) -> None:
+    """Every version of a line, newest first: when, what changed (put, override, import...)."""
+    try:
+        found = service.history(_settings(obj), number, limit, cursor)
+    except ApiError as exc:
+        _fail(exc)
+    if as_json:
+        _echo(found)
+        return
+    items = found.get("items") or []
+    if not items:
+        click.echo(f"{number.strip()}: no versions")
+    for item in items:
+        name = (item.get("document") or {}).get("name") or ""
+        click.echo(
+            f"v{item['version']}  {item.get('updatedAt') or '?'}  {item['change']:15} {name}"
+        )
+    if found.get("nextCursor"):
+        click.echo(
+            f"more: python -m switchboard lines history {number.strip()} --cursor "
+            f"{found['nextCursor']}"
+        )
 
 
 @lines.command("delete")
@@ -160,8 +287,12 @@ def status_command(obj: Any, number: str) -> None:
 @click.pass_obj
 def delete_command(obj: Any, number: str) -> None:
     """Delete a line (its history stays; the default line answers the number again)."""
-    version = service.delete(_settings(obj), number, if_match=None)
+    try:
+        version = service.delete(_settings(obj), number, if_match=None)
+    except ApiError as exc:
+        _fail(exc)
     click.echo(f"{number.strip()}: deleted (version {version})")
+    click.echo(heard_when(_settings(obj)))
 
 
 @lines.command("export")
@@ -170,8 +301,13 @@ def delete_command(obj: Any, number: str) -> None:
 def export_command(obj: Any, folder: Path) -> None:
     """Write one <number>.json per line into FOLDER."""
     settings = _settings(obj)
-    found = service.list_lines(settings)["items"]
-    documents = {item["number"]: service.get(settings, item["number"]).document for item in found}
+    try:
+        found = service.list_lines(settings)["items"]
+        documents = {
+            item["number"]: service.get(settings, item["number"]).document for item in found
+        }
+    except ApiError as exc:
+        _fail(exc)
     folder.mkdir(parents=True, exist_ok=True)
     for number, data in documents.items():
         path = folder / f"{number}.json"
@@ -204,7 +340,7 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
             continue
         except ApiError as exc:
             if exc.status >= 500:
-                raise api_failure(exc) from None  # storage or Twilio: nothing was written
+                _fail(exc)  # storage or Twilio: nothing was written
             problems += [f"{path.name}: {p}" for p in api_problems(exc)]
             continue
         planned.append((number, body))
@@ -212,10 +348,14 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
         raise InvalidInput(problems, "nothing imported:")
     counts = {"created": 0, "replaced": 0, "unchanged": 0}
     for number, body in planned:
-        written = _put(settings, number, body, force=True, change="import")
+        try:
+            written = _put(settings, number, body, force=True, change="import")
+        except ApiError as exc:
+            _fail(exc)
         key = "unchanged" if written is None else "created" if written.created else "replaced"
         counts[key] += 1
     click.echo(
         f"imported {len(planned)} line(s): {counts['created']} created, "
         f"{counts['replaced']} replaced, {counts['unchanged']} unchanged"
     )
+    click.echo(heard_when(settings))

@@ -25,7 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from switchboard import records
-from switchboard.http import ApiError, not_found, unavailable
+from switchboard.http import (
+    STORAGE_RETRY_AFTER,
+    ApiError,
+    not_found,
+    storage_unavailable,
+    unavailable,
+)
 from switchboard.lines import api, document
 from switchboard.lines import hours as h
 from switchboard.lines.defaults import default_line
@@ -59,18 +65,13 @@ def _store(settings: Settings) -> LineStore:
     return LineStore.from_settings(settings)
 
 
-def _storage_error(exc: BaseException) -> ApiError:
-    logger.error("lines: storage failed (%s)", type(exc).__name__)
-    return unavailable("storage_unavailable", "storage is unavailable, try again", 5)
-
-
 def _current(settings: Settings, number: str) -> StoredLine | None:
     try:
         return _store(settings).get(number)
     except ApiError:
         raise
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
 
 
 def _live(settings: Settings, number: str) -> StoredLine:
@@ -111,7 +112,9 @@ def _refused(exc: StorageRefused) -> ApiError:
     """A storage refusal as the API says it (already logged by the store): never a 412."""
     if exc.too_large:
         return too_large()
-    return unavailable("storage_refused", "storage refused the write, try again later", 5)
+    return unavailable(
+        "storage_refused", "storage refused the write, try again later", STORAGE_RETRY_AFTER
+    )
 
 
 def _write(
@@ -134,7 +137,7 @@ def _write(
     except ApiError:
         raise
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     cache(settings).put(
         number, document.build_line(stored, number, written.version) if stored else None
     )
@@ -304,7 +307,7 @@ def history(settings: Settings, number: str, limit: int, cursor: str | None) -> 
     try:
         found = _store(settings).history(number, limit + 1, before_version=before)
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     if not found and before is None:
         raise not_found("line", number)
     page = found[:limit]
@@ -356,7 +359,7 @@ def override(settings: Settings, number: str, body: Any, moment: datetime | None
         except StorageRefused as exc:
             raise _refused(exc) from None
         except Exception as exc:
-            raise _storage_error(exc) from exc
+            raise storage_unavailable(exc) from exc
         line = replace(line, version=written.version)
         cache(settings).put(number, line)
         return line
@@ -379,7 +382,7 @@ def status(settings: Settings, number: str, moment: datetime | None = None) -> d
             try:
                 line = load(number, settings)  # the last good version, if any
             except Exception as exc:
-                raise _storage_error(exc) from exc
+                raise storage_unavailable(exc) from exc
     if line is None:
         line = replace(default_line(settings), number=number)
     try:
@@ -400,7 +403,7 @@ def list_lines(settings: Settings) -> dict[str, Any]:
     try:
         found = _store(settings).list_current()
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     items = []
     for stored in found:
         assert stored.document is not None

@@ -17,7 +17,7 @@ class Check:
 
 
 def health_report(
-    presence: dict[str, bool],
+    states: dict[str, str],
     setting_problems: list[str],
     storage: Check,
     twilio: Check,
@@ -26,11 +26,12 @@ def health_report(
     """(HTTP status, body): 200 when settings are valid, every configured dependency answers
     and every stored line can be evaluated.
 
-    `presence` maps each setting to whether it is set; `setting_problems` are names of invalid
-    settings with the reason (never values). An unconfigured Twilio is reported, not a failure:
-    the app answers webhooks without REST credentials. `unusable_lines` (number and version of
-    each stored line that cannot be evaluated: its calls get its last good version or the
-    default line) is None when the lines could not be read.
+    `states` maps each setting to `present`, `missing` (needed, not set) or `optional` (not
+    set: its default applies; `settings.setting_states`); `setting_problems` are names of
+    invalid settings with the reason (never values). An unconfigured Twilio is reported, not a
+    failure: the app answers webhooks without REST credentials. `unusable_lines` (number and
+    version of each stored line that cannot be evaluated: its calls get its last good version
+    or the default line) is None when the lines could not be read.
     """
     healthy = (
         not setting_problems
@@ -38,11 +39,16 @@ def health_report(
         and (twilio.ok or not twilio.configured)
         and not unusable_lines
     )
+
+    def named(state: str) -> list[str]:
+        return sorted(name for name, found in states.items() if found == state)
+
     body = {
         "status": "ok" if healthy else "degraded",
         "settings": {
-            "present": sorted(name for name, present in presence.items() if present),
-            "missing": sorted(name for name, present in presence.items() if not present),
+            "present": named("present"),
+            "missing": named("missing"),
+            "optional": named("optional"),
             "invalid": setting_problems,
         },
         "storage": {"ok": storage.ok, "detail": storage.detail},

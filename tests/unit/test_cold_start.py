@@ -36,6 +36,7 @@ FUNCTIONS = [
     "calls_get",
     "sms_schedule_timer",
     "create_sms_schedule",
+    "list_sms_schedules",
     "get_sms_schedule",
     "cancel_sms_schedule",
     "lines_list",
@@ -74,6 +75,8 @@ HEAVY_PACKAGES = [
 #: The core: imported by a function on its first call, never at index time.
 CORE_MODULES = [
     "switchboard.settings",
+    "switchboard.jsonroutes.shell",
+    "switchboard.jsonroutes.auth",
     "switchboard.schedules.rules",
     "switchboard.schedules.timer",
     "switchboard.operator.api",
@@ -119,6 +122,7 @@ NOT_FOR_WEBHOOKS = [
     "switchboard.calls.store",
     "switchboard.storage.queues",
     "switchboard.twilio.client",
+    "switchboard.jsonroutes.shell",
 ]
 
 INDEX = """

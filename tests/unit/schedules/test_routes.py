@@ -119,6 +119,7 @@ def test_trigger_bindings() -> None:
     }
     assert routes == {
         "create_sms_schedule": ("sms/schedules", ["POST"]),
+        "list_sms_schedules": ("sms/schedules", ["GET"]),
         "get_sms_schedule": ("sms/schedules/{id}", ["GET"]),
         "cancel_sms_schedule": ("sms/schedules/{id}", ["DELETE"]),
     }

@@ -1,4 +1,5 @@
-"""What a command is given: every problem printed, exit 2, never a traceback."""
+"""What a command is given (`switchboard.commandline`): every problem printed, exit 2, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from switchboard.command_input import (
-    CommandGroup,
+from switchboard.commandline import (
     InvalidInput,
+    SwitchboardGroup,
     api_failure,
     parse_json_text,
     read_json_file,
@@ -59,7 +60,7 @@ def test_api_errors_as_the_command_line_says_them() -> None:
 
 
 def test_a_command_group_never_ends_in_a_traceback() -> None:
-    @click.group(cls=CommandGroup)
+    @click.group(cls=SwitchboardGroup)
     def group() -> None:
         pass
 
