@@ -28,7 +28,7 @@ done
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak clean install
+.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak clean install browser
 
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
@@ -60,6 +60,21 @@ $(VENV_IAC)/.installed: requirements-iac.txt
 	$(VENV_IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	@touch $@
 
+# The inbox's browser tests drive Debian's chromium (Playwright's own browser download cannot
+# run offline). Installed here when missing and possible (root with apt-get); otherwise the
+# tests are skipped with the command to run, except in CI (CI or REQUIRE_BROWSER set), where
+# they fail.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for the browser tests (apt-get install -y chromium)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "NOTE could not install chromium: the browser tests will say so"; \
+	else \
+	  echo "NOTE $(CHROMIUM) not found: the browser tests are skipped (install it: sudo apt-get install -y chromium)"; \
+	fi
+
 local.settings.json:
 	cp local.settings.sample.json local.settings.json
 	@echo "Created local.settings.json from local.settings.sample.json (kept out of git)."
@@ -83,7 +98,7 @@ test-integration: install
 test-contract: install
 	$(PYTEST) tests/contract -m contract $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install browser
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 test-reliability: install
@@ -92,12 +107,12 @@ test-reliability: install
 test-iac: $(VENV)/.installed $(VENV_IAC)/.installed
 	$(PYTEST) tests/iac $(PYTEST_ARGS)
 
-test: install $(VENV_IAC)/.installed lint typecheck
+test: install browser $(VENV_IAC)/.installed lint typecheck
 	$(PYTEST) tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-313
 
 # The tests on Python 3.13 (lint and mypy ran once, above). Its own virtual environment.
-test-313: node_modules/.installed
+test-313: node_modules/.installed browser
 	@main=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
 	if [ "$$main" = "3.13" ]; then echo "make test: $(VENV) is Python 3.13 already: no second run"; exit 0; fi; \
 	found=$$($(find_python313)); \

@@ -61,6 +61,9 @@ GOALS: dict[str, Goal] = {
     "timer.vs_naive_loop": Goal(">=", 30.0, "×"),
     "timer.cpu_per_sms_vs_floor": Goal("<=", 1.5, "×"),
     "timer.duplicates": Goal("==", 0),
+    # the owner's inbox (bench_inbox)
+    "inbox.first_load_kb": Goal("<=", 100, " KB"),
+    "inbox.storage_reads_per_session_check": Goal("<=", 1),
     # outbound calls (bench_dialer)
     "dialer.round_trips_per_placed_call": Goal("<=", 3.0),
     "dialer.duplicates": Goal("==", 0),

@@ -59,6 +59,7 @@ def webhook_lines(origin: str) -> list[str]:
         f"  Messaging webhook (A message comes in): {origin}/api/sms/incoming",
         f"  Call status callback:                   {origin}/api/status/call",
         f"  Health:                                 {origin}/api/health",
+        f"  The owner's inbox (a browser):          {origin}/inbox/",
     ]
 
 

@@ -17,6 +17,7 @@ them together:
     python -m switchboard usage --start 2026-11-01 --end 2026-11-30
     python -m switchboard lines list | show | set | override | status | history | preview | ...
     python -m switchboard health
+    python -m switchboard inbox users list | add | set | signout | remove
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -37,6 +38,7 @@ import click
 
 from switchboard.calls.commands import call_command, calls_group
 from switchboard.commandline import Context, SwitchboardGroup, settings_environment
+from switchboard.inbox.commands import inbox as inbox_group
 from switchboard.lines.commands import lines as lines_group
 from switchboard.numbers.commands import numbers as numbers_group
 from switchboard.operator.commands import (
@@ -81,6 +83,7 @@ for command in (
     numbers_group,
     usage_command,
     lines_group,
+    inbox_group,
     health_command,
 ):
     cli.add_command(command)

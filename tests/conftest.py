@@ -25,6 +25,7 @@ SCRUBBED_PREFIXES = (
     "DEVHOST_",
     "AzureWebJobs",
     "PYTHON_THREADPOOL_THREAD_COUNT",
+    "INBOX_",
     # What the platform sets in Azure (switchboard.settings.AZURE_HOST_MARKERS)
     "CONTAINER_NAME",
     "LEGION_SERVICE_HOST",

@@ -1,6 +1,6 @@
 """Who may call a JSON route, and who is calling: each route's authentication and the principal.
 
-A route declares one of two ways in (`switchboard.jsonroutes.shell.json_route(auth=...)`):
+A route declares one of three ways in (`switchboard.jsonroutes.shell.json_route(auth=...)`):
 
 - `FUNCTION_KEY`, the operator's API: the Functions host checks the key before the function runs
   (the route is registered with auth level FUNCTION), so a request that reaches the shell is the
@@ -9,6 +9,10 @@ A route declares one of two ways in (`switchboard.jsonroutes.shell.json_route(au
   holds no function key) and the shell asks the authenticator which session the request carries;
   a write also needs that session's CSRF token and must not come from another site. Only the
   session is looked at, so a function key never opens an inbox route.
+- `InboxSignIn()`, the inbox's way to a session (asking for a code, trading it for a session):
+  anonymous at the host and in the shell (the principal is `VISITOR`), but a write must come
+  from the inbox's own pages: JSON (a cross-site form cannot send it without a CORS preflight,
+  which the app never grants) and not marked by the browser as sent from another site.
 
 Sessions themselves (codes, cookies, signing, revocation) belong to the inbox: this module only
 says what an authenticator answers (`SessionAuthenticator`), so the shell stays the one place
@@ -41,6 +45,7 @@ class AuthMode(StrEnum):
 
     FUNCTION_KEY = "function_key"
     INBOX_SESSION = "inbox_session"
+    INBOX_SIGN_IN = "inbox_sign_in"
 
 
 class Role(StrEnum):
@@ -52,13 +57,14 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the operator (with a function key) or an inbox user.
+    """Who is calling: the operator (with a function key), an inbox user, or a visitor who
+    is not signed in yet (the inbox's sign-in routes only).
 
     `lines` are the E.164 numbers a staff user may see; the operator and the owner see every
     line whatever it holds.
     """
 
-    kind: Literal["operator", "inbox"]
+    kind: Literal["operator", "inbox", "visitor"]
     user_id: str | None = None
     role: Role | None = None
     lines: frozenset[str] = frozenset()
@@ -70,8 +76,8 @@ class Principal:
 
     @property
     def sees_every_line(self) -> bool:
-        """The operator and the owner see every line; staff only theirs."""
-        return self.is_operator or self.role is Role.OWNER
+        """The operator and the owner see every line; staff only theirs (a visitor none)."""
+        return self.is_operator or (self.kind == "inbox" and self.role is Role.OWNER)
 
     def may_see_line(self, number: str) -> bool:
         """Whether the caller may see (and act on) the line with this number."""
@@ -80,6 +86,8 @@ class Principal:
 
 #: The principal of every function-key route.
 OPERATOR = Principal("operator")
+#: The principal of the inbox's sign-in routes: nobody yet.
+VISITOR = Principal("visitor")
 
 
 def inbox_user(user_id: str, role: Role | str, lines: Iterable[str] = ()) -> Principal:
@@ -162,8 +170,40 @@ class InboxSession:
         principal = self.authenticator.principal(req, loaded)
         if principal is None or principal.kind != "inbox":
             raise ApiError(401, "unauthenticated", "sign in to the inbox first")
-        if req.method.upper() not in SAFE_METHODS:
-            site = (req.headers.get("sec-fetch-site") or "").strip().lower()
-            if site not in _OWN_SITE or not self.authenticator.csrf_valid(req, principal, loaded):
-                raise ApiError(403, "csrf_rejected", "this change needs the page's CSRF token")
+        if req.method.upper() not in SAFE_METHODS and (
+            _from_another_site(req) or not self.authenticator.csrf_valid(req, principal, loaded)
+        ):
+            raise ApiError(403, "csrf_rejected", "this change needs the page's CSRF token")
         return principal
+
+
+def _from_another_site(req: func.HttpRequest) -> bool:
+    site = (req.headers.get("sec-fetch-site") or "").strip().lower()
+    return site not in _OWN_SITE
+
+
+@dataclass(frozen=True)
+class InboxSignIn:
+    """The inbox's sign-in routes: no session yet, writes only from the inbox's own pages."""
+
+    @property
+    def mode(self) -> AuthMode:
+        """`AuthMode.INBOX_SIGN_IN`."""
+        return AuthMode.INBOX_SIGN_IN
+
+    @property
+    def host_auth_level(self) -> func.AuthLevel:
+        """ANONYMOUS: whoever signs in has neither a key nor a session yet."""
+        return func.AuthLevel.ANONYMOUS
+
+    def authenticate(self, req: func.HttpRequest, settings: Callable[[], Settings]) -> Principal:
+        """`VISITOR`; 403 for a write that is not JSON or that the browser says came from
+        another site (so no other site can sign a browser in, or spend codes, through it)."""
+        if req.method.upper() not in SAFE_METHODS:
+            content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if content_type != "application/json" or _from_another_site(req):
+                raise ApiError(403, "csrf_rejected", "sign in from the inbox's own page")
+        return VISITOR
+
+
+INBOX_SIGN_IN = InboxSignIn()

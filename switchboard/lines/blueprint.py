@@ -15,7 +15,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("lines_list")
-@bp.route(route="lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_list(req: func.HttpRequest) -> func.HttpResponse:
     """Every stored line and its state now."""
     from switchboard.lines import routes
@@ -24,7 +24,7 @@ def lines_list(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("lines_schema")
-@bp.route(route="lines/schema", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/schema", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     """The JSON Schema of a line document."""
     from switchboard.lines import routes
@@ -34,7 +34,7 @@ def lines_schema(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("lines_item")
 @bp.route(
-    route="lines/{number}", methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION
+    route="api/lines/{number}", methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION
 )
 def lines_item(req: func.HttpRequest) -> func.HttpResponse:
     """A line's document: read, write (`If-Match`), delete."""
@@ -44,7 +44,7 @@ def lines_item(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("lines_history")
-@bp.route(route="lines/{number}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every version of a line, newest first."""
     from switchboard.lines import routes
@@ -53,7 +53,7 @@ def lines_history(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("lines_override")
-@bp.route(route="lines/{number}/override", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/override", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def lines_override(req: func.HttpRequest) -> func.HttpResponse:
     """Open or closed until a time or the next change; or clear the override."""
     from switchboard.lines import routes
@@ -62,7 +62,7 @@ def lines_override(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("lines_status")
-@bp.route(route="lines/{number}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_status(req: func.HttpRequest) -> func.HttpResponse:
     """The line's state now, why, and when it next changes."""
     from switchboard.lines import routes

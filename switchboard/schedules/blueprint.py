@@ -16,7 +16,7 @@ import azure.functions as func
 
 bp = func.Blueprint()
 
-ROUTE = "sms/schedules"
+ROUTE = "api/sms/schedules"
 
 
 @bp.function_name("sms_schedule_timer")

@@ -47,6 +47,27 @@ FUNCTIONS = [
     "lines_status",
     "voicemail_email",
     "voicemail_email_poison",
+    "inbox_app",
+    "inbox_signin_options",
+    "inbox_signin_code",
+    "inbox_signin_verify",
+    "inbox_signin_platform",
+    "inbox_session",
+    "inbox_signout",
+    "inbox_users",
+    "inbox_user_signout",
+    "inbox_lines",
+    "inbox_lines_schema",
+    "inbox_line",
+    "inbox_line_history",
+    "inbox_line_status",
+    "inbox_line_override",
+    "inbox_status",
+    "inbox_schedules",
+    "inbox_schedule",
+    "inbox_users_operator",
+    "inbox_user_operator",
+    "inbox_user_signout_operator",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -59,6 +80,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.schedules",
     "switchboard.lines",
     "switchboard.voicemail",
+    "switchboard.inbox",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
