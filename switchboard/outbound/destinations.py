@@ -58,7 +58,7 @@ class AddressKind(StrEnum):
     OTHER = "other"
 
 
-_SHORT_CODE = re.compile(r"\d{3,8}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")  # ASCII digits: \\d would take any script's
 _ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}")
 _CHANNEL = re.compile(r"[a-z][a-z0-9-]*:(.+)")
 _KIND_WORDS = {

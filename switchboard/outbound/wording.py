@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from switchboard.phone import WITHHELD_LABEL
 from switchboard.twilio.text import MAX_BODY_CHARS
 
 HELP_DEFAULT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
 TEXT_BACK_DEFAULT = "Sorry we missed your call. We will call you back as soon as we can."
-#: How notices name a caller who withheld their number.
-WITHHELD_CALLER = "a withheld number"
+#: How notices name a caller who withheld their number (the label the voice flow speaks too).
+WITHHELD_CALLER = WITHHELD_LABEL
 #: How notices name a line with neither a name nor a number.
 YOUR_LINE = "your line"
 

@@ -104,7 +104,7 @@ TWILIO_CLOCK_SKEW = timedelta(minutes=5)
 _CRON_MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
 
 class Status(StrEnum):
@@ -282,7 +282,7 @@ def validate_id(value: object) -> str:
     """A schedule id: 1-128 printable ASCII characters, usable as a table key, not reserved."""
     if not isinstance(value, str) or not value:
         raise ScheduleInputError("id", "id must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH or not _PRINTABLE.match(value):
+    if len(value) > MAX_ID_LENGTH or not _PRINTABLE.fullmatch(value):
         raise ScheduleInputError(
             "id", f"id must be 1 to {MAX_ID_LENGTH} printable characters without spaces"
         )

@@ -230,11 +230,24 @@ def test_override_until_wins_then_the_schedule_resumes() -> None:
     assert h.state_at(line, utc("2026-12-01T15:00:00-05:00"))[:2] == (State.OPEN, Reason.HOURS)
 
 
+def until_next_change(
+    schedule: h.Schedule, state: State, set_at: datetime, within: timedelta | None = None
+) -> h.Schedule:
+    """The schedule with an override set at `set_at` until the next change, as written: its
+    end worked out once (`override_ends`; `within`: only that far, for a property that looks
+    no further)."""
+    if within is None:
+        ends = h.override_ends(schedule, set_at)
+    else:
+        change = h.next_scheduled_change(schedule, set_at, set_at + within)
+        ends = change[0] if change else None
+    return schedule._replace(override=Override(state, until=ends, set_at=set_at))
+
+
 def test_override_until_the_next_change() -> None:
     # "Closed until the next change", set at 10:00 on an open Tuesday: the schedule would close at
     # 12:00; then it is closed anyway, and opens at 13:00.
-    closed = Override(State.CLOSED, set_at=utc("2026-12-01T10:00:00-05:00"))
-    line = h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=closed)
+    line = until_next_change(OFFICE, State.CLOSED, utc("2026-12-01T10:00:00-05:00"))
     at_eleven = h.status(line, utc("2026-12-01T11:00:00-05:00"))
     assert (at_eleven.state, at_eleven.reason) == (State.CLOSED, Reason.OVERRIDE)
     assert at_eleven.next_change == utc("2026-12-01T13:00:00-05:00")
@@ -243,8 +256,8 @@ def test_override_until_the_next_change() -> None:
 
 
 def test_override_open_when_closed_until_next_change() -> None:
-    opened = Override(State.OPEN, set_at=utc("2026-12-05T15:00:00-05:00"))  # Saturday, closed
-    line = h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=opened)
+    # Set on Saturday afternoon, closed.
+    line = until_next_change(OFFICE, State.OPEN, utc("2026-12-05T15:00:00-05:00"))
     status = h.status(line, utc("2026-12-05T16:00:00-05:00"))
     assert (status.state, status.reason) == (State.OPEN, Reason.OVERRIDE)
     # The schedule's next change is Monday 08:30 (closed → open), when the override ends; the
@@ -392,9 +405,7 @@ def test_override_until_next_change(
     case: tuple[h.Schedule, datetime], state: State, later_minutes: int
 ) -> None:
     schedule, set_at = case
-    with_override = h.Schedule(
-        schedule.zone, schedule.weekly, schedule.holidays, Override(state, set_at=set_at)
-    )
+    with_override = until_next_change(schedule, state, set_at, timedelta(hours=37))
     moment = set_at + timedelta(minutes=later_minutes)
     change = h.next_scheduled_change(schedule, set_at, moment)
     effective, reason, _ = h.state_at(with_override, moment)
