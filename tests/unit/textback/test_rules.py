@@ -116,6 +116,14 @@ def test_skips_say_why(fields: dict[str, Any], reason: str) -> None:
     assert rules.decide(missed(**fields), LINE) == Verdict(False, reason)
 
 
+def test_a_call_exactly_the_minimum_length_gets_a_text() -> None:
+    """`minSeconds` is the shortest call that counts: one second less is skipped, the minimum
+    itself is not (the boundary is where `<` and `<=` differ)."""
+    assert rules.decide(missed(CallDuration=5), LINE) == rules.SEND
+    assert rules.decide(missed(CallDuration=4), LINE) == rules.skip("call shorter than 5 s")
+    assert rules.decide(missed(CallDuration=0), line({"minSeconds": 0})) == rules.SEND
+
+
 def test_own_blocked_and_not_allowed_callers() -> None:
     assert rules.decide(missed(), LINE, own_numbers={MOBILE}) == rules.skip("one of our numbers")
     blocked = line({}, callers={"blocked": [MOBILE]})
