@@ -45,6 +45,7 @@ from tests.reliability.conftest import (
     HostFactory,
     app_env,
     sized,
+    wait_until,
 )
 
 FORM = "application/x-www-form-urlencoded"
@@ -205,7 +206,8 @@ def test_a_signed_webhook_is_answered_in_time_while_junk_is_refused(
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # the junk is on its way in
+    # The flood is on: every sender has had a junk request answered (or timed out).
+    wait_until(lambda: len(refused) >= size, 20, "the junk flood under way")
     texts: list[tuple[int, float]] = []
     while len(texts) < 10 and time.monotonic() - started < 25:
         sent = time.monotonic()
