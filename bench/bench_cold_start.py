@@ -27,8 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.figures import Figure
+from bench.figures import Figure, Goal, goals
 
+GOALS = goals(
+    {
+        "cold_start.index_vs_floor": Goal("<=", 1.25, "×"),
+        "cold_start.first_webhook_vs_floor": Goal("<=", 1.15, "×"),
+    }
+)
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = (
     "import azure.functions, azure.data.tables, twilio.twiml.voice_response, "
