@@ -1,6 +1,6 @@
 """Outbound calls through the local Functions host, Azurite and the Twilio stand-in.
 
-Every SPEC bullet of "Outbound calls (queue trigger)" and the operator routes for calls, observed
+Every promise of the outbound calls (queue trigger) and the operator routes for calls, observed
 from outside: the records in Azurite, the queues, the stand-in's recorded requests and the
 host's execution log.
 

@@ -1,4 +1,4 @@
-"""Issue 18 end to end, through two `python -m devkit host` instances sharing one Azurite, the
+"""Reaching a person end to end, through two `python -m devkit host` instances sharing one Azurite, the
 Twilio stand-in and a real SMTP server (aiosmtpd):
 
 a caller rings a line whose ring group nobody takes → voicemail (transcribed) → a text to each of

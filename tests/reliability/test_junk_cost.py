@@ -1,4 +1,4 @@
-"""Junk cost (issue 14, item 3): refusing junk must cost less than serving Twilio.
+"""Junk cost: refusing junk must cost less than serving Twilio.
 
 Today every request to a Twilio route is parsed whole and hashed before anything is refused: an
 unsigned 11 MB form of a million parameters takes ~1.9 s to get its 403 through the local host

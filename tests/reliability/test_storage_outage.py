@@ -210,8 +210,9 @@ def during_outage(outage: Outage, cycle: int) -> None:
         assert reply.ok, reply.text()
         assert reply.status == 200
         assert "Thanks, we will text you back soon." in reply.twiml
-    # A STOP that cannot be recorded is not answered as a success (issue 14, item 4: Twilio
-    # records the failure; the instance keeps it and writes it when storage is back).
+    # A STOP that cannot be recorded is not answered as a success (a 200 would tell Twilio it
+    # was; a 503 is a failure Twilio records): the instance keeps it and writes it when storage
+    # is back.
     stop = outage.text(new_number(), "STOP")
     assert stop.status == 503
     assert "<Response" not in stop.twiml

@@ -3,6 +3,7 @@ record says about whether anybody took it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,3 +152,62 @@ def test_the_record_says_sent_or_skipped_once() -> None:
     assert rules.record_change({"TextBack": "sent"}, rules.SEND, schedule, NOW) is None
     assert rules.record_change(None, rules.SEND, schedule, NOW) is None
     assert rules.window_words(LINE.text_back) == "texted within 24 h"  # type: ignore[arg-type]
+
+
+def test_the_number_called_is_one_of_ours_even_when_the_line_has_none() -> None:
+    # A default line knows no number of its own: the record's `To` is the one called.
+    assert rules.decide(missed(From=LINE_NUMBER, To=LINE_NUMBER), line({})) == rules.skip(
+        "one of our numbers"
+    )
+    other = missed(From="+447911123457", To="+447911123457")
+    assert rules.decide(other, line({})) == rules.skip("one of our numbers")
+
+
+def test_a_recording_known_by_its_url_alone_is_a_voicemail() -> None:
+    quiet = line({"afterVoicemail": False})
+    by_url = missed(RecordingUrl="https://api.twilio.com/recordings/RE1", RecordingDuration=9)
+    assert rules.left_voicemail(by_url)
+    assert rules.decide(by_url, quiet) == rules.skip("left a voicemail")
+    assert not rules.left_voicemail(missed())
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("+", "not a phone number"),  # passes the shape check, phonenumbers cannot parse it
+        ("+882", "not a phone number"),
+        ("+88812345678901", "company number"),  # a UAN of the UN's OCHA
+        ("+80812345678", "shared-cost number"),
+    ],
+)
+def test_numbers_that_are_not_mobiles_say_so(number: str, problem: str) -> None:
+    assert rules.number_problem(number) == problem
+
+
+@pytest.mark.parametrize(
+    ("taken_by", "reached"),
+    [("", False), ("null", False), ("{}", False), ('{"name": "Ann"}', True)],
+)
+def test_an_empty_taken_by_is_nobody(taken_by: str, reached: bool) -> None:
+    record = missed(Reached=None, DialOutcome="no-answer", TakenByJson=taken_by)
+    assert rules.reached(record) is reached
+
+
+def test_a_skipped_text_back_names_no_schedule() -> None:
+    change = rules.record_change({}, rules.skip("landline"), "sys-textback-x", NOW)
+    assert change == {"TextBack": "skipped (landline)", "TextBackAt": NOW}
+
+
+def test_the_schedule_id_is_the_call_sid_or_a_hash_of_it() -> None:
+    assert rules.schedule_id("CA" + "1" * 32) == "sys-textback-CA" + "1" * 32
+    assert rules.schedule_id("A" * 64) == "sys-textback-" + "A" * 64
+    assert rules.schedule_id("a" * 64) == "sys-textback-" + "a" * 64
+    hashed = rules.schedule_id("A" * 65)
+    assert hashed == "sys-textback-" + hashlib.sha256(b"A" * 65).hexdigest()[:32]
+    assert rules.schedule_id("CA/1") == "sys-textback-" + hashlib.sha256(b"CA/1").hexdigest()[:32]
+
+
+def test_the_line_of_a_call_is_its_line_else_the_number_called() -> None:
+    assert rules.line_number({"Line": " +15017122662 ", "To": LINE_NUMBER}) == "+15017122662"
+    assert rules.line_number({"Line": "", "To": f" {LINE_NUMBER}"}) == LINE_NUMBER
+    assert rules.line_number({"To": None}) == ""
