@@ -3,6 +3,7 @@ recurrence (with DST changes in Europe/Paris and America/New_York), states."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -508,3 +509,261 @@ def test_to_json_shapes() -> None:
     assert failed["error"] == {"code": 21211, "message": "bad"}
     retrying = s.to_json(id_row, {**due, "LastErrorCode": 20429, "LastErrorMessage": "busy"})
     assert retrying["lastError"] == {"code": 20429, "message": "busy"}
+
+
+# --- every row and answer in full (a property's name or value is part of the contract) -------
+
+
+def _recurring() -> tuple[s.NewSchedule, dict[str, object]]:
+    schedule = parse(id="r-1", timeZone="Europe/Paris", recurrence="0 9 * * 1-5")
+    return schedule, s.spec_properties(schedule, root="r-0", previous="r-0")
+
+
+SPEC = {
+    "Id": "r-1",
+    "To": FR_MOBILE,
+    "Body": "Hello",
+    "SendAt": utc(2026, 6, 2, 7),
+    "Root": "r-0",
+    "Home": "done-20260602",
+    "TimeZone": "Europe/Paris",
+    "Recurrence": "0 9 * * 1-5",
+    "Previous": "r-0",
+}
+DUE_KEYS = {"PartitionKey": "due-202606020705", "RowKey": "20260602T070500000Z-r-1"}
+
+
+def test_the_rows_of_a_schedule_in_full() -> None:
+    schedule, spec = _recurring()
+    assert spec == SPEC
+    assert s.spec_properties(parse(id="p-1")) == {
+        "Id": "p-1",
+        "To": FR_MOBILE,
+        "Body": "Hello",
+        "SendAt": utc(2026, 6, 2, 7),
+        "Root": "p-1",
+        "Home": "done-20260602",
+    }
+    due = s.new_due_entity(
+        spec,
+        schedule.send_at + timedelta(minutes=5),
+        intended_at=schedule.send_at,
+        created_at=NOW,
+        attempts=2,
+        tentative=True,
+        deferrals=1,
+        last_error=(20429, "busy"),
+    )
+    assert due == {
+        **DUE_KEYS,
+        **SPEC,
+        "Status": "pending",
+        "DueAt": utc(2026, 6, 2, 7, 5),
+        "IntendedAt": utc(2026, 6, 2, 7),
+        "Attempts": 2,
+        "Deferrals": 1,
+        "Tentative": True,
+        "CreatedAt": NOW,
+        "LastErrorCode": 20429,
+        "LastErrorMessage": "busy",
+    }
+    assert (
+        s.new_due_entity(
+            spec,
+            schedule.send_at,
+            intended_at=schedule.send_at,
+            created_at=NOW,
+            last_error=(None, "x" * 1200),
+        )["LastErrorMessage"]
+        == "x" * 1000
+    )
+    plain = s.new_due_entity(spec, schedule.send_at, intended_at=schedule.send_at, created_at=NOW)
+    assert (plain["Attempts"], plain["Deferrals"], plain["Tentative"]) == (0, 0, False)
+    assert "LastErrorCode" not in plain
+    assert "LastErrorMessage" not in plain
+    id_row = s.id_entity(schedule, due, created_at=NOW, root="r-0", previous="r-0")
+    assert id_row == {
+        "PartitionKey": "r-1",
+        "RowKey": "schedule",
+        **SPEC,
+        "Fingerprint": schedule.fingerprint(),
+        "DuePk": DUE_KEYS["PartitionKey"],
+        "DueRk": DUE_KEYS["RowKey"],
+        "CreatedAt": NOW,
+    }
+    claimed_at = NOW + timedelta(seconds=30)
+    claim = s.claim_changes(due, claim_id="c1", now=claimed_at, lease=timedelta(minutes=2))
+    assert claim == {
+        **DUE_KEYS,
+        "Status": "claimed",
+        "ClaimId": "c1",
+        "ClaimedAt": claimed_at,
+        "LeaseUntil": claimed_at + timedelta(minutes=2),
+        "ClaimCount": 1,
+        "Tentative": False,
+    }
+    claimed = {**due, **claim}
+    again = s.claim_changes(
+        claimed, claim_id="c2", now=NOW + timedelta(minutes=3), lease=timedelta(minutes=2)
+    )
+    assert (again["ClaimCount"], again["SendWindowStart"]) == (2, claimed_at)
+    assert "Tentative" not in again
+    done = s.done_entity(
+        claimed,
+        s.Outcome(
+            Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW + timedelta(minutes=1)
+        ),
+        finished_at=NOW + timedelta(minutes=2),
+        next_id="r-2",
+    )
+    assert done == {
+        "PartitionKey": "done-20260602",
+        "RowKey": "r-1",
+        "Status": "sent",
+        "Attempts": 2,
+        "FinishedAt": NOW + timedelta(minutes=2),
+        "ClaimId": "c1",
+        "MessageSid": "SM9",
+        "From": "+15017122661",
+        "SentAt": NOW + timedelta(minutes=1),
+        "Next": "r-2",
+    }
+    failed = s.done_entity(
+        due, s.Outcome(Status.FAILED, error_code=21211, error_message="y" * 1200), finished_at=NOW
+    )
+    assert failed == {
+        "PartitionKey": "done-20260602",
+        "RowKey": "r-1",
+        "Status": "failed",
+        "Attempts": 2,
+        "FinishedAt": NOW,
+        "ErrorCode": 21211,
+        "ErrorMessage": "y" * 1000,
+    }
+
+
+def test_the_fingerprint_is_the_sha256_of_the_canonical_request() -> None:
+    schedule, _ = _recurring()
+    canonical = (
+        '{"body":"Hello","recurrence":"0 9 * * 1-5","sendAt":"20260602T070000000Z",'
+        '"timeZone":"Europe/Paris","to":"+33612345678"}'
+    )
+    assert schedule.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
+    accented = parse(body="Café ☕")
+    assert (
+        accented.fingerprint()
+        == hashlib.sha256(
+            (
+                '{"body":"Café ☕","recurrence":null,"sendAt":"20260602T070000000Z",'
+                '"timeZone":null,"to":"+33612345678"}'
+            ).encode()
+        ).hexdigest()
+    )
+
+
+def test_an_outcome_on_a_due_row_in_full_and_back() -> None:
+    sent = s.Outcome(
+        Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW, error_code=None
+    )
+    assert s.outcome_properties(sent) == {
+        "OutcomeStatus": "sent",
+        "OutcomeSid": "SM9",
+        "OutcomeFrom": "+15017122661",
+        "OutcomeSentAt": NOW,
+    }
+    assert s.outcome_from_row(s.outcome_properties(sent)) == sent
+    failed = s.Outcome(Status.FAILED, error_code=21211, error_message="z" * 1200)
+    assert s.outcome_properties(failed) == {
+        "OutcomeStatus": "failed",
+        "OutcomeErrorCode": 21211,
+        "OutcomeErrorMessage": "z" * 1000,
+    }
+    assert s.outcome_from_row(s.outcome_properties(failed)) == s.Outcome(
+        Status.FAILED, error_code=21211, error_message="z" * 1000
+    )
+    # What a hand-edited or older row may hold is read safely.
+    assert s.outcome_from_row({"OutcomeStatus": "bogus"}) is None
+    assert s.outcome_from_row({"OutcomeStatus": "claimed"}) is None
+    odd = {"OutcomeStatus": "failed", "OutcomeErrorCode": "21211", "OutcomeSentAt": "today"}
+    assert s.outcome_from_row(odd) == s.Outcome(Status.FAILED)
+
+
+def test_the_answers_of_the_operator_api_in_full() -> None:
+    schedule, spec = _recurring()
+    due = s.new_due_entity(
+        spec,
+        schedule.send_at + timedelta(minutes=5),
+        intended_at=schedule.send_at,
+        created_at=NOW,
+        attempts=2,
+        last_error=(20429, "busy"),
+    )
+    id_row = s.id_entity(schedule, due, created_at=NOW, root="r-0", previous="r-0")
+    shown = {
+        "id": "r-1",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "timeZone": "Europe/Paris",
+        "recurrence": "0 9 * * 1-5",
+        "root": "r-0",
+        "previous": "r-0",
+        "attempts": 2,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+    }
+    assert s.to_json(id_row, due) == {
+        **shown,
+        "status": "pending",
+        "nextAttemptAt": "2026-06-02T07:05:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+        "lastError": {"code": 20429, "message": "busy"},
+    }
+    claimed_at = NOW + timedelta(seconds=30)
+    claimed = {**due, **s.claim_changes(due, claim_id="c", now=claimed_at, lease=timedelta(1))}
+    assert s.to_json(id_row, claimed) == {
+        **shown,
+        "status": "claimed",
+        "nextAttemptAt": "2026-06-02T07:05:00.000Z",
+        "updatedAt": "2026-06-01T12:00:30.000Z",
+    }
+    done = s.done_entity(
+        claimed,
+        s.Outcome(Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW),
+        finished_at=NOW + timedelta(minutes=2),
+        next_id="r-2",
+    )
+    assert s.to_json(id_row, done) == {
+        **shown,
+        "status": "sent",
+        "next": "r-2",
+        "sid": "SM9",
+        "from": "+15017122661",
+        "sentAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:02:00.000Z",
+    }
+    failed = s.done_entity(due, s.Outcome(Status.FAILED, error_message="no route"), finished_at=NOW)
+    assert s.to_json(id_row, failed)["error"] == {"code": None, "message": "no route"}
+    # No state row yet: pending, no attempts, updated when created; the root is itself.
+    first = parse(id="p-1")
+    first_due = s.new_due_entity(
+        s.spec_properties(first), first.send_at, intended_at=first.send_at, created_at=NOW
+    )
+    alone = s.to_json(s.id_entity(first, first_due, created_at=NOW), None)
+    assert alone == {
+        "id": "p-1",
+        "status": "pending",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "attempts": 0,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+    }
+    on_time = s.to_json(s.id_entity(first, first_due, created_at=NOW), first_due)
+    assert "nextAttemptAt" not in on_time
+    assert "lastError" not in on_time
+    updated_by_state = {**first_due, "CreatedAt": NOW + timedelta(hours=1)}
+    assert (
+        s.to_json(s.id_entity(first, first_due, created_at=NOW), updated_by_state)["updatedAt"]
+        == "2026-06-01T13:00:00.000Z"
+    )
