@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from switchboard.settings import Settings, load_settings
+from switchboard.twilio import webhook
 from switchboard.twilio.webhook import (
     MAX_SIGNATURE_CHARS,
     MAX_WEBHOOK_BYTES,
@@ -152,3 +153,64 @@ def test_the_first_refusal_answers_and_the_checks_go_in_order() -> None:
     )
     assert refused is not None
     assert refused.get_body() == b"Payload too large"
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.refused_with: list[tuple[str, str]] = []
+
+    def refused(self, route: str, reason: str) -> None:
+        self.refused_with.append((route, reason))
+
+
+@pytest.mark.parametrize(
+    ("headers", "url", "body", "answer", "reason"),
+    [
+        ({}, URL, b"A=1", (403, b"Forbidden"), "no X-Twilio-Signature (403)"),
+        (
+            SIGNED,
+            URL + "?" + "a" * MAX_WEBHOOK_URL,
+            b"A=1",
+            (414, b"URI too long"),
+            f"URL longer than {MAX_WEBHOOK_URL} characters (414)",
+        ),
+        (
+            SIGNED,
+            URL,
+            b"a" * (MAX_WEBHOOK_BYTES + 1),
+            (413, b"Payload too large"),
+            f"body larger than {MAX_WEBHOOK_BYTES} bytes (413)",
+        ),
+        (
+            SIGNED,
+            URL,
+            _pairs(MAX_WEBHOOK_PARAMS + 1),
+            (413, b"Payload too large"),
+            f"more than {MAX_WEBHOOK_PARAMS} parameters (413)",
+        ),
+    ],
+)
+def test_each_refusal_answers_plain_text_and_is_logged_with_its_route_and_reason(
+    monkeypatch: pytest.MonkeyPatch,
+    headers: dict[str, str],
+    url: str,
+    body: bytes,
+    answer: tuple[int, bytes],
+    reason: str,
+) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(webhook, "refusals", recorder)
+    request = func.HttpRequest(method="POST", url=url, headers=headers, params={}, body=body)
+    refused = junk_refusal(request, _settings())
+    assert refused is not None
+    assert (refused.status_code, refused.get_body()) == answer
+    assert refused.mimetype == "text/plain"
+    assert recorder.refused_with == [("/api/sms/incoming", reason)]
+
+
+def test_a_request_that_is_not_junk_is_not_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(webhook, "refusals", recorder)
+    request = func.HttpRequest(method="POST", url=URL, headers=SIGNED, params={}, body=b"")
+    assert junk_refusal(request, _settings()) is None
+    assert recorder.refused_with == []
