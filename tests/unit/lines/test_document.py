@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from switchboard.lines import document as d
-from switchboard.lines.hours import State
-from switchboard.lines.hours import ClockRange
+from switchboard.lines.hours import ClockRange, State
 from switchboard.lines.model import (
     ForwardStep,
     HangupStep,

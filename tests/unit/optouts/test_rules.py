@@ -46,9 +46,7 @@ LATER = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
 def test_the_entity_of_an_opt_out_holds_every_field_and_reads_back_the_same() -> None:
-    full = OptOutRecord(
-        "+15558675310", AT, How.KEYWORD, "STOP", "+15017122661", "SM" + "1" * 32
-    )
+    full = OptOutRecord("+15558675310", AT, How.KEYWORD, "STOP", "+15017122661", "SM" + "1" * 32)
     assert rules.to_entity(full) == {
         "PartitionKey": "+15558675310",
         "RowKey": "optout",
