@@ -9,14 +9,19 @@ import pytest
 from switchboard.guard.rules import (
     AddressKind,
     Policy,
+    Purpose,
+    Ruling,
     Tally,
     Verdict,
     address_kind,
     bare_number,
     is_echo,
     is_reachable,
+    policies,
     rule,
+    rule_all,
 )
+from switchboard.settings import load_settings
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 OURS = frozenset({"+15017122661", "+15017120288"})
@@ -127,3 +132,116 @@ def test_never_to_or_from_our_numbers_nor_to_unreachable_senders(
 )
 def test_our_own_texts_are_recognised(body: str, echo: bool) -> None:
     assert is_echo(body, ["Thanks, we will text you back soon.", None]) is echo
+
+
+# --- every ruling in full: the verdict, the reason the owner reads, the tally kept -----------
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+
+
+def test_refusals_say_why_and_keep_the_tally() -> None:
+    tally = Tally(since=NOW - HOUR, count=1)
+    assert ask(ONCE, tally, recipient="+15017122661") == Ruling(
+        Verdict.REFUSE, "the recipient is one of our own numbers", tally
+    )
+    assert ask(ONCE, tally, subject="+15017120288") == Ruling(
+        Verdict.REFUSE, "the text came from one of our own numbers", tally
+    )
+    assert ask(ONCE, tally, recipient="ACMEBANK", subject="ACMEBANK") == Ruling(
+        Verdict.REFUSE, "the recipient is a alphanumeric address", tally
+    )
+
+
+def test_a_window_opens_counts_and_closes() -> None:
+    held = Tally(since=NOW - 2 * DAY, count=3, digest_sent=True, held=4)
+    assert ask(CAPPED, held, sid="SM1") == Ruling(
+        Verdict.SEND,
+        "first in its window",
+        Tally(since=NOW, count=1, last_sid="SM1"),
+        NOW + DAY,
+        held_before=4,
+        held_since=NOW - 2 * DAY,
+    )
+    quiet = Tally(since=NOW - 2 * DAY, count=1)
+    assert ask(CAPPED, quiet) == Ruling(
+        Verdict.SEND, "first in its window", Tally(since=NOW, count=1), NOW + DAY, 0, None
+    )
+    started = NOW - HOUR
+    assert ask(CAPPED, Tally(since=started, count=1), sid="SM2") == Ruling(
+        Verdict.SEND,
+        "2 of 3 in its window",
+        Tally(since=started, count=2, last_sid="SM2"),
+        started + DAY,
+    )
+    # The window's last instant still counts; at its end a new one starts.
+    assert ask(CAPPED, Tally(since=started, count=1), at=started + DAY).reason == (
+        "first in its window"
+    )
+
+
+def test_a_retry_of_the_same_message_is_answered_as_the_first_time() -> None:
+    started = NOW - HOUR
+    tally = Tally(since=started, count=3, last_sid="SM7")
+    assert ask(CAPPED, tally, sid="SM7") == Ruling(
+        Verdict.SEND, "a retry of the message already answered", tally, started + DAY
+    )
+    assert ask(CAPPED, Tally(last_sid="SM7"), sid="SM7") == Ruling(
+        Verdict.SEND, "a retry of the message already answered", Tally(last_sid="SM7"), None
+    )
+
+
+def test_over_the_limit_a_digest_then_holds() -> None:
+    started = NOW - HOUR
+    full = Tally(since=started, count=3)
+    assert ask(CAPPED, full) == Ruling(
+        Verdict.DIGEST,
+        "limit of 3 reached",
+        Tally(since=started, count=3, digest_sent=True, held=1),
+        started + DAY,
+    )
+    digested = Tally(since=started, count=3, digest_sent=True, held=1)
+    assert ask(CAPPED, digested) == Ruling(
+        Verdict.HOLD,
+        "over the limit of 3 until 2026-12-02 08:00 UTC",
+        Tally(since=started, count=3, digest_sent=True, held=2),
+        started + DAY,
+    )
+    once = Tally(since=started, count=1)
+    assert ask(ONCE, once) == Ruling(
+        Verdict.HOLD, "over the limit of 1 until 2026-12-01 20:00 UTC", once, started + 12 * HOUR
+    )
+
+
+def test_the_policies_come_from_the_settings() -> None:
+    settings = load_settings({"SMS_FORWARD_DAILY_CAP": "7", "SMS_AUTO_REPLY_WINDOW": "PT3H"})
+    assert policies(settings) == {
+        Purpose.AUTO_REPLY: Policy(1, 3 * HOUR),
+        Purpose.HELP: Policy(1, 3 * HOUR),
+        Purpose.FORWARD: Policy(7, DAY, digest=True),
+        Purpose.VOICEMAIL: Policy(7, DAY),
+    }
+
+
+def test_several_texts_of_one_subject_are_ruled_each_by_its_policy() -> None:
+    tallies = {Purpose.FORWARD: Tally(since=NOW - HOUR, count=3)}
+    rulings = rule_all(
+        {Purpose.AUTO_REPLY: SENDER, Purpose.FORWARD: "+15550000091"},
+        tallies,
+        {Purpose.AUTO_REPLY: ONCE, Purpose.FORWARD: CAPPED},
+        subject=SENDER,
+        own_numbers=OURS,
+        now=NOW,
+        sid="SM9",
+    )
+    assert rulings == {
+        Purpose.AUTO_REPLY: Ruling(
+            Verdict.SEND, "first in its window", Tally(NOW, 1, last_sid="SM9"), NOW + 12 * HOUR
+        ),
+        Purpose.FORWARD: Ruling(
+            Verdict.DIGEST,
+            "limit of 3 reached",
+            Tally(since=NOW - HOUR, count=3, digest_sent=True, held=1),
+            NOW - HOUR + DAY,
+        ),
+    }
