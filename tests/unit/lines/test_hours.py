@@ -258,6 +258,65 @@ def test_ended_override_has_no_effect() -> None:
     assert h.state_at(line, utc("2026-12-01T09:00:00-05:00")) == (State.OPEN, Reason.HOURS, None)
 
 
+def _with(override: Override | None) -> h.Schedule:
+    return h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=override)
+
+
+def test_every_status_in_full() -> None:
+    """State, reason, next change, next state and override: each field an owner reads."""
+    tuesday_ten = utc("2026-12-01T10:00:00-05:00")
+    assert h.status(_with(None), tuesday_ten) == h.LineStatus(
+        State.OPEN, Reason.HOURS, None, utc("2026-12-01T12:00:00-05:00"), State.CLOSED, None
+    )
+    # Until a time at which the schedule is in the other state: that time, then that state.
+    until_noon = Override(State.CLOSED, until=utc("2026-12-01T11:30:00-05:00"))
+    assert h.status(_with(until_noon), tuesday_ten) == h.LineStatus(
+        State.CLOSED,
+        Reason.OVERRIDE,
+        None,
+        utc("2026-12-01T11:30:00-05:00"),
+        State.OPEN,
+        until_noon,
+    )
+    # Until a time at which the schedule is in the same state: its next change after that.
+    until_lunch = Override(State.CLOSED, until=utc("2026-12-01T12:15:00-05:00"))
+    assert h.status(_with(until_lunch), tuesday_ten) == h.LineStatus(
+        State.CLOSED,
+        Reason.OVERRIDE,
+        None,
+        utc("2026-12-01T13:00:00-05:00"),
+        State.OPEN,
+        until_lunch,
+    )
+    # Until the next change, on a line that never changes: in force with no end.
+    always = h.Schedule(zone=NEW_YORK, weekly=None, override=Override(State.CLOSED))
+    assert h.status(always, tuesday_ten) == h.LineStatus(
+        State.CLOSED, Reason.OVERRIDE, None, None, None, Override(State.CLOSED)
+    )
+    assert h.status(h.Schedule(zone=NEW_YORK, weekly=None), tuesday_ten) == h.LineStatus(
+        State.OPEN, Reason.ALWAYS_OPEN
+    )
+
+
+def test_when_an_override_is_in_force_and_ends() -> None:
+    until = utc("2026-12-01T12:30:00-05:00")
+    assert h.override_end(_with(None), until) == (False, None)
+    timed = _with(Override(State.CLOSED, until=until))
+    assert h.override_end(timed, until - timedelta(seconds=1)) == (True, until)
+    assert h.override_end(timed, until) == (False, until)
+    set_at = utc("2026-12-01T10:00:00-05:00")
+    next_change = _with(Override(State.CLOSED, set_at=set_at))
+    noon = utc("2026-12-01T12:00:00-05:00")
+    assert h.override_end(next_change, set_at) == (True, noon)
+    assert h.override_end(next_change, noon - timedelta(seconds=1)) == (True, noon)
+    assert h.override_end(next_change, noon) == (False, noon)
+    assert h.override_end(next_change, set_at - timedelta(seconds=1)) == (False, None)
+    # No set_at (an older document): from now on, until the next change.
+    assert h.override_end(_with(Override(State.CLOSED)), set_at) == (True, noon)
+    never = h.Schedule(zone=NEW_YORK, weekly=None, override=Override(State.OPEN, set_at=set_at))
+    assert h.override_end(never, set_at) == (True, None)
+
+
 # --- properties across zones ------------------------------------------------------------------------
 
 ZONES = [
