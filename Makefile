@@ -22,7 +22,7 @@ done
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability bench soak clean install
+.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability bench soak mutation clean install
 
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
@@ -31,6 +31,7 @@ help:
 	@echo "make test-313  the tests on Python 3.13 only (.venv313)"
 	@echo "make soak    the long reliability runs (fuzzing, outages)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
+	@echo "make mutation  mutation testing of the pure rules by the unit tests (long; not in make test)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -104,5 +105,10 @@ bench: install
 soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)
 
+# Break the pure rules one small change at a time and count what the unit tests catch (the
+# targets: devkit/mutation.py; the survivors explained: docs/MUTATION.md). Long: ~30 min.
+mutation: $(VENV)/.installed
+	$(PY) -m devkit mutation
+
 clean:
-	rm -rf $(VENV) $(VENV313) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite
+	rm -rf $(VENV) $(VENV313) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite mutants
