@@ -112,14 +112,18 @@ def report(codes: dict[str, int | None]) -> int:
     for module, counts in sorted(per_module.items()):
         total += counts
         all_ = sum(counts.values())
-        print(f"{module:40} {counts['killed']:5} of {all_:5} killed ({counts['killed'] / all_:.1%})"
-              + "".join(f", {n} {k}" for k, n in sorted(counts.items()) if k != "killed"))
+        print(
+            f"{module:40} {counts['killed']:5} of {all_:5} killed ({counts['killed'] / all_:.1%})"
+            + "".join(f", {n} {k}" for k, n in sorted(counts.items()) if k != "killed")
+        )
     all_ = sum(total.values())
     score = total["killed"] / all_ if all_ else 0.0
     # A mutant that hangs the tests (timeout) is caught too: the tests do not pass on it.
     caught = (total["killed"] + total["timeout"]) / all_ if all_ else 0.0
-    print(f"{'all targets':40} {total['killed']:5} of {all_:5} killed ({score:.1%}); "
-          f"with timeouts {caught:.1%}; goal {GOAL:.0%}")
+    print(
+        f"{'all targets':40} {total['killed']:5} of {all_:5} killed ({score:.1%}); "
+        f"with timeouts {caught:.1%}; goal {GOAL:.0%}"
+    )
     explained = listed_equivalents()
     unexplained = sorted(n for n, c in codes.items() if c in SURVIVED and n not in explained)
     stale = sorted(n for n in explained if codes.get(n) not in SURVIVED)
@@ -130,8 +134,12 @@ def report(codes: dict[str, int | None]) -> int:
     (ROOT / "mutants").mkdir(exist_ok=True)
     (ROOT / "mutants" / "score.json").write_text(
         json.dumps(
-            {"score": score, "with_timeouts": caught, "counts": dict(total),
-             "unexplained": unexplained},
+            {
+                "score": score,
+                "with_timeouts": caught,
+                "counts": dict(total),
+                "unexplained": unexplained,
+            },
             indent=2,
         ),
         encoding="utf-8",
