@@ -767,3 +767,170 @@ def test_the_answers_of_the_operator_api_in_full() -> None:
         s.to_json(s.id_entity(first, first_due, created_at=NOW), updated_by_state)["updatedAt"]
         == "2026-06-01T13:00:00.000Z"
     )
+
+
+RESERVED = (
+    "ids containing @ or starting with due-, done-, csv-, sch-, sys- are reserved for ids the app"
+    " derives"
+)
+ABSENT = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message", "code"),
+    [
+        ({"colour": "red"}, "colour", "unknown field 'colour'", "unknown_field"),
+        ({"id": ""}, "id", "id must be a non-empty string", "invalid_field"),
+        ({"id": 7}, "id", "id must be a non-empty string", "invalid_field"),
+        (
+            {"id": "a" * 129},
+            "id",
+            "id must be 1 to 128 printable characters without spaces",
+            "invalid_field",
+        ),
+        (
+            {"id": "has space"},
+            "id",
+            "id must be 1 to 128 printable characters without spaces",
+            "invalid_field",
+        ),
+        ({"id": "a/b"}, "id", "id may not contain / \\ # or ?", "invalid_field"),
+        ({"id": "rec1@20261201T0832Z"}, "id", RESERVED, "invalid_field"),
+        ({"id": "CSV-1"}, "id", RESERVED, "invalid_field"),
+        ({"to": ABSENT}, "to", "to is required (an E.164 phone number)", "invalid_field"),
+        ({"to": "  "}, "to", "to is required (an E.164 phone number)", "invalid_field"),
+        (
+            {"to": "5551234"},
+            "to",
+            "to must be an E.164 phone number such as +15558675310",
+            "invalid_field",
+        ),
+        ({"body": ABSENT}, "body", "body is required (the text to send)", "invalid_field"),
+        ({"body": " "}, "body", "body is required (the text to send)", "invalid_field"),
+        ({"body": "a\ud800b"}, "body", "body must be valid Unicode text", "invalid_field"),
+        ({"body": "x" * 1601}, "body", "body must be at most 1600 characters", "invalid_field"),
+        (
+            {"sendAt": ABSENT},
+            "sendAt",
+            "sendAt is required (ISO-8601 with a UTC offset)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "  "},
+            "sendAt",
+            "sendAt is required (ISO-8601 with a UTC offset)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "tomorrow"},
+            "sendAt",
+            "sendAt must be an ISO-8601 date and time such as 2026-03-30T09:00:00+02:00",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "2026-06-02T09:00:00"},
+            "sendAt",
+            "sendAt must include a UTC offset (Z or +hh:mm)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "2026-05-30T09:00:00Z"},
+            "sendAt",
+            "sendAt is further in the past than SMS_MAX_LATENESS allows",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": "Mars/Olympus"},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": 3},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": "../etc"},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        ({"recurrence": ""}, "recurrence", "recurrence must be a cron expression", "invalid_field"),
+        ({"recurrence": 5}, "recurrence", "recurrence must be a cron expression", "invalid_field"),
+        (
+            {"recurrence": "0 9 * *"},
+            "recurrence",
+            "recurrence must be a five-field cron expression (minute hour day month weekday), e.g."
+            " '0 9 * * *'",
+            "invalid_field",
+        ),
+        (
+            {"recurrence": "0 99 * * *"},
+            "recurrence",
+            "recurrence is not a valid cron expression",
+            "invalid_field",
+        ),
+    ],
+)
+def test_each_refused_create_in_full(
+    change: dict[str, object], field: str, message: str, code: str
+) -> None:
+    data: dict[str, object] = {
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T09:00:00+02:00",
+    }
+    data.update(change)
+    with pytest.raises(s.ScheduleInputError) as raised:
+        s.parse_new_schedule(
+            {k: v for k, v in data.items() if v is not ABSENT}, now=NOW, max_lateness=LATENESS
+        )
+    error = raised.value
+    assert (error.field, error.message, str(error), error.code) == (field, message, message, code)
+
+
+def test_a_body_that_is_not_an_object_is_refused_as_a_whole() -> None:
+    with pytest.raises(s.ScheduleInputError) as raised:
+        s.parse_new_schedule(["not a dict"], now=NOW, max_lateness=LATENESS)
+    assert (raised.value.field, raised.value.message, raised.value.code) == (
+        None,
+        "the body must be a JSON object",
+        "invalid_field",
+    )
+
+
+def test_a_create_at_the_limits_is_accepted_as_given() -> None:
+    at_limit = s.parse_new_schedule(
+        {
+            "id": "a" * 128,
+            "to": f" {FR_MOBILE} ",
+            "body": "x" * 1600,
+            "sendAt": (NOW - LATENESS).isoformat().replace("+00:00", "z"),
+            "timeZone": " Europe/Paris ",
+            "recurrence": "  @DAILY ",
+        },
+        now=NOW,
+        max_lateness=LATENESS,
+    )
+    assert at_limit == s.NewSchedule(
+        id="a" * 128,
+        to=FR_MOBILE,
+        body="x" * 1600,
+        send_at=NOW - LATENESS,
+        time_zone="Europe/Paris",
+        recurrence="@daily",
+    )
+    spaced = s.parse_new_schedule(
+        {
+            "to": FR_MOBILE,
+            "body": "Hi",
+            "sendAt": "2026-06-02T09:00:00+02:00",
+            "recurrence": "0  9 * *  1",
+        },
+        now=NOW,
+        max_lateness=LATENESS,
+        new_id=lambda: "sch-x",
+    )
+    assert (spaced.id, spaced.recurrence, spaced.time_zone) == ("sch-x", "0 9 * * 1", None)
