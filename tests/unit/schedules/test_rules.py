@@ -934,3 +934,88 @@ def test_a_create_at_the_limits_is_accepted_as_given() -> None:
         new_id=lambda: "sch-x",
     )
     assert (spaced.id, spaced.recurrence, spaced.time_zone) == ("sch-x", "0 9 * * 1", None)
+
+
+def test_the_due_queries_in_full() -> None:
+    now = datetime(2026, 6, 1, 12, 0, 30, 250_000, tzinfo=UTC)
+    assert s.due_queries(now) == [
+        (
+            "PartitionKey ge @low and PartitionKey lt @current",
+            {"low": "due-", "current": "due-202606011200"},
+        ),
+        (
+            "PartitionKey eq @current and RowKey le @high",
+            {"current": "due-202606011200", "high": "20260601T120030250Z~"},
+        ),
+    ]
+
+
+def test_rows_at_their_instant_exactly() -> None:
+    pending = {"Status": "pending", "DueAt": NOW}
+    assert s.classify_row(pending, NOW) is s.RowKind.READY
+    assert s.classify_row(pending, NOW - timedelta(microseconds=1)) is s.RowKind.NOT_DUE
+    claimed = {"Status": "claimed", "LeaseUntil": NOW}
+    assert s.classify_row(claimed, NOW) is s.RowKind.CLAIMED_EXPIRED
+    assert s.classify_row(claimed, NOW - timedelta(microseconds=1)) is s.RowKind.CLAIMED_LIVE
+
+
+def test_a_reclaim_of_a_row_with_no_claim_time_starts_its_window_now() -> None:
+    row = {"PartitionKey": "due-1", "RowKey": "r", "Status": "claimed", "ClaimCount": 1}
+    later = NOW + timedelta(minutes=5)
+    changes = s.claim_changes(row, claim_id="c", now=later, lease=timedelta(minutes=2))
+    assert changes["SendWindowStart"] == later
+    assert s.send_window_start({"ClaimedAt": "yesterday"}) is None
+
+
+def test_a_done_row_of_a_row_never_attempted_says_zero_attempts() -> None:
+    row = {"Home": "done-20260602", "Id": "x"}
+    done = s.done_entity(row, s.Outcome(Status.EXPIRED), finished_at=NOW)
+    assert done["Attempts"] == 0
+
+
+def test_a_final_state_goes_nowhere_and_unknown_words_nowhere_either() -> None:
+    for final in ("sent", "failed", "expired", "skipped-opted-out", "cancelled"):
+        assert not s.can_transition(final, "claimed")
+    assert not s.can_transition("bogus", "claimed")
+    assert not s.can_transition("pending", "bogus")
+
+
+def test_a_hand_written_send_at_is_shown_as_written() -> None:
+    first = parse(id="p-1")
+    due = s.new_due_entity(
+        s.spec_properties(first), first.send_at, intended_at=first.send_at, created_at=NOW
+    )
+    id_row = {**s.id_entity(first, due, created_at=NOW), "SendAt": "2026-06-02 09:00"}
+    assert s.to_json(id_row, due)["sendAt"] == "2026-06-02 09:00"
+
+
+def test_send_or_wait_for_the_recipient_s_zone() -> None:
+    quiet = NIGHT
+    at_night_in_paris = datetime(2026, 6, 1, 21, 30, tzinfo=UTC)  # 23:30 in Paris
+    decided = s.decide(
+        now=at_night_in_paris,
+        intended_at=at_night_in_paris,
+        to=IDAHO,
+        time_zone="Europe/Paris",
+        max_lateness=LATENESS,
+        quiet=quiet,
+    )
+    assert decided == s.Decision(Action.DEFER, datetime(2026, 6, 2, 6, 0, tzinfo=UTC))
+    by_number = s.decide(
+        now=at_night_in_paris,
+        intended_at=at_night_in_paris,
+        to=IDAHO,
+        time_zone=None,
+        max_lateness=LATENESS,
+        quiet=quiet,
+    )
+    assert by_number == s.Decision(Action.SEND)  # 15:30 in Idaho
+    assert s.decide(
+        now=NOW, intended_at=NOW, to=IDAHO, time_zone=None, max_lateness=LATENESS, quiet=None
+    ) == s.Decision(Action.SEND, None)
+
+
+def test_the_next_occurrence_is_strictly_after() -> None:
+    nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # 09:00 in Paris
+    assert s.next_occurrence("0 9 * * *", PARIS, nine) == nine + timedelta(days=1)
+    assert s.next_occurrence("0 9 * * *", PARIS, nine - timedelta(seconds=1)) == nine
