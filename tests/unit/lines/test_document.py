@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from switchboard.lines import document as d
-from switchboard.lines.hours import ClockRange, State
+from switchboard.lines.hours import CalendarDay, ClockRange, Holiday, Override, State
 from switchboard.lines.model import (
     ForwardStep,
     HangupStep,
@@ -830,3 +830,93 @@ def test_every_option_given_is_kept() -> None:
     assert line.schedule.zone == ZoneInfo("Europe/Paris")
     assert line.schedule.weekly is not None
     assert line.schedule.weekly[0] == (ClockRange(540, 720),)
+
+
+def test_every_number_a_line_sends_to_with_its_pointer() -> None:
+    document = {
+        "name": "Main",
+        "open": [
+            {"forward": {"to": "+15005550006"}},
+            {
+                "menu": {
+                    "prompt": {"say": "x"},
+                    "options": {
+                        "1": {
+                            "steps": [
+                                {
+                                    "ring": {
+                                        "people": [
+                                            {"number": "+15550000001"},
+                                            {"number": "+15550000002"},
+                                        ]
+                                    }
+                                }
+                            ]
+                        }
+                    },
+                }
+            },
+        ],
+        "closed": [{"ring": {"people": [{"number": "+15550000003"}]}}],
+        "sms": {"forwardTo": "+15550000004"},
+    }
+    assert d.forwarding_targets(document) == [
+        ("/open/0/forward/to", "+15005550006"),
+        ("/open/1/menu/options/1/steps/0/ring/people/0/number", "+15550000001"),
+        ("/open/1/menu/options/1/steps/0/ring/people/1/number", "+15550000002"),
+        ("/closed/0/ring/people/0/number", "+15550000003"),
+        ("/sms/forwardTo", "+15550000004"),
+    ]
+    assert d.forwarding_targets({"name": "Quiet"}) == []
+
+
+@pytest.mark.parametrize(
+    ("day", "name"),
+    [
+        ("mon", "mon"),
+        ("tue", "tue"),
+        ("wed", "wed"),
+        ("thu", "thu"),
+        ("fri", "fri"),
+        ("sat", "sat"),
+        ("sun", "sun"),
+    ],
+)
+def test_a_day_given_twice_is_named(day: str, name: str) -> None:
+    document = {
+        **copy.deepcopy(MAIN_LINE),
+        "hours": {"mon-sun": ["09:00-10:00"], day: ["11:00-12:00"]},
+    }
+    assert problems(document) == [f"/hours/{day}: {name} is already given by mon-sun"]
+
+
+def test_an_override_in_full() -> None:
+    data = {
+        "state": "closed",
+        "until": "2026-12-24T17:00:00z",
+        "setAt": "2026-12-24T09:00:00Z",
+        "reason": "staff party",
+    }
+    assert d.override_from(data) == Override(
+        State.CLOSED,
+        until=datetime(2026, 12, 24, 17, tzinfo=UTC),
+        set_at=datetime(2026, 12, 24, 9, tzinfo=UTC),
+        reason="staff party",
+    )
+    assert d.override_from({"state": "open"}) == Override(State.OPEN, None, None, None)
+    with pytest.raises(ValueError, match=r"^an offset is required\Z"):
+        d.parse_instant("2026-12-24T17:00:00")
+
+
+def test_holidays_as_the_line_holds_them() -> None:
+    line = d.parse_line(MAIN_LINE, NUMBER)[1]
+    assert line.schedule.holidays == (
+        Holiday(CalendarDay(2026, 12, 25), CalendarDay(2026, 12, 25), (), "Christmas"),
+        Holiday(
+            CalendarDay(2026, 12, 24),
+            CalendarDay(2026, 12, 24),
+            (ClockRange(510, 720),),
+            "Christmas Eve",
+        ),
+        Holiday(CalendarDay(None, 12, 31), CalendarDay(None, 1, 1), (), "New Year"),
+    )
