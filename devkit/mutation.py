@@ -12,11 +12,11 @@ module as ``path::function``). Surviving mutants that cannot be killed because t
 nothing a caller can observe (equivalent mutants) are listed in `docs/MUTATION.md`, each with
 the reason; the run fails when the score misses the goal or a survivor is not listed there.
 The rest of the configuration (what is copied, how pytest runs) is `[tool.mutmut]` in
-pyproject.toml. It takes a while (~30 min on two cores); results stay in `mutants/`, and a rerun
-only tests mutants whose function changed.
+pyproject.toml. It takes a while (~30 min on two cores); results stay in `mutants/`.
 
-``python -m devkit mutation [--report] [--max-children N]``: ``--report`` scores the last run
-without running anything.
+``python -m devkit mutation [--report | --survivors] [--max-children N]``: ``--report`` scores
+the last run without running anything; ``--survivors`` runs again only the mutants that
+survived the last run (after new tests: minutes, not half an hour).
 """
 
 from __future__ import annotations
@@ -147,13 +147,15 @@ def report(codes: dict[str, int | None]) -> int:
     return 0 if caught >= GOAL and not unexplained and total["not run"] == 0 else 1
 
 
-def run(max_children: int | None) -> None:
-    """Run mutmut over the targets (its configuration from pyproject, `only_mutate` from here)."""
+def run(max_children: int | None, names: list[str] | None = None) -> None:
+    """Run mutmut over the targets (its configuration from pyproject, `only_mutate` from here),
+    or over the mutants `names` only. Named mutants are always tested again."""
     from mutmut import configuration
     from mutmut.__main__ import cli
 
     configuration.config().only_mutate[:] = sorted({str(path) for path, _ in targets()})
-    names = [mutant_glob(path, function) for path, function in targets()]
+    if names is None:
+        names = [mutant_glob(path, function) for path, function in targets()]
     arguments = ["run", *names]
     if max_children:
         arguments += ["--max-children", str(max_children)]
@@ -164,9 +166,16 @@ def main(argv: list[str]) -> int:
     """`python -m devkit mutation [--report] [--max-children N]`."""
     parser = argparse.ArgumentParser(prog="python -m devkit mutation", description=__doc__)
     parser.add_argument("--report", action="store_true", help="score the last run only")
+    parser.add_argument(
+        "--survivors", action="store_true", help="test again what survived the last run"
+    )
     parser.add_argument("--max-children", type=int, default=None, help="parallel test runs")
     args = parser.parse_args(argv)
-    if not args.report:
+    if args.survivors:
+        again = sorted(n for n, code in results().items() if code in SURVIVED or code is None)
+        if again:
+            run(args.max_children, again)
+    elif not args.report:
         run(args.max_children)
     return report(results())
 
