@@ -8,6 +8,8 @@ finds exactly the first minute where a minute-by-minute walk sees the state flip
 
 from __future__ import annotations
 
+import time as clock
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -463,3 +465,30 @@ def test_override_until_next_change(
     else:
         assert reason is not Reason.OVERRIDE
         assert (effective is State.OPEN) == oracle_open(schedule, moment)
+
+
+@pytest.fixture
+def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_far_from_utc")
+def test_changes_are_in_utc_whatever_the_machine_s_zone() -> None:
+    friday_evening = utc("2026-12-04T18:00:00-05:00")
+    change = h.next_scheduled_change(OFFICE, friday_evening, friday_evening + timedelta(days=3))
+    assert change == (utc("2026-12-05T10:00:00-05:00"), State.OPEN)
+    assert change[0].tzinfo is UTC
+    status = h.status(OFFICE, friday_evening)
+    assert status.next_change is not None
+    assert status.next_change.tzinfo is UTC
+    # Across the autumn change (New York falls back on 1 November 2026).
+    autumn = h.next_scheduled_change(
+        OFFICE, utc("2026-10-31T15:00:00-04:00"), utc("2026-11-03T00:00:00-05:00")
+    )
+    assert autumn == (utc("2026-11-02T08:30:00-05:00"), State.OPEN)
+    assert h.state_at(OFFICE, utc("2026-11-02T08:30:00-05:00"))[0] is State.OPEN

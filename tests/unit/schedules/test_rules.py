@@ -4,7 +4,9 @@ recurrence (with DST changes in Europe/Paris and America/New_York), states."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, time, timedelta
+import time as clock
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -1019,3 +1021,29 @@ def test_the_next_occurrence_is_strictly_after() -> None:
     nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # 09:00 in Paris
     assert s.next_occurrence("0 9 * * *", PARIS, nine) == nine + timedelta(days=1)
     assert s.next_occurrence("0 9 * * *", PARIS, nine - timedelta(seconds=1)) == nine
+
+
+@pytest.fixture
+def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_far_from_utc")
+def test_instants_are_in_utc_whatever_the_machine_s_zone() -> None:
+    spring = date(2026, 3, 29)  # Paris skips 02:00-03:00
+    for moment in (
+        s.local_wall_time_to_utc(date(2026, 6, 2), time(9, 0), PARIS),
+        s.local_wall_time_to_utc(spring, time(2, 30), PARIS),
+        s.next_occurrence("0 9 * * *", PARIS, NOW),
+        s.quiet_until(datetime(2026, 6, 1, 21, 30, tzinfo=UTC), (PARIS,), NIGHT),
+    ):
+        assert moment is not None
+        assert moment.tzinfo is UTC, moment
+    assert s.local_wall_time_to_utc(spring, time(2, 30), PARIS) == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC
+    )
