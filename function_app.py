@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from switchboard.calls import blueprint as calls
+from switchboard.inbox import blueprint as inbox
 from switchboard.lines import blueprint as lines
 from switchboard.operator import blueprint as operator
 from switchboard.schedules import blueprint as schedules
@@ -21,3 +22,4 @@ app.register_functions(calls.bp)
 app.register_functions(schedules.bp)
 app.register_functions(lines.bp)
 app.register_functions(voicemail.bp)
+app.register_functions(inbox.bp)

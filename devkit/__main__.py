@@ -1,4 +1,4 @@
-"""`python -m devkit COMMAND ...`: the local tools of SPEC "devkit"."""
+"""`python -m devkit COMMAND ...`: the local tools that run and test everything offline."""
 
 from __future__ import annotations
 

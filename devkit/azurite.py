@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -66,14 +67,15 @@ class Azurite:
     def __init__(
         self,
         *,
-        ports: int | None = 0,
+        ports: int | Mapping[str, int] | None = 0,
         data_dir: str | Path | None = None,
         host: str = "127.0.0.1",
         startup_timeout: float = 30.0,
         https: tuple[Path, Path] | None = None,
         oauth: bool = False,
     ) -> None:
-        """`ports=0`: free ports; `ports=None`: the default 10000-10002; `data_dir`: persist there.
+        """`ports=0`: free ports; `ports=None`: the default 10000-10002; a mapping: those ports
+        (`{"blob": N, "queue": N+1, "table": N+2}`); `data_dir`: persist there.
 
         `https=(cert, key)` serves HTTPS with that PEM pair; `oauth=True` also accepts bearer
         tokens (`--oauth basic`: Azurite checks their issuer, audience and lifetime, not the
@@ -85,7 +87,12 @@ class Azurite:
         self.oauth = oauth
         self.host = host
         self.data_dir = Path(data_dir) if data_dir else None
-        self.requested = dict(DEFAULT_PORTS) if ports is None else {k: ports for k in DEFAULT_PORTS}
+        if ports is None:
+            self.requested = dict(DEFAULT_PORTS)
+        elif isinstance(ports, int):
+            self.requested = {k: ports for k in DEFAULT_PORTS}
+        else:
+            self.requested = {k: int(ports[k]) for k in DEFAULT_PORTS}
         self.startup_timeout = startup_timeout
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[str] | None = None
@@ -109,7 +116,8 @@ class Azurite:
             if port and port_in_use(port, self.host):
                 raise AzuriteError(
                     f"port {port} ({service}) is already in use: stop what listens there "
-                    "(perhaps another Azurite) or start with --free-ports"
+                    "(perhaps another Azurite), or use other ports (`make run AZURITE_PORT=20000`; "
+                    "`python -m devkit azurite --free-ports`)"
                 )
         try:
             ensure_npm_packages()

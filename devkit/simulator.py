@@ -6,7 +6,7 @@ app believes Twilio called, and an ``I-Twilio-Idempotency-Token``. It then follo
 TwiML the way Twilio does (``<Gather>``, ``<Redirect>``, ``<Dial action>``, ``<Record action>``
 and its ``recordingStatusCallback``) and prints what the caller hears and sees.
 
-Command line (SPEC "devkit")::
+Command line::
 
     python -m devkit call --from +15558675310 --to +15017122661 --digits 1 [--speech "sales"]
                           [--dial-status no-answer] [--recording-url URL] [--app URL]
@@ -59,6 +59,7 @@ API_VERSION = "2010-04-01"
 DEFAULT_APP_URL = "http://localhost:7071"
 VOICE_PATH = "/api/voice/incoming"
 SMS_PATH = "/api/sms/incoming"
+CALL_STATUS_PATH = "/api/status/call"
 DEFAULT_MAX_STEPS = 20
 DEFAULT_TIMEOUT = 15.0  # seconds: Twilio's own timeout for a voice webhook
 DIAL_STATUSES = ("no-answer", "completed", "busy", "failed", "canceled")
@@ -633,8 +634,11 @@ class _Transport:
                 timeout=self.timeout,
                 session=self.session,
             )
+        except requests.ConnectionError as exc:
+            step.error = no_answer(method, step.sent_to, exc)
+            return step
         except requests.RequestException as exc:
-            step.error = f"{method} {step.sent_to}: no answer ({type(exc).__name__}: {exc})"
+            step.error = f"{method} {step.sent_to}: no answer ({type(exc).__name__})"
             return step
         step.url, step.sent_to = answer.signed_url, answer.url
         step.status, step.body = answer.status, answer.body
@@ -645,6 +649,20 @@ class _Transport:
                 f": {snippet}" if snippet else ""
             )
         return step
+
+
+def no_answer(method: str, url: str, exc: Exception) -> str:
+    """Why a request got no answer, in one line: a refused connection to this machine means the
+    app is not running, so say how to start it (never urllib3's nested exception text)."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    refused = "refused" in str(exc).lower() or "Errno 111" in str(exc)
+    if refused and parts.hostname in {"localhost", "127.0.0.1", "::1"}:
+        return (
+            f"nothing answers at {origin} (the function app): start `make run` (in another "
+            "terminal), then run this again"
+        )
+    return f"{method} {url}: no answer ({type(exc).__name__}: could not connect to {origin})"
 
 
 def _content_type_problem(content_type: str) -> str | None:
@@ -690,8 +708,10 @@ class CallSession:
         echo: Echo | None = None,
         session: requests.Session | None = None,
         standin_url: str | None = None,
+        method: str = "POST",
     ) -> None:
         self.standin_url = standin_url.rstrip("/") if standin_url else None
+        self.method = method.upper()  # of the first request: the number's VoiceMethod
         self.account_sid = account_sid
         self.from_ = from_
         self.to = to
@@ -767,7 +787,7 @@ class CallSession:
         started = time.monotonic()
         self._say(transcript, f"Call {self.call_sid} from {self.from_} to {self.to}")
         url: str | None = self._transport.twilio_url(self.path)
-        method, extra = "POST", dict[str, str]()
+        method, extra = self.method, dict[str, str]()
         callbacks: list[tuple[str, str, dict[str, str]]] = []
         requests_made = 0
         while url is not None:
@@ -1376,9 +1396,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     call.add_argument(
         "--status-callback",
-        default=None,
+        default=CALL_STATUS_PATH,
         metavar="PATH_OR_URL",
-        help="also POST the final call status there, as a number's status callback",
+        help=(
+            "where the final call status goes, as a number's status callback (default "
+            "%(default)s, as `numbers wire` sets it: the call's record ends completed or "
+            "no-answer instead of staying ringing, and a missed call can be texted back)"
+        ),
+    )
+    call.add_argument(
+        "--no-status-callback",
+        dest="status_callback",
+        action="store_const",
+        const=None,
+        help="send no final status (a number with no status callback configured)",
     )
 
     sms = commands.add_parser(

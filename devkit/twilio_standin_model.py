@@ -562,25 +562,41 @@ def number_json(account_sid: str, spec: Mapping[str, Any], created: datetime) ->
         "phone_number": phone,
         "sid": sid,
         "sms_application_sid": "",
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": "",
+        "sms_fallback_method": str(spec.get("sms_fallback_method") or "POST"),
+        "sms_fallback_url": str(spec.get("sms_fallback_url") or ""),
         "sms_method": str(spec.get("sms_method") or "POST"),
         "sms_url": str(spec.get("sms_url") or ""),
         "status": "in-use",
         "status_callback": str(spec.get("status_callback") or ""),
-        "status_callback_method": "POST",
+        "status_callback_method": str(spec.get("status_callback_method") or "POST"),
         "trunk_sid": None,
         "type": "local",
         "uri": f"{API_PREFIX}/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json",
         "voice_application_sid": "",
         "voice_caller_id_lookup": False,
-        "voice_fallback_method": "POST",
-        "voice_fallback_url": "",
+        "voice_fallback_method": str(spec.get("voice_fallback_method") or "POST"),
+        "voice_fallback_url": str(spec.get("voice_fallback_url") or ""),
         "voice_method": str(spec.get("voice_method") or "POST"),
         "voice_receive_mode": "voice",
         "voice_url": str(spec.get("voice_url") or ""),
     }
 
+
+#: IncomingPhoneNumbers update parameters and the JSON fields they set.
+NUMBER_URL_FIELDS = {
+    "VoiceUrl": "voice_url",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "SmsUrl": "sms_url",
+    "SmsFallbackUrl": "sms_fallback_url",
+    "StatusCallback": "status_callback",
+}
+NUMBER_METHOD_FIELDS = {
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackMethod": "voice_fallback_method",
+    "SmsMethod": "sms_method",
+    "SmsFallbackMethod": "sms_fallback_method",
+    "StatusCallbackMethod": "status_callback_method",
+}
 
 #: Usage categories: description, count unit, usage unit, unit price (USD).
 USAGE_CATEGORIES: dict[str, tuple[str, str, str, float]] = {
@@ -1176,6 +1192,50 @@ class StandinStore:
                 if (not phone or phone in n["phone_number"])
                 and (not name or name.lower() in str(n["friendly_name"]).lower())
             ]
+
+    def get_number(self, sid: str) -> dict[str, Any]:
+        """An IncomingPhoneNumber by SID (Twilio's 404 otherwise)."""
+        with self.lock:
+            for number in self.numbers:
+                if number["sid"] == sid:
+                    return dict(number)
+        raise not_found(
+            f"{API_PREFIX}/Accounts/{self.config.account_sid}/IncomingPhoneNumbers/{sid}.json"
+        )
+
+    def update_number(self, sid: str, form: Mapping[str, list[str]]) -> dict[str, Any]:
+        """Apply ``POST IncomingPhoneNumbers/{sid}.json`` as Twilio does: only the parameters
+        given change, an empty URL clears it, URLs must be http(s) and methods GET or POST, and a
+        fallback URL needs its primary URL (21405 voice, 21406 SMS) once the update is applied."""
+        with self.lock:
+            number = next((n for n in self.numbers if n["sid"] == sid), None)
+            if number is None:
+                raise not_found(
+                    f"{API_PREFIX}/Accounts/{self.config.account_sid}/IncomingPhoneNumbers/{sid}.json"
+                )
+            changed = dict(number)
+            for name, key in NUMBER_URL_FIELDS.items():
+                if name in form:
+                    value = _first(form, name)
+                    if value and not is_http_url(value):
+                        raise TwilioApiError(400, 21502, f"{name} is not a valid URL: {value}")
+                    changed[key] = value
+            for name, key in NUMBER_METHOD_FIELDS.items():
+                if name in form:
+                    value = _first(form, name).upper()
+                    if value not in {"GET", "POST"}:
+                        raise invalid_parameter(f"{name} must be GET or POST")
+                    changed[key] = value
+            if "FriendlyName" in form:
+                changed["friendly_name"] = _first(form, "FriendlyName")
+            if changed["voice_fallback_url"] and not changed["voice_url"]:
+                raise TwilioApiError(400, 21405, "Cannot set VoiceFallbackUrl without setting Url")
+            if changed["sms_fallback_url"] and not changed["sms_url"]:
+                raise TwilioApiError(400, 21406, "Cannot set SmsFallbackUrl without setting SmsUrl")
+            changed["date_updated"] = rfc2822(now_utc())
+            number.clear()
+            number.update(changed)
+            return dict(number)
 
     def _count_usage(self, category: str, count: float, usage: float) -> None:
         today = now_utc().date()

@@ -466,6 +466,14 @@ async def list_numbers(request: web.Request) -> web.Response:
     return twilio_json(page_of(items, "incoming_phone_numbers", request.path, query))
 
 
+async def fetch_number(request: web.Request) -> web.Response:
+    return twilio_json(_store(request).get_number(request.match_info["sid"]))
+
+
+async def update_number(request: web.Request) -> web.Response:
+    return twilio_json(_store(request).update_number(request.match_info["sid"], _params(request)))
+
+
 async def list_usage(request: web.Request) -> web.Response:
     query = _params(request)
     items = _store(request).list_usage(query)
@@ -739,6 +747,8 @@ def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
     r.add_get(account + f"/Calls/{sid}.json", fetch_call)
     r.add_post(account + f"/Calls/{sid}.json", update_call)
     r.add_get(account + "/IncomingPhoneNumbers.json", list_numbers)
+    r.add_get(account + f"/IncomingPhoneNumbers/{sid}.json", fetch_number)
+    r.add_post(account + f"/IncomingPhoneNumbers/{sid}.json", update_number)
     r.add_get(account + "/Usage/Records.json", list_usage)
     r.add_get(account + f"/Recordings/{sid}.json", fetch_recording)
     for media in (f"/Recordings/{sid}", f"/Recordings/{sid}.wav", f"/Recordings/{sid}.mp3"):

@@ -1,10 +1,11 @@
 """HTTP answers shared by every route: JSON and TwiML responses, and the one error shape.
 
-Every operator error is `{"error": {"code", "message", "field"?}}` with a 4xx status (SPEC);
-`ApiError` carries one from wherever it is found to the route that answers it
-(`api_error_response`). The only 5xx are Twilio's own transient failures (503 with
-`Retry-After`) and the app's broken configuration or storage, never a caller's input.
-`query_param`, `parse_limit`, `parse_datetime` and `parse_date` read query parameters.
+Every JSON error is `{"error": {"code", "message", "field"?}}`, with a 4xx status whenever the
+caller can fix the request; `ApiError` carries one from wherever it is found (pure rules,
+services, the command line) to the JSON route shell (`switchboard.jsonroutes.shell`) that
+answers it. The only 5xx are storage's and Twilio's temporary failures (503 with `Retry-After`:
+`storage_unavailable`, `twilio_unavailable`) and the app's own configuration, never a caller's
+input. `query_param`, `parse_limit`, `parse_datetime` and `parse_date` read query parameters.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,6 +23,10 @@ import azure.functions as func
 #: Page size of a listing when the caller gives no `limit`, and the largest page of records.
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+#: Seconds a caller should wait after storage failed, or Twilio failed transiently (429 longer).
+STORAGE_RETRY_AFTER = 5
+TWILIO_RETRY_AFTER = 5
+TWILIO_RETRY_AFTER_RATE_LIMITED = 10
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -42,7 +47,7 @@ class ApiError(Exception):
         return self.message
 
     def body(self) -> dict[str, Any]:
-        """The SPEC error body `{"error": {"code", "message", "field"?}}`."""
+        """The error body `{"error": {"code", "message", "field"?}}`."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field:
             error["field"] = self.field
@@ -68,6 +73,30 @@ def not_found(kind: str, key: str) -> ApiError:
 def unavailable(code: str, message: str, retry_after: int | None = None) -> ApiError:
     """503: a dependency (Twilio, storage) or the app's configuration is not available."""
     return ApiError(503, code, message, retry_after=retry_after)
+
+
+def storage_unavailable(exc: BaseException) -> ApiError:
+    """503 with `Retry-After` for a Table or Queue Storage failure, logged by the exception's
+    type only (its message may name the account)."""
+    from switchboard.logs import get_logger
+
+    get_logger(__name__).error("Storage failed: %s", type(exc).__name__)
+    return unavailable(
+        "storage_unavailable",
+        "Table Storage is not available right now: retry later",
+        STORAGE_RETRY_AFTER,
+    )
+
+
+def twilio_unavailable(rate_limited: bool) -> ApiError:
+    """503 with `Retry-After` for Twilio's transient failure (longer when it rate-limited us)."""
+    return unavailable(
+        "twilio_unavailable",
+        "Twilio is temporarily unavailable"
+        + (" (rate limited)" if rate_limited else "")
+        + ": retry later",
+        TWILIO_RETRY_AFTER_RATE_LIMITED if rate_limited else TWILIO_RETRY_AFTER,
+    )
 
 
 def query_param(params: Mapping[str, str], name: str) -> str | None:
@@ -133,20 +162,6 @@ def json_response(
     )
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> func.HttpResponse:
-    """The SPEC error body with its status."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        error["field"] = field
-    return json_response({"error": error}, status_code, headers)
-
-
 def twiml_response(xml: str, status_code: int = 200) -> func.HttpResponse:
     """TwiML as Twilio expects it: text/xml."""
     return func.HttpResponse(xml, status_code=status_code, mimetype="text/xml", charset="utf-8")
@@ -170,32 +185,3 @@ def forbidden() -> func.HttpResponse:
 def api_error_response(error: ApiError) -> func.HttpResponse:
     """The answer for an `ApiError`: its status, body and headers."""
     return json_response(error.body(), error.status, error.headers() or None)
-
-
-#: An operator route's work: the request and the settings in, a response out (or `ApiError`).
-Handler = Callable[[func.HttpRequest, Any], func.HttpResponse]
-
-
-def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
-    """Run an operator route's `handler` with the settings; `ApiError` becomes the one JSON
-    error shape, and a bug a 500 without detail (logged with its trace).
-
-    (A helper called by each route rather than a decorator: the Functions worker reads the
-    route function's own signature to bind `req`.)
-    """
-    from switchboard import settings as settings_module
-    from switchboard.logs import get_logger
-
-    try:
-        settings = settings_module.get_settings()
-    except settings_module.SettingsError as exc:
-        return api_error_response(unavailable("settings_invalid", str(exc)))
-    try:
-        return handler(req, settings)
-    except ApiError as exc:
-        return api_error_response(exc)
-    except Exception:
-        get_logger(__name__).exception(
-            "Operator route %s failed", getattr(handler, "__name__", "?")
-        )
-        return error_response(500, "internal_error", "unexpected error (logged)")

@@ -40,8 +40,16 @@ SECRET_SETTINGS = frozenset(
         "AzureWebJobsStorage",
         "DEVHOST_FUNCTION_KEY",
         "SMTP_PASSWORD",
+        "INBOX_SESSION_KEY",
     }
 )
+
+#: The inbox session key of local.settings.sample.json: fine on a laptop, refused in Azure
+#: (anyone who read the sample could sign sessions).
+SAMPLE_INBOX_SESSION_KEY = "devkit-local-inbox-session-key-not-for-azure"
+#: Shortest `INBOX_SESSION_KEY` accepted (characters): 32 random characters carry well over
+#: the 128 bits an HMAC key needs.
+MIN_INBOX_SESSION_KEY = 32
 
 DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
 
@@ -187,6 +195,7 @@ class Settings:
     table_sms_schedule: str = _setting("TABLE_SMS_SCHEDULE", "SmsSchedule")
     table_opt_out: str = _setting("TABLE_OPT_OUT", "OptOut")
     table_lines: str = _setting("TABLE_LINES", "Lines")
+    table_inbox_users: str = _setting("TABLE_INBOX_USERS", "InboxUsers")
     # Lines (a number's own hours, greetings and call flow: switchboard.lines)
     lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
     lines_clock: datetime | None = _setting("LINES_CLOCK")  # honoured outside Azure only
@@ -213,6 +222,14 @@ class Settings:
     smtp_password: str | None = _secret("SMTP_PASSWORD")
     smtp_from: str | None = _setting("SMTP_FROM")
     smtp_tls: str = _setting("SMTP_TLS", "starttls")  # starttls, implicit or none
+    # The owner's inbox (switchboard.inbox): its sessions and the optional platform sign-in
+    inbox_session_key: str | None = _secret("INBOX_SESSION_KEY")
+    inbox_session_hours: int = _setting("INBOX_SESSION_HOURS", 12)
+    inbox_app_service_auth: bool = _setting("INBOX_APP_SERVICE_AUTH", False)
+    #: Set by Azure App Service when its Authentication is on (read only in Azure).
+    website_auth_enabled: bool = _setting("WEBSITE_AUTH_ENABLED", False)
+    # Where `numbers wire` publishes each number's fallback TwiML (a blob container Twilio reads)
+    fallback_container_url: str | None = _setting("FALLBACK_CONTAINER_URL")
     # The loop guard of automatic texts (switchboard.guard)
     sms_auto_reply_window: timedelta = _setting("SMS_AUTO_REPLY_WINDOW", timedelta(hours=12))
     sms_forward_daily_cap: int = _setting("SMS_FORWARD_DAILY_CAP", 10)
@@ -493,6 +510,14 @@ def parse_text(raw: str) -> str:
     return raw.strip()
 
 
+def parse_secret_key(raw: str) -> str:
+    """A signing key: at least `MIN_INBOX_SESSION_KEY` characters, valid Unicode."""
+    value = parse_text(raw)
+    if len(value) < MIN_INBOX_SESSION_KEY:
+        raise ValueError(f"must be at least {MIN_INBOX_SESSION_KEY} characters (random ones)")
+    return value
+
+
 def parse_menu(raw: str) -> Menu:
     """The voice menu JSON (see switchboard.menu); errors name the entry."""
     _require_unicode(raw)
@@ -619,6 +644,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_SMS_SCHEDULE": parse_table_name,
     "TABLE_OPT_OUT": parse_table_name,
     "TABLE_LINES": parse_table_name,
+    "TABLE_INBOX_USERS": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
     "LINES_CLOCK": parse_instant,
     "VOICE_GREETING": parse_text,
@@ -641,6 +667,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "SMTP_PASSWORD": parse_text,
     "SMTP_FROM": parse_mail_address,
     "SMTP_TLS": parse_smtp_tls,
+    "INBOX_SESSION_KEY": parse_secret_key,
+    "INBOX_SESSION_HOURS": parse_int_range(1, 720),
+    "INBOX_APP_SERVICE_AUTH": parse_bool,
+    "WEBSITE_AUTH_ENABLED": parse_bool,
+    "FALLBACK_CONTAINER_URL": parse_url(),
     "SMS_AUTO_REPLY_WINDOW": parse_iso_duration_between(timedelta(minutes=1), timedelta(days=30)),
     "SMS_FORWARD_DAILY_CAP": parse_int_range(1, 1000),
 }
@@ -724,6 +755,15 @@ def _careless(values: dict[str, Any]) -> list[SettingProblem]:
                 "http is allowed only to a loopback address",
             )
         )
+    if values.get("running_in_azure") and values.get("inbox_session_key") == (
+        SAMPLE_INBOX_SESSION_KEY
+    ):
+        problems.append(
+            SettingProblem(
+                "INBOX_SESSION_KEY",
+                "is the sample's key: set a random one (a Key Vault reference) in Azure",
+            )
+        )
     own = values.get("twilio_from_number")
     if own:
         for attribute in ("owner_number", "voice_forward_to"):
@@ -790,6 +830,44 @@ def _storage_identity(values: dict[str, Any]) -> list[SettingProblem]:
         for attribute in ("storage_table_service_uri", "storage_queue_service_uri")
         if not values.get(attribute)
     ]
+
+
+#: Set by the platform, read by the app: never "missing" (locally they are simply absent).
+PLATFORM_SETTINGS = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"})
+#: Needed for the app to do its work. Storage and the sender each have two forms; every other
+#: setting is optional (its default applies, or the feature it enables is off).
+NEEDED_SETTINGS = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "OUTBOUND_CALL_QUEUE",  # the host resolves %OUTBOUND_CALL_QUEUE% itself: no default
+    "SMS_TIMER_SCHEDULE",  # the same for %SMS_TIMER_SCHEDULE%
+)
+_EITHER = (
+    ("AzureWebJobsStorage", "AzureWebJobsStorage__accountName"),
+    ("TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"),
+)
+
+
+def setting_states(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each setting as `present`, `missing` (needed and not set) or `optional` (not set, its
+    default applies); platform variables are left out. Never values."""
+    set_now = presence(environ)
+    states: dict[str, str] = {}
+    for name, present in set_now.items():
+        if name in PLATFORM_SETTINGS:
+            continue
+        states[name] = "present" if present else "optional"
+    for name in NEEDED_SETTINGS:
+        if not set_now.get(name):
+            states[name] = "missing"
+    for first, second in _EITHER:
+        if not set_now.get(first) and not set_now.get(second):
+            states[first] = "missing"
+    identity = ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+    if all(set_now.get(n) for n in identity):
+        states.pop("AzureWebJobsStorage", None)
+        states["AzureWebJobsStorage"] = "optional"
+    return states
 
 
 def presence(environ: Mapping[str, str] | None = None) -> dict[str, bool]:

@@ -25,6 +25,7 @@ SCRUBBED_PREFIXES = (
     "DEVHOST_",
     "AzureWebJobs",
     "PYTHON_THREADPOOL_THREAD_COUNT",
+    "INBOX_",
     # What the platform sets in Azure (switchboard.settings.AZURE_HOST_MARKERS)
     "CONTAINER_NAME",
     "LEGION_SERVICE_HOST",
@@ -38,15 +39,18 @@ def _fresh_process_memory() -> Iterator[None]:
     opt-out journal, the loop guard's fallback tallies and the account's numbers."""
     from switchboard.guard.own_numbers import OWN_NUMBERS
     from switchboard.guard.store import LOCAL
+    from switchboard.lines.service import forget_account_numbers
     from switchboard.optouts.journal import PENDING
 
     for memory in (PENDING, LOCAL):
         memory.clear()
     OWN_NUMBERS.forget()
+    forget_account_numbers()  # the lines' copy: in-process CLI runs of one test fill it too
     yield
     for memory in (PENDING, LOCAL):
         memory.clear()
     OWN_NUMBERS.forget()
+    forget_account_numbers()
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ def calls_poison(msg: func.QueueMessage) -> None:
 
 
 @bp.function_name("calls")
-@bp.route(route="calls", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/calls", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def calls(req: func.HttpRequest) -> func.HttpResponse:
     """`POST /api/calls` (enqueue a call) and `GET /api/calls` (recent calls)."""
     from switchboard.calls.routes import handle_calls
@@ -52,7 +52,7 @@ def calls(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("calls_get")
-@bp.route(route="calls/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/calls/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def calls_get(req: func.HttpRequest) -> func.HttpResponse:
     """`GET /api/calls/{id}`."""
     from switchboard.calls.routes import handle_get_call

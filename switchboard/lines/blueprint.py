@@ -1,7 +1,8 @@
 """Lines (auth level function): the operator's routes for each number's line.
 
-Thin on purpose: each route runs its handler in `switchboard.lines.routes` through
-`switchboard.http.serve` (settings, the one error shape), imported on the first call (cold start).
+Thin on purpose: each function calls its JSON route in `switchboard.lines.routes` (declared with
+the function key; the shell loads the settings and answers errors in the one shape), imported on
+the first call (cold start).
 `lines/schema` is a literal segment, so it wins over `lines/{number}` (ASP.NET route precedence,
 which the Functions host and the devkit host both follow).
 """
@@ -14,62 +15,56 @@ bp = func.Blueprint()
 
 
 @bp.function_name("lines_list")
-@bp.route(route="lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_list(req: func.HttpRequest) -> func.HttpResponse:
     """Every stored line and its state now."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.list_lines)
+    return routes.list_lines(req)
 
 
 @bp.function_name("lines_schema")
-@bp.route(route="lines/schema", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/schema", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     """The JSON Schema of a line document."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.schema)
+    return routes.schema(req)
 
 
 @bp.function_name("lines_item")
 @bp.route(
-    route="lines/{number}", methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION
+    route="api/lines/{number}", methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION
 )
 def lines_item(req: func.HttpRequest) -> func.HttpResponse:
     """A line's document: read, write (`If-Match`), delete."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.item)
+    return routes.item(req)
 
 
 @bp.function_name("lines_history")
-@bp.route(route="lines/{number}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every version of a line, newest first."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.history)
+    return routes.history(req)
 
 
 @bp.function_name("lines_override")
-@bp.route(route="lines/{number}/override", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/override", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def lines_override(req: func.HttpRequest) -> func.HttpResponse:
     """Open or closed until a time or the next change; or clear the override."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.override)
+    return routes.override(req)
 
 
 @bp.function_name("lines_status")
-@bp.route(route="lines/{number}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/lines/{number}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_status(req: func.HttpRequest) -> func.HttpResponse:
     """The line's state now, why, and when it next changes."""
-    from switchboard.http import serve
     from switchboard.lines import routes
 
-    return serve(req, routes.status)
+    return routes.status(req)

@@ -5,7 +5,9 @@
     python -m switchboard lines set +15017122661 main-line.json [--force]
     python -m switchboard lines override +15017122661 closed --until 2026-12-24T17:00-05:00
     python -m switchboard lines override +15017122661 --clear
-    python -m switchboard lines status +15017122661
+    python -m switchboard lines status +15017122661 [--at 2026-12-24T09:00]
+    python -m switchboard lines preview +15017122661 --at 2026-12-24T09:00 --from +15558675310
+    python -m switchboard lines history +15017122661
     python -m switchboard lines export lines/      # one <number>.json per line
     python -m switchboard lines import lines/      # checks every file before writing any
 
@@ -23,13 +25,15 @@ from typing import Any, NoReturn
 
 import click
 
+from switchboard.commandline import fail
 from switchboard.http import ApiError
 from switchboard.lines import document, service
 from switchboard.phone import is_e164
 
 
 def _fail(error: ApiError) -> NoReturn:
-    raise click.ClickException(error.message)
+    # The shared failure: a 503 (storage down) tells to start `make run` when it is local.
+    fail(error)
 
 
 def _settings(obj: Any) -> Any:
@@ -105,6 +109,7 @@ def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
         click.echo(f"warning: {warning['message']}", err=True)
     verb = "created" if written.created else "replaced"
     click.echo(f"{number}: {verb}, version {written.version}")
+    click.echo(heard_when(settings))
 
 
 def _pointed(exc: ApiError, file: Path) -> ApiError:
@@ -167,13 +172,118 @@ def override_command(
 
 @lines.command("status")
 @click.argument("number")
+@click.option("--at", help="Another moment: ISO-8601, in the line's zone unless it has an offset.")
 @click.pass_obj
-def status_command(obj: Any, number: str) -> None:
-    """A line's state now, why, and the next change."""
+def status_command(obj: Any, number: str, at: str | None) -> None:
+    """A line's state now (or --at), why, and the next change."""
+    settings = _settings(obj)
     try:
-        _echo(service.status(_settings(obj), number))
+        moment = _moment(at, _line(settings, number)) if at else None
+        _echo(service.status(settings, number, moment))
     except ApiError as exc:
         _fail(exc)
+
+
+def heard_when(settings: Any) -> str:
+    """When calls hear a change: at once on this instance, within the cache TTL elsewhere."""
+    ttl = settings.lines_cache_seconds
+    return (
+        f"Calls hear it within {ttl} s (LINES_CACHE_SECONDS: each app instance keeps a line that "
+        "long; the instance that wrote it, at once)"
+    )
+
+
+def _line(settings: Any, number: str) -> Any:
+    """The number's line: its stored document, else the default line of the settings."""
+    from dataclasses import replace
+
+    from switchboard.lines.defaults import default_line
+
+    number = number.strip()
+    try:
+        stored = service.get(settings, number)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return replace(default_line(settings), number=number)
+    assert stored.document is not None
+    return document.build_line(stored.document, number, stored.version)
+
+
+def _moment(raw: str, line: Any) -> Any:
+    """`--at` as an instant: an offset is honoured, a plain local time is in the line's zone."""
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise click.BadParameter(
+            "must be an ISO-8601 time such as 2026-12-24T09:00 (the line's zone) or "
+            "2026-12-24T09:00-05:00",
+            param_hint="--at",
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=line.schedule.zone)
+    return value
+
+
+@lines.command("preview")
+@click.argument("number")
+@click.option("--at", help="ISO-8601, in the line's zone unless it has an offset (default now).")
+@click.option("--from", "caller", default="+15558675310", show_default=True, help="The caller.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def preview_command(obj: Any, number: str, at: str | None, caller: str, as_json: bool) -> None:
+    """What a call from --from at --at would hear, and what it would make the app send, from
+    the stored line (or the default line): nothing is called, nothing restarts."""
+    from switchboard.lines.lookup import now
+    from switchboard.lines.preview import describe, preview
+
+    if not is_e164(caller.strip()):
+        raise click.BadParameter(
+            "must be an E.164 number such as +15558675310", param_hint="--from"
+        )
+    settings = _settings(obj)
+    try:
+        line = _line(settings, number)
+    except ApiError as exc:
+        _fail(exc)
+    moment = _moment(at, line) if at else now(settings)
+    found = preview(line, moment, caller.strip())
+    if as_json:
+        _echo({**found._asdict(), "at": found.at.isoformat()})
+        return
+    click.echo(describe(found, number.strip(), caller.strip(), line.name))
+
+
+@lines.command("history")
+@click.argument("number")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--cursor", help="The cursor the previous page printed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with each version's document).")
+@click.pass_obj
+def history_command(obj: Any, number: str, limit: int, cursor: str | None, as_json: bool) -> None:
+    """Every version of a line, newest first: when, what changed (put, override, import...)."""
+    try:
+        found = service.history(_settings(obj), number, limit, cursor)
+    except ApiError as exc:
+        _fail(exc)
+    if as_json:
+        _echo(found)
+        return
+    items = found.get("items") or []
+    if not items:
+        click.echo(f"{number.strip()}: no versions")
+    for item in items:
+        name = (item.get("document") or {}).get("name") or ""
+        click.echo(
+            f"v{item['version']}  {item.get('updatedAt') or '?'}  {item['change']:15} {name}"
+        )
+    if found.get("nextCursor"):
+        click.echo(
+            f"more: python -m switchboard lines history {number.strip()} --cursor "
+            f"{found['nextCursor']}"
+        )
 
 
 @lines.command("delete")
@@ -186,6 +296,7 @@ def delete_command(obj: Any, number: str) -> None:
     except ApiError as exc:
         _fail(exc)
     click.echo(f"{number.strip()}: deleted (version {version})")
+    click.echo(heard_when(_settings(obj)))
 
 
 @lines.command("export")
@@ -250,3 +361,4 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
         f"imported {len(planned)} line(s): {counts['created']} created, "
         f"{counts['replaced']} replaced, {counts['unchanged']} unchanged"
     )
+    click.echo(heard_when(settings))

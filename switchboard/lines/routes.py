@@ -1,5 +1,6 @@
-"""The lines routes (auth level function): read the request, call `switchboard.lines.service`,
-answer JSON (errors in the one shape, `{"error": {"code", "message", "field"}}`).
+"""The lines routes (function key): read the request, call `switchboard.lines.service`, answer
+JSON. Each is a JSON route (`switchboard.jsonroutes.shell`), which answers errors in the one
+shape, `{"error": {"code", "message", "field"}}` (a document's field as a JSON pointer).
 
 | route | answer |
 | --- | --- |
@@ -21,26 +22,24 @@ from typing import Any
 import azure.functions as func
 
 from switchboard.http import ApiError, json_response, parse_limit, query_param
+from switchboard.jsonroutes.auth import FUNCTION_KEY
+from switchboard.jsonroutes.shell import ApiRequest, json_route
 from switchboard.lines import api, document, service
-from switchboard.settings import Settings
 
 
-def _number(req: func.HttpRequest) -> str:
-    return str(req.route_params.get("number", ""))
+def _number(request: ApiRequest) -> str:
+    return str(request.route_params.get("number", ""))
 
 
-def _body(req: func.HttpRequest) -> Any:
-    raw = req.get_body()
-    if not raw:
+def _body(request: ApiRequest) -> Any:
+    # Empty is "not an object" (the document's own checks name what a non-object lacks).
+    if not request.http.get_body():
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    return request.json()
 
 
-def _force(req: func.HttpRequest) -> bool:
-    raw = query_param(req.params, "force")
+def _force(request: ApiRequest) -> bool:
+    raw = query_param(request.params, "force")
     if raw is None:
         return False
     if raw.lower() not in ("true", "false", "1", "0"):
@@ -48,12 +47,14 @@ def _force(req: func.HttpRequest) -> bool:
     return raw.lower() in ("true", "1")
 
 
-def list_lines(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def list_lines(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/lines`."""
-    return json_response(service.list_lines(settings))
+    return json_response(service.list_lines(request.settings))
 
 
-def schema(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def schema(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/lines/schema`."""
     return func.HttpResponse(
         json.dumps(document.schema(), ensure_ascii=False, indent=2),
@@ -63,47 +64,54 @@ def schema(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
     )
 
 
-def item(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def item(request: ApiRequest) -> func.HttpResponse:
     """`GET`, `PUT` and `DELETE /api/lines/{number}`."""
-    number = _number(req)
-    if req.method == "PUT":
+    number = _number(request)
+    if request.method == "PUT":
+        given = _body(request)
         written = service.put(
-            settings,
+            request.settings,
             number,
-            _body(req),
-            if_match=req.headers.get("if-match"),
-            force=_force(req),
+            given,
+            if_match=request.headers.get("if-match"),
+            force=_force(request),
         )
         body: dict[str, Any] = dict(written.document)
         headers = {"ETag": api.etag(written.version)}
         if written.warnings:
             headers["Warning"] = '299 - "' + written.warnings[0]["message"] + '"'
         return json_response(body, 201 if written.created else 200, headers)
-    if req.method == "DELETE":
-        version = service.delete(settings, number, if_match=req.headers.get("if-match"))
+    if request.method == "DELETE":
+        version = service.delete(request.settings, number, if_match=request.headers.get("if-match"))
         return json_response({"number": number.strip(), "version": version, "deleted": True}, 200)
-    stored = service.get(settings, number)
+    stored = service.get(request.settings, number)
     return json_response(stored.document, 200, {"ETag": api.etag(stored.version)})
 
 
-def history(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def history(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/lines/{number}/history`."""
     limit = parse_limit(
-        req.params, default=api.DEFAULT_HISTORY_LIMIT, maximum=api.MAX_HISTORY_LIMIT
+        request.params, default=api.DEFAULT_HISTORY_LIMIT, maximum=api.MAX_HISTORY_LIMIT
     )
-    cursor = query_param(req.params, "cursor")
-    return json_response(service.history(settings, _number(req), limit, cursor))
+    cursor = query_param(request.params, "cursor")
+    return json_response(service.history(request.settings, _number(request), limit, cursor))
 
 
-def override(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def override(request: ApiRequest) -> func.HttpResponse:
     """`POST /api/lines/{number}/override`."""
-    line = service.override(settings, _number(req), _body(req))
+    body = _body(request)
+    settings = request.settings
+    line = service.override(settings, _number(request), body)
     assert line.number is not None
     return json_response(
         service.status(settings, line.number), 200, {"ETag": api.etag(line.version or 0)}
     )
 
 
-def status(req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def status(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/lines/{number}/status`."""
-    return json_response(service.status(settings, _number(req)))
+    return json_response(service.status(request.settings, _number(request)))

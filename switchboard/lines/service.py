@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from switchboard.http import ApiError, not_found, unavailable
+from switchboard.http import ApiError, not_found, storage_unavailable
 from switchboard.lines import api, document
 from switchboard.lines import hours as h
 from switchboard.lines.defaults import default_line
@@ -52,18 +52,13 @@ def _store(settings: Settings) -> LineStore:
     return LineStore.from_settings(settings)
 
 
-def _storage_error(exc: BaseException) -> ApiError:
-    logger.error("lines: storage failed (%s)", type(exc).__name__)
-    return unavailable("storage_unavailable", "storage is unavailable, try again", 5)
-
-
 def _current(settings: Settings, number: str) -> StoredLine | None:
     try:
         return _store(settings).get(number)
     except ApiError:
         raise
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
 
 
 def _live(settings: Settings, number: str) -> StoredLine:
@@ -107,7 +102,7 @@ def _write(
     except ApiError:
         raise
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     cache(settings).put(
         number, document.build_line(stored, number, written.version) if stored else None
     )
@@ -239,7 +234,7 @@ def history(settings: Settings, number: str, limit: int, cursor: str | None) -> 
     try:
         found = _store(settings).history(number, limit + 1, before_version=before)
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     if not found and before is None:
         raise not_found("line", number)
     page = found[:limit]
@@ -286,7 +281,7 @@ def override(settings: Settings, number: str, body: Any, moment: datetime | None
         except VersionConflict:
             continue  # someone wrote in between: apply the override to their version
         except Exception as exc:
-            raise _storage_error(exc) from exc
+            raise storage_unavailable(exc) from exc
         line = replace(line, version=written.version)
         cache(settings).put(number, line)
         return line
@@ -311,7 +306,7 @@ def list_lines(settings: Settings) -> dict[str, Any]:
     try:
         found = _store(settings).list_current()
     except Exception as exc:
-        raise _storage_error(exc) from exc
+        raise storage_unavailable(exc) from exc
     items = []
     for stored in found:
         assert stored.document is not None

@@ -22,12 +22,11 @@ from azure.core.exceptions import AzureError
 
 from switchboard import records
 from switchboard.http import (
-    ApiError,
     invalid,
     parse_datetime,
     parse_limit,
     query_param,
-    unavailable,
+    storage_unavailable,
 )
 from switchboard.logbook.store import ConcurrencyError, RecordStore
 from switchboard.logs import get_logger
@@ -40,7 +39,6 @@ DEFAULT_SINCE = timedelta(days=30)
 MAX_WINDOW_DAYS = 31
 #: Storage failures that mean "try again later" rather than "your request is wrong".
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (AzureError, ConcurrencyError)
-STORAGE_RETRY_AFTER = 5
 
 # Index RowKeys (`records.index_row`): inverted milliseconds (14+ digits), a hyphen, the id.
 _INDEX_ROW = re.compile(r"^(\d{14,16})-(.+)$", re.DOTALL)
@@ -48,16 +46,6 @@ _CURSOR_PREFIX = "v1:"
 # The index row of the epoch holds the inversion constant: inverted ms + real ms = this.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INVERSION = int(records.index_row(_EPOCH, "").split("-", 1)[0])
-
-
-def storage_unavailable(exc: BaseException) -> ApiError:
-    """503 for a storage failure (the exception type only: messages may hold account names)."""
-    logger.error("Table Storage failed: %s", type(exc).__name__)
-    return unavailable(
-        "storage_unavailable",
-        "Table Storage is not available right now: retry later",
-        STORAGE_RETRY_AFTER,
-    )
 
 
 def encode_cursor(index_row: str) -> str:

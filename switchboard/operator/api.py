@@ -10,7 +10,6 @@ parameters every listing shares are `switchboard.http`; paging through CallLog a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from switchboard.http import (
     parse_date,
     parse_limit,
     query_param,
-    unavailable,
+    twilio_unavailable,
 )
 from switchboard.phone import is_e164
 from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, is_valid_unicode
@@ -32,9 +31,6 @@ from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, is_valid_unicode
 MAX_URL_CHARS = 2048
 #: Numbers and usage come from Twilio in one page of at most this many.
 MAX_TWILIO_LIMIT = 1000
-#: Seconds a caller should wait after Twilio's transient failure (429 gets longer).
-RETRY_AFTER_SECONDS = 5
-RETRY_AFTER_RATE_LIMITED = 10
 
 SEND_FIELDS = frozenset({"to", "body", "from", "mediaUrl"})
 # Twilio's usage categories are lowercase words joined by hyphens (`sms-outbound`,
@@ -67,20 +63,6 @@ OPTED_OUT_CODE = 21610
 # --------------------------------------------------------------------------------------------
 # Field checks
 # --------------------------------------------------------------------------------------------
-
-
-def parse_json_object(raw: bytes | str | None) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 `invalid_json`."""
-    if raw is None or raw in (b"", ""):
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        # ValueError covers JSONDecodeError and undecodable bytes (UnicodeDecodeError).
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    return value
 
 
 def require_text(data: Mapping[str, Any], name: str, *, max_chars: int) -> str:
@@ -297,14 +279,7 @@ def twilio_error(failure: Any) -> ApiError:
     403, 404) is the app's configuration, not the caller's request → 502.
     """
     if failure.transient:
-        rate_limited = failure.status == 429 or failure.code == 20429
-        return unavailable(
-            "twilio_unavailable",
-            "Twilio is temporarily unavailable"
-            + (" (rate limited)" if rate_limited else "")
-            + ": retry later",
-            RETRY_AFTER_RATE_LIMITED if rate_limited else RETRY_AFTER_SECONDS,
-        )
+        return twilio_unavailable(failure.status == 429 or failure.code == 20429)
     status = failure.status
     code = failure.code
     message = str(failure.message or "Twilio refused the request")

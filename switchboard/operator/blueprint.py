@@ -1,8 +1,8 @@
-"""Operator API (auth level function): health, and the routes of SPEC "Operator API".
+"""Operator API (auth level function): health, messages, numbers, usage, the OpenAPI file.
 
-Thin on purpose: each route runs its handler in `switchboard.operator.routes` (through `serve`,
-which loads the settings and answers errors in the one JSON shape), imported on the first call
-(cold start).
+Thin on purpose: each function calls its JSON route in `switchboard.operator.routes` (declared
+with the function key; the shell loads the settings and answers errors in the one JSON shape),
+imported on the first call (cold start).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("health")
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Which settings are present (never values) and whether storage and Twilio answer."""
     from switchboard.operator import routes as operator_routes
@@ -22,56 +22,54 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("send_message")
-@bp.route(route="messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def send_message(req: func.HttpRequest) -> func.HttpResponse:
     """Send an SMS/MMS now: `{"to", "body", "from"?, "mediaUrl"?}` → 201 `{"sid", "status"}`."""
     from switchboard.operator import routes as operator_routes
 
-    return operator_routes.serve(req, operator_routes.send_message)
+    return operator_routes.send_message(req)
 
 
 @bp.function_name("list_messages")
-@bp.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_messages(req: func.HttpRequest) -> func.HttpResponse:
     """Recent messages, newest first: `?since=&limit=&cursor=` → `{"items", "nextCursor"}`."""
     from switchboard.operator import routes as operator_routes
 
-    return operator_routes.serve(req, operator_routes.list_messages)
+    return operator_routes.list_messages(req)
 
 
 @bp.function_name("get_message")
-@bp.route(route="messages/{sid}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/messages/{sid}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_message(req: func.HttpRequest) -> func.HttpResponse:
     """A message's MessageLog record; 404 when unknown."""
     from switchboard.operator import routes as operator_routes
 
-    return operator_routes.serve(req, operator_routes.get_message)
+    return operator_routes.get_message(req)
 
 
 @bp.function_name("list_numbers")
-@bp.route(route="numbers", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/numbers", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_numbers(req: func.HttpRequest) -> func.HttpResponse:
     """The account's phone numbers, their webhooks, and whether those point at this app."""
     from switchboard.operator import routes as operator_routes
 
-    return operator_routes.serve(req, operator_routes.list_numbers)
+    return operator_routes.list_numbers(req)
 
 
 @bp.function_name("list_usage")
-@bp.route(route="usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_usage(req: func.HttpRequest) -> func.HttpResponse:
     """Twilio usage records: `?start=YYYY-MM-DD&end=YYYY-MM-DD&category=&limit=`."""
     from switchboard.operator import routes as operator_routes
 
-    return operator_routes.serve(req, operator_routes.list_usage)
+    return operator_routes.list_usage(req)
 
 
 @bp.function_name("openapi")
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="api/openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3 description of the operator API."""
-    from switchboard.operator.routes import openapi_text
+    from switchboard.operator import routes as operator_routes
 
-    return func.HttpResponse(
-        openapi_text(), status_code=200, mimetype="application/json", charset="utf-8"
-    )
+    return operator_routes.openapi(req)

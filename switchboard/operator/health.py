@@ -17,23 +17,29 @@ class Check:
 
 
 def health_report(
-    presence: dict[str, bool],
+    states: dict[str, str],
     setting_problems: list[str],
     storage: Check,
     twilio: Check,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 when settings are valid and every configured dependency answers.
 
-    `presence` maps each setting to whether it is set; `setting_problems` are names of invalid
-    settings with the reason (never values). An unconfigured Twilio is reported, not a failure:
-    the app answers webhooks without REST credentials.
+    `states` maps each setting to `present`, `missing` (needed, not set) or `optional` (not
+    set: its default applies; `settings.setting_states`); `setting_problems` are names of
+    invalid settings with the reason (never values). An unconfigured Twilio is reported, not a
+    failure: the app answers webhooks without REST credentials.
     """
     healthy = not setting_problems and storage.ok and (twilio.ok or not twilio.configured)
+
+    def named(state: str) -> list[str]:
+        return sorted(name for name, found in states.items() if found == state)
+
     body = {
         "status": "ok" if healthy else "degraded",
         "settings": {
-            "present": sorted(name for name, present in presence.items() if present),
-            "missing": sorted(name for name, present in presence.items() if not present),
+            "present": named("present"),
+            "missing": named("missing"),
+            "optional": named("optional"),
             "invalid": setting_problems,
         },
         "storage": {"ok": storage.ok, "detail": storage.detail},

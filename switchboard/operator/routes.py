@@ -1,9 +1,9 @@
-"""The operator routes (auth level function) as the blueprint calls them: health, and the routes
-of SPEC "Operator API" (messages, numbers, usage, the OpenAPI description).
+"""The operator routes (function key) as the blueprint calls them: health, messages, numbers,
+usage and the OpenAPI description.
 
-Each route of `switchboard.operator.blueprint` runs one handler here through `serve`, which
-loads the settings and turns `ApiError` into the one JSON error shape. Validation and JSON shapes
-are `switchboard.operator.api`, the work `switchboard.operator.service` (shared with
+Each is a JSON route (`switchboard.jsonroutes.shell`): the shell authenticates, loads the
+settings on first use and answers every failure in the one JSON error shape. Validation and JSON
+shapes are `switchboard.operator.api`, the work `switchboard.operator.service` (shared with
 `python -m switchboard`).
 """
 
@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
 
 from switchboard import records
 from switchboard import settings as settings_module
-from switchboard.http import (
-    json_response,
-)
-from switchboard.http import serve as http_serve
+from switchboard.http import json_response
+from switchboard.jsonroutes.auth import FUNCTION_KEY
+from switchboard.jsonroutes.shell import ApiRequest, json_route
 from switchboard.logbook import listing
 from switchboard.logs import get_logger
 from switchboard.operator import api as operator_api
@@ -34,14 +34,21 @@ logger = get_logger(__name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 
-Handler = Callable[[func.HttpRequest, settings_module.Settings], func.HttpResponse]
+
+@json_route(auth=FUNCTION_KEY)
+def health(request: ApiRequest) -> func.HttpResponse:
+    """Which settings are present (never values) and whether storage and Twilio answer
+    (broken settings are part of the report, so it loads them itself)."""
+    status, body = health_check()
+    return json_response(body, status)
 
 
-def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Which settings are present (never values) and whether storage and Twilio answer."""
-    presence = settings_module.presence()
+def health_check(environ: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, report) of `GET /api/health` for these settings (default: the process's
+    environment); `python -m switchboard health` prints the same report."""
+    states = settings_module.setting_states(environ)
     try:
-        settings = settings_module.load_settings()
+        settings = settings_module.load_settings(environ)
     except settings_module.SettingsError as exc:
         problems = [str(p) for p in exc.problems]
         storage = Check(False, "settings invalid")
@@ -55,10 +62,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
             own = OWN_NUMBERS.account_numbers(settings)
             problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
-    status, body = health_report(presence, problems, storage, twilio)
+    status, body = health_report(states, problems, storage, twilio)
     if storage.ok:
         body["queues"] = _queue_report(settings)
-    return json_response(body, status)
+    return status, body
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not
@@ -99,15 +106,10 @@ def _twilio_check(settings: settings_module.Settings) -> Check:
     return Check(ok, detail)
 
 
-def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
-    """Run `handler` with the settings; `ApiError` becomes the one JSON error shape."""
-    return http_serve(req, handler)
-
-
 def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str | None:
-    """This app's public origin, for the URLs it gives Twilio (issue 14, item 6): trusted
-    configuration only (`settings.callback_origin`: `PUBLIC_BASE_URL`, else in Azure
-    `https://$WEBSITE_HOSTNAME`), never `Host` or `X-Forwarded-*`. Outside Azure without
+    """This app's public origin, for the URLs it gives Twilio: trusted configuration only (a
+    forged header must never choose where Twilio sends a callback: (`settings.callback_origin`: `PUBLIC_BASE_URL`, else in Azure
+    `https://$WEBSITE_HOSTNAME`), never `Host` or `X-Forwarded-*`). Outside Azure without
     `PUBLIC_BASE_URL` (a laptop), the origin the request reached is used only when it is a
     loopback address (`func start`, `python -m devkit host`); else None: no callback."""
     trusted = settings_module.callback_origin(settings)
@@ -132,38 +134,53 @@ def _warn_no_origin_once() -> None:
     )
 
 
-def send_message(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def send_message(request: ApiRequest) -> func.HttpResponse:
     """`POST /api/messages`: `{"to", "body", "from"?, "mediaUrl"?}` → 201 `{"sid", "status"}`."""
-    request = operator_api.parse_send_request(operator_api.parse_json_object(req.get_body()))
+    send = operator_api.parse_send_request(request.json_object())
+    settings = request.settings
     result = operator_service.send_message(
-        settings, request, app_base_url=app_base_url(req, settings), source="operator"
+        settings, send, app_base_url=app_base_url(request.http, settings), source="operator"
     )
     return json_response(result, 201)
 
 
-def list_messages(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def list_messages(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/messages?since=&limit=&cursor=` → `{"items", "nextCursor"}`, newest first."""
-    query = listing.parse_history_query(req.params, records.utcnow())
-    return json_response(operator_service.list_messages(settings, query))
+    query = listing.parse_history_query(request.params, records.utcnow())
+    return json_response(operator_service.list_messages(request.settings, query))
 
 
-def get_message(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def get_message(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/messages/{sid}`: the MessageLog record; 404 when unknown."""
-    sid = req.route_params.get("sid", "")
-    return json_response(operator_service.get_message(settings, sid))
+    sid = request.route_params.get("sid", "")
+    return json_response(operator_service.get_message(request.settings, sid))
 
 
-def list_numbers(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def list_numbers(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/numbers`: the account's numbers, their webhooks, whether they point here."""
-    limit = operator_api.parse_numbers_query(req.params)
-    base = app_base_url(req, settings)
+    limit = operator_api.parse_numbers_query(request.params)
+    settings = request.settings
+    base = app_base_url(request.http, settings)
     return json_response(operator_service.list_numbers(settings, limit, base))
 
 
-def list_usage(req: func.HttpRequest, settings: settings_module.Settings) -> func.HttpResponse:
+@json_route(auth=FUNCTION_KEY)
+def list_usage(request: ApiRequest) -> func.HttpResponse:
     """`GET /api/usage?start=YYYY-MM-DD&end=YYYY-MM-DD&category=&limit=`: Twilio usage records."""
-    query = operator_api.parse_usage_query(req.params)
-    return json_response(operator_service.list_usage(settings, query))
+    query = operator_api.parse_usage_query(request.params)
+    return json_response(operator_service.list_usage(request.settings, query))
+
+
+@json_route(auth=FUNCTION_KEY)
+def openapi(request: ApiRequest) -> func.HttpResponse:
+    """`GET /api/openapi.json`: the OpenAPI 3 description of the operator API."""
+    return func.HttpResponse(
+        openapi_text(), status_code=200, mimetype="application/json", charset="utf-8"
+    )
 
 
 _openapi_lock = threading.Lock()

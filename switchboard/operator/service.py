@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import AzureError
 
 from switchboard import records
-from switchboard.http import ApiError, not_found, unavailable
-from switchboard.logbook.listing import (
-    STORAGE_ERRORS,
-    HistoryQuery,
-    list_history,
-    storage_unavailable,
-)
+from switchboard.http import ApiError, not_found, storage_unavailable, unavailable
+from switchboard.logbook.listing import STORAGE_ERRORS, HistoryQuery, list_history
 from switchboard.logbook.messages import record_outbound_message
 from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logbook.store import ConcurrencyError, RecordStore
@@ -39,6 +34,7 @@ from switchboard.settings import MissingSettingError, Settings
 from switchboard.twilio.errors import classify_twilio_error
 
 logger = get_logger(__name__)
+T = TypeVar("T")
 
 #: How the stores are obtained (tests swap them).
 message_store_factory: Callable[[Settings], RecordStore] = RecordStore.messages
@@ -70,6 +66,16 @@ def _twilio_failure(exc: BaseException, what: str) -> ApiError:
         failure.code,
     )
     return operator_api.twilio_error(failure)
+
+
+def twilio_call(settings: Settings, what: str, request: Callable[[Any], T]) -> T:
+    """`request(client)` on the process's Twilio client; every failure leaves as an ApiError
+    (503 when transient or unreachable, 4xx/502 otherwise), never a traceback."""
+    client = _twilio_client(settings)
+    try:
+        return request(client)
+    except Exception as exc:  # classified: 503 when transient, 4xx/502 otherwise
+        raise _twilio_failure(exc, what) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 - timer ``sms_schedule_timer`` on ``%SMS_TIMER_SCHEDULE%`` (NCRONTAB, resolved from the app
   setting by the host): one `switchboard.schedules.timer.run_once` per firing (`run_timer`);
-- ``POST /api/sms/schedules``, ``GET /api/sms/schedules/{id}``, ``DELETE /api/sms/schedules/{id}``
-  (auth level function): create, read, cancel (`switchboard.schedules.routes`).
+- ``POST /api/sms/schedules``, ``GET /api/sms/schedules``, ``GET /api/sms/schedules/{id}``,
+  ``DELETE /api/sms/schedules/{id}`` (auth level function): create, list the pending, read,
+  cancel (`switchboard.schedules.routes`).
 
 Thin on purpose: the scheduler, the schedule rules, the async storage client and twilio are
 imported on the first call (cold start).
@@ -15,7 +16,7 @@ import azure.functions as func
 
 bp = func.Blueprint()
 
-ROUTE = "sms/schedules"
+ROUTE = "api/sms/schedules"
 
 
 @bp.function_name("sms_schedule_timer")
@@ -39,6 +40,15 @@ async def create_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.schedules import routes as schedule_routes
 
     return await schedule_routes.create(req)
+
+
+@bp.function_name("list_sms_schedules")
+@bp.route(route=ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def list_sms_schedules(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/sms/schedules: the schedules still to send, soonest first."""
+    from switchboard.schedules import routes as schedule_routes
+
+    return await schedule_routes.list_pending(req)
 
 
 @bp.function_name("get_sms_schedule")

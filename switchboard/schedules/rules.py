@@ -871,6 +871,49 @@ def verify_tentative(
 # The operator's view
 # --------------------------------------------------------------------------------------------
 
+#: The first PartitionKey after every due row (``due-`` + digits sort before ``due.``).
+DUE_END = "due."
+MAX_LIST = 100
+
+
+def pending_filter() -> tuple[str, dict[str, str]]:
+    """The query of the schedules still to send, in the order they are due: every due row
+    from `after` (a PartitionKey) on. Reads the pending schedules only, never the finished."""
+    return "PartitionKey ge @low and PartitionKey lt @high", {"high": DUE_END}
+
+
+def listed(row: Mapping[str, Any]) -> bool:
+    """Whether a due row stands for its schedule in a listing (not moved, not cancelled)."""
+    return row.get("Status") not in (Status.MOVED.value, Status.CANCELLED.value)
+
+
+def encode_list_cursor(row: Mapping[str, Any]) -> str:
+    """The opaque `nextCursor` after a due row."""
+    import base64
+
+    raw = f"{row['PartitionKey']}|{row['RowKey']}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_list_cursor(raw: str) -> tuple[str, str]:
+    """(PartitionKey, RowKey) a cursor holds; ScheduleInputError naming `cursor` otherwise."""
+    import base64
+    import binascii
+
+    try:
+        text = base64.urlsafe_b64decode(raw.strip().encode("ascii")).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeError):
+        text = ""
+    pk, sep, rk = text.partition("|")
+    if not sep or not pk.startswith(DUE_PREFIX) or not rk:
+        raise ScheduleInputError("cursor", "is not a cursor this listing returned")
+    return pk, rk
+
+
+def pending_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A pending schedule, from its due row alone (which carries what the schedule is)."""
+    return to_json({**row, "PartitionKey": row.get("Id")}, row)
+
 
 def _iso(value: Any) -> Any:
     return records.iso(value) if isinstance(value, datetime) else value

@@ -168,6 +168,30 @@ class ScheduleStore:
                 break
         return found
 
+    async def list_pending(
+        self, limit: int, after: tuple[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The schedules still to send, soonest first, at most `limit`, continuing after the
+        cursor's due row; and the cursor of the next page (None on the last)."""
+        text, parameters = sched.pending_filter()
+        low = after[0] if after else sched.DUE_PREFIX
+        items: list[dict[str, Any]] = []
+        last: Entity | None = None
+        pages = self.table.query_entities(
+            text, parameters={**parameters, "low": low}, results_per_page=min(limit + 1, 1000)
+        )
+        async for row in pages:
+            self.entities_read += 1
+            if after is not None and (row["PartitionKey"], row["RowKey"]) <= after:
+                continue
+            if not sched.listed(row):
+                continue
+            if last is not None and len(items) == limit:
+                return items, sched.encode_list_cursor(last)
+            items.append(sched.pending_json(row))
+            last = row
+        return items, None
+
     async def insert(self, entity: Mapping[str, Any]) -> str | None:
         """Create the entity; its ETag, or None when one with these keys exists."""
         try:

@@ -15,7 +15,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("sms_incoming")
-@bp.route(route="sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def sms_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming SMS/MMS: opt-out keywords, help, auto-reply and forward to the owner."""
     from switchboard.sms.webhook import respond

@@ -15,7 +15,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("status_message")
-@bp.route(route="status/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/status/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_message(req: func.HttpRequest) -> func.HttpResponse:
     """A message status callback: updates the message's MessageLog record."""
     from switchboard.status.callbacks import on_message
@@ -25,7 +25,7 @@ def status_message(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("status_call")
-@bp.route(route="status/call", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/status/call", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_call(req: func.HttpRequest) -> func.HttpResponse:
     """A call status callback: updates the call's CallLog record."""
     from switchboard.status.callbacks import on_call

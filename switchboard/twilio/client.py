@@ -433,6 +433,11 @@ class IncomingNumber:
     sms_url: str | None
     sms_method: str | None
     status_callback: str | None
+    status_callback_method: str | None = None
+    voice_fallback_url: str | None = None
+    voice_fallback_method: str | None = None
+    sms_fallback_url: str | None = None
+    sms_fallback_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -757,6 +762,39 @@ def incoming_number_list(limit: int = 50) -> RestCall[list[IncomingNumber]]:
     )
 
 
+#: What `incoming_number_update` may change: IncomingPhoneNumbers' own parameter names.
+NUMBER_WEBHOOK_FIELDS = (
+    "VoiceUrl",
+    "VoiceMethod",
+    "VoiceFallbackUrl",
+    "VoiceFallbackMethod",
+    "SmsUrl",
+    "SmsMethod",
+    "SmsFallbackUrl",
+    "SmsFallbackMethod",
+    "StatusCallback",
+    "StatusCallbackMethod",
+)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def incoming_number_update(sid: str, changes: Mapping[str, str]) -> RestCall[IncomingNumber]:
+    """POST IncomingPhoneNumbers/{sid}.json with only `changes` (names of
+    `NUMBER_WEBHOOK_FIELDS`). Twilio's description types the URLs as URIs, so an empty value
+    (which would clear one) is refused here rather than sent."""
+    unknown = set(changes) - set(NUMBER_WEBHOOK_FIELDS)
+    if unknown:
+        raise ValueError(f"not a webhook field of a number: {sorted(unknown)}")
+    empty = sorted(name for name, value in changes.items() if not value)
+    if empty:
+        raise ValueError(f"empty value for {empty}: Twilio expects a URL or method")
+    arguments = {_snake(name): value for name, value in changes.items()}
+    return RestCall(lambda client: client.incoming_phone_numbers(sid), "update", arguments, _number)
+
+
 def usage_record_list(
     start_date: date | None = None,
     end_date: date | None = None,
@@ -794,6 +832,7 @@ fetch_call = _on_sync_client(call_fetch)
 list_messages = _on_sync_client(message_list)
 list_calls = _on_sync_client(call_list)
 list_incoming_numbers = _on_sync_client(incoming_number_list)
+update_incoming_number = _on_sync_client(incoming_number_update)
 list_usage_records = _on_sync_client(usage_record_list)
 fetch_account_status = _on_sync_client(account_fetch)
 fetch_recording = _on_sync_client(recording_fetch)

@@ -14,7 +14,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("voice_incoming")
-@bp.route(route="voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming call: reject, refuse, or greet then menu / forward / voicemail / goodbye."""
     from switchboard.twilio.webhook import twilio_webhook
@@ -24,7 +24,7 @@ def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("voice_menu")
-@bp.route(route="voice/menu", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/voice/menu", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
     """The menu's `<Gather>` result: act on the choice, repeat once, then goodbye."""
     from switchboard.twilio.webhook import twilio_webhook
@@ -34,7 +34,7 @@ def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("voice_dial_complete")
-@bp.route(route="voice/dial-complete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/voice/dial-complete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
     """After a `<Dial>`: hang up when answered, else voicemail or goodbye."""
     from switchboard.twilio.webhook import twilio_webhook
@@ -44,7 +44,7 @@ def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("voice_whisper")
-@bp.route(route="voice/whisper", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/voice/whisper", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_whisper(req: func.HttpRequest) -> func.HttpResponse:
     """A ring group's answering leg: press 1 to accept (or connected at once), before bridging."""
     from switchboard.twilio.webhook import twilio_webhook
@@ -54,7 +54,7 @@ def voice_whisper(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("voice_recording")
-@bp.route(route="voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="api/voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
     """A voicemail: the `<Record>` action, its status callback and transcription."""
     from switchboard.twilio.webhook import twilio_webhook

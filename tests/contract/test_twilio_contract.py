@@ -183,6 +183,36 @@ def test_list_numbers_with_limit(client: Any, checked: CheckingProxy) -> None:
     assert checked.requests()[-1].query["PageSize"] == ["2"]
 
 
+def test_update_number_webhooks_and_fallbacks(client: Any, checked: CheckingProxy) -> None:
+    sid = "PN" + "8" * 32
+    fallback = "https://stfb.blob.core.windows.net/fallback/voice-15017122661-0a1b.xml"
+    number = tc.update_incoming_number(
+        client,
+        sid,
+        {
+            "VoiceUrl": f"{APP}/api/voice/incoming",
+            "VoiceMethod": "POST",
+            "VoiceFallbackUrl": fallback,
+            "VoiceFallbackMethod": "GET",
+            "SmsUrl": f"{APP}/api/sms/incoming",
+            "SmsMethod": "POST",
+            "SmsFallbackUrl": fallback.replace("voice-", "sms-"),
+            "SmsFallbackMethod": "GET",
+            "StatusCallback": f"{APP}/api/status/call",
+            "StatusCallbackMethod": "POST",
+        },
+    )
+    assert number.phone_number.startswith("+")
+    sent = checked.requests()[-1]
+    assert sent.method == "POST"
+    assert sent.path.endswith(f"/IncomingPhoneNumbers/{sid}.json")
+    assert sent.form["VoiceFallbackMethod"] == ["GET"]
+    tc.update_incoming_number(client, sid, {"StatusCallback": f"{APP}/api/status/call"})
+    assert set(checked.requests()[-1].form) == {"StatusCallback"}  # only what changes
+    with pytest.raises(ValueError, match="empty"):  # the spec types them as URIs: never sent
+        tc.update_incoming_number(client, sid, {"SmsFallbackUrl": ""})
+
+
 def test_list_usage_with_period_category_and_limit(client: Any, checked: CheckingProxy) -> None:
     records = tc.list_usage_records(client, date(2026, 1, 1), date(2026, 1, 31), "sms", 2)
     assert len(records) == 2

@@ -24,6 +24,7 @@ and stderr), `.wait_for_log(pattern)`, `.stop()` (SIGTERM, then kill; returns th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -294,6 +295,24 @@ def wait_until_settled(
         )
 
 
+def clear_shared_queues(connection_string: str) -> None:
+    """Empty the fixed-name queues every host of the session consumes (`voicemail-email`).
+
+    Every host factory calls it before its first host starts.
+
+    Earlier tests can leave e-mail notices there (waiting out a backoff); a host started here
+    would deliver them, and a snapshot would see the count fall for reasons that are not this
+    test's. Clearing deletes invisible messages too.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    for name in ("voicemail-email", "voicemail-email-poison"):
+        queue = QueueClient.from_connection_string(connection_string, name)
+        with queue, contextlib.suppress(ResourceNotFoundError):
+            queue.clear_messages()
+
+
 def _factory(storage_connection_string: str) -> tuple[HostFactory, list[HostHandle]]:
     started: list[HostHandle] = []
 
@@ -302,6 +321,10 @@ def _factory(storage_connection_string: str) -> tuple[HostFactory, list[HostHand
         env: Mapping[str, str | None] | None = None,
         **options: Any,
     ) -> HostHandle:
+        if not started:
+            # A host consumes the fixed-name queues: what earlier modules left there (e-mails
+            # waiting out a backoff) would run here and be counted as this module's.
+            clear_shared_queues(storage_connection_string)
         handle = start_host(
             Path(app_dir), env, storage_connection_string=storage_connection_string, **options
         )

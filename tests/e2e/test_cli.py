@@ -424,3 +424,160 @@ def test_import_reports_header_and_row_shape_problems(stack: Stack, tmp_path: Pa
     assert result.exit_code == 1
     assert "line 5: id: dup-1 is used on line 2 for another message" in result.stdout
     assert "line 6: has 5 fields, the header has 4" in result.stdout
+
+
+# --- the tour's commands: schedules, history, health, lines preview, nothing running -----------
+
+
+def test_schedules_list_show_cancel_and_the_list_route(stack: Stack) -> None:
+    ids = [f"tour-{uuid.uuid4().hex[:8]}-{i}" for i in range(3)]
+    base = datetime.now(UTC) + timedelta(days=300)
+    for i, schedule_id in enumerate(ids):
+        at = (base + timedelta(minutes=i)).isoformat()
+        result = stack.run(
+            "sms", "schedule", "--to", new_number(), "--body", f"r{i}", "--send-at", at,
+            "--id", schedule_id,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    every: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):  # other tests of the module schedule a thousand more
+        args = ("--cursor", cursor) if cursor else ()
+        listed = stack.run("schedules", "list", "--limit", "100", "--json", *args)
+        assert listed.exit_code == 0, listed.output
+        page = json.loads(listed.output)
+        every += [item["id"] for item in page["items"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert [i for i in every if i in ids] == ids  # soonest first
+    assert len(every) == len(set(every))
+    shown = stack.run("schedules", "show", ids[1])
+    assert json.loads(shown.output)["status"] == "pending"
+    cancelled = stack.run("schedules", "cancel", ids[1])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"Cancelled {ids[1]}" in cancelled.output
+    again = stack.run("schedules", "cancel", ids[1])
+    assert again.exit_code == 0
+    assert "already cancelled (unchanged)" in again.output
+    unknown = stack.run("schedules", "cancel", "no-such-schedule")
+    assert unknown.exit_code == 1
+    assert "no schedule with id no-such-schedule" in unknown.output
+    # The route pages with a cursor; the cancelled one is gone.
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):
+        query = "limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = stack.host.request("GET", stack.host.api(f"sms/schedules?{query}"))
+        assert page.status == 200, page.text
+        body = page.json()
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["nextCursor"]
+        if not cursor:
+            break
+    assert [i for i in seen if i in ids] == [ids[0], ids[2]]
+    bad = stack.host.request("GET", stack.host.api("sms/schedules?cursor=nope"))
+    assert bad.status == 400
+    assert bad.json()["error"]["field"] == "cursor"
+    table = stack.run("schedules", "list")
+    assert "DUE" in table.output
+
+
+def test_messages_and_calls_list(stack: Stack) -> None:
+    to = new_number()
+    assert stack.run("sms", "send", "--to", to, "--body", "listed").exit_code == 0
+    listed = stack.run("messages", "list", "--limit", "100")
+    assert listed.exit_code == 0, listed.output
+    assert to in listed.output
+    assert "STATUS" in listed.output
+    as_json = stack.run("messages", "list", "--limit", "1", "--json")
+    page = json.loads(as_json.output)
+    assert len(page["messages"]) == 1
+    assert page["nextCursor"]
+    more = stack.run("messages", "list", "--limit", "1", "--cursor", page["nextCursor"])
+    assert more.exit_code == 0, more.output
+    bad = stack.run("messages", "list", "--since", "yesterday")
+    assert bad.exit_code == 2
+    assert "since" in bad.output
+    calls = stack.run("calls", "list")
+    assert calls.exit_code == 0, calls.output
+
+
+def test_health_reads_as_sentences(stack: Stack) -> None:
+    result = stack.run("health")
+    assert "storage: answers" in result.output, result.output
+    assert "Twilio: answers" in result.output
+    assert "optional, not set (defaults apply)" in result.output
+    report = json.loads(stack.run("health", "--json").output)
+    assert "WEBSITE_INSTANCE_ID" not in json.dumps(report)  # platform variables: never listed
+    assert "SMTP_HOST" in report["settings"]["optional"]
+    assert "SMTP_HOST" not in report["settings"]["missing"]
+    missing = stack.run("health", env={"TWILIO_FROM_NUMBER": None})
+    assert missing.exit_code == 1
+    assert "NEEDED, not set: AzureWebJobsStorage" not in missing.output
+    assert "TWILIO_FROM_NUMBER" in missing.output
+
+
+def test_lines_preview_status_at_and_history(stack: Stack, tmp_path: Path) -> None:
+    env = {"TABLE_LINES": "tourlines" + uuid.uuid4().hex[:8]}
+    line = tmp_path / "main.json"
+    line.write_text(
+        json.dumps(
+            {
+                "name": "Main line",
+                "timeZone": "America/New_York",
+                "hours": {"mon-fri": ["08:30-17:30"]},
+                "holidays": [{"date": "12-24", "hours": ["08:30-12:00"], "name": "Christmas Eve"}],
+                "greeting": {"open": {"say": "Thanks for calling Acme."},
+                             "closed": {"say": "Acme is closed."}},
+                "closed": [{"voicemail": {"notify": {"sms": ["+15005550011"]}}}],
+                "textBack": {"message": "Sorry we missed you."},
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    written = stack.run("lines", "set", BUSINESS, str(line), "--force", env=env)
+    assert written.exit_code == 0, written.output
+    assert "Calls hear it within 15 s" in written.output
+    morning = stack.run(
+        "lines", "preview", BUSINESS, "--at", "2026-12-24T09:00", "--from", "+15558675310", env=env
+    )
+    assert morning.exit_code == 0, morning.output
+    assert "open (holiday: Christmas Eve)" in morning.output
+    assert 'greeting: says "Thanks for calling Acme."' in morning.output
+    afternoon = stack.run("lines", "preview", BUSINESS, "--at", "2026-12-24T14:00", env=env)
+    assert 'says "Acme is closed."' in afternoon.output
+    assert "a voicemail leaves a text to +15005550011" in afternoon.output
+    assert 'a text to +15558675310: "Sorry we missed you."' in afternoon.output
+    status = stack.run("lines", "status", BUSINESS, "--at", "2026-12-24T14:00-05:00", env=env)
+    assert json.loads(status.output)["state"] == "closed"
+    history = stack.run("lines", "history", BUSINESS, env=env)
+    assert history.exit_code == 0, history.output
+    assert "v1" in history.output
+    assert "Main line" in history.output
+    bad = stack.run("lines", "preview", BUSINESS, "--at", "tomorrow", env=env)
+    assert bad.exit_code == 2
+
+
+def test_nothing_running_says_start_make_run(stack: Stack) -> None:
+    closed = free_port()
+    env: dict[str, str | None] = {
+        "AzureWebJobsStorage": (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"TableEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+            f"QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+        ),
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{closed}",
+    }
+    for args in (
+        ("lines", "list"),
+        ("schedules", "list"),
+        ("messages", "list"),
+        ("sms", "send", "--to", "+15558675310", "--body", "x"),
+        ("numbers",),
+    ):
+        result = stack.run(*args, env=env)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"nothing answers at 127.0.0.1:{closed}" in result.output, (args, result.output)
+        assert "start `make run`" in result.output
+        assert "Traceback" not in result.output

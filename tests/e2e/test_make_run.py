@@ -13,9 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from devkit.azurite import DEFAULT_PORTS, port_in_use
+from devkit.azurite import port_in_use
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES
 
 
@@ -23,6 +21,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_azurite_base() -> int:
+    """A port N with N, N+1 and N+2 free (Azurite's blob, queue, table)."""
+    for _ in range(50):
+        base = free_port()
+        if base < 65000 and not any(port_in_use(base + i) for i in range(3)):
+            return base
+    raise AssertionError("no three consecutive free ports")
 
 
 def stack_environment(twilio_port: int) -> dict[str, str]:
@@ -92,7 +99,11 @@ def stop(process: subprocess.Popen[str]) -> None:
             process.wait(timeout=5)
 
 
-def start_stack(tmp_path: Path, app_port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_stack(
+    tmp_path: Path, app_port: int, env: dict[str, str], azurite_port: int | None = None
+) -> subprocess.Popen[str]:
+    # Azurite on ports of its own: helpers and CI may run other stacks at the same time.
+    base = azurite_port or free_azurite_base()
     return subprocess.Popen(
         [
             sys.executable,
@@ -103,6 +114,8 @@ def start_stack(tmp_path: Path, app_port: int, env: dict[str, str]) -> subproces
             str(app_port),
             "--azurite-data",
             str(tmp_path / "azurite"),
+            "--azurite-port",
+            str(base),
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -114,23 +127,55 @@ def start_stack(tmp_path: Path, app_port: int, env: dict[str, str]) -> subproces
 
 
 def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
-    if any(port_in_use(p) for p in DEFAULT_PORTS.values()) and not all(
-        port_in_use(p) for p in DEFAULT_PORTS.values()
-    ):
-        pytest.fail("some of Azurite's default ports 10000-10002 are taken by something else")
-    app_port, twilio_port = free_port(), free_port()
-    process = start_stack(tmp_path, app_port, stack_environment(twilio_port))
+    app_port, twilio_port, base = free_port(), free_port(), free_azurite_base()
+    env = stack_environment(twilio_port)
+    del env["AzureWebJobsStorage"]  # the sample's UseDevelopmentStorage=true, moved by the run
+    process = start_stack(tmp_path, app_port, env, base)
     try:
         text = read_until(process, "Press Ctrl-C to stop", 90)
         assert "Switchboard is running" in text, text
+        assert f"Azurite: blob {base}, queue {base + 1}, table {base + 2}" in text
+        assert f"BlobEndpoint=http://127.0.0.1:{base}/devstoreaccount1" in text  # for the CLI
         assert f"Twilio stand-in: http://127.0.0.1:{twilio_port}" in text
         assert "/api/voice/incoming" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/api/health", timeout=20) as r:
             body = json.loads(r.read())
         assert body["storage"]["ok"] is True
         assert body["twilio"]["ok"] is True
+        # Ours and still running: a second run reuses it rather than failing on its ports.
+        second_app = free_port()
+        again = start_stack(tmp_path, second_app, env, base)
+        try:
+            text = read_until(again, "Press Ctrl-C to stop", 90)
+            assert "Azurite: this project's, already running" in text, text
+        finally:
+            stop(again)
     finally:
         stop(process)
     assert process.returncode == 0
     assert not port_in_use(app_port)
     assert not port_in_use(twilio_port)
+    assert not port_in_use(base)
+
+
+def test_ports_taken_by_something_else_say_what_to_run(tmp_path: Path) -> None:
+    base = free_azurite_base()
+    with socket.socket() as squatter:  # not an Azurite of ours
+        squatter.bind(("127.0.0.1", base + 2))
+        squatter.listen()
+        process = start_stack(tmp_path, free_port(), stack_environment(free_port()), base)
+        text = read_until(process, "never printed", 60)
+        process.wait(timeout=30)
+    assert process.returncode == 1
+    assert f"{base + 2} (table)" in text
+    assert "not this project's Azurite" in text
+    assert "make run AZURITE_PORT=" in text
+    app_port = free_port()
+    with socket.socket() as host:
+        host.bind(("127.0.0.1", app_port))
+        host.listen()
+        process = start_stack(tmp_path, app_port, stack_environment(free_port()), base)
+        text = read_until(process, "never printed", 60)
+        process.wait(timeout=30)
+    assert process.returncode == 1
+    assert f"make run PORT={app_port + 1}" in text

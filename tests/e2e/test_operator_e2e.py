@@ -196,6 +196,26 @@ def test_send_now_refuses_bodies_that_are_not_json_objects(stack: Stack) -> None
         assert error_of(result)["code"] == "invalid_json"
 
 
+def test_json_routes_answer_with_the_shells_headers_and_cap_bodies(stack: Stack) -> None:
+    # Through the host as a browser or curl meets them: never cached, never sniffed, never framed.
+    for method, path in [
+        ("GET", "messages?limit=1"),
+        ("GET", "messages/SMnope"),
+        ("GET", "health"),
+    ]:
+        result = stack.call(method, path)
+        assert result.headers["cache-control"] == "no-store", path
+        assert result.headers["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in result.headers["content-security-policy"], path
+    before = len(stack.standin.requests("POST", resource="Messages"))
+    padded = {"to": new_number(), "body": "hi", "pad": "x" * 300_000}
+    for path in ("messages", "calls", "sms/schedules", "lines/%2B15017122661/override"):
+        result = stack.call("POST", path, padded)
+        assert result.status == 413, (path, result.text)
+        assert error_of(result)["code"] == "body_too_large"
+    assert len(stack.standin.requests("POST", resource="Messages")) == before
+
+
 def test_send_now_to_an_opted_out_number_is_refused_before_twilio(stack: Stack) -> None:
     to = new_number()
     stack.optouts.opt_out(to, How.KEYWORD, keyword="STOP")

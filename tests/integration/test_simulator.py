@@ -368,7 +368,12 @@ def test_unreachable_app_is_an_error_not_an_exception() -> None:
     )
     transcript = session.run()
     assert not transcript.ok
-    assert "no answer" in transcript.errors[0]
+    # The one line a new user needs, not urllib3's nested exception text.
+    assert transcript.errors[0] == (
+        f"nothing answers at http://127.0.0.1:{port} (the function app): start `make run` "
+        "(in another terminal), then run this again"
+    )
+    assert "HTTPConnectionPool" not in transcript.text()
 
 
 def test_sign_and_post_signature_matrix(twiml_app: TwimlTestApp) -> None:
@@ -494,6 +499,7 @@ def test_cli_call_with_public_base_url_from_local_settings(
     )
     twiml_app.public_base_url = PUBLIC
     install_voicemail_flow(twiml_app)
+    twiml_app.routes["/api/status/call"] = lambda r: (204, "")
     status, out, err = run_cli(
         capsys,
         "call",
@@ -513,6 +519,11 @@ def test_cli_call_with_public_base_url_from_local_settings(
     assert twiml_app.received[3].params["DialCallStatus"] == "busy"
     assert f"signed for {PUBLIC}" in out
     assert "Call ended: hangup" in out
+    # By default the call ends as a number's status callback says it did, signed like the rest.
+    final = twiml_app.received[-1]
+    assert final.path == "/api/status/call"
+    assert final.params["CallStatus"] == "completed"
+    assert int(final.params["CallDuration"]) >= 1
 
 
 def test_cli_500_exits_non_zero(

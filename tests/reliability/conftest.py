@@ -367,22 +367,6 @@ def snapshot_storage(connection_string: str) -> StorageSnapshot:
     return StorageSnapshot(entities, queues)
 
 
-def clear_shared_queues(connection_string: str) -> None:
-    """Empty the fixed-name queues every host of the session consumes (`voicemail-email`).
-
-    Earlier tests can leave e-mail notices there (waiting out a backoff); a host started here
-    would deliver them, and a snapshot would see the count fall for reasons that are not this
-    test's. Clearing deletes invisible messages too.
-    """
-    from azure.core.exceptions import ResourceNotFoundError
-    from azure.storage.queue import QueueClient
-
-    for name in ("voicemail-email", "voicemail-email-poison"):
-        queue = QueueClient.from_connection_string(connection_string, name)
-        with queue, contextlib.suppress(ResourceNotFoundError):
-            queue.clear_messages()
-
-
 # --- TwiML -----------------------------------------------------------------------------------
 
 #: Every TwiML element Switchboard produces.
@@ -446,7 +430,7 @@ def twilio_functions() -> dict[str, Callable[[func.HttpRequest], func.HttpRespon
     for fn in app_functions().values():
         trigger = fn.get_trigger()
         if trigger.type == "httpTrigger" and str(trigger.auth_level).endswith("ANONYMOUS"):
-            found[trigger.route] = fn.get_user_function()
+            found[str(trigger.route).removeprefix("api/")] = fn.get_user_function()
     return found
 
 

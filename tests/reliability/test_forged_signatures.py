@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import PROJECT_ROOT, HostHandle
+from tests.e2e.conftest import PROJECT_ROOT, HostHandle, clear_shared_queues
 from tests.reliability.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -38,7 +38,6 @@ from tests.reliability.conftest import (
     HostFactory,
     InProcessApp,
     app_env,
-    clear_shared_queues,
     form_body,
     in_process_settings,
     sign,

@@ -36,6 +36,7 @@ FUNCTIONS = [
     "calls_get",
     "sms_schedule_timer",
     "create_sms_schedule",
+    "list_sms_schedules",
     "get_sms_schedule",
     "cancel_sms_schedule",
     "lines_list",
@@ -46,6 +47,27 @@ FUNCTIONS = [
     "lines_status",
     "voicemail_email",
     "voicemail_email_poison",
+    "inbox_app",
+    "inbox_signin_options",
+    "inbox_signin_code",
+    "inbox_signin_verify",
+    "inbox_signin_platform",
+    "inbox_session",
+    "inbox_signout",
+    "inbox_users",
+    "inbox_user_signout",
+    "inbox_lines",
+    "inbox_lines_schema",
+    "inbox_line",
+    "inbox_line_history",
+    "inbox_line_status",
+    "inbox_line_override",
+    "inbox_status",
+    "inbox_schedules",
+    "inbox_schedule",
+    "inbox_users_operator",
+    "inbox_user_operator",
+    "inbox_user_signout_operator",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -58,6 +80,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.schedules",
     "switchboard.lines",
     "switchboard.voicemail",
+    "switchboard.inbox",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
@@ -74,6 +97,8 @@ HEAVY_PACKAGES = [
 #: The core: imported by a function on its first call, never at index time.
 CORE_MODULES = [
     "switchboard.settings",
+    "switchboard.jsonroutes.shell",
+    "switchboard.jsonroutes.auth",
     "switchboard.schedules.rules",
     "switchboard.schedules.timer",
     "switchboard.operator.api",
@@ -119,6 +144,7 @@ NOT_FOR_WEBHOOKS = [
     "switchboard.calls.store",
     "switchboard.storage.queues",
     "switchboard.twilio.client",
+    "switchboard.jsonroutes.shell",
 ]
 
 INDEX = """

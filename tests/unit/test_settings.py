@@ -239,7 +239,12 @@ def test_presence_reports_names_not_values() -> None:
 
 def test_sample_settings_cover_every_setting_and_are_valid() -> None:
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-    platform = {"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"}
+    platform = {
+        "WEBSITE_INSTANCE_ID",
+        "WEBSITE_SITE_NAME",
+        "WEBSITE_HOSTNAME",
+        "WEBSITE_AUTH_ENABLED",
+    }
     assert set(setting_names()) - platform <= set(sample)
     settings = load_settings(sample)
     assert settings.voice_menu is not None

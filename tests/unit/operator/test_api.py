@@ -95,12 +95,6 @@ def test_send_request_errors_name_the_field(data: dict[str, Any], field: str, co
     assert error.body() == {"error": {"code": code, "message": error.message, "field": field}}
 
 
-@pytest.mark.parametrize("raw", [None, b"", b"{", b"[1]", b'"x"', b"\xff\xfe", b"[" * 100_000])
-def test_body_must_be_a_json_object(raw: bytes | None) -> None:
-    error = error_of(operator_api.parse_json_object, raw)
-    assert (error.status, error.code) == (400, "invalid_json")
-
-
 # --- usage and numbers ------------------------------------------------------------------------
 
 

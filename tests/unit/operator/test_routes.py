@@ -88,8 +88,9 @@ def test_invalid_settings_answer_503_naming_the_setting(clean_env: pytest.Monkey
 
 
 def test_app_base_url_comes_from_trusted_configuration_never_from_headers() -> None:
-    """Issue 14, item 6: PUBLIC_BASE_URL, else in Azure https://$WEBSITE_HOSTNAME; outside
-    Azure the request's own origin only when it is a loopback address; never X-Forwarded-*."""
+    """PUBLIC_BASE_URL, else in Azure https://$WEBSITE_HOSTNAME; outside Azure the request's own
+    origin only when it is a loopback address; never X-Forwarded-* (a forged header must not
+    choose where Twilio sends callbacks)."""
     forged = {"x-forwarded-proto": "https", "x-forwarded-host": "proxy.example.com"}
 
     def request(url: str) -> func.HttpRequest:
@@ -128,7 +129,7 @@ def registered_routes() -> frozenset[tuple[str, str]]:
             continue
         if str(getattr(trigger.auth_level, "value", trigger.auth_level)).lower() != "function":
             continue
-        route = "/api/" + str(trigger.route).strip("/")
+        route = "/" + str(trigger.route).strip("/")
         # Route constraints ({id:int}) are not part of an OpenAPI path template.
         route = re.sub(r"\{\**([A-Za-z_][A-Za-z0-9_]*)[^}]*\}", r"{\1}", route)
         for method in trigger.methods or ["GET", "POST"]:
@@ -205,3 +206,19 @@ def test_health_counts_every_queue_trigger_of_the_app() -> None:
     }
     fixed = {name for name in triggers if "%" not in name and not name.endswith("-poison")}
     assert fixed == set(FIXED_QUEUES)
+
+
+def test_openapi_documents_the_shells_body_cap_on_every_route_with_a_body() -> None:
+    from switchboard.jsonroutes.shell import MAX_JSON_BODY_BYTES
+
+    doc = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    with_body = [
+        operation
+        for item in doc["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert len(with_body) == 7  # messages, calls, schedules, lines, override, inbox users (2)
+    for operation in with_body:
+        assert f"{MAX_JSON_BODY_BYTES:,}" in operation["responses"]["413"]["description"]
+    assert f"{MAX_JSON_BODY_BYTES:,}" in doc["info"]["description"]

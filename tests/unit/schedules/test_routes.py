@@ -118,9 +118,10 @@ def test_trigger_bindings() -> None:
         if name != "sms_schedule_timer"
     }
     assert routes == {
-        "create_sms_schedule": ("sms/schedules", ["POST"]),
-        "get_sms_schedule": ("sms/schedules/{id}", ["GET"]),
-        "cancel_sms_schedule": ("sms/schedules/{id}", ["DELETE"]),
+        "create_sms_schedule": ("api/sms/schedules", ["POST"]),
+        "list_sms_schedules": ("api/sms/schedules", ["GET"]),
+        "get_sms_schedule": ("api/sms/schedules/{id}", ["GET"]),
+        "cancel_sms_schedule": ("api/sms/schedules/{id}", ["DELETE"]),
     }
     for name in routes:
         assert functions[name].get_trigger().auth_level == func.AuthLevel.FUNCTION

@@ -191,10 +191,10 @@ def test_function_app_registers_the_four_voice_routes() -> None:
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     function_app.app.functions_bindings = None
     for name, route in [
-        ("voice_incoming", "voice/incoming"),
-        ("voice_menu", "voice/menu"),
-        ("voice_dial_complete", "voice/dial-complete"),
-        ("voice_recording", "voice/recording"),
+        ("voice_incoming", "api/voice/incoming"),
+        ("voice_menu", "api/voice/menu"),
+        ("voice_dial_complete", "api/voice/dial-complete"),
+        ("voice_recording", "api/voice/recording"),
     ]:
         trigger: Any = functions[name].get_trigger()
         assert trigger.route == route

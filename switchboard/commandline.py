@@ -1,0 +1,230 @@
+"""What every command module of `python -m switchboard` shares (click; not deployed).
+
+Each capability keeps its own commands (`switchboard/<capability>/commands.py`) and
+`switchboard.cli` only assembles them. They share: where settings come from (the environment
+over `local.settings.json`, or `--settings FILE`), how a failure is printed (one line, exit
+status 1; 2 for usage errors), JSON and tables on stdout, and one more thing a new user needs:
+when a command fails because the local services are not running (Azurite, the Twilio stand-in),
+the message says so and says to start `make run`, instead of "Table Storage is not available".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import click
+
+from switchboard.http import ApiError
+from switchboard.settings import Settings, SettingsError, is_loopback_host, load_settings
+
+LOCAL_SETTINGS = "local.settings.json"
+#: Azurite's table and queue ports when the connection string is `UseDevelopmentStorage=true`.
+DEVELOPMENT_STORAGE = {"table": 10002, "queue": 10001, "blob": 10000}
+START_HINT = "start `make run` (in another terminal), then run this again"
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The `Values` of a local.settings.json ({} when the file does not exist)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: cannot read it as JSON ({exc})") from None
+    values = data.get("Values", {}) if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise click.ClickException(f"{path}: 'Values' must be an object of strings")
+    result: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, str | int | float):
+            result[str(key)] = str(value)
+    return result
+
+
+def settings_environment(
+    settings_file: Path | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """local.settings.json `Values` overlaid by the environment (the environment wins)."""
+    source = dict(os.environ if environ is None else environ)
+    path = settings_file or Path.cwd() / LOCAL_SETTINGS
+    if settings_file is not None and not settings_file.exists():
+        raise click.ClickException(f"{settings_file}: no such file")
+    return {**read_local_settings(path), **source}
+
+
+@dataclass
+class Context:
+    """What every command needs: where settings come from, loaded once on first use."""
+
+    settings_file: Path | None = None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings (a clear error naming the setting otherwise)."""
+        if self._settings is None:
+            try:
+                self._settings = load_settings(settings_environment(self.settings_file))
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._settings
+
+    @property
+    def loaded(self) -> Settings | None:
+        """The settings when a command already loaded them (no error otherwise)."""
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+# --------------------------------------------------------------------------------------------
+# Output and failures
+# --------------------------------------------------------------------------------------------
+
+
+class Unavailable(click.ClickException):
+    """A dependency (storage, Twilio) did not answer: the one failure `make run` may fix."""
+
+
+def fail(error: ApiError) -> NoReturn:
+    """Leave with the API's error as a one-line message (exit status 1)."""
+    detail = error.message
+    if error.retry_after is not None:
+        detail += f" (retry in {error.retry_after} s)"
+    code = error.code if error.code[:1].isdigit() else None
+    if error.status == 503:
+        raise Unavailable(detail)
+    raise click.ClickException(f"Twilio error {code}: {detail}" if code else detail)
+
+
+def storage_failed(what: str, exc: BaseException, after: str = "") -> NoReturn:
+    """Leave because storage failed while doing `what` (the exception's type only: messages
+    may hold account names)."""
+    raise Unavailable(f"{what} ({type(exc).__name__}){after}")
+
+
+def usage_error(error: ApiError) -> NoReturn:
+    """Leave with the API's 400 as a usage error naming the field (exit status 2)."""
+    raise click.UsageError(error.message) from None
+
+
+def echo_json(data: Any) -> None:
+    """Pretty JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """Rows under headers, in columns as wide as their widest cell."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def yes_no(value: bool | None) -> str:
+    """`yes`, `no`, or `?` when unknown."""
+    return "?" if value is None else ("yes" if value else "no")
+
+
+# --------------------------------------------------------------------------------------------
+# "start `make run`": local services that do not answer
+# --------------------------------------------------------------------------------------------
+
+
+def _connection_endpoints(connection: str) -> list[tuple[str, str, int]]:
+    parts = dict(
+        item.split("=", 1) for item in connection.replace(" ", "").split(";") if "=" in item
+    )
+    lowered = {k.lower(): v for k, v in parts.items()}
+    if lowered.get("usedevelopmentstorage", "").lower() == "true":
+        return [
+            (f"Azurite's {kind}s", "127.0.0.1", port)
+            for kind, port in DEVELOPMENT_STORAGE.items()
+            if kind != "blob"
+        ]
+    found = []
+    for kind in ("table", "queue"):
+        url = lowered.get(f"{kind}endpoint")
+        if url:
+            found.append((f"Azurite's {kind}s", *_host_port(url)))
+    return [f for f in found if f[1]]
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "", 0
+    return parts.hostname or "", port
+
+
+def local_endpoints(settings: Settings) -> list[tuple[str, str, int]]:
+    """(what, host, port) of every service on this machine the settings name."""
+    found: list[tuple[str, str, int]] = []
+    if settings.azure_web_jobs_storage:
+        found += _connection_endpoints(settings.azure_web_jobs_storage)
+    else:
+        for kind, url in (
+            ("table", settings.storage_table_service_uri),
+            ("queue", settings.storage_queue_service_uri),
+        ):
+            if url:
+                found.append((f"Azurite's {kind}s", *_host_port(url)))
+    found.append(("the Twilio stand-in", *_host_port(settings.twilio_api_base_url)))
+    return [(what, host, port) for what, host, port in found if is_loopback_host(host)]
+
+
+def answers(host: str, port: int, timeout: float = 0.3) -> bool:
+    """Whether something accepts a TCP connection at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def silent_services(settings: Settings) -> list[str]:
+    """`host:port (what)` of each local service that does not answer."""
+    return [
+        f"{host}:{port} ({what})"
+        for what, host, port in local_endpoints(settings)
+        if not answers(host, port)
+    ]
+
+
+def not_running_message(silent: Sequence[str]) -> str:
+    """The message of a command that failed because local services are not running."""
+    return f"nothing answers at {', '.join(silent)}: {START_HINT}"
+
+
+class SwitchboardGroup(click.Group):
+    """The command group: a command that fails because storage or Twilio did not answer,
+    while local services the settings name are not running, says which do not answer and to
+    start `make run` (not a retry-later message)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Unavailable:
+            context = ctx.find_object(Context)
+            settings = context.loaded if context is not None else None
+            silent = silent_services(settings) if settings is not None else []
+            if silent:
+                raise click.ClickException(not_running_message(silent)) from None
+            raise

@@ -1,0 +1,88 @@
+// The inbox: who is signed in, the navigation, and which view a hash (#/lines/+1555...) shows.
+import { api, setCsrf, whenSignedOut } from "./api.js";
+import { h, notify, page } from "./dom.js";
+import { lineView, linesView } from "./lines.js";
+import { peopleView } from "./people.js";
+import { schedulesView } from "./schedules.js";
+import { signInView } from "./signin.js";
+import { statusView } from "./status.js";
+
+const state = { user: null };
+
+function showChrome() {
+  const signedIn = Boolean(state.user);
+  document.getElementById("nav").hidden = !signedIn;
+  document.getElementById("who").hidden = !signedIn;
+  document.getElementById("who-name").textContent = signedIn ? state.user.name : "";
+  const owner = signedIn && state.user.role === "owner";
+  for (const item of document.querySelectorAll("[data-owner]")) item.hidden = !owner;
+}
+
+function markCurrent(route) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    const current = route.startsWith(link.getAttribute("href").slice(1));
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function signedIn(data) {
+  state.user = data.user;
+  setCsrf(data.csrf);
+  showChrome();
+  if (location.search) history.replaceState(null, "", `${location.pathname}${location.hash}`);
+  if (!location.hash.startsWith("#/")) location.hash = "#/lines";
+  else route();
+}
+
+function signedOut() {
+  state.user = null;
+  setCsrf(null);
+  showChrome();
+  signInView(signedIn);
+}
+
+async function route() {
+  if (!state.user) return signInView(signedIn);
+  const hash = location.hash.startsWith("#/") ? location.hash.slice(1) : "/lines";
+  const [, view, rest] = hash.match(/^\/([a-z]+)(?:\/(.*))?$/) || [null, "lines", ""];
+  markCurrent(`/${view}`);
+  const owner = state.user.role === "owner";
+  try {
+    if (view === "lines" && rest) return await lineView(decodeURIComponent(rest), state.user);
+    if (view === "schedules" && owner) return await schedulesView();
+    if (view === "status" && owner) return await statusView();
+    if (view === "people" && owner) return await peopleView(state.user);
+    return await linesView(state.user);
+  } catch (error) {
+    if (error.status === 401) return undefined;
+    page("Something went wrong", h("p", { class: "problem", text: error.message }));
+    return undefined;
+  }
+}
+
+async function start() {
+  whenSignedOut(signedOut);
+  document.getElementById("signout").addEventListener("click", async () => {
+    try {
+      await api("POST", "inbox/signout", {});
+    } finally {
+      notify("Signed out.");
+      signedOut();
+    }
+  });
+  window.addEventListener("hashchange", () => {
+    if (location.hash.startsWith("#/")) route();
+  });
+  try {
+    const { data } = await api("GET", "inbox/session");
+    state.user = data.user;
+    setCsrf(data.csrf);
+    showChrome();
+    route();
+  } catch {
+    signedOut();
+  }
+}
+
+start();

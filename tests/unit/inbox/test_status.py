@@ -1,0 +1,24 @@
+"""The status page in words (pure)."""
+
+from __future__ import annotations
+
+from switchboard.inbox.status import describe
+
+
+def test_what_is_missing_is_said_and_not_ok() -> None:
+    items = describe(
+        {}, ["SMTP_FROM: must be an e-mail address"], False, (False, False), None, None
+    )
+    by_what = {i["what"]: i for i in items}
+    assert not by_what["Storage"]["ok"]
+    assert "cannot send a text" in by_what["Twilio account"]["detail"]
+    assert not by_what["E-mail"]["ok"]
+    assert by_what["Setting SMTP_FROM"]["detail"] == "Invalid: must be an e-mail address"
+
+
+def test_a_set_up_app_is_all_ok() -> None:
+    present = {n: True for n in ("TWILIO_FROM_NUMBER", "PUBLIC_BASE_URL", "SMTP_HOST", "SMTP_FROM")}
+    lines = [{"number": "+15017122661", "name": "<b>Main</b>", "state": "open"}]
+    items = describe(present, [], True, (True, True), lines, 2)
+    assert all(i["ok"] for i in items)
+    assert {"ok": True, "what": "Line <b>Main</b>", "detail": "+15017122661: open now."} in items

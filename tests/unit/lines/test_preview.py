@@ -1,0 +1,74 @@
+"""`lines preview`: what a caller hears and what is sent, from the document alone (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from switchboard.lines.document import build_line
+from switchboard.lines.preview import describe, preview
+
+NEW_YORK = ZoneInfo("America/New_York")
+MAIN = "+15017122661"
+CALLER = "+15558675310"
+DOCUMENT = {
+    "name": "Main line",
+    "timeZone": "America/New_York",
+    "hours": {"mon-fri": ["08:30-17:30"]},
+    "holidays": [{"date": "12-24", "hours": ["08:30-12:00"], "name": "Christmas Eve"}],
+    "greeting": {"open": {"say": "Thanks for calling Acme."}, "closed": {"say": "Closed."}},
+    "open": [
+        {
+            "menu": {
+                "prompt": {"say": "Sales press 1."},
+                "options": {
+                    "1": {"words": ["sales"], "steps": [{"forward": {"to": "+15550000003"}}]}
+                },
+            }
+        }
+    ],
+    "closed": [{"voicemail": {"notify": {"sms": ["+15005550011"], "email": ["o@acme.example"]}}}],
+    "textBack": {"message": "Sorry we missed you."},
+    "callers": {"blocked": ["+15550009999"]},
+}
+
+
+def test_christmas_eve_morning_hears_the_open_flow() -> None:
+    line = build_line(DOCUMENT, MAIN, 1)
+    found = preview(line, datetime(2026, 12, 24, 9, 0, tzinfo=NEW_YORK), CALLER)
+    assert (found.state, found.reason, found.holiday, found.flow) == (
+        "open",
+        "holiday",
+        "Christmas Eve",
+        "open",
+    )
+    assert found.hears == (
+        'greeting: says "Thanks for calling Acme."',
+        'menu: says "Sales press 1." (up to 2 tries)',
+        "  presses 1 or says sales:",
+        "    is forwarded to +15550000003 (rings 20 s, showing the caller's number); if nobody "
+        "answers, on to the next step",
+        "hears goodbye",
+    )
+    assert found.sends[-1].startswith(f'if nobody is reached, a text to {CALLER}: "Sorry')
+
+
+def test_christmas_eve_afternoon_takes_a_voicemail_and_says_who_hears() -> None:
+    line = build_line(DOCUMENT, MAIN, 1)
+    found = preview(line, datetime(2026, 12, 24, 19, 0, tzinfo=ZoneInfo("UTC")), CALLER)
+    assert found.at.hour == 14  # shown in the line's zone
+    assert (found.state, found.flow) == ("closed", "closed")
+    assert found.sends[:2] == (
+        "a voicemail leaves a text to +15005550011 (with the link)",
+        "a voicemail leaves an e-mail to o@acme.example (with the recording)",
+    )
+    text = describe(found, MAIN, CALLER, "Main line")
+    assert text.startswith(f"A call from {CALLER} to Main line ({MAIN}) on Thursday 24 December")
+
+
+def test_a_blocked_caller_is_rejected_and_nothing_is_sent() -> None:
+    line = build_line(DOCUMENT, MAIN, 1)
+    found = preview(line, datetime(2026, 12, 24, 9, 0, tzinfo=NEW_YORK), "+15550009999")
+    assert found.flow is None
+    assert found.hears == ("is rejected (a blocked caller: not answered, not billed)",)
+    assert found.sends == ()
