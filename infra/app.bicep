@@ -24,6 +24,8 @@ param twilioApiKeySecret string
 param twilioFromNumber string
 @secure()
 param smtpPassword string
+@secure()
+param inboxSessionKey string
 param appSettings object
 
 // Built-in role definition ids (the same in every tenant).
@@ -249,6 +251,7 @@ var secretNames = {
   authToken: 'twilio-auth-token' //checkov:skip=CKV_SECRET_6:a secret's name in Key Vault, not a secret
   apiKeySecret: 'twilio-api-key-secret' //checkov:skip=CKV_SECRET_6:a secret's name in Key Vault, not a secret
   smtpPassword: 'smtp-password' //checkov:skip=CKV_SECRET_6:a secret's name in Key Vault, not a secret
+  inboxSessionKey: 'inbox-session-key' //checkov:skip=CKV_SECRET_6:a secret's name in Key Vault, not a secret
 }
 
 resource authTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -279,6 +282,16 @@ resource smtpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if 
   name: secretNames.smtpPassword
   properties: {
     value: smtpPassword
+    contentType: 'text/plain'
+  }
+}
+
+resource inboxSessionKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_41:the inbox's session key does not expire; a new version ends every open session (README)
+  parent: vault
+  name: secretNames.inboxSessionKey
+  properties: {
+    value: inboxSessionKey
     contentType: 'text/plain'
   }
 }
@@ -446,6 +459,9 @@ var defaultSettings = {
   SMTP_USERNAME: ''
   SMTP_FROM: ''
   SMTP_TLS: 'starttls'
+  TABLE_INBOX_USERS: 'InboxUsers'
+  INBOX_SESSION_HOURS: '12'
+  INBOX_APP_SERVICE_AUTH: 'false'
 }
 
 // What the deployment itself decides: identity-based storage, the secrets as references, the
@@ -460,6 +476,7 @@ var deployedSettings = {
   TWILIO_API_KEY_SECRET: empty(twilioApiKeySecret) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.apiKeySecret})'
   TWILIO_FROM_NUMBER: twilioFromNumber
   SMTP_PASSWORD: empty(smtpPassword) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.smtpPassword})'
+  INBOX_SESSION_KEY: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretNames.inboxSessionKey})'
   PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
   FALLBACK_CONTAINER_URL: '${fallbackStorage.properties.primaryEndpoints.blob}${fallbackContainerName}'
   APPLICATIONINSIGHTS_CONNECTION_STRING: insights.properties.ConnectionString
@@ -486,6 +503,7 @@ resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     authTokenSecret
     apiKeySecret
     smtpPasswordSecret
+    inboxSessionKeySecret
   ]
 }
 

@@ -40,6 +40,14 @@ param twilioFromNumber string
 @description('SMTP_PASSWORD, optional: kept in Key Vault.')
 param smtpPassword string = ''
 
+@secure()
+@description('INBOX_SESSION_KEY, optional: signs the inbox sessions; kept in Key Vault. Empty: a new random key each provision (open sessions then end).')
+param inboxSessionKey string = ''
+
+@secure()
+@description('The random key used when inboxSessionKey is empty (a parameter because newGuid() may only be a default).')
+param inboxSessionKeyDefault string = '${newGuid()}${newGuid()}' //checkov:skip=CKV_AZURE_131:a random value made at deployment time, never written in the template
+
 @description('Any other app settings of the README settings table, by name (OWNER_NUMBER, SMTP_HOST, VOICE_*, ...): they replace the defaults.')
 param appSettings object = {}
 
@@ -67,6 +75,7 @@ module app 'app.bicep' = {
     twilioApiKeySecret: twilioApiKeySecret
     twilioFromNumber: twilioFromNumber
     smtpPassword: smtpPassword
+    inboxSessionKey: empty(inboxSessionKey) ? inboxSessionKeyDefault : inboxSessionKey
     appSettings: appSettings
   }
 }

@@ -44,7 +44,7 @@ AZURE_ONLY = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra authentication with the app's identity",
 }
 #: Set by the platform itself: read by the app, set by nobody else.
-PLATFORM = {"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME"}
+PLATFORM = {"WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_HOSTNAME", "WEBSITE_AUTH_ENABLED"}
 
 
 def parse(path: Path) -> dict[str, Any]:
@@ -135,7 +135,12 @@ def test_the_template_runs_python_313_on_flex_consumption(app_template: dict[str
 
 def test_secrets_are_key_vault_references(app_template: dict[str, Any]) -> None:
     text = (INFRA / "app.bicep").read_text(encoding="utf-8")
-    for name in ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "SMTP_PASSWORD"):
+    for name in (
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_API_KEY_SECRET",
+        "SMTP_PASSWORD",
+        "INBOX_SESSION_KEY",
+    ):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(name + ":"))
         assert "@Microsoft.KeyVault(VaultName=" in line, name
     assert "SMTP_PASSWORD" not in app_template["variables"]["defaultSettings"]["value"]

@@ -425,12 +425,15 @@ def app_functions() -> dict[str, Any]:
 
 
 def twilio_functions() -> dict[str, Callable[[func.HttpRequest], func.HttpResponse]]:
-    """route → user function, for every anonymous HTTP route (the Twilio-facing ones)."""
+    """route → user function, for every anonymous HTTP route that Twilio calls (the inbox's
+    routes are anonymous too, behind its own session: they are not Twilio's)."""
     found = {}
     for fn in app_functions().values():
         trigger = fn.get_trigger()
         if trigger.type == "httpTrigger" and str(trigger.auth_level).endswith("ANONYMOUS"):
-            found[str(trigger.route).removeprefix("api/")] = fn.get_user_function()
+            route = str(trigger.route).removeprefix("api/")
+            if not route.startswith("inbox"):
+                found[route] = fn.get_user_function()
     return found
 
 
