@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -152,6 +153,9 @@ def run(max_children: int | None, names: list[str] | None = None) -> None:
     or over the mutants `names` only. Named mutants are always tested again."""
     from mutmut import configuration
     from mutmut.__main__ import cli
+
+    # Property tests run once per mutant: the tests that read this take fewer examples.
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "mutation")
 
     configuration.config().only_mutate[:] = sorted({str(path) for path, _ in targets()})
     if names is None:

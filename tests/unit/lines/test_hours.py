@@ -8,6 +8,7 @@ finds exactly the first minute where a minute-by-minute walk sees the state flip
 
 from __future__ import annotations
 
+import os
 import time as clock
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -413,8 +414,11 @@ def oracle_open(schedule: h.Schedule, instant: datetime) -> bool:
     return any(a <= wall < b for a, b in spans(today - timedelta(days=1)))
 
 
+# `make mutation` runs these once per mutant of the hours rules (hundreds): fewer examples there.
 PROPERTY_SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25 if os.environ.get("HYPOTHESIS_PROFILE") == "mutation" else 120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
