@@ -3,6 +3,7 @@ recurrence (with DST changes in Europe/Paris and America/New_York), states."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time as clock
 from collections.abc import Iterator
@@ -1047,3 +1048,74 @@ def test_instants_are_in_utc_whatever_the_machine_s_zone() -> None:
     assert s.local_wall_time_to_utc(spring, time(2, 30), PARIS) == datetime(
         2026, 3, 29, 1, 0, tzinfo=UTC
     )
+
+
+# --- the listing of pending schedules ----------------------------------------------------------
+
+
+def test_the_pending_listing_reads_due_rows_only_in_the_order_due() -> None:
+    assert s.pending_filter() == (
+        "PartitionKey ge @low and PartitionKey lt @high",
+        {"high": s.DUE_END},
+    )
+    assert s.listed({"Status": "pending"})
+    assert s.listed({"Status": "claimed"})
+    assert not s.listed({"Status": "moved"})
+    assert not s.listed({"Status": "cancelled"})
+
+
+def test_a_listing_cursor_round_trips_and_a_forged_one_is_refused() -> None:
+    row = {"PartitionKey": "due-202606020700", "RowKey": "20260602T070000000Z-r|1"}
+    cursor = s.encode_list_cursor(row)
+    assert cursor == base64.urlsafe_b64encode(b"due-202606020700|20260602T070000000Z-r|1").decode(
+        "ascii"
+    )
+    assert s.decode_list_cursor(f" {cursor} ") == (
+        "due-202606020700",
+        "20260602T070000000Z-r|1",
+    )
+    for forged in (
+        "",
+        "%%%",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"done-20260602|r").decode(),
+        base64.urlsafe_b64encode(b"due-202606020700").decode(),
+        base64.urlsafe_b64encode(b"due-202606020700|").decode(),
+        "ünïcode",
+    ):
+        with pytest.raises(s.ScheduleInputError) as raised:
+            s.decode_list_cursor(forged)
+        assert (raised.value.field, raised.value.message) == (
+            "cursor",
+            "is not a cursor this listing returned",
+        )
+
+
+def test_a_pending_schedule_from_its_due_row_alone() -> None:
+    schedule, spec = _recurring()
+    due = s.new_due_entity(
+        spec, schedule.send_at, intended_at=schedule.send_at, created_at=NOW, attempts=1
+    )
+    assert s.pending_json(due) == {
+        "id": "r-1",
+        "status": "pending",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "timeZone": "Europe/Paris",
+        "recurrence": "0 9 * * 1-5",
+        "root": "r-0",
+        "previous": "r-0",
+        "attempts": 1,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+    }
+
+
+def test_the_spec_of_any_row_leaves_out_the_empty() -> None:
+    _, spec = _recurring()
+    due = s.new_due_entity(spec, NOW, intended_at=NOW, created_at=NOW)
+    assert s.copy_spec(due) == spec
+    assert s.copy_spec({**due, "TimeZone": "", "Previous": None}) == {
+        k: v for k, v in spec.items() if k not in ("TimeZone", "Previous")
+    }
