@@ -179,7 +179,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-children", type=int, default=None, help="parallel test runs")
     args = parser.parse_args(argv)
     if args.survivors:
-        again = sorted(n for n, code in results().items() if code in SURVIVED or code is None)
+        again = sorted(
+            n for n, code in results().items() if code in SURVIVED | NO_TESTS or code is None
+        )
         if again:
             run(args.max_children, again)
     elif not args.report:
