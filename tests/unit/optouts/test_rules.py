@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from switchboard.optouts import rules
+from switchboard.optouts.journal import Journal, PendingChange
 from switchboard.optouts.rules import (
     How,
     OptedOut,
@@ -133,3 +134,24 @@ def test_a_failed_check_names_the_masked_number_and_the_error() -> None:
     with pytest.raises(OptOutCheckFailed) as info:
         ensure_can_text("+15551230000", _Lookup({}, broken=True))
     assert str(info.value) == "cannot check the opt-out list for +1555***0000: ConnectionError"
+
+
+def test_a_stop_not_written_yet_is_an_opt_out_already() -> None:
+    pending = Journal()
+    pending.add(PendingChange("+15558675310", True, "STOP", "SM" + "2" * 32, AT, "+15017122661"))
+    with pytest.raises(OptedOut) as info:
+        ensure_can_text(" +15558675310 ", _Lookup({}, broken=True), pending)
+    assert info.value.record == OptOutRecord(
+        "+15558675310", AT, How.KEYWORD, "STOP", "+15017122661", "SM" + "2" * 32
+    )
+    # A START not written yet changes nothing until it is (the safe side): storage decides.
+    started = Journal()
+    started.add(PendingChange("+15558675310", False, "START", "SM3", AT, "+15017122661"))
+    ensure_can_text("+15558675310", _Lookup({}), started)
+
+
+def test_a_timestamp_that_is_not_a_time_is_not_used() -> None:
+    before = utcnow()
+    read = rules.from_entity({"PartitionKey": "+15558675310", "How": "x", "Timestamp": "today"})
+    assert isinstance(read.opted_out_at, datetime)
+    assert read.opted_out_at >= before

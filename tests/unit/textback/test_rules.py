@@ -211,3 +211,15 @@ def test_the_line_of_a_call_is_its_line_else_the_number_called() -> None:
     assert rules.line_number({"Line": " +15017122662 ", "To": LINE_NUMBER}) == "+15017122662"
     assert rules.line_number({"Line": "", "To": f" {LINE_NUMBER}"}) == LINE_NUMBER
     assert rules.line_number({"To": None}) == ""
+
+
+def test_a_call_of_unknown_length_counts_as_zero_seconds() -> None:
+    one_second = line({"minSeconds": 1})
+    assert rules.decide(missed(CallDuration=None), one_second) == rules.skip(
+        "call shorter than 1 s"
+    )
+    assert rules.decide(missed(CallDuration="n/a"), line({"minSeconds": 0})) == rules.SEND
+
+
+def test_a_number_phonenumbers_cannot_read_is_not_a_phone_number() -> None:
+    assert rules.number_problem("+999123456") == "not a phone number"  # no such country code
