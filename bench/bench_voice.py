@@ -111,7 +111,7 @@ PARAMS = {
     "ToCountry": "US",
     "ToState": "CA",
 }
-MENU_ACTION = "/api/voice/menu?attempt=1&at=open.0"
+MENU_ACTION = "/api/voice/menu?attempt=1&at=open.0&hop=1"
 SAY = {"voice": "Polly.Joanna", "language": "en-US"}
 #: The default line's flow as a stored line document (the same TwiML but for the menu's URL).
 STORED_LINE: dict[str, Any] = {

@@ -26,8 +26,8 @@ MIN_POLLING_INTERVAL = 0.1
 DEFAULT_FUNCTION_TIMEOUT = 300.0
 
 _TIMESPAN = re.compile(
-    r"^(?:(?P<days>\d+)\.)?(?P<hours>\d{1,2}):(?P<minutes>\d{1,2})"
-    r"(?::(?P<seconds>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?)?$"
+    r"(?:(?P<days>[0-9]+)\.)?(?P<hours>[0-9]{1,2}):(?P<minutes>[0-9]{1,2})"
+    r"(?::(?P<seconds>[0-9]{1,2})(?:\.(?P<fraction>[0-9]{1,7}))?)?"
 )
 _LOG_LEVELS = {
     "trace": logging.DEBUG,
@@ -71,7 +71,7 @@ def parse_timespan(text: str) -> float:
     value = text.strip()
     if re.fullmatch(r"\d+", value):
         return int(value) * 86400.0
-    found = _TIMESPAN.match(value)
+    found = _TIMESPAN.fullmatch(value)
     if found is None:
         raise ValueError(f"not a TimeSpan such as '00:00:10': {text!r}")
     groups = found.groupdict()

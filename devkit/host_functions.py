@@ -28,7 +28,7 @@ SUPPORTED_TRIGGERS = (HTTP_TRIGGER, TIMER_TRIGGER, QUEUE_TRIGGER)
 SUPPORTED_OUTPUTS = ("http", "queue")
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 _EXPRESSION = re.compile(r"%([^%\s]+)%")
-_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
+_QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 
 
 class HostStartupError(RuntimeError):
@@ -209,7 +209,7 @@ def _build_spec(function: Any, environ: Mapping[str, str], route_prefix: str) ->
 def queue_name(raw: str, environ: Mapping[str, str], where: str) -> str:
     """A queue name with `%NAME%` resolved, lower-cased and checked like the host does."""
     name = resolve_expressions(raw, environ, where).lower()
-    if not _QUEUE_NAME.match(name):
+    if not _QUEUE_NAME.fullmatch(name):
         raise HostStartupError(
             f"{where}: {name!r} is not a valid queue name (3-63 lowercase letters, digits and "
             "single hyphens, starting and ending with a letter or digit)"

@@ -19,7 +19,7 @@ from datetime import datetime
 _LITERAL, _COMPLEX, _CONSTRAINED, _PARAMETER, _CATCH_ALL = 1, 2, 3, 4, 5
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class RouteTemplateError(ValueError):
@@ -252,7 +252,7 @@ def _parse_parameter(body: str, template: str) -> RouteParameter:
     if len(with_default) > 1:
         text, default = with_default[0], "=".join(with_default[1:])
     name, *constraints = _split_top_level(text, ":")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise RouteTemplateError(f"route {template!r}: invalid parameter name {name!r}")
     if optional and default is not None:
         raise RouteTemplateError(

@@ -48,6 +48,7 @@ from devkit.azurite import port_in_use
 from devkit.loop_thread import LoopThread
 from devkit.npm import TWILIO_OAI_SPEC, NodeMissingError, ensure_npm_packages, node_bin
 from devkit.processes import stop_process_group
+from switchboard.patterns import ecma_search
 
 SPEC_ENV = "TWILIO_OAI_SPEC"
 DEFAULT_SPEC = TWILIO_OAI_SPEC
@@ -200,7 +201,7 @@ class OpenApiRequestChecker:
             pattern = re.escape(template)
             for name in names:
                 pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+?)")
-            routes.append((len(names), template, re.compile(f"^{pattern}$"), item))
+            routes.append((len(names), template, re.compile(pattern), item))
         routes.sort(key=lambda r: r[0])  # literal segments win over parameters
         self.routes = [(t, rx, item) for _, t, rx, item in routes]
 
@@ -219,7 +220,7 @@ class OpenApiRequestChecker:
     ) -> tuple[str, dict[str, Any], dict[str, str]] | None:
         """(path template, operation, path parameters) for a request, or None."""
         for template, regex, item in self.routes:
-            match = regex.match(path)
+            match = regex.fullmatch(path)
             if match and method.lower() in item:
                 return template, item[method.lower()], match.groupdict()
         return None
@@ -331,7 +332,7 @@ class OpenApiRequestChecker:
                 problems.append(f"{label}: shorter than {schema['minLength']}")
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 problems.append(f"{label}: longer than {schema['maxLength']}")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
+            if "pattern" in schema and not ecma_search(schema["pattern"], value):
                 problems.append(f"{label}: {value!r} does not match {schema['pattern']}")
             self._check_format(label, schema, value, problems)
 

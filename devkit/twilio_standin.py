@@ -11,7 +11,10 @@
   ``EndDate``, ``Category``; seeded), ``{AccountSid}.json``;
 - ``Recordings/{Sid}.json`` and the recording's audio: ``Recordings/{Sid}`` and ``.wav`` (WAV),
   ``.mp3`` (small generated files, ``devkit.twilio_standin_media``), for the recordings added with
-  ``POST /_standin/recordings`` (or ``TwilioStandin.add_recording``); 404 (20404) for others.
+  ``POST /_standin/recordings`` (or ``TwilioStandin.add_recording``); 404 (20404) for others. A
+  recording added with ``external`` is kept in External Storage: its ``media_url`` is
+  ``http://localhost:<port>/_external/Recordings/{Sid}.mp3`` (another host name for the same
+  server), served without Twilio's auth and recorded with every header it receives.
 
 It checks basic auth (AccountSid:AuthToken, or API key SID:secret; 401 code 20003 otherwise),
 answers Twilio's validation errors and documented magic numbers with Twilio's error JSON,
@@ -29,8 +32,9 @@ Tests use :class:`TwilioStandin`::
 HTTP control endpoints (no auth; loopback only): ``GET|DELETE /_standin/requests``,
 ``GET|DELETE /_standin/callbacks``, ``GET|POST|DELETE /_standin/faults``,
 ``GET|POST|DELETE /_standin/outcomes``, ``GET|POST /_standin/config``,
-``GET|POST /_standin/numbers``, ``GET|POST /_standin/recordings``, ``GET /_standin/state``, ``POST /_standin/reset``,
-``GET /_standin/idle?timeout=S``.
+``GET|POST /_standin/numbers``, ``GET|POST /_standin/recordings``, ``GET|DELETE
+/_standin/external`` (what the External Storage host of recordings received),
+``GET /_standin/state``, ``POST /_standin/reset``, ``GET /_standin/idle?timeout=S``.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ from devkit.twilio_standin_model import (
     StandinConfig,
     StandinStore,
     TwilioApiError,
+    external_media_url,
+    new_sid,
 )
 from devkit.twilio_standin_server import Runtime, build_app
 
@@ -353,12 +359,26 @@ class TwilioStandin:
         call_sid: str | None = None,
         duration: int = 7,
         status: str = "completed",
+        external: bool = False,
     ) -> dict[str, Any]:
         """A recording of the account (what a simulated ``<Record>`` made); its JSON. Its audio
-        is served at ``Recordings/{sid}`` (WAV), ``.wav`` and ``.mp3``."""
+        is served at ``Recordings/{sid}`` (WAV), ``.wav`` and ``.mp3``; with `external`, the
+        account keeps it in External Storage: its ``media_url`` names another loopback host
+        name (this server's, `/_external/Recordings/{sid}.mp3`), which records what it
+        receives (`external_requests`)."""
+        sid = sid or new_sid("RE")
+        media_url = None
+        if external:
+            if self.port is None:
+                raise RuntimeError("the stand-in is not running")
+            media_url = external_media_url(self.host, self.port, sid)
         return self.store.add_recording(
-            sid=sid, call_sid=call_sid, duration=duration, status=status
+            sid=sid, call_sid=call_sid, duration=duration, status=status, media_url=media_url
         ).to_json()
+
+    def external_requests(self) -> list[dict[str, Any]]:
+        """What the External Storage host received: method, path and headers of each request."""
+        return self.store.external_log()
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,12 +31,12 @@ DEFAULT_ACCOUNT_SID = development_defaults()["TWILIO_ACCOUNT_SID"]
 DEFAULT_AUTH_TOKEN = development_defaults()["TWILIO_AUTH_TOKEN"]
 DEFAULT_APP_URL = "http://localhost:7071"
 
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-_SHORT_CODE = re.compile(r"^\d{3,8}$")
-_MG_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-_AP_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")
-_RELATIVE_DAYS = re.compile(r"^([+-])(\d{1,4})days$")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+_MG_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+_AP_SID = re.compile(r"AP[0-9a-fA-F]{32}")
+_RELATIVE_DAYS = re.compile(r"([+-])([0-9]{1,4})days")
 
 MESSAGE_TERMINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "read"})
 CALL_TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -125,7 +125,7 @@ def new_sid(prefix: str) -> str:
 
 def is_e164(value: str) -> bool:
     """E.164 as Twilio writes it: ``+`` then up to 15 digits."""
-    return bool(_E164.match(value))
+    return bool(_E164.fullmatch(value))
 
 
 def is_http_url(value: str) -> bool:
@@ -384,8 +384,8 @@ class Message:
         }
 
 
-_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
-_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+_RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 
 
 @dataclass
@@ -400,9 +400,13 @@ class Recording:
     channels: int = 1
     source: str = "RecordVerb"
     date_created: datetime = field(default_factory=now_utc)
+    #: Where its audio is when the account keeps recordings in External Storage (another host);
+    #: None: on api.twilio.com, as Twilio keeps them by default.
+    external_media_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Twilio's JSON for the resource (``media_url`` on api.twilio.com, as Twilio gives it)."""
+        """Twilio's JSON for the resource (``media_url`` on api.twilio.com, as Twilio gives it,
+        or the External Storage URL)."""
         base = f"{API_PREFIX}/Accounts/{self.account_sid}/Recordings/{self.sid}"
         return {
             "account_sid": self.account_sid,
@@ -416,7 +420,7 @@ class Recording:
             "duration": str(self.duration),
             "encryption_details": None,
             "error_code": None,
-            "media_url": f"https://api.twilio.com{base}",
+            "media_url": self.external_media_url or f"https://api.twilio.com{base}",
             "price": "-0.00250",
             "price_unit": "USD",
             "sid": self.sid,
@@ -632,7 +636,7 @@ def seeded_usage(today: date, numbers: int) -> dict[date, dict[str, tuple[float,
 
 def parse_usage_date(raw: str, today: date, name: str) -> date:
     """``YYYY-MM-DD`` or an offset from today (``-30days``, ``+30days``)."""
-    match = _RELATIVE_DAYS.match(raw.strip())
+    match = _RELATIVE_DAYS.fullmatch(raw.strip())
     if match:
         delta = timedelta(days=int(match.group(2)))
         return today + delta if match.group(1) == "+" else today - delta
@@ -697,6 +701,8 @@ class StandinStore:
         self.messages: dict[str, Message] = {}
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
+        #: Requests to the External Storage host of recordings (`record_external`).
+        self.external_requests: list[dict[str, Any]] = []
         self.number_specs = [dict(n) for n in (numbers or default_numbers(config.app_url))]
         self.numbers: list[dict[str, Any]] = []
         self.message_outcomes: dict[str, MessageOutcome] = {}
@@ -876,6 +882,7 @@ class StandinStore:
             self.messages.clear()
             self.calls.clear()
             self.recordings.clear()
+            self.external_requests.clear()
             self.message_outcomes.clear()
             self.call_outcomes.clear()
             self.rules.clear()
@@ -903,7 +910,7 @@ class StandinStore:
             raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
         if not body and not media and not content_sid:
             raise TwilioApiError(400, 21602, "Message body is required.")
-        if service and not _MG_SID.match(service):
+        if service and not _MG_SID.fullmatch(service):
             raise TwilioApiError(400, 21701, f"The Messaging Service Sid {service} is invalid.")
         to_number = to.removeprefix("whatsapp:")
         if not is_e164(to_number):
@@ -1025,7 +1032,7 @@ class StandinStore:
             )
         if url and not is_http_url(url):
             raise TwilioApiError(400, 21205, f"Url is not a valid URL: {url}")
-        if app_sid and not _AP_SID.match(app_sid):
+        if app_sid and not _AP_SID.fullmatch(app_sid):
             raise TwilioApiError(400, 21218, f"Invalid ApplicationSid: {app_sid}")
         if len(twiml) > 4000:
             raise invalid_parameter("Twiml must be at most 4000 characters")
@@ -1328,12 +1335,14 @@ class StandinStore:
         call_sid: str | None = None,
         duration: int = 7,
         status: str = "completed",
+        media_url: str | None = None,
     ) -> Recording:
         """A recording the simulated world made (``POST /_standin/recordings``); replaces one
-        with the same SID."""
-        if sid is not None and not _RECORDING_SID.match(sid):
+        with the same SID. `media_url`: its audio is kept elsewhere (External Storage), and
+        Twilio's resource names that URL."""
+        if sid is not None and not _RECORDING_SID.fullmatch(sid):
             raise ValueError("sid must be RE followed by 32 hexadecimal digits")
-        if call_sid is not None and not _CALL_SID.match(call_sid):
+        if call_sid is not None and not _CALL_SID.fullmatch(call_sid):
             raise ValueError("callSid must be CA followed by 32 hexadecimal digits")
         if not 0 <= duration <= 14400:
             raise ValueError("duration must be 0 to 14400 seconds")
@@ -1343,10 +1352,19 @@ class StandinStore:
             call_sid=call_sid,
             duration=duration,
             status=status,
+            external_media_url=media_url,
         )
         with self.lock:
             self.recordings[recording.sid] = recording
         return copy.copy(recording)
+
+    def record_external(self, method: str, path: str, headers: Mapping[str, str]) -> None:
+        """A request the stand-in's External Storage host received (its headers included: a
+        test checks that no credentials reached it)."""
+        with self.lock:
+            self.external_requests.append(
+                {"method": method, "path": path, "headers": dict(headers)}
+            )
 
     def get_recording(self, sid: str) -> Recording | None:
         """A copy of a recording."""
@@ -1385,6 +1403,23 @@ class StandinStore:
                 "calls": [c.to_json() for c in self.calls.values()],
                 "recordings": [r.to_json() for r in self.recordings.values()],
             }
+
+    def external_log(self) -> list[dict[str, Any]]:
+        """The requests the External Storage host received, oldest first (copies)."""
+        with self.lock:
+            return copy.deepcopy(self.external_requests)
+
+
+#: Where the stand-in serves the audio of recordings kept in External Storage.
+EXTERNAL_MEDIA_PREFIX = "/_external/Recordings/"
+
+
+def external_media_url(own_host: str, port: int, sid: str) -> str:
+    """The External Storage URL of a recording's MP3: the stand-in's own server under another
+    host name (`localhost` for a stand-in on an IP address, else 127.0.0.1), so the origin
+    differs from `TWILIO_API_BASE_URL` the way a storage host's does."""
+    other = "127.0.0.1" if own_host.lower() == "localhost" else "localhost"
+    return f"http://{other}:{port}{EXTERNAL_MEDIA_PREFIX}{sid}.mp3"
 
 
 def not_found(path: str) -> TwilioApiError:
@@ -1425,7 +1460,9 @@ def _int_param(form: Mapping[str, list[str]], name: str, default: int, low: int,
 
 def _valid_sender(value: str) -> bool:
     number = value.removeprefix("whatsapp:")
-    return bool(is_e164(number) or _ALPHANUMERIC_SENDER.match(value) or _SHORT_CODE.match(value))
+    return bool(
+        is_e164(number) or _ALPHANUMERIC_SENDER.fullmatch(value) or _SHORT_CODE.fullmatch(value)
+    )
 
 
 def _date_matches(sent: datetime | None, name: str, moment: datetime, whole_day: bool) -> bool:

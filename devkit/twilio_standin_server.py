@@ -27,6 +27,7 @@ from devkit.twilio_standin_model import (
     API_PREFIX,
     API_VERSION,
     CALL_TERMINAL,
+    EXTERNAL_MEDIA_PREFIX,
     Call,
     CallbackDelivery,
     CallOutcome,
@@ -35,8 +36,10 @@ from devkit.twilio_standin_model import (
     RecordedRequest,
     StandinStore,
     TwilioApiError,
+    external_media_url,
     invalid_parameter,
     monotonic_ms,
+    new_sid,
     not_found,
     now_utc,
     page_of,
@@ -694,22 +697,53 @@ async def control_numbers(request: web.Request) -> web.Response:
 
 
 async def control_recordings(request: web.Request) -> web.Response:
-    """``POST {"sid"?, "callSid"?, "duration"?, "status"?}`` adds a recording (what a
-    ``<Record>`` of a simulated call made); ``GET`` lists them."""
+    """``POST {"sid"?, "callSid"?, "duration"?, "status"?, "external"?}`` adds a recording
+    (what a ``<Record>`` of a simulated call made; `external`: kept in External Storage, its
+    `media_url` on another loopback host name served here, `/_external/...`); ``GET`` lists
+    them."""
     store = _store(request)
     if request.method == "POST":
         data = await _json_body(request)
         try:
+            sid = data.get("sid") or new_sid("RE")
+            media_url = (
+                external_media_url(request.url.host or "", request.url.port or 80, sid)
+                if data.get("external")
+                else None
+            )
             recording = store.add_recording(
-                sid=data.get("sid"),
+                sid=sid,
                 call_sid=data.get("callSid"),
                 duration=int(data.get("duration", 7)),
                 status=str(data.get("status", "completed")),
+                media_url=media_url,
             )
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response(recording.to_json(), status=201)
     return web.json_response(store.snapshot()["recordings"])
+
+
+async def external_media(request: web.Request) -> web.Response:
+    """The External Storage host of recordings: the MP3 of a recording whose `media_url`
+    names it, every request recorded with its headers (`GET /_standin/external`)."""
+    store = _store(request)
+    store.record_external(request.method, request.path_qs, request.headers)
+    recording = store.get_recording(request.match_info["sid"])
+    if recording is None or recording.external_media_url is None:
+        return web.Response(status=404, text="no such object")
+    return web.Response(
+        body=mp3_bytes(recording.sid, recording.duration), content_type="audio/mpeg"
+    )
+
+
+async def control_external(request: web.Request) -> web.Response:
+    """``GET``: the requests the External Storage host received; ``DELETE`` forgets them."""
+    store = _store(request)
+    if request.method == "DELETE":
+        with store.lock:
+            store.external_requests.clear()
+    return web.json_response(store.external_log())
 
 
 async def control_state(request: web.Request) -> web.Response:
@@ -760,6 +794,8 @@ def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
     r.add_route("*", "/_standin/config", control_config)
     r.add_route("*", "/_standin/numbers", control_numbers)
     r.add_route("*", "/_standin/recordings", control_recordings)
+    r.add_route("*", "/_standin/external", control_external)
+    r.add_get(EXTERNAL_MEDIA_PREFIX + "{sid:RE[0-9a-fA-F]{32}}.mp3", external_media)
     r.add_get("/_standin/state", control_state)
     r.add_post("/_standin/reset", control_reset)
     r.add_get("/_standin/idle", control_idle)

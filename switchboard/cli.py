@@ -23,7 +23,9 @@ Settings come from the environment, then `local.settings.json` (its `Values`, as
 them; a variable already set in the environment wins). `--settings PATH` names another file.
 The app package must not import `devkit` (it is not deployed), so the file is read here.
 
-Exit status: 0 done, 1 the operation failed (the message says why), 2 usage error.
+Exit status: 0 done, 1 the operation failed (the message says why), 2 what was given cannot be
+taken (a usage error, or a file or option the API would refuse: every problem is printed, with
+its JSON pointer for a document; `switchboard.commandline`).
 """
 
 from __future__ import annotations

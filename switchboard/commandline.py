@@ -3,7 +3,12 @@
 Each capability keeps its own commands (`switchboard/<capability>/commands.py`) and
 `switchboard.cli` only assembles them. They share: where settings come from (the environment
 over `local.settings.json`, or `--settings FILE`), how a failure is printed (one line, exit
-status 1; 2 for usage errors), JSON and tables on stdout, and one more thing a new user needs:
+status 1; 2 for usage errors), what a command reads and how input it cannot take ends (every
+problem printed, one a line, a JSON pointer first for a document, exit status 2, never a
+traceback: `InvalidInput`, `read_json_file`, `parse_json_text`, `read_text_file`, and the
+group, which also turns an `ApiError`, input nested too deeply for Python's recursion or bytes
+that are not text escaping a command into that), JSON and tables on stdout, and one more thing
+a new user needs:
 when a command fails because the local services are not running (Azurite, the Twilio stand-in),
 the message says so and says to start `make run`, instead of "Table Storage is not available".
 """
@@ -101,15 +106,92 @@ class Unavailable(click.ClickException):
     """A dependency (storage, Twilio) did not answer: the one failure `make run` may fix."""
 
 
-def fail(error: ApiError) -> NoReturn:
-    """Leave with the API's error as a one-line message (exit status 1)."""
+class InvalidInput(click.ClickException):
+    """Input a command cannot take: each problem on its own line, exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[str], heading: str | None = None) -> None:
+        self.problems = [str(p) for p in problems] or ["invalid input"]
+        self.heading = heading
+        super().__init__(self.format_message())
+
+    def format_message(self) -> str:
+        """The heading (when given) and every problem, indented under it."""
+        if self.heading is None and len(self.problems) == 1:
+            return self.problems[0]
+        lines = [self.heading or "invalid input:"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def failure(error: ApiError) -> click.ClickException:
+    """The API's error as a one-line failure (exit status 1; `Unavailable` for a 503)."""
     detail = error.message
     if error.retry_after is not None:
         detail += f" (retry in {error.retry_after} s)"
     code = error.code if error.code[:1].isdigit() else None
     if error.status == 503:
-        raise Unavailable(detail)
-    raise click.ClickException(f"Twilio error {code}: {detail}" if code else detail)
+        return Unavailable(detail)
+    return click.ClickException(f"Twilio error {code}: {detail}" if code else detail)
+
+
+def fail(error: ApiError) -> NoReturn:
+    """Leave with the API's error as a one-line message (exit status 1)."""
+    raise failure(error)
+
+
+def api_problems(error: ApiError) -> list[str]:
+    """Every problem an API error names: its `errors` (pointer: message) when it lists them,
+    else its message."""
+    errors = error.extra.get("errors") if error.extra else None
+    if isinstance(errors, list) and errors:
+        return [
+            f"{e.get('field') or '/'}: {e.get('message')}" for e in errors if isinstance(e, dict)
+        ]
+    return [error.message]
+
+
+def api_failure(error: ApiError, heading: str | None = None) -> click.ClickException:
+    """The command line's error for an `ApiError`: `InvalidInput` (exit 2, every problem) for a
+    request error, what was given is wrong; else `failure` (exit 1)."""
+    if 400 <= error.status < 500 and not error.code[:1].isdigit():
+        return InvalidInput(api_problems(error), heading)
+    return failure(error)
+
+
+def parse_json_text(text: str, name: str) -> Any:
+    """JSON text given as `name` (a file, an option), or `InvalidInput` saying why not."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            [f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]
+        ) from None
+    except RecursionError:
+        raise InvalidInput([f"{name}: nested too deeply to be read"]) from None
+    except ValueError as exc:  # a number too long to convert, ...
+        raise InvalidInput([f"{name}: not valid JSON ({exc})"]) from None
+
+
+def read_text_file(path: Path, what: str = "a text file") -> str:
+    """A file's text: UTF-8 (a byte-order mark allowed), or `InvalidInput` saying why not."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidInput([f"{path}: cannot be read ({reason})"]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [f"{path}: not UTF-8 text (byte {exc.start + 1}): save it as UTF-8 ({what})"]
+        ) from None
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file's content, or `InvalidInput` saying why it cannot be read."""
+    return parse_json_text(read_text_file(path, "a JSON file"), str(path))
 
 
 def storage_failed(what: str, exc: BaseException, after: str = "") -> NoReturn:
@@ -216,11 +298,13 @@ def not_running_message(silent: Sequence[str]) -> str:
 class SwitchboardGroup(click.Group):
     """The command group: a command that fails because storage or Twilio did not answer,
     while local services the settings name are not running, says which do not answer and to
-    start `make run` (not a retry-later message)."""
+    start `make run` (not a retry-later message); input that escapes a command (an `ApiError`,
+    nesting too deep for Python's recursion, bytes that are not text) ends as `InvalidInput`
+    (or a failure, for an `ApiError` that is not about the input), never as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            return self._invoke_input_checked(ctx)
         except Unavailable:
             context = ctx.find_object(Context)
             settings = context.loaded if context is not None else None
@@ -228,3 +312,13 @@ class SwitchboardGroup(click.Group):
             if silent:
                 raise click.ClickException(not_running_message(silent)) from None
             raise
+
+    def _invoke_input_checked(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            raise api_failure(exc) from None
+        except RecursionError:
+            raise InvalidInput(["the input is nested too deeply to be read"]) from None
+        except UnicodeError as exc:
+            raise InvalidInput([f"the input is not valid text ({type(exc).__name__})"]) from None

@@ -28,7 +28,7 @@ STORAGE_RETRY_AFTER = 5
 TWILIO_RETRY_AFTER = 5
 TWILIO_RETRY_AFTER_RATE_LIMITED = 10
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(eq=False)
@@ -126,7 +126,7 @@ def parse_datetime(raw: str, name: str) -> datetime:
     """ISO-8601 date-time (UTC when it has no offset) or date (its midnight UTC), in UTC."""
     text = raw.strip()
     try:
-        if _ISO_DATE.match(text):
+        if _ISO_DATE.fullmatch(text):
             value = datetime.combine(date.fromisoformat(text), datetime.min.time())
         else:
             value = datetime.fromisoformat(text)
@@ -142,7 +142,7 @@ def parse_date(raw: str, name: str) -> date:
     """A calendar date `YYYY-MM-DD` (Twilio's usage dates are GMT days)."""
     text = raw.strip()
     try:
-        if not _ISO_DATE.match(text):
+        if not _ISO_DATE.fullmatch(text):
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:

@@ -1,10 +1,14 @@
-"""Loggers that never write a full phone number (SPEC "Logs and privacy").
+"""Loggers that never write a full phone number, nor a line an outsider shaped.
 
 Code masks the numbers it logs itself (`phone.mask`), but text from elsewhere also reaches the
 logs: Twilio's error messages quote numbers ("The 'To' number +15005550001 is not a valid phone
 number."), exceptions carry request values. Every `switchboard` logger therefore gets a filter that
 masks any E.164-looking number in the final message and in the exception text, so one overlooked
 call site cannot leak a number. Records in Table Storage keep the numbers: operators need them.
+
+The same filter writes every control character of a message as an escape (`\n`, `\x1b`): a
+value that reaches a message (a JSON pointer naming a key, an exception's text) can neither
+start a forged log line nor drive a terminal.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import logging
 import re
 
+from switchboard.patterns import CONTROL_CHARACTERS
 from switchboard.phone import mask
 
-_NUMBER = re.compile(r"\+[1-9]\d{7,14}")
+_NUMBER = re.compile(r"\+[1-9][0-9]{7,14}")
 
 
 def mask_numbers(text: str) -> str:
@@ -22,12 +27,20 @@ def mask_numbers(text: str) -> str:
     return _NUMBER.sub(lambda found: mask(found.group()), text)
 
 
+def escape_controls(text: str) -> str:
+    """`text` with each control character written as its escape (one line, nothing hidden)."""
+    return CONTROL_CHARACTERS.sub(
+        lambda found: found.group().encode("unicode_escape").decode(), text
+    )
+
+
 class MaskNumbersFilter(logging.Filter):
-    """Rewrites a record's message (and exception text) with phone numbers masked."""
+    """Rewrites a record's message (and exception text) with phone numbers masked, and the
+    message's control characters escaped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_numbers(message)
+        masked = escape_controls(mask_numbers(message))
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

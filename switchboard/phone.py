@@ -1,4 +1,5 @@
-"""Phone numbers: E.164 checks, masking for logs, and time zones (pure, phonenumbers-based)."""
+"""Phone numbers: E.164 checks, withheld callers, masking for logs, and time zones (pure,
+phonenumbers-based)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,33 @@ import re
 from functools import lru_cache
 
 # E.164: a plus, a non-zero country digit, 7 to 14 more digits (15 digits at most in all).
-_E164_SHAPE = re.compile(r"^\+[1-9]\d{7,14}$")
+# ASCII digits only (`\d` also takes Arabic-Indic and other digits, which phonenumbers reads
+# as their values: "+١٥٥..." would pass and then never equal the number Twilio sends).
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{7,14}")
+
+#: What Twilio sends as `From` when the caller withheld their number: words, and the same
+#: words typed on a phone keypad (ANONYMOUS, RESTRICTED, UNAVAILABLE, UNKNOWN, BLOCKED). The one
+#: list: whoever hears or reads a caller (a whisper, a voicemail notice) and whoever would text
+#: one back asks `is_withheld`.
+WITHHELD_CALLERS = frozenset(
+    {
+        "",
+        "anonymous",
+        "restricted",
+        "unavailable",
+        "unknown",
+        "private",
+        "withheld",
+        "blocked",
+        "+266696687",
+        "+7378742833",
+        "+86282452253",
+        "+8656696",
+        "+2562533",
+    }
+)
+#: How a withheld caller is named to a person.
+WITHHELD_LABEL = "a withheld number"
 
 
 class InvalidPhoneNumber(ValueError):
@@ -15,7 +42,7 @@ class InvalidPhoneNumber(ValueError):
 
 def is_e164(value: str) -> bool:
     """Whether `value` is written in E.164 and is a possible number (phonenumbers' opinion)."""
-    if not _E164_SHAPE.match(value):
+    if not _E164_SHAPE.fullmatch(value):
         return False
     # phonenumbers (~20 ms with its metadata) loads on the first check, not at cold start.
     import phonenumbers
@@ -32,6 +59,11 @@ def require_e164(value: str, field: str) -> str:
     if not isinstance(value, str) or not is_e164(value):
         raise InvalidPhoneNumber(f"{field}: not an E.164 phone number (e.g. +15017122661)")
     return value
+
+
+def is_withheld(caller: str | None) -> bool:
+    """Whether `caller` (a webhook's `From`) is a withheld number rather than a caller's."""
+    return (caller or "").strip().lower() in WITHHELD_CALLERS
 
 
 def mask(value: str | None) -> str:

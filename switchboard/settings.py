@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from switchboard.logs import get_logger
 from switchboard.menu import Menu, MenuError, parse_menu_json
+from switchboard.own_urls import leads_back, normalise_origin
 from switchboard.phone import is_e164
 
 logger = get_logger(__name__)
@@ -53,22 +54,23 @@ MIN_INBOX_SESSION_KEY = 32
 
 DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
 
-# Patterns as source, compiled on first use by `re.match` (the `re` module caches them): a
+# Patterns as source, compiled on first use by `re.fullmatch` (the `re` module caches them),
+# which matches the whole value (a `$` would also match before a final newline): a
 # cold start compiling every pattern of every setting it does not have cost ~3 ms.
 _SID_PATTERNS = {
-    "TWILIO_ACCOUNT_SID": r"^AC[0-9a-fA-F]{32}$",
-    "TWILIO_API_KEY_SID": r"^SK[0-9a-fA-F]{32}$",
-    "TWILIO_MESSAGING_SERVICE_SID": r"^MG[0-9a-fA-F]{32}$",
+    "TWILIO_ACCOUNT_SID": r"AC[0-9a-fA-F]{32}",
+    "TWILIO_API_KEY_SID": r"SK[0-9a-fA-F]{32}",
+    "TWILIO_MESSAGING_SERVICE_SID": r"MG[0-9a-fA-F]{32}",
 }
-_TABLE_NAME = r"^[A-Za-z][A-Za-z0-9]{2,62}$"
-_QUEUE_NAME = r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$"
+_TABLE_NAME = r"[A-Za-z][A-Za-z0-9]{2,62}"
+_QUEUE_NAME = r"(?=.{3,63}\Z)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]"
 _ISO_DURATION = (
-    r"^P(?!$)(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+    r"P(?!\Z)(?:(?P<days>[0-9]+(?:\.[0-9]+)?)D)?"
+    r"(?:T(?=[0-9])(?:(?P<hours>[0-9]+(?:\.[0-9]+)?)H)?(?:(?P<minutes>[0-9]+(?:\.[0-9]+)?)M)?"
+    r"(?:(?P<seconds>[0-9]+(?:\.[0-9]+)?)S)?)?"
 )
-_ACCOUNT_NAME = r"^[a-z0-9]{3,24}$"
-_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_ACCOUNT_NAME = r"[a-z0-9]{3,24}"
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 #: Set by the Azure Functions platform, never by Core Tools or the devkit: any one means "in
 #: Azure". WEBSITE_INSTANCE_ID exists on App Service plans only (Windows Consumption, Premium,
 #: Dedicated, App Service containers); Linux Consumption and Flex Consumption instances have none
@@ -91,12 +93,12 @@ _IDENTITY_ENDPOINTS = (
     "storage_table_service_uri",
     "storage_queue_service_uri",
 )
-_CLOCK_RANGE = r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)$"
+_CLOCK_RANGE = r"([01][0-9]|2[0-3]):([0-5][0-9]) *- *([01][0-9]|2[0-3]):([0-5][0-9])"
 #: `SMTP_TLS`: STARTTLS on the submission port (the default), TLS from the first byte
 #: (`implicit`, port 465), or none at all (`none`: a local test server such as aiosmtpd).
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
-_SERVER_NAME = r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$"
-_MAIL_ADDRESS = r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$"
+_SERVER_NAME = r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?"
+_MAIL_ADDRESS = r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+"
 
 
 class SettingProblem(NamedTuple):
@@ -342,9 +344,6 @@ def parse_e164_list(raw: str) -> tuple[str, ...]:
     return tuple(entries)
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def is_loopback_host(host: str | None) -> bool:
     """Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or ::1."""
     if not host:
@@ -356,19 +355,6 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def normalise_origin(value: str) -> str:
-    """An origin as Twilio requests (and signs) it: scheme and host in lower case, the default
-    port dropped, no trailing slash (`HTTPS://App.Example.COM:443/` → `https://app.example.com`)."""
-    parts = urlsplit(value)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6: urlsplit drops the brackets
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, "", "", ""))
 
 
 def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callable[[str], str]:
@@ -396,13 +382,15 @@ def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callabl
     return parse
 
 
-_HOST_NAME = r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+_HOST_NAME = (
+    r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 
 
 def parse_host_name(raw: str) -> str:
     """A DNS host name such as `app.azurewebsites.net` (kept in lower case)."""
     value = raw.strip().lower().rstrip(".")
-    if not re.match(_HOST_NAME, value):
+    if not re.fullmatch(_HOST_NAME, value):
         raise ValueError("must be a host name such as app.azurewebsites.net")
     return value
 
@@ -423,7 +411,7 @@ def parse_ncrontab(raw: str) -> str:
 
 def parse_iso_duration(raw: str) -> timedelta:
     """An ISO-8601 duration in days, hours, minutes, seconds (PT24H, P1D, PT90M, PT1H30M)."""
-    match = re.match(_ISO_DURATION, raw.strip().upper())
+    match = re.fullmatch(_ISO_DURATION, raw.strip().upper())
     if not match:
         raise ValueError("must be an ISO-8601 duration such as PT24H or P1DT12H")
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
@@ -453,7 +441,7 @@ def _iso(value: timedelta) -> str:
 
 def parse_quiet_hours(raw: str) -> QuietHours:
     """A local-time window `HH:MM-HH:MM` (24-hour clock), which may wrap midnight."""
-    match = re.match(_CLOCK_RANGE, raw.strip())
+    match = re.fullmatch(_CLOCK_RANGE, raw.strip())
     if not match:
         raise ValueError("must be a range of 24-hour times such as 21:00-08:00")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
@@ -467,8 +455,8 @@ def parse_sid(name: str) -> Callable[[str], str]:
 
     def parse(raw: str) -> str:
         value = raw.strip()
-        if not re.match(_SID_PATTERNS[name], value):
-            prefix = _SID_PATTERNS[name][1:3]
+        if not re.fullmatch(_SID_PATTERNS[name], value):
+            prefix = _SID_PATTERNS[name][:2]
             raise ValueError(f"must be a Twilio SID: {prefix} followed by 32 hexadecimal digits")
         return value
 
@@ -478,7 +466,7 @@ def parse_sid(name: str) -> Callable[[str], str]:
 def parse_table_name(raw: str) -> str:
     """An Azure table name: a letter then 2-62 letters or digits."""
     value = raw.strip()
-    if not re.match(_TABLE_NAME, value):
+    if not re.fullmatch(_TABLE_NAME, value):
         raise ValueError("must be a table name: a letter then 2 to 62 letters or digits")
     return value
 
@@ -486,7 +474,7 @@ def parse_table_name(raw: str) -> str:
 def parse_queue_name(raw: str) -> str:
     """An Azure queue name: 3-63 lowercase letters, digits and single hyphens."""
     value = raw.strip()
-    if not re.match(_QUEUE_NAME, value):
+    if not re.fullmatch(_QUEUE_NAME, value):
         raise ValueError(
             "must be a queue name: 3 to 63 lowercase letters, digits and single hyphens"
         )
@@ -531,7 +519,7 @@ def parse_menu(raw: str) -> Menu:
 def parse_account_name(raw: str) -> str:
     """An Azure Storage account name: 3-24 lowercase letters and digits."""
     value = raw.strip()
-    if not re.match(_ACCOUNT_NAME, value):
+    if not re.fullmatch(_ACCOUNT_NAME, value):
         raise ValueError("must be a storage account name: 3 to 24 lowercase letters and digits")
     return value
 
@@ -547,7 +535,7 @@ def parse_storage_credential(raw: str) -> str:
 def parse_guid(raw: str) -> str:
     """A GUID such as a managed identity's client id."""
     value = raw.strip()
-    if not re.match(_GUID, value):
+    if not re.fullmatch(_GUID, value):
         raise ValueError("must be a client id (a GUID)")
     return value
 
@@ -570,7 +558,7 @@ def running_in_azure(environ: Mapping[str, str]) -> bool:
 def parse_server_name(raw: str) -> str:
     """A server's host name or IP address (no scheme, no port): SMTP_HOST."""
     value = raw.strip()
-    if not re.match(_SERVER_NAME, value):
+    if not re.fullmatch(_SERVER_NAME, value):
         raise ValueError("must be a host name or IP address, without scheme or port")
     return value
 
@@ -583,7 +571,7 @@ def parse_mail_address(raw: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("must be one line")
     _, address = parseaddr(value)
-    if not re.match(_MAIL_ADDRESS, address):
+    if not re.fullmatch(_MAIL_ADDRESS, address):
         raise ValueError("must be an e-mail address such as voicemail@example.com")
     return value
 
@@ -606,6 +594,15 @@ def parse_instant(raw: str) -> datetime:
         ) from None
     if moment.utcoffset() is None:
         raise ValueError("must have an offset (such as -05:00 or Z)")
+    return moment
+
+
+def parse_test_clock(raw: str) -> datetime:
+    """`LINES_CLOCK`: an instant with an offset between the years 1970 and 2199 (line hours
+    are evaluated around it; nothing beyond that is a date a test means)."""
+    moment = parse_instant(raw)
+    if not 1970 <= moment.year <= 2199:
+        raise ValueError("must be a date between the years 1970 and 2199")
     return moment
 
 
@@ -646,7 +643,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_LINES": parse_table_name,
     "TABLE_INBOX_USERS": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
-    "LINES_CLOCK": parse_instant,
+    "LINES_CLOCK": parse_test_clock,
     "VOICE_GREETING": parse_text,
     "VOICE_TTS_VOICE": parse_text,
     "VOICE_LANGUAGE": parse_text,
@@ -694,6 +691,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[f.name] = _PARSERS[name](raw)
         except ValueError as exc:
             problems.append(SettingProblem(name, str(exc)))
+        except OverflowError:  # a number or a duration past what Python's types hold
+            problems.append(SettingProblem(name, "is out of range"))
     values["running_in_azure"] = running_in_azure(source)
     problems += _storage_identity(values)
     if bool(values.get("twilio_api_key_sid")) != bool(values.get("twilio_api_key_secret")):
@@ -744,7 +743,7 @@ OWN_NUMBER_LOOP = "is TWILIO_FROM_NUMBER, the app's own number: forwarding there
 
 
 def _careless(values: dict[str, Any]) -> list[SettingProblem]:
-    """Settings that are well-formed yet leak a secret or invite a loop (issue 14, item 7)."""
+    """Settings that are well-formed yet leak a secret or invite a loop."""
     problems: list[SettingProblem] = []
     if values.get("running_in_azure") and plain_http_elsewhere(values.get("twilio_api_base_url")):
         # REST calls carry the auth token (basic auth): only a local stand-in may be plain http.
@@ -777,7 +776,50 @@ def _careless(values: dict[str, Any]) -> list[SettingProblem]:
                         "VOICE_MENU", f"entry options.{option.key}.to: {OWN_NUMBER_LOOP}"
                     )
                 )
+    menu = values.get("voice_menu")
+    origins = _origins(
+        values.get("public_base_url"), values.get("website_hostname"), values.get("site_name")
+    )
+    for option in menu.options if menu else ():
+        if option.action == "redirect" and option.url and leads_back(option.url, origins):
+            problems.append(
+                SettingProblem(
+                    "VOICE_MENU",
+                    f"entry options.{option.key}.url: leads back into this app's own webhooks "
+                    "(the call would start over and over)",
+                )
+            )
     return problems
+
+
+def _origins(
+    public_base_url: str | None,
+    website_hostname: str | None,
+    site_name: str | None,
+    extra: tuple[str | None, ...] = (),
+) -> frozenset[str]:
+    found = {public_base_url, *extra}
+    if website_hostname:
+        found.add(f"https://{website_hostname}")
+    site = (site_name or "").strip().lower()
+    if site and re.fullmatch(_HOST_NAME, site):
+        found.add(f"https://{site}.azurewebsites.net")
+    origins = set()
+    for origin in filter(None, found):
+        try:
+            normalised = normalise_origin(origin)
+        except ValueError:  # a malformed extra origin names nothing
+            continue
+        if urlsplit(normalised).hostname:
+            origins.add(normalised)
+    return frozenset(origins)
+
+
+def app_origins(settings: Settings, extra: tuple[str | None, ...] = ()) -> frozenset[str]:
+    """The origins this app answers on, as far as the settings say (`PUBLIC_BASE_URL`,
+    `https://$WEBSITE_HOSTNAME`, `https://$WEBSITE_SITE_NAME.azurewebsites.net`) and `extra`
+    (the origin a request arrived on), normalised: a redirect to any of them leads back."""
+    return _origins(settings.public_base_url, settings.website_hostname, settings.site_name, extra)
 
 
 def forwarding_numbers(settings: Settings) -> list[tuple[str, str]]:
@@ -802,7 +844,8 @@ def callback_origin(settings: Settings) -> str | None:
     """The trusted origin of the URLs the app gives Twilio (status callbacks, webhooks it
     reports): `PUBLIC_BASE_URL`; else, in Azure, `https://$WEBSITE_HOSTNAME` (the site's default
     host name, set by the platform), else `https://$WEBSITE_SITE_NAME.azurewebsites.net` (the
-    Functions host's own fallback); else None. Never a request header (issue 14, item 6)."""
+    Functions host's own fallback); else None. Never a request header (anyone
+    can send one)."""
     if settings.public_base_url:
         return settings.public_base_url
     if not settings.running_in_azure:
@@ -810,7 +853,7 @@ def callback_origin(settings: Settings) -> str | None:
     if settings.website_hostname:
         return f"https://{settings.website_hostname}"
     site = (settings.site_name or "").strip().lower()
-    if site and re.match(_HOST_NAME, site):
+    if site and re.fullmatch(_HOST_NAME, site):
         return f"https://{site}.azurewebsites.net"
     return None
 

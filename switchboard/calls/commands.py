@@ -9,13 +9,12 @@ call is placed by the app's queue function. `calls list` reads CallLog like GET 
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
-from switchboard.commandline import Context, pass_context, storage_failed
+from switchboard.commandline import Context, parse_json_text, pass_context, storage_failed
 from switchboard.operator.commands import history_options, print_history
 
 
@@ -49,10 +48,7 @@ def call_command(context: Context, /, json_text: str | None, **options: Any) -> 
 
     if json_text is not None:
         raw = sys.stdin.read() if json_text == "-" else json_text
-        try:
-            message: Any = json.loads(raw)
-        except ValueError:
-            raise click.BadParameter("is not valid JSON", param_hint="--json") from None
+        message: Any = parse_json_text(raw, "--json")
     else:
         names = {"from_": "from", "call_id": "id", "machine_detection": "machineDetection"}
         message = {names.get(k, k): v for k, v in options.items() if v is not None}

@@ -1,6 +1,6 @@
 """Outbound calls: the request contract and the TwiML it makes (pure).
 
-A queue message (or a `POST /api/calls` body) is a JSON object, SPEC "Outbound calls":
+A queue message (or a `POST /api/calls` body) is a JSON object (README, "Outbound calls"):
 
     {"id": "reminder-42", "to": "+15558675310", "from": "+15017122661",
      "say": "Your appointment is tomorrow at 9.", "voice": "Polly.Joanna", "language": "en-US",
@@ -26,7 +26,7 @@ from switchboard.twilio.text import is_valid_unicode
 
 #: Twilio's limit on the `Twiml` parameter of Calls create (characters).
 TWIML_MAX_CHARS = 4000
-#: Longest idempotency key (SPEC).
+#: Longest idempotency key (a table key with room for the prefixes the app adds).
 ID_MAX_CHARS = 128
 #: Twilio's bounds on `Timeout` (seconds of ringing before no-answer).
 TIMEOUT_RANGE = (5, 600)
@@ -53,13 +53,13 @@ CONTENT_FIELDS = ("say", "twiml", "url")
 # Azure Table keys may not contain these; the id is the record's PartitionKey.
 _KEY_FORBIDDEN = frozenset("/\\#?")
 # BCP-47-ish tags Twilio's <Say language> takes: en-US, fr-FR, cmn-CN, arb, en-IN ...
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$")
-_VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: CallLog keys the app derives (issue 14): its day-index partitions (`idx-YYYYMMDD`) and Twilio
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}")
+_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: CallLog keys the app derives: its day-index partitions (`idx-YYYYMMDD`) and Twilio
 #: SIDs (two letters and 32 hex digits), under which inbound calls are recorded and SID aliases
 #: point at records. A caller's id there would collide with them.
 _RESERVED_PREFIX = "idx-"
-_SID_SHAPE = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
+_SID_SHAPE = re.compile(r"[A-Za-z]{2}[0-9a-fA-F]{32}")
 
 
 class InvalidCallRequest(ValueError):
@@ -145,7 +145,7 @@ def validate_id(value: object) -> str:
         raise InvalidCallRequest("id", "must contain printable characters only")
     if any(ch in _KEY_FORBIDDEN for ch in value):
         raise InvalidCallRequest("id", "must not contain / \\ # or ?")
-    if value.lower().startswith(_RESERVED_PREFIX) or _SID_SHAPE.match(value):
+    if value.lower().startswith(_RESERVED_PREFIX) or _SID_SHAPE.fullmatch(value):
         raise InvalidCallRequest(
             "id",
             "ids starting with idx- or shaped like a Twilio SID (2 letters, 32 hex digits) are "
@@ -256,9 +256,9 @@ def parse_call_request(data: object, *, default_id: str | None = None) -> CallRe
         _check_twiml(twiml)
     voice = _optional_str(data, "voice")
     language = _optional_str(data, "language")
-    if voice is not None and not (len(voice) <= VOICE_MAX_CHARS and _VOICE.match(voice)):
+    if voice is not None and not (len(voice) <= VOICE_MAX_CHARS and _VOICE.fullmatch(voice)):
         raise InvalidCallRequest("voice", "must be a Twilio voice name such as Polly.Joanna")
-    if language is not None and not _LANGUAGE.match(language):
+    if language is not None and not _LANGUAGE.fullmatch(language):
         raise InvalidCallRequest("language", "must be a language tag such as en-US")
     for name, value in (("voice", voice), ("language", language)):
         # They only shape a <Say> the app builds; with twiml or url they would be ignored.

@@ -35,7 +35,7 @@ class Purpose(StrEnum):
     AUTO_REPLY = "auto-reply"
     HELP = "help"
     FORWARD = "forward"
-    #: The texts and e-mails telling a line's people about a voicemail (issue 18).
+    #: The texts and e-mails telling a line's people about a voicemail.
     VOICEMAIL = "voicemail"
 
 
@@ -125,9 +125,9 @@ class AddressKind(StrEnum):
     OTHER = "other"
 
 
-_SHORT_CODE = re.compile(r"^\d{3,8}$")
-_ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}$")
-_CHANNEL = re.compile(r"^[a-z][a-z0-9-]*:(.+)$")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+_ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}")
+_CHANNEL = re.compile(r"[a-z][a-z0-9-]*:(.+)")
 
 
 @lru_cache(maxsize=4096)
@@ -138,11 +138,11 @@ def address_kind(address: str) -> AddressKind:
     value = address.strip()
     if is_e164(value):
         return AddressKind.NUMBER
-    if _SHORT_CODE.match(value):
+    if _SHORT_CODE.fullmatch(value):
         return AddressKind.SHORT_CODE
-    if _ALPHANUMERIC.match(value):
+    if _ALPHANUMERIC.fullmatch(value):
         return AddressKind.ALPHANUMERIC
-    if _CHANNEL.match(value):
+    if _CHANNEL.fullmatch(value):
         return AddressKind.CHANNEL
     return AddressKind.OTHER
 
@@ -150,7 +150,7 @@ def address_kind(address: str) -> AddressKind:
 def bare_number(address: str) -> str:
     """The number an address stands for: `whatsapp:+1555...` → `+1555...` (else as given)."""
     value = address.strip()
-    match = _CHANNEL.match(value)
+    match = _CHANNEL.fullmatch(value)
     if match and address_kind(match.group(1)) is AddressKind.NUMBER:
         return match.group(1)
     return value

@@ -100,6 +100,18 @@ def describe(
             )
         for line in lines:
             label = str(line.get("name") or line.get("number"))
+            unusable = line.get("unusable")
+            if unusable:
+                found.append(
+                    item(
+                        False,
+                        f"Line {label}",
+                        f"{line.get('number')}: version {unusable.get('version')} cannot be "
+                        "evaluated (its last good version or the default settings answer): "
+                        "save the line again.",
+                    )
+                )
+                continue
             state = line.get("state") or "unknown"
             found.append(item(True, f"Line {label}", f"{line.get('number')}: {state} now."))
     if user_count is not None:

@@ -48,8 +48,8 @@ from switchboard.settings import MissingSettingError, Settings, SettingsError, g
 logger = get_logger(__name__)
 
 #: Largest JSON body accepted (bytes). The largest legitimate one is a line document (at most
-#: 30,000 characters stored, so ~120 KB pretty-printed in the worst UTF-8); the others are
-#: a few KB (an SMS of 1,600 characters, TwiML of 4,000).
+#: 64 KiB stored as UTF-16, so ~96 KB compact in the worst UTF-8, more pretty-printed); the
+#: others are a few KB (an SMS of 1,600 characters, TwiML of 4,000).
 MAX_JSON_BODY_BYTES = 256 * 1024
 
 #: Headers on every answer of a JSON route: never cached (answers carry people's numbers and

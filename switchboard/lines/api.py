@@ -25,7 +25,7 @@ from switchboard.lines.store import StoredLine
 from switchboard.phone import is_e164
 from switchboard.records import iso
 
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
+_ETAG = re.compile(r'\s*(?:W/)?"([0-9]{1,10})"\s*')
 OVERRIDE_FIELDS = frozenset({"state", "until", "reason", "clear"})
 MAX_REASON_CHARS = 200
 DEFAULT_HISTORY_LIMIT = 20
@@ -52,7 +52,7 @@ def parse_if_match(header: str | None) -> Precondition | None:
         return None
     if header.strip() == "*":
         return Precondition(any_version=True)
-    found = _ETAG.match(header)
+    found = _ETAG.fullmatch(header)
     if not found:
         raise ApiError(
             400, "invalid_header", 'If-Match: must be an ETag of this API ("3") or *', "If-Match"
@@ -128,20 +128,21 @@ def parse_override(data: Mapping[str, Any], now: datetime) -> OverrideRequest:
             raise invalid("until", "must be an ISO-8601 date and time with an offset") from None
         if until <= now:
             raise invalid("until", "must be in the future")
+        if until > now + document.UNTIL_AHEAD:
+            raise invalid("until", f"must be within {document.UNTIL_AHEAD.days // 366} years")
     reason = data.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
         raise invalid("reason", f"must be text of at most {MAX_REASON_CHARS} characters")
     return OverrideRequest(state=h.State(state), until=until, reason=reason)
 
 
-def apply_override(
-    stored: Mapping[str, Any], request: OverrideRequest, now: datetime
-) -> dict[str, Any]:
-    """The document with the override set (setAt = now) or cleared."""
+def apply_override(stored: Mapping[str, Any], request: OverrideRequest) -> dict[str, Any]:
+    """The document with the override set or cleared (`document.validate` then fills in its
+    `setAt`, and its `until` when the request has none)."""
     changed = {k: v for k, v in stored.items() if k != "override"}
     if request.clear:
         return changed
-    override: dict[str, Any] = {"state": str(request.state), "setAt": now.isoformat()}
+    override: dict[str, Any] = {"state": str(request.state)}
     if request.until is not None:
         override["until"] = request.until.isoformat()
     if request.reason:
@@ -189,6 +190,15 @@ def status_json(line: Line, status: h.LineStatus, now: datetime) -> dict[str, An
     return body
 
 
+def unusable_json(stored: StoredLine) -> dict[str, Any]:
+    """What the listing and the status say of a stored version that cannot be evaluated."""
+    return {
+        "version": stored.version,
+        "message": "this version cannot be evaluated: its last good version or the default "
+        "line answers (an error is logged); write the line again to replace it",
+    }
+
+
 def summary_json(stored: StoredLine, state: h.LineStatus | None) -> dict[str, Any]:
     """One line of `GET /api/lines`."""
     doc = stored.document or {}
@@ -224,9 +234,10 @@ def decode_cursor(raw: str) -> int:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (binascii.Error, ValueError):
         raise invalid("cursor", "is not a cursor of this listing") from None
-    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
+    digits = text[len(_CURSOR_PREFIX) :]
+    if not text.startswith(_CURSOR_PREFIX) or not (digits.isascii() and digits.isdigit()):
         raise invalid("cursor", "is not a cursor of this listing")
-    return int(text[len(_CURSOR_PREFIX) :])
+    return int(digits)
 
 
 def utc_now() -> datetime:

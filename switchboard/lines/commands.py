@@ -11,10 +11,14 @@
     python -m switchboard lines export lines/      # one <number>.json per line
     python -m switchboard lines import lines/      # checks every file before writing any
 
-The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage.
-`set` and `import` replace whatever version is current; `import` writes nothing when any file is
-invalid, and leaves a line whose document is unchanged alone (no new version), so a business can
-keep its lines in git and import them again and again.
+The same service as the HTTP routes (`switchboard.lines.service`), against the app's storage,
+with the same checks: a file the API would refuse prints every error the API gives (each with
+its JSON pointer) and exits 2, as does a file that is not UTF-8 or not JSON
+(`switchboard.commandline`). `set` and `import` replace whatever version is current; `import`
+checks every file first, with every check a PUT makes (the schema, the instants, the stored
+size, the account's numbers, forwards to our own numbers, redirects into this app), and writes
+nothing when any file fails; it leaves a line whose document is unchanged alone (no new
+version), so a business can keep its lines in git and import them again and again.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ from typing import Any, NoReturn
 
 import click
 
-from switchboard.commandline import fail
+from switchboard.commandline import InvalidInput, api_failure, api_problems, read_json_file
 from switchboard.http import ApiError
-from switchboard.lines import document, service
+from switchboard.lines import service
 from switchboard.phone import is_e164
 
 
 def _fail(error: ApiError) -> NoReturn:
-    # The shared failure: a 503 (storage down) tells to start `make run` when it is local.
-    fail(error)
+    # The shared failure: what was given is wrong (4xx: every problem, exit 2), or storage is
+    # down (a 503 tells to start `make run` when it is local).
+    raise api_failure(error)
 
 
 def _settings(obj: Any) -> Any:
@@ -42,13 +47,6 @@ def _settings(obj: Any) -> Any:
 
 def _echo(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise click.ClickException(f"{path}: not a JSON file ({exc})") from None
 
 
 @click.group("lines")
@@ -72,9 +70,8 @@ def list_command(obj: Any, as_json: bool) -> None:
         click.echo("No lines: every number answers with the default line (the VOICE_* settings).")
         return
     for item in found["items"]:
-        click.echo(
-            f"{item['number']}  v{item['version']}  {item['state'] or '?':6}  {item['name'] or ''}"
-        )
+        state = "unusable" if item.get("unusable") else item["state"] or "?"
+        click.echo(f"{item['number']}  v{item['version']}  {state:6}  {item['name'] or ''}")
 
 
 @lines.command("show")
@@ -97,11 +94,11 @@ def show_command(obj: Any, number: str) -> None:
 def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
     """Create or replace a line from a JSON file."""
     settings = _settings(obj)
-    body = _read(file)
+    body = read_json_file(file)
     try:
         written = _put(settings, number, body, force=force, change="put")
     except ApiError as exc:
-        _fail(_pointed(exc, file))
+        raise api_failure(exc, f"{file}: not written:") from None
     if written is None:
         click.echo(f"{number}: unchanged")
         return
@@ -112,26 +109,20 @@ def set_command(obj: Any, number: str, file: Path, force: bool) -> None:
     click.echo(heard_when(settings))
 
 
-def _pointed(exc: ApiError, file: Path) -> ApiError:
-    if exc.code == "invalid_line":
-        errors = exc.extra.get("errors", [])
-        lines_text = "\n".join(f"  {e['field']}: {e['message']}" for e in errors)
-        return ApiError(400, exc.code, f"{file}: invalid line\n{lines_text}", exc.field)
-    return exc
-
-
 def _put(
     settings: Any, number: str, body: Any, *, force: bool, change: str
 ) -> service.Written | None:
-    """Write `body` over whatever is current; None when it equals the current document."""
+    """Write `body` over whatever is current, after every check a PUT makes (`ApiError` when
+    one fails); None when it equals the current document."""
     number = number.strip()
+    stored, _ = service.checked(settings, number, body, force=force)
     try:
         current = service.get(settings, number)
     except ApiError as exc:
         if exc.status != 404:
             raise
         current = None
-    if current is not None and current.document == document.validate(body, number):
+    if current is not None and current.document == stored:
         return None
     return service.put(
         settings,
@@ -194,7 +185,8 @@ def heard_when(settings: Any) -> str:
 
 
 def _line(settings: Any, number: str) -> Any:
-    """The number's line: its stored document, else the default line of the settings."""
+    """The number's line: its stored document, else (none, or one that cannot be evaluated)
+    the default line of the settings."""
     from dataclasses import replace
 
     from switchboard.lines.defaults import default_line
@@ -206,8 +198,8 @@ def _line(settings: Any, number: str) -> Any:
         if exc.status != 404:
             raise
         return replace(default_line(settings), number=number)
-    assert stored.document is not None
-    return document.build_line(stored.document, number, stored.version)
+    usable = service.usable_line(stored, service.now(settings), strict=True)
+    return usable or replace(default_line(settings), number=number)
 
 
 def _moment(raw: str, line: Any) -> Any:
@@ -222,6 +214,10 @@ def _moment(raw: str, line: Any) -> Any:
             "2026-12-24T09:00-05:00",
             param_hint="--at",
         ) from None
+    if not 1970 <= value.year <= 2199:
+        raise click.BadParameter(
+            "must be a date between the years 1970 and 2199", param_hint="--at"
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=line.schedule.zone)
     return value
@@ -328,7 +324,7 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
     settings = _settings(obj)
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise click.ClickException(f"{folder}: no <number>.json files")
+        raise InvalidInput([f"{folder}: no <number>.json files"])
     planned: list[tuple[str, Any]] = []
     problems: list[str] = []
     for path in files:
@@ -336,19 +332,20 @@ def import_command(obj: Any, folder: Path, force: bool) -> None:
         if not is_e164(number):
             problems.append(f"{path.name}: the file name must be the line's E.164 number")
             continue
-        body = _read(path)
         try:
-            document.validate(body, number)
-            service.check_account_number(settings, number, force)
-        except document.LineError as exc:
-            problems += [f"{path.name}: {p}" for p in exc.problems]
+            body = read_json_file(path)
+            service.checked(settings, number, body, force=force)
+        except InvalidInput as exc:
+            problems += [p.replace(str(path), path.name, 1) for p in exc.problems]
             continue
         except ApiError as exc:
-            problems.append(f"{path.name}: {exc.message}")
+            if exc.status >= 500:
+                _fail(exc)  # storage or Twilio: nothing was written
+            problems += [f"{path.name}: {p}" for p in api_problems(exc)]
             continue
         planned.append((number, body))
     if problems:
-        raise click.ClickException("nothing imported:\n" + "\n".join(f"  {p}" for p in problems))
+        raise InvalidInput(problems, "nothing imported:")
     counts = {"created": 0, "replaced": 0, "unchanged": 0}
     for number, body in planned:
         try:

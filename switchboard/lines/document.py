@@ -4,7 +4,12 @@ The JSON Schema is the one source of truth: `GET /api/lines/schema` serves it, t
 API's OpenAPI description refers to it, and every rule a schema can say is said there. What a
 schema cannot say is checked here after it, with the same kind of error: a day named twice,
 overlapping ranges, a range of holidays that ends before it starts, a flow step that can never
-run, menus nested too deep, text that is not valid Unicode, a document too large to store.
+run, menus nested too deep, text that is not valid Unicode or holds control characters, an
+override's instants outside a sane window around now, a document too large to store.
+
+The schema's `pattern`s are ECMA-262 expressions, as JSON Schema defines them: `$` is the end of
+the text. They are run with that meaning (`switchboard.patterns.ecma_search`), not with Python's
+`re.search`, whose `$` also matches before a final newline.
 
 Every problem names the JSON pointer of the bad field (`/open/0/forward/to`) and says what is
 wrong without echoing the value. `parse_line` raises `LineError` listing them all, the first one
@@ -15,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,13 +53,28 @@ from switchboard.lines.model import (
     TextBack,
     VoicemailStep,
 )
+from switchboard.patterns import ecma_search, has_control
 from switchboard.phone import is_e164
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-#: The stored document (compact JSON) fits one Table Storage string property (64 KiB UTF-16).
-MAX_DOCUMENT_CHARS = 30_000
-#: Menus inside menu options, at most this deep (each level is a `<Gather>` the caller hears).
+#: The stored document (compact JSON) is one Table Storage string property: at most 64 KiB, as
+#: Table Storage measures it (UTF-16: two bytes a character, four outside the BMP).
+MAX_STORED_BYTES = 64 * 1024
+#: Levels of menu, counting the first: a menu in an option of a menu in an option of a menu
+#: (each level is a `<Gather>` the caller hears).
 MAX_MENU_DEPTH = 3
+#: An override's `setAt` (when it was set): at most this long ago, and not in the future (a
+#: day's slack for a clock that runs ahead). An older override has long ended: remove it.
+SET_AT_PAST = timedelta(days=400)
+SET_AT_AHEAD = timedelta(days=1)
+#: An override's `until`: at most this long ago (an ended override may stay in the document)
+#: and this far ahead of the line's clock.
+UNTIL_PAST = timedelta(days=400)
+UNTIL_AHEAD = timedelta(days=5 * 366)
+#: Deepest nesting of objects and lists in a document: the deepest a valid one can go is about
+#: twenty (three levels of menus); past this it is refused before anything walks it (a
+#: recursive walk of a document nested thousands deep would exhaust Python's stack).
+MAX_NESTING = 64
 #: Longest span of one holiday entry with years (a yearly one spans at most a year anyway).
 MAX_HOLIDAY_DAYS = 366
 STEP_KINDS = (
@@ -115,6 +136,29 @@ class LineError(ValueError):
         return self.problems[0].pointer if self.problems else ""
 
 
+class DocumentTooLarge(LineError):
+    """A valid document that Table Storage cannot hold in one property (`stored_bytes`)."""
+
+    def __init__(self, stored_bytes: int) -> None:
+        self.stored_bytes = stored_bytes
+        super().__init__(
+            [
+                Problem(
+                    "",
+                    f"takes {stored_bytes:,} bytes as stored (UTF-16, as Table Storage counts); "
+                    f"a line is one property of at most {MAX_STORED_BYTES:,} bytes (64 KiB)",
+                )
+            ]
+        )
+
+
+def stored_bytes(stored: Mapping[str, Any]) -> int:
+    """The size of a stored document as Table Storage measures its string property: the
+    compact JSON text in UTF-16."""
+    text = json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-16-le", "surrogatepass"))
+
+
 def pointer(path: Iterable[str | int]) -> str:
     """A JSON pointer (RFC 6901) for a path of keys and indexes."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
@@ -159,11 +203,22 @@ def _is_email(value: str) -> bool:
     )
 
 
+#: An instant as the documents write it: RFC 3339 (ISO-8601 extended form) with an offset,
+#: seconds optional: `2026-12-24T17:00:00-05:00`, `2026-12-24T22:00Z`.
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def parse_instant(value: str) -> datetime:
-    """An ISO-8601 date-time with an offset; ValueError without one."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("an offset is required")
+    """An ISO-8601 date and time with an offset (`Z` or `±HH:MM`); ValueError otherwise."""
+    if not _INSTANT.fullmatch(value):
+        raise ValueError("must be an ISO-8601 date and time with an offset")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    offset = moment.utcoffset()
+    if offset is None or abs(offset) > timedelta(hours=14):
+        raise ValueError("the offset must be one a clock can have (-14:00 to +14:00)")
     return moment
 
 
@@ -197,7 +252,17 @@ def _validator() -> Any:
     }
     for name, check in checks.items():
         checker.checks(name)(check)
-    return jsonschema.Draft202012Validator(schema(), format_checker=checker)
+    extend: Any = jsonschema.validators.extend  # untyped in the stubs
+    validator = extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return validator(schema(), format_checker=checker)
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema_here: Any) -> Any:
+    """The `pattern` keyword with its JSON Schema (ECMA-262) meaning: `$` ends the text."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_search(pattern, instance):
+        yield ValidationError("does not match the pattern")
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,20 +355,43 @@ def _schema_problems(document: Any) -> list[Problem]:
 # What the schema cannot say
 
 
+def _nesting(document: Any) -> int:
+    """How deeply objects and lists nest in `document` (walked without recursion)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:
+                items = value.values() if isinstance(value, dict) else value
+                pending.extend((item, depth + 1) for item in items)
+    return deepest
+
+
+def _text_problem(text: str, *, multiline: bool) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "valid Unicode text"  # a lone surrogate cannot be stored
+    if has_control(text, multiline=multiline):
+        return "text without control characters"
+    return None
+
+
 def _bad_text(value: Any, path: list[str | int]) -> Iterator[Problem]:
-    """Strings (keys included) that are not valid Unicode: a lone surrogate cannot be stored."""
+    """Strings that are not valid Unicode or hold control characters (a value may break lines:
+    a text spoken or sent; a key may not), keys included."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            yield Problem(pointer(path), "must be valid Unicode text")
+        problem = _text_problem(value, multiline=True)
+        if problem:
+            yield Problem(pointer(path), f"must be {problem}")
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
-                try:
-                    key.encode("utf-8")
-                except UnicodeEncodeError:
-                    yield Problem(pointer(path), "has a key that is not valid Unicode text")
+                problem = _text_problem(key, multiline=False)
+                if problem:
+                    yield Problem(pointer(path), f"has a key that is not {problem}")
                     continue
             yield from _bad_text(item, [*path, key])
     elif isinstance(value, list):
@@ -375,6 +463,7 @@ def _step_kind(step: Mapping[str, Any]) -> str:
 def _steps_problems(
     steps: Sequence[Mapping[str, Any]], path: list[str | int], depth: int
 ) -> Iterator[Problem]:
+    """What the schema cannot say about a list of steps inside `depth` menus."""
     for index, step in enumerate(steps):
         kind = _step_kind(step)
         if kind in _ENDING_KINDS and index < len(steps) - 1:
@@ -393,7 +482,7 @@ def _steps_problems(
             if depth >= MAX_MENU_DEPTH:
                 yield Problem(
                     pointer([*path, index, "menu"]),
-                    f"menus nest at most {MAX_MENU_DEPTH} deep",
+                    f"menus nest at most {MAX_MENU_DEPTH} levels deep",
                 )
                 continue
             for key, option in step["menu"]["options"].items():
@@ -412,7 +501,7 @@ def _semantic_problems(document: Mapping[str, Any], number: str) -> list[Problem
     problems.extend(_hours_problems(document.get("hours", {})))
     problems.extend(_holiday_problems(document.get("holidays", [])))
     for flow in FLOW_NAMES:
-        problems.extend(_steps_problems(document.get(flow, []), [flow], 1))
+        problems.extend(_steps_problems(document.get(flow, []), [flow], 0))
     return problems
 
 
@@ -511,25 +600,34 @@ def _holiday(entry: Mapping[str, Any]) -> h.Holiday:
     )
 
 
-def override_from(data: Mapping[str, Any]) -> h.Override:
-    """The Override of a document's `override` object (already validated)."""
+def override_from(data: Mapping[str, Any], schedule: h.Schedule | None = None) -> h.Override:
+    """The Override of a document's `override` object (already validated). An override stored
+    before `until` was filled in at writing (it has `setAt` only) gets its end worked out here,
+    once per read, with the same bounded search a write makes (`schedule`: the line's hours)."""
+    until = parse_instant(data["until"]) if "until" in data else None
+    set_at = parse_instant(data["setAt"]) if "setAt" in data else None
+    if until is None and set_at is not None and schedule is not None:
+        until = h.override_ends(schedule, set_at)
     return h.Override(
-        state=h.State(data["state"]),
-        until=parse_instant(data["until"]) if "until" in data else None,
-        set_at=parse_instant(data["setAt"]) if "setAt" in data else None,
-        reason=data.get("reason"),
+        state=h.State(data["state"]), until=until, set_at=set_at, reason=data.get("reason")
+    )
+
+
+def _schedule(document: Mapping[str, Any]) -> h.Schedule:
+    """The regular schedule of a valid document (its zone, hours and holidays; no override)."""
+    zone = ZoneInfo(document["timeZone"]) if "timeZone" in document else ZoneInfo("UTC")
+    return h.Schedule(
+        zone=zone,
+        weekly=_weekly(document["hours"]) if "hours" in document else None,
+        holidays=tuple(_holiday(e) for e in document.get("holidays", [])),
     )
 
 
 def build_line(document: Mapping[str, Any], number: str, version: int | None) -> Line:
     """The Line of a document that `validate` accepted."""
-    zone = ZoneInfo(document["timeZone"]) if "timeZone" in document else ZoneInfo("UTC")
-    schedule = h.Schedule(
-        zone=zone,
-        weekly=_weekly(document["hours"]) if "hours" in document else None,
-        holidays=tuple(_holiday(e) for e in document.get("holidays", [])),
-        override=override_from(document["override"]) if "override" in document else None,
-    )
+    schedule = _schedule(document)
+    if "override" in document:
+        schedule = schedule._replace(override=override_from(document["override"], schedule))
     callers = document.get("callers", {})
     sms = document.get("sms", {})
     text_back = document.get("textBack")
@@ -559,62 +657,170 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
     )
 
 
+def _walk_steps(document: Mapping[str, Any]) -> Iterator[tuple[list[str | int], Mapping[str, Any]]]:
+    """(path, step) of every step of a valid document, menu options' steps included."""
+
+    def walk(
+        steps: Sequence[Mapping[str, Any]], path: list[str | int]
+    ) -> Iterator[tuple[list[str | int], Mapping[str, Any]]]:
+        for index, step in enumerate(steps):
+            yield [*path, index], step
+            if "menu" in step:
+                for key, option in step["menu"]["options"].items():
+                    yield from walk(
+                        option["steps"], [*path, index, "menu", "options", key, "steps"]
+                    )
+
+    for flow in FLOW_NAMES:
+        yield from walk(document.get(flow, []), [flow])
+
+
 def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(pointer, number) of every number a valid document sends calls or texts to: forwards,
     ring-group people and `sms.forwardTo` (checked against the account's own numbers: a call
     forwarded to one of them would come back to the app)."""
     found: list[tuple[str, str]] = []
-
-    def walk(steps: Sequence[Mapping[str, Any]], path: list[str | int]) -> None:
-        for index, step in enumerate(steps):
-            if "forward" in step:
-                found.append((pointer([*path, index, "forward", "to"]), step["forward"]["to"]))
-            elif "ring" in step:
-                for n, person in enumerate(step["ring"]["people"]):
-                    where = pointer([*path, index, "ring", "people", n, "number"])
-                    found.append((where, person["number"]))
-            elif "menu" in step:
-                for key, option in step["menu"]["options"].items():
-                    walk(option["steps"], [*path, index, "menu", "options", key, "steps"])
-
-    for flow in FLOW_NAMES:
-        walk(document.get(flow, []), [flow])
+    for path, step in _walk_steps(document):
+        if "forward" in step:
+            found.append((pointer([*path, "forward", "to"]), step["forward"]["to"]))
+        elif "ring" in step:
+            for n, person in enumerate(step["ring"]["people"]):
+                found.append((pointer([*path, "ring", "people", n, "number"]), person["number"]))
     forward = document.get("sms", {}).get("forwardTo")
     if forward:
         found.append(("/sms/forwardTo", forward))
     return found
 
 
-def validate(document: Any, number: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """The document to store for line `number`, or LineError naming every bad field.
+def redirect_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(pointer, URL) of every `redirect` step of a valid document (checked against the app's
+    own webhooks: a call redirected there would start over, for ever)."""
+    return [
+        (pointer([*path, "redirect", "url"]), step["redirect"]["url"])
+        for path, step in _walk_steps(document)
+        if "redirect" in step
+    ]
 
-    The stored form is the document as given, with `number` filled in and an override's
-    `setAt` filled with `now` when it has neither `until` nor `setAt`.
+
+def _instant_problems(
+    override: Mapping[str, Any] | None, now: datetime, clock: datetime
+) -> Iterator[Problem]:
+    """An override's instants outside their window: `setAt` within SET_AT_PAST before `now`
+    (the real clock), `until` within UNTIL_PAST / UNTIL_AHEAD around `clock` (the line's)."""
+    if not override:
+        return
+    if "setAt" in override:
+        set_at = parse_instant(override["setAt"])
+        if set_at > now + SET_AT_AHEAD:
+            yield Problem("/override/setAt", "must not be in the future")
+        elif set_at < now - SET_AT_PAST:
+            yield Problem(
+                "/override/setAt",
+                f"must be within {SET_AT_PAST.days} days of now (an override set earlier has "
+                "ended: remove it)",
+            )
+    if "until" in override:
+        until = parse_instant(override["until"])
+        if until > clock + UNTIL_AHEAD:
+            yield Problem(
+                "/override/until",
+                f"must be within {UNTIL_AHEAD.days // 366} years from now",
+            )
+        elif until < clock - UNTIL_PAST:
+            yield Problem(
+                "/override/until",
+                f"must be within {UNTIL_PAST.days} days of now (an override that ended earlier: "
+                "remove it)",
+            )
+
+
+def _filled_override(
+    override: Mapping[str, Any], schedule: h.Schedule, now: datetime, clock: datetime
+) -> dict[str, Any]:
+    """The override as stored: `until` filled in when absent (the first change of the regular
+    schedule after `setAt`, else after `clock`; left out when there is none within the horizon:
+    then it lasts until cleared), and `setAt` = `now` when absent."""
+    filled = dict(override)
+    if "until" not in filled:
+        anchor = parse_instant(filled["setAt"]) if "setAt" in filled else clock
+        ends = h.override_ends(schedule, anchor)
+        if ends is not None:
+            filled["until"] = ends.astimezone(schedule.zone).isoformat(timespec="seconds")
+    if "setAt" not in filled:
+        filled["setAt"] = now.astimezone(UTC).isoformat(timespec="seconds")
+    return filled
+
+
+def text_problems(document: Any) -> list[Problem]:
+    """What no stored document may hold, checked without the schema (a call's load imports no
+    validator): nesting past `MAX_NESTING`, text that is not valid Unicode or holds control
+    characters (which would reach TwiML)."""
+    if _nesting(document) > MAX_NESTING:
+        return [Problem("", f"must not nest objects and lists over {MAX_NESTING} deep")]
+    return list(_bad_text(document, []))
+
+
+def stored_problems(document: Any, number: str) -> list[Problem]:
+    """Why a stored document is not one `validate` would have written (its schema and what the
+    schema cannot say), leaving out what changes with time (the windows of its instants) and
+    its size: a document that was valid when written stays valid. [] when it is."""
+    if not isinstance(document, dict):
+        return [Problem("", "must be a JSON object")]
+    return (
+        text_problems(document)
+        or _schema_problems(document)
+        or _semantic_problems(document, document.get("number", number))
+    )
+
+
+def validate(
+    document: Any,
+    number: str,
+    *,
+    now: datetime | None = None,
+    clock: datetime | None = None,
+) -> dict[str, Any]:
+    """The document to store for line `number`, or LineError naming every bad field
+    (`DocumentTooLarge` when it is valid but too large to store).
+
+    `now` is the real time (an override's `setAt`), `clock` the time the line is evaluated at
+    (`LINES_CLOCK` outside Azure; by default `now`): an override's `until` must lie in a window
+    around it. The stored form is the document as given, with `number` filled in and an
+    override's `until` and `setAt` filled in when absent (`_filled_override`).
     """
+    moment = now or datetime.now(UTC)
+    evaluated_at = clock or moment
     if not isinstance(document, dict):
         raise LineError([Problem("", "must be a JSON object")])
-    problems = list(_bad_text(document, []))
+    problems = text_problems(document)
     if problems:
         raise LineError(problems)
     problems = _schema_problems(document)
     if problems:
         raise LineError(problems)
     problems = _semantic_problems(document, number)
+    problems += _instant_problems(document.get("override"), moment, evaluated_at)
     if problems:
         raise LineError(problems)
     stored = {"number": number, **{k: v for k, v in document.items() if k != "number"}}
-    override = stored.get("override")
-    if override is not None and "until" not in override and "setAt" not in override:
-        moment = now or datetime.now().astimezone()
-        stored["override"] = {**override, "setAt": moment.isoformat(timespec="seconds")}
-    if len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) > MAX_DOCUMENT_CHARS:
-        raise LineError([Problem("", f"must be at most {MAX_DOCUMENT_CHARS} characters as JSON")])
+    if "override" in stored:
+        stored["override"] = _filled_override(
+            stored["override"], _schedule(stored), moment, evaluated_at
+        )
+    size = stored_bytes(stored)
+    if size > MAX_STORED_BYTES:
+        raise DocumentTooLarge(size)
     return stored
 
 
 def parse_line(
-    document: Any, number: str, *, version: int | None = None, now: datetime | None = None
+    document: Any,
+    number: str,
+    *,
+    version: int | None = None,
+    now: datetime | None = None,
+    clock: datetime | None = None,
 ) -> tuple[dict[str, Any], Line]:
     """Validate a document and build its Line: `(stored document, line)`."""
-    stored = validate(document, number, now=now)
+    stored = validate(document, number, now=now, clock=clock)
     return stored, build_line(stored, number, version)

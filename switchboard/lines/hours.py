@@ -14,13 +14,20 @@ Ranges whose end is not after their start run past midnight (`22:00-02:00` on Fr
 from Friday 22:00 to Saturday 02:00); `24:00` ends a day. A holiday replaces the hours of its
 whole local day, 00:00 to 24:00: closed, or its own ranges (the previous evening's past-midnight
 range is cut at midnight). When several holidays cover a day, the first one listed wins. An
-override wins over everything until it ends: at `until`, or, without `until`, at the first change
-of the regular schedule after it was set.
+override wins over everything until it ends: at `until`. An override written without `until`
+lasts until the first change of the regular schedule after it was set: that instant is worked
+out once, when it is written (`override_ends`), and stored as its `until`; one that never ends
+within the horizon lasts until it is cleared.
 
-The next change is found without stepping through time: the state can only change where the wall
-clock reaches a range boundary (the instant a local time maps to, once or twice in a repeated
-hour) or where the UTC offset changes (the clock jumps over a boundary). Those candidate instants
-are computed for a week at a time and checked in order.
+The state at an instant (`state_at`, what every call asks) costs the same whatever the
+instants of the document are: a comparison with the override's end, then the hours and
+holidays of one local day and the day before. The next change (`status`) is found without
+stepping through time: the state can only change where the wall clock reaches a range boundary
+(the instant a local time maps to, once or twice in a repeated hour) or where the UTC offset
+changes (the clock jumps over a boundary). Those candidate instants are computed for a week at a
+time and checked in order, never further than a horizon (400 days) ahead of the instant asked
+about. `WORK` counts the steps of both (loop iterations), so tests bound the work of any
+document without timing it.
 
 The value classes are `NamedTuple`s (immutable, compared, hashed and, for `ClockRange`, ordered
 by value): a frozen dataclass compiles its methods at import, five times the cost, and every
@@ -40,7 +47,33 @@ MINUTES_PER_DAY = 24 * 60
 DEFAULT_HORIZON = timedelta(days=400)
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CHUNK_DAYS = 7
-_CALENDAR_DAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
+_CALENDAR_DAY = re.compile(r"([0-9]{4}-)?[0-9]{2}-[0-9]{2}")
+
+
+class Work:
+    """Steps of evaluation done in this process: one per holiday or range looked at, per
+    candidate instant checked, per probe of the zone's offset. Tests read `steps` before and
+    after an evaluation to bound its work in iterations, never in time."""
+
+    steps = 0
+
+
+WORK = Work()
+
+#: The schema's limits the bounds below rest on: holidays of a line, ranges of one day.
+MAX_HOLIDAYS = 200
+MAX_RANGES = 12
+#: The most steps `state_at` takes for any valid document, whatever the instants: the
+#: holidays and ranges of the local day, then of the day before.
+STATE_STEPS = 2 * (MAX_HOLIDAYS + MAX_RANGES) + 2
+#: The most steps `status` (or an override's end, `override_ends`) takes for any valid
+#: document: for each week of the horizon (59 chunks), the boundaries of 9 days (13 each), the
+#: hourly offset probes of 11 days (24 each) and their bisections (about 50), the holidays of 7
+#: new days (200 each), and at most 7 × 52 candidate instants checking 24 ranges each. The
+#: worst document built so far takes about 140,000.
+STATUS_STEPS = (DEFAULT_HORIZON.days // _CHUNK_DAYS + 2) * (
+    9 * (1 + MAX_RANGES) + 11 * 24 + 50 + 7 * MAX_HOLIDAYS + 7 * 52 * 2 * MAX_RANGES
+)
 
 
 class State(StrEnum):
@@ -150,7 +183,7 @@ class CalendarDay(NamedTuple):
 
 def parse_calendar_day(text: str) -> CalendarDay:
     """`YYYY-MM-DD` or `MM-DD`; the day must exist (02-29 only yearly or in a leap year)."""
-    if not _CALENDAR_DAY.match(text):
+    if not _CALENDAR_DAY.fullmatch(text):
         raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
     parts = text.split("-")
     try:
@@ -224,6 +257,7 @@ class LineStatus(NamedTuple):
 def holiday_on(schedule: Schedule, day: date) -> Holiday | None:
     """The holiday that governs local `day` (the first listed that covers it), if any."""
     for holiday in schedule.holidays:
+        WORK.steps += 1
         if holiday.covers(day):
             return holiday
     return None
@@ -232,22 +266,40 @@ def holiday_on(schedule: Schedule, day: date) -> Holiday | None:
 _ALL_DAY = (ClockRange(0, MINUTES_PER_DAY),)
 
 
-def _ranges_of(schedule: Schedule, day: date) -> tuple[tuple[ClockRange, ...], Holiday | None]:
+#: A day's ranges and the holiday that gave them, remembered during one search for the next
+#: change (every candidate instant of a day asks for the same day, and a line may have 200
+#: holidays to look through).
+_Days = dict[date, tuple[tuple[ClockRange, ...], Holiday | None]]
+
+
+def _ranges_of(
+    schedule: Schedule, day: date, days: _Days | None = None
+) -> tuple[tuple[ClockRange, ...], Holiday | None]:
+    if days is not None and day in days:
+        return days[day]
     holiday = holiday_on(schedule, day)
+    found: tuple[tuple[ClockRange, ...], Holiday | None]
     if holiday is not None:
-        return holiday.hours, holiday
-    if schedule.weekly is None:
-        return _ALL_DAY, None
-    return schedule.weekly[day.weekday()], None
+        found = holiday.hours, holiday
+    elif schedule.weekly is None:
+        found = _ALL_DAY, None
+    else:
+        found = schedule.weekly[day.weekday()], None
+    if days is not None:
+        days[day] = found
+    return found
 
 
-def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None]:
+def _wall_open(
+    schedule: Schedule, wall: datetime, days: _Days | None = None
+) -> tuple[bool, Holiday | None]:
     """Whether the regular schedule is open at naive local wall time `wall`, and the holiday
     that decided it (the day's own, or the previous day's whose range runs past midnight)."""
     day = wall.date()
     minute = wall.hour * 60 + wall.minute + (wall.second + wall.microsecond / 1e6) / 60
-    ranges, holiday = _ranges_of(schedule, day)
+    ranges, holiday = _ranges_of(schedule, day, days)
     for span in ranges:
+        WORK.steps += 1
         if span.wraps:
             if minute >= span.start:
                 return True, holiday
@@ -255,8 +307,9 @@ def _wall_open(schedule: Schedule, wall: datetime) -> tuple[bool, Holiday | None
             return True, holiday
     if holiday is not None:
         return False, holiday  # a holiday's day is its own: yesterday's late range stops at 0:00
-    previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1))
+    previous_ranges, previous_holiday = _ranges_of(schedule, day - timedelta(days=1), days)
     for span in previous_ranges:
+        WORK.steps += 1
         if span.wraps and minute < span.end:
             return True, previous_holiday
     return False, None
@@ -266,12 +319,14 @@ def _local_wall(schedule: Schedule, instant: datetime) -> datetime:
     return instant.astimezone(schedule.zone).replace(tzinfo=None)
 
 
-def scheduled_state(schedule: Schedule, instant: datetime) -> tuple[State, Reason, str | None]:
+def scheduled_state(
+    schedule: Schedule, instant: datetime, days: _Days | None = None
+) -> tuple[State, Reason, str | None]:
     """The regular schedule's state at `instant` (override ignored), its reason, the holiday."""
     if schedule.weekly is None and not schedule.holidays:
         # Nothing to look up (the default line, a line without hours): open all day, every day.
         return State.OPEN, Reason.ALWAYS_OPEN, None
-    is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant))
+    is_open, holiday = _wall_open(schedule, _local_wall(schedule, instant), days)
     state = State.OPEN if is_open else State.CLOSED
     if holiday is not None:
         return state, Reason.HOLIDAY, holiday.name
@@ -297,11 +352,13 @@ def _offset_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[da
     stop = int(end.timestamp())
     lo_offset = datetime.fromtimestamp(lo, UTC).astimezone(zone).utcoffset()
     while lo < stop:
+        WORK.steps += 1
         hi = min(lo + step, stop)
         hi_offset = datetime.fromtimestamp(hi, UTC).astimezone(zone).utcoffset()
         if hi_offset != lo_offset:
             a, b = lo, hi  # offset at a differs from offset at b: the change is in (a, b]
             while b - a > 1:
+                WORK.steps += 1
                 mid = (a + b) // 2
                 if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == lo_offset:
                     a = mid
@@ -311,16 +368,18 @@ def _offset_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[da
         lo, lo_offset = hi, hi_offset
 
 
-def _candidates(schedule: Schedule, first_day: date, last_day: date) -> set[datetime]:
+def _candidates(schedule: Schedule, first_day: date, last_day: date, days: _Days) -> set[datetime]:
     """Instants where the regular state may change, for local days first_day..last_day."""
     zone = schedule.zone
     found: set[datetime] = set()
     day = first_day
     while day <= last_day:
+        WORK.steps += 1
         midnight = datetime.combine(day, time())
         found |= _instants_of_wall(zone, midnight)  # holidays and days start at midnight
-        ranges, _ = _ranges_of(schedule, day)
+        ranges, _ = _ranges_of(schedule, day, days)
         for span in ranges:
+            WORK.steps += 1
             found |= _instants_of_wall(zone, midnight + timedelta(minutes=span.start))
             end_minute = span.end + (MINUTES_PER_DAY if span.wraps else 0)
             found |= _instants_of_wall(zone, midnight + timedelta(minutes=end_minute))
@@ -336,7 +395,8 @@ def next_scheduled_change(
 ) -> tuple[datetime, State] | None:
     """The first instant in (after, limit] where the regular state differs from its state at
     `after`, and the state from then on; None when it does not change by `limit`."""
-    current, _, _ = scheduled_state(schedule, after)
+    days: _Days = {}
+    current, _, _ = scheduled_state(schedule, after, days)
     chunk_start = after
     while chunk_start < limit:
         first_day = _local_wall(schedule, chunk_start).date()
@@ -352,10 +412,11 @@ def next_scheduled_change(
         # The day before can hold a range that ends in this chunk; the day after, a boundary
         # at local midnight that falls inside it in UTC.
         candidates = _candidates(
-            schedule, first_day - timedelta(days=1), last_day + timedelta(days=1)
+            schedule, first_day - timedelta(days=1), last_day + timedelta(days=1), days
         )
         for instant in sorted(c for c in candidates if chunk_start < c <= chunk_end):
-            state, _, _ = scheduled_state(schedule, instant)
+            WORK.steps += 1
+            state, _, _ = scheduled_state(schedule, instant, days)
             if state != current:
                 return instant, state
         chunk_start = chunk_end
@@ -366,45 +427,38 @@ def next_scheduled_change(
 # With the override
 
 
-def override_end(schedule: Schedule, now: datetime) -> tuple[bool, datetime | None]:
-    """Whether the schedule's override is in force at `now`, and when it ends (None: not by
-    the horizon, which for an override without `until` means until it is cleared)."""
-    override = schedule.override
-    if override is None:
-        return False, None
+def override_ends(schedule: Schedule, set_at: datetime) -> datetime | None:
+    """When an override set at `set_at` without `until` ends: the first change of the regular
+    schedule after it, within the horizon (None: not within it, so it lasts until cleared).
+    Worked out once when the override is written (or when a document stored before `until` was
+    filled in is read), never at each call."""
+    change = next_scheduled_change(schedule, set_at, set_at + DEFAULT_HORIZON)
+    return change[0] if change is not None else None
+
+
+def override_active(override: Override, now: datetime) -> bool:
+    """Whether `override` is in force at `now`: before its `until`; without one (it lasts until
+    cleared), from `set_at` on."""
     if override.until is not None:
-        return now < override.until, override.until
-    set_at = override.set_at or now
-    if set_at > now:
-        return False, None
-    change = next_scheduled_change(schedule, set_at, now)
-    if change is not None:  # the regular schedule changed since: the override has ended
-        return False, change[0]
-    later = next_scheduled_change(schedule, now, now + DEFAULT_HORIZON)
-    return True, later[0] if later else None
+        return now < override.until
+    return override.set_at is None or override.set_at <= now
 
 
 def state_at(schedule: Schedule, now: datetime) -> tuple[State, Reason, str | None]:
     """The line's state at `now` (override first), its reason and holiday name: what a call
-    needs, without looking for the next change."""
+    needs, without looking for the next change (the same small work whatever the instants)."""
     override = schedule.override
-    if override is not None:
-        if override.until is not None:
-            if now < override.until:
-                return override.state, Reason.OVERRIDE, None
-        elif (override.set_at or now) <= now and (
-            next_scheduled_change(schedule, override.set_at or now, now) is None
-        ):
-            return override.state, Reason.OVERRIDE, None
+    if override is not None and override_active(override, now):
+        return override.state, Reason.OVERRIDE, None
     return scheduled_state(schedule, now)
 
 
 def status(schedule: Schedule, now: datetime, horizon: timedelta = DEFAULT_HORIZON) -> LineStatus:
     """The state at `now`, why, and the next instant the state really changes."""
     limit = now + horizon
-    active, ends = override_end(schedule, now)
-    if active and schedule.override is not None:
+    if schedule.override is not None and override_active(schedule.override, now):
         state = schedule.override.state
+        ends = schedule.override.until
         if ends is None:
             return LineStatus(state, Reason.OVERRIDE, override=schedule.override)
         after, _, _ = scheduled_state(schedule, ends)

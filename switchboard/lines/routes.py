@@ -7,7 +7,7 @@ shape, `{"error": {"code", "message", "field"}}` (a document's field as a JSON p
 | `GET /api/lines` | `{"items": [{number, name, version, updatedAt, state, reason}]}` |
 | `GET /api/lines/schema` | the line document's JSON Schema (`application/schema+json`) |
 | `GET /api/lines/{number}` | the document, `ETag: "<version>"` |
-| `PUT /api/lines/{number}[?force=true]` | 201 created / 200 replaced, the document and its ETag; `If-Match` required on an existing line (428), stale → 412; 400 with the JSON pointer of a bad field; a number that is not the account's → 400 unless `?force=true` |
+| `PUT /api/lines/{number}[?force=true]` | 201 created / 200 replaced, the document and its ETag; `If-Match` required on an existing line (428), stale → 412; 400 with the JSON pointer of every bad field; 413 larger than Table Storage stores; a number that is not the account's → 400 unless `?force=true` |
 | `DELETE /api/lines/{number}` | 200 `{number, version, deleted}`; `If-Match` checked when given |
 | `GET /api/lines/{number}/history?limit=&cursor=` | versions newest first, `nextCursor` |
 | `POST /api/lines/{number}/override` | `{"state", "until"?, "reason"?}` or `{"clear": true}` → the status |
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -36,6 +37,12 @@ def _body(request: ApiRequest) -> Any:
     if not request.http.get_body():
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return request.json()
+
+
+def _origin(request: ApiRequest) -> str | None:
+    """The origin the request arrived on (only ever compared: a redirect there is refused)."""
+    parts = urlsplit(request.http.url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def _force(request: ApiRequest) -> bool:
@@ -76,6 +83,7 @@ def item(request: ApiRequest) -> func.HttpResponse:
             given,
             if_match=request.headers.get("if-match"),
             force=_force(request),
+            request_origin=_origin(request),
         )
         body: dict[str, Any] = dict(written.document)
         headers = {"ETag": api.etag(written.version)}

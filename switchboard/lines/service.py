@@ -6,7 +6,11 @@
   routes and the command line alike, raising `ApiError` (the one error shape) for anything the
   caller can fix or storage cannot do now.
 - `now(settings)` is the clock line hours are evaluated at: the real one, or `LINES_CLOCK`
-  outside Azure (a test or the simulator can place a call "at" a chosen instant).
+  outside Azure (a test or the simulator can place a call "at" a chosen instant). It changes
+  evaluation only: what is written (`updatedAt`, an override's `setAt`) carries the real time.
+- A stored line that cannot be evaluated (a document an older version stored, a bug) never
+  makes a route fail: calls get its last good version or the default line
+  (`switchboard.lines.lookup`), the listing marks it, its status says so.
 
 `line_for`, `load`, `cache` and `now` live in `switchboard.lines.lookup` (what a webhook needs,
 without the operator's API: cold starts import less) and are re-exported here.
@@ -20,7 +24,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from switchboard.http import ApiError, not_found, storage_unavailable
+from switchboard import records
+from switchboard.http import (
+    STORAGE_RETRY_AFTER,
+    ApiError,
+    not_found,
+    storage_unavailable,
+    unavailable,
+)
 from switchboard.lines import api, document
 from switchboard.lines import hours as h
 from switchboard.lines.defaults import default_line
@@ -29,10 +40,12 @@ from switchboard.lines.lookup import forget_cached_lines as forget_cached_lines
 from switchboard.lines.lookup import line_for as line_for
 from switchboard.lines.lookup import load as load
 from switchboard.lines.lookup import now as now
+from switchboard.lines.lookup import usable_line as usable_line
 from switchboard.lines.model import Line
-from switchboard.lines.store import LineStore, StoredLine, VersionConflict
+from switchboard.lines.store import LineStore, StorageRefused, StoredLine, VersionConflict
 from switchboard.logs import get_logger
-from switchboard.settings import Settings
+from switchboard.own_urls import leads_back
+from switchboard.settings import Settings, app_origins
 
 logger = get_logger(__name__)
 
@@ -83,22 +96,44 @@ def get(settings: Settings, number: str) -> StoredLine:
     return _live(settings, api.require_number(number))
 
 
+def too_large(stored_bytes: int | None = None) -> ApiError:
+    """413: a document larger than Table Storage stores in one property."""
+    size = f"{stored_bytes:,} bytes as stored; " if stored_bytes is not None else ""
+    return ApiError(
+        413,
+        "too_large",
+        f"the line document is too large: {size}a line is stored in one Table Storage property "
+        f"of at most {document.MAX_STORED_BYTES:,} bytes (64 KiB, text counted in UTF-16)",
+        "/",
+    )
+
+
+def _refused(exc: StorageRefused) -> ApiError:
+    """A storage refusal as the API says it (already logged by the store): never a 412."""
+    if exc.too_large:
+        return too_large()
+    return unavailable(
+        "storage_refused", "storage refused the write, try again later", STORAGE_RETRY_AFTER
+    )
+
+
 def _write(
     settings: Settings,
     number: str,
     stored: dict[str, Any] | None,
     change: str,
-    moment: datetime,
     expected: StoredLine | None,
 ) -> StoredLine:
     try:
         written = _store(settings).write(
-            number, stored, change=change, now=moment, expected=expected
+            number, stored, change=change, now=records.utcnow(), expected=expected
         )
     except VersionConflict:
         raise ApiError(
             412, "precondition_failed", "the line was changed meanwhile: GET it again and retry"
         ) from None
+    except StorageRefused as exc:
+        raise _refused(exc) from None
     except ApiError:
         raise
     except Exception as exc:
@@ -180,6 +215,49 @@ def check_loops(settings: Settings, number: str, stored: dict[str, Any]) -> None
             )
 
 
+def check_redirects(
+    settings: Settings, stored: dict[str, Any], request_origin: str | None = None
+) -> None:
+    """400 naming the pointer of a `redirect` step that leads back into this app (its own
+    origins, `request_origin` among them, or any Switchboard's webhooks): Twilio would follow
+    it for ever, the call starting over each time."""
+    origins = app_origins(settings, (request_origin,))
+    for where, url in document.redirect_targets(stored):
+        if leads_back(url, origins):
+            raise ApiError(
+                400,
+                "redirects_to_this_app",
+                f"{where}: leads back into this app's own webhooks: the call would start over "
+                "and over",
+                where,
+            )
+
+
+def checked(
+    settings: Settings,
+    number: str,
+    body: Any,
+    *,
+    force: bool = False,
+    request_origin: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Every check a write makes, without writing: the document (schema and what it cannot
+    say, the instants' windows, the stored size), the account's number, forwards to our own
+    numbers and redirects into this app. Returns the document to store and the warnings;
+    raises the `ApiError` the route answers (400 with every problem's pointer, 413)."""
+    number = api.require_number(number)
+    try:
+        stored = document.validate(body, number, now=records.utcnow(), clock=now(settings))
+    except document.DocumentTooLarge as exc:
+        raise too_large(exc.stored_bytes) from None
+    except document.LineError as exc:
+        raise invalid_line(exc) from None
+    warnings = check_account_number(settings, number, force)
+    check_loops(settings, number, stored)
+    check_redirects(settings, stored, request_origin)
+    return stored, warnings
+
+
 def put(
     settings: Settings,
     number: str,
@@ -187,27 +265,22 @@ def put(
     *,
     if_match: str | None,
     force: bool = False,
-    moment: datetime | None = None,
     change: str = "put",
+    request_origin: str | None = None,
 ) -> Written:
     """Create or replace a line's document (`If-Match` as in `api.check_precondition`)."""
     number = api.require_number(number)
     precondition = api.parse_if_match(if_match)
-    moment = moment or now(settings)
-    try:
-        stored = document.validate(body, number, now=moment)
-    except document.LineError as exc:
-        raise _invalid(exc) from None
-    warnings = check_account_number(settings, number, force)
-    check_loops(settings, number, stored)
+    stored, warnings = checked(settings, number, body, force=force, request_origin=request_origin)
     current = _current(settings, number)
     api.check_precondition(precondition, current)
-    written = _write(settings, number, stored, change, moment, current)
+    written = _write(settings, number, stored, change, current)
     created = current is None or current.document is None
     return Written(stored, written.version, created, warnings)
 
 
-def _invalid(exc: document.LineError) -> ApiError:
+def invalid_line(exc: document.LineError) -> ApiError:
+    """400 `invalid_line`: the first problem as the message, every problem in `errors`."""
     return ApiError(
         400,
         "invalid_line",
@@ -224,7 +297,7 @@ def delete(settings: Settings, number: str, *, if_match: str | None) -> int:
     current = _live(settings, number)
     if precondition is not None:
         api.check_precondition(precondition, current)
-    return _write(settings, number, None, "delete", now(settings), current).version
+    return _write(settings, number, None, "delete", current).version
 
 
 def history(settings: Settings, number: str, limit: int, cursor: str | None) -> dict[str, Any]:
@@ -246,7 +319,9 @@ def history(settings: Settings, number: str, limit: int, cursor: str | None) -> 
 
 
 def override(settings: Settings, number: str, body: Any, moment: datetime | None = None) -> Line:
-    """Set or clear a line's override; returns the line as written."""
+    """Set or clear a line's override; returns the line as written. `moment` is the line's
+    clock (default `now(settings)`): an override without `until` lasts until the next change
+    of the hours after it; what is written carries the real time."""
     number = api.require_number(number)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
@@ -255,31 +330,34 @@ def override(settings: Settings, number: str, body: Any, moment: datetime | None
     for _ in range(_WRITE_ATTEMPTS):
         current = _live(settings, number)
         assert current.document is not None
-        changed = api.apply_override(current.document, request, moment)
+        changed = api.apply_override(current.document, request)
+        written_at = records.utcnow()
         try:
-            stored = document.validate(changed, number, now=moment)
+            stored = document.validate(changed, number, now=written_at, clock=moment)
+        except document.DocumentTooLarge as exc:
+            raise too_large(exc.stored_bytes) from None
         except document.LineError as exc:
-            raise _invalid(exc) from None
+            raise invalid_line(exc) from None
+        if request.state is not None and "until" not in stored["override"]:
+            raise ApiError(
+                400,
+                "no_next_change",
+                "this line's hours never change: give until",
+                "until",
+            )
         line = document.build_line(stored, number, current.version + 1)
-        if request.state is not None and request.until is None:
-            upcoming = h.status(line.schedule, moment)
-            if upcoming.next_change is None:
-                raise ApiError(
-                    400,
-                    "no_next_change",
-                    "this line's hours never change: give until",
-                    "until",
-                )
         try:
             written = _store(settings).write(
                 number,
                 stored,
                 change="clear-override" if request.clear else "override",
-                now=moment,
+                now=written_at,
                 expected=current,
             )
         except VersionConflict:
             continue  # someone wrote in between: apply the override to their version
+        except StorageRefused as exc:
+            raise _refused(exc) from None
         except Exception as exc:
             raise storage_unavailable(exc) from exc
         line = replace(line, version=written.version)
@@ -289,19 +367,38 @@ def override(settings: Settings, number: str, body: Any, moment: datetime | None
 
 
 def status(settings: Settings, number: str, moment: datetime | None = None) -> dict[str, Any]:
-    """The line's state now, why, and the next change (the default line when none is stored)."""
+    """The line's state now, why, and the next change (the default line when none is stored).
+    A stored version that cannot be evaluated: the status of the line that answers instead
+    (its last good version, else the default line), saying so under `unusable`."""
     number = api.require_number(number)
     moment = moment or now(settings)
     current = _current(settings, number)
+    line: Line | None = None
+    broken: StoredLine | None = None
     if current is not None and current.document is not None:
-        line = document.build_line(current.document, number, current.version)
-    else:
+        line = usable_line(current, moment, strict=True)
+        if line is None:
+            broken = current
+            try:
+                line = load(number, settings)  # the last good version, if any
+            except Exception as exc:
+                raise storage_unavailable(exc) from exc
+    if line is None:
         line = replace(default_line(settings), number=number)
-    return api.status_json(line, h.status(line.schedule, moment), moment)
+    try:
+        body = api.status_json(line, h.status(line.schedule, moment), moment)
+    except Exception:  # the fallback's own status (the default line's cannot fail)
+        logger.exception("lines: the status of a line could not be worked out")
+        line = replace(default_line(settings), number=number)
+        body = api.status_json(line, h.status(line.schedule, moment), moment)
+    if broken is not None:
+        body["unusable"] = api.unusable_json(broken)
+    return body
 
 
 def list_lines(settings: Settings) -> dict[str, Any]:
-    """Every stored line with its state now."""
+    """Every stored line with its state now; one that cannot be evaluated is listed with
+    `unusable` (what answers its calls instead) and no state."""
     moment = now(settings)
     try:
         found = _store(settings).list_current()
@@ -310,7 +407,21 @@ def list_lines(settings: Settings) -> dict[str, Any]:
     items = []
     for stored in found:
         assert stored.document is not None
-        line = document.build_line(stored.document, stored.number, stored.version)
+        line = usable_line(stored, moment, strict=True)
+        if line is None:
+            items.append({**api.summary_json(stored, None), "unusable": api.unusable_json(stored)})
+            continue
         state, reason, holiday = h.state_at(line.schedule, moment)
         items.append(api.summary_json(stored, h.LineStatus(state, reason, holiday)))
     return {"items": items}
+
+
+def unusable_lines(settings: Settings) -> list[dict[str, Any]]:
+    """The stored lines that cannot be evaluated now (health reports them); storage errors
+    propagate."""
+    moment = now(settings)
+    return [
+        {"number": stored.number, "version": stored.version}
+        for stored in _store(settings).list_current()
+        if usable_line(stored, moment, strict=True) is None
+    ]

@@ -11,8 +11,10 @@ Layout (PartitionKey = the line's E.164 number):
 A write reads the current row, then creates the next version in one transaction of the
 partition: the `line` row replaced under its ETag (or inserted when new) and the history row
 inserted. Two writers racing on one line cannot both win: the loser's transaction fails on the
-ETag (412) or on the insert (409), and nothing of it is written. So a write costs two storage
-round trips, a read of a warm line none (see `switchboard.lines.cache`).
+ETag (412) or on the insert (409), and nothing of it is written. Any other refusal (a property
+larger than the 64 KiB Table Storage stores, ...) is `StorageRefused`, logged, never taken for a
+conflict. So a write costs two storage round trips, a read of a warm line none (see
+`switchboard.lines.cache`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from switchboard import records
+from switchboard.logs import get_logger
 from switchboard.settings import Settings, get_settings
 from switchboard.storage import connection as storage_connection
 from switchboard.storage import tables
+
+logger = get_logger(__name__)
 
 CURRENT_ROW = "line"
 HISTORY_PREFIX = "v-"
@@ -44,12 +49,31 @@ _lock = threading.Lock()
 _fast_services: dict[str, Any] = {}
 
 
+#: What Table Storage answers when an entity or a property is larger than it stores.
+TOO_LARGE_CODES = frozenset({"PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge"})
+
+
 class VersionConflict(Exception):
     """Someone else changed the line first (or the expected version is not the current one)."""
 
     def __init__(self, current: int | None) -> None:
         self.current = current
         super().__init__("the line was changed by someone else")
+
+
+class StorageRefused(Exception):
+    """Table Storage refused a write for another reason than a version conflict (`code`: its
+    error code, such as PropertyValueTooLarge; `status`: the HTTP status)."""
+
+    def __init__(self, status: int | None, code: str | None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"Table Storage refused the write ({status} {code or 'no code'})")
+
+    @property
+    def too_large(self) -> bool:
+        """Whether the refusal is about size."""
+        return self.code in TOO_LARGE_CODES
 
 
 @dataclass(frozen=True)
@@ -205,11 +229,21 @@ class LineStore:
             )
         try:
             self.table.submit_transaction(operations)
-        except (TableTransactionError, ResourceExistsError) as exc:
+        except ResourceExistsError as exc:
             raise VersionConflict(expected.version if expected else None) from exc
         except HttpResponseError as exc:
+            # Only a failed ETag (412) or an insert that found its row (409) means another
+            # writer won; any other refusal (a property too large, ...) is not a conflict, and
+            # retrying with a fresh version would fail the same way.
             if exc.status_code in (409, 412):
                 raise VersionConflict(expected.version if expected else None) from exc
-            raise
+            code = getattr(exc, "error_code", None)
+            logger.error(
+                "lines: Table Storage refused version %d of a line (%s %s)",
+                version,
+                exc.status_code,
+                code or type(exc).__name__,
+            )
+            raise StorageRefused(exc.status_code, str(code) if code else None) from exc
         written = _from_entity(current)
         return StoredLine(written.number, version, written.document, now, change, etag=None)

@@ -41,7 +41,7 @@ MAX_WINDOW_DAYS = 31
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (AzureError, ConcurrencyError)
 
 # Index RowKeys (`records.index_row`): inverted milliseconds (14+ digits), a hyphen, the id.
-_INDEX_ROW = re.compile(r"^(\d{14,16})-(.+)$", re.DOTALL)
+_INDEX_ROW = re.compile(r"([0-9]{14,16})-(.+)", re.DOTALL)
 _CURSOR_PREFIX = "v1:"
 # The index row of the epoch holds the inversion constant: inverted ms + real ms = this.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,7 +62,7 @@ def decode_cursor(raw: str) -> str:
     row = text.removeprefix(_CURSOR_PREFIX)
     if (
         not text.startswith(_CURSOR_PREFIX)
-        or not _INDEX_ROW.match(row)
+        or not _INDEX_ROW.fullmatch(row)
         or not records.is_valid_key(row)
     ):
         raise invalid("cursor", "is not a cursor this API returned")
@@ -75,7 +75,7 @@ def decode_cursor(raw: str) -> str:
 
 def index_row_time(row: str) -> datetime:
     """The creation time (ms) an index RowKey encodes."""
-    match = _INDEX_ROW.match(row)
+    match = _INDEX_ROW.fullmatch(row)
     if match is None:
         raise ValueError("not an index row")
     ms = _INVERSION - int(match.group(1))

@@ -36,7 +36,7 @@ SEND_FIELDS = frozenset({"to", "body", "from", "mediaUrl"})
 # Twilio's usage categories are lowercase words joined by hyphens (`sms-outbound`,
 # `calls-inbound`, `totalprice`, `a2p-registration-fees`); Twilio's list has hundreds and grows,
 # so the shape is checked here and an unknown category simply lists nothing.
-_CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 
 # Twilio error codes that name a field of POST /api/messages.
 _TWILIO_CODE_FIELDS: dict[int, str] = {
@@ -187,7 +187,7 @@ def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
     category = None
     if raw_category:
         category = raw_category.strip()
-        if not _CATEGORY.match(category):
+        if not _CATEGORY.fullmatch(category):
             raise invalid(
                 "category",
                 "must be a Twilio usage category such as sms-outbound, calls or totalprice",

@@ -307,4 +307,9 @@ def describe_health(report: dict[str, Any]) -> str:
     for name, depth in sorted((report.get("queues") or {}).items()):
         if depth:
             lines.append(f"  queue {name}: {depth}")
+    for line in (report.get("lines") or {}).get("unusable") or []:
+        lines.append(
+            f"  line {line['number']}: version {line['version']} cannot be evaluated (its last "
+            "good version or the default line answers): write it again"
+        )
     return "\n".join(lines)

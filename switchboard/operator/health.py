@@ -21,15 +21,24 @@ def health_report(
     setting_problems: list[str],
     storage: Check,
     twilio: Check,
+    unusable_lines: list[dict[str, Any]] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body): 200 when settings are valid and every configured dependency answers.
+    """(HTTP status, body): 200 when settings are valid, every configured dependency answers
+    and every stored line can be evaluated.
 
     `states` maps each setting to `present`, `missing` (needed, not set) or `optional` (not
     set: its default applies; `settings.setting_states`); `setting_problems` are names of
     invalid settings with the reason (never values). An unconfigured Twilio is reported, not a
-    failure: the app answers webhooks without REST credentials.
+    failure: the app answers webhooks without REST credentials. `unusable_lines` (number and
+    version of each stored line that cannot be evaluated: its calls get its last good version
+    or the default line) is None when the lines could not be read.
     """
-    healthy = not setting_problems and storage.ok and (twilio.ok or not twilio.configured)
+    healthy = (
+        not setting_problems
+        and storage.ok
+        and (twilio.ok or not twilio.configured)
+        and not unusable_lines
+    )
 
     def named(state: str) -> list[str]:
         return sorted(name for name, found in states.items() if found == state)
@@ -45,6 +54,8 @@ def health_report(
         "storage": {"ok": storage.ok, "detail": storage.detail},
         "twilio": {"ok": twilio.ok, "configured": twilio.configured, "detail": twilio.detail},
     }
+    if unusable_lines is not None:
+        body["lines"] = {"ok": not unusable_lines, "unusable": unusable_lines}
     return (200 if healthy else 503), body
 
 

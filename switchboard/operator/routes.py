@@ -62,10 +62,22 @@ def health_check(environ: Mapping[str, str] | None = None) -> tuple[int, dict[st
 
             own = OWN_NUMBERS.account_numbers(settings)
             problems += own_number_problems(settings_module.forwarding_numbers(settings), own)
-    status, body = health_report(states, problems, storage, twilio)
+    unusable = _unusable_lines(settings) if storage.ok else None
+    status, body = health_report(states, problems, storage, twilio, unusable)
     if storage.ok:
         body["queues"] = _queue_report(settings)
     return status, body
+
+
+def _unusable_lines(settings: settings_module.Settings) -> list[dict[str, object]] | None:
+    """The stored lines that cannot be evaluated (None: the Lines table could not be read)."""
+    from switchboard.lines import service as lines_service
+
+    try:
+        return lines_service.unusable_lines(settings)
+    except Exception as exc:  # storage answered a moment ago; say so rather than fail
+        logger.warning("health: the lines could not be read (%s)", type(exc).__name__)
+        return None
 
 
 #: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not
@@ -108,7 +120,8 @@ def _twilio_check(settings: settings_module.Settings) -> Check:
 
 def app_base_url(req: func.HttpRequest, settings: settings_module.Settings) -> str | None:
     """This app's public origin, for the URLs it gives Twilio: trusted configuration only (a
-    forged header must never choose where Twilio sends a callback: (`settings.callback_origin`: `PUBLIC_BASE_URL`, else in Azure
+    forged header must never choose where Twilio sends a callback: `settings.callback_origin`,
+    that is `PUBLIC_BASE_URL`, else in Azure
     `https://$WEBSITE_HOSTNAME`), never `Host` or `X-Forwarded-*`). Outside Azure without
     `PUBLIC_BASE_URL` (a laptop), the origin the request reached is used only when it is a
     loopback address (`func start`, `python -m devkit host`); else None: no callback."""

@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 
 import click
 
-from switchboard.commandline import Context, echo_json, pass_context, storage_failed, table
+from switchboard.commandline import (
+    Context,
+    InvalidInput,
+    echo_json,
+    pass_context,
+    read_text_file,
+    storage_failed,
+    table,
+)
 from switchboard.schedules import csv_import
 from switchboard.settings import Settings
 
@@ -172,10 +180,7 @@ def import_command(context: Context, csv_file: Path, skip_invalid: bool, concurr
     """
     from switchboard import records
 
-    try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file}: not UTF-8 text") from None
+    text = read_text_file(csv_file, "a CSV file")
     settings = context.settings
     now = records.utcnow()
     try:
@@ -202,9 +207,11 @@ def import_command(context: Context, csv_file: Path, skip_invalid: bool, concurr
     for line, first in plan.duplicates:
         click.echo(f"  line {line}: the same schedule as line {first} (imported once)")
     if plan.invalid and not skip_invalid:
-        raise click.ClickException(
-            "nothing was imported: fix the rows above and run the command again, or pass "
-            f"--skip-invalid to import the {len(plan.valid) + unchanged} valid rows"
+        raise InvalidInput(
+            [
+                "nothing was imported: fix the rows above and run the command again, or pass "
+                f"--skip-invalid to import the {len(plan.valid) + unchanged} valid rows"
+            ]
         )
 
     items = [item for _, item in plan.valid]

@@ -83,7 +83,7 @@ ID_ROW = "schedule"
 DUE_PREFIX = "due-"
 DONE_PREFIX = "done-"
 OCCURRENCE_SEPARATOR = "@"
-#: Ids the app derives, which a caller may not choose (issue 14): the table's own partitions
+#: Ids the app derives, which a caller may not choose: the table's own partitions
 #: (`due-`, `done-`), the CLI import's `csv-<hash>`, generated `sch-<uuid>`, `sys-` for the app's
 #: own bookkeeping rows, and any `@` (a recurrence's occurrences are `<root>@<UTC stamp>`). A
 #: caller's id there could become another schedule's occurrence and take its recurrence over.
@@ -102,7 +102,7 @@ TWILIO_CLOCK_SKEW = timedelta(minutes=5)
 _CRON_MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
 
 class Status(StrEnum):
@@ -261,7 +261,7 @@ def validate_id(value: object) -> str:
     """A schedule id: 1-128 printable ASCII characters, usable as a table key, not reserved."""
     if not isinstance(value, str) or not value:
         raise ScheduleInputError("id", "id must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH or not _PRINTABLE.match(value):
+    if len(value) > MAX_ID_LENGTH or not _PRINTABLE.fullmatch(value):
         raise ScheduleInputError(
             "id", f"id must be 1 to {MAX_ID_LENGTH} printable characters without spaces"
         )

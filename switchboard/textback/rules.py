@@ -47,34 +47,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from switchboard.phone import is_withheld
+
 if TYPE_CHECKING:
     from switchboard.lines.model import Line, TextBack
 
-#: Ids the app derives for the scheduled-SMS path start with this (issue 14 reserves it).
+#: Ids the app derives for the scheduled-SMS path start with this (a namespace no operator's
+#: schedule id may use, so no chosen id can collide with a derived one).
 DERIVED_ID_PREFIX = "sys-"
 SCHEDULE_ID_PREFIX = DERIVED_ID_PREFIX + "textback-"
 #: The purpose a text-back claims a caller's window for.
 PURPOSE = "text-back"
 ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-#: What Twilio sends as `From` when the caller withheld their number: words, and the same
-#: words typed on a phone keypad (ANONYMOUS, RESTRICTED, UNAVAILABLE, UNKNOWN, BLOCKED).
-WITHHELD_CALLERS = frozenset(
-    {
-        "",
-        "anonymous",
-        "restricted",
-        "unavailable",
-        "unknown",
-        "private",
-        "withheld",
-        "blocked",
-        "+266696687",
-        "+7378742833",
-        "+86282452253",
-        "+8656696",
-        "+2562533",
-    }
-)
 #: Handling words after which a text-back never goes: the call was not a missed one.
 _NOT_MISSED = {
     "rejected": "blocked caller",
@@ -82,7 +66,7 @@ _NOT_MISSED = {
     "redirect": "handed to another application",
 }
 _REACHED_DIALS = frozenset({"completed", "answered"})
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 #: phonenumbers' number types a text can reach (by name; see `number_problem`).
 TEXTABLE_TYPES = frozenset({"MOBILE", "FIXED_LINE_OR_MOBILE"})
 _TYPE_WORDS = {
@@ -127,9 +111,9 @@ def schedule_id(call_sid: str) -> str:
 
 def number_problem(number: str) -> str | None:
     """Why `number` cannot get a text (None: it can), by phonenumbers' number type."""
-    if number.strip().lower() in WITHHELD_CALLERS:
+    if is_withheld(number):
         return "withheld number"
-    if not _E164.match(number):
+    if not _E164.fullmatch(number):
         return "not a phone number"
     import phonenumbers
     from phonenumbers import PhoneNumberType

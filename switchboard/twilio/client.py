@@ -851,28 +851,80 @@ def recording_media_url(media_url: str, extension: str = "mp3") -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"{path}.{extension}", parts.query, ""))
 
 
+#: Seconds a media download from a host other than Twilio's API may take in all.
+MEDIA_TIMEOUT_SECONDS = 30.0
+
+
+class MediaRefused(ValueError):
+    """A media URL the app will not fetch (plain http to another host in Azure, no host)."""
+
+
+def credentials_go_to(url: str, base_url: str) -> bool:
+    """Whether a request to `url` may carry the account's credentials: only to Twilio's own
+    API host (`api.twilio.com` and its regional forms, over https) and to the configured
+    `TWILIO_API_BASE_URL` (the stand-in or Prism locally), compared by origin."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme == "https"
+        and _is_twilio_api_host(parts.hostname)
+        and parts.port
+        in (
+            None,
+            443,
+        )
+    ):
+        return True
+    base = urlsplit(base_url)
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or _port(parts.scheme)) == (
+        base.scheme,
+        (base.hostname or "").lower(),
+        base.port or _port(base.scheme),
+    )
+
+
+def _port(scheme: str) -> int | None:
+    return {"http": 80, "https": 443}.get(scheme)
+
+
 def download_media(
     settings: TwilioSettings,
     url: str,
     *,
     max_bytes: int,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    require_https: bool = False,
 ) -> Media:
-    """The bytes of a media URL of the account (a recording's audio), fetched with the account's
-    credentials through ``TWILIO_API_BASE_URL``; `MediaTooLarge` past `max_bytes`.
+    """The bytes of a media URL (a recording's audio); `MediaTooLarge` past `max_bytes`.
+
+    The account's credentials go with the request only to Twilio's API host or the configured
+    ``TWILIO_API_BASE_URL`` (`credentials_go_to`): a recording kept in External Storage has a
+    `media_url` on the owner's storage host, which must never see the auth token that signs
+    every webhook. Such a URL is fetched without credentials, over https only when
+    `require_https` (in Azure: `MediaRefused` otherwise), with a timeout for the whole download
+    (`MEDIA_TIMEOUT_SECONDS` at most), and read no further than `max_bytes`.
 
     The twilio library reads answers as text, so this goes through requests itself. Redirects
     are followed (requests drops the credentials when the host changes). Failures raise requests'
     errors, which `classify_twilio_error` classifies like every REST failure.
     """
+    import time
+
     import requests
 
     config = _client_config(settings, timeout)
     target = rewrite_api_url(url, config.base_url)
+    parts = urlsplit(target)
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        raise MediaRefused("not an absolute http(s) URL")
+    authenticated = credentials_go_to(target, config.base_url)
+    if not authenticated and require_https and parts.scheme != "https":
+        raise MediaRefused("media on another host is fetched over https only")
+    budget = config.timeout if authenticated else min(config.timeout, MEDIA_TIMEOUT_SECONDS)
+    deadline = time.monotonic() + budget
     with requests.get(
         target,
-        auth=(config.username, config.password),
-        timeout=config.timeout,
+        auth=(config.username, config.password) if authenticated else None,
+        timeout=budget,
         stream=True,
     ) as response:
         response.raise_for_status()
@@ -885,6 +937,8 @@ def download_media(
             size += len(chunk)
             if size > max_bytes:
                 raise MediaTooLarge(f"more than {max_bytes} bytes")
+            if time.monotonic() > deadline:  # a server trickling bytes: the timeout is per read
+                raise requests.Timeout(f"the download took longer than {budget:.0f} s")
             chunks.append(chunk)
         content_type = response.headers.get("Content-Type", "application/octet-stream")
     return Media(b"".join(chunks), content_type.split(";")[0].strip().lower())

@@ -24,9 +24,12 @@ The call flow:
           └─ no steps left ──► goodbye <Hangup/>
 
 Where the call is travels in the action URLs (`at=open.0.1.0`: the flow, then step index, menu
-key, step index, ...), with the menu attempt (`attempt=2`) and the ring turn (`turn=1`). Twilio
-signs those URLs, so a caller cannot forge them; a position that no longer exists (the line was
-edited during the call) ends the call politely.
+key, step index, ...), with the menu attempt (`attempt=2`), the ring turn (`turn=1`) and the hop
+(`hop=3`: how many requests of this call's flow came before). Twilio signs those URLs, so a
+caller cannot forge them; a position that no longer exists (the line was edited during the call)
+ends the call politely, and so does a hop past `MAX_HOPS`: whatever a flow (or a future step
+kind) does, no call goes round for ever. A `redirect` into the app's own webhooks is refused
+when a line is written; one a line stored earlier still holds is never followed.
 """
 
 from __future__ import annotations
@@ -58,8 +61,13 @@ from switchboard.lines.model import (
     Step,
     VoicemailStep,
 )
-from switchboard.settings import Settings
+from switchboard.logs import get_logger
+from switchboard.own_urls import leads_back
+from switchboard.phone import WITHHELD_LABEL, is_withheld
+from switchboard.settings import Settings, app_origins
 from switchboard.twilio.text import xml_safe
+
+logger = get_logger(__name__)
 
 # The Functions host serves HTTP routes under `/api` (host.json `extensions.http.routePrefix`).
 INCOMING_PATH = "/api/voice/incoming"
@@ -72,6 +80,10 @@ WHISPER_PATH = "/api/voice/whisper"
 MENU_ATTEMPTS = 2
 #: Seconds a whisper's `<Gather>` waits for the answering person's key.
 WHISPER_TIMEOUT = 5
+#: Requests of one call's flow after `/voice/incoming`, at most. The longest flow a valid line
+#: allows stays under it (four lists of 20 steps, 19 of them in-turn ring groups of 20 people,
+#: three levels of menus offered 5 times: under 1,600 hops); past it, the call says goodbye.
+MAX_HOPS = 2000
 
 SITE_FALLBACK = "Switchboard"
 GOODBYE = "Thank you for calling. Goodbye."
@@ -81,6 +93,7 @@ VOICEMAIL_PROMPT = "Please leave a message after the tone. Press the pound key w
 NO_MESSAGE = "We did not get a message. Goodbye."
 MESSAGE_THANKS = "Thank you, your message has been recorded. Goodbye."
 LOST = "Sorry, something changed while you were calling. Please call again. Goodbye."
+TOO_LONG = "Sorry, this call cannot go on. Please call again. Goodbye."
 
 # DialCallStatus values meaning the dialled leg was picked up (Twilio's hunt template checks
 # `complete`, which never comes, and so dials on after a finished call).
@@ -118,10 +131,13 @@ class Outcome(NamedTuple):
 
 @dataclass(frozen=True)
 class Position:
-    """A step of a line's flow: the flow's name, then index, menu key, index, ... (`open.0.1.0`)."""
+    """A step of a line's flow: the flow's name, then index, menu key, index, ... (`open.0.1.0`),
+    and the hop the action URLs naming it carry (`hop`: the requests of the call's flow before
+    the one these URLs lead to)."""
 
     flow: str
     path: tuple[int | str, ...]
+    hop: int = field(default=0, compare=False)
 
     def encode(self) -> str:
         """The `at=` value of action URLs."""
@@ -129,11 +145,11 @@ class Position:
 
     def at_index(self, index: int) -> Position:
         """The step `index` of the same list."""
-        return Position(self.flow, (*self.path[:-1], index))
+        return Position(self.flow, (*self.path[:-1], index), self.hop)
 
     def option(self, key: str, index: int = 0) -> Position:
         """Step `index` of menu option `key` of this (menu) step."""
-        return Position(self.flow, (*self.path, key, index))
+        return Position(self.flow, (*self.path, key, index), self.hop)
 
     @property
     def index(self) -> int:
@@ -142,8 +158,16 @@ class Position:
         return last if isinstance(last, int) else 0
 
 
-def parse_position(raw: str | None) -> Position | None:
-    """A Position from `at=` (None when absent or malformed)."""
+def hop_of(url: str) -> int:
+    """The hop of a request: its URL's `hop=` (0 when absent: `/voice/incoming`, or a URL from
+    before hops were counted)."""
+    raw = query_value(url, "hop") or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
+
+
+def parse_position(raw: str | None, hop: int = 0) -> Position | None:
+    """A Position from `at=` (None when absent or malformed); `hop`: what the action URLs of
+    the answer carry (the request's hop + 1)."""
     if not raw:
         return None
     parts = raw.split(".")
@@ -159,7 +183,7 @@ def parse_position(raw: str | None) -> Position | None:
             if len(part) != 1 or part not in "0123456789*#":
                 return None
             path.append(part)
-    return Position(parts[0], tuple(path))
+    return Position(parts[0], tuple(path), hop)
 
 
 def locate(line: Line, position: Position) -> tuple[tuple[Step, ...], Step] | None:
@@ -326,7 +350,7 @@ def offer_menu(
     Both the Gather's action and the fallback carry the position and the attempt, so
     `/voice/menu` knows which menu this was and whether it was the first offer or a repeat.
     """
-    target = action_url(settings, MENU_PATH, attempt=attempt, at=at.encode())
+    target = action_url(settings, MENU_PATH, attempt=attempt, at=at.encode(), hop=at.hop)
     gather_attrs: dict[str, Any] = {
         "input": "dtmf speech",
         "num_digits": 1,
@@ -350,7 +374,7 @@ def dial(
     """`<Dial>` one number; `/voice/dial-complete` decides what happens when it ends."""
     attrs: dict[str, Any] = {
         "timeout": step.timeout,
-        "action": action_url(settings, DIAL_COMPLETE_PATH, at=at.encode()),
+        "action": action_url(settings, DIAL_COMPLETE_PATH, at=at.encode(), hop=at.hop),
         "method": "POST",
     }
     if step.caller_id == "line" and line.number:
@@ -404,6 +428,7 @@ def whisper_url(
         at=at.encode(),
         person=person,
         answered=1 if answered else None,
+        hop=at.hop,
     )
 
 
@@ -432,6 +457,7 @@ def ring(
             DIAL_COMPLETE_PATH,
             at=at.encode(),
             turn=turn if step.strategy == "in-turn" else None,
+            hop=at.hop,
         ),
         "method": "POST",
     }
@@ -465,7 +491,7 @@ def voicemail(
         speaker.prompt(response, step.prompt)
     else:
         speaker.say(response, VOICEMAIL_PROMPT)
-    recording = action_url(settings, RECORDING_PATH, line=line_number, at=at.encode())
+    recording = action_url(settings, RECORDING_PATH, line=line_number, at=at.encode(), hop=at.hop)
     record_attrs: dict[str, Any] = {
         "max_length": step.max_length,
         "finish_on_key": "#",
@@ -522,6 +548,10 @@ def run_steps(
             response.hangup()
             return "hangup"
         if isinstance(step, RedirectStep):
+            if leads_back(step.url, app_origins(settings)):
+                # Stored before such redirects were refused: never followed (a loop).
+                logger.error("voice: a redirect into this app's own webhooks was not followed")
+                break
             response.redirect(step.url, method="POST")
             return "redirect"
     _goodbye(response, speaker)
@@ -583,7 +613,7 @@ def incoming(
         handling = run_steps(
             response,
             line.flows.get(flow, ()),
-            Position(flow, (0,)),
+            Position(flow, (0,), hop=1),
             line,
             speaker,
             settings,
@@ -631,6 +661,19 @@ def _lost(params: Mapping[str, str], speaker: Speaker, step: str, *, given: bool
     )
 
 
+def _too_long(params: Mapping[str, str], speaker: Speaker, step: str) -> Outcome:
+    """A request past `MAX_HOPS` of its call's flow: goodbye, whatever the flow would do."""
+    logger.warning(
+        "voice %s: the call's flow went past %d hops: ended", _call_sid(params), MAX_HOPS
+    )
+    response = VoiceResponse()
+    _goodbye(response, speaker, TOO_LONG)
+    handling = "hop-limit"
+    return Outcome(
+        str(response), handling, CallLogChange(step, _initial_from(params), {"Handling": handling})
+    )
+
+
 def menu(
     params: Mapping[str, str],
     settings: Settings,
@@ -643,6 +686,8 @@ def menu(
     speaker = Speaker.of(line, settings)
     given = at is not None
     at = at or first_position(line, (MenuStep,)) or Position("open", (0,))
+    if at.hop > MAX_HOPS:
+        return _too_long(params, speaker, f"menu-{at.encode()}-{attempt}-hops")
     found = locate(line, at)
     if found is None or not isinstance(found[1], MenuStep):
         return _lost(params, speaker, f"menu-{at.encode()}-{attempt}", given=given)
@@ -739,6 +784,8 @@ def dial_complete(
     speaker = Speaker.of(line, settings)
     status = params.get("DialCallStatus", "").strip().lower()
     given = at is not None
+    if at is not None and at.hop > MAX_HOPS:
+        return _too_long(params, speaker, f"dial-complete-{at.encode()}-{turn}-hops")
     guess = at or first_position(line, (ForwardStep, RingStep))
     found = locate(line, guess) if guess is not None else None
     steps: tuple[Step, ...]
@@ -746,7 +793,7 @@ def dial_complete(
     if guess is None or found is None or not isinstance(found[1], ForwardStep | RingStep):
         if at is not None:
             return _lost(params, speaker, f"dial-complete-{at.encode()}-{turn}")
-        # A Dial the flow did not place (SPEC: voicemail when not answered, else hang up).
+        # A Dial the flow did not place: voicemail when not answered, else hang up.
         steps, step = _voicemail_after_dial(settings), ForwardStep(to="")
         where = Position("unplaced", (-1,))  # not a flow: its steps are not the line's
     else:
@@ -791,7 +838,10 @@ def dial_complete(
 
 
 def spoken_number(number: str) -> str:
-    """A phone number as a voice reads it best: digit by digit, in its national groups."""
+    """A phone number as a voice reads it best: digit by digit, in its national groups; a
+    withheld caller (`anonymous`, the keypad spellings such as +266696687) as withheld."""
+    if is_withheld(number):
+        return WITHHELD_LABEL
     import phonenumbers
 
     try:
@@ -829,7 +879,7 @@ def whisper(
     person = _person(ring_step, person_index) if ring_step is not None else None
     leg_sid = _call_sid(params)
     parent = params.get("ParentCallSid", "").strip()
-    if ring_step is None or person is None or at is None:
+    if ring_step is None or person is None or at is None or at.hop > MAX_HOPS:
         response.hangup()  # not ours (or the line changed): never connect an unknown leg
         return Outcome(str(response), "whisper-lost", None)
     leg = {"person": person_index, "name": person.name, "number": person.number}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import azure.functions as func
@@ -23,6 +24,7 @@ import azure.functions as func
 from switchboard import records
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
+from switchboard.lines.defaults import default_line
 from switchboard.lines.model import Line, RingStep, VoicemailStep
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
@@ -50,7 +52,21 @@ def _respond(decide: Decide, record: str = "CallSid") -> Respond:
     """
 
     def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
-        outcome = decide(request, settings)
+        _used_line.set(None)
+        try:
+            outcome = decide(request, settings)
+        except Exception as exc:
+            # A stored line that builds but cannot answer (a document no version of the app
+            # would write): it is reported, and the caller is answered by the default line.
+            line = _used_line.get()
+            if line is None or line.is_default:
+                raise  # the default line itself failed: a bug, not a document
+            lines.report_unusable(line.number or "", line.version, type(exc).__name__)
+            token = _default_only.set(True)
+            try:
+                outcome = decide(request, settings)
+            finally:
+                _default_only.reset(token)
         call_sid = request.get(record)
         if logger.isEnabledFor(logging.INFO):  # the masked numbers cost more than the check
             caller = request.get("From")
@@ -111,9 +127,31 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else ""
 
 
+#: Set while a step is decided again with the default line (see `_respond`).
+_default_only: ContextVar[bool] = ContextVar("voice_default_only", default=False)
+#: The line the last decision in this context used (whose failure is reported).
+_used_line: ContextVar[Line | None] = ContextVar("voice_used_line", default=None)
+
+
+def _line_of(number: str, settings: Settings) -> Line:
+    """The line of `number` (`line_factory`), or the default line while deciding again."""
+    if _default_only.get():
+        return default_line(settings)
+    line = line_factory(number, settings)
+    _used_line.set(line)
+    return line
+
+
 def _line(request: TwilioRequest, settings: Settings) -> Line:
     """Load: the line the call is for (this instance's cache; the default line when none)."""
-    return line_factory(voice.called_number(request.params), settings)
+    return _line_of(voice.called_number(request.params), settings)
+
+
+def _position(request: TwilioRequest) -> voice.Position | None:
+    """Where the call is (`at=`), carrying the hop its answer's action URLs get."""
+    return voice.parse_position(
+        voice.query_value(request.url, "at"), hop=voice.hop_of(request.url) + 1
+    )
 
 
 def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
@@ -124,14 +162,14 @@ def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome
 
 def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     line = _line(request, settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    at = _position(request)
     attempt = voice.attempt_of(request.url, limit=10)
     return voice.menu(request.params, settings, attempt, line, at)
 
 
 def _dial_complete(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     line = _line(request, settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    at = _position(request)
     turn = _small_int(voice.query_value(request.url, "turn"))
     legs: dict[str, Any] = {}
     found = voice.locate(line, at) if at is not None else None
@@ -153,8 +191,8 @@ def _legs(call_sid: str, settings: Settings) -> dict[str, Any]:
 
 def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
     # The answering leg's `To` is the person: the line is the one the Dial's URL names.
-    line = line_factory(voice.query_value(request.url, "line") or "", settings)
-    at = voice.parse_position(voice.query_value(request.url, "at"))
+    line = _line_of(voice.query_value(request.url, "line") or "", settings)
+    at = _position(request)
     person = voice.query_value(request.url, "person")
     answered = voice.query_value(request.url, "answered") == "1"
     index = _small_int(person) if person is not None else None
@@ -165,7 +203,7 @@ def _whisper(request: TwilioRequest, settings: Settings) -> voice.Outcome:
 def _recording_line(request: TwilioRequest, settings: Settings) -> Line:
     # Recording callbacks carry no `To`: a stored line's number is in the signed URL.
     named = voice.query_value(request.url, "line")
-    return line_factory(named, settings) if named else _line(request, settings)
+    return _line_of(named, settings) if named else _line(request, settings)
 
 
 def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:

@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switchboard.lines.model import Line, VoicemailStep
+from switchboard.phone import is_withheld
 from switchboard.schedules.rules import RetryPolicy
 from switchboard.voicemail.notices import (
     WITHHELD,
@@ -293,8 +294,11 @@ def attachment_name(row: Mapping[str, Any], extension: str, zone_name: str | Non
         if isinstance(recorded, datetime)
         else "recording"
     )
-    caller = str(row.get("Caller") or "").lstrip("+")
-    who = caller if caller.isdigit() else "withheld"
+    caller = str(row.get("Caller") or "")
+    digits = caller.lstrip("+")
+    who = (
+        digits if digits.isascii() and digits.isdigit() and not is_withheld(caller) else "withheld"
+    )
     return f"voicemail-{when}-{who}.{extension}"
 
 

@@ -5,7 +5,8 @@
   (sent or failed already: a duplicate message), later (waiting for the transcript, a backoff,
   another attempt's lease: the message is put back with that delay), or send. Sending claims
   the row (ETag, a 2-minute lease), fetches the recording from Twilio with the account's
-  credentials (`Recordings/{sid}.json`, then its MP3), builds the e-mail
+  credentials (`Recordings/{sid}.json`, then its MP3; a recording kept in External Storage
+  from its own host, without them), builds the e-mail
   (`emails.compose_email`) and submits it over SMTP (`switchboard.mail.smtp`).
 - A failure the mail server or Twilio calls temporary is retried by the app itself, with
   backoff (`emails.EMAIL_RETRY`: 30 s doubling to 30 min, 8 attempts): the row goes
@@ -77,6 +78,7 @@ def fetch_audio(row: Mapping[str, Any], settings: Settings) -> tuple[Audio | Non
             settings,
             twilio_client.recording_media_url(media, "mp3"),
             max_bytes=emails.MAX_ATTACHMENT_BYTES,
+            require_https=settings.running_in_azure,
         )
     except RetryLater:
         raise
@@ -84,6 +86,8 @@ def fetch_audio(row: Mapping[str, Any], settings: Settings) -> tuple[Audio | Non
         return None, f"{exc.name} is not set"
     except twilio_client.MediaTooLarge:
         return None, f"it is larger than {emails.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB"
+    except twilio_client.MediaRefused as exc:
+        return None, f"its media URL is not one the app fetches ({exc})"
     except Exception as exc:
         failure = classify_twilio_error(exc)
         if failure.transient:

@@ -17,8 +17,8 @@ Texts (through the exactly-once scheduled-SMS path, `switchboard.schedules`)
     - the **transcript** ``sys-vm-<RecordingSid>-<digits>-t``: the same text with the
       transcript ("... (0:37): <transcript> Listen: ..."), created by the transcription callback,
       due at once; it then cancels the notice if that is still pending. A transcript that comes
-      after the notice went out is a second text, as the issue allows; one that comes first
-      means a single text. A failed transcription sends the notice at once (as the transcript
+      after the notice went out is a second text (the notice cannot wait for ever); one that
+      comes first means a single text. A failed transcription sends the notice at once (as the transcript
       schedule, without text) unless it already went.
 
     Every create is idempotent on its id (a retried callback, a second instance: nothing
@@ -53,18 +53,20 @@ from enum import StrEnum
 from typing import Any
 
 from switchboard.lines.model import Line, VoicemailStep
+from switchboard.patterns import without_controls
+from switchboard.phone import WITHHELD_LABEL, is_withheld
 from switchboard.twilio.text import MAX_BODY_CHARS, is_valid_unicode, xml_safe
 
-#: Ids the app derives for the scheduled-SMS path start with this (issue 14 reserves it).
+#: Ids the app derives for the scheduled-SMS path start with this (a namespace no operator's
+#: schedule id may use, so no chosen id can collide with a derived one).
 DERIVED_ID_PREFIX = "sys-"
 SMS_ID_PREFIX = DERIVED_ID_PREFIX + "vm-"
 TRANSCRIPT_SUFFIX = "-t"
 #: The longest transcript kept (Table Storage properties hold 32 K characters).
 MAX_TRANSCRIPT_CHARS = 4000
-WITHHELD = "a withheld number"
+WITHHELD = WITHHELD_LABEL
 
-_TOKEN = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_TOKEN = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 class EventKind(StrEnum):
@@ -181,7 +183,7 @@ def clean_transcript(text: str) -> str | None:
     """A transcript fit to send and store: valid Unicode, one paragraph, bounded; None if empty."""
     if not is_valid_unicode(text):
         return None
-    flat = " ".join(_CONTROL.sub(" ", xml_safe(text)).split())
+    flat = one_line(text)
     if not flat:
         return None
     return flat if len(flat) <= MAX_TRANSCRIPT_CHARS else flat[: MAX_TRANSCRIPT_CHARS - 1] + "…"
@@ -201,14 +203,14 @@ def line_label(line: Line, number: str | None = None) -> str:
 
 def caller_label(number: str | None) -> str:
     """A number as people read it (`+1 201-555-0123`), or "a withheld number"."""
-    if not number or not number.startswith("+"):
+    if not number or is_withheld(number) or not number.startswith("+"):
         return WITHHELD
     import phonenumbers
 
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return number if re.fullmatch(r"\+\d{4,15}", number) else WITHHELD
+        return number if re.fullmatch(r"\+[0-9]{4,15}", number) else WITHHELD
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
@@ -232,7 +234,7 @@ def listen_url(recording_url: str | None) -> str | None:
 
 def one_line(text: str) -> str:
     """Text without line breaks or control characters (a header, a one-line label)."""
-    return " ".join(_CONTROL.sub(" ", xml_safe(text)).split())
+    return " ".join(without_controls(xml_safe(text)).split())
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,7 @@ def _fit(text: str) -> str:
 def token(value: str) -> str:
     """A key-safe token of a SID or number: itself when plain, else a digest."""
     plain = value.lstrip("+")
-    if _TOKEN.match(plain):
+    if _TOKEN.fullmatch(plain):
         return plain
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 

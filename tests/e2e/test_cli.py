@@ -375,7 +375,7 @@ def test_import_1000_rows_with_3_bad_ones_then_rerun_changes_nothing(
     csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     strict = stack.run("sms", "import", str(csv_file))
-    assert strict.exit_code == 1
+    assert strict.exit_code == 2  # input the command cannot take
     assert "Read 1000 rows from reminders.csv: 997 valid, 3 invalid." in strict.stdout
     assert "line 12: to must be an E.164 phone number" in strict.stdout
     assert "line 502: body is required" in strict.stdout
@@ -421,7 +421,7 @@ def test_import_reports_header_and_row_shape_problems(stack: Stack, tmp_path: Pa
         encoding="utf-8",
     )
     result = stack.run("sms", "import", str(shaped))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "line 5: id: dup-1 is used on line 2 for another message" in result.stdout
     assert "line 6: has 5 fields, the header has 4" in result.stdout
 

@@ -264,7 +264,7 @@ def test_the_cli_exports_and_imports_lines(stack: Stack, tmp_path: Path) -> None
     assert "0 created, 0 replaced, 2 unchanged" in again.output
     (tmp_path / f"{SUPPORT}.json").write_text(json.dumps({"timeZone": "Mars/Base"}))
     refused = stack.cli("lines", "import", str(tmp_path))
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "nothing imported" in refused.output
     assert "/timeZone" in refused.output
 

@@ -20,6 +20,7 @@ import pytest
 from devkit.simulator import CallSession, Transcript, parse_callees
 from switchboard.logbook.store import RecordStore
 from switchboard.settings import load_settings
+from switchboard.voice.flow import query_value
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 
 ACCOUNT_SID = "AC" + "4e" * 16
@@ -133,7 +134,8 @@ def test_in_turn_with_timeouts_and_a_declined_leg(stack: Stack) -> None:
     assert [[n.text for n in d.children] for d in dials] == [[ANA], [BEN], [CEC]]
     assert [d.attrs["timeout"] for d in dials] == ["10", "15", "20"]
     turns = [step.url for step in transcript.webhooks if "dial-complete" in step.url]
-    assert [u.rsplit("turn=", 1)[-1] for u in turns] == ["0", "1", "2"]
+    assert [query_value(u, "turn") for u in turns] == ["0", "1", "2"]
+    assert [query_value(u, "hop") for u in turns] == ["1", "2", "3"]
     record = stack.record(transcript)
     assert json.loads(record["TakenByJson"]) == {"name": "Cec", "number": CEC}
 

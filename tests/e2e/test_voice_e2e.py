@@ -100,10 +100,10 @@ def test_menu_forward_no_answer_voicemail_is_logged_with_the_recording(stack: St
     assert transcript.ended_by == "hangup"
     assert paths(transcript) == [
         "/api/voice/incoming",
-        "/api/voice/menu?attempt=1&at=open.0",
-        "/api/voice/dial-complete?at=open.0.1.0",
-        "/api/voice/recording?at=open.0.1.1",
-        "/api/voice/recording?at=open.0.1.1",  # the recording status callback
+        "/api/voice/menu?attempt=1&at=open.0&hop=1",
+        "/api/voice/dial-complete?at=open.0.1.0&hop=2",
+        "/api/voice/recording?at=open.0.1.1&hop=3",
+        "/api/voice/recording?at=open.0.1.1&hop=3",  # the recording status callback
     ]
     assert transcript.steps[-1].kind.startswith("recording-status")
     first = [v.name for v in transcript.steps[0].verbs]
@@ -113,7 +113,7 @@ def test_menu_forward_no_answer_voicemail_is_logged_with_the_recording(stack: St
     dial = transcript.steps[1].verbs[0]
     assert dial.name == "Dial"
     assert dial.text.strip() == SALES
-    assert dial.attrs["action"] == f"{PUBLIC}/api/voice/dial-complete?at=open.0.1.0"
+    assert dial.attrs["action"] == f"{PUBLIC}/api/voice/dial-complete?at=open.0.1.0&hop=2"
     assert [v.name for v in transcript.steps[2].verbs] == ["Say", "Record", "Say", "Hangup"]
     assert [v.name for v in transcript.steps[3].verbs] == ["Say", "Hangup"]
 
@@ -246,8 +246,9 @@ def test_an_unknown_choice_repeats_the_menu_once_then_says_goodbye(stack: Stack)
     assert transcript.ok, transcript.text()
     assert paths(transcript) == [
         "/api/voice/incoming",
-        "/api/voice/menu?attempt=1&at=open.0",
-        "/api/voice/menu?attempt=2&at=open.0",  # silence: the Redirect after the repeated Gather
+        "/api/voice/menu?attempt=1&at=open.0&hop=1",
+        # silence: the Redirect after the repeated Gather
+        "/api/voice/menu?attempt=2&at=open.0&hop=2",
     ]
     assert [v.name for v in transcript.steps[-1].verbs] == ["Say", "Hangup"]
     assert transcript.ended_by == "hangup"
@@ -268,9 +269,9 @@ def test_calls_are_answered_when_storage_is_down(run_host: HostFactory) -> None:
     assert down.ended_by == "hangup"
     assert [s.url.removeprefix(PUBLIC) for s in down.webhooks] == [
         "/api/voice/incoming",
-        "/api/voice/menu?attempt=1&at=open.0",
-        "/api/voice/dial-complete?at=open.0.1.0",
-        "/api/voice/recording?at=open.0.1.1",
+        "/api/voice/menu?attempt=1&at=open.0&hop=1",
+        "/api/voice/dial-complete?at=open.0.1.0&hop=2",
+        "/api/voice/recording?at=open.0.1.1&hop=3",
     ]
     host.wait_for_log("CallLog not written")
     assert CALLER not in host.log_text()  # numbers are masked in logs

@@ -148,10 +148,10 @@ def test_line_for_falls_back_to_the_default_line(settings: Settings) -> None:
 
 
 def test_service_put_override_and_delete(settings: Settings) -> None:
-    written = service.put(settings, NUMBER, DOC, if_match=None, force=True, moment=NOW)
+    written = service.put(settings, NUMBER, DOC, if_match=None, force=True)
     assert (written.version, written.created) == (1, True)
     with pytest.raises(ApiError) as blind:
-        service.put(settings, NUMBER, DOC, if_match=None, force=True, moment=NOW)
+        service.put(settings, NUMBER, DOC, if_match=None, force=True)
     assert blind.value.status == 428
     # A line without hours never changes: "until the next change" needs an until.
     with pytest.raises(ApiError) as never:
@@ -171,13 +171,13 @@ def test_service_put_override_and_delete(settings: Settings) -> None:
     with pytest.raises(ApiError) as gone:
         service.get(settings, NUMBER)
     assert gone.value.status == 404
-    again = service.put(settings, NUMBER, DOC, if_match=None, force=True, moment=NOW)
+    again = service.put(settings, NUMBER, DOC, if_match=None, force=True)
     assert (again.version, again.created) == (4, True)  # versions go on after a delete
 
 
 def test_a_line_may_not_forward_to_its_own_numbers(settings: Settings) -> None:
     looping = {"open": [{"ring": {"people": [{"number": "+15559990000"}, {"number": NUMBER}]}}]}
     with pytest.raises(ApiError) as refused:
-        service.put(settings, NUMBER, looping, if_match=None, force=True, moment=NOW)
+        service.put(settings, NUMBER, looping, if_match=None, force=True)
     assert refused.value.code == "forwards_to_own_number"
     assert refused.value.field == "/open/0/ring/people/1/number"

@@ -1,4 +1,4 @@
-"""Settings: every rule, defaults from SPEC, errors that name the setting and never show the value."""
+"""Settings: every rule, the documented defaults, errors that name the setting and never show the value."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_valid_values_are_parsed() -> None:
             "options.1.to",
         ),
         ("VOICE_MENU", '{"prompt": "p", "options": {"12": {"action": "hangup"}}}', "options.12"),
-        # A byte that is not UTF-8 reaches os.environ as a lone surrogate (issue 14, item 1).
+        # A byte that is not UTF-8 reaches os.environ as a lone surrogate.
         ("VOICE_GREETING", "Thanks \udce9 for calling", "UTF-8"),
         ("SMS_AUTO_REPLY", "Merci \udce9", "UTF-8"),
         ("VOICE_MENU", '{"prompt": "\udce9", "options": {}}', "UTF-8"),
@@ -257,3 +257,22 @@ def test_public_base_url_must_be_https_in_azure() -> None:
     assert found == {"PUBLIC_BASE_URL": "must be an https origin in Azure"}
     https = {"PUBLIC_BASE_URL": "https://app.example.com", "WEBSITE_INSTANCE_ID": "i"}
     assert load_settings(https).public_base_url == "https://app.example.com"
+
+
+def test_lines_clock_is_a_date_a_test_means() -> None:
+    from switchboard.settings import SettingsError, load_settings
+
+    assert load_settings({"LINES_CLOCK": "2026-12-24T09:00:00-05:00"}).lines_clock is not None
+    for far in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1800-01-01T00:00:00Z"):
+        with pytest.raises(SettingsError) as refused:
+            load_settings({"LINES_CLOCK": far})
+        assert "LINES_CLOCK: must be a date between the years 1970 and 2199" in str(refused.value)
+
+
+def test_a_duration_too_long_for_python_is_an_invalid_setting() -> None:
+    """Before: OverflowError escaped the settings, and every webhook answered 500."""
+    from switchboard.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"SMS_MAX_LATENESS": "P99999999999D"})
+    assert "SMS_MAX_LATENESS: is out of range" in str(refused.value)

@@ -22,3 +22,11 @@ def test_a_set_up_app_is_all_ok() -> None:
     items = describe(present, [], True, (True, True), lines, 2)
     assert all(i["ok"] for i in items)
     assert {"ok": True, "what": "Line <b>Main</b>", "detail": "+15017122661: open now."} in items
+
+
+def test_a_line_that_cannot_be_evaluated_is_not_ok() -> None:
+    lines = [{"number": "+15017122661", "name": "Main", "state": None, "unusable": {"version": 3}}]
+    items = describe({}, [], True, (True, True), lines, 1)
+    line = next(i for i in items if i["what"] == "Line Main")
+    assert not line["ok"]
+    assert "version 3 cannot be evaluated" in line["detail"]

@@ -209,15 +209,20 @@ def test_holiday_needs_a_date_or_a_range() -> None:
     assert problems(document)[0] == "/holidays/0/to: must not be before from"
 
 
-def test_menus_nest_three_deep_at_most() -> None:
+def nested_menus(levels: int) -> dict[str, Any]:
     step: dict[str, Any] = {"say": "deep"}
-    for _ in range(4):
+    for _ in range(levels):
         step = {"menu": {"prompt": {"say": "p"}, "options": {"1": {"steps": [step]}}}}
-    found = problems({"open": [step]})
-    assert (
-        found[0]
-        == "/open/0/menu/options/1/steps/0/menu/options/1/steps/0/menu: menus nest at most 3 deep"
-    )
+    return {"open": [step]}
+
+
+def test_menus_nest_three_levels_deep_at_most() -> None:
+    """Three levels of menu, as the README promises (a menu in an option of a menu in an
+    option of a menu); the fourth is refused where it stands."""
+    d.validate(nested_menus(3), NUMBER)
+    found = problems(nested_menus(4))
+    deepest = "/open/0" + "/menu/options/1/steps/0" * 3 + "/menu"
+    assert found == [f"{deepest}: menus nest at most 3 levels deep"]
 
 
 def test_text_must_be_valid_unicode() -> None:
@@ -229,24 +234,57 @@ def test_pointer_escapes_slash_and_tilde() -> None:
     assert d.pointer(["hours", "a/b", "c~d", 0]) == "/hours/a~1b/c~0d/0"
 
 
-def test_document_size_is_bounded() -> None:
-    huge = {"callers": {"blocked": [f"+1555{n:07d}" for n in range(500)]}, "name": "x"}
-    huge["sms"] = {"autoReply": "y" * 1600, "closedReply": "z" * 1600}
-    huge["open"] = [{"say": "w" * 4000} for _ in range(5)] + [{"hangup": {}}]
-    assert problems(huge)[0].startswith("/: must be at most 30000 characters")
+def test_document_size_is_the_stored_size() -> None:
+    """The limit is what Table Storage stores: UTF-16 bytes of the compact JSON, 64 KiB."""
+    emoji = "\U0001f4de" * 4000  # 4 bytes each in UTF-16: 16,000 bytes a prompt
+    document = {"open": [{"say": emoji} for _ in range(5)] + [{"hangup": {}}]}
+    with pytest.raises(d.DocumentTooLarge) as raised:
+        d.validate(document, NUMBER)
+    assert raised.value.stored_bytes > d.MAX_STORED_BYTES
+    assert "65,536 bytes" in str(raised.value)
+    # The same number of ASCII characters fits: 2 bytes each.
+    plain = {"open": [{"say": "w" * 4000} for _ in range(5)] + [{"hangup": {}}]}
+    assert d.stored_bytes(d.validate(plain, NUMBER)) < d.MAX_STORED_BYTES
 
 
 def test_not_an_object() -> None:
     assert problems([1, 2]) == ["/: must be a JSON object"]
 
 
-def test_override_without_until_gets_set_at() -> None:
-    now = datetime(2026, 12, 1, 15, 4, 5, tzinfo=UTC)
-    stored = d.validate({"timeZone": "UTC", "override": {"state": "closed"}}, NUMBER, now=now)
-    assert stored["override"] == {"state": "closed", "setAt": "2026-12-01T15:04:05+00:00"}
+def test_override_without_until_gets_set_at_and_its_end() -> None:
+    now = datetime(2026, 12, 1, 15, 4, 5, tzinfo=UTC)  # a Tuesday, 10:04 in New York
+    office = {"timeZone": "America/New_York", "hours": {"mon-fri": ["09:00-17:00"]}}
+    stored = d.validate({**office, "override": {"state": "closed"}}, NUMBER, now=now)
+    assert stored["override"] == {
+        "state": "closed",
+        "until": "2026-12-01T17:00:00-05:00",  # the next change of the hours, filled in
+        "setAt": "2026-12-01T15:04:05+00:00",
+    }
     line = d.build_line(stored, NUMBER, 1)
     assert line.schedule.override is not None
     assert line.schedule.override.set_at == now
+    # A line whose hours never change keeps an override without end: until cleared.
+    always = d.validate({"timeZone": "UTC", "override": {"state": "closed"}}, NUMBER, now=now)
+    assert always["override"] == {"state": "closed", "setAt": "2026-12-01T15:04:05+00:00"}
+
+
+def test_the_test_clock_anchors_an_override_not_its_stamp() -> None:
+    """`clock` (LINES_CLOCK) decides when an override ends; `setAt` is the real time."""
+    now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    clock = datetime(2026, 12, 24, 14, 0, tzinfo=UTC)  # Thursday 09:00 in New York
+    office = {"timeZone": "America/New_York", "hours": {"mon-fri": ["09:00-17:00"]}}
+    stored = d.validate({**office, "override": {"state": "closed"}}, NUMBER, now=now, clock=clock)
+    assert stored["override"]["setAt"] == "2026-12-07T08:00:00+00:00"
+    assert stored["override"]["until"] == "2026-12-24T17:00:00-05:00"
+
+
+def test_an_override_stored_with_set_at_only_ends_at_the_next_change() -> None:
+    """Documents written before `until` was filled in: the end is worked out when read."""
+    office = {"timeZone": "America/New_York", "hours": {"mon-fri": ["09:00-17:00"]}}
+    stored = {**office, "override": {"state": "closed", "setAt": "2026-12-01T15:04:05+00:00"}}
+    line = d.build_line(stored, NUMBER, 1)
+    assert line.schedule.override is not None
+    assert line.schedule.override.until == datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
 
 
 def test_every_schema_property_is_documented() -> None:
@@ -645,7 +683,10 @@ DOCUMENT_ERRORS: list[tuple[list[Any], Any, list[str]]] = [
                 }
             }
         ],
-        ["/open/0/menu/options/1/steps/0/menu/options/1/steps/0/menu: menus nest at most 3 deep"],
+        [
+            "/open/0/menu/options/1/steps/0/menu/options/1/steps/0/menu/options/1/steps/0/menu:"
+            " menus nest at most 3 levels deep"
+        ],
     ),
 ]
 
@@ -893,7 +934,7 @@ def test_a_day_given_twice_is_named(day: str, name: str) -> None:
 def test_an_override_in_full() -> None:
     data = {
         "state": "closed",
-        "until": "2026-12-24T17:00:00z",
+        "until": "2026-12-24T17:00:00Z",
         "setAt": "2026-12-24T09:00:00Z",
         "reason": "staff party",
     }
@@ -904,7 +945,7 @@ def test_an_override_in_full() -> None:
         reason="staff party",
     )
     assert d.override_from({"state": "open"}) == Override(State.OPEN, None, None, None)
-    with pytest.raises(ValueError, match=r"^an offset is required\Z"):
+    with pytest.raises(ValueError, match=r"^must be an ISO-8601 date and time with an offset\Z"):
         d.parse_instant("2026-12-24T17:00:00")
 
 
@@ -920,3 +961,67 @@ def test_holidays_as_the_line_holds_them() -> None:
         ),
         Holiday(CalendarDay(None, 12, 31), CalendarDay(None, 1, 1), (), "New Year"),
     )
+
+
+# --- instants, redirects, what a stored document may hold ---------------------------------------
+
+WINDOW_NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("override", "pointer"),
+    [
+        ({"setAt": "0001-01-01T00:00:00+14:00"}, "/override/setAt"),
+        ({"setAt": "1800-01-03T10:00:00Z"}, "/override/setAt"),
+        ({"setAt": "2025-11-01T00:00:00Z"}, "/override/setAt"),  # 401 days back
+        ({"setAt": "2026-12-09T00:00:00Z"}, "/override/setAt"),  # ahead of now
+        ({"until": "9999-12-31T23:59:59-14:00"}, "/override/until"),
+        ({"until": "2032-12-31T00:00:00Z"}, "/override/until"),
+        ({"until": "2025-10-01T00:00:00Z"}, "/override/until"),
+        ({"until": "2026-12-24T17:00:00"}, "/override/until"),  # no offset
+        ({"until": "20261224T170000Z"}, "/override/until"),  # basic form
+        ({"until": "2026-12-24T17:00:00+23:59"}, "/override/until"),  # no clock's offset
+    ],
+)
+def test_an_overrides_instants_are_bounded(override: dict[str, str], pointer: str) -> None:
+    document = {"timeZone": "UTC", "override": {"state": "closed", **override}}
+    with pytest.raises(d.LineError) as refused:
+        d.validate(document, NUMBER, now=WINDOW_NOW)
+    assert [p.pointer for p in refused.value.problems] == [pointer]
+
+
+def test_instants_inside_the_window_are_accepted() -> None:
+    for override in (
+        {"setAt": "2025-11-03T00:00:00Z"},
+        {"until": "2031-11-01T00:00:00+14:00"},
+        {"until": "2025-11-10T00:00:00-12:00"},  # ended: kept, inert
+        {"until": "2026-12-24T17:00Z"},  # seconds are optional
+    ):
+        document = {"timeZone": "UTC", "override": {"state": "closed", **override}}
+        d.validate(document, NUMBER, now=WINDOW_NOW)
+
+
+def test_redirect_targets_name_every_redirect_step() -> None:
+    menu = {
+        "prompt": {"say": "p"},
+        "options": {"1": {"steps": [{"redirect": {"url": "https://b"}}]}},
+    }
+    document = {"open": [{"redirect": {"url": "https://a"}}], "closed": [{"menu": menu}]}
+    assert d.redirect_targets(document) == [
+        ("/open/0/redirect/url", "https://a"),
+        ("/closed/0/menu/options/1/steps/0/redirect/url", "https://b"),
+    ]
+
+
+def test_what_a_stored_document_is_checked_for() -> None:
+    """A stored document is checked for what time cannot change: a valid one stays valid
+    (an override set long ago is no problem), text with control characters or a wrong shape is."""
+    old = {"timeZone": "UTC", "override": {"state": "closed", "setAt": "2020-01-01T00:00:00Z"}}
+    assert d.stored_problems(old, NUMBER) == []
+    assert d.text_problems({"open": [{"play": "https://x/a.mp3\x00"}]})[0].pointer == "/open/0/play"
+    assert d.stored_problems({"voice": ["Polly"]}, NUMBER)[0].pointer == "/voice"
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    assert d.text_problems({"open": deep})[0].message.startswith("must not nest")
+    assert d.stored_problems([1], NUMBER)[0].message == "must be a JSON object"

@@ -233,11 +233,24 @@ def test_override_until_wins_then_the_schedule_resumes() -> None:
     assert h.state_at(line, utc("2026-12-01T15:00:00-05:00"))[:2] == (State.OPEN, Reason.HOURS)
 
 
+def until_next_change(
+    schedule: h.Schedule, state: State, set_at: datetime, within: timedelta | None = None
+) -> h.Schedule:
+    """The schedule with an override set at `set_at` until the next change, as written: its
+    end worked out once (`override_ends`; `within`: only that far, for a property that looks
+    no further)."""
+    if within is None:
+        ends = h.override_ends(schedule, set_at)
+    else:
+        change = h.next_scheduled_change(schedule, set_at, set_at + within)
+        ends = change[0] if change else None
+    return schedule._replace(override=Override(state, until=ends, set_at=set_at))
+
+
 def test_override_until_the_next_change() -> None:
     # "Closed until the next change", set at 10:00 on an open Tuesday: the schedule would close at
     # 12:00; then it is closed anyway, and opens at 13:00.
-    closed = Override(State.CLOSED, set_at=utc("2026-12-01T10:00:00-05:00"))
-    line = h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=closed)
+    line = until_next_change(OFFICE, State.CLOSED, utc("2026-12-01T10:00:00-05:00"))
     at_eleven = h.status(line, utc("2026-12-01T11:00:00-05:00"))
     assert (at_eleven.state, at_eleven.reason) == (State.CLOSED, Reason.OVERRIDE)
     assert at_eleven.next_change == utc("2026-12-01T13:00:00-05:00")
@@ -246,8 +259,8 @@ def test_override_until_the_next_change() -> None:
 
 
 def test_override_open_when_closed_until_next_change() -> None:
-    opened = Override(State.OPEN, set_at=utc("2026-12-05T15:00:00-05:00"))  # Saturday, closed
-    line = h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=opened)
+    # Set on Saturday afternoon, closed.
+    line = until_next_change(OFFICE, State.OPEN, utc("2026-12-05T15:00:00-05:00"))
     status = h.status(line, utc("2026-12-05T16:00:00-05:00"))
     assert (status.state, status.reason) == (State.OPEN, Reason.OVERRIDE)
     # The schedule's next change is Monday 08:30 (closed → open), when the override ends; the
@@ -303,21 +316,18 @@ def test_every_status_in_full() -> None:
 
 def test_when_an_override_is_in_force_and_ends() -> None:
     until = utc("2026-12-01T12:30:00-05:00")
-    assert h.override_end(_with(None), until) == (False, None)
-    timed = _with(Override(State.CLOSED, until=until))
-    assert h.override_end(timed, until - timedelta(seconds=1)) == (True, until)
-    assert h.override_end(timed, until) == (False, until)
+    timed = Override(State.CLOSED, until=until)
+    assert h.override_active(timed, until - timedelta(seconds=1))
+    assert not h.override_active(timed, until)
     set_at = utc("2026-12-01T10:00:00-05:00")
-    next_change = _with(Override(State.CLOSED, set_at=set_at))
-    noon = utc("2026-12-01T12:00:00-05:00")
-    assert h.override_end(next_change, set_at) == (True, noon)
-    assert h.override_end(next_change, noon - timedelta(seconds=1)) == (True, noon)
-    assert h.override_end(next_change, noon) == (False, noon)
-    assert h.override_end(next_change, set_at - timedelta(seconds=1)) == (False, None)
-    # No set_at (an older document): from now on, until the next change.
-    assert h.override_end(_with(Override(State.CLOSED)), set_at) == (True, noon)
-    never = h.Schedule(zone=NEW_YORK, weekly=None, override=Override(State.OPEN, set_at=set_at))
-    assert h.override_end(never, set_at) == (True, None)
+    open_ended = Override(State.CLOSED, set_at=set_at)
+    assert h.override_active(open_ended, set_at)
+    assert not h.override_active(open_ended, set_at - timedelta(seconds=1))
+    assert h.override_active(Override(State.CLOSED), set_at)  # no set_at: from now on
+    # Without `until`, it ends at the regular schedule's next change after it was set.
+    assert h.override_ends(_with(None), set_at) == utc("2026-12-01T12:00:00-05:00")
+    never = h.Schedule(zone=NEW_YORK, weekly=None)
+    assert h.override_ends(never, set_at) is None
 
 
 # --- properties across zones ------------------------------------------------------------------------
@@ -458,9 +468,7 @@ def test_override_until_next_change(
     case: tuple[h.Schedule, datetime], state: State, later_minutes: int
 ) -> None:
     schedule, set_at = case
-    with_override = h.Schedule(
-        schedule.zone, schedule.weekly, schedule.holidays, Override(state, set_at=set_at)
-    )
+    with_override = until_next_change(schedule, state, set_at, timedelta(hours=37))
     moment = set_at + timedelta(minutes=later_minutes)
     change = h.next_scheduled_change(schedule, set_at, moment)
     effective, reason, _ = h.state_at(with_override, moment)

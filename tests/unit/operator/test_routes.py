@@ -222,3 +222,15 @@ def test_openapi_documents_the_shells_body_cap_on_every_route_with_a_body() -> N
     for operation in with_body:
         assert f"{MAX_JSON_BODY_BYTES:,}" in operation["responses"]["413"]["description"]
     assert f"{MAX_JSON_BODY_BYTES:,}" in doc["info"]["description"]
+
+
+def test_health_names_a_line_that_cannot_be_evaluated() -> None:
+    from switchboard.operator.commands import describe_health
+    from switchboard.operator.health import Check, health_report
+
+    unusable = [{"number": "+15017122661", "version": 4}]
+    status, report = health_report({}, [], Check(True, "ok"), Check(True, "ok"), unusable)
+    assert status == 503
+    assert report["lines"] == {"ok": False, "unusable": unusable}
+    assert "line +15017122661: version 4 cannot be evaluated" in describe_health(report)
+    assert health_report({}, [], Check(True, "ok"), Check(True, "ok"), [])[0] == 200

@@ -173,3 +173,25 @@ def test_operation_arguments_are_checked_before_any_request() -> None:
         )
     with pytest.raises(ValueError, match="limit"):
         tc.list_incoming_numbers(client, 0)
+
+
+def test_credentials_go_only_to_twilios_api_host_and_the_configured_base() -> None:
+    from switchboard.twilio.client import credentials_go_to
+
+    stand_in = "http://127.0.0.1:4010"
+    assert credentials_go_to(
+        "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", stand_in
+    )
+    assert credentials_go_to("https://api.dublin.ie1.twilio.com/x", stand_in)
+    assert credentials_go_to("http://127.0.0.1:4010/2010-04-01/x", stand_in)
+    assert credentials_go_to("https://api.twilio.com/x", "https://api.twilio.com")
+    for elsewhere in (
+        "https://storage.example.com/recordings/RE1.mp3",
+        "http://api.twilio.com/x",  # plain http: not Twilio's API as it serves it
+        "https://api.twilio.com.evil.org/x",
+        "https://api.twilio.com:8443/x",
+        "http://localhost:4010/_external/Recordings/RE1.mp3",  # another host name
+        "http://127.0.0.1:4011/x",  # another port
+        "https://media.twiliocdn.com/x",
+    ):
+        assert not credentials_go_to(elsewhere, stand_in), elsewhere

@@ -146,13 +146,13 @@ def test_menu_is_a_gather_with_prompt_then_a_redirect_for_silence() -> None:
     gather = vs[1]
     assert gather.attrs["input"] == "dtmf speech"
     assert gather.attrs["numDigits"] == "1"
-    assert gather.attrs["action"] == "/api/voice/menu?attempt=1&at=open.0"
+    assert gather.attrs["action"] == "/api/voice/menu?attempt=1&at=open.0&hop=1"
     assert gather.attrs["method"] == "POST"
     assert gather.attrs["language"] == "fr-FR"
     assert gather.attrs["hints"] == "sales, message"
     assert [c.name for c in gather.children] == ["Say"]
     assert gather.children[0].text == MENU["prompt"]
-    assert vs[2].text == "/api/voice/menu?attempt=1&at=open.0"
+    assert vs[2].text == "/api/voice/menu?attempt=1&at=open.0&hop=1"
 
 
 def test_forwarding_dials_with_ring_timeout_and_dial_complete_action() -> None:
@@ -161,7 +161,7 @@ def test_forwarding_dials_with_ring_timeout_and_dial_complete_action() -> None:
     assert [v.name for v in vs] == ["Say", "Dial"]
     assert vs[1].text == FORWARD
     assert vs[1].attrs["timeout"] == "25"
-    assert vs[1].attrs["action"] == "/api/voice/dial-complete?at=open.0"
+    assert vs[1].attrs["action"] == "/api/voice/dial-complete?at=open.0&hop=1"
 
 
 def test_menu_takes_precedence_over_forwarding() -> None:
@@ -177,10 +177,10 @@ def test_only_voicemail_records_with_settings() -> None:
     assert vs[1].text == voice.VOICEMAIL_PROMPT
     record = vs[2].attrs
     assert record["maxLength"] == "60"
-    assert record["action"] == "/api/voice/recording?at=open.0"
-    assert record["recordingStatusCallback"] == "/api/voice/recording?at=open.0"
+    assert record["action"] == "/api/voice/recording?at=open.0&hop=1"
+    assert record["recordingStatusCallback"] == "/api/voice/recording?at=open.0&hop=1"
     assert record["transcribe"] == "true"
-    assert record["transcribeCallback"] == "/api/voice/recording?at=open.0"
+    assert record["transcribeCallback"] == "/api/voice/recording?at=open.0&hop=1"
     assert record["finishOnKey"] == "#"
     assert vs[3].text == voice.NO_MESSAGE
     assert out.handling == "voicemail"
@@ -197,10 +197,16 @@ def test_action_urls_are_absolute_under_public_base_url() -> None:
     s = make_settings(PUBLIC_BASE_URL="https://voice.contoso.com", VOICE_MENU=json.dumps(MENU))
     vs = verbs(voice.incoming(call(), s).twiml)
     gather = next(v for v in vs if v.name == "Gather")
-    assert gather.attrs["action"] == "https://voice.contoso.com/api/voice/menu?attempt=1&at=open.0"
+    assert (
+        gather.attrs["action"]
+        == "https://voice.contoso.com/api/voice/menu?attempt=1&at=open.0&hop=1"
+    )
     vs = verbs(voice.dial_complete(call(DialCallStatus="busy"), s).twiml)
     record = next(v for v in vs if v.name == "Record")
-    assert record.attrs["action"] == "https://voice.contoso.com/api/voice/recording?at=open.0.1.1"
+    assert (
+        record.attrs["action"]
+        == "https://voice.contoso.com/api/voice/recording?at=open.0.1.1&hop=0"
+    )
 
 
 @pytest.mark.parametrize("nasty", ["<b>bold</b>", "Tom & Jerry", "x]]>y", "A'B\"C", "Ünïcødé ☎"])
@@ -247,7 +253,7 @@ def test_digit_forward_dials_the_option_number() -> None:
     assert [v.name for v in vs] == ["Dial"]
     assert vs[0].text == FORWARD
     assert vs[0].attrs["timeout"] == "15"
-    assert vs[0].attrs["action"] == "/api/voice/dial-complete?at=open.0.1.0"
+    assert vs[0].attrs["action"] == "/api/voice/dial-complete?at=open.0.1.0&hop=0"
     assert out.change is not None
     assert out.change.menu_choice == {
         "attempt": 1,
@@ -294,8 +300,8 @@ def test_unknown_choice_repeats_menu_once_then_goodbye() -> None:
     vs = verbs(first.twiml)
     assert [v.name for v in vs] == ["Say", "Gather", "Redirect"]
     assert vs[0].text == voice.NOT_UNDERSTOOD
-    assert vs[1].attrs["action"] == "/api/voice/menu?attempt=2&at=open.0"
-    assert vs[2].text == "/api/voice/menu?attempt=2&at=open.0"
+    assert vs[1].attrs["action"] == "/api/voice/menu?attempt=2&at=open.0&hop=0"
+    assert vs[2].text == "/api/voice/menu?attempt=2&at=open.0&hop=0"
     assert first.handling == "menu-repeat"
     second = voice.menu(call(Digits="9"), menu_settings(), 2)
     vs = verbs(second.twiml)

@@ -109,7 +109,7 @@ def test_open_flow_greets_then_runs_steps_until_the_menu() -> None:
     assert verbs[0].text == "Thanks for calling Acme."
     assert verbs[0].attrib["voice"] == "Polly.Matthew"
     gather = verbs[2]
-    assert query(gather.attrib["action"]) == {"attempt": "1", "at": "open.1"}
+    assert query(gather.attrib["action"]) == {"attempt": "1", "at": "open.1", "hop": "1"}
     assert gather.attrib["hints"] == "sales"
     assert out.handling == "menu"
     assert out.change is not None
@@ -126,7 +126,7 @@ def test_closed_flow_plays_the_closed_greeting_and_records() -> None:
     record = verbs[2].attrib
     assert record["maxLength"] == "60"
     assert record["transcribe"] == "true"
-    assert query(record["action"]) == {"line": NUMBER, "at": "closed.0"}
+    assert query(record["action"]) == {"line": NUMBER, "at": "closed.0", "hop": "1"}
     assert out.change is not None
     assert out.change.fields["LineState"] == "closed/hours"
 
@@ -149,21 +149,22 @@ def test_a_holiday_flow_when_the_line_has_one() -> None:
 
 
 def test_menu_choice_runs_the_option_steps_with_nested_positions() -> None:
-    at = voice.parse_position("open.1")
+    # The menu's request came with hop=1: its answer's URLs carry hop 2, and so on.
+    at = voice.parse_position("open.1", hop=2)
     out = voice.menu(call(Digits="1"), settings(), 1, LINE, at)
     dial = root(out.twiml)[0]
     assert dial.tag == "Dial"
     assert dial.attrib["timeout"] == "15"
-    assert query(dial.attrib["action"]) == {"at": "open.1.1.0"}
+    assert query(dial.attrib["action"]) == {"at": "open.1.1.0", "hop": "2"}
     unanswered = voice.dial_complete(
         call(DialCallStatus="no-answer", CallStatus="in-progress"),
         settings(),
         LINE,
-        voice.parse_position("open.1.1.0"),
+        voice.parse_position("open.1.1.0", hop=3),
     )
     record = root(unanswered.twiml).find("Record")
     assert record is not None
-    assert query(record.attrib["action"]) == {"line": NUMBER, "at": "open.1.1.1"}
+    assert query(record.attrib["action"]) == {"line": NUMBER, "at": "open.1.1.1", "hop": "3"}
 
 
 def test_menu_attempts_come_from_the_line() -> None:
@@ -221,11 +222,12 @@ def test_ring_all_dials_every_number_with_a_whisper() -> None:
     dial = root(out.twiml)[0]
     assert dial.tag == "Dial"
     assert dial.attrib["callerId"] == NUMBER
-    assert query(dial.attrib["action"]) == {"at": "open.0"}
+    assert query(dial.attrib["action"]) == {"at": "open.0", "hop": "1"}
     numbers = list(dial)
     assert [n.text for n in numbers] == [ANA, BEN, CEC]
     assert [query(n.attrib["url"]) for n in numbers] == [
-        {"line": NUMBER, "caller": CALLER, "at": "open.0", "person": str(i)} for i in range(3)
+        {"line": NUMBER, "caller": CALLER, "at": "open.0", "person": str(i), "hop": "1"}
+        for i in range(3)
     ]
 
 
@@ -233,14 +235,14 @@ def test_ring_in_turn_one_at_a_time_then_the_next_step() -> None:
     line = ring_line("in-turn")
     first = root(voice.incoming(call(), settings(), line, TUESDAY_10).twiml)[0]
     assert [n.text for n in first] == [ANA]
-    assert query(first.attrib["action"]) == {"at": "open.0", "turn": "0"}
-    at = voice.parse_position("open.0")
+    assert query(first.attrib["action"]) == {"at": "open.0", "turn": "0", "hop": "1"}
+    at = voice.parse_position("open.0", hop=2)
     nobody = call(DialCallStatus="no-answer", CallStatus="in-progress")
     second = voice.dial_complete(nobody, settings(), line, at, 0, {})
     dial = root(second.twiml)[0]
     assert [n.text for n in dial] == [BEN]
     assert dial.attrib["timeout"] == "12"  # Ben's own
-    assert query(dial.attrib["action"]) == {"at": "open.0", "turn": "1"}
+    assert query(dial.attrib["action"]) == {"at": "open.0", "turn": "1", "hop": "2"}
     last = voice.dial_complete(nobody, settings(), line, at, 2, {})
     assert "Record" in names(last.twiml)  # nobody took it: the voicemail step
     assert last.change is not None
@@ -266,7 +268,7 @@ def test_ring_in_turn_reaches_the_last_person_before_the_next_step() -> None:
 
 def test_whisper_asks_for_one_and_declines_without_it() -> None:
     line = ring_line()
-    at = voice.parse_position("open.0")
+    at = voice.parse_position("open.0", hop=2)
     leg = {"CallSid": "CA" + "9" * 32, "ParentCallSid": "CA" + "1" * 32, "From": CALLER, "To": ANA}
     ask = voice.whisper(leg, settings(), line, at, 0, answered=False)
     verbs = list(root(ask.twiml))
@@ -280,6 +282,7 @@ def test_whisper_asks_for_one_and_declines_without_it() -> None:
         "at": "open.0",
         "person": "0",
         "answered": "1",
+        "hop": "2",
     }
     assert ask.change is None
     yes = voice.whisper({**leg, "Digits": "1"}, settings(), line, at, 0, answered=True)
@@ -358,4 +361,74 @@ def test_apply_change_records_each_leg_once() -> None:
 def test_spoken_numbers() -> None:
     assert voice.spoken_number("+15558675310") == "1, 5 5 5, 8 6 7, 5 3 1 0"
     assert voice.spoken_number("+442079460000") == "4 4, 2 0, 7 9 4 6, 0 0 0 0"
-    assert voice.spoken_number("") == "an unknown number"
+    # Withheld callers are named as withheld, never spelt out ("a n o n y m o u s").
+    for withheld in ("", "anonymous", "Restricted", "+266696687", "+86282452253"):
+        assert voice.spoken_number(withheld) == "a withheld number"
+
+
+# --- the hop limit and redirects into the app ------------------------------------------------
+
+
+def test_a_request_past_the_hop_limit_says_goodbye() -> None:
+    at_limit = voice.parse_position("open.1", hop=voice.MAX_HOPS)
+    served = voice.menu(call(Digits="1"), settings(), 1, LINE, at_limit)
+    assert names(served.twiml) == ["Dial"]
+    past = voice.parse_position("open.1", hop=voice.MAX_HOPS + 1)
+    ended = voice.menu(call(Digits="1"), settings(), 1, LINE, past)
+    assert names(ended.twiml) == ["Say", "Hangup"]
+    assert ended.handling == "hop-limit"
+    assert root(ended.twiml)[0].text == voice.TOO_LONG
+    nobody = call(DialCallStatus="no-answer", CallStatus="in-progress")
+    at = voice.parse_position("open.1.1.0", hop=voice.MAX_HOPS + 1)
+    assert voice.dial_complete(nobody, settings(), LINE, at).handling == "hop-limit"
+    assert voice.hop_of("/api/voice/menu?attempt=1&at=open.0&hop=17") == 17
+    assert voice.hop_of("/api/voice/menu?hop=x") == voice.hop_of("/api/voice/menu") == 0
+
+
+def _most_hops(steps: list[dict[str, Any]]) -> int:
+    """The most requests a list of steps can take after the one that ran it: a forward's end,
+    each turn of an in-turn ring, a menu's repeats and then its longest option, a recording."""
+    hops = 0
+    for step in steps:
+        if "forward" in step:
+            hops += 1
+        elif "ring" in step:
+            ring = step["ring"]
+            hops += len(ring["people"]) if ring.get("strategy") == "in-turn" else 1
+        elif "menu" in step:
+            menu = step["menu"]
+            options = [_most_hops(option["steps"]) for option in menu["options"].values()]
+            hops += menu.get("attempts", 2) + max(options)
+        elif "voicemail" in step:
+            hops += 1
+    return hops
+
+
+def test_the_longest_flow_a_valid_line_allows_stays_under_the_hop_limit() -> None:
+    """Four lists of 20 steps (three levels of menus), 19 in-turn ring groups of 20 people in
+    each, menus offered 5 times: the hop limit never cuts a call a line allows."""
+    people = [{"number": f"+1555000{n:04d}"} for n in range(20)]
+    ring = {"ring": {"people": people, "strategy": "in-turn"}}
+    steps: list[dict[str, Any]] = [ring] * 19 + [{"voicemail": {}}]
+    for _ in range(3):
+        menu = {"prompt": {"say": "p"}, "options": {"1": {"steps": steps}}, "attempts": 5}
+        steps = [ring] * 19 + [{"menu": menu}]
+    # A line the schema allows (even larger than Table Storage would store).
+    assert document.stored_problems({"open": steps}, NUMBER) == []
+    assert _most_hops(steps) < voice.MAX_HOPS
+
+
+def test_a_stored_redirect_into_the_app_is_not_followed() -> None:
+    """Refused when a line is written; one stored earlier is never followed (a loop)."""
+    own = {
+        "open": [
+            {"say": "One moment."},
+            {"redirect": {"url": "https://app.example.com/api/voice/incoming"}},
+        ]
+    }
+    line = document.build_line(own, NUMBER, 2)
+    looped = voice.incoming(call(), settings(PUBLIC_BASE_URL="https://app.example.com"), line)
+    assert names(looped.twiml) == ["Say", "Say", "Hangup"]
+    elsewhere = {"open": [{"redirect": {"url": "https://example.com/twiml"}}]}
+    followed = voice.incoming(call(), settings(), document.build_line(elsewhere, NUMBER, 2))
+    assert names(followed.twiml) == ["Redirect"]

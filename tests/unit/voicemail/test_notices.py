@@ -159,3 +159,13 @@ def test_the_summary_collects_text_ids_and_keeps_final_email_states() -> None:
     assert n.summary_change(record, {"email": {"a@b.co": "queued"}}) is None  # never back
     assert n.summary_change(record, {"sms": {"+1": "sys-vm-a"}}) is None
     assert n.summary_change(None, {"sms": {"+1": "x"}}) is None  # no record: nothing created
+
+
+def test_withheld_callers_are_named_as_withheld() -> None:
+    """The one list of withheld forms (words and their keypad spellings) names the caller in
+    every notice; before, "+266696687" read "+266 696687"."""
+    from switchboard.voicemail.notices import caller_label
+
+    for withheld in ("", None, "anonymous", "Restricted", "+266696687", "+86282452253"):
+        assert caller_label(withheld) == "a withheld number"
+    assert caller_label("+12015550123") == "+1 201-555-0123"

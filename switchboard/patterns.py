@@ -1,0 +1,73 @@
+"""Whole-string matching and control characters (pure, standard library only).
+
+Python's `$` matches at the end of the text *and just before a final newline*, so
+`re.match(r"^\\+[0-9]{8,15}$", "+15017122661\\n")` succeeds and the newline travels on into
+TwiML, a table key or a comparison that then fails (a blocked caller who is not blocked). Every
+validation in this project matches the whole string: `re.fullmatch`, or `\\Z` where a pattern
+must be used with `match` (a unit test scans the tree for a `$` in a regular expression).
+
+JSON Schema `pattern`s are ECMA-262 regular expressions, where `$` (without the multiline flag)
+is the end of the input and nothing else; the `jsonschema` library runs them with Python's
+`re.search`, where it is not. `ecma_search` runs a schema pattern with its ECMA meaning, so a
+schema keeps its ordinary, portable `^...$` form and still refuses a trailing newline here.
+
+`CONTROL_CHARACTERS` are the characters no one-line value may hold (C0, DEL, C1, and the
+Unicode line and paragraph separators); `has_control` and `without_controls` test and remove
+them (a log line, a header, a spoken label).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+#: C0 controls, DEL, C1 controls and the Unicode line/paragraph separators.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The same, except the three a multi-line text may hold (tab, line feed, carriage return).
+CONTROLS_OUTSIDE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control(text: str, *, multiline: bool = False) -> bool:
+    """Whether `text` holds a control character (tab and line breaks allowed when `multiline`)."""
+    pattern = CONTROLS_OUTSIDE_TEXT if multiline else CONTROL_CHARACTERS
+    return pattern.search(text) is not None
+
+
+def without_controls(text: str, replacement: str = " ") -> str:
+    """`text` with every run of control characters replaced (one line, nothing hidden in it)."""
+    return CONTROL_CHARACTERS.sub(replacement, text)
+
+
+def ecma_to_python(pattern: str) -> str:
+    """An ECMA-262 pattern rewritten for Python's `re` with the same meaning of `$`: every `$`
+    that is an anchor (not escaped, not inside a character class) becomes `\\Z`."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append(r"\Z")
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_to_python(pattern))
+
+
+def ecma_search(pattern: str, text: str) -> bool:
+    """Whether the JSON Schema `pattern` matches somewhere in `text`, `$` meaning the end."""
+    return _compiled(pattern).search(text) is not None
