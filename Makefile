@@ -28,7 +28,7 @@ done
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak mutation clean install browser
+.PHONY: screenshots help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak mutation clean install browser
 
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
@@ -134,6 +134,10 @@ $(VENV313)/.installed: requirements.txt requirements-dev.txt
 
 bench: install
 	$(PY) -m bench
+
+# The README's inbox screenshots (docs/inbox/), taken by the browser tests in a real browser.
+screenshots: install browser
+	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py -k axe $(PYTEST_ARGS)
 
 soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)
