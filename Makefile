@@ -28,7 +28,7 @@ done
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak clean install browser
+.PHONY: screenshots help run test test-313 lint typecheck test-unit test-integration test-e2e test-contract test-reliability test-iac bench soak mutation clean install browser
 
 help:
 	@echo "make run     start Azurite, the Twilio stand-in (unless real credentials) and the function app"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-313  the tests on Python 3.13 only (.venv313)"
 	@echo "make soak    the long reliability runs (fuzzing, outages)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
+	@echo "make mutation  mutation testing of the pure rules by the unit tests (long; not in make test)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -134,8 +135,17 @@ $(VENV313)/.installed: requirements.txt requirements-dev.txt
 bench: install
 	$(PY) -m bench
 
+# The README's inbox screenshots (docs/inbox/), taken by the browser tests in a real browser.
+screenshots: install browser
+	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py -k axe $(PYTEST_ARGS)
+
 soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)
 
+# Break the pure rules one small change at a time and count what the unit tests catch (the
+# targets: devkit/mutation.py; the survivors explained: docs/MUTATION.md). Long: ~30 min.
+mutation: $(VENV)/.installed
+	$(PY) -m devkit mutation
+
 clean:
-	rm -rf $(VENV) $(VENV313) $(VENV_IAC) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite
+	rm -rf $(VENV) $(VENV313) $(VENV_IAC) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis .azurite mutants

@@ -1,13 +1,17 @@
-"""`python -m bench [NAME ...]`: run every benchmark module (or the named ones) in turn.
+"""`python -m bench [--goals] [NAME ...]`: run every benchmark module (or the named ones) in turn.
 
-Each `bench/bench_*.py` exposes `main() -> dict` returning ``{"figures": [...], ...details}``
-(see `bench.figures`); a module is found by its file name, so one merged in later (`bench_junk`)
-runs with the others. A module that returns the older shape (``{"ratio": ..., "met": ...}``) is
-read through `LEGACY`, which gives its figure a key and so a goal slot in `bench.figures.GOALS`.
+A benchmark is a module `bench/bench_<name>.py` with, at its top, ``GOALS = goals({...})`` (its
+figures' goals, `bench.figures.goals`) and a `main() -> dict` returning
+``{"figures": [Figure.as_dict(), ...], ...details}``. Modules are found by their file name, so a
+capability adds its figures and their goals in a module of its own (outbound policy round trips,
+conversations read per page, the inbox's first load, ...) without touching this runner or any
+other benchmark; shared set-ups (the Twilio stand-in in its own process, ...) are in
+`bench.services`. A module that returns only ``{"met": bool}`` is shown by its name.
 
 The runner prints every figure with its goal and verdict, writes them to `bench/latest.json`
-(with the date, the command and the machine) and exits 1 when a goal is missed or a benchmark
-fails.
+(with the date, the command, the machine and its load) and exits 1 when a goal is missed or a
+benchmark fails; one failing benchmark does not hide the others' figures. ``--goals`` lists
+every benchmark and its goals without running anything.
 """
 
 from __future__ import annotations
@@ -20,21 +24,24 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bench.figures import Figure
 
 HERE = Path(__file__).resolve().parent
 
-#: Modules that return ``{<value field>: ..., "met": ...}`` rather than figures: (figure key,
-#: the field holding its value, what it is).
-LEGACY: dict[str, tuple[str, str, str]] = {
-    "junk": (
-        "junk.worst_unsigned_vs_real",
-        "ratio",
-        "junk: refusing the worst unsigned request ÷ serving a real one",
-    ),
-}
+
+def benchmark_names() -> list[str]:
+    """Every benchmark in `bench/`, by name (`bench_timer.py` is `timer`)."""
+    return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+
+
+def load(name: str) -> ModuleType:
+    """The benchmark module `name` (its goals are declared on import)."""
+    if name not in benchmark_names():
+        raise SystemExit(f"no benchmark {name!r}: choose from {', '.join(benchmark_names())}")
+    return importlib.import_module(f"bench.bench_{name}")
 
 
 def figures_of(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,28 +53,36 @@ def figures_of(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             ).as_dict()
             for f in result["figures"]
         ]
-    if name in LEGACY and LEGACY[name][1] in result:
-        key, field, label = LEGACY[name]
-        figure = Figure(key, label, float(result[field]), "×").as_dict()
-        if result.get("met") is False:  # the module's own verdict stands too
-            figure["met"] = False
-        return [figure]
     if "met" in result:
         return [{"key": name, "label": name, "value": None, "met": bool(result["met"])}]
     return []
 
 
+def list_goals(names: list[str]) -> int:
+    """Print each benchmark's first docstring line and its goals."""
+    for name in names:
+        module = load(name)
+        summary = (module.__doc__ or "").strip().splitlines()[0:1]
+        print(f"{name}: {summary[0] if summary else ''}")
+        for key, goal in getattr(module, "GOALS", {}).items():
+            print(f"  {key}: {goal}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmarks; exit 1 if one fails or misses a goal."""
-    names = argv or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    if "--goals" in argv:
+        return list_goals([a for a in argv if a != "--goals"] or benchmark_names())
+    names = argv or benchmark_names()
+    modules = {name: load(name) for name in names}  # a wrong name fails before any run
     results: dict[str, Any] = {}
     figures: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
-    for name in names:
+    timings: dict[str, float] = {}
+    for name, module in modules.items():
         print(f"\n=== bench {name} ===", flush=True)
         started = time.monotonic()
         try:
-            module = importlib.import_module(f"bench.bench_{name}")
             result = module.main()
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             print(f"bench {name} failed: {type(exc).__name__}: {exc}", flush=True)
@@ -76,7 +91,8 @@ def main(argv: list[str]) -> int:
         else:
             results[name] = result
             figures.extend(figures_of(name, result))
-        print(f"({name}: {time.monotonic() - started:.1f} s)", flush=True)
+        timings[name] = round(time.monotonic() - started, 1)
+        print(f"({name}: {timings[name]:.1f} s)", flush=True)
     missed = [f["key"] for f in figures if f.get("met") is False]
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -87,6 +103,7 @@ def main(argv: list[str]) -> int:
             "platform": platform.platform(),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
+        "seconds": timings,
         "figures": figures,
         "missed": missed,
         "errors": errors,

@@ -44,12 +44,19 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from bench.figures import Figure
+from bench.figures import Figure, Goal, goals
 from devkit.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from devkit.twilio_standin import TwilioStandin
 
 ROOT = Path(__file__).resolve().parents[1]
 
+GOALS = goals(
+    {
+        "dialer.round_trips_per_placed_call": Goal("<=", 3.0),
+        "dialer.duplicates": Goal("==", 0),
+        "dialer.cpu_per_call_vs_floor": Goal("<=", 1.5, "×"),
+    }
+)
 CALLS = 500
 PEER_CALLS = 40
 LATENCY_MS = 200

@@ -19,7 +19,14 @@ from typing import Any
 
 import azure.functions as func
 
-from bench.figures import Figure
+from bench.figures import Figure, Goal, goals
+
+GOALS = goals(
+    {
+        "inbox.first_load_kb": Goal("<=", 100, " KB"),
+        "inbox.storage_reads_per_session_check": Goal("<=", 1),
+    }
+)
 
 LINES_IN_LIST = 20
 

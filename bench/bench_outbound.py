@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 from twilio.request_validator import RequestValidator
 
-from bench.figures import Figure
+from bench.figures import Figure, Goal, goals
 from devkit.azurite import Azurite
 from devkit.storage_counter import RequestCounter, counting_table_requests
 from switchboard import settings as settings_module
@@ -42,6 +42,12 @@ from switchboard.outbound.own_numbers import OWN_NUMBERS
 from switchboard.outbound.store import WARM
 from switchboard.sms import blueprint as sms_bp
 
+GOALS = goals(
+    {
+        "outbound.budget_round_trips_per_automatic_text": Goal("<=", 1.0),
+        "outbound.budget_round_trips_per_webhook_without_automatic_text": Goal("==", 0),
+    }
+)
 TEXTS = 200
 TOKEN = "bench-outbound-token-0123456789abcdef"
 URL = "http://localhost:7071/api/sms/incoming"

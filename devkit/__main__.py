@@ -12,6 +12,7 @@ COMMANDS = {
     "call": ("devkit.simulator", "play an inbound call against the app, as Twilio would"),
     "sms": ("devkit.simulator", "send an inbound SMS to the app, as Twilio would"),
     "run": ("devkit.run", "what `make run` starts: Azurite, the Twilio stand-in and the host"),
+    "mutation": ("devkit.mutation", "mutation testing of the pure rules by the unit tests"),
 }
 
 

@@ -125,6 +125,16 @@ def window_words(policy: Policy) -> str:
     return f"texted within {int(policy.window.total_seconds() // 60)} min"
 
 
+def held_words(policy: Policy) -> str:
+    """Why a text a window holds back was skipped: ``texted within 24 h`` (one per window) or
+    ``limit of 10 per 24 h reached``."""
+    if policy.limit == 1:
+        return window_words(policy)
+    return (
+        f"limit of {policy.limit} per {window_words(policy).removeprefix('texted within ')} reached"
+    )
+
+
 def rule(policy: Policy, tally: Tally, *, now: datetime, sid: str | None = None) -> Ruling:
     """The verdict on one automatic text for a subject whose tally is `tally`."""
     if sid is not None and tally.last_sid == sid and tally.since is not None:
@@ -159,7 +169,7 @@ def rule(policy: Policy, tally: Tally, *, now: datetime, sid: str | None = None)
     # others cost no write while the window lasts.
     return Ruling(
         Verdict.HOLD,
-        window_words(policy),
+        held_words(policy),
         replace(tally, held=tally.held + 1) if policy.digest else tally,
         ends,
     )

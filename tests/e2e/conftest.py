@@ -37,7 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from tests.conftest import SCRUBBED_PREFIXES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"Host listening on (http://\S+)")
+_INVOCATION = re.compile(r"(Executing|Executed) 'Functions\.[^']+' \(.*?Id=([0-9a-f-]+)")
 
 
 class HostStartError(RuntimeError):
@@ -110,6 +111,41 @@ class HostHandle:
                         f"no log line matches {regex.pattern!r}; last lines:\n{tail}"
                     )
                 self._new_line.wait(remaining)
+
+    def finished_runs(self, function: str) -> int:
+        """How many invocations of `function` have finished so far (succeeded or failed)."""
+        with self._new_line:
+            return self._finished(function)
+
+    def running(self) -> set[str]:
+        """The ids of the invocations that started and have not finished yet."""
+        started: set[str] = set()
+        with self._new_line:
+            for line in self.lines:
+                found = _INVOCATION.search(line)
+                if found is not None:
+                    if found.group(1) == "Executing":
+                        started.add(found.group(2))
+                    else:
+                        started.discard(found.group(2))
+        return started
+
+    def wait_for_runs(self, function: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until `function` has finished at least `count` times in all."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while (done := self._finished(function)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._output_closed:
+                    tail = "\n".join(self.lines[-40:])
+                    raise AssertionError(
+                        f"{function} finished {done} times, not {count}; last lines:\n{tail}"
+                    )
+                self._new_line.wait(remaining)
+
+    def _finished(self, function: str) -> int:
+        marker = f"Executed 'Functions.{function}' ("
+        return sum(marker in line for line in self.lines)
 
     def request(
         self,
@@ -227,6 +263,36 @@ def start_host(
 
 
 HostFactory = Callable[..., HostHandle]
+
+
+def wait_until_settled(
+    hosts: Iterable[HostHandle],
+    timer: str = "sms_schedule_timer",
+    queues: Iterable[Any] = (),
+    timeout: float = 60.0,
+) -> None:
+    """Wait until nothing more can go out: the queues (QueueClients) show no message and no
+    invocation is running, then every host's `timer` has finished two more runs, the second of
+    which started after the first ended, so after this call began: whatever was due by then
+    has been sent. Proves "nothing else was sent" by waiting on the hosts' own log lines,
+    never on a guess of how long that takes."""
+    hosts, queues = list(hosts), list(queues)
+    deadline = time.monotonic() + timeout
+
+    def quiet() -> tuple[bool, str]:
+        # Visible messages only: one sent with a delay (a fallback due later) is not due yet.
+        waiting = [q.queue_name for q in queues if q.peek_messages(max_messages=1)]
+        running = [run for host in hosts for run in host.running()]
+        return not waiting and not running, f"queues {waiting}, invocations {running}"
+
+    while not (found := quiet())[0]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the hosts did not settle: {found[1]}")
+        time.sleep(0.05)
+    for host in hosts:
+        host.wait_for_runs(
+            timer, host.finished_runs(timer) + 2, max(1.0, deadline - time.monotonic())
+        )
 
 
 def clear_shared_queues(connection_string: str) -> None:

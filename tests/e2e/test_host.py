@@ -261,7 +261,11 @@ def test_queue_message_is_processed_once_and_deleted(app: AppUnderTest) -> None:
         mine = wait_until(
             lambda: [r for r in app.records("consume") if r["body"] == body], 10, "the message"
         )
-        time.sleep(0.5)  # time for a wrong second delivery, or for the delete
+        # Deleted, not only invisible (the count has invisible messages too): no second
+        # delivery can come.
+        wait_until(
+            lambda: client.get_queue_properties().approximate_message_count == 0, 10, "the delete"
+        )
         assert [r for r in app.records("consume") if r["body"] == body] == mine
         assert len(mine) == 1
         assert mine[0]["id"] == sent.id

@@ -1,4 +1,4 @@
-"""Issue 18 end to end, through two `python -m devkit host` instances sharing one Azurite, the
+"""Reaching a person end to end, through two `python -m devkit host` instances sharing one Azurite, the
 Twilio stand-in and a real SMTP server (aiosmtpd):
 
 a caller rings a line whose ring group nobody takes → voicemail (transcribed) → a text to each of
@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from azure.storage.queue import QueueClient
 
 from devkit.simulator import CallSession, parse_callees, sign_and_post
 from devkit.twilio_standin import TwilioStandin
-from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
+from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle, wait_until_settled
 from tests.mail_server import MailServer
 
 ACCOUNT_SID = "AC" + "2d" * 16
@@ -62,6 +63,12 @@ class Stack:
     standin: TwilioStandin
     mail: MailServer
 
+    email_queue: Any  # the voicemail e-mails' queue (a QueueClient)
+
+    def settle(self) -> None:
+        """Wait until nothing more can go out from either host (see `wait_until_settled`)."""
+        wait_until_settled([self.first, self.second], queues=[self.email_queue])
+
     def texts_to(self, number: str) -> list[str]:
         return [
             str(r.param("Body"))
@@ -100,7 +107,7 @@ def record_of(call: CallSession, host: HostHandle) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(run_host_module: HostFactory) -> Iterator[Stack]:
+def stack(run_host_module: HostFactory, storage_connection_string: str) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:10]
     with (
         TwilioStandin(
@@ -131,6 +138,8 @@ def stack(run_host_module: HostFactory) -> Iterator[Stack]:
             "SMTP_TLS": "none",
             "SMTP_FROM": "voicemail@acme.example",
         }
+        # Its name is fixed; the host factory empties it before the first host starts.
+        queue = QueueClient.from_connection_string(storage_connection_string, "voicemail-email")
         first = run_host_module(PROJECT_ROOT, env)
         second = run_host_module(PROJECT_ROOT, env)
         written = first.request(
@@ -140,7 +149,7 @@ def stack(run_host_module: HostFactory) -> Iterator[Stack]:
             body=json.dumps(DOCUMENT),
         )
         assert written.status == 201, written.text
-        yield Stack(first, second, standin, mail)
+        yield Stack(first, second, standin, mail, queue)
 
 
 def test_voicemail_reaches_two_phones_and_a_mailbox_once_each(stack: Stack) -> None:
@@ -161,7 +170,7 @@ def test_voicemail_reaches_two_phones_and_a_mailbox_once_each(stack: Stack) -> N
 
     assert wait_for(lambda: stack.texts_to(OWNER) and stack.texts_to(PARTNER))
     assert wait_for(lambda: stack.mail.messages, timeout=60)
-    time.sleep(3)  # three more timer runs on each host: nothing else goes out
+    stack.settle()  # every queue empty, two more whole timer runs on each host
     for number in (OWNER, PARTNER):
         texts = stack.texts_to(number)
         assert len(texts) == 1, texts
@@ -190,7 +199,7 @@ def test_a_second_missed_call_within_the_window_gets_no_text_back(stack: Stack) 
     assert call.run(callees=parse_callees([f"{ANA}=busy", f"{BEN}=busy"])).ok
     record = record_of(call, stack.second)
     assert record["textBack"].startswith("skipped (texted within 24 h")
-    time.sleep(2)
+    stack.settle()
     assert stack.texts_to(CALLER) == [TEXT_BACK]
 
 
@@ -201,5 +210,5 @@ def test_a_missed_call_from_a_landline_gets_no_text_back(stack: Stack) -> None:
     record = record_of(call, stack.first)
     assert record["reached"] is False
     assert record["textBack"] == "skipped (landline)"
-    time.sleep(2)  # two timer runs on each host: nothing goes out to it
+    stack.settle()  # whole timer runs on each host: nothing goes out to it
     assert stack.texts_to(landline) == []

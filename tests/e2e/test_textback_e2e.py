@@ -20,7 +20,7 @@ from switchboard import records
 from switchboard.lines.document import validate
 from switchboard.lines.store import LineStore
 from switchboard.settings import load_settings
-from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
+from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle, wait_until_settled
 
 ACCOUNT_SID = "AC" + "7b" * 16
 TOKEN = "textback-e2e-auth-token-0123456789"
@@ -134,6 +134,6 @@ def test_a_missed_mobile_caller_gets_one_text_back(stack: Stack) -> None:
     assert call_json(stack, second)["textBack"] == "skipped (texted within 24 h)"
     landline = missed_call(stack, LANDLINE)
     assert call_json(stack, landline)["textBack"] == "skipped (landline)"
-    time.sleep(2.5)  # two more timer runs: nothing else goes out
+    wait_until_settled([stack.host])  # two more whole timer runs: nothing else goes out
     assert texts_to(stack, MOBILE) == [MESSAGE]
     assert texts_to(stack, LANDLINE) == []

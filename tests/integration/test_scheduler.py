@@ -67,9 +67,12 @@ def make_settings(storage_connection_string: str, twilio: TwilioStandin, unique_
     return make
 
 
-def run(settings: Settings, **options: Any) -> scheduler.RunReport:
+def run(settings: Settings, ahead: float = 0.0, **options: Any) -> scheduler.RunReport:
+    """One run in process; `ahead` seconds on its clock (what a later run would see, without
+    waiting for it: a backoff or a lease run out)."""
     options.setdefault("retry", FAST_RETRY)
-    return asyncio.run(scheduler.run_once(settings, RunOptions(**options)))
+    clock = (lambda: records.utcnow() + timedelta(seconds=ahead)) if ahead else records.utcnow
+    return asyncio.run(scheduler.run_once(settings, RunOptions(**options), clock=clock))
 
 
 def due_schedule(
@@ -173,11 +176,11 @@ def test_three_overlapping_runs_send_each_schedule_once_despite_faults(
     runs = [start_run(child_env, *args) for _ in range(3)]
     reports = [report_of(p) for p in runs]
     # Retries wait on later runs (bounded: each pass leaves ~20% of the previous rest).
-    for _ in range(15):
+    for passes in range(1, 16):
         if not due_left(settings):
             break
-        time.sleep(1.0)
-        reports.append(run(settings).as_dict())
+        # Each pass's clock a second further on: past every backoff of the pass before (cap 1 s).
+        reports.append(run(settings, ahead=1.0 * passes).as_dict())
     elapsed = time.monotonic() - started
 
     created = sends(twilio)
@@ -227,11 +230,12 @@ def test_a_run_killed_mid_way_is_completed_by_the_next_without_duplicates(
     assert 0 < killed_at < count, "the run was not killed mid-way"
 
     twilio.set_faults(latency_ms=0)
-    time.sleep(3.5)  # the dead run's leases expire
-    reports = [run(settings, lease=timedelta(seconds=3), lease_margin=timedelta(seconds=1))]
+    # The next runs see a clock past the dead run's 3 s leases (the second pass past its own
+    # too), as runs after waiting them out would.
+    lease = {"lease": timedelta(seconds=3), "lease_margin": timedelta(seconds=1)}
+    reports = [run(settings, ahead=3.5, **lease)]
     if due_left(settings):  # rows claimed just before the kill may need one more lease
-        time.sleep(3.5)
-        reports.append(run(settings, lease=timedelta(seconds=3), lease_margin=timedelta(seconds=1)))
+        reports.append(run(settings, ahead=7.0, **lease))
 
     per_number = Counter(r.param("To") for r in sends(twilio))
     assert set(per_number) == set(numbers)
@@ -325,8 +329,7 @@ def test_each_case_ends_in_the_right_state(make_settings: Any, twilio: TwilioSta
     retry = RetryPolicy(base=timedelta(milliseconds=100), cap=timedelta(seconds=1), max_attempts=2)
 
     report = run(settings, retry=retry)
-    time.sleep(0.3)
-    second = run(settings, retry=retry)
+    second = run(settings, ahead=1.0, retry=retry)  # past the flaky one's backoff (cap 1 s)
 
     final = done_rows(settings)
     assert final["ok"]["Status"] == "sent"

@@ -186,24 +186,31 @@ def test_lease_live_only_in_progress() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stored", "expected"),
+    ("stored", "expected", "reason"),
     [
-        (None, State.DEAD_LETTERED),
-        (record(State.PENDING), State.DEAD_LETTERED),
-        (record(State.IN_PROGRESS, lease_until=EXPIRED), State.DEAD_LETTERED),
-        (record(State.IN_PROGRESS, lease_until=LIVE), None),
-        (record(State.PENDING, sid="CA1"), State.COMPLETED),
-        (record(State.COMPLETED), None),
-        (record(State.FAILED), None),
-        (record(State.DEAD_LETTERED), None),
-        (record(State.REJECTED), None),
-        (record(None), None),
+        (None, State.DEAD_LETTERED, "no record was written before the retries ran out"),
+        (record(State.PENDING), State.DEAD_LETTERED, "the retries ran out"),
+        (
+            record(State.IN_PROGRESS, lease_until=EXPIRED),
+            State.DEAD_LETTERED,
+            "the worker placing it stopped; Twilio may or may not have it",
+        ),
+        (record(State.IN_PROGRESS, lease_until=LIVE), None, "another worker holds the lease"),
+        (record(State.PENDING, sid="CA1"), State.COMPLETED, "Twilio reported the call"),
+        (record(State.IN_PROGRESS, sid="CA1"), State.COMPLETED, "Twilio reported the call"),
+        (record(State.COMPLETED), None, "already completed"),
+        (record(State.FAILED), None, "already failed"),
+        (record(State.DEAD_LETTERED), None, "already dead-lettered"),
+        (record(State.REJECTED), None, "already rejected"),
+        (record(None), None, "not an outbound call"),
     ],
 )
-def test_poison_decision(stored: IdempotencyRecord | None, expected: State | None) -> None:
+def test_poison_decision(
+    stored: IdempotencyRecord | None, expected: State | None, reason: str
+) -> None:
     action = on_poison(stored, NOW)
     assert action.state is expected
-    assert action.reason
+    assert action.reason == reason
 
 
 def test_parse_state() -> None:

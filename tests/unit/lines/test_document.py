@@ -6,12 +6,26 @@ import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from switchboard.lines import document as d
-from switchboard.lines.hours import State
-from switchboard.lines.model import ForwardStep, MenuStep, PromptStep, VoicemailStep
+from switchboard.lines.hours import CalendarDay, ClockRange, Holiday, Override, State
+from switchboard.lines.model import (
+    ForwardStep,
+    HangupStep,
+    MenuOption,
+    MenuStep,
+    PauseStep,
+    Person,
+    Prompt,
+    PromptStep,
+    RedirectStep,
+    RingStep,
+    TextBack,
+    VoicemailStep,
+)
 
 NUMBER = "+15017122661"
 MAIN_LINE: dict[str, Any] = {
@@ -384,6 +398,569 @@ def test_forwarding_targets_name_every_number_a_call_or_text_goes_to() -> None:
         ("/open/0/menu/options/1/steps/0/forward/to", "+15005550006"),
         ("/sms/forwardTo", "+15558670000"),
     ]
+
+
+DELETE = d.__name__  # `with_change`'s sentinel: remove the key
+
+# Whole messages, not prefixes: what the owner reads when a document is refused (generated once
+# from the code, then read; a change of wording shows here as a reviewed diff).
+DOCUMENT_ERRORS: list[tuple[list[Any], Any, list[str]]] = [
+    (["number"], "+15005550006", ["/number: must be the number of the line being written"]),
+    (
+        ["timeZone"],
+        "Mars/Olympus",
+        ["/timeZone: must be an IANA time zone such as America/New_York"],
+    ),
+    (
+        ["hours", "mon-fri", 1],
+        "13:00-25:00",
+        [
+            "/hours/mon-fri/1: must be a range of 24-hour times such as 08:30-17:30 (24:00 only as an end)"
+        ],
+    ),
+    (["hours", "fri"], ["18:00-20:00"], ["/hours/fri: fri is already given by mon-fri"]),
+    (
+        ["hours", "mon-fri"],
+        ["08:00-12:00", "11:00-13:00"],
+        ["/hours/mon-fri/1: overlaps another range of the day"],
+    ),
+    (
+        ["hours", "weekdays"],
+        ["08:00-12:00"],
+        [
+            "/hours/weekdays: is not an allowed key: a day (mon), a range of days (mon-fri) or a list (sat,sun)"
+        ],
+    ),
+    (
+        ["holidays", 0, "date"],
+        "2026-02-30",
+        ["/holidays/0/date: must be a day that exists, YYYY-MM-DD or MM-DD"],
+    ),
+    (
+        ["holidays", 2, "to"],
+        "2027-01-01",
+        ["/holidays/2/to: must have a year exactly when from has one"],
+    ),
+    (
+        ["holidays", 1, "hours", 0],
+        "8:30-12:00",
+        [
+            "/holidays/1/hours/0: must be a range of 24-hour times such as 08:30-17:30 (24:00 only as an end)"
+        ],
+    ),
+    (
+        ["holidays", 1, "hours"],
+        ["08:00-12:00", "11:00-13:00"],
+        ["/holidays/1/hours/1: overlaps another range of the day"],
+    ),
+    (
+        ["holidays", 2],
+        {"from": "2026-12-31", "to": "2026-12-01", "name": "Backwards"},
+        ["/holidays/2/to: must not be before from"],
+    ),
+    (
+        ["holidays", 2],
+        {"from": "2026-12-31", "to": "2027-02-30", "name": "No day"},
+        ["/holidays/2/to: must be a day that exists, YYYY-MM-DD or MM-DD"],
+    ),
+    (
+        ["holidays", 2],
+        {"from": "02-30", "to": "03-01", "name": "No day"},
+        ["/holidays/2/from: must be a day that exists, YYYY-MM-DD or MM-DD"],
+    ),
+    (
+        ["holidays", 2],
+        {"name": "Nothing"},
+        ["/holidays/2: must have one of date, from", "/holidays/2/from: is required"],
+    ),
+    (
+        ["holidays", 2],
+        {"date": "2026-12-26", "from": "12-26", "to": "12-27"},
+        ["/holidays/2/from: is not allowed here"],
+    ),
+    (
+        ["greeting", "closed", "play"],
+        "http://example.com/a.mp3",
+        ["/greeting/closed/play: must be an absolute https URL"],
+    ),
+    (
+        ["greeting", "open", "voice"],
+        "Polly Joanna!",
+        ["/greeting/open/voice: is not in the expected form"],
+    ),
+    (
+        ["greeting", "open"],
+        {"say": "a", "play": "https://example.com/a.mp3"},
+        ["/greeting/open/say: is not allowed here"],
+    ),
+    (
+        ["greeting", "open"],
+        {},
+        ["/greeting/open: must have one of say, play", "/greeting/open/say: is required"],
+    ),
+    (
+        ["open", 0, "menu", "options", "1", "steps", 0, "forward", "to"],
+        "5551234",
+        [
+            "/open/0/menu/options/1/steps/0/forward/to: must be an E.164 phone number such as +15017122661"
+        ],
+    ),
+    (
+        ["open", 0, "menu", "options", "1", "steps", 0, "forward", "timeout"],
+        2,
+        ["/open/0/menu/options/1/steps/0/forward/timeout: must be at least 5"],
+    ),
+    (
+        ["open", 0, "menu", "options", "1", "steps", 0, "forward", "timeout"],
+        1000,
+        ["/open/0/menu/options/1/steps/0/forward/timeout: must be at most 600"],
+    ),
+    (
+        ["open", 0, "menu", "options", "x"],
+        {"steps": []},
+        ["/open/0/menu/options/x: is not an allowed key: one key: 0-9, * or #"],
+    ),
+    (["open", 0, "menu", "options"], {}, ["/open/0/menu/options: must have at least 1 entries"]),
+    (
+        ["open", 0, "menu", "prompt"],
+        {"say": ""},
+        ["/open/0/menu/prompt/say: must be at least 1 characters"],
+    ),
+    (
+        ["open", 0, "menu", "prompt"],
+        {
+            "say": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        },
+        ["/open/0/menu/prompt/say: must be at most 4000 characters"],
+    ),
+    (
+        ["closed", 0, "voicemail", "maxLength"],
+        "long",
+        ["/closed/0/voicemail/maxLength: must be a whole number"],
+    ),
+    (
+        ["closed", 0, "voicemail", "maxLength"],
+        True,
+        ["/closed/0/voicemail/maxLength: must be a whole number"],
+    ),
+    (
+        ["closed", 0, "voicemail", "maxLength"],
+        1.5,
+        ["/closed/0/voicemail/maxLength: must be a whole number"],
+    ),
+    (
+        ["closed", 0, "voicemail", "colour"],
+        "red",
+        ["/closed/0/voicemail/colour: is not allowed here"],
+    ),
+    (
+        ["closed"],
+        [{"dance": {}}],
+        [
+            "/closed/0: must be a step: one of say, play, pause, menu, forward, ring, voicemail, hangup, redirect"
+        ],
+    ),
+    (
+        ["closed"],
+        [{"say": "a", "play": "https://example.com/a.mp3"}],
+        ["/closed/0/play: is not allowed here", "/closed/0/say: is not allowed here"],
+    ),
+    (
+        ["closed"],
+        [{"hangup": {}}, {"say": "bye"}],
+        ["/closed/1: can never run: the hangup step before it ends the flow"],
+    ),
+    (
+        ["closed"],
+        [{"redirect": {"url": "https://example.com/x"}}, {"say": "bye"}],
+        ["/closed/1: can never run: the redirect step before it ends the flow"],
+    ),
+    (["closed"], "voicemail", ["/closed: must be a list"]),
+    (
+        ["callers", "blocked"],
+        ["+15558675309", "+15558675309"],
+        ["/callers/blocked: must not repeat an entry"],
+    ),
+    (
+        ["callers", "blocked"],
+        [f"+1555{i:07d}" for i in range(501)],
+        ["/callers/blocked: must have at most 500 entries"],
+    ),
+    (["sms", "autoReply"], "", ["/sms/autoReply: must be at least 1 characters"]),
+    (["sms", "autoReply"], 3, ["/sms/autoReply: must be text"]),
+    (["sms", "autoReply"], None, ["/sms/autoReply: must be text"]),
+    (["override"], {"state": "shut"}, ["/override/state: must be one of open, closed"]),
+    (
+        ["override"],
+        {"state": "closed", "until": "2026-12-24T17:00:00"},
+        [
+            "/override/until: must be an ISO-8601 date and time with an offset, such as 2026-12-24T17:00:00-05:00"
+        ],
+    ),
+    (
+        ["override"],
+        {"state": "closed", "until": "tomorrow"},
+        [
+            "/override/until: must be an ISO-8601 date and time with an offset, such as 2026-12-24T17:00:00-05:00"
+        ],
+    ),
+    (["override"], {"until": "2026-12-24T17:00:00Z"}, ["/override/state: is required"]),
+    (["colour"], "red", ["/colour: is not allowed here"]),
+    (["name"], "a\nb", ["/name: must be one line of text (no line breaks or control characters)"]),
+    (["name"], 7, ["/name: must be text"]),
+    (["textBack"], {"minSeconds": -1}, ["/textBack/minSeconds: must be at least 0"]),
+    (["textBack"], {"windowHours": 0}, ["/textBack/windowHours: must be at least 1"]),
+    (["textBack"], {"message": ""}, ["/textBack/message: must be at least 1 characters"]),
+    (["open"], [{"ring": {"people": []}}], ["/open/0/ring/people: must have at least 1 entries"]),
+    (
+        ["open"],
+        [{"ring": {"people": [{"number": "+15550000001"}], "strategy": "random"}}],
+        ["/open/0/ring/strategy: must be one of all, in-turn"],
+    ),
+    (["open"], [{"pause": 0}], ["/open/0/pause: must be at least 1"]),
+    (["open"], [{"pause": "1"}], ["/open/0/pause: must be a whole number"]),
+    (
+        ["open"],
+        [{"redirect": {"url": "http://example.com"}}],
+        ["/open/0/redirect/url: must be an absolute https URL"],
+    ),
+    (
+        ["open"],
+        [{"voicemail": {"notify": {"email": ["not-an-address"]}}}],
+        ["/open/0/voicemail/notify/email/0: must be an e-mail address such as owner@example.com"],
+    ),
+    (
+        ["open"],
+        [{"voicemail": {"notify": {"sms": ["555"]}}}],
+        ["/open/0/voicemail/notify/sms/0: must be an E.164 phone number such as +15017122661"],
+    ),
+    (
+        ["open"],
+        [
+            {
+                "menu": {
+                    "prompt": {"say": "x"},
+                    "options": {
+                        "1": {
+                            "steps": [
+                                {
+                                    "menu": {
+                                        "prompt": {"say": "x"},
+                                        "options": {
+                                            "1": {
+                                                "steps": [
+                                                    {
+                                                        "menu": {
+                                                            "prompt": {"say": "x"},
+                                                            "options": {
+                                                                "1": {
+                                                                    "steps": [
+                                                                        {
+                                                                            "menu": {
+                                                                                "prompt": {
+                                                                                    "say": "x"
+                                                                                },
+                                                                                "options": {
+                                                                                    "1": {
+                                                                                        "steps": []
+                                                                                    }
+                                                                                },
+                                                                            }
+                                                                        }
+                                                                    ]
+                                                                }
+                                                            },
+                                                        }
+                                                    }
+                                                ]
+                                            }
+                                        },
+                                    }
+                                }
+                            ]
+                        }
+                    },
+                }
+            }
+        ],
+        [
+            "/open/0/menu/options/1/steps/0/menu/options/1/steps/0/menu/options/1/steps/0/menu:"
+            " menus nest at most 3 levels deep"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), DOCUMENT_ERRORS)
+def test_each_refusal_in_full(path: list[Any], value: Any, expected: list[str]) -> None:
+    assert problems(with_change(path, value)) == expected
+
+
+def test_a_minimal_line_gets_every_default() -> None:
+    document = {
+        "name": "Main",
+        "open": [
+            {"say": "Hi"},
+            {"play": "https://example.com/a.mp3"},
+            {"pause": 2},
+            {
+                "menu": {
+                    "prompt": {"say": "Press"},
+                    "options": {
+                        "1": {"steps": [{"forward": {"to": "+15005550006"}}]},
+                        "2": {"steps": [{"ring": {"people": [{"number": "+15550000001"}]}}]},
+                        "3": {"steps": [{"voicemail": {}}]},
+                        "4": {"steps": [{"redirect": {"url": "https://example.com/twiml"}}]},
+                        "5": {"steps": [{"hangup": {}}]},
+                    },
+                }
+            },
+        ],
+        "textBack": {},
+    }
+    line = d.parse_line(document, NUMBER)[1]
+    assert line.flows == {
+        "open": (
+            PromptStep(Prompt(text="Hi", url=None, voice=None, language=None, loop=1)),
+            PromptStep(Prompt(text=None, url="https://example.com/a.mp3", loop=1)),
+            PauseStep(seconds=2),
+            MenuStep(
+                prompt=Prompt(text="Press"),
+                options=(
+                    MenuOption("1", (), (ForwardStep("+15005550006", 20, "caller"),)),
+                    MenuOption(
+                        "2",
+                        (),
+                        (
+                            RingStep(
+                                (Person("+15550000001", None, None, None),),
+                                strategy="all",
+                                timeout=20,
+                                confirm="auto",
+                                caller_id="caller",
+                            ),
+                        ),
+                    ),
+                    MenuOption("3", (), (VoicemailStep(None, 120, False, (), (), 120),)),
+                    MenuOption("4", (), (RedirectStep("https://example.com/twiml"),)),
+                    MenuOption("5", (), (HangupStep(),)),
+                ),
+                attempts=2,
+                timeout=5,
+            ),
+        )
+    }
+    assert line.text_back == TextBack(
+        "Sorry we missed your call. We will call you back as soon as we can.", True, 5, 24
+    )
+    assert (line.voice, line.language) == (None, None)
+    assert line.schedule.zone == ZoneInfo("UTC")
+    assert line.schedule.weekly is None
+    assert line.schedule.holidays == ()
+
+
+def test_every_option_given_is_kept() -> None:
+    document = {
+        "name": "Main",
+        "timeZone": "Europe/Paris",
+        "voice": "Polly.Celine",
+        "language": "fr-FR",
+        "hours": {"mon": ["09:00-12:00"]},
+        "open": [
+            {"say": "Bonjour", "voice": "Polly.Mathieu", "language": "fr-FR", "loop": 2},
+            {
+                "menu": {
+                    "prompt": {"play": "https://example.com/menu.mp3", "loop": 3},
+                    "attempts": 3,
+                    "timeout": 9,
+                    "options": {
+                        "1": {
+                            "words": ["ventes"],
+                            "steps": [
+                                {
+                                    "forward": {
+                                        "to": "+15005550006",
+                                        "timeout": 30,
+                                        "callerId": "line",
+                                    }
+                                }
+                            ],
+                        },
+                        "2": {
+                            "steps": [
+                                {
+                                    "ring": {
+                                        "people": [
+                                            {
+                                                "name": "Ana",
+                                                "number": "+15550000001",
+                                                "timeout": 15,
+                                                "confirm": False,
+                                            }
+                                        ],
+                                        "strategy": "in-turn",
+                                        "timeout": 25,
+                                        "confirm": True,
+                                        "callerId": "line",
+                                    }
+                                }
+                            ]
+                        },
+                        "3": {
+                            "steps": [
+                                {
+                                    "voicemail": {
+                                        "prompt": {"say": "Message"},
+                                        "maxLength": 60,
+                                        "transcribe": True,
+                                        "notify": {
+                                            "sms": ["+15550000091"],
+                                            "email": ["owner@example.com"],
+                                            "transcriptWait": 30,
+                                        },
+                                    }
+                                }
+                            ]
+                        },
+                    },
+                }
+            },
+        ],
+        "textBack": {
+            "message": "Rappel",
+            "afterVoicemail": False,
+            "minSeconds": 0,
+            "windowHours": 2,
+        },
+    }
+    line = d.parse_line(document, NUMBER)[1]
+    say, menu = line.flows["open"]
+    assert say == PromptStep(Prompt("Bonjour", None, "Polly.Mathieu", "fr-FR", 2))
+    assert menu == MenuStep(
+        prompt=Prompt(None, "https://example.com/menu.mp3", None, None, 3),
+        options=(
+            MenuOption("1", ("ventes",), (ForwardStep("+15005550006", 30, "line"),)),
+            MenuOption(
+                "2",
+                (),
+                (
+                    RingStep(
+                        (Person("+15550000001", "Ana", 15, False),),
+                        strategy="in-turn",
+                        timeout=25,
+                        confirm=True,
+                        caller_id="line",
+                    ),
+                ),
+            ),
+            MenuOption(
+                "3",
+                (),
+                (
+                    VoicemailStep(
+                        Prompt("Message"), 60, True, ("+15550000091",), ("owner@example.com",), 30
+                    ),
+                ),
+            ),
+        ),
+        attempts=3,
+        timeout=9,
+    )
+    assert line.text_back == TextBack("Rappel", False, 0, 2)
+    assert (line.voice, line.language) == ("Polly.Celine", "fr-FR")
+    assert line.schedule.zone == ZoneInfo("Europe/Paris")
+    assert line.schedule.weekly is not None
+    assert line.schedule.weekly[0] == (ClockRange(540, 720),)
+
+
+def test_every_number_a_line_sends_to_with_its_pointer() -> None:
+    document = {
+        "name": "Main",
+        "open": [
+            {"forward": {"to": "+15005550006"}},
+            {
+                "menu": {
+                    "prompt": {"say": "x"},
+                    "options": {
+                        "1": {
+                            "steps": [
+                                {
+                                    "ring": {
+                                        "people": [
+                                            {"number": "+15550000001"},
+                                            {"number": "+15550000002"},
+                                        ]
+                                    }
+                                }
+                            ]
+                        }
+                    },
+                }
+            },
+        ],
+        "closed": [{"ring": {"people": [{"number": "+15550000003"}]}}],
+        "sms": {"forwardTo": "+15550000004"},
+    }
+    assert d.forwarding_targets(document) == [
+        ("/open/0/forward/to", "+15005550006"),
+        ("/open/1/menu/options/1/steps/0/ring/people/0/number", "+15550000001"),
+        ("/open/1/menu/options/1/steps/0/ring/people/1/number", "+15550000002"),
+        ("/closed/0/ring/people/0/number", "+15550000003"),
+        ("/sms/forwardTo", "+15550000004"),
+    ]
+    assert d.forwarding_targets({"name": "Quiet"}) == []
+
+
+@pytest.mark.parametrize(
+    ("day", "name"),
+    [
+        ("mon", "mon"),
+        ("tue", "tue"),
+        ("wed", "wed"),
+        ("thu", "thu"),
+        ("fri", "fri"),
+        ("sat", "sat"),
+        ("sun", "sun"),
+    ],
+)
+def test_a_day_given_twice_is_named(day: str, name: str) -> None:
+    document = {
+        **copy.deepcopy(MAIN_LINE),
+        "hours": {"mon-sun": ["09:00-10:00"], day: ["11:00-12:00"]},
+    }
+    assert problems(document) == [f"/hours/{day}: {name} is already given by mon-sun"]
+
+
+def test_an_override_in_full() -> None:
+    data = {
+        "state": "closed",
+        "until": "2026-12-24T17:00:00Z",
+        "setAt": "2026-12-24T09:00:00Z",
+        "reason": "staff party",
+    }
+    assert d.override_from(data) == Override(
+        State.CLOSED,
+        until=datetime(2026, 12, 24, 17, tzinfo=UTC),
+        set_at=datetime(2026, 12, 24, 9, tzinfo=UTC),
+        reason="staff party",
+    )
+    assert d.override_from({"state": "open"}) == Override(State.OPEN, None, None, None)
+    with pytest.raises(ValueError, match=r"^must be an ISO-8601 date and time with an offset\Z"):
+        d.parse_instant("2026-12-24T17:00:00")
+
+
+def test_holidays_as_the_line_holds_them() -> None:
+    line = d.parse_line(MAIN_LINE, NUMBER)[1]
+    assert line.schedule.holidays == (
+        Holiday(CalendarDay(2026, 12, 25), CalendarDay(2026, 12, 25), (), "Christmas"),
+        Holiday(
+            CalendarDay(2026, 12, 24),
+            CalendarDay(2026, 12, 24),
+            (ClockRange(510, 720),),
+            "Christmas Eve",
+        ),
+        Holiday(CalendarDay(None, 12, 31), CalendarDay(None, 1, 1), (), "New Year"),
+    )
 
 
 # --- instants, redirects, what a stored document may hold ---------------------------------------

@@ -8,6 +8,9 @@ finds exactly the first minute where a minute-by-minute walk sees the state flip
 
 from __future__ import annotations
 
+import os
+import time as clock
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -271,6 +274,62 @@ def test_ended_override_has_no_effect() -> None:
     assert h.state_at(line, utc("2026-12-01T09:00:00-05:00")) == (State.OPEN, Reason.HOURS, None)
 
 
+def _with(override: Override | None) -> h.Schedule:
+    return h.Schedule(zone=NEW_YORK, weekly=OFFICE.weekly, override=override)
+
+
+def test_every_status_in_full() -> None:
+    """State, reason, next change, next state and override: each field an owner reads."""
+    tuesday_ten = utc("2026-12-01T10:00:00-05:00")
+    assert h.status(_with(None), tuesday_ten) == h.LineStatus(
+        State.OPEN, Reason.HOURS, None, utc("2026-12-01T12:00:00-05:00"), State.CLOSED, None
+    )
+    # Until a time at which the schedule is in the other state: that time, then that state.
+    until_noon = Override(State.CLOSED, until=utc("2026-12-01T11:30:00-05:00"))
+    assert h.status(_with(until_noon), tuesday_ten) == h.LineStatus(
+        State.CLOSED,
+        Reason.OVERRIDE,
+        None,
+        utc("2026-12-01T11:30:00-05:00"),
+        State.OPEN,
+        until_noon,
+    )
+    # Until a time at which the schedule is in the same state: its next change after that.
+    until_lunch = Override(State.CLOSED, until=utc("2026-12-01T12:15:00-05:00"))
+    assert h.status(_with(until_lunch), tuesday_ten) == h.LineStatus(
+        State.CLOSED,
+        Reason.OVERRIDE,
+        None,
+        utc("2026-12-01T13:00:00-05:00"),
+        State.OPEN,
+        until_lunch,
+    )
+    # Until the next change, on a line that never changes: in force with no end.
+    always = h.Schedule(zone=NEW_YORK, weekly=None, override=Override(State.CLOSED))
+    assert h.status(always, tuesday_ten) == h.LineStatus(
+        State.CLOSED, Reason.OVERRIDE, None, None, None, Override(State.CLOSED)
+    )
+    assert h.status(h.Schedule(zone=NEW_YORK, weekly=None), tuesday_ten) == h.LineStatus(
+        State.OPEN, Reason.ALWAYS_OPEN
+    )
+
+
+def test_when_an_override_is_in_force_and_ends() -> None:
+    until = utc("2026-12-01T12:30:00-05:00")
+    timed = Override(State.CLOSED, until=until)
+    assert h.override_active(timed, until - timedelta(seconds=1))
+    assert not h.override_active(timed, until)
+    set_at = utc("2026-12-01T10:00:00-05:00")
+    open_ended = Override(State.CLOSED, set_at=set_at)
+    assert h.override_active(open_ended, set_at)
+    assert not h.override_active(open_ended, set_at - timedelta(seconds=1))
+    assert h.override_active(Override(State.CLOSED), set_at)  # no set_at: from now on
+    # Without `until`, it ends at the regular schedule's next change after it was set.
+    assert h.override_ends(_with(None), set_at) == utc("2026-12-01T12:00:00-05:00")
+    never = h.Schedule(zone=NEW_YORK, weekly=None)
+    assert h.override_ends(never, set_at) is None
+
+
 # --- properties across zones ------------------------------------------------------------------------
 
 ZONES = [
@@ -305,7 +364,8 @@ def clock_ranges(draw: st.DrawFn) -> ClockRange:
 @st.composite
 def schedules(draw: st.DrawFn) -> tuple[h.Schedule, datetime]:
     zone = ZoneInfo(draw(st.sampled_from(ZONES)))
-    has_hours = draw(st.booleans()) or True
+    # Some weeks with no hours at all (closed but on holidays with hours), most with some.
+    has_hours = draw(st.integers(0, 4)) > 0
     week = tuple(
         tuple(draw(st.lists(clock_ranges(), max_size=3))) if has_hours else () for _ in range(7)
     )
@@ -364,8 +424,11 @@ def oracle_open(schedule: h.Schedule, instant: datetime) -> bool:
     return any(a <= wall < b for a, b in spans(today - timedelta(days=1)))
 
 
+# `make mutation` runs these once per mutant of the hours rules (hundreds): fewer examples there.
 PROPERTY_SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25 if os.environ.get("HYPOTHESIS_PROFILE") == "mutation" else 120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
@@ -414,3 +477,30 @@ def test_override_until_next_change(
     else:
         assert reason is not Reason.OVERRIDE
         assert (effective is State.OPEN) == oracle_open(schedule, moment)
+
+
+@pytest.fixture
+def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_far_from_utc")
+def test_changes_are_in_utc_whatever_the_machine_s_zone() -> None:
+    friday_evening = utc("2026-12-04T18:00:00-05:00")
+    change = h.next_scheduled_change(OFFICE, friday_evening, friday_evening + timedelta(days=3))
+    assert change == (utc("2026-12-05T10:00:00-05:00"), State.OPEN)
+    assert change[0].tzinfo is UTC
+    status = h.status(OFFICE, friday_evening)
+    assert status.next_change is not None
+    assert status.next_change.tzinfo is UTC
+    # Across the autumn change (New York falls back on 1 November 2026).
+    autumn = h.next_scheduled_change(
+        OFFICE, utc("2026-10-31T15:00:00-04:00"), utc("2026-11-03T00:00:00-05:00")
+    )
+    assert autumn == (utc("2026-11-02T08:30:00-05:00"), State.OPEN)
+    assert h.state_at(OFFICE, utc("2026-11-02T08:30:00-05:00"))[0] is State.OPEN

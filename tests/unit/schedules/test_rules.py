@@ -3,7 +3,11 @@ recurrence (with DST changes in Europe/Paris and America/New_York), states."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import base64
+import hashlib
+import time as clock
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -508,3 +512,610 @@ def test_to_json_shapes() -> None:
     assert failed["error"] == {"code": 21211, "message": "bad"}
     retrying = s.to_json(id_row, {**due, "LastErrorCode": 20429, "LastErrorMessage": "busy"})
     assert retrying["lastError"] == {"code": 20429, "message": "busy"}
+
+
+# --- every row and answer in full (a property's name or value is part of the contract) -------
+
+
+def _recurring() -> tuple[s.NewSchedule, dict[str, object]]:
+    schedule = parse(id="r-1", timeZone="Europe/Paris", recurrence="0 9 * * 1-5")
+    return schedule, s.spec_properties(schedule, root="r-0", previous="r-0")
+
+
+SPEC = {
+    "Id": "r-1",
+    "To": FR_MOBILE,
+    "Body": "Hello",
+    "SendAt": utc(2026, 6, 2, 7),
+    "Root": "r-0",
+    "Home": "done-20260602",
+    "TimeZone": "Europe/Paris",
+    "Recurrence": "0 9 * * 1-5",
+    "Previous": "r-0",
+}
+DUE_KEYS = {"PartitionKey": "due-202606020705", "RowKey": "20260602T070500000Z-r-1"}
+
+
+def test_the_rows_of_a_schedule_in_full() -> None:
+    schedule, spec = _recurring()
+    assert spec == SPEC
+    assert s.spec_properties(parse(id="p-1")) == {
+        "Id": "p-1",
+        "To": FR_MOBILE,
+        "Body": "Hello",
+        "SendAt": utc(2026, 6, 2, 7),
+        "Root": "p-1",
+        "Home": "done-20260602",
+    }
+    due = s.new_due_entity(
+        spec,
+        schedule.send_at + timedelta(minutes=5),
+        intended_at=schedule.send_at,
+        created_at=NOW,
+        attempts=2,
+        tentative=True,
+        deferrals=1,
+        last_error=(20429, "busy"),
+    )
+    assert due == {
+        **DUE_KEYS,
+        **SPEC,
+        "Status": "pending",
+        "DueAt": utc(2026, 6, 2, 7, 5),
+        "IntendedAt": utc(2026, 6, 2, 7),
+        "Attempts": 2,
+        "Deferrals": 1,
+        "Tentative": True,
+        "CreatedAt": NOW,
+        "LastErrorCode": 20429,
+        "LastErrorMessage": "busy",
+    }
+    assert (
+        s.new_due_entity(
+            spec,
+            schedule.send_at,
+            intended_at=schedule.send_at,
+            created_at=NOW,
+            last_error=(None, "x" * 1200),
+        )["LastErrorMessage"]
+        == "x" * 1000
+    )
+    plain = s.new_due_entity(spec, schedule.send_at, intended_at=schedule.send_at, created_at=NOW)
+    assert (plain["Attempts"], plain["Deferrals"], plain["Tentative"]) == (0, 0, False)
+    assert "LastErrorCode" not in plain
+    assert "LastErrorMessage" not in plain
+    id_row = s.id_entity(schedule, due, created_at=NOW, root="r-0", previous="r-0")
+    assert id_row == {
+        "PartitionKey": "r-1",
+        "RowKey": "schedule",
+        **SPEC,
+        "Fingerprint": schedule.fingerprint(),
+        "DuePk": DUE_KEYS["PartitionKey"],
+        "DueRk": DUE_KEYS["RowKey"],
+        "CreatedAt": NOW,
+    }
+    claimed_at = NOW + timedelta(seconds=30)
+    claim = s.claim_changes(due, claim_id="c1", now=claimed_at, lease=timedelta(minutes=2))
+    assert claim == {
+        **DUE_KEYS,
+        "Status": "claimed",
+        "ClaimId": "c1",
+        "ClaimedAt": claimed_at,
+        "LeaseUntil": claimed_at + timedelta(minutes=2),
+        "ClaimCount": 1,
+        "Tentative": False,
+    }
+    claimed = {**due, **claim}
+    again = s.claim_changes(
+        claimed, claim_id="c2", now=NOW + timedelta(minutes=3), lease=timedelta(minutes=2)
+    )
+    assert (again["ClaimCount"], again["SendWindowStart"]) == (2, claimed_at)
+    assert "Tentative" not in again
+    done = s.done_entity(
+        claimed,
+        s.Outcome(
+            Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW + timedelta(minutes=1)
+        ),
+        finished_at=NOW + timedelta(minutes=2),
+        next_id="r-2",
+    )
+    assert done == {
+        "PartitionKey": "done-20260602",
+        "RowKey": "r-1",
+        "Status": "sent",
+        "Attempts": 2,
+        "FinishedAt": NOW + timedelta(minutes=2),
+        "ClaimId": "c1",
+        "MessageSid": "SM9",
+        "From": "+15017122661",
+        "SentAt": NOW + timedelta(minutes=1),
+        "Next": "r-2",
+    }
+    failed = s.done_entity(
+        due, s.Outcome(Status.FAILED, error_code=21211, error_message="y" * 1200), finished_at=NOW
+    )
+    assert failed == {
+        "PartitionKey": "done-20260602",
+        "RowKey": "r-1",
+        "Status": "failed",
+        "Attempts": 2,
+        "FinishedAt": NOW,
+        "ErrorCode": 21211,
+        "ErrorMessage": "y" * 1000,
+    }
+
+
+def test_the_fingerprint_is_the_sha256_of_the_canonical_request() -> None:
+    schedule, _ = _recurring()
+    canonical = (
+        '{"body":"Hello","recurrence":"0 9 * * 1-5","sendAt":"20260602T070000000Z",'
+        '"timeZone":"Europe/Paris","to":"+33612345678"}'
+    )
+    assert schedule.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
+    accented = parse(body="Café ☕")
+    assert (
+        accented.fingerprint()
+        == hashlib.sha256(
+            (
+                '{"body":"Café ☕","recurrence":null,"sendAt":"20260602T070000000Z",'
+                '"timeZone":null,"to":"+33612345678"}'
+            ).encode()
+        ).hexdigest()
+    )
+
+
+def test_an_outcome_on_a_due_row_in_full_and_back() -> None:
+    sent = s.Outcome(
+        Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW, error_code=None
+    )
+    assert s.outcome_properties(sent) == {
+        "OutcomeStatus": "sent",
+        "OutcomeSid": "SM9",
+        "OutcomeFrom": "+15017122661",
+        "OutcomeSentAt": NOW,
+    }
+    assert s.outcome_from_row(s.outcome_properties(sent)) == sent
+    failed = s.Outcome(Status.FAILED, error_code=21211, error_message="z" * 1200)
+    assert s.outcome_properties(failed) == {
+        "OutcomeStatus": "failed",
+        "OutcomeErrorCode": 21211,
+        "OutcomeErrorMessage": "z" * 1000,
+    }
+    assert s.outcome_from_row(s.outcome_properties(failed)) == s.Outcome(
+        Status.FAILED, error_code=21211, error_message="z" * 1000
+    )
+    # What a hand-edited or older row may hold is read safely.
+    assert s.outcome_from_row({"OutcomeStatus": "bogus"}) is None
+    assert s.outcome_from_row({"OutcomeStatus": "claimed"}) is None
+    odd = {"OutcomeStatus": "failed", "OutcomeErrorCode": "21211", "OutcomeSentAt": "today"}
+    assert s.outcome_from_row(odd) == s.Outcome(Status.FAILED)
+
+
+def test_the_answers_of_the_operator_api_in_full() -> None:
+    schedule, spec = _recurring()
+    due = s.new_due_entity(
+        spec,
+        schedule.send_at + timedelta(minutes=5),
+        intended_at=schedule.send_at,
+        created_at=NOW,
+        attempts=2,
+        last_error=(20429, "busy"),
+    )
+    id_row = s.id_entity(schedule, due, created_at=NOW, root="r-0", previous="r-0")
+    shown = {
+        "id": "r-1",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "timeZone": "Europe/Paris",
+        "recurrence": "0 9 * * 1-5",
+        "root": "r-0",
+        "previous": "r-0",
+        "attempts": 2,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+    }
+    assert s.to_json(id_row, due) == {
+        **shown,
+        "status": "pending",
+        "nextAttemptAt": "2026-06-02T07:05:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+        "lastError": {"code": 20429, "message": "busy"},
+    }
+    claimed_at = NOW + timedelta(seconds=30)
+    claimed = {**due, **s.claim_changes(due, claim_id="c", now=claimed_at, lease=timedelta(1))}
+    assert s.to_json(id_row, claimed) == {
+        **shown,
+        "status": "claimed",
+        "nextAttemptAt": "2026-06-02T07:05:00.000Z",
+        "updatedAt": "2026-06-01T12:00:30.000Z",
+    }
+    done = s.done_entity(
+        claimed,
+        s.Outcome(Status.SENT, message_sid="SM9", from_="+15017122661", sent_at=NOW),
+        finished_at=NOW + timedelta(minutes=2),
+        next_id="r-2",
+    )
+    assert s.to_json(id_row, done) == {
+        **shown,
+        "status": "sent",
+        "next": "r-2",
+        "sid": "SM9",
+        "from": "+15017122661",
+        "sentAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:02:00.000Z",
+    }
+    failed = s.done_entity(due, s.Outcome(Status.FAILED, error_message="no route"), finished_at=NOW)
+    assert s.to_json(id_row, failed)["error"] == {"code": None, "message": "no route"}
+    # No state row yet: pending, no attempts, updated when created; the root is itself.
+    first = parse(id="p-1")
+    first_due = s.new_due_entity(
+        s.spec_properties(first), first.send_at, intended_at=first.send_at, created_at=NOW
+    )
+    alone = s.to_json(s.id_entity(first, first_due, created_at=NOW), None)
+    assert alone == {
+        "id": "p-1",
+        "status": "pending",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "attempts": 0,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+    }
+    on_time = s.to_json(s.id_entity(first, first_due, created_at=NOW), first_due)
+    assert "nextAttemptAt" not in on_time
+    assert "lastError" not in on_time
+    updated_by_state = {**first_due, "CreatedAt": NOW + timedelta(hours=1)}
+    assert (
+        s.to_json(s.id_entity(first, first_due, created_at=NOW), updated_by_state)["updatedAt"]
+        == "2026-06-01T13:00:00.000Z"
+    )
+
+
+RESERVED = (
+    "ids containing @ or starting with due-, done-, csv-, sch-, sys- are reserved for ids the app"
+    " derives"
+)
+ABSENT = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message", "code"),
+    [
+        ({"colour": "red"}, "colour", "unknown field 'colour'", "unknown_field"),
+        ({"id": ""}, "id", "id must be a non-empty string", "invalid_field"),
+        ({"id": 7}, "id", "id must be a non-empty string", "invalid_field"),
+        (
+            {"id": "a" * 129},
+            "id",
+            "id must be 1 to 128 printable characters without spaces",
+            "invalid_field",
+        ),
+        (
+            {"id": "has space"},
+            "id",
+            "id must be 1 to 128 printable characters without spaces",
+            "invalid_field",
+        ),
+        ({"id": "a/b"}, "id", "id may not contain / \\ # or ?", "invalid_field"),
+        ({"id": "rec1@20261201T0832Z"}, "id", RESERVED, "invalid_field"),
+        ({"id": "CSV-1"}, "id", RESERVED, "invalid_field"),
+        ({"to": ABSENT}, "to", "to is required (an E.164 phone number)", "invalid_field"),
+        ({"to": "  "}, "to", "to is required (an E.164 phone number)", "invalid_field"),
+        (
+            {"to": "5551234"},
+            "to",
+            "to must be an E.164 phone number such as +15558675310",
+            "invalid_field",
+        ),
+        ({"body": ABSENT}, "body", "body is required (the text to send)", "invalid_field"),
+        ({"body": " "}, "body", "body is required (the text to send)", "invalid_field"),
+        ({"body": "a\ud800b"}, "body", "body must be valid Unicode text", "invalid_field"),
+        ({"body": "x" * 1601}, "body", "body must be at most 1600 characters", "invalid_field"),
+        (
+            {"sendAt": ABSENT},
+            "sendAt",
+            "sendAt is required (ISO-8601 with a UTC offset)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "  "},
+            "sendAt",
+            "sendAt is required (ISO-8601 with a UTC offset)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "tomorrow"},
+            "sendAt",
+            "sendAt must be an ISO-8601 date and time such as 2026-03-30T09:00:00+02:00",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "2026-06-02T09:00:00"},
+            "sendAt",
+            "sendAt must include a UTC offset (Z or +hh:mm)",
+            "invalid_field",
+        ),
+        (
+            {"sendAt": "2026-05-30T09:00:00Z"},
+            "sendAt",
+            "sendAt is further in the past than SMS_MAX_LATENESS allows",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": "Mars/Olympus"},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": 3},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        (
+            {"timeZone": "../etc"},
+            "timeZone",
+            "timeZone must be an IANA time zone such as Europe/Paris",
+            "invalid_field",
+        ),
+        ({"recurrence": ""}, "recurrence", "recurrence must be a cron expression", "invalid_field"),
+        ({"recurrence": 5}, "recurrence", "recurrence must be a cron expression", "invalid_field"),
+        (
+            {"recurrence": "0 9 * *"},
+            "recurrence",
+            "recurrence must be a five-field cron expression (minute hour day month weekday), e.g."
+            " '0 9 * * *'",
+            "invalid_field",
+        ),
+        (
+            {"recurrence": "0 99 * * *"},
+            "recurrence",
+            "recurrence is not a valid cron expression",
+            "invalid_field",
+        ),
+    ],
+)
+def test_each_refused_create_in_full(
+    change: dict[str, object], field: str, message: str, code: str
+) -> None:
+    data: dict[str, object] = {
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T09:00:00+02:00",
+    }
+    data.update(change)
+    with pytest.raises(s.ScheduleInputError) as raised:
+        s.parse_new_schedule(
+            {k: v for k, v in data.items() if v is not ABSENT}, now=NOW, max_lateness=LATENESS
+        )
+    error = raised.value
+    assert (error.field, error.message, str(error), error.code) == (field, message, message, code)
+
+
+def test_a_body_that_is_not_an_object_is_refused_as_a_whole() -> None:
+    with pytest.raises(s.ScheduleInputError) as raised:
+        s.parse_new_schedule(["not a dict"], now=NOW, max_lateness=LATENESS)
+    assert (raised.value.field, raised.value.message, raised.value.code) == (
+        None,
+        "the body must be a JSON object",
+        "invalid_field",
+    )
+
+
+def test_a_create_at_the_limits_is_accepted_as_given() -> None:
+    at_limit = s.parse_new_schedule(
+        {
+            "id": "a" * 128,
+            "to": f" {FR_MOBILE} ",
+            "body": "x" * 1600,
+            "sendAt": (NOW - LATENESS).isoformat().replace("+00:00", "z"),
+            "timeZone": " Europe/Paris ",
+            "recurrence": "  @DAILY ",
+        },
+        now=NOW,
+        max_lateness=LATENESS,
+    )
+    assert at_limit == s.NewSchedule(
+        id="a" * 128,
+        to=FR_MOBILE,
+        body="x" * 1600,
+        send_at=NOW - LATENESS,
+        time_zone="Europe/Paris",
+        recurrence="@daily",
+    )
+    spaced = s.parse_new_schedule(
+        {
+            "to": FR_MOBILE,
+            "body": "Hi",
+            "sendAt": "2026-06-02T09:00:00+02:00",
+            "recurrence": "0  9 * *  1",
+        },
+        now=NOW,
+        max_lateness=LATENESS,
+        new_id=lambda: "sch-x",
+    )
+    assert (spaced.id, spaced.recurrence, spaced.time_zone) == ("sch-x", "0 9 * * 1", None)
+
+
+def test_the_due_queries_in_full() -> None:
+    now = datetime(2026, 6, 1, 12, 0, 30, 250_000, tzinfo=UTC)
+    assert s.due_queries(now) == [
+        (
+            "PartitionKey ge @low and PartitionKey lt @current",
+            {"low": "due-", "current": "due-202606011200"},
+        ),
+        (
+            "PartitionKey eq @current and RowKey le @high",
+            {"current": "due-202606011200", "high": "20260601T120030250Z~"},
+        ),
+    ]
+
+
+def test_rows_at_their_instant_exactly() -> None:
+    pending = {"Status": "pending", "DueAt": NOW}
+    assert s.classify_row(pending, NOW) is s.RowKind.READY
+    assert s.classify_row(pending, NOW - timedelta(microseconds=1)) is s.RowKind.NOT_DUE
+    claimed = {"Status": "claimed", "LeaseUntil": NOW}
+    assert s.classify_row(claimed, NOW) is s.RowKind.CLAIMED_EXPIRED
+    assert s.classify_row(claimed, NOW - timedelta(microseconds=1)) is s.RowKind.CLAIMED_LIVE
+
+
+def test_a_reclaim_of_a_row_with_no_claim_time_starts_its_window_now() -> None:
+    row = {"PartitionKey": "due-1", "RowKey": "r", "Status": "claimed", "ClaimCount": 1}
+    later = NOW + timedelta(minutes=5)
+    changes = s.claim_changes(row, claim_id="c", now=later, lease=timedelta(minutes=2))
+    assert changes["SendWindowStart"] == later
+    assert s.send_window_start({"ClaimedAt": "yesterday"}) is None
+
+
+def test_a_done_row_of_a_row_never_attempted_says_zero_attempts() -> None:
+    row = {"Home": "done-20260602", "Id": "x"}
+    done = s.done_entity(row, s.Outcome(Status.EXPIRED), finished_at=NOW)
+    assert done["Attempts"] == 0
+
+
+def test_a_final_state_goes_nowhere_and_unknown_words_nowhere_either() -> None:
+    for final in ("sent", "failed", "expired", "skipped-opted-out", "cancelled"):
+        assert not s.can_transition(final, "claimed")
+    assert not s.can_transition("bogus", "claimed")
+    assert not s.can_transition("pending", "bogus")
+
+
+def test_a_hand_written_send_at_is_shown_as_written() -> None:
+    first = parse(id="p-1")
+    due = s.new_due_entity(
+        s.spec_properties(first), first.send_at, intended_at=first.send_at, created_at=NOW
+    )
+    id_row = {**s.id_entity(first, due, created_at=NOW), "SendAt": "2026-06-02 09:00"}
+    assert s.to_json(id_row, due)["sendAt"] == "2026-06-02 09:00"
+
+
+def test_send_or_wait_for_the_recipient_s_zone() -> None:
+    quiet = NIGHT
+    at_night_in_paris = datetime(2026, 6, 1, 21, 30, tzinfo=UTC)  # 23:30 in Paris
+    decided = s.decide(
+        now=at_night_in_paris,
+        intended_at=at_night_in_paris,
+        to=IDAHO,
+        time_zone="Europe/Paris",
+        max_lateness=LATENESS,
+        quiet=quiet,
+    )
+    assert decided == s.Decision(Action.DEFER, datetime(2026, 6, 2, 6, 0, tzinfo=UTC))
+    by_number = s.decide(
+        now=at_night_in_paris,
+        intended_at=at_night_in_paris,
+        to=IDAHO,
+        time_zone=None,
+        max_lateness=LATENESS,
+        quiet=quiet,
+    )
+    assert by_number == s.Decision(Action.SEND)  # 15:30 in Idaho
+    assert s.decide(
+        now=NOW, intended_at=NOW, to=IDAHO, time_zone=None, max_lateness=LATENESS, quiet=None
+    ) == s.Decision(Action.SEND, None)
+
+
+def test_the_next_occurrence_is_strictly_after() -> None:
+    nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # 09:00 in Paris
+    assert s.next_occurrence("0 9 * * *", PARIS, nine) == nine + timedelta(days=1)
+    assert s.next_occurrence("0 9 * * *", PARIS, nine - timedelta(seconds=1)) == nine
+
+
+@pytest.fixture
+def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_far_from_utc")
+def test_instants_are_in_utc_whatever_the_machine_s_zone() -> None:
+    spring = date(2026, 3, 29)  # Paris skips 02:00-03:00
+    for moment in (
+        s.local_wall_time_to_utc(date(2026, 6, 2), time(9, 0), PARIS),
+        s.local_wall_time_to_utc(spring, time(2, 30), PARIS),
+        s.next_occurrence("0 9 * * *", PARIS, NOW),
+        s.quiet_until(datetime(2026, 6, 1, 21, 30, tzinfo=UTC), (PARIS,), NIGHT),
+    ):
+        assert moment is not None
+        assert moment.tzinfo is UTC, moment
+    assert s.local_wall_time_to_utc(spring, time(2, 30), PARIS) == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC
+    )
+
+
+# --- the listing of pending schedules ----------------------------------------------------------
+
+
+def test_the_pending_listing_reads_due_rows_only_in_the_order_due() -> None:
+    assert s.pending_filter() == (
+        "PartitionKey ge @low and PartitionKey lt @high",
+        {"high": s.DUE_END},
+    )
+    assert s.listed({"Status": "pending"})
+    assert s.listed({"Status": "claimed"})
+    assert not s.listed({"Status": "moved"})
+    assert not s.listed({"Status": "cancelled"})
+
+
+def test_a_listing_cursor_round_trips_and_a_forged_one_is_refused() -> None:
+    row = {"PartitionKey": "due-202606020700", "RowKey": "20260602T070000000Z-r|1"}
+    cursor = s.encode_list_cursor(row)
+    assert cursor == base64.urlsafe_b64encode(b"due-202606020700|20260602T070000000Z-r|1").decode(
+        "ascii"
+    )
+    assert s.decode_list_cursor(f" {cursor} ") == (
+        "due-202606020700",
+        "20260602T070000000Z-r|1",
+    )
+    for forged in (
+        "",
+        "%%%",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"done-20260602|r").decode(),
+        base64.urlsafe_b64encode(b"due-202606020700").decode(),
+        base64.urlsafe_b64encode(b"due-202606020700|").decode(),
+        "ünïcode",
+    ):
+        with pytest.raises(s.ScheduleInputError) as raised:
+            s.decode_list_cursor(forged)
+        assert (raised.value.field, raised.value.message) == (
+            "cursor",
+            "is not a cursor this listing returned",
+        )
+
+
+def test_a_pending_schedule_from_its_due_row_alone() -> None:
+    schedule, spec = _recurring()
+    due = s.new_due_entity(
+        spec, schedule.send_at, intended_at=schedule.send_at, created_at=NOW, attempts=1
+    )
+    assert s.pending_json(due) == {
+        "id": "r-1",
+        "status": "pending",
+        "to": FR_MOBILE,
+        "body": "Hello",
+        "sendAt": "2026-06-02T07:00:00.000Z",
+        "timeZone": "Europe/Paris",
+        "recurrence": "0 9 * * 1-5",
+        "root": "r-0",
+        "previous": "r-0",
+        "attempts": 1,
+        "createdAt": "2026-06-01T12:00:00.000Z",
+        "updatedAt": "2026-06-01T12:00:00.000Z",
+    }
+
+
+def test_the_spec_of_any_row_leaves_out_the_empty() -> None:
+    _, spec = _recurring()
+    due = s.new_due_entity(spec, NOW, intended_at=NOW, created_at=NOW)
+    assert s.copy_spec(due) == spec
+    assert s.copy_spec({**due, "TimeZone": "", "Previous": None}) == {
+        k: v for k, v in spec.items() if k not in ("TimeZone", "Previous")
+    }

@@ -3,6 +3,7 @@ record says about whether anybody took it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,6 +118,14 @@ def test_skips_say_why(fields: dict[str, Any], reason: str) -> None:
     assert rules.decide(missed(**fields), LINE) == Verdict(False, reason)
 
 
+def test_a_call_exactly_the_minimum_length_gets_a_text() -> None:
+    """`minSeconds` is the shortest call that counts: one second less is skipped, the minimum
+    itself is not (the boundary is where `<` and `<=` differ)."""
+    assert rules.decide(missed(CallDuration=5), LINE) == rules.SEND
+    assert rules.decide(missed(CallDuration=4), LINE) == rules.skip("call shorter than 5 s")
+    assert rules.decide(missed(CallDuration=0), line({"minSeconds": 0})) == rules.SEND
+
+
 def test_own_blocked_and_not_allowed_callers() -> None:
     assert rules.decide(missed(), LINE, own_numbers={MOBILE}) == rules.skip("one of our numbers")
     blocked = line({}, callers={"blocked": [MOBILE]})
@@ -147,3 +156,74 @@ def test_the_record_says_sent_or_skipped_once() -> None:
     assert LINE.text_back is not None
     window = Policy(1, timedelta(hours=LINE.text_back.window_hours))
     assert window_words(window) == "texted within 24 h"
+
+
+def test_the_number_called_is_one_of_ours_even_when_the_line_has_none() -> None:
+    # A default line knows no number of its own: the record's `To` is the one called.
+    assert rules.decide(missed(From=LINE_NUMBER, To=LINE_NUMBER), line({})) == rules.skip(
+        "one of our numbers"
+    )
+    other = missed(From="+447911123457", To="+447911123457")
+    assert rules.decide(other, line({})) == rules.skip("one of our numbers")
+
+
+def test_a_recording_known_by_its_url_alone_is_a_voicemail() -> None:
+    quiet = line({"afterVoicemail": False})
+    by_url = missed(RecordingUrl="https://api.twilio.com/recordings/RE1", RecordingDuration=9)
+    assert rules.left_voicemail(by_url)
+    assert rules.decide(by_url, quiet) == rules.skip("left a voicemail")
+    assert not rules.left_voicemail(missed())
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("+", "not a phone number"),  # passes the shape check, phonenumbers cannot parse it
+        ("+882", "not a phone number"),
+        ("+88812345678901", "company number"),  # a UAN of the UN's OCHA
+        ("+80812345678", "shared-cost number"),
+    ],
+)
+def test_numbers_that_are_not_mobiles_say_so(number: str, problem: str) -> None:
+    assert rules.number_problem(number) == problem
+
+
+@pytest.mark.parametrize(
+    ("taken_by", "reached"),
+    [("", False), ("null", False), ("{}", False), ('{"name": "Ann"}', True)],
+)
+def test_an_empty_taken_by_is_nobody(taken_by: str, reached: bool) -> None:
+    record = missed(Reached=None, DialOutcome="no-answer", TakenByJson=taken_by)
+    assert rules.reached(record) is reached
+
+
+def test_a_skipped_text_back_names_no_schedule() -> None:
+    change = rules.record_change({}, rules.skip("landline"), "sys-textback-x", NOW)
+    assert change == {"TextBack": "skipped (landline)", "TextBackAt": NOW}
+
+
+def test_the_schedule_id_is_the_call_sid_or_a_hash_of_it() -> None:
+    assert rules.schedule_id("CA" + "1" * 32) == "sys-textback-CA" + "1" * 32
+    assert rules.schedule_id("A" * 64) == "sys-textback-" + "A" * 64
+    assert rules.schedule_id("a" * 64) == "sys-textback-" + "a" * 64
+    hashed = rules.schedule_id("A" * 65)
+    assert hashed == "sys-textback-" + hashlib.sha256(b"A" * 65).hexdigest()[:32]
+    assert rules.schedule_id("CA/1") == "sys-textback-" + hashlib.sha256(b"CA/1").hexdigest()[:32]
+
+
+def test_the_line_of_a_call_is_its_line_else_the_number_called() -> None:
+    assert rules.line_number({"Line": " +15017122662 ", "To": LINE_NUMBER}) == "+15017122662"
+    assert rules.line_number({"Line": "", "To": f" {LINE_NUMBER}"}) == LINE_NUMBER
+    assert rules.line_number({"To": None}) == ""
+
+
+def test_a_call_of_unknown_length_counts_as_zero_seconds() -> None:
+    one_second = line({"minSeconds": 1})
+    assert rules.decide(missed(CallDuration=None), one_second) == rules.skip(
+        "call shorter than 1 s"
+    )
+    assert rules.decide(missed(CallDuration="n/a"), line({"minSeconds": 0})) == rules.SEND
+
+
+def test_a_number_phonenumbers_cannot_read_is_not_a_phone_number() -> None:
+    assert rules.number_problem("+999123456") == "not a phone number"  # no such country code

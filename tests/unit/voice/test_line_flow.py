@@ -249,6 +249,23 @@ def test_ring_in_turn_one_at_a_time_then_the_next_step() -> None:
     assert last.change.fields["Reached"] is False
 
 
+def test_ring_in_turn_reaches_the_last_person_before_the_next_step() -> None:
+    """After the second of three people does not answer, the third is rung (not the voicemail):
+    every person of an in-turn group gets their turn, the last one too."""
+    line = ring_line("in-turn")
+    at = voice.parse_position("open.0", hop=2)
+    nobody = call(DialCallStatus="no-answer", CallStatus="in-progress")
+    third = voice.dial_complete(nobody, settings(), line, at, 1, {})
+    assert third.handling == "ring"
+    dial = root(third.twiml)[0]
+    assert dial.tag == "Dial"
+    assert [n.text for n in dial] == [CEC]
+    assert query(dial.attrib["action"]) == {"at": "open.0", "turn": "2", "hop": "2"}
+    assert "Record" not in names(third.twiml)
+    assert third.change is not None
+    assert "Reached" not in third.change.fields
+
+
 def test_whisper_asks_for_one_and_declines_without_it() -> None:
     line = ring_line()
     at = voice.parse_position("open.0", hop=2)
