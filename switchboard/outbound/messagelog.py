@@ -22,7 +22,8 @@ MessageLog table:
     RowKey       = ``<inverted milliseconds, 14 digits>-<record id>``  (newest first)
 
 with `Id` (the record), `Direction`, `At`, `From`, `To`, `Body`, `NumMedia`, `Purpose`,
-`Origin`. A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
+`Origin`, and on an inbound text what it did (`Reminder`, `Response`: the reminder it answered
+and what the answer means). A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
 first hyphen after ``conv-`` separates the pair. Inbound texts get a row (line = `To`, other
 party = `From`), and so does every text the app sends (line = the sender, other party = `To`),
 including the answers the SMS webhook sends in its TwiML (`Id` = the inbound message they
@@ -320,11 +321,14 @@ def record_inbound(
     received_at: datetime,
     steps: Sequence[str] = (),
     answers: Sequence[Answer] = (),
+    outcome: Mapping[str, Any] | None = None,
 ) -> bool:
     """Record an incoming message (`fields`: its properties) with its step markers, its day
     index row and its conversation rows: its own, and the answers of its TwiML that go back to
     `party` (one transaction: they share the partition); an answer to someone else (a forward)
-    gets a row in that conversation. False when it was already recorded (a Twilio retry)."""
+    gets a row in that conversation. `outcome`: what the text did, kept on its own conversation
+    row so a view of the conversation shows it (the reminder it answered: `Reminder`,
+    `Response`). False when it was already recorded (a Twilio retry)."""
     if not store.create(record_id, dict(fields), created=received_at, steps=steps):
         return False
     same: list[Entity] = []
@@ -340,6 +344,7 @@ def record_inbound(
         media=int(fields.get("NumMedia") or 0),
     )
     if inbound is not None:
+        inbound.update(outcome or {})
         same.append(inbound)
     others: list[Entity] = []
     for n, answer in enumerate(answers, start=1):

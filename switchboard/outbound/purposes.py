@@ -54,6 +54,10 @@ class Purpose(StrEnum):
     SIGN_IN_CODE = "sign-in-code"
     #: A call back to a caller who left a call queue.
     CALLBACK = "callback"
+    #: The answer to a customer's reply to a reminder ("C" → "Thanks, see you then.").
+    REMINDER_ANSWER = "reminder-answer"
+    #: A line's people told that a customer answered a reminder (a cancellation).
+    REMINDER_NOTICE = "reminder-notice"
     #: Sent now by an operator (`POST /api/messages`, `python -m switchboard sms send`).
     OPERATOR = "operator"
     #: A schedule the operator made (`POST /api/sms/schedules`, CSV import).

@@ -225,14 +225,17 @@ class Outbound:
 
     # --- automatic texts -----------------------------------------------------------------------
 
-    def settle(self, subject: str, line: str, decide: Decide[T]) -> Settled[T]:
+    def settle(
+        self, subject: str, line: str, decide: Decide[T], first: SenderState | None = None
+    ) -> Settled[T]:
         """Read the subject's state on `line`, `decide` (pure: a result, the tallies it
         changes, the sent digests to keep or None), write the change under the row's ETag; on a
-        lost race read and decide again. Raises `Contended` after every round lost, and
-        storage errors (the caller refuses: fail closed)."""
+        lost race read and decide again. `first`: the state as the caller just read it (the
+        first round decides on it without reading). Raises `Contended` after every round lost,
+        and storage errors (the caller refuses: fail closed)."""
         store = self.subjects(self.settings)
         for _ in range(5):
-            state = store.load(subject, line)
+            state, first = first or store.load(subject, line), None
             result, changed, sent = decide(state)
             if not changed and sent is None:
                 return Settled(result, state)

@@ -12,7 +12,10 @@ opt-out, so the windows add no read). Properties per purpose (`AutoReply`, `Help
 `UpdatedAt`. Written under the row's ETag (insert when absent, merge with `If-Match`): two
 instances answering the same subject at once cannot both send; the loser reads and decides
 again (`save` answers None). When storage cannot be read, nothing automatic goes out (the
-line's budget cannot be known either): the outbound policy fails closed.
+line's budget cannot be known either): the outbound policy fails closed. Other rows a capability
+keeps in the subject's partition come back with the same query when `load` is asked for them
+(`also`: the reminders awaiting the subject's reply, `switchboard.schedules.replies`), so a
+webhook that reads the partition anyway reads them for nothing.
 
 Budget rows (`BudgetStore`), one per line, all in one partition so that `GET /api/health`
 reads every line's in one query: PartitionKey = ``budget``, RowKey = the line's number.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -141,6 +144,8 @@ class SenderState:
     #: The subject row's ETag (None: no row yet); with `stored=False`: not read from storage.
     etag: str | None = None
     stored: bool = True
+    #: The other rows of the partition `load` was asked for (`also`), by RowKey, as read.
+    rows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def tally(self, purpose: Purpose) -> Tally:
         """The tally of `purpose` (empty when none)."""
@@ -163,25 +168,36 @@ class SubjectStore:
         """The store on the OptOut table."""
         return cls(tables.get_table(settings.table_opt_out, settings))
 
-    def load(self, subject: str, line: str) -> SenderState:
-        """The subject's opt-out and its row for `line`: one partition query (≤ 2 rows)."""
+    def load(self, subject: str, line: str, also: Sequence[str] = ()) -> SenderState:
+        """The subject's opt-out, its row for `line` and the rows `also` names: one partition
+        query (at most 2 + len(also) rows)."""
         key = optout.normalise_number(subject)
         row = subject_row(line)
         if not (records.is_valid_key(key) and records.is_valid_key(row)):
             return SenderState(key, line)
+        extra = [k for k in dict.fromkeys(also) if records.is_valid_key(k) and k != row]
         opt_out: OptOutRecord | None = None
         found: Mapping[str, Any] | None = None
+        rows: dict[str, Mapping[str, Any]] = {}
         # The SDK binds a parameter only when whitespace surrounds it: "( ... @row )".
-        query = "PartitionKey eq @pk and ( RowKey eq @optout or RowKey eq @row )"
-        for entity in tables.query(
-            self.table, query, {"pk": key, "optout": optout.ROW_KEY, "row": row}
-        ):
+        wanted = " or ".join(
+            [
+                "RowKey eq @optout",
+                "RowKey eq @row",
+                *(f"RowKey eq @also{n}" for n in range(len(extra))),
+            ]
+        )
+        parameters = {"pk": key, "optout": optout.ROW_KEY, "row": row}
+        parameters.update({f"also{n}": k for n, k in enumerate(extra)})
+        for entity in tables.query(self.table, f"PartitionKey eq @pk and ( {wanted} )", parameters):
             if entity.get("RowKey") == optout.ROW_KEY:
                 opt_out = optout.from_entity(dict(entity))
             elif entity.get("RowKey") == row:
                 found = entity
+            else:
+                rows[str(entity.get("RowKey"))] = entity
         if found is None:
-            return SenderState(key, line, opt_out)
+            return SenderState(key, line, opt_out, rows=rows)
         return SenderState(
             key,
             line,
@@ -189,6 +205,7 @@ class SubjectStore:
             {p: tally_from(found, p) for p in Purpose if f"{prefix(p)}Since" in found},
             _digests(found.get("Sent")),
             tables.etag_of(found),
+            rows=rows,
         )
 
     def save(

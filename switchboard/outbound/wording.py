@@ -14,6 +14,8 @@ this wording (`switchboard.outbound.windows.is_echo`).
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
   line's automatic texts paused;
 - `sign_in_code`: an inbox sign-in code (by SMS or e-mail).
+- `reminder_answer`, `reminder_notice`: the answer to a customer's reply to a reminder (when
+  the reminder names none), and the note to the line's people that a customer answered one.
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
 """
@@ -205,3 +207,25 @@ def sign_in_code(code: str, minutes: int) -> str:
         f"{code} is your Switchboard inbox code. It works once, for {minutes} minutes. "
         "If you did not ask for it, ignore this message."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Replies to reminders (Purpose.REMINDER_ANSWER, Purpose.REMINDER_NOTICE)
+
+#: The answers to the meanings most reminders use; any other: `reminder_answer`'s own words.
+REMINDER_ANSWERS = {
+    "confirmed": "Thanks, you are confirmed. See you then.",
+    "cancelled": "Thanks for letting us know: it is cancelled.",
+    "canceled": "Thanks for letting us know: it is canceled.",
+}
+
+
+def reminder_answer(means: str) -> str:
+    """The text back to a customer whose reply to a reminder meant `means` (a reminder's own
+    `answer` replaces it)."""
+    return REMINDER_ANSWERS.get(means.lower(), f"Thanks, we have your answer: {means}.")
+
+
+def reminder_notice(customer: str, key: str, means: str, schedule_id: str, reminder: str) -> str:
+    """What a line's people get when a customer answers a reminder: who, what, to which."""
+    return fit(f'{customer} replied {key} ({means}) to reminder {schedule_id}: "{reminder}"')
