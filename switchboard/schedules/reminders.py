@@ -165,7 +165,7 @@ def take_reply(
         )
         return Taken()
     now = records.utcnow()
-    found = _find(trip.rows, word, now)
+    found = _find(trip.rows, word, now, text.sid)
     if found is None:
         return Taken(None, trip.sender, trip.reads)
     row, match = found
@@ -182,11 +182,13 @@ def take_reply(
     return Taken(answered, trip.sender, trip.reads)
 
 
-def _find(rows: Mapping[str, Any], word: str, now: datetime) -> tuple[dict[str, Any], Match] | None:
+def _find(
+    rows: Mapping[str, Any], word: str, now: datetime, sid: str
+) -> tuple[dict[str, Any], Match] | None:
     """The row and reminder the word answers: the most recent outstanding one of any row."""
     best: tuple[dict[str, Any], Match] | None = None
     for row in rows.values():
-        match = reply_rules.find(reply_rules.index_entries(row), word, now)
+        match = reply_rules.find(reply_rules.index_entries(row), word, now, sid)
         if match is not None and (best is None or match.entry.sent_at > best[1].entry.sent_at):
             best = (row, match)
     return best

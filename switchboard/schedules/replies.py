@@ -124,11 +124,11 @@ def parse_replies(value: object, name: str = "replies") -> tuple[Choice, ...]:
 
 
 def _key(raw: str, where: str) -> str:
-    if not KEY.fullmatch(raw):
-        raise RepliesError(
-            where, f"a reply must be 1 to {MAX_KEY_CHARS} letters or digits, such as C or YES1"
-        )
     key = raw.upper()
+    if not KEY.fullmatch(raw) and key not in RESERVED_KEYWORDS:
+        raise RepliesError(
+            where, f"a reply must be 1 to {MAX_KEY_CHARS} letters or digits, such as C or Y1"
+        )
     if key in RESERVED_KEYWORDS:
         raise RepliesError(
             where,
@@ -300,9 +300,10 @@ class Outstanding:
     #: The MessageSid of the reply that answered it (None: not answered).
     responded: str | None = None
 
-    def takes(self, word: str, now: datetime) -> Choice | None:
-        """The choice `word` makes, when this reminder is outstanding at `now`."""
-        if self.responded is not None or now >= self.until:
+    def takes(self, word: str, now: datetime, sid: str | None = None) -> Choice | None:
+        """The choice `word` makes, when this reminder is outstanding at `now` (or was answered
+        by the message `sid` itself: Twilio retrying it)."""
+        if (self.responded is not None and self.responded != sid) or now >= self.until:
             return None
         return next((c for c in self.choices if c.key == word), None)
 
@@ -386,12 +387,15 @@ class Match:
     choice: Choice
 
 
-def find(entries: Sequence[Outstanding], word: str | None, now: datetime) -> Match | None:
-    """The most recent outstanding reminder that takes `word` (None: an ordinary text)."""
+def find(
+    entries: Sequence[Outstanding], word: str | None, now: datetime, sid: str | None = None
+) -> Match | None:
+    """The most recent outstanding reminder that takes `word` (None: an ordinary text); a
+    reminder the message `sid` answered already counts as outstanding for it (a retry)."""
     if word is None:
         return None
     for entry in sorted(entries, key=lambda e: e.sent_at, reverse=True):
-        choice = entry.takes(word, now)
+        choice = entry.takes(word, now, sid)
         if choice is not None:
             return Match(entry, choice)
     return None
