@@ -799,20 +799,22 @@ class Outcomes:
             sched.replies_until(row, sent_at),
             reply_rules.from_stored(row.get("Replies")),
         )
+        why = "every write lost to another"
         try:
             kept = await schedule_store.note_sent_reminder(
                 run.tables.opt_outs, str(row["To"]), line, sent, run.clock()
             )
-        except Exception as exc:
-            kept = False
-            logger.warning("reminder %s: %s", row["Id"], type(exc).__name__)
+        except Exception as exc:  # storage: the reminder went, its replies become ordinary
+            kept, why = False, type(exc).__name__
         if kept:
             run.report.reminders += 1
-        else:
-            logger.error(
-                "reminder %s was sent but does not await a reply: its replies are ordinary texts",
-                row["Id"],
-            )
+            return
+        logger.error(
+            "reminder %s was sent but does not await a reply (%s): replies to it are ordinary "
+            "texts",
+            row["Id"],
+            why,
+        )
 
     async def send_failed(self, held: Held, exc: BaseException) -> None:
         """Twilio refused or failed: retry later when transient; 21610 records the opt-out and
