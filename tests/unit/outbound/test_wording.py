@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from switchboard.lines.document import parse_line
-from switchboard.lines.sending import line_ref
+from switchboard.lines.sending import line_ref, people_to_tell
 from switchboard.outbound import wording
 from switchboard.outbound.budget import Budget
 from switchboard.outbound.messagelog import conversation_entry, conversation_partition
@@ -103,3 +103,21 @@ def test_a_conversation_is_one_partition_its_rows_newest_first() -> None:
     assert late is not None
     assert late["RowKey"] < early["RowKey"]
     assert len(early["Body"]) == 1600
+
+
+def test_who_hears_what_a_customers_text_did_on_a_line() -> None:
+    settings = load_settings({"OWNER_NUMBER": "+15005550011"})
+    forwarding = parse_line({"sms": {"forwardTo": "+15005550013"}}, LINE)[1]
+    assert people_to_tell(forwarding, settings) == ("+15005550013",)
+    plain = parse_line({"name": "Main line"}, LINE)[1]
+    assert people_to_tell(plain, settings) == ("+15005550011",)
+    assert people_to_tell(plain, load_settings({})) == ()
+
+
+def test_the_words_of_a_reply_to_a_reminder() -> None:
+    assert wording.reminder_answer("confirmed") == "Thanks, you are confirmed. See you then."
+    assert wording.reminder_answer("Cancelled").startswith("Thanks for letting us know")
+    assert wording.reminder_answer("late") == "Thanks, we have your answer: late."
+    note = wording.reminder_notice("+15558675310", "X", "cancelled", "appt-42", "Tomorrow at 9")
+    assert note == '+15558675310 replied X (cancelled) to reminder appt-42: "Tomorrow at 9"'
+    assert len(wording.reminder_notice("+1", "X", "c", "i" * 128, "x" * 2000)) <= 1600

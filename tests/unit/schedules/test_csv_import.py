@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,17 @@ def test_an_export_lists_each_schedule_with_its_reply() -> None:
     assert [item.id for _, item in again.valid] == ["appt-42", "appt-43"]
     assert [c.key for c in again.valid[0][1].replies] == ["C", "X"]
     assert again.valid[1][1].replies[0].answer == "See you!"
+
+
+def test_the_readmes_csv_of_reminders_imports_as_it_says() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```csv\n(.*?)```", readme, re.S)
+    assert found is not None
+    imported = csv_import.plan_import(csv_import.read_csv_rows(found.group(1)), DAY, NOW - DAY)
+    assert imported.invalid == []
+    (_, confirm), (_, custom) = imported.valid
+    assert [(c.key, c.means, c.notify) for c in confirm.replies] == [
+        ("C", "confirmed", False),
+        ("X", "cancelled", True),
+    ]
+    assert [(c.key, c.answer) for c in custom.replies] == [("Y", "See you!"), ("N", None)]
