@@ -1,6 +1,6 @@
 """A customer's reply to a reminder, taken by the SMS webhook (`take_reply`).
 
-The rules are `switchboard.schedules.replies`; the rows, `switchboard.schedules.store`. The
+The rules are `switchboard.schedules.replies`; the rows, `switchboard.schedules.responses`. The
 SMS webhook calls `take_reply` for every ordinary text (after STOP/START and the commands of the
 line's people, before the auto-reply and forwards), one trip:
 
@@ -18,8 +18,9 @@ line's people, before the auto-reply and forwards), one trip:
    line's people for a cancellation) and records the text with what it did (`Answered.record`,
    `Answered.outcome`: "confirmed reminder appt-42" in the conversation).
 
-Storage trouble while reading or binding leaves the text an ordinary one (logged): the webhook
-then fails closed as it does for any text.
+Storage trouble while reading or binding is handed back (`Taken.failed`): the webhook then
+answers nothing automatic and writes nothing more, as for any text storage cannot take (an
+outage costs one client timeout, not two).
 """
 
 from __future__ import annotations
@@ -94,13 +95,13 @@ class Answered:
 
 @dataclass(frozen=True)
 class Taken:
-    """What `take_reply` found: the reply bound (None: an ordinary text), and the sender's
-    state when it was read (for the ordinary decision, so it is not read twice)."""
+    """What `take_reply` found: the reply bound (None: an ordinary text), the sender's state
+    when it was read (for the ordinary decision, so it is not read twice), and the storage
+    failure that stopped it (then nothing is known: nothing automatic may go out)."""
 
     answered: Answered | None = None
     sender: SenderState | None = None
-    #: Entities read (the reminder row when read alone, the id row when binding).
-    reads: int = 0
+    failed: BaseException | None = None
 
 
 @dataclass
@@ -125,10 +126,6 @@ class _Trip:
                 index = self.policy.subjects(settings).table
                 self._responses = Responses.from_settings(settings, index)
         return self._responses
-
-    @property
-    def reads(self) -> int:
-        return self._responses.reads if self._responses is not None else 0
 
 
 def take_reply(
@@ -156,30 +153,17 @@ def take_reply(
             trip.rows = dict(trip.sender.rows)
         else:
             trip.rows = trip.responses.outstanding(text.customer, keys)
-    except Exception as exc:  # storage: an ordinary text, which then fails closed
-        logger.warning(
-            "sms %s: the reminders of %s could not be read (%s): an ordinary text",
-            text.sid,
-            mask(text.customer),
-            type(exc).__name__,
-        )
-        return Taken()
-    now = records.utcnow()
-    found = _find(trip.rows, word, now, text.sid)
+    except Exception as exc:  # storage: the webhook fails closed
+        return Taken(failed=exc)
+    found = _find(trip.rows, word, records.utcnow(), text.sid)
     if found is None:
-        return Taken(None, trip.sender, trip.reads)
+        return Taken(None, trip.sender)
     row, match = found
     try:
         answered = _bind(trip, row, match, line, notify)
-    except Exception as exc:
-        logger.warning(
-            "sms %s: the reply to reminder %s was not recorded (%s): an ordinary text",
-            text.sid,
-            match.entry.schedule_id,
-            type(exc).__name__,
-        )
-        return Taken(None, trip.sender, trip.reads)
-    return Taken(answered, trip.sender, trip.reads)
+    except Exception as exc:  # storage: the webhook fails closed
+        return Taken(None, trip.sender, exc)
+    return Taken(answered, trip.sender)
 
 
 def _find(

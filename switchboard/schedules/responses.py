@@ -5,7 +5,6 @@ rules are `switchboard.schedules.replies`, the timer's side `switchboard.schedul
 read it already (one point read), binds a reply to its schedule with one ETag-conditioned write
 on the schedule's id row (``Response``, ``ResponseKey``, ``ResponseSid``, ``RespondedAt``), and
 marks the reminder answered on its row (so later texts need not read the id row to learn it).
-`reads` counts the entities read.
 """
 
 from __future__ import annotations
@@ -33,12 +32,11 @@ ROUNDS = 5
 class Responses:
     """Replies bound to reminders, for the SMS webhook (sync clients): the outstanding
     reminders of a (line, customer), the ETag-conditioned binding on the schedule's id row, and
-    the mark that a reminder was answered. `reads` counts the entities read."""
+    the mark that a reminder was answered."""
 
     def __init__(self, schedules: TableClient, index: TableClient) -> None:
         self.schedules = schedules
         self.index = index
-        self.reads = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, index: TableClient | None = None) -> Responses:
@@ -64,7 +62,6 @@ class Responses:
             found = list(
                 tables.query(self.index, f"PartitionKey eq @pk and ( {names} )", parameters)
             )
-        self.reads += len(found)
         return {str(row["RowKey"]): row for row in found}
 
     def bind(
@@ -76,7 +73,6 @@ class Responses:
             return reply_rules.Binding.GONE, None
         for _ in range(ROUNDS):
             id_row = tables.get_or_none(self.schedules, schedule_id, reply_rules.ID_ROW)
-            self.reads += id_row is not None
             verdict = reply_rules.binding(id_row, sid)
             if verdict is not reply_rules.Binding.BIND or id_row is None:
                 return verdict, id_row

@@ -203,6 +203,11 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
     wanted = needs(message, reply_settings)
     policy = outbound_factory(settings)
     taken = take_reminder_reply(trip, line, policy, read_sender=wanted.sender_state)
+    if taken.failed is not None:
+        failure = StorageFailed("reminders")
+        failure.__cause__ = taken.failed
+        _log_failure(message, failure, answered="nothing automatic is sent")
+        return _answer(message, Decision(None, False, Reply()))
     if taken.answered is not None:
         return _reminder_answered(trip, taken.answered)
     if wanted.nothing:

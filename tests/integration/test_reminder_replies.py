@@ -282,3 +282,20 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         "upsert_entity",  # its day index row
         "submit_transaction",  # its conversation rows: the text and the answer
     ]
+
+
+def test_storage_that_fails_reading_the_reminders_ends_the_storage_work(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One failure, one timeout: the text gets nothing automatic and nothing is tried again."""
+    from switchboard.sms import webhook
+
+    attempts: list[str] = []
+
+    def down(settings: Settings) -> Any:
+        attempts.append("OptOut")
+        raise ConnectionError("storage down (stub)")
+
+    monkeypatch.setattr(webhook, "optout_store_factory", down)
+    assert app.text(customer(), "c") == []
+    assert attempts == ["OptOut"]
