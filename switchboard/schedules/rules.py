@@ -19,7 +19,9 @@ Keys (one table, `SmsSchedule`, three kinds of rows)
   once when the schedule is created (request fields, fingerprint for idempotent creation) and
   re-pointed (``DuePk``/``DueRk``) when the due row moves. Ids a caller chooses may not start
   with ``due-``, ``done-``, ``csv-``, ``sch-`` or ``sys-`` nor contain ``@``: those are the
-  ids the app derives (``RESERVED_ID_PREFIXES``).
+  ids the app derives (``RESERVED_ID_PREFIXES``). A reminder's response is recorded here
+  (``Response``, ``ResponseKey``, ``ResponseSid``, ``RespondedAt``: `switchboard.schedules.
+  replies`), under the row's ETag, so a reply is bound once.
 - **done row** (the final state): PartitionKey = ``done-YYYYMMDD`` (``Home``: the UTC day of the
   schedule's ``sendAt``, fixed at creation and kept in the id row), RowKey = the id. Written when
   the schedule ends, before its due row is deleted. Schedules that end together share ``Home``,
@@ -55,6 +57,10 @@ Exactly once
 - Recurrence: when an occurrence ends (except ``cancelled``), the next one is created with the
   deterministic id ``<root id>@<occurrence, UTC, YYYYMMDDTHHMMZ>`` (insert-if-absent) before the
   done row records it as ``Next``, so it is created exactly once.
+
+Replies (`switchboard.schedules.replies`): a schedule's ``Replies`` (canonical JSON) and
+``ReplyUntil`` travel with what the schedule is (`SPEC_PROPERTIES`, on every row);
+`reply_deadline` is until when a reminder takes replies when ``replyUntil`` was not given.
 
 Decisions (the functions below): due or not, expired (``SMS_MAX_LATENESS`` after the intended
 time), quiet hours (``SMS_QUIET_HOURS`` in the recipient's zone: the schedule's ``timeZone``,

@@ -212,3 +212,18 @@ def test_replies_are_checked_in_the_api_and_the_cli(stack: Stack) -> None:
     assert good.exit_code == 0, good.output
     status, shown = stack.api("GET", "/appt-44")
     assert sorted(shown["replies"]) == ["C", "X"]
+
+
+def test_the_days_listing_refuses_ranges_it_cannot_read(stack: Stack) -> None:
+    for args, message in (
+        (("schedules", "list", "--to", "2026-12-01"), "--to needs --from"),
+        (("schedules", "list", "--from", "2026-12-02", "--to", "2026-12-01"), "before --from"),
+        (("schedules", "export", "--from", "2026-01-01", "--to", "2026-03-01"), "31 days"),
+        (("schedules", "export", "--from", "tomorrow"), "tomorrow"),
+    ):
+        result = stack.cli(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+    empty = stack.cli("schedules", "list", "--from", "2031-01-01", "--json")
+    assert empty.exit_code == 0, empty.output
+    assert json.loads(empty.output) == {"items": []}
