@@ -10,7 +10,11 @@ verify → load → decide → write → answer:
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
    START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
    HELP answer, a forward to the owner), the sender's partition of the OptOut table: its opt-out
-   and its tallies on this line in one query (`switchboard.outbound.store`);
+   and its tallies on this line in one query (`switchboard.outbound.store`); for a text that
+   could be a reply to a reminder (one word), the reminders awaiting the sender's reply on this
+   line, in that same query (else one point read): a reply that answers one is bound to it and
+   answered there (`take_reminder_reply`, `switchboard.schedules.reminders`), anything else is
+   an ordinary text;
 3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply, through the
    outbound policy (`switchboard.outbound`: destinations and our own numbers, echoes, one
    auto-reply and one HELP answer per sender and line per window, capped forwards and their
@@ -25,8 +29,10 @@ verify → load → decide → write → answer:
 5. answer `text/xml`.
 
 Round trips to Table Storage per message: an ordinary text that gets nothing automatic 3 (the
-record, its index row, its conversation row), 4 when something automatic may be sent (the
-sender's partition read first); an auto-reply 6 (+ the tallies written, + the line's budget:
+record, its index row, its conversation row; 4 for one word, which could answer a reminder),
+4 when something automatic may be sent (the sender's partition read first); a reply bound to a
+reminder 3 more than an auto-reply (the schedule's id row read and written under its ETag, the
+reminder marked answered); an auto-reply 6 (+ the tallies written, + the line's budget:
 one conditional write while this instance's copy of the budget row is current, one read more
 when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
 (marker read, opt-out insert, record and marker, index, conversation); START 6, or 5 when the
