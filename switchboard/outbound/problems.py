@@ -50,12 +50,14 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Code:
     """One error code of the family: its kind, the record's words, how a report says what
-    happened (``blocked as unregistered (A2P 10DLC, error 30034)``) and what to do."""
+    happened (``blocked as unregistered (A2P 10DLC, error 30034)``), what to do, and Twilio's
+    name for it (a status callback carries the code alone)."""
 
     kind: Kind
     problem: str
     blocked: str
     advice: str
+    name: str
 
 
 #: Twilio's codes that mean "not registered" or "filtered" (see the module doc).
@@ -67,6 +69,7 @@ CODES: dict[int, Code] = {
         "register an A2P 10DLC brand and campaign (Twilio Console › Messaging › Regulatory "
         "compliance), add the number to the campaign's Messaging Service and set "
         "TWILIO_MESSAGING_SERVICE_SID to it",
+        "US A2P 10DLC - Message from an Unregistered Number",
     ),
     30032: Code(
         Kind.REGISTRATION,
@@ -74,6 +77,7 @@ CODES: dict[int, Code] = {
         "blocked as an unverified toll-free number (error 30032)",
         "submit the toll-free number for Toll-Free Verification (Twilio Console › Phone "
         "Numbers › the number › Regulatory information) and send once it is Verified",
+        "Toll-Free Number Has Not Been Verified",
     ),
     30024: Code(
         Kind.REGISTRATION,
@@ -81,6 +85,7 @@ CODES: dict[int, Code] = {
         "blocked: the sender is not provisioned on the carrier (error 30024)",
         "finish the sender's registration (A2P 10DLC campaign or Toll-Free Verification) and "
         "wait until the carriers have provisioned it",
+        "Numeric Sender ID Not Provisioned on Carrier",
     ),
     30007: Code(
         Kind.FILTERED,
@@ -89,6 +94,7 @@ CODES: dict[int, Code] = {
         "review what the line sends (the business name, how to opt out, links on your own "
         "domain, the campaign's sample messages) and register the sender if it is not; "
         "Twilio Support reviews filtering given three message SIDs",
+        "Message filtered",
     ),
 }
 
@@ -118,7 +124,7 @@ class DeliveryProblem:
     last: datetime | None = None
     #: (code, texts), by code.
     codes: tuple[tuple[int, int], ...] = ()
-    #: Twilio's words for the latest failure.
+    #: Twilio's words for the latest failure (its name for the code when it gave none).
     error: str = ""
     #: When the owner was last told (the claim of the notice), and how (or why not).
     told_at: datetime | None = None
@@ -155,7 +161,7 @@ def count(problem: DeliveryProblem, *, code: int, error: str, now: datetime) -> 
         since=base.since or now,
         last=now,
         codes=tuple(sorted(codes.items())),
-        error=(error or base.error)[:ERROR_CHARS],
+        error=(error or CODES[code].name)[:ERROR_CHARS],
         told_at=now if tell else base.told_at,
         told=TELLING if tell else base.told,
     )

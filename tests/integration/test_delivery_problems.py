@@ -49,18 +49,15 @@ def mail() -> Iterator[MailServer]:
 def settings(
     storage_connection_string: str, twilio: TwilioStandin, unique_name: str, mail: MailServer
 ) -> Settings:
-    mail.messages.clear()
+    mail.clear()
     return load_settings(
         {
             "AzureWebJobsStorage": storage_connection_string,
             **twilio.settings(),
+            **mail.settings(),
             "TWILIO_FROM_NUMBER": LINE,
             "OWNER_NUMBER": OWNER,
             "OWNER_EMAIL": OWNER_MAIL,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(mail.port),
-            "SMTP_TLS": "none",
-            "SMTP_FROM": "switchboard@acme.example",
             "TABLE_CALL_LOG": unique_name + "c",
             "TABLE_MESSAGE_LOG": unique_name + "m",
             "TABLE_OPT_OUT": unique_name + "o",
