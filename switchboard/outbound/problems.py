@@ -101,13 +101,13 @@ CODES: dict[int, Code] = {
 
 def problem_of(code: int | None) -> str | None:
     """The plain words a message's record keeps for `code` (None outside the family)."""
-    found = CODES.get(code) if code is not None else None
+    found = CODES.get(code) if code else None
     return found.problem if found is not None else None
 
 
 def kind_of(code: int | None) -> Kind | None:
     """The kind of problem `code` means (None outside the family)."""
-    found = CODES.get(code) if code is not None else None
+    found = CODES.get(code) if code else None
     return found.kind if found is not None else None
 
 

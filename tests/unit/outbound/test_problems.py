@@ -97,7 +97,18 @@ def test_a_problem_that_goes_on_tells_the_owner_again_a_week_after() -> None:
     assert problem.error == "US A2P 10DLC - Message from an Unregistered Number"
 
 
+def test_how_the_owner_was_told_stays_until_the_next_notice() -> None:
+    problem, _ = fail(DeliveryProblem(LINE, Kind.REGISTRATION), 1)
+    problem = told(problem, "by e-mail to owner@acme.example", NOW)  # type: ignore[assignment]
+    later, tells = fail(problem, 3, start=NOW + timedelta(hours=1))
+    assert tells == [False, False, False]
+    assert (later.told, later.told_at) == ("by e-mail to owner@acme.example", NOW)
+
+
 def test_a_quiet_week_ends_the_problem_the_next_failure_starts_afresh() -> None:
+    problem, _ = fail(DeliveryProblem(LINE, Kind.FILTERED), 2, code=30007)
+    afresh = count(problem, code=30007, error="", now=problem.last + QUIET).problem  # type: ignore[operator]
+    assert (afresh.line, afresh.kind, afresh.count) == (LINE, Kind.FILTERED, 1)
     problem, _ = fail(DeliveryProblem(LINE, Kind.REGISTRATION), 5)
     assert problem.is_open(problem.last + QUIET - timedelta(seconds=1))  # type: ignore[operator]
     later = problem.last + QUIET  # type: ignore[operator]
@@ -133,11 +144,12 @@ def test_how_the_owner_was_told_is_written_only_on_its_own_claim() -> None:
 def test_what_and_advice_name_each_code_once() -> None:
     assert what([30034]) == "blocked as unregistered (A2P 10DLC, error 30034)"
     assert what([30007]) == "filtered by the carriers as unwanted (error 30007)"
-    assert what([30032, 30034]).count(" or ") == 1
+    assert what([30032, 30034]) == CODES[30032].blocked + " or " + CODES[30034].blocked
     assert what([]) == "not delivered"
     assert "A2P 10DLC brand and campaign" in advice([30034])
     assert "Toll-Free Verification" in advice([30032])
     assert advice([30034, 30034]) == advice([30034])
+    assert advice([30034, 30032]) == CODES[30034].advice + "; " + CODES[30032].advice
     assert advice([30007]).count(";") == 1
 
 
@@ -173,4 +185,11 @@ def test_one_text_reads_in_the_singular_and_nothing_reads_empty() -> None:
     assert sentence([problem]).startswith("1 text from +15017122661 was blocked: the sender")
     assert sentence([]) == ""
     untold = DeliveryProblem(LINE, Kind.REGISTRATION, count=1, codes=((30034, 1),))
-    assert "was told" not in sentence([untold])
+    assert sentence([untold]) == (
+        f"1 text from {LINE} was blocked as unregistered (A2P 10DLC, error 30034): "
+        f"{CODES[30034].advice}. Once fixed: python -m switchboard outbound clear {LINE}"
+    )
+    unrecorded = DeliveryProblem(
+        LINE, Kind.REGISTRATION, count=1, codes=((30034, 1),), told_at=NOW, told=""
+    )
+    assert "The owner was told on 2026-12-07 (not recorded)." in sentence([unrecorded])
