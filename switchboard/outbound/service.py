@@ -575,17 +575,27 @@ class Outbound:
             )
         return True
 
-    def notice_sender(self, blocked: str) -> str | None:
+    def notice_sender(self, blocked: str, avoid: Iterable[str] = ()) -> str | None:
         """Another of our numbers to text the owner from when `blocked`'s texts are blocked:
-        `TWILIO_FROM_NUMBER`, else the account's other numbers (None: there is none)."""
+        `TWILIO_FROM_NUMBER`, else the account's other numbers, none of `avoid` (numbers whose
+        own texts are blocked as not registered); None: there is none."""
         try:
             ours = sorted(self.ours())
         except Exception:
             ours = []
+        skip = {blocked, *avoid}
         for candidate in (self.settings.twilio_from_number, *ours):
-            if candidate and candidate != blocked and candidate.startswith("+"):
+            if candidate and candidate not in skip and candidate.startswith("+"):
                 return candidate
         return None
+
+    def _unregistered(self) -> set[str]:
+        """The lines whose texts are blocked as not registered now (none when unknown)."""
+        try:
+            found = self.delivery_problems()
+        except Exception:
+            return set()
+        return {p.line for p in found if p.kind is problems.Kind.REGISTRATION}
 
     def _tell_problem(self, line: LineRef, problem: DeliveryProblem) -> str:
         """The owner's notice of a delivery problem: an e-mail where SMTP is set, and a text
@@ -604,7 +614,7 @@ class Outbound:
         else:
             missed.append("no e-mail (SMTP or an owner address is not set)")
         numbers = line.owner_numbers or owners([settings.owner_number])
-        sender = self.notice_sender(line.number)
+        sender = self.notice_sender(line.number, self._unregistered()) if numbers else None
         if not numbers:
             missed.append("no owner number to text")
         elif sender is None:

@@ -251,3 +251,35 @@ def test_a_notice_that_cannot_go_says_so_and_clearing_starts_afresh(
         assert (again.count, again.told_at is not None) == (1, True)
     finally:
         twilio.store.set_numbers(numbers)
+
+
+def test_a_notice_never_goes_from_another_number_known_to_be_blocked(
+    storage_connection_string: str, twilio: TwilioStandin, unique_name: str
+) -> None:
+    """Both of the account's numbers are unregistered. The second's notice goes from the main
+    number (not known to be blocked yet) and fails too: that failure counts against the main
+    number, whose own notice then has no number left to go from, and says so."""
+    settings = load_settings(
+        {
+            "AzureWebJobsStorage": storage_connection_string,
+            **twilio.settings(),
+            "TWILIO_FROM_NUMBER": LINE,
+            "OWNER_NUMBER": OWNER,
+            "TABLE_MESSAGE_LOG": unique_name + "m",
+            "TABLE_OPT_OUT": unique_name + "o",
+            "TABLE_LINES": unique_name + "l",
+        }
+    )
+    for sender in (LINE, SECOND):
+        twilio.set_sender_outcome(sender, "undelivered", 30034)
+    play(settings, callback(twilio, send(settings, customers(1)[0], sender=SECOND)))
+    [notice] = texts_to(twilio, OWNER)
+    assert notice.param("From") == LINE
+    play(settings, callback(twilio, str(notice.response["sid"])))  # type: ignore[index]
+    found = {p.line: p for p in Outbound(settings).delivery_problems()}
+    assert (found[SECOND].count, found[LINE].count) == (1, 1)
+    assert found[SECOND].told == f"by text to {OWNER} from {LINE}"
+    assert found[LINE].told.endswith(
+        "no other number to text from (the line's own texts are blocked)"
+    )
+    assert len(texts_to(twilio, OWNER)) == 1  # no second notice from a blocked number
