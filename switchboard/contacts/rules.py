@@ -488,7 +488,7 @@ def check_draft(draft: Draft, region: str | None) -> tuple[Entry | None, list[Pr
     fields: dict[str, Any] = {}
 
     def named(raw: Raw) -> str:
-        return f"{draft.where} {raw.source}"
+        return f"{draft.where}, {raw.source}"
 
     def one(raw: Raw | None, name: str, check: Any) -> None:
         if raw is None:
@@ -512,8 +512,8 @@ def check_draft(draft: Draft, region: str | None) -> tuple[Entry | None, list[Pr
                 continue
             if tag:
                 tags.append(tag)
-        fields["tags"] = _distinct(tags)[:MAX_TAGS]
-        if len(_distinct(tags)) > MAX_TAGS:
+        fields["tags"] = _distinct(tags)
+        if len(fields["tags"]) > MAX_TAGS:
             problems.append(Problem(named(draft.tags[0]), f"at most {MAX_TAGS} tags"))
     if draft.emails is not None:
         emails = []

@@ -51,6 +51,8 @@ WORD_PREFIX = "w-"
 #: The webhook's read: one attempt, connect in 2 s, read in 3 s (a caller is waiting).
 FAST_READ_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 3, "retry_total": 0}
 _INDEX_SELECT = ["RowKey", "ContactId", "Summary"]
+#: Operations one transaction of Table Storage takes at most.
+MAX_TRANSACTION = 100
 
 _lock = threading.Lock()
 _fast_services: dict[tuple[str, int], Any] = {}
@@ -279,30 +281,28 @@ class ContactStore:
         index rows, in one transaction. VersionConflict when `expected` is no longer current
         (or a new contact's id exists); NumberTaken when another contact holds one of its
         numbers: nothing is written then."""
-        version = (expected.contact.version if expected else 0) + 1
-        created = expected.contact.created_at if expected else now
-        written = rules.build(
-            contact.id, {}, contact, version=version, created_at=created, updated_at=now
-        )
-        rows = index_rows(written)
-        old = set(expected.rows) if expected else set()
-        entity = contact_entity(written, rows)
-        operations: list[Any] = []
-        if expected is None:
-            operations.append(("create", entity))
-        else:
-            operations.append(("update", entity, _if_unchanged(expected.etag)))
-        for key in sorted(old - set(rows)):
-            operations.append(("delete", {"PartitionKey": PARTITION, "RowKey": key}))
-        summary = _dumps(rules.summary_json(written))
-        for key in rows:
-            row = _index_entity(key, written, summary)
-            if key.startswith(NUMBER_PREFIX) and key not in old:
-                operations.append(("create", row))
-            else:
-                operations.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
+        operations, written = _operations(contact, expected, now)
         self._submit(operations)
-        return Stored(written, "", rows)
+        return written
+
+    def write_many(
+        self, changes: list[tuple[Contact, Stored | None]], now: datetime
+    ) -> list[Stored]:
+        """Write several contacts (an import), as few transactions as the 100 operations of
+        one allow; each contact's rows in one. A transaction refused (VersionConflict,
+        NumberTaken) writes none of its contacts; those before it stay written."""
+        written: list[Stored] = []
+        batch: list[Any] = []
+        for contact, expected in changes:
+            operations, stored = _operations(contact, expected, now)
+            if len(batch) + len(operations) > MAX_TRANSACTION:
+                self._submit(batch)
+                batch = []
+            batch += operations
+            written.append(stored)
+        if batch:
+            self._submit(batch)
+        return written
 
     def delete(self, expected: Stored) -> None:
         """Delete a contact and its index rows (VersionConflict when it changed meanwhile)."""
@@ -337,6 +337,35 @@ class ContactStore:
             if key.startswith(NUMBER_PREFIX):
                 return NumberTaken(key[len(NUMBER_PREFIX) :])
         return VersionConflict()
+
+
+def _operations(
+    contact: Contact, expected: Stored | None, now: datetime
+) -> tuple[list[Any], Stored]:
+    """The transaction's operations that write `contact` after `expected`, and what it writes."""
+    version = (expected.contact.version if expected else 0) + 1
+    created = expected.contact.created_at if expected else now
+    written = rules.build(
+        contact.id, {}, contact, version=version, created_at=created, updated_at=now
+    )
+    rows = index_rows(written)
+    old = set(expected.rows) if expected else set()
+    entity = contact_entity(written, rows)
+    operations: list[Any] = []
+    if expected is None:
+        operations.append(("create", entity))
+    else:
+        operations.append(("update", entity, _if_unchanged(expected.etag)))
+    for key in sorted(old - set(rows)):
+        operations.append(("delete", {"PartitionKey": PARTITION, "RowKey": key}))
+    summary = _dumps(rules.summary_json(written))
+    for key in rows:
+        row = _index_entity(key, written, summary)
+        if key.startswith(NUMBER_PREFIX) and key not in old:
+            operations.append(("create", row))
+        else:
+            operations.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
+    return operations, Stored(written, "", rows)
 
 
 def _if_unchanged(etag: str) -> dict[str, Any]:
