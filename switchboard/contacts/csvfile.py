@@ -162,12 +162,11 @@ def read_csv(text: str) -> tuple[list[Draft], list[Problem]]:
     """Every row of a CSV file as an import entry; CsvFileError when the file has no header or
     no column of a contact. Problems name the row (`row 3 (line 4)`)."""
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text.split("\n", 1)[0], delimiters=",;\t"
-        )
+        # Only the separator is taken from the header; quoting is always Excel's (RFC 4180).
+        delimiter = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:

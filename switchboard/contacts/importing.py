@@ -133,6 +133,9 @@ def plan_import(
     numbers_of_file: dict[str, str] = {}  # number → the entry that has it
     for entry in entries:
         target, problems = _match(entry, known)
+        if problems:
+            plan.problems += problems
+            continue
         contact_id = target.id if target is not None else (entry.id or new_id())
         if contact_id in claimed:
             problems.append(Problem(entry.where, f"is the same contact as {claimed[contact_id]}"))

@@ -175,11 +175,11 @@ def one_line(value: Any, limit: int, what: str = "text") -> str | None:
         raise ValueError(f"must be {what} (a string)")
     if not is_valid_unicode(value):
         raise ValueError("is not valid Unicode text")
+    if len(value) > limit:
+        raise ValueError(f"must be at most {limit} characters")
     text = " ".join(value.split())
     if has_control(text):
         raise ValueError("must be one line without control characters")
-    if len(text) > limit:
-        raise ValueError(f"must be at most {limit} characters")
     return text or None
 
 
@@ -191,11 +191,11 @@ def clean_notes(value: Any) -> str | None:
         raise ValueError("must be text (a string)")
     if not is_valid_unicode(value):
         raise ValueError("is not valid Unicode text")
+    if len(value) > MAX_NOTES:
+        raise ValueError(f"must be at most {MAX_NOTES} characters")
     text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if has_control(text, multiline=True):
         raise ValueError("must not hold control characters (line breaks and tabs are fine)")
-    if len(text) > MAX_NOTES:
-        raise ValueError(f"must be at most {MAX_NOTES} characters")
     return text or None
 
 
@@ -323,21 +323,30 @@ def invalid_contact(problems: Sequence[Problem]) -> ApiError:
 
 
 def parse_document(body: Any, region: str | None, *, partial: bool = False) -> dict[str, Any]:
-    """The fields of a contact from a JSON document (all of them, or only those given when
-    `partial`: a PATCH); `ApiError` 400 naming every bad field by its JSON pointer."""
+    """The fields of a contact from a JSON document (all of them, those left out empty; or
+    only those given when `partial`: a PATCH); `ApiError` 400 naming every bad field by its
+    JSON pointer. The read-only fields a GET answers (`id`, `version`, ...) may come back
+    and are ignored, if they have their types."""
     if not isinstance(body, Mapping):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     problems: list[Problem] = []
-    for name in body:
-        if name not in FIELDS and name not in READ_ONLY:
+    for name, value in body.items():
+        if name in READ_ONLY:
+            expected = int if name == "version" else str
+            if not (isinstance(value, expected) and not isinstance(value, bool)) and not (
+                value is None and name != "id"
+            ):
+                problems.append(Problem(f"/{name}", "is read-only, and not of its type"))
+        elif name not in FIELDS:
             problems.append(Problem(f"/{name}", "is not a field of a contact"))
     fields: dict[str, Any] = {}
     for name in FIELDS:
-        if name not in body and partial:
+        if name not in body:
+            if not partial:
+                fields[name] = False if name == "blocked" else () if name in _LISTS else None
             continue
-        value = body.get(name)
         try:
-            fields[name] = _document_field(name, value, region, problems)
+            fields[name] = _document_field(name, body[name], region, problems)
         except ValueError as exc:
             problems.append(Problem(f"/{name}", str(exc)))
     if not partial and not problems:
@@ -345,6 +354,9 @@ def parse_document(body: Any, region: str | None, *, partial: bool = False) -> d
     if problems:
         raise invalid_contact(problems)
     return fields
+
+
+_LISTS = frozenset({"tags", "numbers", "emails"})
 
 
 def _document_field(name: str, value: Any, region: str | None, problems: list[Problem]) -> Any:
@@ -355,25 +367,16 @@ def _document_field(name: str, value: Any, region: str | None, problems: list[Pr
     if name == "notes":
         return clean_notes(value)
     if name == "blocked":
-        if value is None:
-            return False
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value
-    items = _list(value, name)
-    if name == "tags":
-        return _checked_items(items, "/tags", clean_tag, MAX_TAGS, problems)
-    if name == "emails":
-        return _distinct(_checked_items(items, "/emails", clean_email, MAX_EMAILS, problems))
-    return _document_numbers(items, region, problems)
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value is None:
-        return []
     if not isinstance(value, list):
         raise ValueError(f"must be a list of {name}")
-    return value
+    if name == "tags":
+        return _checked_items(value, "/tags", clean_tag, MAX_TAGS, problems)
+    if name == "emails":
+        return _distinct(_checked_items(value, "/emails", clean_email, MAX_EMAILS, problems))
+    return _document_numbers(value, region, problems)
 
 
 def _checked_items(
@@ -384,6 +387,9 @@ def _checked_items(
         return ()
     found = []
     for index, item in enumerate(items):
+        if not isinstance(item, str):
+            problems.append(Problem(f"{pointer}/{index}", "must be a string"))
+            continue
         try:
             cleaned = check(item)
         except ValueError as exc:

@@ -158,13 +158,13 @@ def _draft(component: Any, index: int, offset: int) -> Draft:
         try:
             child.transformToNative()
         except Exception as exc:  # a value vobject cannot decode (base64, a charset)
-            draft.problems.append(Problem(f"{where} {source}", f"cannot be read ({_reason(exc)})"))
+            draft.problems.append(Problem(f"{where}, {source}", f"cannot be read ({_reason(exc)})"))
             continue
         value = child.value
         if name in ("FN", "ORG", "NOTE", "TEL", "EMAIL", "UID", BLOCKED_PROPERTY, "X-ABLABEL"):
             text = _text(value[:1] if name == "ORG" and isinstance(value, list) else value)
             if text is None:
-                draft.problems.append(Problem(f"{where} {source}", "is not text"))
+                draft.problems.append(Problem(f"{where}, {source}", "is not text"))
                 continue
             value = text
         if name == "FN":
