@@ -49,6 +49,8 @@ MAX_LIMIT = 200
 MAX_SCAN = 1000
 #: Problems an import names at most (the count of the rest is said).
 MAX_PROBLEMS = 500
+#: The longest search.
+MAX_QUERY = 200
 #: Formats of import and export files.
 FORMATS = ("vcard", "csv")
 _CURSOR_PREFIX = "v1:"
@@ -108,6 +110,8 @@ def decode_cursor(raw: str, prefix: str) -> str:
 
 def _search(q: str, region: str | None) -> tuple[str, list[str]]:
     """(the index prefix a search reads, the words every contact found must start)."""
+    if len(q) > MAX_QUERY:
+        raise invalid("q", f"must be at most {MAX_QUERY} characters")
     text = q.strip()
     if _NUMBERISH.fullmatch(text) and sum(c.isdigit() for c in text) >= 3:
         digits = "".join(c for c in text if c.isdigit())
