@@ -92,7 +92,7 @@ _PHONE_COLUMNS = {
     "otherfax": "fax",
     "pager": "pager",
 }
-_EMAIL_COLUMN = re.compile(r"e?-?mail([0-9]*)(?:address|value)?|email([0-9]+)value")
+_EMAIL_COLUMN = re.compile(r"e?mail[0-9]*(?:address|value)?")
 _GOOGLE_PHONE = re.compile(r"phone([0-9]+)(value|label|type)")
 _GOOGLE_EMAIL = re.compile(r"email([0-9]+)(value|label|type)")
 _GOOGLE_JOIN = " ::: "

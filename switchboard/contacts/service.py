@@ -146,6 +146,7 @@ def list_contacts(
     prefix, query_words = (LIST_PREFIX, []) if not q else _search(q, default_region(settings))
     after = decode_cursor(cursor, prefix) if cursor else None
     items: list[dict[str, Any]] = []
+    seen: set[Any] = set()  # a contact two of whose numbers start the same, listed once a page
     last: str | None = None
     more = False
     scanned = 0
@@ -155,7 +156,9 @@ def list_contacts(
         )
         for hit in hits:
             scanned += 1
-            if q and not _wanted(hit.key, hit.summary, query_words, blocked):
+            if (q and not _wanted(hit.key, hit.summary, query_words, blocked)) or (
+                hit.summary.get("id") in seen
+            ):
                 last = hit.key
                 if scanned >= MAX_SCAN:
                     more = True
@@ -165,6 +168,7 @@ def list_contacts(
                 more = True
                 break
             items.append(hit.summary)
+            seen.add(hit.summary.get("id"))
             last = hit.key
             if scanned >= MAX_SCAN:
                 more = True
