@@ -10,7 +10,9 @@ app's id of a refused send), RowKey ``record``; a day index row; a SID alias whe
 Twilio's. Outbound records carry `Direction=outbound`, `To`, `From`, `Body`, `NumMedia`,
 `MediaUrlsJson`, `Source` (the path: ``operator``, ``cli``, ``schedule``, ``automatic``),
 `Purpose` and `Origin` (`switchboard.outbound.purposes`), `Line`, `Status`, `SentAt`, and
-`ErrorCode`/`ErrorMessage` when it failed. A send the policy refused is recorded too, with
+`ErrorCode`/`ErrorMessage` when it failed (and `Problem`, the plain words of a code that means
+the text was not registered or was filtered: ``not registered (A2P 10DLC)``,
+`switchboard.outbound.problems`). A send the policy refused is recorded too, with
 ``Status=skipped`` and `Reason` (``country not allowed``, ``daily limit``, ...): nothing is
 dropped in silence. Recording is idempotent, and a record an early status callback created
 (`Unknown=True`) is completed without its status moving back.
@@ -48,6 +50,7 @@ from switchboard import records
 from switchboard.logbook.statuses import Kind, next_state
 from switchboard.logbook.store import Entity, RecordStore
 from switchboard.logs import get_logger
+from switchboard.outbound.problems import problem_of
 from switchboard.outbound.purposes import Origin, Purpose
 
 logger = get_logger(__name__)
@@ -197,6 +200,8 @@ def outbound_fields(
         "From": from_,
         "ErrorCode": error_code,
         "ErrorMessage": error_message,
+        # Twilio's "not registered" and "filtered" codes in plain words (`problems`).
+        "Problem": problem_of(error_code),
         "Purpose": str(purpose) if purpose else None,
         "Origin": str(origin) if origin else None,
         "Line": line,

@@ -13,6 +13,8 @@ this wording (`switchboard.outbound.windows.is_echo`).
   notices of a voicemail;
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
   line's automatic texts paused;
+- `problem_sms`, `problem_email_subject`, `problem_email_lines`: the owner's notice that a
+  line's texts are not registered or are filtered (Twilio's 30034, 30007, ...);
 - `sign_in_code`: an inbox sign-in code (by SMS or e-mail).
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
@@ -193,6 +195,59 @@ def paused_email_lines(
         "and check the Messaging Service's SMS Pumping Protection and the Messaging Geo",
         "Permissions in the Twilio Console.",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# The owner's notice that a line's texts are blocked (Purpose.DELIVERY_NOTICE)
+
+
+def _failed(count: int, line: str, what: str, since: str) -> str:
+    verb = "was" if count == 1 else "were"
+    return f"{_plural(count, 'text')} from {line} {verb} {what} since {since}"
+
+
+def problem_sms(line: str, count: int, what: str, since: str, until: str) -> str:
+    """The text the owner gets (from another of the business's numbers) when a line's texts
+    are blocked: what happened, where to read what to do, when they hear of it again."""
+    return fit(
+        f"Switchboard: {_failed(count, line, what, since)}: they do not arrive. What to do: "
+        f"python -m switchboard health. Not repeated before {until} unless cleared."
+    )
+
+
+def problem_email_subject(line: str, problem: str) -> str:
+    """The subject of the owner's e-mail: ``Texts from +1... are not delivered: ...``."""
+    return f"Texts from {line} are not delivered: {problem}"
+
+
+def problem_email_lines(
+    line: str,
+    count: int,
+    what: str,
+    since: str,
+    advice: str,
+    until: str,
+    error: str = "",
+) -> list[str]:
+    """The body of the owner's e-mail when a line's texts are blocked."""
+    lines = [
+        f"Switchboard: {_failed(count, line, what, since)}.",
+        "",
+        "The carriers do not deliver them until this is fixed. Every text stays in the",
+        "message log with the reason (GET /api/messages, python -m switchboard messages list).",
+    ]
+    if error:
+        lines.append(f"Twilio says: {error}")
+    lines += [
+        "",
+        "What to do:",
+        f"  {advice}.",
+        "",
+        "GET /api/health and python -m switchboard health count the texts blocked since then.",
+        f"You will not get this notice again before {until}; once it is fixed, clear it:",
+        f"  python -m switchboard outbound clear {line}",
+    ]
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
