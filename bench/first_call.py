@@ -62,6 +62,11 @@ class _NoLines:
         return None
 
 
+class _NoContacts:
+    def ref_for(self, number: str) -> None:
+        return None
+
+
 def first_call_app() -> None:
     """Index the app (import function_app) and answer one signed incoming call."""
     os.environ.update(
@@ -74,6 +79,7 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
+    from switchboard.contacts.store import ContactStore
     from switchboard.lines.store import LineStore
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
@@ -83,6 +89,8 @@ def first_call_app() -> None:
     # No storage: the number's line is looked up as in Azure, and the Lines table has no entry
     # for it (the default line answers), as the floor has none.
     LineStore.for_calls = classmethod(lambda cls, settings: _NoLines())  # type: ignore[method-assign, assignment]
+    # Nor a Contacts entry for the caller (the lookup runs as in Azure, reading nothing).
+    ContactStore.for_calls = classmethod(lambda cls, settings: _NoContacts())  # type: ignore[method-assign, assignment]
     request = func.HttpRequest(
         method="POST",
         url=URL,

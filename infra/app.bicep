@@ -437,6 +437,7 @@ var defaultSettings = {
   TABLE_SMS_SCHEDULE: 'SmsSchedule'
   TABLE_OPT_OUT: 'OptOut'
   TABLE_LINES: 'Lines'
+  TABLE_CONTACTS: 'Contacts'
   LINES_CACHE_SECONDS: '15'
   VOICE_GREETING: ''
   VOICE_TTS_VOICE: 'Polly.Joanna'

@@ -19,6 +19,7 @@ them together:
     python -m switchboard outbound status | resume +15017122661
     python -m switchboard health
     python -m switchboard inbox users list | add | set | signout | remove
+    python -m switchboard contacts list | show | add | set | block | unblock | remove | import | export
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -39,6 +40,7 @@ import click
 
 from switchboard.calls.commands import call_command, calls_group
 from switchboard.commandline import Context, SwitchboardGroup, settings_environment
+from switchboard.contacts.commands import contacts as contacts_group
 from switchboard.inbox.commands import inbox as inbox_group
 from switchboard.lines.commands import lines as lines_group
 from switchboard.numbers.commands import numbers as numbers_group
@@ -64,7 +66,8 @@ __all__ = ["cli", "main", "settings_environment"]
 )
 @click.pass_context
 def cli(ctx: click.Context, settings_file: Path | None) -> None:
-    """Switchboard's operator command line: calls, SMS, lines, numbers, history and health."""
+    """Switchboard's operator command line: calls, SMS, lines, contacts, numbers, history and
+    health."""
     ctx.obj = Context(settings_file=settings_file)
 
 
@@ -87,6 +90,7 @@ for command in (
     lines_group,
     outbound_group,
     inbox_group,
+    contacts_group,
     health_command,
 ):
     cli.add_command(command)

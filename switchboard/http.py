@@ -5,7 +5,8 @@ caller can fix the request; `ApiError` carries one from wherever it is found (pu
 services, the command line) to the JSON route shell (`switchboard.jsonroutes.shell`) that
 answers it. The only 5xx are storage's and Twilio's temporary failures (503 with `Retry-After`:
 `storage_unavailable`, `twilio_unavailable`) and the app's own configuration, never a caller's
-input. `query_param`, `parse_limit`, `parse_datetime` and `parse_date` read query parameters.
+input. `query_param`, `parse_limit`, `parse_datetime` and `parse_date` read query parameters;
+`etag` and `parse_if_match` are the versions a resource's writes name (`"3"`, or `*`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ TWILIO_RETRY_AFTER = 5
 TWILIO_RETRY_AFTER_RATE_LIMITED = 10
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ETAG = re.compile(r'\s*(?:W/)?"([0-9]{1,10})"\s*')
 
 
 @dataclass(eq=False)
@@ -97,6 +99,33 @@ def twilio_unavailable(rate_limited: bool) -> ApiError:
         + ": retry later",
         TWILIO_RETRY_AFTER_RATE_LIMITED if rate_limited else TWILIO_RETRY_AFTER,
     )
+
+
+def etag(version: int) -> str:
+    """The ETag of a version: the number, quoted (`"3"`)."""
+    return f'"{version}"'
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What `If-Match` asks for: any current version (`*`), or this one."""
+
+    any_version: bool = False
+    version: int | None = None
+
+
+def parse_if_match(header: str | None) -> Precondition | None:
+    """`If-Match` as a Precondition (None when absent); 400 when it is not one of our ETags."""
+    if header is None or not header.strip():
+        return None
+    if header.strip() == "*":
+        return Precondition(any_version=True)
+    found = _ETAG.fullmatch(header)
+    if not found:
+        raise ApiError(
+            400, "invalid_header", 'If-Match: must be an ETag of this API ("3") or *', "If-Match"
+        )
+    return Precondition(version=int(found.group(1)))
 
 
 def query_param(params: Mapping[str, str], name: str) -> str | None:

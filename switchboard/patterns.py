@@ -14,6 +14,9 @@ schema keeps its ordinary, portable `^...$` form and still refuses a trailing ne
 `CONTROL_CHARACTERS` are the characters no one-line value may hold (C0, DEL, C1, and the
 Unicode line and paragraph separators); `has_control` and `without_controls` test and remove
 them (a log line, a header, a spoken label).
+
+`EMAIL_ADDRESS` is an address as people write one (`name@example.com`), matched whole: the one
+check of an inbox user's and a contact's address.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ import re
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: The same, except the three a multi-line text may hold (tab, line feed, carriage return).
 CONTROLS_OUTSIDE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+#: An e-mail address as people write one: something@domain.tld, no spaces or angle brackets
+#: (use with `fullmatch`; at most `MAX_EMAIL_ADDRESS` characters).
+EMAIL_ADDRESS = re.compile(
+    r"[^@\s<>\"(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+MAX_EMAIL_ADDRESS = 254
 
 
 def has_control(text: str, *, multiline: bool = False) -> bool:

@@ -195,6 +195,7 @@ class Settings:
     table_sms_schedule: str = _setting("TABLE_SMS_SCHEDULE", "SmsSchedule")
     table_opt_out: str = _setting("TABLE_OPT_OUT", "OptOut")
     table_lines: str = _setting("TABLE_LINES", "Lines")
+    table_contacts: str = _setting("TABLE_CONTACTS", "Contacts")
     table_inbox_users: str = _setting("TABLE_INBOX_USERS", "InboxUsers")
     # Lines (a number's own hours, greetings and call flow: switchboard.lines)
     lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
@@ -679,6 +680,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_SMS_SCHEDULE": parse_table_name,
     "TABLE_OPT_OUT": parse_table_name,
     "TABLE_LINES": parse_table_name,
+    "TABLE_CONTACTS": parse_table_name,
     "TABLE_INBOX_USERS": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
     "LINES_CLOCK": parse_test_clock,

@@ -39,8 +39,9 @@ SCRUBBED_PREFIXES = (
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> Iterator[None]:
     """What the app keeps in process memory across requests starts empty for every test: the
-    opt-out journal, our own numbers (one cache, which the lines' writes use too) and the
-    budget rows this instance keeps warm."""
+    opt-out journal, our own numbers (one cache, which the lines' writes use too), the
+    budget rows this instance keeps warm and the contacts it remembers."""
+    from switchboard.contacts.lookup import forget_cached_contacts
     from switchboard.optouts.journal import PENDING
     from switchboard.outbound.own_numbers import OWN_NUMBERS
     from switchboard.outbound.store import WARM
@@ -48,10 +49,12 @@ def _fresh_process_memory() -> Iterator[None]:
     for memory in (PENDING, WARM):
         memory.clear()
     OWN_NUMBERS.forget()
+    forget_cached_contacts()
     yield
     for memory in (PENDING, WARM):
         memory.clear()
     OWN_NUMBERS.forget()
+    forget_cached_contacts()
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,10 @@ def calls_group() -> None:
 @history_options
 @pass_context
 def calls_list(context: Context, /, **options: Any) -> None:
-    """Recent calls, newest first, a page at a time (like GET /api/calls)."""
+    """Recent calls, newest first, a page at a time (like GET /api/calls), with the other
+    party's contact name."""
+    from switchboard.calls.routes import with_contact_names
+
     print_history(
         context,
         "calls",
@@ -99,7 +102,9 @@ def calls_list(context: Context, /, **options: Any) -> None:
             ("DIRECTION", lambda c: c.get("direction")),
             ("FROM", lambda c: c.get("from")),
             ("TO", lambda c: c.get("to")),
+            ("CONTACT", lambda c: c.get("contactName")),
             ("STATUS", lambda c: c.get("status")),
             ("HANDLING", lambda c: c.get("handling")),
         ],
+        annotate=with_contact_names,
     )

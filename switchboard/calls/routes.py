@@ -7,6 +7,10 @@
 - `GET /api/calls?since=&until=&limit=&cursor=` (`list_calls`): recent calls, newest first;
 - `GET /api/calls/{id}` (`get_call`): one call by the app's id or Twilio's CallSid.
 
+Each call listed or read carries `contactName`: the name of the other party's contact as it is
+now (`switchboard.contacts.lookup`: at most one point read per distinct number of the page,
+none while this instance remembers them), null when the number is nobody's.
+
 Each is a JSON route (`switchboard.jsonroutes.shell`), which answers failures the caller cannot
 fix (settings, storage, the queue: storage too) with 503 in the one error shape. The body is decoded as the
 queue decodes a message (so a body that is not JSON is `invalid_request`, like any other field).
@@ -25,6 +29,7 @@ from switchboard import records
 from switchboard.calls.idempotency import State
 from switchboard.calls.request import InvalidCallRequest, decode_body, parse_call_request
 from switchboard.calls.store import IdempotencyStore, to_idempotency_record
+from switchboard.contacts import lookup as contacts
 from switchboard.http import ApiError, json_response
 from switchboard.jsonroutes.auth import FUNCTION_KEY
 from switchboard.jsonroutes.shell import ApiRequest, json_route
@@ -84,10 +89,30 @@ def require_destination(settings: Settings, to: str) -> None:
         raise exc.api_error("to") from None
 
 
-def list_calls(params: Any, store: RecordStore, now: datetime) -> func.HttpResponse:
-    """`GET /api/calls?since=&until=&limit=&cursor=`: newest first, paged like the messages."""
+def other_party(call: dict[str, Any]) -> str:
+    """The number a call was with: its `from` when it came in, its `to` when the app placed it."""
+    outbound = str(call.get("direction") or "").startswith("outbound")
+    return str(call.get("to" if outbound else "from") or "")
+
+
+def with_contact_names(settings: Settings, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls (JSON records), each with `contactName` (None: the number is nobody's)."""
+    found = contacts.contacts_for(settings, (other_party(call) for call in calls))
+    for call in calls:
+        contact = found.get(other_party(call).strip())
+        call["contactName"] = contact.label if contact is not None else None
+    return calls
+
+
+def list_calls(
+    params: Any, store: RecordStore, now: datetime, settings: Settings
+) -> func.HttpResponse:
+    """`GET /api/calls?since=&until=&limit=&cursor=`: newest first, paged like the messages,
+    each call with its contact's name."""
     query = listing.parse_history_query(params, now)
-    return json_response(listing.list_history(store, query, now, key="calls"))
+    page = listing.list_history(store, query, now, key="calls")
+    with_contact_names(settings, page["calls"])
+    return json_response(page)
 
 
 def _enqueuer(settings: Settings) -> Callable[[dict[str, Any]], str]:
@@ -112,7 +137,7 @@ def handle_calls(request: ApiRequest) -> func.HttpResponse:
             _enqueuer(settings),
             records.utcnow(),
         )
-    return list_calls(request.params, store, records.utcnow())
+    return list_calls(request.params, store, records.utcnow(), settings)
 
 
 @json_route(auth=FUNCTION_KEY)
@@ -121,4 +146,4 @@ def handle_get_call(request: ApiRequest) -> func.HttpResponse:
     entity = RecordStore.calls(request.settings).find(request.route_params.get("id", ""))
     if entity is None:
         raise ApiError(404, "not_found", "no call with this id", "id")
-    return json_response(records.to_json(dict(entity)))
+    return json_response(with_contact_names(request.settings, [records.to_json(dict(entity))])[0])

@@ -16,18 +16,15 @@ from typing import Any
 
 from switchboard.http import ApiError, invalid
 from switchboard.jsonroutes.auth import Role
+from switchboard.patterns import EMAIL_ADDRESS, MAX_EMAIL_ADDRESS
 from switchboard.phone import is_e164
 from switchboard.records import iso
 
 MAX_NAME = 80
-MAX_EMAIL = 254
+MAX_EMAIL = MAX_EMAIL_ADDRESS
 MAX_LINES = 100
 #: A user's id: `u` and 16 hex digits (random; never an address, so ids say nothing).
 USER_ID = re.compile(r"u[0-9a-f]{16}")
-#: An address as people write one: something@domain.tld, no spaces or angle brackets.
-_EMAIL = re.compile(
-    r"[^@\s<>\"(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
 _FIELDS = frozenset({"name", "phone", "email", "role", "lines"})
 
 
@@ -46,7 +43,7 @@ def address_kind(raw: str) -> str | None:
     value = raw.strip()
     if is_e164(value):
         return "phone"
-    if len(value) <= MAX_EMAIL and _EMAIL.fullmatch(value):
+    if len(value) <= MAX_EMAIL and EMAIL_ADDRESS.fullmatch(value):
         return "email"
     return None
 

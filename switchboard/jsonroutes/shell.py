@@ -5,7 +5,8 @@ declared route with the host's request (`return routes.send_message(req)`, or `a
 async handler). Serving a request is, in this order:
 
 1. authenticate (`switchboard.jsonroutes.auth`): the principal, or 401/403;
-2. a body over `MAX_JSON_BODY_BYTES`: 413, before anything reads it;
+2. a body over `MAX_JSON_BODY_BYTES` (or the route's own cap: a file a route imports): 413,
+   before anything reads it;
 3. the handler, with an `ApiRequest`: the request, the principal, the settings on first use,
    the JSON body on first use (invalid JSON: 400 `invalid_json` naming the body and where it
    breaks, before the settings are even looked at);
@@ -226,8 +227,11 @@ AsyncHandler = Callable[[ApiRequest], Awaitable[func.HttpResponse]]
 class _Route:
     """What sync and async routes share: the declaration, admission and failure answers."""
 
-    def __init__(self, handler: Callable[..., Any], auth: Auth) -> None:
+    def __init__(
+        self, handler: Callable[..., Any], auth: Auth, max_body: int = MAX_JSON_BODY_BYTES
+    ) -> None:
         self.auth = auth
+        self.max_body = max_body
         self.name = f"{handler.__module__}.{handler.__qualname__}"
         self.__doc__ = handler.__doc__
 
@@ -241,10 +245,8 @@ class _Route:
             return loaded[0]
 
         principal = self.auth.authenticate(req, settings)
-        if len(req.get_body() or b"") > MAX_JSON_BODY_BYTES:
-            raise ApiError(
-                413, "body_too_large", f"the request body is over {MAX_JSON_BODY_BYTES} bytes"
-            )
+        if len(req.get_body() or b"") > self.max_body:
+            raise ApiError(413, "body_too_large", f"the request body is over {self.max_body} bytes")
         return ApiRequest(req, principal, loaded[0] if loaded else None)
 
     def fail(self, exc: Exception, request: ApiRequest | None) -> func.HttpResponse:
@@ -258,8 +260,8 @@ class _Route:
 class JsonRoute(_Route):
     """A synchronous handler with its authentication: call it with the host's request."""
 
-    def __init__(self, handler: SyncHandler, auth: Auth) -> None:
-        super().__init__(handler, auth)
+    def __init__(self, handler: SyncHandler, auth: Auth, max_body: int = MAX_JSON_BODY_BYTES):
+        super().__init__(handler, auth, max_body)
         self.handler = handler
 
     def __call__(self, req: func.HttpRequest) -> func.HttpResponse:
@@ -275,8 +277,8 @@ class JsonRoute(_Route):
 class AsyncJsonRoute(_Route):
     """An async handler with its authentication: await it with the host's request."""
 
-    def __init__(self, handler: AsyncHandler, auth: Auth) -> None:
-        super().__init__(handler, auth)
+    def __init__(self, handler: AsyncHandler, auth: Auth, max_body: int = MAX_JSON_BODY_BYTES):
+        super().__init__(handler, auth, max_body)
         self.handler = handler
 
     async def __call__(self, req: func.HttpRequest) -> func.HttpResponse:
@@ -290,8 +292,9 @@ class AsyncJsonRoute(_Route):
 
 
 class _Declaration:
-    def __init__(self, auth: Auth) -> None:
+    def __init__(self, auth: Auth, max_body: int) -> None:
         self.auth = auth
+        self.max_body = max_body
 
     @overload
     def __call__(self, handler: AsyncHandler) -> AsyncJsonRoute: ...
@@ -299,11 +302,12 @@ class _Declaration:
     def __call__(self, handler: SyncHandler) -> JsonRoute: ...
     def __call__(self, handler: AsyncHandler | SyncHandler) -> AsyncJsonRoute | JsonRoute:
         if inspect.iscoroutinefunction(handler):
-            return AsyncJsonRoute(handler, self.auth)
-        return JsonRoute(handler, self.auth)  # type: ignore[arg-type]
+            return AsyncJsonRoute(handler, self.auth, self.max_body)
+        return JsonRoute(handler, self.auth, self.max_body)  # type: ignore[arg-type]
 
 
-def json_route(*, auth: Auth) -> _Declaration:
+def json_route(*, auth: Auth, max_body_bytes: int = MAX_JSON_BODY_BYTES) -> _Declaration:
     """Declare a JSON route's handler and who may call it (`auth.FUNCTION_KEY` or
-    `auth.InboxSession(...)`); the result serves the host's request through the shell."""
-    return _Declaration(auth)
+    `auth.InboxSession(...)`); the result serves the host's request through the shell. A route
+    that takes a file (an import) may take a larger body (`max_body_bytes`)."""
+    return _Declaration(auth, max_body_bytes)

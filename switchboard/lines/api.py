@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from switchboard.http import ApiError, invalid
+from switchboard.http import Precondition as Precondition
+from switchboard.http import etag as etag
+from switchboard.http import parse_if_match as parse_if_match
 from switchboard.lines import document
 from switchboard.lines import hours as h
 from switchboard.lines.model import Line
@@ -25,39 +27,11 @@ from switchboard.lines.store import StoredLine
 from switchboard.phone import is_e164
 from switchboard.records import iso
 
-_ETAG = re.compile(r'\s*(?:W/)?"([0-9]{1,10})"\s*')
 OVERRIDE_FIELDS = frozenset({"state", "until", "reason", "clear"})
 MAX_REASON_CHARS = 200
 DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 100
 _CURSOR_PREFIX = "v1:"
-
-
-def etag(version: int) -> str:
-    """The ETag of a version."""
-    return f'"{version}"'
-
-
-@dataclass(frozen=True)
-class Precondition:
-    """What `If-Match` asks for: any current version (`*`), or this one."""
-
-    any_version: bool = False
-    version: int | None = None
-
-
-def parse_if_match(header: str | None) -> Precondition | None:
-    """`If-Match` as a Precondition (None when absent); 400 when it is not one of our ETags."""
-    if header is None or not header.strip():
-        return None
-    if header.strip() == "*":
-        return Precondition(any_version=True)
-    found = _ETAG.fullmatch(header)
-    if not found:
-        raise ApiError(
-            400, "invalid_header", 'If-Match: must be an ETag of this API ("3") or *', "If-Match"
-        )
-    return Precondition(version=int(found.group(1)))
 
 
 def check_precondition(precondition: Precondition | None, current: StoredLine | None) -> None:

@@ -150,8 +150,10 @@ def print_history(
     kind: str,
     options: dict[str, Any],
     columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]],
+    annotate: Callable[[Any, list[dict[str, Any]]], Any] | None = None,
 ) -> None:
-    """One page of CallLog or MessageLog records, newest first, like GET /api/{kind}."""
+    """One page of CallLog or MessageLog records, newest first, like GET /api/{kind}
+    (`annotate(settings, records)` adds what the route adds, such as contact names)."""
     from switchboard import records
     from switchboard.http import storage_unavailable
     from switchboard.logbook.listing import STORAGE_ERRORS, list_history, parse_history_query
@@ -171,6 +173,8 @@ def print_history(
         fail(storage_unavailable(exc))
     except ApiError as exc:
         fail(exc)
+    if annotate is not None:
+        annotate(settings, page[kind])
     if as_json:
         echo_json(page)
         return

@@ -5,7 +5,9 @@ verify → load → decide → write → answer:
 1. verify: the shell (`switchboard.twilio.webhook.twilio_webhook`) checks settings and the
    signature (403, nothing written, when it fails), then calls `respond` here;
 2. load what the decision needs: the texted line's replies (`switchboard.lines`, from this
-   instance's cache; its `sms` entries, else the `SMS_*` settings) and
+   instance's cache; its `sms` entries, else the `SMS_*` settings), the sender's contact
+   (`switchboard.contacts.lookup`, this instance's cache, else one point read: a blocked
+   contact's text is recorded and gets nothing automatic, STOP and START excepted) and
    (`switchboard.sms.decide.needs`) for STOP/START whether this
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
    START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
@@ -28,11 +30,12 @@ verify → load → decide → write → answer:
    transaction; a forward's row in the owner's conversation);
 5. answer `text/xml`.
 
-Round trips to Table Storage per message: an ordinary text that gets nothing automatic 3 (the
-record, its index row, its conversation row; 4 for one word, which could answer a reminder),
-4 when something automatic may be sent (the sender's partition read first); a reply bound to a
-reminder 3 more than an auto-reply (the schedule's id row read and written under its ETag, the
-reminder marked answered); an auto-reply 6 (+ the tallies written, + the line's budget:
+Round trips to Table Storage per message (besides the sender's contact, read once per
+`LINES_CACHE_SECONDS` and instance): an ordinary text that gets nothing automatic 3 (the
+record, its index row, its conversation row; 4 for one word, which could answer a reminder; a
+blocked contact's text 3), 4 when something automatic may be sent (the sender's partition read
+first); a reply bound to a reminder 3 more than an auto-reply (the schedule's id row read and
+written under its ETag, the reminder marked answered); an auto-reply 6 (+ the tallies written, + the line's budget:
 one conditional write while this instance's copy of the budget row is current, one read more
 when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
 (marker read, opt-out insert, record and marker, index, conversation); START 6, or 5 when the
@@ -65,6 +68,8 @@ from typing import Any
 import azure.functions as func
 
 from switchboard import records
+from switchboard.contacts import lookup as contacts
+from switchboard.contacts.rules import ContactRef
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
 from switchboard.lines.hours import State, state_at
@@ -104,6 +109,8 @@ message_store_factory: Callable[[Settings], Any] = RecordStore.messages
 optout_store_factory: Callable[[Settings], Any] = OptOutStore.from_settings
 #: How the line of a texted number is found (this instance's cache, else the default line).
 line_factory: Callable[[str, Settings], Line] = lines.line_for
+#: Who a sender is (this instance's cache, else one point read of the Contacts table).
+contact_factory: Callable[[Settings, str], ContactRef | None] = contacts.contact_for
 
 
 def subject_store_factory(settings: Settings) -> Any:
@@ -172,7 +179,10 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     trip = _Trip(message, request, settings)
     _replay_journal(trip)
     if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
-        return _keyword_trip(trip)
+        return _keyword_trip(trip)  # a legal duty: a blocked contact's STOP counts too
+    sender = contact_factory(settings, message.from_)
+    if sender is not None and sender.blocked:
+        return _blocked_trip(trip, sender)
     line = line_factory(message.to, settings)
     return _message_trip(trip, _reply_settings(line, settings), line)
 
@@ -200,6 +210,22 @@ def _keyword_trip(trip: _Trip) -> func.HttpResponse:
     except StorageFailed as failure:
         _log_failure(message, failure)
     return twiml_response(replies.render(decision.reply))
+
+
+def _blocked_trip(trip: _Trip, sender: ContactRef) -> func.HttpResponse:
+    """A blocked contact's text: recorded (`BlockedContact`: which contact), answered with
+    nothing automatic: no auto-reply, no HELP answer, nothing forwarded or relayed."""
+    message = trip.message
+    logger.info(
+        "sms %s: from a blocked contact: recorded, nothing automatic",
+        message.sid,
+        extra={"MessageSid": message.sid},
+    )
+    try:
+        _write_record(trip, Decision(None, False, Reply()), fields={"BlockedContact": sender.id})
+    except StorageFailed as failure:
+        _log_failure(message, failure, answered="nothing automatic is sent")
+    return twiml_response(replies.render(Reply()))
 
 
 def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> func.HttpResponse:

@@ -9,7 +9,8 @@ took it, no text-back decided yet), with the line of the number called
 text-back, so nothing happens there).
 
 It decides with the text-back's own rules (`rules.decide`: what the record says, who may be
-texted), then asks the outbound policy (`switchboard.outbound`): the destination (our own
+texted), skips a caller who is a blocked contact (`switchboard.contacts.lookup`), then asks the
+outbound policy (`switchboard.outbound`): the destination (our own
 numbers, `OUTBOUND_ALLOWED_COUNTRIES`, premium-rate and satellite numbers), the caller's
 opt-out and its window on this line (`textBack.windowHours`), and the line's budget of
 automatic texts. When all say yes it writes the text-back's schedule (SmsSchedule, id
@@ -29,6 +30,7 @@ from typing import Any
 
 from switchboard import records
 from switchboard.aio import run_sync
+from switchboard.contacts.lookup import is_blocked
 from switchboard.lines.model import Line
 from switchboard.lines.sending import line_ref
 from switchboard.logbook.store import RecordStore
@@ -69,6 +71,9 @@ def on_call_ended(
     call_sid = str(record.get("Sid") or record_id)
     caller = str(record.get("From") or "")
     schedule = rules.schedule_id(call_sid)
+    if verdict.send and is_blocked(settings, caller):
+        # Rejected when it called; blocked since (or rang through while storage was down).
+        verdict = rules.skip("blocked contact")
     if verdict.send:
         verdict = _ask(policy, record, line, caller, call_sid, settings)
     if verdict.send:

@@ -9,7 +9,7 @@ best-effort and answers.
 
 The call flow:
 
-    /voice/incoming ── blocked caller ─────────────────────────────► <Reject/>
+    /voice/incoming ── blocked caller (the line's, or a blocked contact) ► <Reject/>
           │        ── not on the allowed list ─────────────────────► <Say>sorry</Say><Hangup/>
           │ the line's state now (open / closed / holiday) picks the flow; its greeting, then
           │ its steps in order:
@@ -590,16 +590,20 @@ def incoming(
     settings: Settings,
     line: Line | None = None,
     now: datetime | None = None,
+    blocked_contact: str | None = None,
 ) -> Outcome:
-    """`POST /api/voice/incoming`: reject, refuse, or greet and run the flow of the line's state."""
+    """`POST /api/voice/incoming`: reject, refuse, or greet and run the flow of the line's state.
+    `blocked_contact` is the id of the caller's contact when it is blocked (on every line)."""
     line = line or default_line(settings)
     speaker = Speaker.of(line, settings)
     caller = params.get("From", "").strip()
     response = VoiceResponse()
     fields: dict[str, Any] = {}
-    if caller and caller in line.blocked:
+    if caller and (blocked_contact or caller in line.blocked):
         response.reject()
         handling = "rejected"
+        if blocked_contact:
+            fields = {"BlockedContact": blocked_contact}
     elif line.allowed is not None and caller not in line.allowed:
         _goodbye(response, speaker, NOT_ALLOWED)
         handling = "refused"

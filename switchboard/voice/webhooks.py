@@ -22,6 +22,8 @@ from typing import Any
 import azure.functions as func
 
 from switchboard import records
+from switchboard.contacts import lookup as contacts
+from switchboard.contacts.rules import ContactRef
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
 from switchboard.lines.defaults import default_line
@@ -42,6 +44,8 @@ Respond = Callable[[TwilioRequest, Settings], func.HttpResponse]
 store_factory: Callable[[Settings], Any] = RecordStore.calls
 #: How the line of a called number is found (this instance's cache, else the default line).
 line_factory: Callable[[str, Settings], Line] = lines.line_for
+#: Who a caller is (this instance's cache, else one point read of the Contacts table).
+contact_factory: Callable[[Settings, str], ContactRef | None] = contacts.contact_for
 
 
 def _respond(decide: Decide, record: str = "CallSid") -> Respond:
@@ -155,9 +159,12 @@ def _position(request: TwilioRequest) -> voice.Position | None:
 
 
 def decide_incoming(request: TwilioRequest, settings: Settings) -> voice.Outcome:
-    """Load and decide for `POST /api/voice/incoming`: the line, then `voice.incoming`."""
+    """Load and decide for `POST /api/voice/incoming`: the line and the caller's contact (a
+    blocked contact is rejected on every line), then `voice.incoming`."""
     line = _line(request, settings)
-    return voice.incoming(request.params, settings, line, lines.now(settings))
+    caller = contact_factory(settings, request.get("From"))
+    blocked = caller.id if caller is not None and caller.blocked else None
+    return voice.incoming(request.params, settings, line, lines.now(settings), blocked)
 
 
 def _menu(request: TwilioRequest, settings: Settings) -> voice.Outcome:

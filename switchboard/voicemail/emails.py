@@ -135,6 +135,7 @@ def _event_fields(event: RecordingEvent, now: datetime) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "RecordingUrl": event.recording_url,
         "Caller": event.caller,
+        "CallerName": event.caller_name,
         "Duration": event.duration,
         "RecordedAt": event.recorded_at,
     }
@@ -331,7 +332,7 @@ def compose_email(
     the line's zone, the duration and the transcript; the recording attached when given."""
     zone_name = str(row.get("TimeZone") or "UTC")
     line = one_line(str(row.get("LineName") or row.get("Line") or wording.YOUR_LINE))
-    caller = caller_label(text_of(row.get("Caller")))
+    caller = caller_label(text_of(row.get("Caller")), text_of(row.get("CallerName")))
     duration = duration_label(int_of(row.get("Duration")))
     recorded = row.get("RecordedAt") if isinstance(row.get("RecordedAt"), datetime) else None
     listen = listen_url(text_of(row.get("RecordingUrl")))

@@ -36,8 +36,9 @@ E-mail (through the queue `voicemail-email`: `emails` for the rows, `mailing` fo
     transcript up to `transcriptWait` seconds (the first message is enqueued with that delay, the
     transcription callback enqueues another at once); it goes once, with whatever it has then.
 
-Each notice carries the caller, the line (its name, else its number), the duration, the
-transcript when there is one, and the time in the line's zone (e-mail).
+Each notice carries the caller (the name of their contact with the number, `Dana Reyes
+(+1 201-555-0123)`, when the number is a contact's), the line (its name, else its number), the
+duration, the transcript when there is one, and the time in the line's zone (e-mail).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class RecordingEvent:
     transcription_status: str | None = None
     recording_status: str | None = None
     recorded_at: datetime | None = None
+    #: The name of the caller's contact (`switchboard.voicemail.notify` looks it up).
+    caller_name: str | None = None
 
     @property
     def kind(self) -> EventKind:
@@ -202,8 +205,21 @@ def line_label(line: Line, number: str | None = None) -> str:
     return caller_label(found) if found else wording.YOUR_LINE
 
 
-def caller_label(number: str | None) -> str:
-    """A number as people read it (`+1 201-555-0123`), or "a withheld number"."""
+def caller_label(number: str | None, name: str | None = None) -> str:
+    """A number as people read it (`+1 201-555-0123`), or "a withheld number"; with the name
+    of the number's contact first when there is one: `Dana Reyes (+1 201-555-0123)`."""
+    readable = _readable_number(number)
+    shown = one_line(name)[:MAX_NAME_CHARS] if name else ""
+    if not shown:
+        return readable
+    return shown if readable == WITHHELD else f"{shown} ({readable})"
+
+
+#: The most of a contact's name a notice shows.
+MAX_NAME_CHARS = 60
+
+
+def _readable_number(number: str | None) -> str:
     if not number or is_withheld(number) or not number.startswith("+"):
         return WITHHELD
     import phonenumbers
@@ -253,7 +269,7 @@ def voicemail_of(event: RecordingEvent, line: Line) -> Voicemail:
     """The notice's facts from an event and the line it was left on."""
     return Voicemail(
         line=line_label(line, event.called),
-        caller=caller_label(event.caller),
+        caller=caller_label(event.caller, event.caller_name),
         duration=duration_label(event.duration),
         listen=listen_url(event.recording_url),
         transcript=event.transcript if event.transcribed else None,

@@ -18,6 +18,8 @@ back. A recipient refused is reported ``skipped (why)`` in the call's summary.
 
 What it reads and writes (the design: `switchboard.voicemail.notices`):
 
+- Contacts: the caller's name (`switchboard.contacts.lookup`, 0 reads while this instance
+  remembers the number), shown in the texts and the e-mails;
 - SmsSchedule: creates the notice and transcript schedules of each `notify.sms` number
   (`ScheduleStore.create`, idempotent on the derived ids) and cancels a notice a transcript
   replaces (`ScheduleStore.cancel`); the scheduled-SMS timer sends them.
@@ -30,12 +32,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard import records
 from switchboard.aio import run_sync
+from switchboard.contacts.lookup import contact_for
 from switchboard.lines.model import Line, VoicemailStep
 from switchboard.lines.sending import line_ref
 from switchboard.logbook.store import RecordStore
@@ -101,6 +104,7 @@ def on_recording(
     report = NoticeReport()
     if not (step.notify_sms or step.notify_email) or not event.has_audio:
         return report
+    event = named(event, settings)
     moment = now or records.utcnow()
     correlation = {"CallSid": event.call_sid}
     voicemail = notices.voicemail_of(event, line)
@@ -151,6 +155,17 @@ def on_recording(
         extra=correlation,
     )
     return report
+
+
+def named(event: RecordingEvent, settings: Settings) -> RecordingEvent:
+    """The event with the name of the caller's contact (`switchboard.contacts.lookup`: this
+    instance's cache, else one point read; nobody when storage cannot say)."""
+    if event.caller_name or not event.caller:
+        return event
+    contact = contact_for(settings, event.caller)
+    if contact is None or not contact.label:
+        return event
+    return replace(event, caller_name=contact.label)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
@@ -44,6 +45,24 @@ CONFIG = SchemathesisConfig.from_dict(
         "phases": {"stateful": {"enabled": False}},
     }
 )
+# The contacts import takes a file as its body: vCards and CSV files, good and broken.
+_VCARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{name}\r\nTEL;TYPE=CELL:{number}\r\nEND:VCARD\r\n"
+schemathesis.openapi.media_type(
+    "text/vcard",
+    st.builds(
+        lambda name, number: _VCARD.format(name=name, number=number).encode("utf-8"),
+        st.text(max_size=40),
+        st.sampled_from(["+12015550123", "(201) 555-0124", "+447911123456", "x", ""]),
+    ),
+)
+schemathesis.openapi.media_type(
+    "text/csv",
+    st.builds(
+        lambda header, row: f"{header}\r\n{row}\r\n".encode(),
+        st.sampled_from(["name,numbers", "First Name;Mobile Phone", "id,name", "colour"]),
+        st.text(max_size=60),
+    ),
+)
 SCHEMA = schemathesis.openapi.from_path(OPENAPI_PATH, config=CONFIG)
 CHECKS = [
     not_a_server_error,
@@ -69,6 +88,7 @@ def app_url(run_host_module: HostFactory) -> Iterator[str]:
             "TABLE_CALL_LOG": "stcall" + suffix,
             "TABLE_OPT_OUT": "stopt" + suffix,
             "TABLE_SMS_SCHEDULE": "stsched" + suffix,
+            "TABLE_CONTACTS": "stcontacts" + suffix,
             "OUTBOUND_CALL_QUEUE": "st-calls-" + suffix,
             "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
         }

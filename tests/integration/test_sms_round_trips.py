@@ -18,6 +18,8 @@ from twilio.request_validator import RequestValidator
 
 from devkit.azurite import Azurite
 from switchboard import records
+from switchboard.contacts import lookup as contacts
+from switchboard.contacts import service as contact_service
 from switchboard.lines import lookup as lines
 from switchboard.logbook.store import RecordStore
 from switchboard.outbound.own_numbers import OWN_NUMBERS
@@ -50,16 +52,20 @@ def requests_made(
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TABLE_MESSAGE_LOG": unique_name + "msg",
         "TABLE_OPT_OUT": unique_name + "opt",
+        "TABLE_CONTACTS": unique_name + "contacts",
         "SMS_AUTO_REPLY": "Thanks, we got it.",
+        "LINES_CACHE_SECONDS": "600",
     }.items():
         clean_env.setenv(name, value)
     reset_settings_cache()
     settings = get_settings()
     tables.get_table(settings.table_message_log, settings)
     tables.get_table(settings.table_opt_out, settings)
-    # A warm instance knows the texted line (the line cache) and its own numbers (read once
-    # per 10 minutes), as it has its tables.
+    # A warm instance knows the texted line (the line cache), the sender (nobody's number: the
+    # contact cache) and its own numbers (read once per 10 minutes), as it has its tables.
+    contacts.forget_cached_contacts()
     lines.line_for("+15017122661", settings)
+    contacts.contact_for(settings, SENDER)
     OWN_NUMBERS.get(settings)
     made: list[str] = []
     for name in _REQUESTS:
@@ -119,6 +125,27 @@ def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
     assert post(made, "START")[0] == 6  # marker read, opt-out read, delete, record + marker, ...
     assert post(made, "START")[0] == 5  # not opted out: nothing to delete
     assert post(made, "STOP", sid=stop)[0] == 2  # a retry: marker read, record exists
+
+
+def test_a_blocked_contacts_text_is_recorded_and_gets_nothing(
+    requests_made: list[str],
+) -> None:
+    made = requests_made
+    settings = get_settings()
+    contact_service.set_blocked(settings, SENDER, True)  # heard at once by this instance
+    contacts.forget_cached_contacts()  # as another instance: it reads the contact once
+    count, sid = post(made, "hello")
+    # The sender's contact (one point read), then the record, its index, its conversation:
+    # no opt-out or tallies read, no budget, nothing automatic.
+    assert (count, made[0]) == (4, "get_entity")
+    assert post(made, "help")[0] == 3  # warm: the record alone; HELP gets nothing either
+    record = RecordStore.messages(settings).get(sid)
+    assert record is not None
+    assert record["BlockedContact"] == contact_service.get(settings, SENDER).contact.id
+    assert post(made, "STOP")[0] == 5  # a legal duty: the opt-out is applied as ever
+    from switchboard.optouts.store import OptOutStore
+
+    assert OptOutStore.from_settings(settings).get(SENDER) is not None
 
 
 def test_stop_writes_its_record_and_marker_together(requests_made: list[str]) -> None:

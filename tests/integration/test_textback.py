@@ -61,6 +61,7 @@ def make_settings(storage_connection_string: str, twilio: TwilioStandin, unique_
                 "TABLE_SMS_SCHEDULE": unique_name + "sch",
                 "TABLE_MESSAGE_LOG": unique_name + "msg",
                 "TABLE_OPT_OUT": unique_name + "opt",
+                "TABLE_CONTACTS": unique_name + "contacts",
                 # The business texts callers in the UK and Guernsey too (MOBILE is a Guernsey
                 # number, LANDLINE a London one).
                 "OUTBOUND_ALLOWED_COUNTRIES": "US,GB,GG",
@@ -204,6 +205,17 @@ def test_an_opted_out_caller_gets_none(settings: Settings, twilio: TwilioStandin
     call_sid = incoming(settings, MOBILE)
     ended(settings, call_sid, MOBILE)
     assert record(settings, call_sid)["TextBack"] == "skipped (opted out)"
+    assert run_timer(settings).sent == 0
+    assert texted(twilio) == []
+
+
+def test_a_blocked_contact_gets_none(settings: Settings, twilio: TwilioStandin) -> None:
+    from switchboard.contacts import service as contacts
+
+    contacts.set_blocked(settings, MOBILE, True)  # blocked since it called
+    call_sid = incoming(settings, MOBILE)
+    ended(settings, call_sid, MOBILE)
+    assert record(settings, call_sid)["TextBack"] == "skipped (blocked contact)"
     assert run_timer(settings).sent == 0
     assert texted(twilio) == []
 

@@ -70,6 +70,10 @@ FUNCTIONS = [
     "inbox_users_operator",
     "inbox_user_operator",
     "inbox_user_signout_operator",
+    "contacts_collection",
+    "contacts_import",
+    "contacts_export",
+    "contacts_item",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -84,6 +88,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.voicemail",
     "switchboard.outbound",
     "switchboard.inbox",
+    "switchboard.contacts",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
@@ -95,6 +100,7 @@ HEAVY_PACKAGES = [
     "croniter",
     "click",
     "aiohttp",
+    "vobject",
 ]
 
 #: The core: imported by a function on its first call, never at index time.
@@ -124,6 +130,9 @@ CORE_MODULES = [
     "switchboard.mail.smtp",
     "switchboard.textback.rules",
     "switchboard.textback.service",
+    "switchboard.contacts.lookup",
+    "switchboard.contacts.service",
+    "switchboard.contacts.routes",
 ]
 
 #: What a voice or SMS webhook never needs (the scheduled-SMS, operator and outbound-call code).
@@ -148,6 +157,10 @@ NOT_FOR_WEBHOOKS = [
     "switchboard.storage.queues",
     "switchboard.twilio.client",
     "switchboard.jsonroutes.shell",
+    "switchboard.contacts.service",
+    "switchboard.contacts.routes",
+    "switchboard.contacts.importing",
+    "vobject",
 ]
 
 INDEX = """

@@ -66,7 +66,10 @@ Work = Callable[[ApiRequest], func.HttpResponse]
 
 def serve(kind: str, work: Work, req: func.HttpRequest, **declared: Any) -> func.HttpResponse:
     """Declare `work` as a sync or an async route and serve `req` through it."""
-    declare = json_route(auth=declared.get("auth", FUNCTION_KEY))
+    declare = json_route(
+        auth=declared.get("auth", FUNCTION_KEY),
+        max_body_bytes=declared.get("max_body_bytes", MAX_JSON_BODY_BYTES),
+    )
     if kind == "sync":
 
         def handler(request: ApiRequest) -> func.HttpResponse:
@@ -276,6 +279,18 @@ def test_a_body_over_the_cap_is_413_and_never_reaches_the_handler(kind: str, env
     assert reached == []
     at_cap = b'"' + b"x" * (MAX_JSON_BODY_BYTES - 2) + b'"'
     assert serve(kind, work, http("POST", at_cap)).status_code == 200
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_route_may_take_a_larger_body_and_no_more(kind: str, env: Any) -> None:
+    def work(request: ApiRequest) -> func.HttpResponse:
+        return json_response({"size": len(request.http.get_body())})
+
+    file = b"x" * (MAX_JSON_BODY_BYTES * 2)
+    taken = serve(kind, work, http("POST", file), max_body_bytes=len(file))
+    assert json.loads(taken.get_body()) == {"size": len(file)}
+    over = serve(kind, work, http("POST", file + b"x"), max_body_bytes=len(file))
+    assert over.status_code == 413
 
 
 def test_the_body_is_parsed_once_and_json_object_refuses_other_values(env: Any) -> None:

@@ -209,18 +209,21 @@ def test_health_counts_every_queue_trigger_of_the_app() -> None:
 
 
 def test_openapi_documents_the_shells_body_cap_on_every_route_with_a_body() -> None:
+    from switchboard.contacts.routes import MAX_IMPORT_BYTES
     from switchboard.jsonroutes.shell import MAX_JSON_BODY_BYTES
 
     doc = json.loads(OPENAPI.read_text(encoding="utf-8"))
     with_body = [
-        operation
-        for item in doc["paths"].values()
+        (path, operation)
+        for path, item in doc["paths"].items()
         for operation in item.values()
         if isinstance(operation, dict) and "requestBody" in operation
     ]
-    assert len(with_body) == 7  # messages, calls, schedules, lines, override, inbox users (2)
-    for operation in with_body:
-        assert f"{MAX_JSON_BODY_BYTES:,}" in operation["responses"]["413"]["description"]
+    # messages, calls, schedules, lines, override, inbox users (2), contacts (3), an import
+    assert len(with_body) == 11
+    for path, operation in with_body:
+        cap = MAX_IMPORT_BYTES if path == "/api/contacts/import" else MAX_JSON_BODY_BYTES
+        assert f"{cap:,}" in operation["responses"]["413"]["description"]
     assert f"{MAX_JSON_BODY_BYTES:,}" in doc["info"]["description"]
 
 

@@ -15,6 +15,7 @@ import azure.functions as func
 import pytest
 from twilio.request_validator import RequestValidator
 
+from switchboard.contacts.rules import ContactRef
 from switchboard.lines.defaults import default_line
 from switchboard.settings import reset_settings_cache
 from switchboard.voice import blueprint as voice_bp
@@ -105,6 +106,7 @@ def store(monkeypatch: pytest.MonkeyPatch, clean_env: pytest.MonkeyPatch) -> Ite
     memory = MemoryStore()
     monkeypatch.setattr(voice_webhooks, "store_factory", lambda settings: memory)
     monkeypatch.setattr(voice_webhooks, "line_factory", lambda number, s: default_line(s))
+    monkeypatch.setattr(voice_webhooks, "contact_factory", lambda s, number: None)
     clean_env.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     clean_env.setenv("VOICE_MENU", json.dumps(MENU))
     reset_settings_cache()
@@ -128,6 +130,27 @@ def signed_request(
         params={},
         body=urlencode(params).encode(),
     )
+
+
+def test_a_blocked_contact_is_rejected_on_every_line(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def contact(settings: Any, number: str) -> ContactRef | None:
+        asked.append(number)
+        return ContactRef("c00000000000a", name="Dana", blocked=number == CALLER)
+
+    monkeypatch.setattr(voice_webhooks, "contact_factory", contact)
+    response = voice_bp.voice_incoming(signed_request("/api/voice/incoming", call()))
+    assert [(v.name, v.children) for v in verbs(response.get_body().decode())] == [("Reject", [])]
+    record = store.records["CA" + "1" * 32]
+    assert (record["Handling"], record["BlockedContact"]) == ("rejected", "c00000000000a")
+    other = call(From="+15558675311", CallSid="CA" + "3" * 32)
+    answered = voice_bp.voice_incoming(signed_request("/api/voice/incoming", other))
+    assert "Gather" in names(answered.get_body().decode())  # a contact not blocked: served
+    assert store.records["CA" + "3" * 32]["Handling"] == "menu"
+    assert asked == [CALLER, "+15558675311"]
 
 
 def test_blueprint_answers_text_xml_and_records_the_call(store: MemoryStore) -> None:

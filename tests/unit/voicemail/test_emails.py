@@ -168,3 +168,13 @@ def test_what_the_email_says_about_the_transcript() -> None:
     assert e.transcript_text({**base, "TranscriptionStatus": "failed"}).startswith("(Twilio could")
     assert e.transcript_text(base) == "(no transcript arrived in time)"
     assert e.transcript_text({**base, "Transcript": "hello"}) == "hello"
+
+
+def test_the_email_names_the_callers_contact() -> None:
+    event = replace(recorded(), caller_name="Dana Reyes")
+    row = e.email_row(event, MAIN, step(), "ann@example.com", NOW)
+    assert row["CallerName"] == "Dana Reyes"
+    mail = parsed(e.compose_email(row, "v@acme.example", audio=None))
+    assert mail["Subject"] == "Voicemail from Dana Reyes (+1 201-555-0123) on Main line (0:37)"
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "From:       Dana Reyes (+1 201-555-0123)" in body

@@ -169,3 +169,15 @@ def test_withheld_callers_are_named_as_withheld() -> None:
     for withheld in ("", None, "anonymous", "Restricted", "+266696687", "+86282452253"):
         assert caller_label(withheld) == "a withheld number"
     assert caller_label("+12015550123") == "+1 201-555-0123"
+
+
+def test_a_contacts_name_comes_first_with_its_number() -> None:
+    from switchboard.voicemail.notices import caller_label
+
+    assert caller_label("+12015550123", "Dana Reyes") == "Dana Reyes (+1 201-555-0123)"
+    assert caller_label("+12015550123", " \n ") == "+1 201-555-0123"
+    assert caller_label("+12015550123", "x" * 200) == "x" * 60 + " (+1 201-555-0123)"
+    assert caller_label("anonymous", "Someone") == "Someone"
+    named = replace(transcribed(), caller_name="Dana\nReyes")
+    body = n.sms_body(n.voicemail_of(named, MAIN), with_transcript=True)
+    assert body.startswith("Voicemail on Main line from Dana Reyes (+1 201-555-0123) (0:37): Hi")

@@ -1,0 +1,85 @@
+"""The lookup's memory: one read per number and TTL, the last known answer while storage is
+down, at most `size` numbers; and how a person is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.contacts import lookup
+from switchboard.contacts.lookup import ContactCache, display_name
+from switchboard.contacts.rules import ContactRef
+from switchboard.settings import load_settings
+
+DANA = ContactRef("c00000000000a", name="Dana Reyes", blocked=True)
+
+
+def test_one_read_per_number_and_ttl() -> None:
+    clock = [0.0]
+    cache = ContactCache(15, clock=lambda: clock[0])
+    reads: list[str] = []
+
+    def load(number: str) -> ContactRef | None:
+        reads.append(number)
+        return DANA if number == "+12015550123" else None
+
+    for _ in range(3):
+        assert cache.get("+12015550123", load) is DANA
+        assert cache.get("+12015550100", load) is None  # nobody is remembered too
+    assert reads == ["+12015550123", "+12015550100"]
+    clock[0] = 15.0
+    cache.get("+12015550123", load)
+    assert reads[-1] == "+12015550123"
+    assert cache.loads == 3
+
+
+def test_storage_down_keeps_the_last_known_answer_and_asks_once_per_ttl() -> None:
+    clock = [0.0]
+    cache = ContactCache(15, clock=lambda: clock[0])
+    cache.put("+12015550123", DANA)
+    calls = []
+
+    def down(number: str) -> ContactRef | None:
+        calls.append(number)
+        raise ConnectionError("storage down")
+
+    clock[0] = 20.0
+    assert cache.get("+12015550123", down) is DANA
+    assert cache.get("+12015550123", down) is DANA
+    assert cache.get("+12015550100", down) is None
+    assert calls == ["+12015550123", "+12015550100"]
+
+
+def test_the_least_recently_used_numbers_go_first() -> None:
+    cache = ContactCache(60, size=2)
+    cache.put("+1", DANA)
+    cache.put("+2", None)
+    cache.get("+1", lambda n: pytest.fail("remembered"))
+    cache.put("+3", None)  # +2 goes: +1 was used since
+    reads: list[str] = []
+    cache.get("+2", lambda n: reads.append(n) or None)
+    assert reads == ["+2"]
+
+
+def test_only_e164_numbers_are_looked_up() -> None:
+    settings = load_settings({"LINES_CACHE_SECONDS": "60"})
+    lookup.forget_cached_contacts()
+    for caller in ("anonymous", "", None, "12345", "Acme", "+1 201 555 0123"):
+        assert lookup.contact_for(settings, caller) is None
+    assert lookup.cache(settings).loads == 0
+    lookup.remember(settings, {"+12015550123": DANA, "+12015550100": None})
+    assert lookup.contact_for(settings, " +12015550123 ") is DANA
+    assert lookup.is_blocked(settings, "+12015550123")
+    assert not lookup.is_blocked(settings, "+12015550100")
+    assert lookup.contacts_for(settings, ["+12015550123", "+12015550123", None]) == {
+        "+12015550123": DANA
+    }
+    assert lookup.cache(settings).loads == 0
+    lookup.forget_cached_contacts()
+
+
+def test_how_a_person_is_named() -> None:
+    assert display_name(DANA, "+12015550123") == "Dana Reyes"
+    assert display_name(ContactRef("c1", company="ACME"), "+12015550123") == "ACME"
+    assert display_name(ContactRef("c1"), "+12015550123") == "+1201***0123"
+    assert display_name(None, "+12015550123") == "+1201***0123"
+    assert display_name(None, "anonymous") == "a withheld number"
