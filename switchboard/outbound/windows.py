@@ -17,7 +17,8 @@ the line's own configured answers (another bot answering us), gets nothing autom
 here depends on the wording of the app's texts.
 
 Policies (`policies(settings)`): `auto-reply` and `help`, 1 per `SMS_AUTO_REPLY_WINDOW` (12 h);
-`forward`, `SMS_FORWARD_DAILY_CAP` (10) per 24 h with a digest; `voicemail`, the same cap per
+`forward`, `SMS_FORWARD_DAILY_CAP` (10) per 24 h with a digest; `relay` the same (a texter
+nobody answered: the conversations capability skips the window once the staff answered); `voicemail`, the same cap per
 caller without digest; `text-back`, 1 per the line's `textBack.windowHours` (given with each
 ask); the purposes later capabilities add take theirs from `DEFAULT_POLICY` until they set one.
 """
@@ -52,6 +53,8 @@ class Policy:
 DAY = timedelta(hours=24)
 #: The window of a purpose no policy names yet: once a day per subject.
 DEFAULT_POLICY = Policy(1, DAY)
+#: Answers a relay person gets to their commands per hour at most.
+RELAY_ANSWERS_PER_HOUR = 20
 
 
 def policies(settings: Settings) -> dict[Purpose, Policy]:
@@ -66,6 +69,13 @@ def policies(settings: Settings) -> dict[Purpose, Policy]:
         # without end (each voicemail stays in CallLog with its recording).
         Purpose.VOICEMAIL: Policy(cap, DAY),
         Purpose.TEXT_BACK: Policy(1, DAY),
+        # A texter nobody at the business answered is relayed like a forward: then one digest
+        # line; a conversation the staff answered is relayed in full (within the line's
+        # relay ceiling), which the caller decides.
+        Purpose.RELAY: Policy(cap, DAY, digest=True),
+        # A relay person's phone that answers every text by itself ("I am driving") gets at
+        # most this many answers an hour from the line.
+        Purpose.RELAY_ANSWER: Policy(RELAY_ANSWERS_PER_HOUR, timedelta(hours=1)),
     }
 
 

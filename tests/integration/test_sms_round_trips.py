@@ -50,6 +50,7 @@ def requests_made(
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TABLE_MESSAGE_LOG": unique_name + "msg",
         "TABLE_OPT_OUT": unique_name + "opt",
+        "TABLE_CONVERSATIONS": unique_name + "conv",
         "SMS_AUTO_REPLY": "Thanks, we got it.",
     }.items():
         clean_env.setenv(name, value)
@@ -57,6 +58,7 @@ def requests_made(
     settings = get_settings()
     tables.get_table(settings.table_message_log, settings)
     tables.get_table(settings.table_opt_out, settings)
+    tables.get_table(settings.table_conversations, settings)
     # A warm instance knows the texted line (the line cache) and its own numbers (read once
     # per 10 minutes), as it has its tables.
     lines.line_for("+15017122661", settings)
@@ -104,17 +106,20 @@ def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
     made = requests_made
     # The sender's partition (opt-out and its tallies on the line in one query), the tallies
     # written when something automatic goes out, the line's budget (read once by this instance,
-    # then one conditional write per automatic answer), the record, its day index row, its
-    # conversation rows (the text and its answer in one transaction).
-    assert post(made, "hello")[0] == 7
+    # then one conditional write per automatic answer), the text's conversation (its state read,
+    # one transaction; the first on this instance also lists the line among those with
+    # conversations, once), the record, its day index row, its conversation rows (the text and
+    # its answer in one transaction).
+    assert post(made, "hello")[0] == 7 + 2 + 1
     assert made[2:4] == ["get_entity", "create_entity"]  # the budget row: read, then written
-    assert post(made, "hello again")[0] == 4  # auto-reply already sent: no tally, no budget
+    assert post(made, "hello again")[0] == 4 + 2  # auto-reply already sent: no tally, no budget
     assert "update_entity" not in made
-    assert post(made, "help")[0] == 6  # the first HELP answer: its tally and the budget
+    assert post(made, "help")[0] == 6 + 2  # the first HELP answer: its tally and the budget
     assert made.count("update_entity") == 2  # both under the ETags this instance holds
-    assert post(made, "help")[0] == 4
+    assert post(made, "help")[0] == 4 + 2
     count, stop = post(made, "STOP")
-    # marker read, opt-out insert, record + marker (one transaction), index, conversation
+    # marker read, opt-out insert, record + marker (one transaction), index, conversation row:
+    # STOP and START leave the conversation's state alone (they are the keyword's, first)
     assert count == 5
     assert post(made, "START")[0] == 6  # marker read, opt-out read, delete, record + marker, ...
     assert post(made, "START")[0] == 5  # not opted out: nothing to delete

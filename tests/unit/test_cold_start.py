@@ -70,6 +70,9 @@ FUNCTIONS = [
     "inbox_users_operator",
     "inbox_user_operator",
     "inbox_user_signout_operator",
+    "conversations_list",
+    "conversations_item",
+    "conversations_messages",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -84,6 +87,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.voicemail",
     "switchboard.outbound",
     "switchboard.inbox",
+    "switchboard.conversations",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.
