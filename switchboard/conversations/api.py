@@ -61,7 +61,11 @@ class ReplyRequest:
 
 
 def _number(raw: str | None, name: str) -> str:
-    value = (raw or "").strip()
+    value = raw or ""
+    if value[:1] == " " and value[1:].strip().isdigit():
+        # `?line=+1501...` with its + left unencoded arrives as a space: it was the +.
+        value = "+" + value[1:].strip()
+    value = value.strip()
     if not is_e164(value):
         raise invalid(name, _E164_WORDS)
     return value

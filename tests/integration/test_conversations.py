@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +41,7 @@ from switchboard.outbound.service import LineRef, Message, Outbound
 from switchboard.settings import Settings, get_settings, reset_settings_cache
 from switchboard.sms import blueprint as sms_bp
 from switchboard.storage import tables
+from tests.conversation_history import seed_history
 
 STANDIN_SEED = 23
 URL = "http://localhost:7071/api/sms/incoming"
@@ -233,48 +233,10 @@ def test_racing_instances_lose_no_event_and_give_no_tag_twice(
 # Pages in proportion to the page, with 10,000 stored events
 
 
-def _seed(settings: Settings, lines_: list[str], per_line: int, events_each: int) -> None:
-    """`per_line` conversations on each line with `events_each` text events each, written as
-    the store and the MessageLog writer would (rows built by the same rules), in bulk."""
-    conversations_table = tables.get_table(settings.table_conversations, settings)
-    log = tables.get_table(settings.table_message_log, settings)
-    batches: list[tuple[Any, list[dict[str, Any]]]] = []
-    for line in lines_:
-        rows: list[dict[str, Any]] = []
-        for c in range(per_line):
-            customer = f"+1555{c:07d}"
-            state = rules.new_conversation(line, customer, rules.tag_for(c), NOW)
-            events: list[dict[str, Any]] = []
-            for e in range(events_each):
-                at = NOW - timedelta(minutes=c * events_each + e)
-                found = rules.apply_event(state, event(e, at))
-                assert found is not None
-                state = found
-                entry = messagelog.conversation_entry(
-                    line=line,
-                    party=customer,
-                    record_id=f"SM{line[-4:]}{c:06d}{e:04d}",
-                    at=at,
-                    direction="inbound",
-                    from_=customer,
-                    to=line,
-                    body=f"text {e}",
-                )
-                assert entry is not None
-                events.append(entry)
-            batches.append((log, events))
-            state = rules.apply_change(state, Change(state=rules.DONE if c % 3 == 0 else None), NOW)
-            rows += [rules.state_row(state), rules.index_row(state)]
-        batches += [(conversations_table, rows[i : i + 100]) for i in range(0, len(rows), 100)]
-        conversations_table.upsert_entity({"PartitionKey": rules.LINES_PARTITION, "RowKey": line})
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda b: b[0].submit_transaction([("upsert", r) for r in b[1]]), batches))
-
-
 def test_a_page_of_conversations_reads_in_proportion_to_the_page(settings: Settings) -> None:
     """10,000 events: 125 conversations of 40 events on each of two lines (a third of them
     done), then real events on top (the index moved by the store itself)."""
-    _seed(settings, [LINE, OTHER_LINE], per_line=125, events_each=40)
+    seed_history(settings, [LINE, OTHER_LINE], per_line=125, events_each=40, now=NOW)
     store = ConversationStore.from_settings(settings)
     for n in range(40):
         store.record(
