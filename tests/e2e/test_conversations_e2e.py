@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from devkit.conversation_history import seed_history
 from devkit.simulator import CallSession, SmsResult, send_sms
 from devkit.storage_counter import counting_table_requests
 from devkit.twilio_standin import TwilioStandin
@@ -33,7 +34,6 @@ from switchboard import cli, records
 from switchboard.lines.document import validate
 from switchboard.lines.store import LineStore
 from switchboard.settings import Settings, load_settings
-from tests.conversation_history import seed_history
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES, HostFactory, HostHandle
 
 ACCOUNT_SID = "AC" + "d2" * 16

@@ -20,6 +20,7 @@ import pytest
 from azure.data.tables import TableClient
 from twilio.request_validator import RequestValidator
 
+from devkit.conversation_history import seed_history
 from devkit.storage_counter import counting_table_requests
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
@@ -41,7 +42,6 @@ from switchboard.outbound.service import LineRef, Message, Outbound
 from switchboard.settings import Settings, get_settings, reset_settings_cache
 from switchboard.sms import blueprint as sms_bp
 from switchboard.storage import tables
-from tests.conversation_history import seed_history
 
 STANDIN_SEED = 23
 URL = "http://localhost:7071/api/sms/incoming"

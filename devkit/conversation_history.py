@@ -1,7 +1,7 @@
 """A history of conversations written in bulk, as the conversations store and the MessageLog
-writer would write it (the rows built by the same rules): for the tests that count what a
-page reads against a long history, where writing 10,000 events one webhook at a time would
-take minutes."""
+writer would write it (the rows built by the same rules): for the tests and benchmarks that
+count what a page reads against a long history, where writing 10,000 events one webhook at a
+time would take minutes."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def seed_history(
                 )
                 assert entry is not None
                 events.append(entry)
-            batches.append((log, events))
+            batches += [(log, events[i : i + 100]) for i in range(0, len(events), 100)]
             state = rules.apply_change(state, Change(state=rules.DONE if c % 3 == 0 else None), now)
             tag = {"PartitionKey": line, "RowKey": rules.tag_key(state.tag), "Customer": customer}
             rows += [rules.state_row(state), rules.index_row(state), tag]
