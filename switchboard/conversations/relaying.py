@@ -16,7 +16,7 @@ order of checks: STOP/START first, then a text from one of the line's relay peop
 
 Round trips to Table Storage: a customer's text to a line costs two more than before (its
 conversation's state and the line's counter in one query, then one transaction), and with
-relay people one for the ceiling and five per person (their opt-out, the claim and its day
+relay people one for the ceiling and six per person (their opt-out, the claim and its day
 index row, Twilio's answer recorded, its SID alias, its conversation row), the people in
 parallel. A relay person's reply: the pointer or tag (one point read), the customer's opt-out,
 the same five for the text, then the conversation (two).

@@ -34,7 +34,7 @@ one conditional write while this instance's copy of the budget row is current, o
 when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
 (marker read, opt-out insert, record and marker, index, conversation row); START 6, or 5 when
 the sender was not opted out. On a line with relay people: the relay's ceiling (one write) and
-about five per person, sent in parallel (`switchboard.conversations.relaying`). A text from a
+six per person, sent in parallel (`switchboard.conversations.relaying`). A text from a
 relay person is theirs, not a customer's (see `switchboard.conversations.relay`).
 
 Storage is best-effort for the record, never for what goes out: when Table Storage is down the

@@ -115,7 +115,11 @@ def stack(run_host_module: HostFactory, storage_connection_string: str) -> Itera
         document = validate(
             {
                 "name": "Bike shop",
-                "sms": {"relay": [{"name": "Ana", "number": ANA}, {"name": "Ben", "number": BEN}]},
+                "timeZone": "America/New_York",
+                "sms": {
+                    "autoReply": "Thanks! We answer within the hour.",
+                    "relay": [{"name": "Ana", "number": ANA}, {"name": "Ben", "number": BEN}],
+                },
                 "open": [{"voicemail": {}}],
             },
             LINE,
@@ -139,7 +143,8 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
 def test_a_customer_text_reaches_both_relay_people_and_a_reply_reaches_the_customer_once(
     stack: Stack,
 ) -> None:
-    stack.text(stack.first, DANA, "Is my bike ready?")
+    answered = stack.text(stack.first, DANA, "Is my bike ready?").messages
+    assert [m.body for m in answered] == ["Thanks! We answer within the hour."]
     relayed = "[+1555***0101 #A1] Is my bike ready?"
     assert stack.texts_to(ANA) == [relayed]
     assert stack.texts_to(BEN) == [relayed]
@@ -165,8 +170,10 @@ def test_a_customer_text_reaches_both_relay_people_and_a_reply_reaches_the_custo
     bodies = [(e["direction"], e.get("body"), e.get("author")) for e in found["events"]]
     assert bodies == [
         ("outbound", "Ready at 5, see you!", "Ana"),
+        ("outbound", "Thanks! We answer within the hour.", None),
         ("inbound", "Is my bike ready?", None),
     ]
+    assert [e.get("status") for e in found["events"]] == ["queued", None, "received"]
 
 
 def test_a_tagged_reply_reaches_an_older_conversation_and_list_answers(stack: Stack) -> None:
