@@ -369,7 +369,7 @@ def decode_cursor(raw: str) -> Cursor | None:
     text = raw.strip()
     if not text or len(text) > 512:
         return None
-    if _ISO_START.match(text):
+    if _ISO_START.fullmatch(text[:10]):
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
