@@ -13,11 +13,15 @@ this wording (`switchboard.outbound.windows.is_echo`).
   notices of a voicemail;
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
   line's automatic texts paused;
+- `problem_sms`, `problem_email_subject`, `problem_email_lines`: the owner's notice that a
+  line's texts are not registered or are filtered (Twilio's 30034, 30007, ...);
 - `sign_in_code`: an inbox sign-in code (by SMS or e-mail);
 - `relay`, `relay_digest`: a customer's text as the line's relay people get it ("[Dana Reyes
   #A7] text"), and the one line they get once a texter nobody answered reaches the daily cap;
   `RELAY_HELP`, `relay_list`, `relay_closed`, `relay_unknown_tag`, `RELAY_NOTHING_TO_ANSWER`,
-  `relay_empty`, `relay_not_sent`, `relay_stopped`: the answers to a relay person's commands.
+  `relay_empty`, `relay_not_sent`, `relay_stopped`: the answers to a relay person's commands;
+- `reminder_answer`, `reminder_notice`: the answer to a customer's reply to a reminder (when
+  the reminder names none), and the note to the line's people that a customer answered one.
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
 """
@@ -200,6 +204,59 @@ def paused_email_lines(
 
 
 # --------------------------------------------------------------------------------------------
+# The owner's notice that a line's texts are blocked (Purpose.DELIVERY_NOTICE)
+
+
+def _failed(count: int, line: str, what: str, since: str) -> str:
+    verb = "was" if count == 1 else "were"
+    return f"{_plural(count, 'text')} from {line} {verb} {what} since {since}"
+
+
+def problem_sms(line: str, count: int, what: str, since: str, until: str) -> str:
+    """The text the owner gets (from another of the business's numbers) when a line's texts
+    are blocked: what happened, where to read what to do, when they hear of it again."""
+    return fit(
+        f"Switchboard: {_failed(count, line, what, since)}: they do not arrive. What to do: "
+        f"python -m switchboard health. Not repeated before {until} unless cleared."
+    )
+
+
+def problem_email_subject(line: str, problem: str) -> str:
+    """The subject of the owner's e-mail: ``Texts from +1... are not delivered: ...``."""
+    return f"Texts from {line} are not delivered: {problem}"
+
+
+def problem_email_lines(
+    line: str,
+    count: int,
+    what: str,
+    since: str,
+    advice: str,
+    until: str,
+    error: str = "",
+) -> list[str]:
+    """The body of the owner's e-mail when a line's texts are blocked."""
+    lines = [
+        f"Switchboard: {_failed(count, line, what, since)}.",
+        "",
+        "The carriers do not deliver them until this is fixed. Every text stays in the",
+        "message log with the reason (GET /api/messages, python -m switchboard messages list).",
+    ]
+    if error:
+        lines.append(f"Twilio says: {error}")
+    lines += [
+        "",
+        "What to do:",
+        f"  {advice}.",
+        "",
+        "GET /api/health and python -m switchboard health count the texts blocked since then.",
+        f"You will not get this notice again before {until}; once it is fixed, clear it:",
+        f"  python -m switchboard outbound clear {line}",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
 # Inbox sign-in codes (Purpose.SIGN_IN_CODE)
 
 
@@ -281,3 +338,25 @@ def relay_not_sent(tag: str, reason: str) -> str:
 def relay_stopped(tag: str) -> str:
     """Why a reply to a customer who opted out was not sent."""
     return relay_not_sent(tag, "they opted out (texted STOP); they must text START first")
+
+
+# --------------------------------------------------------------------------------------------
+# Replies to reminders (Purpose.REMINDER_ANSWER, Purpose.REMINDER_NOTICE)
+
+#: The answers to the meanings most reminders use; any other: `reminder_answer`'s own words.
+REMINDER_ANSWERS = {
+    "confirmed": "Thanks, you are confirmed. See you then.",
+    "cancelled": "Thanks for letting us know: it is cancelled.",
+    "canceled": "Thanks for letting us know: it is canceled.",
+}
+
+
+def reminder_answer(means: str) -> str:
+    """The text back to a customer whose reply to a reminder meant `means` (a reminder's own
+    `answer` replaces it)."""
+    return REMINDER_ANSWERS.get(means.lower(), f"Thanks, we have your answer: {means}.")
+
+
+def reminder_notice(customer: str, key: str, means: str, schedule_id: str, reminder: str) -> str:
+    """What a line's people get when a customer answers a reminder: who, what, to which."""
+    return fit(f'{customer} replied {key} ({means}) to reminder {schedule_id}: "{reminder}"')
