@@ -62,6 +62,8 @@ META_ROW = "meta"
 #: The partition listing every line that has conversations (RowKey: the line's number).
 LINES_PARTITION = "lines"
 ACTIVITY_PREFIXES = {OPEN: "o-", DONE: "d-"}
+#: The first RowKey after each state's range (``.`` follows ``-``).
+ACTIVITY_ENDS = {OPEN: "o.", DONE: "d."}
 #: Characters of the latest event kept for lists.
 PREVIEW_CHARS = 160
 #: Event ids a state row remembers (a retry comes within minutes, a few events apart at most).
@@ -76,6 +78,8 @@ TAG_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _TAG = re.compile(r"#?\s*([A-Za-z])\s*([0-9]{1,7})")
 _SUFFIX = re.compile(r"[0-9]{14,15}-[^/\\#?\x00-\x1f\x7f]{1,64}")
 _ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A cursor's line: a line's number (E.164), or none.
+_LINE = re.compile(r"(\+[1-9][0-9]{1,14})?")
 _MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
 
 
@@ -90,8 +94,8 @@ def parse_tag(text: str) -> str | None:
     found = _TAG.fullmatch(text.strip())
     if found is None:
         return None
-    letter, number = found.group(1).upper(), found.group(2).lstrip("0")
-    return f"{letter}{number}" if letter in TAG_LETTERS and number else None
+    letter, number = found.group(1).upper(), int(found.group(2))
+    return f"{letter}{number}" if letter in TAG_LETTERS and number > 0 else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,9 +232,10 @@ def inverted_ms(moment: datetime) -> int:
 
 
 def sort_suffix(last_at: datetime | None, customer: str) -> str:
-    """The part of an activity key that orders the list: newest first, then by customer."""
-    moment = last_at or datetime(1970, 1, 1, tzinfo=UTC)
-    return f"{inverted_ms(moment):014d}-{customer}"
+    """The part of an activity key that orders the list: newest first, then by customer (no
+    activity yet: last)."""
+    inverted = _MAX_MS if last_at is None else inverted_ms(last_at)
+    return f"{inverted:014d}-{customer}"
 
 
 def activity_key(state: str, last_at: datetime | None, customer: str) -> str:
@@ -359,30 +364,30 @@ class Cursor:
 
 
 def cursor_before(moment: datetime) -> Cursor:
-    """A cursor admitting only activity strictly before `moment`."""
-    return Cursor(f"{inverted_ms(moment):014d}-~", "~")
+    """A cursor admitting only activity strictly before `moment` (``~`` sorts after every
+    number, so every conversation of that millisecond is behind it)."""
+    return Cursor(f"{inverted_ms(moment):014d}-~")
 
 
 def decode_cursor(raw: str) -> Cursor | None:
     """A cursor from `before`: a token of `Cursor.encode`, or an ISO-8601 instant with an
     offset; None when it is neither."""
     text = raw.strip()
-    if not text or len(text) > 512:
-        return None
     if _ISO_START.fullmatch(text[:10]):
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text)
         except ValueError:
             return None
         if moment.tzinfo is None or not 1970 <= moment.year <= 9998:
             return None
         return cursor_before(moment)
     try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        # Excess padding is ignored: two pad any token the encoder stripped.
+        decoded = base64.urlsafe_b64decode(text + "==").decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     suffix, bar, line = decoded.partition("|")
-    if not bar or _SUFFIX.fullmatch(suffix) is None or not records.is_valid_key(line or "x"):
+    if not bar or _SUFFIX.fullmatch(suffix) is None or _LINE.fullmatch(line) is None:
         return None
     return Cursor(suffix, line)
 
@@ -398,8 +403,7 @@ def page_size(limit: int, ranges: int) -> int:
 def range_bounds(state: str, cursor: Cursor | None) -> tuple[str, str]:
     """(low, high) of the RowKeys of one state's range of a line's index (low inclusive)."""
     prefix = ACTIVITY_PREFIXES[state]
-    high = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return (prefix + cursor.suffix if cursor is not None else prefix), high
+    return (prefix + cursor.suffix if cursor is not None else prefix), ACTIVITY_ENDS[state]
 
 
 def suffix_of(row_key: str) -> str:

@@ -455,10 +455,10 @@ def test_round_trips_of_a_text_with_and_without_the_relay(settings: Settings) ->
         text(ERIN, "warm up too")
         text(ERIN, "warm up too", to=OTHER_LINE)
         counter.reset()
-        text(ERIN, "second", to=OTHER_LINE)
+        text(ERIN, "a second text", to=OTHER_LINE)
         plain = counter.total()
         counter.reset()
-        text(ERIN, "second")
+        text(ERIN, "a second text")
         relayed = counter.total()
     # A line without relay people, nothing automatic: the record, its day index row, its
     # conversation row, and the conversation (its state read, one transaction).

@@ -228,3 +228,140 @@ def test_what_keys_a_conversation() -> None:
     assert not rules.keyable(LINE, "")
     assert not rules.keyable("", DANA)
     assert not rules.keyable(LINE, "a/b")
+
+
+# --------------------------------------------------------------------------------------------
+# Every field of the rows, and the edges of what the rules take
+
+
+def full() -> Conversation:
+    """A conversation with every field set (each a different value)."""
+    return Conversation(
+        LINE,
+        DANA,
+        "B7",
+        state=rules.DONE,
+        unread=3,
+        last_at=NOW,
+        preview="Is my bike ready?",
+        last_direction=rules.INBOUND,
+        last_kind=rules.KIND_CALL,
+        assigned_to="Ana",
+        created_at=NOW - timedelta(days=3),
+        last_staff_at=NOW - timedelta(days=2),
+        last_customer_at=NOW - timedelta(hours=1),
+        read_at=NOW - timedelta(minutes=5),
+        recent=("SM1", "SM2"),
+    )
+
+
+def test_the_state_row_keeps_every_field() -> None:
+    row = rules.state_row(full())
+    assert (row["PartitionKey"], row["RowKey"]) == (LINE, "c-" + DANA)
+    assert row["Recent"] == "SM1 SM2"
+    assert rules.from_row(row) == full()
+
+
+def test_the_index_row_is_the_summary_under_its_activity_key() -> None:
+    row = rules.index_row(full())
+    assert (row["PartitionKey"], row["RowKey"]) == (LINE, full().activity_key)
+    assert row["RowKey"].startswith("d-")
+    assert set(row) == {
+        "PartitionKey",
+        "RowKey",
+        "Customer",
+        "Tag",
+        "State",
+        "Unread",
+        "LastAt",
+        "Preview",
+        "LastDirection",
+        "LastKind",
+        "AssignedTo",
+    }
+
+
+def test_a_row_without_fields_reads_as_empty_not_as_none() -> None:
+    empty = rules.from_row({"PartitionKey": LINE})
+    assert empty == Conversation(LINE, "", "")
+    assert rules.from_row({"State": rules.DONE}, LINE).state == rules.DONE
+
+
+def test_the_keys_of_the_other_rows() -> None:
+    assert rules.tag_key("A7") == "t-A7"
+    assert rules.relay_key("+15550000101") == "r-+15550000101"
+    assert rules.state_key(DANA) == "c-" + DANA
+    assert rules.new_conversation(LINE, DANA, "A1", NOW).created_at == NOW
+
+
+def test_inverted_milliseconds() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert rules.inverted_ms(epoch + timedelta(seconds=1)) == rules.inverted_ms(epoch) - 1000
+    assert rules.sort_suffix(None, DANA) == f"{rules.inverted_ms(epoch):014d}-{DANA}"
+
+
+def test_a_customer_too_long_for_the_activity_key_keys_nothing() -> None:
+    # "c-" + 500 characters fits a key; "o-<inverted ms>-" + the same does not.
+    assert not rules.keyable(LINE, "1" * 500)
+    assert rules.keyable(LINE, "1" * 480)
+
+
+def test_an_event_at_the_same_moment_still_moves_the_preview() -> None:
+    first = apply_event(fresh(), text("SM1", NOW))
+    assert first is not None
+    second = apply_event(first, text("SM2", NOW))
+    assert second is not None
+    assert second.preview == "body of SM2"
+    assert second.last_kind == rules.KIND_TEXT
+
+
+def test_older_events_never_move_the_customers_or_the_staffs_moments_back() -> None:
+    state = apply_event(fresh(), text("SM1", NOW))
+    assert state is not None
+    state = apply_event(state, text("api-1", NOW, customer=False, staff=True))
+    assert state is not None
+    older = apply_event(state, text("SM0", NOW - timedelta(hours=1)))
+    assert older is not None
+    older = apply_event(older, text("api-0", NOW - timedelta(hours=1), customer=False, staff=True))
+    assert older is not None
+    assert (older.last_customer_at, older.last_staff_at, older.read_at) == (NOW, NOW, NOW)
+
+
+def test_the_preview_keeps_a_text_of_exactly_its_length() -> None:
+    exact = "y" * rules.PREVIEW_CHARS
+    assert rules.preview_of(exact) == exact
+
+
+def test_page_sizes_for_two_and_three_ranges() -> None:
+    assert rules.page_size(20, 2) == 12
+    assert rules.page_size(20, 3) == 8
+
+
+def test_a_cursors_token_has_no_padding() -> None:
+    cursor = Cursor(rules.sort_suffix(NOW, DANA), LINE)
+    token = cursor.encode()
+    assert "=" not in token
+    assert not token.startswith(" ")
+    assert decode_cursor(token) == cursor
+    assert decode_cursor(Cursor(rules.sort_suffix(NOW, DANA)).encode()) == Cursor(
+        rules.sort_suffix(NOW, DANA)
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "admitted"),
+    [
+        ("1970-01-01T00:00:01Z", True),
+        ("9998-06-01T00:00:00+00:00", True),
+        ("1969-12-31T23:00:00Z", False),
+        ("9999-01-01T00:00:00Z", False),
+    ],
+)
+def test_the_years_an_instant_may_name(raw: str, admitted: bool) -> None:
+    assert (decode_cursor(raw) is not None) is admitted
+
+
+def test_a_cursor_naming_a_line_that_is_no_number_is_refused() -> None:
+    suffix = rules.sort_suffix(NOW, DANA)
+    assert decode_cursor(Cursor(suffix, "+1|2").encode()) is None
+    assert decode_cursor(Cursor(suffix, "lines").encode()) is None
