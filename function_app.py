@@ -4,6 +4,7 @@ import azure.functions as func
 
 from switchboard.calls import blueprint as calls
 from switchboard.contacts import blueprint as contacts
+from switchboard.conversations import blueprint as conversations
 from switchboard.inbox import blueprint as inbox
 from switchboard.lines import blueprint as lines
 from switchboard.operator import blueprint as operator
@@ -27,3 +28,4 @@ app.register_functions(voicemail.bp)
 app.register_functions(outbound.bp)
 app.register_functions(inbox.bp)
 app.register_functions(contacts.bp)
+app.register_functions(conversations.bp)

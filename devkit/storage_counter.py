@@ -7,10 +7,16 @@ every table client of the app is built with, sync and async. Tests and benchmark
 counts by kind: `POST Tables` (create table), `POST $batch` (a transaction), `POST <table>`
 (insert), `PUT`/`PATCH`/`MERGE entity` (upsert, update), `DELETE entity`, `GET entity` (point
 read), `GET query` (a page of a query).
+
+It also counts the entities read (a `raw_response_hook` beside it): each point read that found
+its entity is one, each page of a query as many as it returned (`RequestCounter.entities`).
+Azurite, like Table Storage, answers a query page by page, so what a query costs is the pages
+it asked for, however many rows it then keeps.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -43,12 +49,36 @@ class RequestCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._entities = 0
 
     def __call__(self, request: Any) -> None:
         http = request.http_request
         kind = classify(http.method, http.url)
         with self._lock:
             self._counts[kind] += 1
+
+    def response(self, pipeline_response: Any) -> None:
+        """The `raw_response_hook`: count the entities a read returned."""
+        http = pipeline_response.http_request
+        answer = pipeline_response.http_response
+        if http.method != "GET" or answer.status_code != 200:
+            return
+        kind = classify(http.method, http.url)
+        found = 0
+        if kind == "GET entity":
+            found = 1
+        elif kind == "GET query":
+            try:
+                found = len(json.loads(answer.body()).get("value", []))
+            except (ValueError, AttributeError, TypeError):
+                found = 0
+        with self._lock:
+            self._entities += found
+
+    def entities(self) -> int:
+        """Entities read so far (point reads that found one, rows of query pages)."""
+        with self._lock:
+            return self._entities
 
     def snapshot(self) -> Counter[str]:
         """The counts so far, by kind."""
@@ -64,6 +94,7 @@ class RequestCounter:
         """Start counting from zero."""
         with self._lock:
             self._counts.clear()
+            self._entities = 0
 
 
 @contextmanager
@@ -77,7 +108,11 @@ def counting_table_requests() -> Iterator[RequestCounter]:
 
     counter = RequestCounter()
     saved = tables.CLIENT_OPTIONS
-    tables.CLIENT_OPTIONS = {**saved, "raw_request_hook": counter}
+    tables.CLIENT_OPTIONS = {
+        **saved,
+        "raw_request_hook": counter,
+        "raw_response_hook": counter.response,
+    }
     tables.forget_created_tables()
     try:
         yield counter

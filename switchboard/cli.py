@@ -20,6 +20,7 @@ them together:
     python -m switchboard health
     python -m switchboard inbox users list | add | set | signout | remove
     python -m switchboard contacts list | show | add | set | block | unblock | remove | import | export
+    python -m switchboard conversations list | show | reply | done
 
 Settings come from the environment, then `local.settings.json` (its `Values`, as Core Tools reads
 them; a variable already set in the environment wins). `--settings PATH` names another file.
@@ -41,6 +42,7 @@ import click
 from switchboard.calls.commands import call_command, calls_group
 from switchboard.commandline import Context, SwitchboardGroup, settings_environment
 from switchboard.contacts.commands import contacts as contacts_group
+from switchboard.conversations.commands import conversations as conversations_group
 from switchboard.inbox.commands import inbox as inbox_group
 from switchboard.lines.commands import lines as lines_group
 from switchboard.numbers.commands import numbers as numbers_group
@@ -91,6 +93,7 @@ for command in (
     outbound_group,
     inbox_group,
     contacts_group,
+    conversations_group,
     health_command,
 ):
     cli.add_command(command)

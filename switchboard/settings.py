@@ -197,6 +197,7 @@ class Settings:
     table_lines: str = _setting("TABLE_LINES", "Lines")
     table_contacts: str = _setting("TABLE_CONTACTS", "Contacts")
     table_inbox_users: str = _setting("TABLE_INBOX_USERS", "InboxUsers")
+    table_conversations: str = _setting("TABLE_CONVERSATIONS", "Conversations")
     # Lines (a number's own hours, greetings and call flow: switchboard.lines)
     lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
     lines_clock: datetime | None = _setting("LINES_CLOCK")  # honoured outside Azure only
@@ -240,6 +241,8 @@ class Settings:
     automatic_sms_daily_limit: int = _setting("AUTOMATIC_SMS_DAILY_LIMIT", 100)
     automatic_sms_burst_limit: int = _setting("AUTOMATIC_SMS_BURST_LIMIT", 20)
     voicemail_email_daily_limit: int = _setting("VOICEMAIL_EMAIL_DAILY_LIMIT", 50)
+    #: Texts relayed to a line's `sms.relay` people per local day (its own ceiling).
+    sms_relay_daily_limit: int = _setting("SMS_RELAY_DAILY_LIMIT", 500)
     owner_email: str | None = _setting("OWNER_EMAIL")
 
     def __repr__(self) -> str:
@@ -682,6 +685,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_LINES": parse_table_name,
     "TABLE_CONTACTS": parse_table_name,
     "TABLE_INBOX_USERS": parse_table_name,
+    "TABLE_CONVERSATIONS": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
     "LINES_CLOCK": parse_test_clock,
     "VOICE_GREETING": parse_text,
@@ -716,6 +720,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     # The burst window keeps the time of each of its texts on the line's budget row.
     "AUTOMATIC_SMS_BURST_LIMIT": parse_int_range(1, 500),
     "VOICEMAIL_EMAIL_DAILY_LIMIT": parse_int_range(1, 10_000),
+    "SMS_RELAY_DAILY_LIMIT": parse_int_range(1, 100_000),
     "OWNER_EMAIL": parse_plain_address,
 }
 

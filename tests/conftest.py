@@ -39,19 +39,21 @@ SCRUBBED_PREFIXES = (
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> Iterator[None]:
     """What the app keeps in process memory across requests starts empty for every test: the
-    opt-out journal, our own numbers (one cache, which the lines' writes use too), the
-    budget rows this instance keeps warm and the contacts it remembers."""
+    opt-out journal, our own numbers (one cache, which the lines' writes use too), the budget
+    rows this instance keeps warm, the lines it registered as having conversations and the
+    contacts it remembers."""
     from switchboard.contacts.lookup import forget_cached_contacts
+    from switchboard.conversations.store import REGISTERED
     from switchboard.optouts.journal import PENDING
     from switchboard.outbound.own_numbers import OWN_NUMBERS
     from switchboard.outbound.store import WARM
 
-    for memory in (PENDING, WARM):
+    for memory in (PENDING, WARM, REGISTERED):
         memory.clear()
     OWN_NUMBERS.forget()
     forget_cached_contacts()
     yield
-    for memory in (PENDING, WARM):
+    for memory in (PENDING, WARM, REGISTERED):
         memory.clear()
     OWN_NUMBERS.forget()
     forget_cached_contacts()

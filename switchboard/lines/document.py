@@ -48,6 +48,7 @@ from switchboard.lines.model import (
     Prompt,
     PromptStep,
     RedirectStep,
+    RelayPerson,
     RingStep,
     Step,
     TextBack,
@@ -502,7 +503,17 @@ def _semantic_problems(document: Mapping[str, Any], number: str) -> list[Problem
     problems.extend(_holiday_problems(document.get("holidays", [])))
     for flow in FLOW_NAMES:
         problems.extend(_steps_problems(document.get(flow, []), [flow], 0))
+    problems.extend(_relay_problems(document.get("sms", {}).get("relay", [])))
     return problems
+
+
+def _relay_problems(people: Sequence[Mapping[str, Any]]) -> Iterator[Problem]:
+    """A relay person named twice (by number: their replies must find one person)."""
+    seen: set[str] = set()
+    for n, person in enumerate(people):
+        if person["number"] in seen:
+            yield Problem(pointer(["sms", "relay", n, "number"]), "is named twice in the relay")
+        seen.add(person["number"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,6 +656,7 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
         sms_auto_reply=sms.get("autoReply"),
         sms_closed_reply=sms.get("closedReply"),
         sms_forward_to=sms.get("forwardTo"),
+        sms_relay=tuple(RelayPerson(p["name"], p["number"]) for p in sms.get("relay", [])),
         text_back=TextBack(
             message=text_back.get("message", DEFAULT_TEXT_BACK),
             after_voicemail=bool(text_back.get("afterVoicemail", True)),
@@ -694,6 +706,8 @@ def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     forward = document.get("sms", {}).get("forwardTo")
     if forward:
         found.append(("/sms/forwardTo", forward))
+    for n, person in enumerate(document.get("sms", {}).get("relay", [])):
+        found.append((pointer(["sms", "relay", n, "number"]), person["number"]))
     return found
 
 

@@ -166,6 +166,13 @@ Step = (
 )
 
 
+class RelayPerson(NamedTuple):
+    """Someone who gets the line's texts on their phone and answers from there (`sms.relay`)."""
+
+    name: str
+    number: str
+
+
 class TextBack(NamedTuple):
     """The line's missed-call text-back: what is sent, and when it is not."""
 
@@ -196,6 +203,8 @@ class Line:
     sms_auto_reply: str | None = None
     sms_closed_reply: str | None = None
     sms_forward_to: str | None = None
+    #: The people texts to the line are relayed to (and whose texts to it are replies).
+    sms_relay: tuple[RelayPerson, ...] = ()
     text_back: TextBack | None = None
     #: The stored version (1, 2, ...); None for the default line.
     version: int | None = None
@@ -215,6 +224,13 @@ class Line:
         if on_holiday and "holiday" in self.flows:
             return "holiday"
         return "closed"
+
+    def relay_person(self, number: str) -> RelayPerson | None:
+        """The relay person texting from `number`, if any."""
+        for person in self.sms_relay:
+            if person.number == number:
+                return person
+        return None
 
     def greeting(self, flow: str) -> Prompt | None:
         """The greeting of a flow (`holiday` falls back to `closed`)."""

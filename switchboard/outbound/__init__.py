@@ -10,6 +10,8 @@ records (`switchboard.logbook`, `switchboard.optouts`). What it owns:
   automatically per local day and per 10 minutes, and its pause), the opt-out check;
 - our own numbers (`own_numbers`: the account's, every line, `TWILIO_FROM_NUMBER`), one answer;
 - the one MessageLog writer (`messagelog`) and its conversation index;
+- sending at most once per key (`once`: a text's record is its claim, Twilio asked about a
+  claim whose sender vanished);
 - the words of every automatic text (`wording`), by purpose;
 - Twilio's codes that say a line's texts are not registered or are filtered (`problems`:
   30034, 30032, 30024, 30007): the words each record keeps, one count per line and kind, the
@@ -34,6 +36,11 @@ The API (`service`):
     sent = policy.send(Message(Purpose.RELAY, line, to=staff, subject=customer,
                                key=f"relay-{message_sid}-{staff}", body=text, media=urls))
     sent.record_id, sent.sid, sent.word
+
+    # The same at most once per key, whatever retries and instances (the record is the key's):
+    sent = policy.send_once(Message(Purpose.STAFF_REPLY, line, to=customer,
+                                    key=f"reply-{message_sid}", body=text))
+    sent.repeat                              # True: found done (or being done), nothing sent
 
 `Message` carries the purpose, the line, the recipient, the subject who caused it, the origin
 (`automatic` by default for automatic purposes, `operator`, `schedule`), an idempotency key

@@ -11,7 +11,12 @@ charge that tripped it says so (`Charge.tripped`): its caller sends the owner th
 Twilio's fraud and geo-permission refusals on any send trip it too (`trip`).
 
 Voicemail e-mails have their own ceiling per line and local day, `VOICEMAIL_EMAIL_DAILY_LIMIT`
-(default 50): past it an e-mail is skipped (and counted), nothing pauses.
+(default 50): past it an e-mail is skipped (and counted), nothing pauses. So do the texts a
+line relays to its own people (`sms.relay`), `SMS_RELAY_DAILY_LIMIT` per local day (default
+500, each person's copy counted): relaying the business's customers to its staff is the product
+working, so relays never count against the automatic texts nor pause with them; an outsider can
+still make them, so they have a ceiling of their own (`charge_relays`), past which a relay is
+skipped and counted (the text stays in its conversation), nothing pauses.
 
 A charge carries the key of its text (the cause's SID and the recipient): a key already among
 the line's recent texts is a retry, allowed and not counted again. Operator sends and schedules
@@ -33,6 +38,9 @@ BURST_LIMIT = "burst limit"
 EMAIL_LIMIT = "daily e-mail limit"
 #: E-mail keys a row remembers (retries of a voicemail's callbacks come within minutes).
 EMAIL_MEMORY = 64
+RELAY_LIMIT = "daily relay limit"
+#: Relay keys a row remembers (a webhook Twilio retries comes within seconds).
+RELAY_MEMORY = 32
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,17 @@ class Limits:
     daily: int = 100
     burst: int = 20
     emails: int = 50
+    relays: int = 500
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        """AUTOMATIC_SMS_DAILY_LIMIT, AUTOMATIC_SMS_BURST_LIMIT, VOICEMAIL_EMAIL_DAILY_LIMIT."""
+        """AUTOMATIC_SMS_DAILY_LIMIT, AUTOMATIC_SMS_BURST_LIMIT, VOICEMAIL_EMAIL_DAILY_LIMIT,
+        SMS_RELAY_DAILY_LIMIT."""
         return cls(
             settings.automatic_sms_daily_limit,
             settings.automatic_sms_burst_limit,
             settings.voicemail_email_daily_limit,
+            settings.sms_relay_daily_limit,
         )
 
 
@@ -68,6 +79,10 @@ class Budget:
     emails: int = 0
     email_keys: tuple[str, ...] = ()
     emails_skipped: int = 0
+    #: Texts relayed to the line's people that day, the keys of the latest, and those skipped.
+    relays: int = 0
+    relay_keys: tuple[str, ...] = ()
+    relays_skipped: int = 0
     #: Why the line is paused (None: it is not): `DAILY_LIMIT`, `BURST_LIMIT`, a Twilio error.
     paused: str | None = None
     paused_at: datetime | None = None
@@ -190,6 +205,23 @@ def charge_email(
         )
     keys = (*current.email_keys, key)[-EMAIL_MEMORY:] if key else current.email_keys
     return Charge(True, None, replace(current, emails=current.emails + 1, email_keys=keys))
+
+
+def charge_relays(
+    budget: Budget, *, key: str, count: int, now: datetime, time_zone: str | None, limits: Limits
+) -> Charge:
+    """Count the `count` copies of one relayed text (`key`: the text's) against the line's
+    relay ceiling: all of them, or none (and they are counted skipped). A key already counted
+    is a retry: allowed, not counted again."""
+    current = rolled(budget, now, time_zone)
+    if key and key in current.relay_keys:
+        return Charge(True, None, current, repeat=True)
+    if current.relays + count > limits.relays:
+        return Charge(
+            False, RELAY_LIMIT, replace(current, relays_skipped=current.relays_skipped + count)
+        )
+    keys = (*current.relay_keys, key)[-RELAY_MEMORY:] if key else current.relay_keys
+    return Charge(True, None, replace(current, relays=current.relays + count, relay_keys=keys))
 
 
 def twilio_trip_reason(code: int | None) -> str | None:

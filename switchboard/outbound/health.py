@@ -28,6 +28,8 @@ def line_report(budget: Budget) -> dict[str, Any]:
         "skipped": budget.skipped,
         "voicemailEmails": budget.emails,
         "voicemailEmailsSkipped": budget.emails_skipped,
+        "relayedTexts": budget.relays,
+        "relaysSkipped": budget.relays_skipped,
     }
     if budget.paused:
         report["reason"] = budget.paused

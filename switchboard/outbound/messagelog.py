@@ -17,6 +17,12 @@ the text was not registered or was filtered: ``not registered (A2P 10DLC)``,
 dropped in silence. Recording is idempotent, and a record an early status callback created
 (`Unknown=True`) is completed without its status moving back.
 
+A text sent at most once per key (`Outbound.send_once`) is claimed first: its record is
+inserted under the key with ``Status=claimed`` and `ClaimedAt` (`claim_outbound`: insert if
+absent, with its day index row), then completed with Twilio's SID and status under the ETag the
+insert answered (no read); `claimed` is the app's own word, below every status of Twilio's, so
+Twilio's first answer or callback always moves it on.
+
 Conversation index: one partition per conversation, the pair (line, other party), in the
 MessageLog table:
 
@@ -24,8 +30,12 @@ MessageLog table:
     RowKey       = ``<inverted milliseconds, 14 digits>-<record id>``  (newest first)
 
 with `Id` (the record), `Direction`, `At`, `From`, `To`, `Body`, `NumMedia`, `Purpose`,
-`Origin`, and on an inbound text what it did (`Reminder`, `Response`: the reminder it answered
-and what the answer means). A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
+`Origin`, `Author` (who at the business wrote a reply), and on an inbound text what it did
+(`Reminder`, `Response`: the reminder it answered and what the answer means). Call events have
+rows there too (`call_entry`: `Kind=call`, written by the conversations capability): RowKey
+the call's start and its CallSid, `Event` (``missed``, ``voicemail``, ``answered``), `Status`,
+`Duration`, `TakenBy`, `RecordingUrl`, `RecordingDuration`, `Transcript`, merged as the call's
+callbacks arrive. A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
 first hyphen after ``conv-`` separates the pair. Inbound texts get a row (line = `To`, other
 party = `From`), and so does every text the app sends (line = the sender, other party = `To`),
 including the answers the SMS webhook sends in its TwiML (`Id` = the inbound message they
@@ -59,6 +69,9 @@ logger = get_logger(__name__)
 DIRECTION_OUTBOUND = "outbound"
 DIRECTION_INBOUND = "inbound"
 STATUS_SKIPPED = "skipped"
+#: A text about to be sent once (`claim_outbound`): the app's own word, below Twilio's.
+STATUS_CLAIMED = "claimed"
+KIND_CALL = "call"
 CONVERSATION_PREFIX = "conv-"
 #: The longest body a conversation row keeps (Twilio's longest text).
 CONVERSATION_BODY_CHARS = 1600
@@ -76,6 +89,7 @@ _AUTHORITATIVE = (
     "Purpose",
     "Origin",
     "Line",
+    "Author",
 )
 
 
@@ -105,6 +119,7 @@ def conversation_entry(
     purpose: str | None = None,
     origin: str | None = None,
     media: int = 0,
+    author: str | None = None,
 ) -> Entity | None:
     """One event of a conversation as an index row (None when it cannot be keyed)."""
     partition = conversation_partition(line, party)
@@ -125,7 +140,31 @@ def conversation_entry(
         row["Purpose"] = purpose
     if origin:
         row["Origin"] = origin
+    if author:
+        row["Author"] = author
     return row
+
+
+def call_entry(
+    *, line: str, party: str, call_sid: str, at: datetime, fields: Mapping[str, Any]
+) -> Entity | None:
+    """A call's event in its conversation as an index row (None when it cannot be keyed):
+    `fields` are the event's properties (`Event`, `Status`, ...), merged into the row as the
+    call's callbacks arrive (the key stays: the call's start and its SID)."""
+    partition = conversation_partition(line, party)
+    if partition is None or not records.is_valid_record_id(call_sid):
+        return None
+    return {
+        "PartitionKey": partition,
+        "RowKey": records.index_row(at, call_sid),
+        "Id": call_sid,
+        "Kind": KIND_CALL,
+        "Direction": DIRECTION_INBOUND,
+        "At": at,
+        "From": party,
+        "To": line,
+        **{k: v for k, v in fields.items() if v is not None},
+    }
 
 
 @dataclass(frozen=True)
@@ -180,6 +219,7 @@ def outbound_fields(
     origin: Origin | str | None = None,
     line: str | None = None,
     reason: str | None = None,
+    author: str | None = None,
 ) -> dict[str, Any]:
     """The MessageLog properties of a message the app sent (or tried to, or refused to).
 
@@ -207,6 +247,7 @@ def outbound_fields(
         "Origin": str(origin) if origin else None,
         "Line": line,
         "Reason": reason,
+        "Author": author,
     }
     fields.update({k: v for k, v in optional.items() if v not in (None, "")})
     return fields
@@ -254,12 +295,16 @@ def record_outbound(
     origin: Origin | str | None = None,
     line: str | None = None,
     reason: str | None = None,
+    author: str | None = None,
+    current: Entity | None = None,
 ) -> Entity | None:
     """Record a message the app sent (or tried to, or refused to); returns the stored record.
 
     `sid` is Twilio's MessageSid (None when nothing reached Twilio: then `record_id` is
     required). `status` is what Twilio answered (`queued`, `accepted`, ...), `failed`, or
     `skipped` with `reason`. The message's conversation row (`line`, `to`) is written with it.
+    `current`: the record as the caller holds it (with its ETag: a claim), so that the write
+    needs no read.
     """
     key = record_id or sid
     if not key:
@@ -279,8 +324,12 @@ def record_outbound(
         origin=origin,
         line=line or from_,
         reason=reason,
+        author=author,
     )
-    result = store.update(key, outbound_change(fields))
+    if current is not None:
+        result = store.update(key, outbound_change(fields), current=current)
+    else:
+        result = store.update(key, outbound_change(fields))
     if sid and sid != key:
         store.add_sid_alias(key, sid)
     created = (result or {}).get("CreatedAt")
@@ -296,10 +345,73 @@ def record_outbound(
         purpose=fields.get("Purpose"),
         origin=fields.get("Origin"),
         media=fields["NumMedia"],
+        author=author,
     )
     if entry is not None:
         store.table.upsert_entity(entry, mode=UpdateMode.REPLACE)
     return result
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A text's claim: its record as stored (with its ETag), and whether this call made it."""
+
+    record: Entity
+    new: bool
+
+
+def claim_outbound(
+    store: RecordStore, record_id: str, fields: Mapping[str, Any], now: datetime
+) -> Claim:
+    """Claim the sending of a text: insert its record under `record_id` (``Status=claimed``,
+    `ClaimedAt`) and its day index row; when the record exists already (a retry, another
+    instance), the record as stored and `new=False`. Storage errors raise."""
+    from switchboard.storage import tables
+
+    if not records.is_valid_record_id(record_id):
+        raise ValueError("record id cannot be a table key")
+    entity: Entity = {
+        "PartitionKey": record_id,
+        "RowKey": records.RECORD_ROW,
+        "Id": record_id,
+        "CreatedAt": now,
+        "UpdatedAt": now,
+        **fields,
+        "Status": STATUS_CLAIMED,
+        "ClaimedAt": now,
+    }
+    try:
+        answer = store.table.create_entity(entity)
+    except ResourceExistsError:
+        found = store.get(record_id)
+        if found is None:  # removed meanwhile (by hand): nothing to go on, claim again
+            return claim_outbound(store, record_id, fields, now)
+        return Claim(found, False)
+    store.table.upsert_entity(
+        {
+            "PartitionKey": records.index_partition(now),
+            "RowKey": records.index_row(now, record_id),
+            "Id": record_id,
+        }
+    )
+    return Claim(tables.with_etag(entity, str((answer or {}).get("etag") or "")), True)
+
+
+def take_over(store: RecordStore, claim: Claim, now: datetime) -> Claim | None:
+    """Take a claim whose holder vanished (its lease ended, Twilio has no such text): its
+    `ClaimedAt` moved to `now` under its ETag; None when another instance moved first."""
+    from switchboard.storage import tables
+
+    change = {
+        "PartitionKey": claim.record["PartitionKey"],
+        "RowKey": records.RECORD_ROW,
+        "ClaimedAt": now,
+        "UpdatedAt": now,
+    }
+    if not tables.update_if_unchanged(store.table, change, tables.etag_of(claim.record)):
+        return None
+    found = store.get(str(claim.record["PartitionKey"]))
+    return Claim(found, True) if found is not None else None
 
 
 # --------------------------------------------------------------------------------------------

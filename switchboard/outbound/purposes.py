@@ -53,6 +53,9 @@ class Purpose(StrEnum):
     RELAY = "relay"
     #: A staff member's answer relayed to the customer.
     STAFF_REPLY = "staff-reply"
+    #: The answer to a relay person's command (``help``, ``list``, ``#A7 done``) or why their
+    #: text went nowhere.
+    RELAY_ANSWER = "relay-answer"
     #: A sign-in code for the owner's inbox, by SMS.
     SIGN_IN_CODE = "sign-in-code"
     #: A call back to a caller who left a call queue.
@@ -78,8 +81,12 @@ ORIGINS: dict[Purpose, Origin] = {
     Purpose.SCHEDULE: Origin.SCHEDULE,
 }
 #: Automatic purposes the line's budget never pauses: the owner's notices (that it paused, that
-#: its texts are blocked), and a code someone at the business asked for to sign in.
-UNBUDGETED = frozenset({Purpose.BUDGET_NOTICE, Purpose.DELIVERY_NOTICE, Purpose.SIGN_IN_CODE})
+#: its texts are blocked), a code someone at the business asked for to sign in, and the answers
+#: to a relay person's commands (someone at the business texting their own line; their window
+#: bounds a phone answering itself).
+UNBUDGETED = frozenset(
+    {Purpose.BUDGET_NOTICE, Purpose.DELIVERY_NOTICE, Purpose.SIGN_IN_CODE, Purpose.RELAY_ANSWER}
+)
 
 SENT = "sent"
 

@@ -15,6 +15,9 @@ numbers, the allowed countries, the policies) and answers:
 - `settle(subject, line, decide)` and `charge(line, keys)`: the two halves of `ask`, for a
   handler deciding several texts of one subject in one read and one write (the SMS webhook).
 - `trip(line, reason)`: a Twilio refusal that means fraud pauses the line (`twilio_error`).
+- `send_once(message)`: `send` at most once per `message.key`, across Twilio's retries and
+  instances (`switchboard.outbound.once`); `charge_relays(line, key, count)`: the line's relay
+  ceiling (`budget.charge_relays`).
 - `delivery_problem(number, code, ...)`: a text Twilio did not deliver because its sender is
   not registered or it was filtered (30034, 30007, ...: `problems`) is counted on the line's
   problem row, and the owner is told once (`_tell_problem`), never per message.
@@ -191,6 +194,8 @@ class Sent:
     sid: str | None
     status: str
     word: str
+    #: Found done (or being done) under its key: nothing was sent by this call.
+    repeat: bool = False
 
 
 Decide = Callable[[SenderState], tuple[T, Mapping[Purpose, Tally], tuple[str, ...] | None]]
@@ -313,6 +318,32 @@ class Outbound:
             )
             return ALLOW
         return ALLOW if result.allowed else refuse(result.reason or budgets.EMAIL_LIMIT)
+
+    def charge_relays(self, line: LineRef, key: str, count: int) -> Decision:
+        """Count `count` copies of one relayed text (`key`: the text's) against the line's
+        relay ceiling: all allowed, or none with the reason. Never raises: storage trouble
+        refuses (fail closed, as every automatic text)."""
+        if count < 1:
+            return ALLOW
+        limits = Limits.from_settings(self.settings)
+        now = self.clock()
+
+        def decide(budget: Budget) -> tuple[Charge, Budget]:
+            result = budgets.charge_relays(
+                budget, key=key, count=count, now=now, time_zone=line.time_zone, limits=limits
+            )
+            return result, result.budget
+
+        try:
+            result = self.budget_rows(self.settings).change(line.number, decide)
+        except Exception as exc:
+            logger.warning(
+                "outbound: the relay ceiling of %s could not be charged (%s): nothing relayed",
+                mask(line.number),
+                type(exc).__name__,
+            )
+            return refuse(BUSY if isinstance(exc, Contended) else STORAGE_UNAVAILABLE)
+        return ALLOW if result.allowed else refuse(result.reason or budgets.RELAY_LIMIT)
 
     def ask(self, message: Message) -> Decision:
         """May this automatic text go out now? The window's tally and the budget's charge are
@@ -473,6 +504,208 @@ class Outbound:
                 type(exc).__name__,
             )
         return Sent(created.sid, created.sid, created.status, SENT)
+
+    def send_once(
+        self,
+        message: Message,
+        *,
+        callback_origin: str | None = None,
+        lookup: optout.OptOutLookup | None = None,
+        client: Any = None,
+        store: Any = None,
+        settled: bool = False,
+        author: str | None = None,
+        source: str | None = None,
+    ) -> Sent:
+        """Send a text at most once per `message.key` (required) and record it under that key
+        (`switchboard.outbound.once`). A key found done answers its outcome (`repeat`), one
+        being sent by another instance answers ``sending``; nothing is sent twice.
+
+        The policy is `send`'s: an automatic text is asked (`ask`), unless the caller `settled`
+        it already (its window and the line's ceiling decided for several texts at once: the
+        destination and, with `lookup`, the recipient's opt-out are still checked); an
+        operator's raises `Refused` / `optout.OptedOut` after the refusal is recorded. The
+        status callback (from `callback_origin`) names the record (``?id=<key>``). Twilio's
+        errors propagate after a definite refusal is recorded; a transient one leaves the
+        claim in doubt (the next try asks Twilio before sending).
+        """
+        from switchboard.logbook.statuses import Kind, status_callback_url
+        from switchboard.logbook.store import RecordStore
+        from switchboard.outbound import once
+        from switchboard.outbound.messagelog import (
+            STATUS_SKIPPED,
+            claim_outbound,
+            outbound_fields,
+            record_outbound,
+            take_over,
+        )
+        from switchboard.twilio import client as twilio_client
+        from switchboard.twilio.errors import classify_twilio_error
+
+        key = message.key
+        if not key:
+            raise ValueError("send_once needs a message key")
+        origin = message.effective_origin
+        source = source or origin.value
+        from_, service = self.sender(message.line)
+        log = store if store is not None else RecordStore.messages(self.settings)
+        line_number = message.line.number or from_ or service or ""
+        now = self.clock()
+        fields = outbound_fields(
+            sid=None,
+            to=message.to,
+            from_=from_,
+            body=message.body,
+            media=message.media,
+            source=source,
+            status=once.CLAIMED,
+            sent_at=now,
+            purpose=message.purpose,
+            origin=origin,
+            line=line_number,
+            author=author,
+        )
+        claim = claim_outbound(log, key, fields, now)
+        rest: Any = None
+
+        def twilio() -> Any:
+            nonlocal rest
+            if rest is None:
+                rest = client if client is not None else twilio_client.get_client(self.settings)
+            return rest
+
+        def finished(record: Mapping[str, Any]) -> Sent:
+            sid = record.get("Sid")
+            return Sent(
+                key,
+                str(sid) if sid else None,
+                str(record.get("Status") or ""),
+                once.word_of(record),
+                repeat=True,
+            )
+
+        found = once.judge(None if claim.new else claim.record, now)
+        if found is once.Found.DONE:
+            return finished(claim.record)
+        if found is once.Found.BUSY:
+            return Sent(key, None, once.CLAIMED, "sending", repeat=True)
+        if found is once.Found.DOUBT:
+            gone = twilio_client.find_sent(
+                twilio(),
+                to=message.to,
+                body=message.body,
+                since=once.asked_since(claim.record, now),
+            )
+            if gone is not None:
+                kept = record_outbound(
+                    log,
+                    gone.sid,
+                    message.to,
+                    from_,
+                    message.body,
+                    message.media,
+                    source,
+                    status=gone.status or "sent",
+                    record_id=key,
+                    purpose=message.purpose,
+                    origin=origin,
+                    line=line_number,
+                    author=author,
+                )
+                return finished(kept or {"Sid": gone.sid, "Status": gone.status})
+            taken = take_over(log, claim, now)
+            if taken is None:
+                return Sent(key, None, once.CLAIMED, "sending", repeat=True)
+            claim = taken
+
+        current: Any = claim.record if _has_etag(claim.record) else None
+
+        def keep(status: str, **more: Any) -> Any:
+            nonlocal current
+            kept = record_outbound(
+                log,
+                more.pop("sid", None),
+                message.to,
+                from_,
+                message.body,
+                message.media,
+                source,
+                status=status,
+                record_id=key,
+                purpose=message.purpose,
+                origin=origin,
+                line=line_number,
+                author=author,
+                current=current,
+                **more,
+            )
+            current = None
+            return kept
+
+        def refused(reason: str) -> Sent:
+            keep(STATUS_SKIPPED, reason=reason)
+            return Sent(key, None, STATUS_SKIPPED, skipped(reason))
+
+        if origin is Origin.AUTOMATIC and not settled:
+            decision = self.ask(message)
+            if not decision.allowed:
+                return refused(decision.reason or "refused")
+        elif origin is Origin.AUTOMATIC:
+            problem = self.problem(message)
+            if problem is not None:
+                return refused(problem)
+            if lookup is not None:
+                try:
+                    optout.ensure_can_text(message.to, lookup)
+                except optout.OptedOut:
+                    return refused(OPTED_OUT)
+                except optout.OptOutCheckFailed:
+                    return refused(STORAGE_UNAVAILABLE)
+        else:
+            try:
+                self.check_operator(message, lookup)
+            except Refused as exc:
+                keep(STATUS_SKIPPED, reason=exc.reason)
+                raise
+            except optout.OptedOut:
+                keep(STATUS_SKIPPED, reason=OPTED_OUT)
+                raise
+        callback = (
+            status_callback_url(callback_origin, Kind.MESSAGE, key) if callback_origin else None
+        )
+        try:
+            created = twilio_client.send_sms(
+                twilio(),
+                to=message.to,
+                body=message.body,
+                from_=from_,
+                messaging_service_sid=service,
+                status_callback=callback,
+                media_urls=list(message.media) or None,
+            )
+        except Exception as exc:
+            failure = classify_twilio_error(exc)
+            if not failure.transient and failure.status is not None:
+                line = dataclasses.replace(message.line, number=line_number)
+
+                def failed(status: str, **more: Any) -> Any:
+                    more.pop("record_id", None)
+                    return keep(status, **more)
+
+                self.twilio_refused(
+                    dataclasses.replace(message, line=line), failure.code, failure.message, failed
+                )
+            raise
+        try:
+            keep(created.status, sid=created.sid)
+        except Exception as exc:
+            # The text is on its way: its claim says so after its lease (Twilio is asked).
+            logger.error(
+                "Message %s was sent but not recorded in MessageLog: %s",
+                created.sid,
+                type(exc).__name__,
+            )
+        return Sent(key, created.sid, created.status, SENT)
 
     def twilio_refused(
         self, message: Message, code: int | None, text: str, keep: Callable[..., Any]
@@ -751,6 +984,11 @@ class Outbound:
                     type(exc).__name__,
                 )
         notices.email_paused(settings, emails, line.label, budget, line.time_zone)
+
+
+def _has_etag(record: Any) -> bool:
+    metadata = getattr(record, "metadata", None)
+    return isinstance(metadata, Mapping) and bool(metadata.get("etag"))
 
 
 def outbound(settings: Settings, **overrides: Any) -> Outbound:

@@ -21,6 +21,7 @@ Budget rows (`BudgetStore`), one per line, all in one partition so that `GET /ap
 reads every line's in one query: PartitionKey = ``budget``, RowKey = the line's number.
 Properties: `Day` (the line's local date), `Sent`, `Recent` (``<epoch s>:<key>`` of the burst
 window's texts, ``;``-separated), `Skipped`, `Emails`, `EmailKeys` (JSON), `EmailsSkipped`,
+`Relays`, `RelayKeys` (JSON), `RelaysSkipped` (the relay ceiling),
 `Paused` (why, or empty), `PausedAt`, `TimeZone`, `UpdatedAt`. Every change is written under
 the row's ETag, so no increment is ever lost across instances; each instance keeps the row it
 last wrote (`WARM`) and writes its next change under that ETag straight away: an automatic
@@ -278,6 +279,9 @@ def budget_from(entity: Mapping[str, Any]) -> Budget:
         emails=int(entity.get("Emails") or 0),
         email_keys=_digests(entity.get("EmailKeys")),
         emails_skipped=int(entity.get("EmailsSkipped") or 0),
+        relays=int(entity.get("Relays") or 0),
+        relay_keys=_digests(entity.get("RelayKeys")),
+        relays_skipped=int(entity.get("RelaysSkipped") or 0),
         paused=str(entity.get("Paused") or "") or None,
         paused_at=paused_at if isinstance(paused_at, datetime) else None,
         time_zone=str(entity.get("TimeZone") or "UTC"),
@@ -294,6 +298,9 @@ def budget_properties(budget: Budget) -> dict[str, Any]:
         "Emails": budget.emails,
         "EmailKeys": json.dumps(list(budget.email_keys)),
         "EmailsSkipped": budget.emails_skipped,
+        "Relays": budget.relays,
+        "RelayKeys": json.dumps(list(budget.relay_keys)),
+        "RelaysSkipped": budget.relays_skipped,
         "Paused": budget.paused or "",
         "PausedAt": budget.paused_at,
         "TimeZone": budget.time_zone,

@@ -17,8 +17,10 @@ the line's own configured answers (another bot answering us), gets nothing autom
 here depends on the wording of the app's texts.
 
 Policies (`policies(settings)`): `auto-reply` and `help`, 1 per `SMS_AUTO_REPLY_WINDOW` (12 h);
-`forward`, `SMS_FORWARD_DAILY_CAP` (10) per 24 h with a digest; `voicemail`, the same cap per
-caller without digest; `text-back`, 1 per the line's `textBack.windowHours` (given with each
+`forward`, `SMS_FORWARD_DAILY_CAP` (10) per 24 h with a digest; `relay` the same (a texter
+nobody answered: the conversations capability skips the window once the staff answered);
+`relay-answer`, 20 per relay person per hour; `voicemail`, the same cap as forwards per caller
+without digest; `text-back`, 1 per the line's `textBack.windowHours` (given with each
 ask); `reminder-answer` and `reminder-notice`, 5 per customer per 24 h (each reminder takes one
 reply); the purposes later capabilities add take theirs from `DEFAULT_POLICY` until they set one.
 """
@@ -53,6 +55,8 @@ class Policy:
 DAY = timedelta(hours=24)
 #: The window of a purpose no policy names yet: once a day per subject.
 DEFAULT_POLICY = Policy(1, DAY)
+#: Answers a relay person gets to their commands per hour at most.
+RELAY_ANSWERS_PER_HOUR = 20
 #: Answers (and notices) per customer and line per day for replies to reminders.
 REMINDER_REPLIES_PER_DAY = 5
 
@@ -69,6 +73,13 @@ def policies(settings: Settings) -> dict[Purpose, Policy]:
         # without end (each voicemail stays in CallLog with its recording).
         Purpose.VOICEMAIL: Policy(cap, DAY),
         Purpose.TEXT_BACK: Policy(1, DAY),
+        # A texter nobody at the business answered is relayed like a forward: then one digest
+        # line; a conversation the staff answered is relayed in full (within the line's
+        # relay ceiling), which the caller decides.
+        Purpose.RELAY: Policy(cap, DAY, digest=True),
+        # A relay person's phone that answers every text by itself ("I am driving") gets at
+        # most this many answers an hour from the line.
+        Purpose.RELAY_ANSWER: Policy(RELAY_ANSWERS_PER_HOUR, timedelta(hours=1)),
         # One answer per reminder a customer answers: a few reminders a day at most; the
         # binding itself lets each reminder be answered once.
         Purpose.REMINDER_ANSWER: Policy(REMINDER_REPLIES_PER_DAY, DAY),

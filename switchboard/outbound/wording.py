@@ -15,7 +15,11 @@ this wording (`switchboard.outbound.windows.is_echo`).
   line's automatic texts paused;
 - `problem_sms`, `problem_email_subject`, `problem_email_lines`: the owner's notice that a
   line's texts are not registered or are filtered (Twilio's 30034, 30007, ...);
-- `sign_in_code`: an inbox sign-in code (by SMS or e-mail).
+- `sign_in_code`: an inbox sign-in code (by SMS or e-mail);
+- `relay`, `relay_digest`: a customer's text as the line's relay people get it ("[Dana Reyes
+  #A7] text"), and the one line they get once a texter nobody answered reaches the daily cap;
+  `RELAY_HELP`, `relay_list`, `relay_closed`, `relay_unknown_tag`, `RELAY_NOTHING_TO_ANSWER`,
+  `relay_empty`, `relay_not_sent`, `relay_stopped`: the answers to a relay person's commands;
 - `reminder_answer`, `reminder_notice`: the answer to a customer's reply to a reminder (when
   the reminder names none), and the note to the line's people that a customer answered one.
 
@@ -262,6 +266,78 @@ def sign_in_code(code: str, minutes: int) -> str:
         f"{code} is your Switchboard inbox code. It works once, for {minutes} minutes. "
         "If you did not ask for it, ignore this message."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The relay from the owner's phone (Purpose.RELAY, and the answers to a relay person)
+
+
+def relay(label: str, tag: str, body: str, *, attachments: int = 0) -> str:
+    """A customer's text as a relay person gets it: ``[Dana Reyes #A7] text`` (the media go
+    as media; a text of media alone says how many)."""
+    text = body.strip()
+    if not text and attachments:
+        text = f"({_plural(attachments, 'attachment')})"
+    return fit(f"[{label} #{tag}] {text}")
+
+
+def relay_digest(label: str, tag: str, relayed: int, until: datetime) -> str:
+    """The one line relay people get instead of a text once a texter nobody answered reaches
+    the daily cap."""
+    return fit(
+        f"[{label} #{tag}] {_plural(relayed, 'text')} relayed today; their further texts until "
+        f"{until:%Y-%m-%d %H:%M} UTC are only in the conversation (answer with #{tag} to relay "
+        "them again)"
+    )
+
+
+#: The answer to ``help`` from a relay person.
+RELAY_HELP = (
+    "Reply to relay your text to the customer of the last text you got. #A7 your text: to "
+    "conversation #A7. #A7 done: close it. list: the open conversations. The customer only "
+    "ever sees this number."
+)
+#: A reply with no conversation to go to.
+RELAY_NOTHING_TO_ANSWER = (
+    "No conversation to answer yet: start your text with its tag (#A7 ...), or text list."
+)
+
+
+def relay_list(entries: Sequence[tuple[str, str, int, str]]) -> str:
+    """The answer to ``list``: (tag, who, unread, last text) of the recent open conversations."""
+    if not entries:
+        return "No open conversations."
+    parts = []
+    for tag, who, unread, preview in entries:
+        note = f" ({unread} unread)" if unread else ""
+        short = preview if len(preview) <= 40 else preview[:39] + "…"
+        parts.append(f"#{tag} {who}{note}: {short}")
+    return fit("Open: " + " | ".join(parts))
+
+
+def relay_closed(tag: str) -> str:
+    """The answer to ``#A7 done``."""
+    return f"#{tag} closed. A new text from them opens it again."
+
+
+def relay_unknown_tag(tag: str) -> str:
+    """A tag no conversation of the line has."""
+    return f"No conversation #{tag} on this line. Text list for the open ones."
+
+
+def relay_empty(tag: str) -> str:
+    """``#A7`` with nothing after it."""
+    return f"Nothing to send: write #{tag} then your text."
+
+
+def relay_not_sent(tag: str, reason: str) -> str:
+    """A reply that did not reach the customer, and why."""
+    return fit(f"Not sent to #{tag}: {reason}.")
+
+
+def relay_stopped(tag: str) -> str:
+    """Why a reply to a customer who opted out was not sent."""
+    return relay_not_sent(tag, "they opted out (texted STOP); they must text START first")
 
 
 # --------------------------------------------------------------------------------------------

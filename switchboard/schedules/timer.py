@@ -508,19 +508,7 @@ class Doubts:
         since = window - sched.TWILIO_CLOCK_SKEW
         body = str(row["Body"]).strip()
         client = twilio_client.get_client(self.run.settings)
-        to = str(row["To"])
-        # Sent ones carry DateSent; queued ones do not yet, so look at the newest ones too.
-        candidates = twilio_client.list_messages(client, to=to, date_sent_after=since, limit=20)
-        candidates += twilio_client.list_messages(client, to=to, limit=20)
-        for message in candidates:
-            when = message.date_sent or message.date_created
-            if when is not None and when < since:
-                continue
-            if (message.status or "") in {"failed", "canceled"} and message.error_code:
-                continue
-            if body and body in (message.body or ""):
-                return message
-        return None
+        return twilio_client.find_sent(client, to=str(row["To"]), body=body, since=since)
 
 
 # --------------------------------------------------------------------------------------------

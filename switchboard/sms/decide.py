@@ -19,7 +19,11 @@ read, reads it (`Loaded`), and `decide` says what to write and what to answer (`
   forward after the pause says how many were held. The tallies it changes are in
   `Decision.tallies` (written before answering); the texts it lets through still need the
   line's budget (`Decision.charges`, charged by the webhook), and each text wanted has its word
-  (`Decision.words`: ``sent`` or ``skipped (why)``), recorded on the message.
+  (`Decision.words`: ``sent`` or ``skipped (why)``), recorded on the message;
+- on a line with relay people, an ordinary text is relayed to them (`Decision.relay`: the
+  sender's window, like a forward's, unless someone at the business answered the conversation
+  within a day, `Loaded.relay_answered`); the relay is sent by the conversations capability,
+  within the line's relay ceiling, not its budget of automatic texts.
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ WORD_PROPERTIES = {
     Purpose.AUTO_REPLY: "AutoReply",
     Purpose.HELP: "Help",
     Purpose.FORWARD: "Forward",
+    Purpose.RELAY: "Relay",
 }
+#: Why a relay goes out without the sender's window: someone answered the conversation.
+ANSWERED = "an answered conversation"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Loaded:
 
     keyword_applied: bool = False
     sender: SenderState | None = None
+    #: Someone at the business answered the sender's conversation within a day.
+    relay_answered: bool = False
 
     @property
     def sender_opted_out(self) -> bool | None:
@@ -104,10 +113,16 @@ class Decision:
     words: dict[Purpose, str] = field(default_factory=dict)
     #: The budget keys of the texts the reply sends (charged to the line before answering).
     charges: tuple[str, ...] = ()
+    #: The relay's verdict on this text (None: not relayed; see the module doc).
+    relay: Ruling | None = None
 
     def without_texts(self, reason: str) -> Decision:
-        """The decision with its texts refused for `reason` (the line's budget said no)."""
-        words = {p: w if w != SENT else skipped(reason) for p, w in self.words.items()}
+        """The decision with its texts refused for `reason` (the line's budget said no; the
+        relay has a ceiling of its own)."""
+        words = {
+            p: w if w != SENT or p is Purpose.RELAY else skipped(reason)
+            for p, w in self.words.items()
+        }
         return replace(self, reply=Reply(), words=words, charges=(), withheld=(reason,))
 
 
@@ -121,7 +136,7 @@ def needs(message: InboundMessage, settings: ReplySettings) -> Needs:
         return Needs(keyword_marker=True, sender_state=True)
     if keyword is KeywordKind.HELP:
         return Needs(sender_state=bool(settings.help_text))
-    return Needs(sender_state=bool(settings.auto_reply or settings.owner_number))
+    return Needs(sender_state=bool(settings.auto_reply or settings.owner_number or settings.relay))
 
 
 def decide(
@@ -133,19 +148,28 @@ def decide(
         change = None if loaded.keyword_applied else keyword
         return Decision(opt_change=change, mark_keyword=change is not None, reply=Reply())
     wanted = decide_reply(message, settings, sender_opted_out=bool(loaded.sender_opted_out))
-    if wanted.empty:
+    relayed = bool(settings.relay) and keyword is None
+    if wanted.empty and not relayed:
         return Decision(None, False, wanted)
     return _policed(
-        message, wanted, loaded.sender or SenderState(message.from_), settings, policing
+        message,
+        wanted,
+        loaded.sender or SenderState(message.from_),
+        settings,
+        policing,
+        relay=relayed,
+        relay_answered=loaded.relay_answered,
     )
 
 
-def _wanted_purposes(message: InboundMessage, wanted: Reply) -> list[Purpose]:
+def _wanted_purposes(message: InboundMessage, wanted: Reply, relay: bool = False) -> list[Purpose]:
     found = []
     if wanted.to_sender is not None:
         found.append(Purpose.HELP if message.keyword is KeywordKind.HELP else Purpose.AUTO_REPLY)
     if wanted.forward_to is not None:
         found.append(Purpose.FORWARD)
+    if relay:
+        found.append(Purpose.RELAY)
     return found
 
 
@@ -155,10 +179,13 @@ def _policed(
     sender: SenderState,
     settings: ReplySettings,
     policing: Policing,
+    *,
+    relay: bool = False,
+    relay_answered: bool = False,
 ) -> Decision:
     ours = policing.destinations
     also = (message.to,)
-    purposes = _wanted_purposes(message, wanted)
+    purposes = _wanted_purposes(message, wanted, relay)
     if message.from_ == message.to or ours.is_ours(message.from_, also):
         why = "the text came from one of our numbers"
         return Decision(None, False, Reply(), withheld=(why,), words=_all(purposes, why))
@@ -200,6 +227,14 @@ def _policed(
             sent = remember(sent, wanted.to_sender)
     if wanted.forward_to is not None:
         reply = _forward(message, reply, wanted.forward_to, ask(Purpose.FORWARD, wanted.forward_to))
+    relayed: Ruling | None = None
+    if relay:
+        relayed = _relay(message, sender, policing, relay_answered)
+        if relayed.tally != sender.tally(Purpose.RELAY):
+            tallies[Purpose.RELAY] = relayed.tally
+        words[Purpose.RELAY] = SENT if relayed.allowed else skipped(relayed.reason)
+        if not relayed.allowed:
+            withheld.append(f"{Purpose.RELAY}: {relayed.reason}")
     return Decision(
         None,
         False,
@@ -209,7 +244,20 @@ def _policed(
         sent if sent != sender.sent else None,
         words,
         tuple(charges),
+        relayed,
     )
+
+
+def _relay(
+    message: InboundMessage, sender: SenderState, policing: Policing, answered: bool
+) -> Ruling:
+    """The relay's verdict: the sender's window (as a forward's: a digest line at the cap),
+    or, when someone at the business answered the conversation within a day, always yes (its
+    tally untouched). The relay people's own numbers were checked when the line was written."""
+    before = sender.tally(Purpose.RELAY)
+    if answered:
+        return Ruling(Verdict.SEND, ANSWERED, before)
+    return rule(policing.policies[Purpose.RELAY], before, now=policing.now, sid=message.sid)
 
 
 def _all(purposes: list[Purpose], why: str) -> dict[Purpose, str]:

@@ -7,7 +7,8 @@ outbound policy's call (`switchboard.sms.decide`, `switchboard.outbound`).
 - help keywords get `SMS_HELP_TEXT` (its default: `switchboard.outbound.wording.HELP_DEFAULT`);
 - anything else gets `SMS_AUTO_REPLY` (when set, and unless the sender has opted out: Twilio
   would refuse it) and is forwarded to `OWNER_NUMBER` (when set, and unless the owner is the
-  sender) as `<Message to=owner>` naming the sender, with the media URLs of an MMS;
+  sender) as `<Message to=owner>` naming the sender, with the media URLs of an MMS; on a line
+  with relay people (`sms.relay`) it is relayed to them instead (`switchboard.conversations`);
 - nothing to say: an empty `<Response/>`.
 
 The words of the forwards are `switchboard.outbound.wording`'s. The texts are built with
@@ -36,6 +37,8 @@ class ReplySettings:
     help_text: str
     auto_reply: str | None = None
     owner_number: str | None = None
+    #: The line's relay people (`sms.relay`): texts are relayed to them, not forwarded.
+    relay: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplySettings:
@@ -58,6 +61,7 @@ class ReplySettings:
             help_text=settings.sms_help_text or wording.HELP_DEFAULT,
             auto_reply=auto_reply,
             owner_number=line.sms_forward_to or settings.owner_number,
+            relay=tuple(person.number for person in line.sms_relay),
         )
 
 
@@ -115,7 +119,8 @@ def decide_reply(
     if settings.auto_reply and not sender_opted_out:
         to_sender = truncate(settings.auto_reply)
     owner = settings.owner_number
-    if not owner or owner == message.from_:
+    if not owner or owner == message.from_ or settings.relay:
+        # A line with relay people relays its texts (`switchboard.conversations`) instead.
         return Reply(to_sender=to_sender)
     return Reply(
         to_sender=to_sender,

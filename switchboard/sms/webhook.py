@@ -20,26 +20,32 @@ verify → load → decide → write → answer:
 3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply, through the
    outbound policy (`switchboard.outbound`: destinations and our own numbers, echoes, one
    auto-reply and one HELP answer per sender and line per window, capped forwards and their
-   digest);
+   digest, the relay's window);
 4. write: the opt-out change first (a legal duty), or the tallies (ETag-conditioned: another
    instance answering the same sender at once makes this one read and decide again), then the
    line's budget for the texts the answer sends (one conditional write; a line past its limit
    answers nothing automatic, and the first text past it sends the owner's notice); then the
-   MessageLog record with the keyword's marker in one transaction (they share a partition), its
-   day index row, and its conversation rows (the text and the answers to the sender, one
-   transaction; a forward's row in the owner's conversation);
+   text's conversation (`switchboard.conversations`: its state, unread, the activity index) and
+   its relay to the line's relay people; then the MessageLog record with the keyword's marker in
+   one transaction (they share a partition), its day index row, and its conversation rows (the
+   text and the answers to the sender, one transaction; a forward's row in the owner's
+   conversation);
 5. answer `text/xml`.
 
 Round trips to Table Storage per message (besides the sender's contact, read once per
-`LINES_CACHE_SECONDS` and instance): an ordinary text that gets nothing automatic 3 (the
-record, its index row, its conversation row; 4 for one word, which could answer a reminder; a
-blocked contact's text 3), 4 when something automatic may be sent (the sender's partition read
-first); a reply bound to a reminder 3 more than an auto-reply (the schedule's id row read and
-written under its ETag, the reminder marked answered); an auto-reply 6 (+ the tallies written, + the line's budget:
+`LINES_CACHE_SECONDS` and instance): an ordinary text that gets nothing automatic 5 (the
+record, its index row, its conversation row, and its conversation's state: one query for it
+and the line's tag counter, one transaction; 6 for one word, which could answer a reminder; a
+blocked contact's text 3: no conversation state), 6 when something automatic may be sent (the
+sender's partition read first); a reply bound to a reminder 3 more than an auto-reply (the
+schedule's id row read and written under its ETag, the reminder marked answered); an
+auto-reply 8 (+ the tallies written, + the line's budget:
 one conditional write while this instance's copy of the budget row is current, one read more
 when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
-(marker read, opt-out insert, record and marker, index, conversation); START 6, or 5 when the
-sender was not opted out.
+(marker read, opt-out insert, record and marker, index, conversation row); START 6, or 5 when
+the sender was not opted out. On a line with relay people: the relay's ceiling (one write) and
+six per person, sent in parallel (`switchboard.conversations.relaying`). A text from a
+relay person is theirs, not a customer's (see `switchboard.conversations.relay`).
 
 Storage is best-effort for the record, never for what goes out: when Table Storage is down the
 sender gets a 200 with no automatic text (the outbound policy fails closed: a budget that
@@ -62,6 +68,7 @@ key once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -73,7 +80,7 @@ from switchboard.contacts.rules import ContactRef
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
 from switchboard.lines.hours import State, state_at
-from switchboard.lines.model import Line
+from switchboard.lines.model import Line, RelayPerson
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.optouts.journal import PENDING, PendingChange
@@ -84,7 +91,7 @@ from switchboard.outbound.messagelog import Answer
 from switchboard.outbound.purposes import Purpose
 from switchboard.outbound.service import Outbound
 from switchboard.outbound.store import SenderState, SubjectStore
-from switchboard.phone import mask
+from switchboard.phone import is_e164, mask
 from switchboard.schedules import reminders
 from switchboard.settings import Settings
 from switchboard.sms import keywords, replies
@@ -178,12 +185,18 @@ def respond(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     )
     trip = _Trip(message, request, settings)
     _replay_journal(trip)
+    # The order of checks: STOP/START first (a legal duty, whoever sends it), then a blocked
+    # contact's text (recorded, nothing automatic), then a text from one of the line's relay
+    # people (never a customer's text), then an ordinary text.
     if keyword in (KeywordKind.OPT_OUT, KeywordKind.OPT_IN):
         return _keyword_trip(trip)  # a legal duty: a blocked contact's STOP counts too
     sender = contact_factory(settings, message.from_)
     if sender is not None and sender.blocked:
         return _blocked_trip(trip, sender)
     line = line_factory(message.to, settings)
+    person = line.relay_person(message.from_)
+    if person is not None:
+        return _relay_person_trip(trip, line, person)
     return _message_trip(trip, _reply_settings(line, settings), line)
 
 
@@ -229,8 +242,8 @@ def _blocked_trip(trip: _Trip, sender: ContactRef) -> func.HttpResponse:
 
 
 def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> func.HttpResponse:
-    """Any other text: a reply to a reminder, else the reply through the outbound policy; then
-    the record (best effort)."""
+    """Any other text: a reply to a reminder, else the reply through the outbound policy; its
+    conversation and relay; then the record (best effort)."""
     message, settings = trip.message, trip.settings
     wanted = needs(message, reply_settings)
     policy = outbound_factory(settings)
@@ -241,7 +254,12 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
         _log_failure(message, failure, answered="nothing automatic is sent")
         return _answer(message, Decision(None, False, Reply()))
     if taken.answered is not None:
-        return _reminder_answered(trip, taken.answered)
+        return _reminder_answered(trip, taken.answered, line)
+    try:
+        conversation = _conversation_before(trip, line)
+    except StorageFailed as unread:
+        _log_failure(message, unread, answered="nothing automatic is sent")
+        return _answer(message, Decision(None, False, Reply()))
     if wanted.nothing:
         decision = decide(message, Loaded(), reply_settings, _NOTHING)
     else:
@@ -250,7 +268,8 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
         def decided(
             state: SenderState,
         ) -> tuple[Decision, dict[Purpose, Any], tuple[str, ...] | None]:
-            result = decide(message, Loaded(sender=state), reply_settings, policing)
+            loaded = Loaded(sender=state, relay_answered=_answered(conversation))
+            result = decide(message, loaded, reply_settings, policing)
             return result, result.tallies, result.sent
 
         try:
@@ -267,10 +286,95 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
             if not charged.allowed:
                 decision = decision.without_texts(charged.reason or "refused")
     try:
+        decision = _conversation_and_relay(trip, line, decision, conversation)
         _write_record(trip, decision)
     except StorageFailed as failure:
         _log_failure(message, failure)
     return _answer(message, decision)
+
+
+# --- conversations and the relay (`switchboard.conversations.relaying`) ----------------------
+
+
+def _relay_text(message: InboundMessage) -> Any:
+    from switchboard.conversations.relaying import Text
+
+    return Text(message.sid, message.from_, message.to, message.body, tuple(message.media_urls))
+
+
+def _in_conversation(message: InboundMessage) -> bool:
+    """Whether a text belongs to a conversation: a number's, not the line's own."""
+    return is_e164(message.from_) and message.from_ != message.to
+
+
+def _conversation_before(trip: _Trip, line: Line) -> Any:
+    """Load: the sender's conversation on a line that relays (whether it was answered lately
+    decides the relay's window); elsewhere the event's own write reads it."""
+    if not line.sms_relay or not _in_conversation(trip.message):
+        return None
+    from switchboard.conversations import relaying
+
+    with _step("conversation"):
+        return relaying.before_text(trip.settings, _relay_text(trip.message))
+
+
+def _answered(conversation: Any) -> bool:
+    if conversation is None:
+        return False
+    from switchboard.conversations import relaying
+
+    return relaying.answered(conversation, _now())
+
+
+def _conversation_and_relay(
+    trip: _Trip, line: Line, decision: Decision, conversation: Any
+) -> Decision:
+    """Write: the text in its conversation, and its relay to the line's relay people (the
+    relay's word recorded on the message); StorageFailed when storage fails (the answer still
+    goes out)."""
+    message = trip.message
+    if not _in_conversation(message):
+        return decision
+    from switchboard.conversations import relaying
+
+    with _step("conversation"):
+        word = relaying.customer_text(
+            trip.settings,
+            line,
+            _relay_text(message),
+            loaded=conversation,
+            ruling=decision.relay,
+        )
+    if word is None:
+        return decision
+    return dataclasses.replace(decision, words={**decision.words, Purpose.RELAY: word})
+
+
+def _relay_person_trip(trip: _Trip, line: Line, person: RelayPerson) -> func.HttpResponse:
+    """A text from one of the line's relay people: a reply to a customer, or a command; the
+    answer (when there is one) goes back to them in the TwiML."""
+    from switchboard.conversations import relaying
+
+    message = trip.message
+    done = relaying.person_text(trip.settings, line, person, _relay_text(message))
+    reply = Reply(to_sender=done.answer) if done.answer is not None else Reply()
+    answers = (
+        [Answer(message.from_, done.answer, Purpose.RELAY_ANSWER)]
+        if done.answer is not None
+        else []
+    )
+    try:
+        with _step("MessageLog record"):
+            record_inbound(
+                trip.log,
+                message,
+                idempotency_token=trip.request.idempotency_token,
+                words={"RelayCommand": done.word},
+                answers=answers,
+            )
+    except StorageFailed as failure:
+        _log_failure(message, failure)
+    return twiml_response(replies.render(reply))
 
 
 def take_reminder_reply(
@@ -293,8 +397,9 @@ def take_reminder_reply(
     )
 
 
-def _reminder_answered(trip: _Trip, answered: reminders.Answered) -> func.HttpResponse:
-    """A reply bound to a reminder: recorded with what it did, its texts in the TwiML."""
+def _reminder_answered(trip: _Trip, answered: reminders.Answered, line: Line) -> func.HttpResponse:
+    """A reply bound to a reminder: in its conversation (not relayed: the line's people hear
+    of it by the reminder's own notice), recorded with what it did, its texts in the TwiML."""
     message = trip.message
     to_sender = None
     others = []
@@ -305,6 +410,7 @@ def _reminder_answered(trip: _Trip, answered: reminders.Answered) -> func.HttpRe
             others.append((text.to, text.body))
     reply = Reply(to_sender=to_sender, others=tuple(others))
     try:
+        _conversation_and_relay(trip, line, Decision(None, False, reply), None)
         _write_record(
             trip,
             Decision(None, False, reply),

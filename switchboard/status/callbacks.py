@@ -22,8 +22,11 @@ count claims it tells the owner, once (`Outbound.delivery_problem`).
 
 A call callback that ends an inbound call nobody took then hands the record to the missed-call
 text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
-`line_for`), which writes `TextBack` on the record. Its failures are logged and never change
-the answer: the record update is what the callback is for.
+`line_for`), which writes `TextBack` on the record; and every inbound call that ended becomes
+an event of the caller's conversation on that line
+(`switchboard.conversations.service.on_call_ended`: missed, voicemail, answered and by whom).
+Their failures are logged and never change the answer: the record update is what the callback
+is for.
 
 Answers: 204 when applied (or nothing to change); 400 for a signed callback without SID or
 status; 503 when storage failed, so the failure is visible in Twilio's debugger (and retried
@@ -153,6 +156,8 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
                 _twilio_error(update, applied, settings)
             if kind is Kind.CALL and text_back_rules.may_apply(record):
                 _text_back(update, record, settings)
+            if kind is Kind.CALL and _ends_inbound_call(record):
+                _conversation(record, settings)
         except CallbackError as exc:
             logger.warning("status %s: %s", update.sid, exc, extra=correlation)
             return plain_response("Bad request", 400)
@@ -199,6 +204,21 @@ def _text_back(update: StatusUpdate, record: Entity | None, settings: Settings) 
             type(exc).__name__,
             extra={"CallSid": update.sid},
         )
+
+
+def _ends_inbound_call(record: Entity | None) -> bool:
+    """Whether the record is of an inbound call that ended (cheap: asked before any import)."""
+    from switchboard.logbook import calls
+
+    return record is not None and calls.is_inbound(record) and calls.ended(record)
+
+
+def _conversation(record: Entity | None, settings: Settings) -> None:
+    """The ended call as an event of its conversation (`switchboard.conversations`: missed,
+    voicemail, answered and by whom). Never raises."""
+    from switchboard.conversations.service import on_call_ended
+
+    on_call_ended(record, settings)
 
 
 def _twilio_error(update: StatusUpdate, applied: Applied, settings: Settings) -> None:

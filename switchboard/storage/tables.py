@@ -179,6 +179,16 @@ def etag_of(entity: Any) -> str:
     return str(entity.metadata["etag"])
 
 
+def with_etag(entity: Mapping[str, Any], etag: str) -> Entity:
+    """`entity` as the SDK returns one, carrying `etag` (what an insert answered), so that the
+    next conditional write needs no read."""
+    from azure.data.tables import TableEntity
+
+    found = TableEntity(entity)
+    found._metadata = {"etag": etag, "timestamp": None}
+    return found
+
+
 def update_if_unchanged(
     table: TableClient,
     entity: Mapping[str, Any],

@@ -49,6 +49,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+# The CallLog contract is shared with the conversation's call events (`logbook.calls`).
+from switchboard.logbook.calls import ENDED as ENDED
+from switchboard.logbook.calls import integer as _int
+from switchboard.logbook.calls import left_voicemail as left_voicemail
+from switchboard.logbook.calls import line_number as line_number
+from switchboard.logbook.calls import reached as reached
+from switchboard.logbook.calls import text as _text
 from switchboard.phone import is_withheld
 
 if TYPE_CHECKING:
@@ -58,14 +65,12 @@ if TYPE_CHECKING:
 #: schedule id may use, so no chosen id can collide with a derived one).
 DERIVED_ID_PREFIX = "sys-"
 SCHEDULE_ID_PREFIX = DERIVED_ID_PREFIX + "textback-"
-ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 #: Handling words after which a text-back never goes: the call was not a missed one.
 _NOT_MISSED = {
     "rejected": "blocked caller",
     "refused": "caller not allowed",
     "redirect": "handed to another application",
 }
-_REACHED_DIALS = frozenset({"completed", "answered"})
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 #: phonenumbers' number types a text can reach (by name; see `number_problem`).
 TEXTABLE_TYPES = frozenset({"MOBILE", "FIXED_LINE_OR_MOBILE"})
@@ -132,40 +137,6 @@ def number_problem(number: str) -> str | None:
     if name in TEXTABLE_TYPES:
         return None
     return _TYPE_WORDS.get(name, "not a mobile number")
-
-
-def _text(record: Mapping[str, Any], name: str) -> str:
-    value = record.get(name)
-    return str(value).strip() if value is not None else ""
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def line_number(record: Mapping[str, Any]) -> str:
-    """The number of the line a call was for: `Line`, else `To`."""
-    return _text(record, "Line") or _text(record, "To")
-
-
-def reached(record: Mapping[str, Any]) -> bool:
-    """Whether someone took the call (see the table in the module doc)."""
-    said = record.get("Reached")
-    if said is True or _text(record, "TakenByJson") not in ("", "null", "{}"):
-        return True
-    if said is False:
-        return False
-    return _text(record, "DialOutcome").lower() in _REACHED_DIALS
-
-
-def left_voicemail(record: Mapping[str, Any]) -> bool:
-    """Whether the caller left a recording (one that is not 0 seconds long)."""
-    if not (_text(record, "RecordingSid") or _text(record, "RecordingUrl")):
-        return False
-    return _int(record.get("RecordingDuration")) != 0
 
 
 def may_apply(record: Mapping[str, Any] | None) -> bool:

@@ -841,6 +841,29 @@ send_sms_async = _on_async_client(message_create)
 create_call_async = _on_async_client(call_create)
 
 
+def find_sent(client: Client, *, to: str, body: str, since: datetime) -> MessageRecord | None:
+    """A message Twilio has to `to` with `body` since `since` (None: none): how a send whose
+    outcome was lost (its worker stopped, its answer never came) learns whether it went.
+
+    Twilio takes no idempotency key on Messages and echoes nothing of the request but its
+    fields, so the match is on the recipient, the time and the body; a failed message with an
+    error does not count. Sent messages carry `DateSent`, queued ones not yet: the newest
+    messages to `to` are looked at too (two list requests, 20 messages each at most).
+    """
+    text = body.strip()
+    candidates = list_messages(client, to=to, date_sent_after=since, limit=20)
+    candidates += list_messages(client, to=to, limit=20)
+    for message in candidates:
+        when = message.date_sent or message.date_created
+        if when is not None and when < since:
+            continue
+        if (message.status or "") in {"failed", "canceled"} and message.error_code:
+            continue
+        if text and text in (message.body or ""):
+            return message
+    return None
+
+
 def recording_media_url(media_url: str, extension: str = "mp3") -> str:
     """The URL of a recording's audio in a format: Twilio serves its own recordings as WAV at
     the media URL and as MP3 with `.mp3` appended; an externally stored one is used as given."""

@@ -220,11 +220,31 @@ def _recording(request: TwilioRequest, settings: Settings) -> voice.Outcome:
 def on_recording(request: TwilioRequest, settings: Settings) -> func.HttpResponse:
     """`POST /api/voice/recording`: record the voicemail, its status callback and transcription;
     then (after the write) hand the callbacks of a voicemail step with recipients to
-    `switchboard.voicemail.notify`, which queues the texts and e-mails (never the sending)."""
+    `switchboard.voicemail.notify`, which queues the texts and e-mails (never the sending), and
+    complete the call's event in the caller's conversation (its recording, its transcript)."""
     response = _record_and_answer(request, settings)
     if "RecordingStatus" in request.params or "TranscriptionStatus" in request.params:
         _notify_voicemail(request, settings)
+        _conversation_row(request, settings)
     return response
+
+
+def _conversation_row(request: TwilioRequest, settings: Settings) -> None:
+    """A recording's or transcript's callback completes the call's event in the caller's
+    conversation (`switchboard.conversations`; the call's end moved its state). Never raises."""
+    call_sid = request.get("CallSid")
+    if not call_sid or not records.is_valid_record_id(call_sid):
+        return
+    try:
+        record = store_factory(settings).get(call_sid)
+    except Exception as exc:
+        logger.warning(
+            "voice %s: record not readable for its conversation (%s)", call_sid, type(exc).__name__
+        )
+        return
+    from switchboard.conversations.service import on_call_recording
+
+    on_call_recording(dict(record) if record is not None else None, settings)
 
 
 def _notify_voicemail(request: TwilioRequest, settings: Settings) -> None:

@@ -53,6 +53,7 @@ def requests_made(
         "TABLE_MESSAGE_LOG": unique_name + "msg",
         "TABLE_OPT_OUT": unique_name + "opt",
         "TABLE_CONTACTS": unique_name + "contacts",
+        "TABLE_CONVERSATIONS": unique_name + "conv",
         "SMS_AUTO_REPLY": "Thanks, we got it.",
         "LINES_CACHE_SECONDS": "600",
     }.items():
@@ -61,6 +62,7 @@ def requests_made(
     settings = get_settings()
     tables.get_table(settings.table_message_log, settings)
     tables.get_table(settings.table_opt_out, settings)
+    tables.get_table(settings.table_conversations, settings)
     # A warm instance knows the texted line (the line cache), the sender (nobody's number: the
     # contact cache) and its own numbers (read once per 10 minutes), as it has its tables.
     contacts.forget_cached_contacts()
@@ -110,17 +112,20 @@ def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
     made = requests_made
     # The sender's partition (opt-out and its tallies on the line in one query), the tallies
     # written when something automatic goes out, the line's budget (read once by this instance,
-    # then one conditional write per automatic answer), the record, its day index row, its
-    # conversation rows (the text and its answer in one transaction).
-    assert post(made, "hello")[0] == 7
+    # then one conditional write per automatic answer), the text's conversation (its state read,
+    # one transaction; the first on this instance also lists the line among those with
+    # conversations, once), the record, its day index row, its conversation rows (the text and
+    # its answer in one transaction).
+    assert post(made, "hello")[0] == 7 + 2 + 1
     assert made[2:4] == ["get_entity", "create_entity"]  # the budget row: read, then written
-    assert post(made, "hello again")[0] == 4  # auto-reply already sent: no tally, no budget
+    assert post(made, "hello again")[0] == 4 + 2  # auto-reply already sent: no tally, no budget
     assert "update_entity" not in made
-    assert post(made, "help")[0] == 6  # the first HELP answer: its tally and the budget
+    assert post(made, "help")[0] == 6 + 2  # the first HELP answer: its tally and the budget
     assert made.count("update_entity") == 2  # both under the ETags this instance holds
-    assert post(made, "help")[0] == 4
+    assert post(made, "help")[0] == 4 + 2
     count, stop = post(made, "STOP")
-    # marker read, opt-out insert, record + marker (one transaction), index, conversation
+    # marker read, opt-out insert, record + marker (one transaction), index, conversation row:
+    # STOP and START leave the conversation's state alone (they are the keyword's, first)
     assert count == 5
     assert post(made, "START")[0] == 6  # marker read, opt-out read, delete, record + marker, ...
     assert post(made, "START")[0] == 5  # not opted out: nothing to delete
@@ -169,11 +174,12 @@ def test_a_word_that_could_answer_a_reminder_costs_no_read_when_the_partition_is
     requests_made: list[str],
 ) -> None:
     # With an auto-reply the sender's partition is read anyway: the reminders awaiting a reply
-    # come back in the same query (0 more), for a single word as for a sentence.
-    assert post(requests_made, "ok")[0] == 7
-    assert requests_made.count("query_entities") == 1
+    # come back in the same query (0 more), for a single word as for a sentence. (Each text's
+    # conversation adds its two, and the first of a line on an instance one, as elsewhere.)
+    assert post(requests_made, "ok")[0] == 7 + 2 + 1
+    assert requests_made.count("query_entities") == 1 + 1  # and the conversation's state
     assert "get_entity" in requests_made  # the line's budget row, read once by this instance
-    assert post(requests_made, "Is the shop open on Sunday?")[0] == 4
+    assert post(requests_made, "Is the shop open on Sunday?")[0] == 4 + 2
 
 
 def test_a_word_that_could_answer_a_reminder_costs_one_point_read_without_automatic_texts(
@@ -184,11 +190,12 @@ def test_a_word_that_could_answer_a_reminder_costs_one_point_read_without_automa
     settings = get_settings()
     tables.get_table(settings.table_sms_schedule, settings)
     made = requests_made
-    # Nothing automatic: the record, its index row, its conversation row...
-    assert post(made, "Is the shop open on Sunday?")[0] == 3
+    # Nothing automatic: the record, its index row, its conversation row, its conversation's
+    # state (one query, one transaction; the line listed once)...
+    assert post(made, "Is the shop open on Sunday?")[0] == 3 + 2 + 1
     assert "get_entity" not in made
-    assert "query_entities" not in made
+    assert made.count("query_entities") == 1
     # ...and for a text that could be a reply, one point read of its reminders' row.
-    assert post(made, "c")[0] == 4
+    assert post(made, "c")[0] == 4 + 2
     assert made.count("get_entity") == 1
-    assert "query_entities" not in made
+    assert made.count("query_entities") == 1

@@ -74,6 +74,9 @@ FUNCTIONS = [
     "contacts_import",
     "contacts_export",
     "contacts_item",
+    "conversations_list",
+    "conversations_item",
+    "conversations_messages",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -89,6 +92,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.outbound",
     "switchboard.inbox",
     "switchboard.contacts",
+    "switchboard.conversations",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.

@@ -400,6 +400,45 @@ def test_forwarding_targets_name_every_number_a_call_or_text_goes_to() -> None:
     ]
 
 
+RELAY = [{"name": "Ana", "number": "+15550000101"}, {"name": "Ben", "number": "+15550000102"}]
+
+
+def test_relay_people_are_forwarding_targets_and_build_the_line() -> None:
+    stored, line = d.parse_line({**MAIN_LINE, "sms": {"relay": RELAY}}, NUMBER)
+    assert d.forwarding_targets(stored)[-2:] == [
+        ("/sms/relay/0/number", "+15550000101"),
+        ("/sms/relay/1/number", "+15550000102"),
+    ]
+    assert [(p.name, p.number) for p in line.sms_relay] == [
+        ("Ana", "+15550000101"),
+        ("Ben", "+15550000102"),
+    ]
+    assert line.relay_person("+15550000102") == line.sms_relay[1]
+    assert line.relay_person("+15550000103") is None
+
+
+@pytest.mark.parametrize(
+    ("relay", "pointer", "message"),
+    [
+        (
+            [RELAY[0], {**RELAY[1], "number": RELAY[0]["number"]}],
+            "/sms/relay/1/number",
+            "is named twice in the relay",
+        ),
+        ([{"name": "Ana"}], "/sms/relay/0", "number"),
+        ([{**RELAY[0], "number": "15550000101"}], "/sms/relay/0/number", "E.164"),
+        ([{**RELAY[0], "name": "A\nB"}], "/sms/relay/0/name", "one line"),
+        ([], "/sms/relay", ""),
+        ([RELAY[0]] * 11, "/sms/relay", ""),
+    ],
+)
+def test_relay_people_refused(relay: list[dict[str, str]], pointer: str, message: str) -> None:
+    found = problems({**MAIN_LINE, "sms": {"relay": relay}})
+    assert found
+    assert found[0].startswith(pointer)
+    assert message in found[0]
+
+
 DELETE = d.__name__  # `with_change`'s sentinel: remove the key
 
 # Whole messages, not prefixes: what the owner reads when a document is refused (generated once

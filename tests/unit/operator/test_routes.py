@@ -219,8 +219,9 @@ def test_openapi_documents_the_shells_body_cap_on_every_route_with_a_body() -> N
         for operation in item.values()
         if isinstance(operation, dict) and "requestBody" in operation
     ]
-    # messages, calls, schedules, lines, override, inbox users (2), contacts (3), an import
-    assert len(with_body) == 11
+    # messages, calls, schedules, lines, override, inbox users (2), contacts (3), an import,
+    # a conversation (2)
+    assert len(with_body) == 13
     for path, operation in with_body:
         cap = MAX_IMPORT_BYTES if path == "/api/contacts/import" else MAX_JSON_BODY_BYTES
         assert f"{cap:,}" in operation["responses"]["413"]["description"]

@@ -9,10 +9,13 @@ from switchboard.outbound.budget import (
     BURST_LIMIT,
     DAILY_LIMIT,
     EMAIL_LIMIT,
+    RELAY_LIMIT,
+    RELAY_MEMORY,
     Budget,
     Limits,
     charge,
     charge_email,
+    charge_relays,
     local_day,
     resume,
     resumes_at,
@@ -140,3 +143,51 @@ def test_voicemail_emails_have_their_own_daily_ceiling_and_never_pause() -> None
     assert retry.allowed
     assert retry.repeat
     assert charge(budget, key="t", now=NOW, time_zone=NEW_YORK, limits=LIMITS).allowed
+
+
+def test_relays_have_their_own_ceiling_all_or_none() -> None:
+    limits = Limits(relays=5)
+    first = charge_relays(
+        Budget(), key="relay-SM1", count=2, now=NOW, time_zone=NEW_YORK, limits=limits
+    )
+    assert first.allowed
+    assert (first.budget.relays, first.budget.relay_keys) == (2, ("relay-SM1",))
+    again = charge_relays(
+        first.budget, key="relay-SM1", count=2, now=NOW, time_zone=NEW_YORK, limits=limits
+    )
+    assert again.allowed
+    assert again.repeat
+    assert again.budget.relays == 2
+    second = charge_relays(
+        first.budget, key="relay-SM2", count=3, now=NOW, time_zone=NEW_YORK, limits=limits
+    )
+    assert second.allowed
+    assert second.budget.relays == 5
+    over = charge_relays(
+        second.budget, key="relay-SM3", count=1, now=NOW, time_zone=NEW_YORK, limits=limits
+    )
+    assert (over.allowed, over.reason) == (False, RELAY_LIMIT)
+    assert (over.budget.relays, over.budget.relays_skipped) == (5, 1)
+    # Relays never pause the line, nor count against its automatic texts.
+    assert over.budget.paused is None
+    assert over.budget.sent == 0
+    tomorrow = charge_relays(
+        over.budget,
+        key="relay-SM4",
+        count=2,
+        now=NOW + timedelta(days=1),
+        time_zone=NEW_YORK,
+        limits=limits,
+    )
+    assert tomorrow.allowed
+    assert (tomorrow.budget.relays, tomorrow.budget.relays_skipped) == (2, 0)
+
+
+def test_the_relay_keys_are_bounded() -> None:
+    budget = Budget()
+    for n in range(RELAY_MEMORY + 3):
+        budget = charge_relays(
+            budget, key=f"k{n}", count=1, now=NOW, time_zone=NEW_YORK, limits=Limits(relays=1000)
+        ).budget
+    assert len(budget.relay_keys) == RELAY_MEMORY
+    assert budget.relay_keys[-1] == f"k{RELAY_MEMORY + 2}"

@@ -197,3 +197,67 @@ def test_short_codes_and_alphanumeric_senders_are_forwarded_but_never_answered(
     decision = decide(message("Your code is 123456", sender=sender), state(), AUTO, GUARD)
     assert decision.reply.to_sender is None
     assert decision.reply.forward_to == OWNER
+
+
+# --------------------------------------------------------------------------------------------
+# The relay (a line with relay people)
+
+RELAYING = ReplySettings(
+    help_text="Help text", auto_reply="Thanks", owner_number=OWNER, relay=("+15550000101",)
+)
+RELAY_GUARD = Policing(
+    GUARD.destinations, {**POLICIES, Purpose.RELAY: Policy(2, DAY, digest=True)}, NOW
+)
+
+
+def relayed(body: str, loaded: Loaded | None = None, **options: object) -> Decision:
+    return decide(message(body, **options), loaded or state(), RELAYING, RELAY_GUARD)  # type: ignore[arg-type]
+
+
+def test_a_line_with_relay_people_relays_instead_of_forwarding() -> None:
+    first = relayed("hello")
+    assert (first.reply.to_sender, first.reply.forward_to) == ("Thanks", None)
+    assert first.relay is not None
+    assert first.relay.allowed
+    assert first.words[Purpose.RELAY] == "sent"
+    assert first.tallies[Purpose.RELAY] == Tally(since=NOW, count=1, last_sid="SM1")
+    # The relay is not charged to the line's budget of automatic texts (its own ceiling).
+    assert first.charges == ("SM1-auto-reply",)
+    assert needs(
+        message("hello"), ReplySettings(help_text="", relay=("+15550000101",))
+    ).sender_state
+
+
+def test_a_texter_nobody_answered_is_relayed_up_to_the_cap_then_one_digest() -> None:
+    capped = relayed("again", state(relay=Tally(since=NOW, count=2)))
+    assert capped.relay is not None
+    assert capped.relay.verdict.value == "digest"
+    held = relayed("more", state(relay=Tally(since=NOW, count=2, digest_sent=True)))
+    assert held.relay is not None
+    assert not held.relay.allowed
+    assert held.words[Purpose.RELAY] == "skipped (limit of 2 per 24 h reached)"
+
+
+def test_an_answered_conversation_is_relayed_in_full() -> None:
+    full = Tally(since=NOW, count=2, digest_sent=True)
+    answered = relayed(
+        "more",
+        Loaded(sender=SenderState(SENDER, tallies={Purpose.RELAY: full}), relay_answered=True),
+    )
+    assert answered.relay is not None
+    assert answered.relay.allowed
+    assert Purpose.RELAY not in answered.tallies
+
+
+def test_no_relay_for_keywords_our_own_numbers_or_echoes() -> None:
+    assert relayed("HELP").relay is None
+    assert relayed("STOP").relay is None
+    ours = relayed("hello", sender=BUSINESS)
+    assert ours.relay is None
+    assert ours.words[Purpose.RELAY] == "skipped (the text came from one of our numbers)"
+
+
+def test_the_budget_refusing_the_automatic_texts_leaves_the_relay() -> None:
+    refused = relayed("hello").without_texts("daily limit")
+    assert refused.words == {Purpose.AUTO_REPLY: "skipped (daily limit)", Purpose.RELAY: "sent"}
+    assert refused.relay is not None

@@ -1,0 +1,106 @@
+"""A call's event in its conversation, from its CallLog record (pure).
+
+An inbound call from a number (not a withheld caller) is an event of the conversation between
+the line it was for and the caller (`switchboard.logbook.calls` reads the record), stamped with
+the call's start:
+
+- ``answered``: someone took it (`takenBy`: who, when the record says);
+- ``voicemail``: nobody did and the caller left a recording (its length, its URL and, when it
+  arrives, its transcript);
+- ``missed``: nobody did, no recording.
+
+A caller the line refused (blocked, not allowed) or a call handed to TwiML elsewhere is no
+event. The event is decided when the call ends (its status callback); a recording's and a
+transcript's callbacks complete its row whenever they arrive. Missed calls and voicemails are
+the customer's events (unread, a done conversation opens again); an answered call is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from switchboard.conversations.rules import INBOUND, KIND_CALL, Event
+from switchboard.logbook import calls as calllog
+from switchboard.phone import is_e164
+
+MISSED = "missed"
+VOICEMAIL = "voicemail"
+ANSWERED = "answered"
+_NOT_EVENTS = frozenset({"rejected", "refused", "redirect"})
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A call as its conversation shows it."""
+
+    line: str
+    customer: str
+    call_sid: str
+    at: datetime
+    outcome: str | None
+    fields: dict[str, Any]
+
+    @property
+    def summary(self) -> str:
+        """What a list shows: ``missed call``, ``voicemail (0:37)``, ``call answered by Ana``."""
+        if self.outcome == VOICEMAIL:
+            seconds = self.fields.get("RecordingDuration")
+            length = f" ({seconds // 60}:{seconds % 60:02d})" if isinstance(seconds, int) else ""
+            transcript = self.fields.get("Transcript")
+            return f"voicemail{length}" + (f": {transcript}" if transcript else "")
+        if self.outcome == ANSWERED:
+            who = self.fields.get("TakenBy")
+            return "call answered" + (f" by {who}" if who else "")
+        return "missed call"
+
+    def event(self) -> Event:
+        """The event its conversation's state applies (decided calls only)."""
+        return Event(
+            id=self.call_sid,
+            at=self.at,
+            kind=KIND_CALL,
+            direction=INBOUND,
+            summary=self.summary,
+            from_customer=self.outcome in (MISSED, VOICEMAIL),
+        )
+
+
+def outcome(record: Mapping[str, Any]) -> str | None:
+    """``answered``, ``voicemail`` or ``missed`` once the call ended; None before."""
+    if not calllog.ended(record):
+        return None
+    if calllog.reached(record):
+        return ANSWERED
+    return VOICEMAIL if calllog.left_voicemail(record) else MISSED
+
+
+def call_event(record: Mapping[str, Any] | None) -> CallEvent | None:
+    """The call's event in its conversation (None: the call is not one: outbound, withheld,
+    refused, handed elsewhere, or its record lacks what keys it)."""
+    if record is None or not calllog.is_inbound(record):
+        return None
+    if calllog.text(record, "Handling").lower() in _NOT_EVENTS:
+        return None
+    caller = calllog.text(record, "From")
+    line = calllog.line_number(record)
+    sid = calllog.text(record, "CallSid") or calllog.text(record, "Id")
+    started = record.get("CreatedAt")
+    if not (is_e164(caller) and line and sid and isinstance(started, datetime)):
+        return None
+    found = outcome(record)
+    fields: dict[str, Any] = {
+        "Status": calllog.text(record, "Status") or None,
+        "Duration": calllog.integer(record.get("CallDuration")),
+        "TakenBy": calllog.taken_by(record),
+        "RecordingUrl": calllog.text(record, "RecordingUrl") or None,
+        "RecordingDuration": calllog.integer(record.get("RecordingDuration")),
+        "Transcript": calllog.text(record, "TranscriptionText") or None,
+    }
+    if found is not None:
+        fields["Event"] = found
+    elif fields["RecordingUrl"]:
+        fields["Event"] = VOICEMAIL
+    return CallEvent(line, caller, sid, started, found, fields)

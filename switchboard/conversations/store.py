@@ -1,0 +1,344 @@
+"""The `Conversations` table (`TABLE_CONVERSATIONS`): each line's conversations, their tags,
+their activity index and the relay's pointers, one partition per line (the design:
+`switchboard.conversations.rules`).
+
+    PartitionKey = the line's number
+      RowKey ``meta``                  `NextTag`: the sequence of the line's next tag
+      RowKey ``c-<customer>``          the conversation's state (`rules.state_row`)
+      RowKey ``t-<tag>``               `Customer`: whose conversation a tag names
+      RowKey ``o-<inverted ms>-<customer>`` / ``d-...``   the activity index (open / done)
+      RowKey ``r-<relay person>``      `Customer`, `Tag`, `At`: the conversation last relayed
+                                       to that person (where their plain replies go)
+    PartitionKey = ``lines``, RowKey = a line's number: the lines that have conversations.
+
+Every write of a conversation is one transaction of its line's partition, conditioned on the
+state row's ETag (a new conversation: inserted, with its tag's row and the line's counter under
+its ETag), so two instances recording events of one conversation at once never lose one and
+never give two conversations one tag: the loser reads again and applies its event to what won.
+An event costs two round trips (the state row and the counter read in one query, then the
+transaction), none when it was recorded already (a retry).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from switchboard.conversations import rules
+from switchboard.conversations.rules import Change, Conversation, Cursor, Event
+from switchboard.logs import get_logger
+from switchboard.settings import Settings
+from switchboard.storage import tables
+
+logger = get_logger(__name__)
+
+#: Rounds of a write lost to another instance before giving up, and the most a round waits
+#: before the next (a random share of it, growing each round: instances that collided do not
+#: collide again in step).
+ROUNDS = 12
+BACKOFF = 0.02
+_CONFLICTS = frozenset({404, 409, 412})
+
+
+class Contended(RuntimeError):
+    """Every round lost its write to other instances."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A conversation's state row and the line's counter, as read (with their ETags)."""
+
+    conversation: Conversation | None
+    etag: str | None
+    next_tag: int
+    meta_etag: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording an event did: the conversation after it, whether it was new, and
+    whether anything was written (False: the event was recorded already)."""
+
+    conversation: Conversation
+    created: bool
+    written: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of conversations, newest activity first, and the cursor of the next."""
+
+    items: list[Conversation]
+    next_cursor: Cursor | None
+
+
+class _Registered:
+    """The lines this process has registered (a write once per line and process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: set[tuple[str, str]] = set()
+
+    def add(self, table: str, line: str) -> bool:
+        """True the first time (table, line) is seen."""
+        with self._lock:
+            if (table, line) in self._known:
+                return False
+            self._known.add((table, line))
+            return True
+
+    def forget(self, table: str, line: str) -> None:
+        """Forget a line whose registration failed."""
+        with self._lock:
+            self._known.discard((table, line))
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._known.clear()
+
+
+REGISTERED = _Registered()
+
+
+class ConversationStore:
+    """The conversations of every line (see the module doc)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+        self._name = str(getattr(table, "url", "") or id(table))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConversationStore:
+        """The store on `TABLE_CONVERSATIONS`."""
+        return cls(tables.get_table(settings.table_conversations, settings))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def load(self, line: str, customer: str) -> Loaded:
+        """The conversation's state row and the line's counter: one query (≤ 2 rows)."""
+        # The SDK binds a parameter only when whitespace surrounds it: "( ... @row )".
+        query = "PartitionKey eq @pk and ( RowKey eq @state or RowKey eq @meta )"
+        state_key = rules.state_key(customer)
+        conversation: Conversation | None = None
+        etag: str | None = None
+        next_tag, meta_etag = 0, None
+        for entity in tables.query(
+            self.table, query, {"pk": line, "state": state_key, "meta": rules.META_ROW}
+        ):
+            if entity.get("RowKey") == state_key:
+                conversation, etag = rules.from_row(entity, line), tables.etag_of(entity)
+            else:
+                next_tag = max(0, int(entity.get("NextTag") or 0))
+                meta_etag = tables.etag_of(entity)
+        return Loaded(conversation, etag, next_tag, meta_etag)
+
+    def get(self, line: str, customer: str) -> Conversation | None:
+        """A conversation's state (one point read), or None."""
+        if not rules.keyable(line, customer):
+            return None
+        found = tables.get_or_none(self.table, line, rules.state_key(customer))
+        return rules.from_row(found, line) if found is not None else None
+
+    def customer_of_tag(self, line: str, tag: str) -> str | None:
+        """Whose conversation `tag` names on `line` (one point read), or None."""
+        found = tables.get_or_none(self.table, line, rules.tag_key(tag))
+        return str(found["Customer"]) if found is not None and found.get("Customer") else None
+
+    def pointer(self, line: str, person: str) -> tuple[str, str] | None:
+        """(customer, tag) of the last text relayed to `person` on `line` (one point read)."""
+        found = tables.get_or_none(self.table, line, rules.relay_key(person))
+        if found is None or not found.get("Customer"):
+            return None
+        return str(found["Customer"]), str(found.get("Tag") or "")
+
+    def known_lines(self) -> list[str]:
+        """Every line that has conversations (one query of the ``lines`` partition)."""
+        rows = tables.query(
+            self.table, "PartitionKey eq @pk", {"pk": rules.LINES_PARTITION}, select=["RowKey"]
+        )
+        return sorted(str(row["RowKey"]) for row in rows)
+
+    def page(
+        self, lines: Sequence[str], states: Sequence[str], cursor: Cursor | None, limit: int
+    ) -> Page:
+        """A page of the conversations of `lines` in `states`, newest activity first, after
+        `cursor`: the ranges of the lines' activity index merged, each read in pages of its
+        share (`rules.page_size`), so the entities read follow the page, not the history."""
+        ranges = [(line, state) for line in lines for state in states]
+        if not ranges or limit < 1:
+            return Page([], None)
+        size = rules.page_size(limit, len(ranges))
+        streams = [self._range(line, state, cursor, size) for line, state in ranges]
+        found: list[tuple[tuple[str, str], Conversation]] = []
+        for sort_key, conversation in heapq.merge(*streams, key=lambda item: item[0]):
+            found.append((sort_key, conversation))
+            if len(found) > limit:
+                break
+        items = [c for _, c in found[:limit]]
+        more = len(found) > limit
+        last = found[limit - 1][0] if more else None
+        return Page(items, Cursor(*last) if last is not None else None)
+
+    def _range(
+        self, line: str, state: str, cursor: Cursor | None, size: int
+    ) -> Iterator[tuple[tuple[str, str], Conversation]]:
+        low, high = rules.range_bounds(state, cursor)
+        rows = tables.query(
+            self.table,
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": line, "low": low, "high": high},
+            page_size=size,
+        )
+        for row in rows:
+            suffix = rules.suffix_of(str(row["RowKey"]))
+            if cursor is not None and not cursor.admits(suffix, line):
+                continue
+            yield (suffix, line), rules.from_row(row, line)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def record(
+        self,
+        line: str,
+        customer: str,
+        event: Event,
+        *,
+        now: datetime,
+        relayed_to: Iterable[str] = (),
+        loaded: Loaded | None = None,
+    ) -> Recorded:
+        """Apply `event` to the conversation (line, customer), creating it with the line's
+        next tag when it has none; `relayed_to`: relay people whose pointer moves to it, in
+        the same transaction. `loaded`: what the caller read just before (saves the read)."""
+        people = tuple(relayed_to)
+        known = loaded
+        for round_ in range(ROUNDS):
+            _back_off(round_)
+            current = known if known is not None else self.load(line, customer)
+            known = None
+            created = current.conversation is None
+            base = current.conversation or rules.new_conversation(
+                line, customer, rules.tag_for(current.next_tag), now
+            )
+            after = rules.apply_event(base, event)
+            if after is None:
+                assert current.conversation is not None
+                return Recorded(current.conversation, False, False)
+            operations = self._state_operations(base if not created else None, after, current)
+            for person in people:
+                operations.append(("upsert", _pointer(line, person, after, now), _REPLACE))
+            if self._submit(operations):
+                self._register(line)
+                return Recorded(after, created, True)
+        raise Contended(f"conversation of line {line}: every write lost to other instances")
+
+    def change(
+        self, line: str, customer: str, change: Change, *, now: datetime
+    ) -> Conversation | None:
+        """Apply someone's change (state, assignment, read mark); None: no such conversation."""
+        for round_ in range(ROUNDS):
+            _back_off(round_)
+            current = self.load(line, customer)
+            if current.conversation is None:
+                return None
+            after = rules.apply_change(current.conversation, change, now)
+            if after == current.conversation:
+                return after
+            if self._submit(self._state_operations(current.conversation, after, current)):
+                return after
+        raise Contended(f"conversation of line {line}: every write lost to other instances")
+
+    def _state_operations(
+        self, before: Conversation | None, after: Conversation, current: Loaded
+    ) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The transaction that moves a conversation from `before` (None: new) to `after`."""
+        if before is None:
+            meta: dict[str, Any] = {
+                "PartitionKey": after.line,
+                "RowKey": rules.META_ROW,
+                "NextTag": current.next_tag + 1,
+            }
+            return [
+                ("create", rules.state_row(after), {}),
+                ("create", _tag_row(after), {}),
+                (
+                    ("create", meta, {})
+                    if current.meta_etag is None
+                    else ("update", meta, _conditional(current.meta_etag))
+                ),
+                ("upsert", rules.index_row(after), _REPLACE),
+            ]
+        assert current.etag is not None
+        operations: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+            ("update", rules.state_row(after), {**_conditional(current.etag), **_REPLACE})
+        ]
+        if before.activity_key != after.activity_key:
+            old = {"PartitionKey": after.line, "RowKey": before.activity_key}
+            operations.append(("delete", old, {}))
+        operations.append(("upsert", rules.index_row(after), _REPLACE))
+        return operations
+
+    def _submit(self, operations: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> bool:
+        """Submit one transaction; False when another instance wrote first (read again)."""
+        try:
+            self.table.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in _CONFLICTS:
+                return False
+            raise
+        return True
+
+    def _register(self, line: str) -> None:
+        """List the line among those with conversations (once per line and process: an
+        insert that finds the row answers 409, which is fine)."""
+        if not REGISTERED.add(self._name, line):
+            return
+        try:
+            self.table.create_entity({"PartitionKey": rules.LINES_PARTITION, "RowKey": line})
+        except ResourceExistsError:
+            pass
+        except Exception:
+            REGISTERED.forget(self._name, line)
+            raise
+
+
+_REPLACE: dict[str, Any] = {"mode": UpdateMode.REPLACE}
+
+
+def _back_off(round_: int) -> None:
+    """Wait a random while before a round after a lost one (none before the first)."""
+    if round_:
+        time.sleep(random.uniform(0, BACKOFF * round_))
+
+
+def _conditional(etag: str) -> dict[str, Any]:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _tag_row(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "PartitionKey": conversation.line,
+        "RowKey": rules.tag_key(conversation.tag),
+        "Customer": conversation.customer,
+    }
+
+
+def _pointer(line: str, person: str, conversation: Conversation, now: datetime) -> dict[str, Any]:
+    return {
+        "PartitionKey": line,
+        "RowKey": rules.relay_key(person),
+        "Customer": conversation.customer,
+        "Tag": conversation.tag,
+        "At": now,
+    }

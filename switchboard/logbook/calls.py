@@ -1,0 +1,85 @@
+"""What a CallLog record says happened on an inbound call (pure): the fields the voice flow and
+the call status callback write, read the same way by everything that acts on a call's outcome
+(the missed-call text-back, the conversation's call events).
+
+| field | written by | read as |
+| --- | --- | --- |
+| `Direction` | voice, `/incoming` | only `inbound` calls |
+| `From`, `To` | voice, `/incoming` | the caller; the number called |
+| `Line` | voice, `/incoming` | the number of the line whose flow ran (else `To`) |
+| `Status`, `CallDuration` | `POST /api/status/call` | the call ended (`completed`, `busy`, `no-answer`, `failed`, `canceled`); its seconds |
+| `Reached` | voice, `/dial-complete` | `True`: a person took the call (a forward or a ring group); `False`: nobody of a ring group did |
+| `TakenByJson` | voice, `/dial-complete` | who took the call (`{"name", "number"}`): present means reached |
+| `DialOutcome` | voice, `/dial-complete` | `completed` / `answered` means reached when `Reached` is absent (a plain forward) |
+| `Handling` | voice, every step | `rejected`, `refused` (a blocked or not allowed caller), `redirect` (handed to TwiML elsewhere: the app cannot know what happened there) |
+| `RecordingSid`, `RecordingDuration` | voice, `/recording` | a voicemail was left (a recording that is not 0 s long) |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+#: The final statuses of a call.
+ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_REACHED_DIALS = frozenset({"completed", "answered"})
+
+
+def text(record: Mapping[str, Any], name: str) -> str:
+    """A property as stripped text ("" when absent)."""
+    value = record.get(name)
+    return str(value).strip() if value is not None else ""
+
+
+def integer(value: Any) -> int | None:
+    """A property as an int (None when it is not one)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def line_number(record: Mapping[str, Any]) -> str:
+    """The number of the line a call was for: `Line`, else `To`."""
+    return text(record, "Line") or text(record, "To")
+
+
+def is_inbound(record: Mapping[str, Any]) -> bool:
+    """Whether the record is of a call to one of our numbers."""
+    return text(record, "Direction").lower() == "inbound"
+
+
+def ended(record: Mapping[str, Any]) -> bool:
+    """Whether the status callback said the call ended."""
+    return text(record, "Status").lower() in ENDED
+
+
+def reached(record: Mapping[str, Any]) -> bool:
+    """Whether someone took the call (see the table in the module doc)."""
+    said = record.get("Reached")
+    if said is True or text(record, "TakenByJson") not in ("", "null", "{}"):
+        return True
+    if said is False:
+        return False
+    return text(record, "DialOutcome").lower() in _REACHED_DIALS
+
+
+def taken_by(record: Mapping[str, Any]) -> str | None:
+    """The name (else the number) of who took the call, when the record says."""
+    raw = text(record, "TakenByJson")
+    try:
+        found = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    name = found.get("name") or found.get("number")
+    return str(name) if name else None
+
+
+def left_voicemail(record: Mapping[str, Any]) -> bool:
+    """Whether the caller left a recording (one that is not 0 seconds long)."""
+    if not (text(record, "RecordingSid") or text(record, "RecordingUrl")):
+        return False
+    return integer(record.get("RecordingDuration")) != 0
