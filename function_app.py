@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from switchboard.callqueue import blueprint as callqueue
 from switchboard.calls import blueprint as calls
 from switchboard.inbox import blueprint as inbox
 from switchboard.lines import blueprint as lines
@@ -25,3 +26,4 @@ app.register_functions(lines.bp)
 app.register_functions(voicemail.bp)
 app.register_functions(outbound.bp)
 app.register_functions(inbox.bp)
+app.register_functions(callqueue.bp)

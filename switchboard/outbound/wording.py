@@ -13,7 +13,9 @@ this wording (`switchboard.outbound.windows.is_echo`).
   notices of a voicemail;
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
   line's automatic texts paused;
-- `sign_in_code`: an inbox sign-in code (by SMS or e-mail).
+- `sign_in_code`: an inbox sign-in code (by SMS or e-mail);
+- `callback_missed`, `callback_missed_notice`: a call back from a line's queue that the caller
+  did not answer (to the caller, and to the queue's people).
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
 """
@@ -204,4 +206,23 @@ def sign_in_code(code: str, minutes: int) -> str:
     return (
         f"{code} is your Switchboard inbox code. It works once, for {minutes} minutes. "
         "If you did not ask for it, ignore this message."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# A call back nobody answered (Purpose.CALLBACK to the caller, Purpose.VOICEMAIL to the people)
+
+
+def callback_missed(line: str) -> str:
+    """The caller's text when the call back they asked for went unanswered."""
+    return fit(
+        f"{line} called you back as you asked, but could not reach you. Please call us again."
+    )
+
+
+def callback_missed_notice(line: str, caller: str, waited: str) -> str:
+    """The queue's people's note of a call back the caller did not answer."""
+    return fit(
+        f"Missed call back on {line}: {caller} asked to be called back (waited {waited} in "
+        "line) and did not answer. They got a text asking them to call again."
     )

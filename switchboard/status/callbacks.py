@@ -16,8 +16,9 @@ A message callback with error 21610 (recipient unsubscribed) also records an opt
 21408, ...: `switchboard.outbound.budget.TRIP_CODES`) pauses the automatic texts of the line it
 was sent from (`switchboard.outbound`).
 
-A call callback that ends an inbound call nobody took then hands the record to the missed-call
-text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
+A call callback that ends one of the calls a line's queue placed to ring its people, unanswered,
+frees that person at once (`switchboard.callqueue.service.offer_call_ended`). A call callback
+that ends an inbound call nobody took then hands the record to the missed-call text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
 `line_for`), which writes `TextBack` on the record. Its failures are logged and never change
 the answer: the record update is what the callback is for.
 
@@ -129,6 +130,8 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
                 _twilio_error(update, record, settings)
             if kind is Kind.CALL and text_back_rules.may_apply(record):
                 _text_back(update, record, settings)
+            if kind is Kind.CALL:
+                _queue_call_ended(record_id_from_url(request.url), update, settings)
         except CallbackError as exc:
             logger.warning("status %s: %s", update.sid, exc, extra=correlation)
             return plain_response("Bad request", 400)
@@ -175,6 +178,21 @@ def _text_back(update: StatusUpdate, record: Entity | None, settings: Settings) 
             type(exc).__name__,
             extra={"CallSid": update.sid},
         )
+
+
+def _queue_call_ended(record_id: str | None, update: StatusUpdate, settings: Settings) -> None:
+    """A call a line's queue placed to ring one of its people ended: one that rang out frees
+    that person at once (`switchboard.callqueue.service.offer_call_ended`). Never raises."""
+    from switchboard.callqueue.rules import OFFER_ID_PREFIX
+
+    if not record_id or not record_id.startswith(OFFER_ID_PREFIX):
+        return
+    from switchboard.callqueue.service import offer_call_ended
+
+    try:
+        offer_call_ended(settings, record_id, update.status)
+    except Exception as exc:  # logged: the offer then lapses on its own
+        logger.error("status %s: queue offer not closed (%s)", update.sid, type(exc).__name__)
 
 
 def _twilio_error(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:

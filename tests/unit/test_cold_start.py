@@ -27,6 +27,10 @@ FUNCTIONS = [
     "voice_dial_complete",
     "voice_recording",
     "voice_whisper",
+    "voice_queue_wait",
+    "voice_queue_result",
+    "voice_queue_offer",
+    "voice_queue_connect",
     "sms_incoming",
     "status_message",
     "status_call",
@@ -70,6 +74,8 @@ FUNCTIONS = [
     "inbox_users_operator",
     "inbox_user_operator",
     "inbox_user_signout_operator",
+    "callqueue_dispatch",
+    "callqueue_timer",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -84,6 +90,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.voicemail",
     "switchboard.outbound",
     "switchboard.inbox",
+    "switchboard.callqueue",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.

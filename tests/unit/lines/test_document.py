@@ -557,7 +557,7 @@ DOCUMENT_ERRORS: list[tuple[list[Any], Any, list[str]]] = [
         ["closed"],
         [{"dance": {}}],
         [
-            "/closed/0: must be a step: one of say, play, pause, menu, forward, ring, voicemail, hangup, redirect"
+            "/closed/0: must be a step: one of say, play, pause, menu, forward, ring, queue, voicemail, hangup, redirect"
         ],
     ),
     (
