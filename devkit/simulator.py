@@ -137,6 +137,9 @@ class Credentials:
     account_sid: str
     auth_token: str
     public_base_url: str | None = None
+    #: The Twilio stand-in (`TWILIO_API_BASE_URL` when it is a loopback URL): where calls
+    #: wait in queues, and where the app's own calls ring.
+    standin_url: str | None = None
 
 
 def load_credentials(
@@ -165,10 +168,13 @@ def load_credentials(
             f"{' and '.join(missing)} not set "
             "(in the environment or the Values of local.settings.json)"
         )
+    api = setting("TWILIO_API_BASE_URL")
+    loopback = urlsplit(api).hostname in {"localhost", "127.0.0.1", "::1"}
     return Credentials(
         account_sid=setting("TWILIO_ACCOUNT_SID"),
         auth_token=setting("TWILIO_AUTH_TOKEN"),
         public_base_url=setting("PUBLIC_BASE_URL") or None,
+        standin_url=api.rstrip("/") if api and loopback else None,
     )
 
 
@@ -412,6 +418,25 @@ def _parser() -> argparse.ArgumentParser:
             " failed); numbers not named do not answer. Without --callee, --dial-status decides"
         ),
     )
+    call.add_argument(
+        "--standin",
+        default=None,
+        metavar="URL",
+        help=(
+            "the Twilio stand-in, where calls wait in queues (default TWILIO_API_BASE_URL when it "
+            "is a loopback URL)"
+        ),
+    )
+    call.add_argument(
+        "--queue-pace",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help=(
+            "while waiting in a queue, ask its wait URL again at least this often (Twilio asks "
+            "when each wait document ends; default %(default)s)"
+        ),
+    )
     call.add_argument("--recording-url", default=None, help="RecordingUrl a <Record> produces")
     call.add_argument(
         "--transcript",
@@ -442,6 +467,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_const",
         const=None,
         help="send no final status (a number with no status callback configured)",
+    )
+
+    answer = commands.add_parser(
+        "answer",
+        help="answer a call the app placed",
+        description=(
+            "Answer the call ringing a number (one the app placed, to a number whose calls the "
+            'stand-in leaves ringing: "answer": "manual" in POST /_standin/outcomes) and play '
+            "its TwiML, pressing --digits."
+        ),
+    )
+    answer.add_argument("--to", required=True, metavar="+E164", help="the phone that rings")
+    answer.add_argument("--digits", action="append", default=[], metavar="DIGITS")
+    answer.add_argument("--app", default=None, metavar="URL", help="the running app's origin")
+    answer.add_argument("--standin", default=None, metavar="URL", help="the Twilio stand-in")
+    answer.add_argument(
+        "--wait", type=float, default=30.0, metavar="SECONDS", help="for the call to ring"
     )
 
     sms = commands.add_parser(
@@ -480,6 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     echo: Echo = print
     if credentials.public_base_url:
         print(f"(sending to {app_url}, signed for {credentials.public_base_url})")
+    if args.command == "answer":
+        return _answer(args, credentials, app_url, echo)
     if args.command == "call":
         try:
             callees = parse_callees(args.callee) if args.callee else None
@@ -498,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_steps=args.max_steps,
             timeout=args.timeout,
             echo=echo,
+            standin_url=args.standin or credentials.standin_url,
+            queue_pace=args.queue_pace,
         ).run(
             digits=args.digits,
             speech=args.speech,
@@ -527,6 +573,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors = result.errors
     if errors:
         print(f"error: {errors[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _answer(args: argparse.Namespace, credentials: Credentials, app_url: str, echo: Echo) -> int:
+    """`python -m devkit answer`: the first call ringing `--to`, answered and played."""
+    import time
+
+    from devkit.simulator_outbound import AnsweredCall
+
+    standin = (args.standin or credentials.standin_url or "").rstrip("/")
+    if not standin:
+        print(
+            "error: --standin is needed (TWILIO_API_BASE_URL is not a loopback URL)",
+            file=sys.stderr,
+        )
+        return 2
+    http = requests.Session()
+    http.trust_env = False
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while True:
+        try:
+            ringing = http.get(
+                f"{standin}/_standin/calls", params={"to": args.to, "status": "ringing"}, timeout=5
+            ).json()
+        except requests.RequestException as exc:
+            print(f"error: {no_answer('GET', standin, exc)}", file=sys.stderr)
+            return 1
+        if ringing:
+            break
+        if time.monotonic() > deadline:
+            print(f"error: no call rang {args.to} within {args.wait:g} s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    transcript = AnsweredCall(
+        standin,
+        app_url,
+        account_sid=credentials.account_sid,
+        auth_token=credentials.auth_token,
+        call_sid=str(ringing[0]["sid"]),
+        public_base_url=credentials.public_base_url,
+        echo=echo,
+    ).run(args.digits)
+    if transcript.errors:
+        print(f"error: {transcript.errors[0]}", file=sys.stderr)
         return 1
     return 0
 

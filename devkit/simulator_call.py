@@ -381,6 +381,9 @@ class CallSession:
             if verb.name == "Record":
                 return self._record(verb, url, transcript, options)
             if verb.name == "Enqueue":
+                if self.standin_url is None:
+                    self._warn(transcript, "<Enqueue> needs the Twilio stand-in (standin_url)")
+                    continue
                 left = self._queues().enqueue(verb, url, inputs.take)
                 return _Next(url=left.url, extra=dict(left.extra), end=left.end)
             if verb.name == "Leave":
@@ -399,6 +402,9 @@ class CallSession:
     ) -> dict[str, str]:
         """What the Dial's action receives, after ringing its numbers (and their whispers)."""
         queues = [child for child in verb.children if child.name == "Queue"]
+        if queues and self.standin_url is None:
+            self._warn(transcript, "<Dial><Queue> needs the Twilio stand-in (standin_url)")
+            return {"DialCallStatus": "failed"}
         if queues:
             return self._queues().dial_queue(verb, queues[0], url, options.dial_duration)
         numbers = [child for child in verb.children if child.name == "Number"]
