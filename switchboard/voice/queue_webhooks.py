@@ -165,7 +165,12 @@ def on_queue_offer(request: TwilioRequest, settings: Settings) -> func.HttpRespo
     if request.get("Digits") != "1":
         queues.offer_declined(settings, line.number or "", offer)
         return twiml_response(vq.say_and_hang_up(line, settings, vq.OFFER_DECLINED))
-    took = queues.take(settings, line, person, offer)
+    try:
+        took = queues.take(settings, line, person, offer)
+    except Exception as exc:  # storage or Twilio down: the person is told, the caller waits on
+        logger.error("queue: %s could not take a caller (%s)", offer, type(exc).__name__)
+        queues.offer_declined(settings, line.number or "", offer)
+        return twiml_response(vq.say_and_hang_up(line, settings, vq.TRY_AGAIN))
     if took.kind == "caller":
         return twiml_response(
             vq.take_caller(
