@@ -51,12 +51,12 @@ from devkit.simulator_call import (
     CALL_STATUS_PATH,
     DIAL_STATUSES,
     VOICE_PATH,
-    Callee,
     CallSession,
     SimulatorError,
     Transcript,
     parse_callees,
 )
+from devkit.simulator_dial import Callee
 from devkit.simulator_http import (
     API_VERSION,
     DEFAULT_APP_URL,

@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from devkit.simulator_dial import Callee, DialOptions, dial
 from devkit.simulator_http import (
     API_VERSION,
     DEFAULT_APP_URL,
@@ -27,6 +28,7 @@ from devkit.simulator_http import (
     path_of,
 )
 from devkit.simulator_queue import QueuePlayer, QueueRoom
+from devkit.simulator_record import RecordOptions, record
 from devkit.simulator_twiml import NOT_SIMULATED, TwimlError, Verb, describe_verb, parse_twiml
 
 
@@ -70,15 +72,6 @@ class Transcript:
     def text(self) -> str:
         """The printable transcript."""
         return "\n".join(self.lines)
-
-
-@dataclass(frozen=True)
-class Callee:
-    """How one dialled number behaves: whether it answers, and what it presses when a whisper
-    (``<Number url=...>``) asks, for example "Press 1 to accept"."""
-
-    outcome: str = "answer"  # "answer", "no-answer", "busy" or "failed"
-    digits: str = "1"  # pressed at the whisper's <Gather> ('' = nothing)
 
 
 @dataclass
@@ -400,204 +393,38 @@ class CallSession:
     def _dial(
         self, verb: Verb, url: str, transcript: Transcript, options: _Options
     ) -> dict[str, str]:
-        """What the Dial's action receives, after ringing its numbers (and their whispers)."""
+        """What the Dial's action receives: its queue's front call (`devkit.simulator_queue`),
+        or its numbers rung (`devkit.simulator_dial`)."""
         queues = [child for child in verb.children if child.name == "Queue"]
         if queues and self.standin_url is None:
             self._warn(transcript, "<Dial><Queue> needs the Twilio stand-in (standin_url)")
             return {"DialCallStatus": "failed"}
         if queues:
             return self._queues().dial_queue(verb, queues[0], url, options.dial_duration)
-        numbers = [child for child in verb.children if child.name == "Number"]
-        if not numbers and verb.own_text:
-            numbers = [Verb("Number", text=verb.own_text)]
-        if options.callees is None:
-            status = options.dial_status
-            extra = {"DialCallStatus": status, "DialCallSid": new_sid("CA")}
-            if status == "completed":
-                for number in numbers:
-                    if number.attr("url"):
-                        self._whisper(number, verb, url, transcript, Callee(), extra["DialCallSid"])
-                extra["DialCallDuration"] = str(options.dial_duration)
-            self._say(transcript, f"  (dialled party: {status})")
-            return extra
-        outcomes = []
-        for number in numbers:
-            callee = options.callees.get(number.text, Callee("no-answer"))
-            outcomes.append(callee.outcome)
-            if callee.outcome != "answer":
-                self._say(transcript, f"  ({number.text}: {callee.outcome})")
-                continue
-            leg = new_sid("CA")
-            self._say(transcript, f"  ({number.text} answers)")
-            if not number.attr("url") or self._whisper(number, verb, url, transcript, callee, leg):
-                self._say(transcript, f"  ({number.text} takes the call)")
-                return {
-                    "DialCallStatus": "completed",
-                    "DialCallSid": leg,
-                    "DialCallDuration": str(options.dial_duration),
-                    "DialBridged": "true",
-                }
-            self._say(transcript, f"  ({number.text} declined in the whisper: that leg hangs up)")
-        if "answer" in outcomes:
-            status = options.whisper_rejected_status
-        elif outcomes and all(o == "busy" for o in outcomes):
-            status = "busy"
-        elif outcomes and all(o == "failed" for o in outcomes):
-            status = "failed"
-        else:
-            status = "no-answer"
-        self._say(transcript, f"  (dial ends: {status})")
-        return {"DialCallStatus": status, "DialCallSid": new_sid("CA")}
-
-    def _whisper(
-        self, number: Verb, dial: Verb, url: str, transcript: Transcript, callee: Callee, leg: str
-    ) -> bool:
-        """Run a ``<Number url>`` document on the answering leg; True when it ends without
-        ``<Hangup>`` (the legs are then connected), False when it hangs up or fails."""
-        target: str | None = urljoin(url, number.attr("url"))
-        method = number.attr("method", "POST").upper()
-        caller_id = dial.attr("callerId") or self.from_
-        params = {
-            "AccountSid": self.account_sid,
-            "ApiVersion": API_VERSION,
-            "CallSid": leg,
-            "ParentCallSid": self.call_sid,
-            "CallStatus": "in-progress",
-            "Direction": "outbound-dial",
-            "From": caller_id,
-            "Caller": caller_id,
-            "To": number.text,
-            "Called": number.text,
-        }
-        extra: dict[str, str] = {}
-        pressed = deque([callee.digits])
-        for _ in range(self.max_steps):
-            assert target is not None
-            step = self._transport.send("whisper", target, method, params | extra)
-            transcript.steps.append(step)
-            self._say(transcript, f"  > whisper {method} {path_of(step.sent_to)}  -> {step.status}")
-            if step.error:
-                self._fail(transcript, step.error)
-                return False
-            try:
-                step.verbs = parse_twiml(step.body)
-            except TwimlError as exc:
-                self._fail(transcript, f"whisper {path_of(step.sent_to)}: {exc}")
-                return False
-            target, extra = None, {}
-            for verb in step.verbs:
-                for line in describe_verb(verb):
-                    self._say(transcript, "    " + line)
-                if verb.name == "Hangup":
-                    return False
-                if verb.name == "Dial":
-                    self._fail(transcript, "a whisper may not <Dial> (Twilio refuses it)")
-                    return False
-                if verb.name == "Redirect" and verb.text:
-                    target, method = urljoin(step.url, verb.text), verb.attr("method", "POST")
-                    break
-                if verb.name == "Gather":
-                    digits = pressed.popleft() if pressed else ""
-                    if digits:
-                        self._say(transcript, f"    {number.text} presses {digits}")
-                        target = urljoin(step.url, verb.attr("action") or step.url)
-                        method, extra = verb.attr("method", "POST").upper(), {"Digits": digits}
-                        break
-                    self._say(transcript, "    (no key: the Gather times out)")
-            if target is None:
-                return True
-        self._fail(transcript, "the whisper loops")
-        return False
+        return dial(
+            self,
+            verb,
+            url,
+            DialOptions(
+                options.dial_status,
+                options.dial_duration,
+                options.callees,
+                options.whisper_rejected_status,
+            ),
+        )
 
     def _record(self, verb: Verb, url: str, transcript: Transcript, options: _Options) -> _Next:
-        recording_url, recording_duration = options.recording_url, options.recording_duration
-        sid = new_sid("RE")
-        media = recording_url or (
-            f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
+        target, extra, after = record(
+            self,
+            verb,
+            url,
+            RecordOptions(
+                options.recording_url, options.recording_duration, options.transcription_text
+            ),
         )
-        if self.standin_url:
-            self._register_recording(transcript, sid, recording_duration)
-        self._say(transcript, f"  caller leaves a {recording_duration}s message: {media}")
-        extra = {
-            "RecordingUrl": media,
-            "RecordingSid": sid,
-            "RecordingDuration": str(recording_duration),
-        }
-        if "#" in verb.attr("finishOnKey", "1234567890*#"):
-            extra["Digits"] = "#"
-        after: list[tuple[str, str, dict[str, str]]] = []
-        callback = verb.attr("recordingStatusCallback")
-        if callback:
-            after.append(
-                (
-                    "recording-status-callback",
-                    urljoin(url, callback),
-                    {
-                        "AccountSid": self.account_sid,
-                        "CallSid": self.call_sid,
-                        "RecordingSid": sid,
-                        "RecordingUrl": media,
-                        "RecordingStatus": "completed",
-                        "RecordingDuration": str(recording_duration),
-                        "RecordingChannels": "1",
-                        "RecordingStartTime": format_datetime(datetime.now(UTC), usegmt=True),
-                        "RecordingSource": "RecordVerb",
-                        "ErrorCode": "0",
-                        "_method": verb.attr("recordingStatusCallbackMethod", "POST").upper(),
-                    },
-                )
-            )
-        if verb.attr("transcribe").lower() == "true" or verb.attr("transcribeCallback"):
-            transcribe_to = verb.attr("transcribeCallback")
-            if transcribe_to:
-                text = options.transcription_text or "Hi, this is a test message."
-                after.append(
-                    (
-                        "transcription-callback",
-                        urljoin(url, transcribe_to),
-                        {
-                            "AccountSid": self.account_sid,
-                            "ApiVersion": API_VERSION,
-                            "CallSid": self.call_sid,
-                            "CallStatus": "completed",
-                            "Direction": "inbound",
-                            "From": self.from_,
-                            "To": self.to,
-                            "Called": self.to,
-                            "Caller": self.from_,
-                            "RecordingSid": sid,
-                            "RecordingUrl": media,
-                            "TranscriptionSid": new_sid("TR"),
-                            "TranscriptionText": text,
-                            "TranscriptionStatus": "completed",
-                            "TranscriptionType": "fast",
-                            "TranscriptionUrl": (
-                                f"https://api.twilio.com/{API_VERSION}/Accounts/"
-                                f"{self.account_sid}/Recordings/{sid}/Transcriptions"
-                            ),
-                        },
-                    )
-                )
-        target = urljoin(url, verb.attr("action")) if verb.attr("action") else url
         return _Next(
             url=target, method=verb.attr("method", "POST").upper(), extra=extra, after=after
         )
-
-    def _register_recording(self, transcript: Transcript, sid: str, duration: int) -> None:
-        """Tell the stand-in about the recording, as Twilio would store it."""
-        try:
-            answer = requests.post(
-                f"{self.standin_url}/_standin/recordings",
-                json={"sid": sid, "callSid": self.call_sid, "duration": duration},
-                timeout=DEFAULT_TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            self._warn(transcript, f"the stand-in did not take the recording ({exc})")
-            return
-        if answer.status_code != 201:
-            self._warn(
-                transcript, f"the stand-in refused the recording (HTTP {answer.status_code})"
-            )
 
     # -- callbacks and output -----------------------------------------------------------------
 
