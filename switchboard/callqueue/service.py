@@ -243,7 +243,8 @@ def dispatch(settings: Settings, line_number: str, now: datetime | None = None) 
     )
     callbacks = [c for c in callbacks if c.call_sid not in dropped]
     state, _ = store.state(line_number)
-    live = _queued_calls(settings, state.queue_sid)
+    sid = state.queue_sid or ensure_queue(settings, line_number, step)  # made on demand, maybe
+    live = _queued_calls(settings, sid)
     if live is None:
         return Dispatched(0, dropped=dropped)
     waiting = live + rules.due_callbacks(callbacks, _open(line, settings))
