@@ -46,10 +46,12 @@ var tableNames = [
   'SmsSchedule'
   'OptOut'
   'Lines'
+  'CallQueue'
 ]
 var queueNames = [
   'outbound-calls'
   'voicemail-email'
+  'call-queue-dispatch'
 ]
 // What the app's identity needs on the storage account, and what the person running azd gets.
 var identityStorageRoleIds = [
