@@ -442,14 +442,16 @@ def offer_declined(settings: Settings, line: str, offer: str, now: datetime | No
 _UNANSWERED = frozenset({"no-answer", "busy", "failed", "canceled"})
 
 
-def offer_call_ended(settings: Settings, record_id: str, status: str) -> None:
+def offer_call_ended(
+    settings: Settings, record_id: str, status: str, now: datetime | None = None
+) -> None:
     """The status callback of one of the queue's calls: an offer that ended unanswered frees
     its person to rest (`offer_declined`) at once, not when the offer lapses. Never raises."""
     if not record_id.startswith(rules.OFFER_ID_PREFIX) or status not in _UNANSWERED:
         return
     digits = record_id[len(rules.OFFER_ID_PREFIX) :].split("-", 1)[0]
     if digits.isdigit():
-        offer_declined(settings, "+" + digits, record_id)
+        offer_declined(settings, "+" + digits, record_id, now)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ STANDIN_SEED = 27
 LINE_NUMBER = "+15017122661"
 ANA, BEN = "+15550000001", "+15550000002"
 CALLER = "+15558675310"
-#: The records' time: the real clock (a status callback's handler reads it), to the second.
-NOW = records.utcnow().replace(microsecond=0)
+#: The records' time (every call of the service here is given it).
+NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 #: The line's clock (`LINES_CLOCK` as the service sees it): Tuesday 10:00 or 22:00 in New York.
 OPEN_HOURS = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 NIGHT = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -152,10 +152,10 @@ def test_people_are_rung_while_callers_wait_and_not_twice(
         m["from"] == LINE_NUMBER and m["timeout"] == rules.OFFER_RING_SECONDS for m in messages
     )
     # Ben's phone rings out (his offer call's status callback): he rests; Ana still rings.
-    service.offer_call_ended(settings, "sys-queue-offer-15017122661-1-1", "no-answer")
+    service.offer_call_ended(settings, "sys-queue-offer-15017122661-1-1", "no-answer", NOW)
     state, _ = CallQueueStore.from_settings(settings).state(LINE_NUMBER)
     assert {n: e.state for n, e in state.people.items()} == {ANA: "ringing", BEN: "resting"}
-    service.offer_call_ended(settings, "sys-queue-offer-15017122661-1-0", "completed")
+    service.offer_call_ended(settings, "sys-queue-offer-15017122661-1-0", "completed", NOW)
     assert (
         CallQueueStore.from_settings(settings).state(LINE_NUMBER)[0].people[ANA].state == "ringing"
     )
