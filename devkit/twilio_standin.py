@@ -20,7 +20,9 @@ It checks basic auth (AccountSid:AuthToken, or API key SID:secret; 401 code 2000
 answers Twilio's validation errors and documented magic numbers with Twilio's error JSON,
 returns unique SIDs, records every request, adds latency and transient faults on demand (a
 seeded rate of 429/20429, 500, 503; per-number rules), and sends status callbacks signed with
-``X-Twilio-Signature`` (messages: queued → sent → delivered; calls: initiated → ringing →
+``X-Twilio-Signature`` (messages: queued → sent → delivered, or the outcome set for the
+recipient or the sender, such as ``undelivered`` with 30034 for a sender that is not
+registered or 30007 for a filtered text; calls: initiated → ringing →
 in-progress → completed, filtered by ``StatusCallbackEvent``), optionally duplicated and
 shuffled. For a call with ``Url`` it fetches the TwiML as Twilio does.
 
@@ -327,6 +329,14 @@ class TwilioStandin:
         """Messages to `to` end ``delivered``, ``sent``, ``undelivered`` or ``failed``."""
         self.store.set_message_outcome(to, MessageOutcome(status, error_code))
 
+    def set_sender_outcome(
+        self, sender: str, status: str = "delivered", error_code: int | None = None
+    ) -> None:
+        """Messages from `sender` (a number or a Messaging Service SID) end ``undelivered`` or
+        ``failed`` with `error_code` (30034: not registered; 30007: filtered), whoever the
+        recipient, unless the recipient has an outcome of its own."""
+        self.store.set_sender_outcome(sender, MessageOutcome(status, error_code))
+
     def set_call_outcome(
         self,
         to: str,
@@ -497,6 +507,14 @@ def _parser() -> argparse.ArgumentParser:
         help="e.g. +15558675310=undelivered:30003",
     )
     parser.add_argument(
+        "--sender-outcome",
+        action="append",
+        type=_outcome_arg,
+        default=[],
+        metavar="+E164=STATUS[:CODE]",
+        help="messages from this sender, e.g. +15017122661=undelivered:30034 (not registered)",
+    )
+    parser.add_argument(
         "--call-outcome",
         action="append",
         type=_outcome_arg,
@@ -540,6 +558,8 @@ def build_from_args(args: argparse.Namespace, local: Mapping[str, str]) -> Twili
     try:
         for number, status, value in args.message_outcome:
             standin.set_message_outcome(number, status, int(value) if value else None)
+        for number, status, value in args.sender_outcome:
+            standin.set_sender_outcome(number, status, int(value) if value else None)
         for number, status, value in args.call_outcome:
             standin.set_call_outcome(number, status, duration=int(value) if value else 5)
     except ValueError as exc:

@@ -97,6 +97,11 @@ MESSAGE_ERRORS: dict[int, str] = {
     30006: "Landline or unreachable carrier",
     30007: "Message filtered",
     30008: "Unknown error",
+    # Senders not registered, or texts filtered: what a US business meets first (the
+    # app counts them per line and tells the owner once).
+    30024: "Numeric Sender ID Not Provisioned on Carrier",
+    30032: "Toll-Free Number Has Not Been Verified",
+    30034: "US A2P 10DLC - Message from an Unregistered Number",
     # SMS Pumping Protection (a Messaging Service's fraud check): the message is created, then
     # fails with one of these (the destination is blocked for a while).
     30450: "Message delivery blocked",
@@ -720,6 +725,9 @@ class StandinStore:
         self.number_specs = [dict(n) for n in (numbers or default_numbers(config.app_url))]
         self.numbers: list[dict[str, Any]] = []
         self.message_outcomes: dict[str, MessageOutcome] = {}
+        #: Outcomes by sender (`From`, or the Messaging Service SID): how Twilio answers for a
+        #: sender that is not registered (30034, 30032) whoever the recipient.
+        self.sender_outcomes: dict[str, MessageOutcome] = {}
         self.call_outcomes: dict[str, CallOutcome] = {}
         self.rules: list[FaultRule] = []
         self.recorded: deque[RecordedRequest] = deque(maxlen=config.max_records)
@@ -817,6 +825,15 @@ class StandinStore:
             else:
                 self.message_outcomes[to] = outcome
 
+    def set_sender_outcome(self, sender: str, outcome: MessageOutcome | None) -> None:
+        """How messages from `sender` end unless their recipient has its own outcome (None:
+        back to delivered)."""
+        with self.lock:
+            if outcome is None:
+                self.sender_outcomes.pop(sender, None)
+            else:
+                self.sender_outcomes[sender] = outcome
+
     def set_call_outcome(self, to: str, outcome: CallOutcome | None) -> None:
         """How calls to `to` end (None: back to completed)."""
         with self.lock:
@@ -830,6 +847,7 @@ class StandinStore:
         with self.lock:
             return {
                 "messages": {k: asdict(v) for k, v in self.message_outcomes.items()},
+                "senders": {k: asdict(v) for k, v in self.sender_outcomes.items()},
                 "calls": {k: asdict(v) for k, v in self.call_outcomes.items()},
             }
 
@@ -901,6 +919,7 @@ class StandinStore:
             self.recordings.clear()
             self.external_requests.clear()
             self.message_outcomes.clear()
+            self.sender_outcomes.clear()
             self.call_outcomes.clear()
             self.rules.clear()
             self.recorded.clear()
@@ -983,10 +1002,13 @@ class StandinStore:
             self._count_usage("sms-outbound", 1, _num_segments(body))
             return message
 
-    def message_outcome(self, to: str) -> MessageOutcome:
-        """The configured outcome for `to` (delivered by default)."""
+    def message_outcome(self, to: str, sender: str | None = None) -> MessageOutcome:
+        """The configured outcome for `to`, else for its `sender` (delivered by default)."""
         with self.lock:
-            return copy.copy(self.message_outcomes.get(to) or MessageOutcome())
+            found = self.message_outcomes.get(to)
+            if found is None and sender:
+                found = self.sender_outcomes.get(sender)
+            return copy.copy(found or MessageOutcome())
 
     def advance_message(self, sid: str, status: str, error_code: int | None = None) -> Message:
         """Move a message to `status` (sets date_sent, the sender, the error)."""

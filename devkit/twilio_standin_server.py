@@ -452,8 +452,9 @@ def _params(request: web.Request) -> dict[str, list[str]]:
 async def create_message(request: web.Request) -> web.Response:
     store = _store(request)
     message = store.create_message(_params(request))
+    sender = message.from_ or message.messaging_service_sid
     _runtime(request).spawn(
-        _runtime(request).message_lifecycle(message.sid, store.message_outcome(message.to))
+        _runtime(request).message_lifecycle(message.sid, store.message_outcome(message.to, sender))
     )
     return twilio_json(message.to_json(), 201)
 
@@ -679,6 +680,8 @@ async def control_outcomes(request: web.Request) -> web.Response:
     if request.method == "DELETE":
         for number in list(store.message_outcomes):
             store.set_message_outcome(number, None)
+        for sender in list(store.sender_outcomes):
+            store.set_sender_outcome(sender, None)
         for number in list(store.call_outcomes):
             store.set_call_outcome(number, None)
     elif request.method == "POST":
@@ -686,6 +689,8 @@ async def control_outcomes(request: web.Request) -> web.Response:
         try:
             for number, spec in dict(data.get("messages", {})).items():
                 store.set_message_outcome(number, None if spec is None else MessageOutcome(**spec))
+            for sender, spec in dict(data.get("senders", {})).items():
+                store.set_sender_outcome(sender, None if spec is None else MessageOutcome(**spec))
             for number, spec in dict(data.get("calls", {})).items():
                 store.set_call_outcome(number, None if spec is None else CallOutcome(**spec))
         except (TypeError, ValueError) as exc:

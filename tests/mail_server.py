@@ -94,6 +94,20 @@ class MailServer:
         with self.lock:
             return [message for _, _, message, _ in self.received]
 
+    def settings(self, sender: str = "switchboard@acme.example") -> dict[str, str]:
+        """The app's SMTP settings for this server (plain SMTP, no login)."""
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.port),
+            "SMTP_TLS": "none",
+            "SMTP_FROM": sender,
+        }
+
+    def clear(self) -> None:
+        """Forget what was received so far."""
+        with self.lock:
+            self.received.clear()
+
     def envelopes(self) -> Iterator[tuple[str, list[str], bool]]:
         """(MAIL FROM, RCPT TO, authenticated) of each accepted message."""
         with self.lock:

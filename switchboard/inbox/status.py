@@ -25,8 +25,11 @@ def describe(
     twilio: tuple[bool, bool],
     lines: Sequence[Mapping[str, Any]] | None,
     user_count: int | None,
+    messaging: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The report's lines: `twilio` is (configured, answering); `lines` None when unknown."""
+    """The report's lines: `twilio` is (configured, answering); `lines` None when unknown;
+    `messaging` the health report's section of texts not registered or filtered (None:
+    unknown)."""
     found = [
         item(
             storage_ok,
@@ -114,9 +117,20 @@ def describe(
                 continue
             state = line.get("state") or "unknown"
             found.append(item(True, f"Line {label}", f"{line.get('number')}: {state} now."))
+    sentences = messaging or {}
+    for kind, what in MESSAGING_ITEMS.items():
+        if sentences.get(kind):
+            found.append(item(False, what, str(sentences[kind])))
     if user_count is not None:
         found.append(item(user_count > 0, "Inbox users", f"{user_count} people can sign in."))
     return found
+
+
+#: How the status page names each kind of delivery problem (`switchboard.outbound.problems`).
+MESSAGING_ITEMS = {
+    "registration": "Texts blocked: sender not registered",
+    "filtered": "Texts filtered by the carriers",
+}
 
 
 def report(settings: Settings) -> dict[str, Any]:
@@ -137,12 +151,17 @@ def report(settings: Settings) -> dict[str, Any]:
         from switchboard.twilio import client as twilio_client
 
         answering, _ = twilio_client.twilio_reachable(settings)
-    lines = users = None
+    lines = users = messaging = None
     if storage_ok:
         from switchboard.inbox.store import InboxUserStore
         from switchboard.lines import service as lines_service
+        from switchboard.outbound.health import messaging_report
+        from switchboard.outbound.service import Outbound
 
         lines = lines_service.list_lines(settings)["items"]
         users = len(InboxUserStore.from_settings(settings).all())
-    items = describe(present, problems, storage_ok, (configured, answering), lines, users)
+        messaging = messaging_report(Outbound(settings))
+    items = describe(
+        present, problems, storage_ok, (configured, answering), lines, users, messaging
+    )
     return {"ok": all(i["ok"] for i in items), "items": items}

@@ -39,3 +39,11 @@ def line_ref(line: Line, settings: Settings, number: str | None = None) -> LineR
         owner_numbers=owners([line.sms_forward_to or settings.owner_number, *texts[:1]])[:1],
         owner_emails=owners([settings.owner_email] if settings.owner_email else emails),
     )
+
+
+def people_to_tell(line: Line, settings: Settings) -> tuple[str, ...]:
+    """Who hears what a customer's text did (a reminder cancelled): the line's relay people
+    (`sms.relay`) when it names any, else its owner (`sms.forwardTo`, else `OWNER_NUMBER`)."""
+    relay = getattr(line, "sms_relay", None) or ()
+    numbers = [str(getattr(person, "number", person)) for person in relay]
+    return owners(numbers) or owners([line.sms_forward_to or settings.owner_number])

@@ -207,10 +207,20 @@ def messages_list(context: Context, /, **options: Any) -> None:
             ("DIRECTION", lambda m: m.get("direction")),
             ("FROM", lambda m: m.get("from")),
             ("TO", lambda m: m.get("to")),
-            ("STATUS", lambda m: m.get("status")),
+            ("STATUS", message_status),
             ("BODY", lambda m: " ".join(str(m.get("body") or "").split())[:40]),
         ],
     )
+
+
+def message_status(message: dict[str, Any]) -> str:
+    """A message's status as `messages list` shows it: with the plain words of a delivery
+    problem (``undelivered: not registered (A2P 10DLC)``), else with Twilio's code."""
+    status = str(message.get("status") or "")
+    if message.get("problem"):
+        return f"{status}: {message['problem']}"
+    code = (message.get("error") or {}).get("code")
+    return f"{status} ({code})" if code else status
 
 
 # --- usage ------------------------------------------------------------------------------------
@@ -283,6 +293,10 @@ def health_command(context: Context, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+#: How the command names each kind of delivery problem of the report's `messaging` section.
+MESSAGING_LABELS = {"registration": "TEXTS BLOCKED (not registered)", "filtered": "TEXTS FILTERED"}
+
+
 def describe_health(report: dict[str, Any]) -> str:
     """The health report in sentences a person reads (pure)."""
     settings = report["settings"]
@@ -307,6 +321,10 @@ def describe_health(report: dict[str, Any]) -> str:
     for name, depth in sorted((report.get("queues") or {}).items()):
         if depth:
             lines.append(f"  queue {name}: {depth}")
+    messaging = report.get("messaging") or {}
+    for kind, label in MESSAGING_LABELS.items():
+        if messaging.get(kind):
+            lines.append(f"  {label}: {messaging[kind]}")
     for line in (report.get("lines") or {}).get("unusable") or []:
         lines.append(
             f"  line {line['number']}: version {line['version']} cannot be evaluated (its last "

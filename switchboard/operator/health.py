@@ -21,6 +21,7 @@ def health_report(
     storage: Check,
     twilio: Check,
     unusable_lines: list[dict[str, Any]] | None = None,
+    messaging: dict[str, Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 when settings are valid, every configured dependency answers
     and every stored line can be evaluated.
@@ -30,13 +31,17 @@ def health_report(
     invalid settings with the reason (never values). An unconfigured Twilio is reported, not a
     failure: the app answers webhooks without REST credentials. `unusable_lines` (number and
     version of each stored line that cannot be evaluated: its calls get its last good version
-    or the default line) is None when the lines could not be read.
+    or the default line) is None when the lines could not be read. `messaging` (the lines
+    whose texts Twilio reports not registered or filtered: `switchboard.outbound.health`) is
+    None when it could not be read; a problem there is the business's texts not arriving, so
+    it makes the report `degraded` too.
     """
     healthy = (
         not setting_problems
         and storage.ok
         and (twilio.ok or not twilio.configured)
         and not unusable_lines
+        and (messaging is None or bool(messaging.get("ok")))
     )
 
     def named(state: str) -> list[str]:
@@ -55,4 +60,6 @@ def health_report(
     }
     if unusable_lines is not None:
         body["lines"] = {"ok": not unusable_lines, "unusable": unusable_lines}
+    if messaging is not None:
+        body["messaging"] = messaging
     return (200 if healthy else 503), body

@@ -60,7 +60,8 @@ def health_check(environ: Mapping[str, str] | None = None) -> tuple[int, dict[st
         outbound = _outbound_report(settings, storage.ok)
         problems += outbound.pop("problems")
     unusable = _unusable_lines(settings) if storage.ok else None
-    status, body = health_report(states, problems, storage, twilio, unusable)
+    messaging = _messaging_report(settings) if storage.ok else None
+    status, body = health_report(states, problems, storage, twilio, unusable, messaging)
     if storage.ok:
         body["queues"] = _queue_report(settings)
         body["outbound"] = outbound
@@ -78,6 +79,19 @@ def _outbound_report(settings: settings_module.Settings, storage_ok: bool) -> di
         logger.warning("health: the outbound report failed (%s)", type(exc).__name__)
         return {"problems": [], "error": type(exc).__name__}
     return {**section, "problems": problems}
+
+
+def _messaging_report(settings: settings_module.Settings) -> dict[str, Any] | None:
+    """The lines whose texts Twilio reports not registered or filtered, one sentence per kind
+    (None: the rows could not be read)."""
+    from switchboard.outbound import health as outbound_health
+    from switchboard.outbound.service import Outbound
+
+    try:
+        return outbound_health.messaging_report(Outbound(settings))
+    except Exception as exc:  # storage failing between the check and the read
+        logger.warning("health: the delivery problems could not be read (%s)", type(exc).__name__)
+        return None
 
 
 def _unusable_lines(settings: settings_module.Settings) -> list[dict[str, object]] | None:

@@ -11,7 +11,10 @@ How an opt-out is recorded (`How`):
   ("attempt to send to unsubscribed recipient"): Twilio already blocks them;
 - `operator`: an operator recorded it (a request by phone, e-mail, ...).
 
-START/YES/UNSTOP from the person removes the opt-out, whatever recorded it.
+START/YES/UNSTOP from the person removes the opt-out, whatever recorded it. The words
+themselves are here (`OPT_OUT_KEYWORDS`, `OPT_IN_KEYWORDS`, `HELP_KEYWORDS`): the SMS webhook
+reads a text as one of them, and anything else that gives a texted word a meaning (the replies a
+reminder takes) must leave them alone, so that STOP always wins.
 
 Every path that sends an SMS (the scheduled-SMS timer, `POST /api/messages`, the CLI) calls
 `ensure_can_text(number, lookup)` right before sending. It raises `OptedOut` (a clear reason,
@@ -34,6 +37,17 @@ from switchboard.optouts.journal import PENDING, Journal
 from switchboard.phone import mask
 
 ROW_KEY = "optout"
+
+#: A text that is exactly one of these words (any case, spaces around) opts its sender out...
+OPT_OUT_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+#: ...opts them back in...
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+#: ...or asks for help (Twilio answers these on long codes too).
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+#: Every word carriers and Twilio reserve: no other meaning may be given to them.
+RESERVED_KEYWORDS = OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS
 
 
 class How(StrEnum):

@@ -11,8 +11,11 @@ records (`switchboard.logbook`, `switchboard.optouts`). What it owns:
 - our own numbers (`own_numbers`: the account's, every line, `TWILIO_FROM_NUMBER`), one answer;
 - the one MessageLog writer (`messagelog`) and its conversation index;
 - the words of every automatic text (`wording`), by purpose;
-- the owner's notice of a pause (`notices`), the report of `GET /api/health` (`health`), the
-  operator's resume (`routes`, `commands`).
+- Twilio's codes that say a line's texts are not registered or are filtered (`problems`:
+  30034, 30032, 30024, 30007): the words each record keeps, one count per line and kind, the
+  owner told once (`Outbound.delivery_problem`);
+- the owner's notices (`notices`: a pause, texts blocked), the report of `GET /api/health`
+  (`health`), the operator's resume and clear (`routes`, `commands`).
 
 The API (`service`):
 

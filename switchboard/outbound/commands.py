@@ -2,9 +2,12 @@
 
     python -m switchboard outbound status [--json]     # every line's automatic texts today
     python -m switchboard outbound resume +15017122661  # resume a paused line now
+    python -m switchboard outbound clear +15017122661   # its texts are registered now
 
 The same service as `GET /api/outbound/lines` and `POST /api/outbound/lines/{number}/resume`,
-against the app's storage.
+against the app's storage; `status` also lists the lines whose texts Twilio reports not
+registered or filtered (as `GET /api/health` does, under `messaging`), and `clear` forgets
+them once fixed: the next such failure counts from one and tells the owner again.
 """
 
 from __future__ import annotations
@@ -31,22 +34,27 @@ def outbound() -> None:
 @click.pass_obj
 def status_command(obj: Any, as_json: bool) -> None:
     """Every line's automatic texts today: active or paused, why, the counts."""
-    from switchboard.outbound.health import budgets_report, countries
+    from switchboard.outbound.health import budgets_report, countries, messaging_report
     from switchboard.outbound.service import Outbound
 
     policy = Outbound(obj.settings)
     try:
         lines = budgets_report(policy)
+        messaging = messaging_report(policy)
     except Exception as exc:
         raise _storage_failed(exc) from None
     allowed = countries(policy.destinations)
     if as_json:
-        click.echo(json.dumps({"allowedCountries": allowed, "lines": lines}, indent=2))
+        found = {"allowedCountries": allowed, "lines": lines, "messaging": messaging}
+        click.echo(json.dumps(found, indent=2))
         return
     shown = allowed if isinstance(allowed, str) else ", ".join(allowed) or "(none known)"
     click.echo(f"Allowed countries: {shown}")
     if not lines:
         click.echo("No line has sent anything automatic yet.")
+    for kind in ("registration", "filtered"):
+        if messaging.get(kind):
+            click.echo(f"Texts {kind}: {messaging[kind]}")
     for number, report in lines.items():
         state = report["state"]
         if state == "paused":
@@ -78,3 +86,26 @@ def resume_command(obj: Any, number: str) -> None:
         f"Resumed the automatic texts of {number} (sent today: {resumed.sent}, "
         f"skipped: {resumed.skipped})"
     )
+
+
+@outbound.command("clear")
+@click.argument("numbers", nargs=-1, required=True, metavar="NUMBER...")
+@click.pass_obj
+def clear_command(obj: Any, numbers: tuple[str, ...]) -> None:
+    """Forget a line's texts blocked as not registered or filtered, once fixed: GET /api/health
+    stops reporting them, and the next such failure tells the owner again."""
+    from switchboard.outbound.service import Outbound
+
+    for number in numbers:
+        if not is_e164(number):
+            raise click.UsageError("NUMBER must be an E.164 phone number such as +15017122661")
+    policy = Outbound(obj.settings)
+    for number in numbers:
+        try:
+            cleared = policy.clear_problems(number)
+        except Exception as exc:
+            raise _storage_failed(exc) from None
+        if cleared:
+            click.echo(f"Cleared the delivery problems of {number} ({cleared})")
+        else:
+            click.echo(f"{number} had no delivery problem to clear")

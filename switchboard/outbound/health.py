@@ -1,6 +1,8 @@
 """What `GET /api/health` says about the outbound path: each line's budget today (``paused``
-with why and the counts, or ``active``), the allowed countries, and settings that name a number
-the policy refuses (reported by setting name, never by value)."""
+with why and the counts, or ``active``), the allowed countries, settings that name a number
+the policy refuses (reported by setting name, never by value), and, under `messaging`, the
+lines whose texts are not registered or are filtered: one sentence per kind of problem
+(`problems.sentence`), whatever the number of texts, with each line's counts."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from switchboard import records
+from switchboard.outbound import problems
 from switchboard.outbound.budget import Budget, resumes_at
 from switchboard.outbound.destinations import Destinations
+from switchboard.outbound.problems import DeliveryProblem
 from switchboard.outbound.service import Outbound
 from switchboard.settings import Settings, forwarding_numbers
 
@@ -72,3 +76,36 @@ def report(settings: Settings, *, with_lines: bool = True) -> tuple[dict[str, An
         section["lines"] = lines
         section["paused"] = sorted(n for n, r in lines.items() if r["state"] == "paused")
     return section, setting_problems(settings, destinations)
+
+
+def problem_report(problem: DeliveryProblem) -> dict[str, Any]:
+    """One line's delivery problem of one kind as JSON."""
+    return {
+        "texts": problem.count,
+        "codes": {str(code): n for code, n in problem.codes},
+        "since": records.iso(problem.since) if problem.since else None,
+        "last": records.iso(problem.last) if problem.last else None,
+        "lastError": problem.error or None,
+        "toldAt": records.iso(problem.told_at) if problem.told_at else None,
+        "told": problem.told or None,
+    }
+
+
+def messaging_section(found: list[DeliveryProblem]) -> dict[str, Any]:
+    """The `messaging` section: ``ok``, one sentence per kind of problem (``registration``,
+    ``filtered``) and each line's details under ``lines``."""
+    section: dict[str, Any] = {"ok": not found}
+    lines: dict[str, dict[str, Any]] = {}
+    for kind in problems.Kind:
+        of_kind = [p for p in found if p.kind is kind]
+        if of_kind:
+            section[kind.value] = problems.sentence(of_kind)
+        for problem in of_kind:
+            lines.setdefault(problem.line, {})[kind.value] = problem_report(problem)
+    section["lines"] = lines
+    return section
+
+
+def messaging_report(outbound: Outbound) -> dict[str, Any]:
+    """The `messaging` section of the health report (one query). Storage errors raise."""
+    return messaging_section(outbound.delivery_problems())

@@ -10,7 +10,9 @@ app's id of a refused send), RowKey ``record``; a day index row; a SID alias whe
 Twilio's. Outbound records carry `Direction=outbound`, `To`, `From`, `Body`, `NumMedia`,
 `MediaUrlsJson`, `Source` (the path: ``operator``, ``cli``, ``schedule``, ``automatic``),
 `Purpose` and `Origin` (`switchboard.outbound.purposes`), `Line`, `Status`, `SentAt`, and
-`ErrorCode`/`ErrorMessage` when it failed. A send the policy refused is recorded too, with
+`ErrorCode`/`ErrorMessage` when it failed (and `Problem`, the plain words of a code that means
+the text was not registered or was filtered: ``not registered (A2P 10DLC)``,
+`switchboard.outbound.problems`). A send the policy refused is recorded too, with
 ``Status=skipped`` and `Reason` (``country not allowed``, ``daily limit``, ...): nothing is
 dropped in silence. Recording is idempotent, and a record an early status callback created
 (`Unknown=True`) is completed without its status moving back.
@@ -22,7 +24,8 @@ MessageLog table:
     RowKey       = ``<inverted milliseconds, 14 digits>-<record id>``  (newest first)
 
 with `Id` (the record), `Direction`, `At`, `From`, `To`, `Body`, `NumMedia`, `Purpose`,
-`Origin`. A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
+`Origin`, and on an inbound text what it did (`Reminder`, `Response`: the reminder it answered
+and what the answer means). A line's number never holds a hyphen (E.164, or a Messaging Service SID), so the
 first hyphen after ``conv-`` separates the pair. Inbound texts get a row (line = `To`, other
 party = `From`), and so does every text the app sends (line = the sender, other party = `To`),
 including the answers the SMS webhook sends in its TwiML (`Id` = the inbound message they
@@ -48,6 +51,7 @@ from switchboard import records
 from switchboard.logbook.statuses import Kind, next_state
 from switchboard.logbook.store import Entity, RecordStore
 from switchboard.logs import get_logger
+from switchboard.outbound.problems import problem_of
 from switchboard.outbound.purposes import Origin, Purpose
 
 logger = get_logger(__name__)
@@ -197,6 +201,8 @@ def outbound_fields(
         "From": from_,
         "ErrorCode": error_code,
         "ErrorMessage": error_message,
+        # Twilio's "not registered" and "filtered" codes in plain words (`problems`).
+        "Problem": problem_of(error_code),
         "Purpose": str(purpose) if purpose else None,
         "Origin": str(origin) if origin else None,
         "Line": line,
@@ -320,11 +326,14 @@ def record_inbound(
     received_at: datetime,
     steps: Sequence[str] = (),
     answers: Sequence[Answer] = (),
+    outcome: Mapping[str, Any] | None = None,
 ) -> bool:
     """Record an incoming message (`fields`: its properties) with its step markers, its day
     index row and its conversation rows: its own, and the answers of its TwiML that go back to
     `party` (one transaction: they share the partition); an answer to someone else (a forward)
-    gets a row in that conversation. False when it was already recorded (a Twilio retry)."""
+    gets a row in that conversation. `outcome`: what the text did, kept on its own conversation
+    row so a view of the conversation shows it (the reminder it answered: `Reminder`,
+    `Response`). False when it was already recorded (a Twilio retry)."""
     if not store.create(record_id, dict(fields), created=received_at, steps=steps):
         return False
     same: list[Entity] = []
@@ -340,6 +349,7 @@ def record_inbound(
         media=int(fields.get("NumMedia") or 0),
     )
     if inbound is not None:
+        inbound.update(outcome or {})
         same.append(inbound)
     others: list[Entity] = []
     for n, answer in enumerate(answers, start=1):

@@ -46,6 +46,9 @@ class Purpose(StrEnum):
     TEXT_BACK = "text-back"
     #: The owner's one notice that a line's automatic texts paused (never counted or paused).
     BUDGET_NOTICE = "budget-notice"
+    #: The owner's notice that a line's texts are not registered or are filtered (Twilio's
+    #: 30034, 30007, ...: `problems`), sent from another number (never counted or paused).
+    DELIVERY_NOTICE = "delivery-notice"
     #: A customer's text relayed to the line's staff.
     RELAY = "relay"
     #: A staff member's answer relayed to the customer.
@@ -54,6 +57,10 @@ class Purpose(StrEnum):
     SIGN_IN_CODE = "sign-in-code"
     #: A call back to a caller who left a call queue.
     CALLBACK = "callback"
+    #: The answer to a customer's reply to a reminder ("C" → "Thanks, see you then.").
+    REMINDER_ANSWER = "reminder-answer"
+    #: A line's people told that a customer answered a reminder (a cancellation).
+    REMINDER_NOTICE = "reminder-notice"
     #: Sent now by an operator (`POST /api/messages`, `python -m switchboard sms send`).
     OPERATOR = "operator"
     #: A schedule the operator made (`POST /api/sms/schedules`, CSV import).
@@ -70,9 +77,9 @@ ORIGINS: dict[Purpose, Origin] = {
     Purpose.CALL: Origin.OPERATOR,
     Purpose.SCHEDULE: Origin.SCHEDULE,
 }
-#: Automatic purposes the line's budget never pauses: the notice that it paused, and a code
-#: someone at the business asked for to sign in.
-UNBUDGETED = frozenset({Purpose.BUDGET_NOTICE, Purpose.SIGN_IN_CODE})
+#: Automatic purposes the line's budget never pauses: the owner's notices (that it paused, that
+#: its texts are blocked), and a code someone at the business asked for to sign in.
+UNBUDGETED = frozenset({Purpose.BUDGET_NOTICE, Purpose.DELIVERY_NOTICE, Purpose.SIGN_IN_CODE})
 
 SENT = "sent"
 

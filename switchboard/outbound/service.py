@@ -15,6 +15,9 @@ numbers, the allowed countries, the policies) and answers:
 - `settle(subject, line, decide)` and `charge(line, keys)`: the two halves of `ask`, for a
   handler deciding several texts of one subject in one read and one write (the SMS webhook).
 - `trip(line, reason)`: a Twilio refusal that means fraud pauses the line (`twilio_error`).
+- `delivery_problem(number, code, ...)`: a text Twilio did not deliver because its sender is
+  not registered or it was filtered (30034, 30007, ...: `problems`) is counted on the line's
+  problem row, and the owner is told once (`_tell_problem`), never per message.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from typing import Any, Generic, TypeVar
 
 from switchboard import records
 from switchboard.http import ApiError
+from switchboard.logbook.statuses import Kind, status_callback_url
 from switchboard.logs import get_logger
 from switchboard.optouts import rules as optout
 from switchboard.outbound import budget as budgets
-from switchboard.outbound import notices, wording
+from switchboard.outbound import notices, problems, wording
 from switchboard.outbound.budget import Budget, Charge, Limits
 from switchboard.outbound.destinations import Destinations, explain, resolve
 from switchboard.outbound.own_numbers import OWN_NUMBERS, OwnNumbers
+from switchboard.outbound.problems import DeliveryProblem
 from switchboard.outbound.purposes import (
     ORIGINS,
     SENT,
@@ -44,7 +49,14 @@ from switchboard.outbound.purposes import (
     Purpose,
     skipped,
 )
-from switchboard.outbound.store import BudgetStore, Contended, SenderState, SubjectStore
+from switchboard.outbound.store import (
+    BudgetStore,
+    Contended,
+    ProblemStore,
+    SenderState,
+    SubjectStore,
+    problem_key,
+)
 from switchboard.outbound.windows import (
     DEFAULT_POLICY,
     Policy,
@@ -55,7 +67,7 @@ from switchboard.outbound.windows import (
     rule,
 )
 from switchboard.phone import mask
-from switchboard.settings import Settings
+from switchboard.settings import Settings, callback_origin
 
 logger = get_logger(__name__)
 
@@ -191,6 +203,7 @@ class Outbound:
     settings: Settings
     subjects: Callable[[Settings], SubjectStore] = SubjectStore.from_settings
     budget_rows: Callable[[Settings], BudgetStore] = BudgetStore.from_settings
+    problem_rows: Callable[[Settings], ProblemStore] = ProblemStore.from_settings
     own_numbers: OwnNumbers = OWN_NUMBERS
     clock: Callable[[], datetime] = records.utcnow
     policies: dict[Purpose, Policy] = field(default_factory=dict)
@@ -225,14 +238,17 @@ class Outbound:
 
     # --- automatic texts -----------------------------------------------------------------------
 
-    def settle(self, subject: str, line: str, decide: Decide[T]) -> Settled[T]:
+    def settle(
+        self, subject: str, line: str, decide: Decide[T], first: SenderState | None = None
+    ) -> Settled[T]:
         """Read the subject's state on `line`, `decide` (pure: a result, the tallies it
         changes, the sent digests to keep or None), write the change under the row's ETag; on a
-        lost race read and decide again. Raises `Contended` after every round lost, and
-        storage errors (the caller refuses: fail closed)."""
+        lost race read and decide again. `first`: the state as the caller just read it (the
+        first round decides on it without reading). Raises `Contended` after every round lost,
+        and storage errors (the caller refuses: fail closed)."""
         store = self.subjects(self.settings)
         for _ in range(5):
-            state = store.load(subject, line)
+            state, first = first or store.load(subject, line), None
             result, changed, sent = decide(state)
             if not changed and sent is None:
                 return Settled(result, state)
@@ -478,18 +494,178 @@ class Outbound:
             )
         except Exception as exc:
             logger.error("A refused message could not be recorded: %s", type(exc).__name__)
-        self.twilio_error(message.line, code)
+        self.twilio_error(message.line, code, text)
 
     # --- the line's budget -----------------------------------------------------------------------
 
-    def twilio_error(self, line: LineRef, code: int | None) -> bool:
+    def twilio_error(self, line: LineRef, code: int | None, error: str = "") -> bool:
         """A Twilio error code on any send of `line`: a fraud or geo-permission refusal trips
-        the line (True). Never raises."""
+        the line (True); a code that means the text is not registered or was filtered is
+        counted as the line's delivery problem (`delivery_problem`). Never raises."""
+        if problems.kind_of(code) is not None:
+            self.delivery_problem(line.number, code, error=error, line=line)
+            return False
         reason = budgets.twilio_trip_reason(code)
         if reason is None:
             return False
         self.trip(line, reason)
         return True
+
+    # --- texts not registered or filtered ------------------------------------------------------
+
+    def delivery_problem(
+        self,
+        number: str,
+        code: int | None,
+        *,
+        error: str = "",
+        line: LineRef | Callable[[], LineRef] | None = None,
+    ) -> bool:
+        """Count a text of the line `number` that Twilio refused or did not deliver with a code
+        that means not registered or filtered (`problems.CODES`): one conditional write of the
+        line's problem row (one round trip on an instance that knows the row). The failure
+        whose write claims the owner's notice sends it (`_tell_problem`) and writes how it
+        went; `line` (or a function giving it, called only then) names the owner. True when
+        this failure told the owner. Never raises."""
+        kind = problems.kind_of(code)
+        if kind is None or code is None:
+            return False
+        now = self.clock()
+        key = problem_key(kind, number)
+
+        def decide(found: DeliveryProblem) -> tuple[problems.Counted, DeliveryProblem]:
+            counted = problems.count(found, code=code, error=error, now=now)
+            return counted, counted.problem
+
+        try:
+            rows = self.problem_rows(self.settings)
+            counted: problems.Counted = rows.change(key, decide)
+        except Exception as exc:
+            logger.error(
+                "outbound: a text of %s %s was not counted (%s)",
+                mask(number),
+                problems.problem_of(code),
+                type(exc).__name__,
+            )
+            return False
+        problem = counted.problem
+        logger.warning(
+            "outbound: a text of %s was %s: %d since %s",
+            mask(number),
+            problems.what((code,)),
+            problem.count,
+            problem.since and records.iso(problem.since),
+        )
+        if not counted.tell:
+            return False
+        try:
+            ref = line() if callable(line) else line
+        except Exception as exc:  # the line's document could not be read: settings' owners
+            logger.warning("outbound: the line of %s not read (%s)", mask(number), type(exc))
+            ref = None
+        how = self._tell_problem(ref or LineRef(number), problem)
+
+        def record(found: DeliveryProblem) -> tuple[None, DeliveryProblem | None]:
+            return None, problems.told(found, how, problem.told_at)
+
+        try:
+            rows.change(key, record)
+        except Exception as exc:
+            logger.error(
+                "outbound: how the owner of %s was told not recorded (%s)",
+                mask(number),
+                type(exc).__name__,
+            )
+        return True
+
+    def notice_sender(self, blocked: str, avoid: Iterable[str] = ()) -> str | None:
+        """Another of our numbers to text the owner from when `blocked`'s texts are blocked:
+        `TWILIO_FROM_NUMBER`, else the account's other numbers, none of `avoid` (numbers whose
+        own texts are blocked as not registered); None: there is none."""
+        try:
+            ours = sorted(self.ours())
+        except Exception:
+            ours = []
+        skip = {blocked, *avoid}
+        for candidate in (self.settings.twilio_from_number, *ours):
+            if candidate and candidate not in skip and candidate.startswith("+"):
+                return candidate
+        return None
+
+    def _unregistered(self) -> set[str]:
+        """The lines whose texts are blocked as not registered now (none when unknown)."""
+        try:
+            found = self.delivery_problems()
+        except Exception:
+            return set()
+        return {p.line for p in found if p.kind is problems.Kind.REGISTRATION}
+
+    def _tell_problem(self, line: LineRef, problem: DeliveryProblem) -> str:
+        """The owner's notice of a delivery problem: an e-mail where SMTP is set, and a text
+        from another of our numbers where there is one (never from the blocked line). What
+        reached the owner, or why nothing could: the words `problem.told` keeps."""
+        settings = self.settings
+        reached: list[str] = []
+        missed: list[str] = []
+        emails = line.owner_emails or owners([settings.owner_email])
+        if emails and settings.smtp_host:
+            failed = notices.email_problem(settings, emails, line.label, problem)
+            if failed is None:
+                reached.append("by e-mail to " + ", ".join(emails))
+            else:
+                missed.append(f"the e-mail {failed}")
+        else:
+            missed.append("no e-mail (SMTP or an owner address is not set)")
+        numbers = line.owner_numbers or owners([settings.owner_number])
+        sender = self.notice_sender(line.number, self._unregistered()) if numbers else None
+        if not numbers:
+            missed.append("no owner number to text")
+        elif sender is None:
+            missed.append("no other number to text from (the line's own texts are blocked)")
+        else:
+            stamp = records.iso(problem.told_at or self.clock())
+            origin = callback_origin(settings)
+            try:
+                sent = self.send(
+                    Message(
+                        Purpose.DELIVERY_NOTICE,
+                        dataclasses.replace(line, number=sender),
+                        numbers[0],
+                        key=f"delivery-{problem.kind.value}-{line.number}-{stamp}",
+                        body=notices.problem_text(line.label, problem),
+                    ),
+                    # Followed like any text: if the notice is blocked too, it is counted.
+                    status_callback=status_callback_url(origin, Kind.MESSAGE) if origin else None,
+                    source="automatic",
+                )
+                if sent.word == SENT:
+                    reached.append(f"by text to {numbers[0]} from {sender}")
+                else:
+                    missed.append(f"the text {sent.word}")
+            except Exception as exc:
+                missed.append(f"the text failed ({type(exc).__name__})")
+        how = "; ".join(reached) if reached else "could not be delivered: " + "; ".join(missed)
+        log = logger.warning if reached else logger.error
+        log(
+            "outbound: the owner of %s was told of its %s problem: %s",
+            mask(line.number),
+            problem.kind.value,
+            "yes" if reached else "no",
+        )
+        return how
+
+    def delivery_problems(self) -> list[DeliveryProblem]:
+        """Every line's delivery problem still on (a failure within `problems.QUIET`): one
+        query. Storage errors raise."""
+        now = self.clock()
+        found = self.problem_rows(self.settings).all().values()
+        return sorted((p for p in found if p.is_open(now)), key=lambda p: (p.kind, p.line))
+
+    def clear_problems(self, number: str) -> int:
+        """The operator's "it is fixed": forget the line's problems (the next failure counts
+        from one and tells the owner again). How many were cleared; storage errors raise."""
+        rows = self.problem_rows(self.settings)
+        return sum(rows.delete(problem_key(kind, number)) for kind in problems.Kind)
 
     def trip(self, line: LineRef, reason: str) -> bool:
         """Pause the line's automatic texts for `reason`; True when this paused it (the owner's

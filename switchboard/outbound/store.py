@@ -12,7 +12,10 @@ opt-out, so the windows add no read). Properties per purpose (`AutoReply`, `Help
 `UpdatedAt`. Written under the row's ETag (insert when absent, merge with `If-Match`): two
 instances answering the same subject at once cannot both send; the loser reads and decides
 again (`save` answers None). When storage cannot be read, nothing automatic goes out (the
-line's budget cannot be known either): the outbound policy fails closed.
+line's budget cannot be known either): the outbound policy fails closed. Other rows a capability
+keeps in the subject's partition come back with the same query when `load` is asked for them
+(`also`: the reminders awaiting the subject's reply, `switchboard.schedules.replies`), so a
+webhook that reads the partition anyway reads them for nothing.
 
 Budget rows (`BudgetStore`), one per line, all in one partition so that `GET /api/health`
 reads every line's in one query: PartitionKey = ``budget``, RowKey = the line's number.
@@ -24,16 +27,26 @@ last wrote (`WARM`) and writes its next change under that ETag straight away: an
 text costs one round trip while no other instance wrote in between (two when one did: the
 conditional write fails, the row is read, the write is made again), and a webhook that sends
 nothing automatic costs none.
+
+Delivery problem rows (`ProblemStore`), one per line and kind of problem
+(`switchboard.outbound.problems`: a text not registered, or filtered), all in one partition:
+PartitionKey = ``delivery``, RowKey = ``<kind>-<line number>`` (``registration-+15017122661``).
+Properties: `Kind`, `Line`, `Count`, `Since`, `Last`, `Codes` (JSON: code → texts),
+`LastError` (Twilio's words), `ToldAt`, `Told` (how the owner was told, or why not),
+`UpdatedAt`. Written under the row's ETag from the warm copy like the budget rows
+(`ConditionalRows`, shared by both): a status callback that carries such a code costs one round
+trip more on an instance that knows the row, and the conditional write that claims the owner's
+notice is what makes it one notice, whatever the number of instances.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -43,15 +56,18 @@ from switchboard import records
 from switchboard.optouts import rules as optout
 from switchboard.optouts.rules import OptOutRecord
 from switchboard.outbound.budget import Budget
+from switchboard.outbound.problems import DeliveryProblem, Kind
 from switchboard.outbound.purposes import Purpose
 from switchboard.outbound.windows import Tally
 from switchboard.settings import Settings
 from switchboard.storage import tables
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 ROW_PREFIX = "guard-"
 BUDGET_PARTITION = "budget"
+PROBLEM_PARTITION = "delivery"
 #: The budget row of messages whose line is not known (a Messaging Service without a sender).
 UNKNOWN_LINE = "unknown"
 #: Rounds of conditional writes before giving up (other instances keep writing first): a
@@ -141,6 +157,8 @@ class SenderState:
     #: The subject row's ETag (None: no row yet); with `stored=False`: not read from storage.
     etag: str | None = None
     stored: bool = True
+    #: The other rows of the partition `load` was asked for (`also`), by RowKey, as read.
+    rows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def tally(self, purpose: Purpose) -> Tally:
         """The tally of `purpose` (empty when none)."""
@@ -163,25 +181,36 @@ class SubjectStore:
         """The store on the OptOut table."""
         return cls(tables.get_table(settings.table_opt_out, settings))
 
-    def load(self, subject: str, line: str) -> SenderState:
-        """The subject's opt-out and its row for `line`: one partition query (≤ 2 rows)."""
+    def load(self, subject: str, line: str, also: Sequence[str] = ()) -> SenderState:
+        """The subject's opt-out, its row for `line` and the rows `also` names: one partition
+        query (at most 2 + len(also) rows)."""
         key = optout.normalise_number(subject)
         row = subject_row(line)
         if not (records.is_valid_key(key) and records.is_valid_key(row)):
             return SenderState(key, line)
+        extra = [k for k in dict.fromkeys(also) if records.is_valid_key(k) and k != row]
         opt_out: OptOutRecord | None = None
         found: Mapping[str, Any] | None = None
+        rows: dict[str, Mapping[str, Any]] = {}
         # The SDK binds a parameter only when whitespace surrounds it: "( ... @row )".
-        query = "PartitionKey eq @pk and ( RowKey eq @optout or RowKey eq @row )"
-        for entity in tables.query(
-            self.table, query, {"pk": key, "optout": optout.ROW_KEY, "row": row}
-        ):
+        wanted = " or ".join(
+            [
+                "RowKey eq @optout",
+                "RowKey eq @row",
+                *(f"RowKey eq @also{n}" for n in range(len(extra))),
+            ]
+        )
+        parameters = {"pk": key, "optout": optout.ROW_KEY, "row": row}
+        parameters.update({f"also{n}": k for n, k in enumerate(extra)})
+        for entity in tables.query(self.table, f"PartitionKey eq @pk and ( {wanted} )", parameters):
             if entity.get("RowKey") == optout.ROW_KEY:
                 opt_out = optout.from_entity(dict(entity))
             elif entity.get("RowKey") == row:
                 found = entity
+            else:
+                rows[str(entity.get("RowKey"))] = entity
         if found is None:
-            return SenderState(key, line, opt_out)
+            return SenderState(key, line, opt_out, rows=rows)
         return SenderState(
             key,
             line,
@@ -189,6 +218,7 @@ class SubjectStore:
             {p: tally_from(found, p) for p in Purpose if f"{prefix(p)}Since" in found},
             _digests(found.get("Sent")),
             tables.etag_of(found),
+            rows=rows,
         )
 
     def save(
@@ -276,26 +306,27 @@ def budget_key(line: str) -> str:
 
 
 class WarmRows:
-    """The budget rows this instance last read or wrote, with their ETags (thread-safe)."""
+    """The conditional rows this instance last read or wrote, with their ETags (thread-safe):
+    keyed by the store (its table and partition) and the row."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rows: dict[tuple[str, str], tuple[Budget, str | None]] = {}
+        self._rows: dict[tuple[str, str], tuple[Any, str | None]] = {}
 
-    def get(self, table: str, line: str) -> tuple[Budget, str | None] | None:
+    def get(self, table: str, row: str) -> tuple[Any, str | None] | None:
         """The row as last known (with its ETag; None ETag: known absent)."""
         with self._lock:
-            return self._rows.get((table, line))
+            return self._rows.get((table, row))
 
-    def put(self, table: str, line: str, budget: Budget, etag: str | None) -> None:
+    def put(self, table: str, row: str, value: Any, etag: str | None) -> None:
         """Remember a row as just read or written."""
         with self._lock:
-            self._rows[(table, line)] = (budget, etag)
+            self._rows[(table, row)] = (value, etag)
 
-    def drop(self, table: str, line: str) -> None:
+    def drop(self, table: str, row: str) -> None:
         """Forget a row (another instance wrote it)."""
         with self._lock:
-            self._rows.pop((table, line), None)
+            self._rows.pop((table, row), None)
 
     def clear(self) -> None:
         """Forget everything (tests)."""
@@ -303,49 +334,58 @@ class WarmRows:
             self._rows.clear()
 
 
-#: This process's budget rows.
+#: This process's budget and problem rows.
 WARM = WarmRows()
 
 
-class BudgetStore:
-    """Budget rows of the OptOut table; see the module doc for the warm ETag."""
+class ConditionalRows(Generic[T]):
+    """Rows of one partition of the OptOut table, each changed only under its ETag, from this
+    instance's warm copy first (see the module doc). A subclass says how a row reads and
+    writes (`parse`, `properties`) and what an absent row is (`empty`)."""
+
+    partition: str = ""
 
     def __init__(self, table: TableClient, warm: WarmRows = WARM) -> None:
         self.table = table
         self.warm = warm
-        self._name = str(getattr(table, "url", "") or id(table))
+        self._name = f"{getattr(table, 'url', '') or id(table)}/{self.partition}"
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BudgetStore:
-        """The store on the OptOut table."""
-        return cls(tables.get_table(settings.table_opt_out, settings))
+    def parse(self, key: str, entity: Mapping[str, Any]) -> T:
+        """A row's value."""
+        raise NotImplementedError
 
-    def read(self, line: str) -> tuple[Budget, str | None]:
-        """A line's budget row as stored, and its ETag (None: no row)."""
-        key = budget_key(line)
-        entity = tables.get_or_none(self.table, BUDGET_PARTITION, key)
+    def properties(self, value: T) -> dict[str, Any]:
+        """A value as row properties."""
+        raise NotImplementedError
+
+    def empty(self, key: str) -> T:
+        """The value of an absent row."""
+        raise NotImplementedError
+
+    def read(self, key: str) -> tuple[T, str | None]:
+        """A row as stored, and its ETag (None: no row)."""
+        entity = tables.get_or_none(self.table, self.partition, key)
         if entity is None:
-            found: tuple[Budget, str | None] = (Budget(), None)
+            found: tuple[T, str | None] = (self.empty(key), None)
         else:
-            found = (budget_from(entity), tables.etag_of(entity))
+            found = (self.parse(key, entity), tables.etag_of(entity))
         self.warm.put(self._name, key, *found)
         return found
 
-    def change(self, line: str, decide: Callable[[Budget], tuple[T, Budget | None]]) -> T:
-        """Apply `decide(budget) -> (result, new budget or None)` to a line's row under its
-        ETag: from this instance's warm copy first, read again when another instance wrote in
-        between. Raises `Contended` after `ROUNDS` lost writes, and storage errors."""
-        key = budget_key(line)
+    def change(self, key: str, decide: Callable[[T], tuple[R, T | None]]) -> R:
+        """Apply `decide(value) -> (result, new value or None)` to a row under its ETag: from
+        this instance's warm copy first, read again when another instance wrote in between.
+        Raises `Contended` after `BUDGET_ROUNDS` lost writes, and storage errors."""
         for _ in range(BUDGET_ROUNDS):
             known = self.warm.get(self._name, key)
-            budget, etag = known if known is not None else self.read(line)
-            result, changed = decide(budget)
-            if changed is None or changed == budget:
+            value, etag = known if known is not None else self.read(key)
+            result, changed = decide(value)
+            if changed is None or changed == value:
                 return result
             entity = {
-                "PartitionKey": BUDGET_PARTITION,
+                "PartitionKey": self.partition,
                 "RowKey": key,
-                **budget_properties(changed),
+                **self.properties(changed),
                 "UpdatedAt": records.utcnow(),
             }
             try:
@@ -357,11 +397,141 @@ class BudgetStore:
                 self.warm.put(self._name, key, changed, written)
                 return result
             self.warm.drop(self._name, key)
-        raise Contended(f"budget of {key}: {BUDGET_ROUNDS} writes lost to other instances")
+        raise Contended(f"{self.partition} row {key}: {BUDGET_ROUNDS} writes lost to others")
 
-    def all(self) -> dict[str, Budget]:
-        """Every line's budget row (one partition query): line → budget."""
+    def all(self) -> dict[str, T]:
+        """Every row of the partition (one query): RowKey → value."""
         return {
-            str(entity["RowKey"]): budget_from(entity)
-            for entity in tables.query(self.table, "PartitionKey eq @pk", {"pk": BUDGET_PARTITION})
+            str(entity["RowKey"]): self.parse(str(entity["RowKey"]), entity)
+            for entity in tables.query(self.table, "PartitionKey eq @pk", {"pk": self.partition})
         }
+
+    def delete(self, key: str) -> bool:
+        """Remove a row (True when there was one; the SDK's delete succeeds either way)."""
+        self.warm.drop(self._name, key)
+        if tables.get_or_none(self.table, self.partition, key) is None:
+            return False
+        self.table.delete_entity(self.partition, key)
+        return True
+
+
+class BudgetStore(ConditionalRows[Budget]):
+    """Budget rows of the OptOut table (PartitionKey ``budget``, RowKey the line's number)."""
+
+    partition = BUDGET_PARTITION
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BudgetStore:
+        """The store on the OptOut table."""
+        return cls(tables.get_table(settings.table_opt_out, settings))
+
+    def parse(self, key: str, entity: Mapping[str, Any]) -> Budget:
+        """A line's budget from its row."""
+        return budget_from(entity)
+
+    def properties(self, value: Budget) -> dict[str, Any]:
+        """A line's budget as row properties."""
+        return budget_properties(value)
+
+    def empty(self, key: str) -> Budget:
+        """No budget spent yet."""
+        return Budget()
+
+    def read(self, key: str) -> tuple[Budget, str | None]:
+        """A line's budget row as stored, and its ETag (None: no row)."""
+        return super().read(budget_key(key))
+
+    def change(self, key: str, decide: Callable[[Budget], tuple[R, Budget | None]]) -> R:
+        """Change a line's budget under its row's ETag (see `ConditionalRows.change`)."""
+        return super().change(budget_key(key), decide)
+
+
+# --------------------------------------------------------------------------------------------
+# Delivery problem rows
+
+
+def problem_key(kind: Kind, line: str) -> str:
+    """The RowKey of a line's problem row of `kind`: ``registration-+15017122661``."""
+    key = f"{kind.value}-{line or UNKNOWN_LINE}"
+    return key if records.is_valid_key(key) else f"{kind.value}-{UNKNOWN_LINE}"
+
+
+def _key_parts(key: str) -> tuple[Kind, str]:
+    kind, _, line = key.partition("-")
+    try:
+        return Kind(kind), line
+    except ValueError:
+        return Kind.REGISTRATION, line
+
+
+def _moment(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def problem_from(key: str, entity: Mapping[str, Any]) -> DeliveryProblem:
+    """A line's delivery problem from its row."""
+    kind, line = _key_parts(key)
+    try:
+        raw = json.loads(str(entity.get("Codes") or "{}"))
+    except ValueError:
+        raw = {}
+    codes = tuple(
+        sorted(
+            (int(code), int(n))
+            for code, n in (raw.items() if isinstance(raw, dict) else ())
+            if str(code).isdigit() and isinstance(n, int)
+        )
+    )
+    return DeliveryProblem(
+        line=str(entity.get("Line") or line),
+        kind=kind,
+        count=int(entity.get("Count") or 0),
+        since=_moment(entity.get("Since")),
+        last=_moment(entity.get("Last")),
+        codes=codes,
+        error=str(entity.get("LastError") or ""),
+        told_at=_moment(entity.get("ToldAt")),
+        told=str(entity.get("Told") or ""),
+    )
+
+
+def problem_properties(problem: DeliveryProblem) -> dict[str, Any]:
+    """A line's delivery problem as row properties."""
+    return {
+        "Kind": problem.kind.value,
+        "Line": problem.line,
+        "Count": problem.count,
+        "Since": problem.since,
+        "Last": problem.last,
+        "Codes": json.dumps({str(code): n for code, n in problem.codes}),
+        "LastError": problem.error,
+        "ToldAt": problem.told_at,
+        "Told": problem.told,
+    }
+
+
+class ProblemStore(ConditionalRows[DeliveryProblem]):
+    """Delivery problem rows of the OptOut table: PartitionKey ``delivery``, RowKey
+    ``<kind>-<line>`` (`problem_key`); every line's in one partition, so a report reads them in
+    one query. Written under the row's ETag like the budget rows (a warm instance counts a
+    failure in one round trip)."""
+
+    partition = PROBLEM_PARTITION
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProblemStore:
+        """The store on the OptOut table."""
+        return cls(tables.get_table(settings.table_opt_out, settings))
+
+    def parse(self, key: str, entity: Mapping[str, Any]) -> DeliveryProblem:
+        """A problem from its row."""
+        return problem_from(key, entity)
+
+    def properties(self, value: DeliveryProblem) -> dict[str, Any]:
+        """A problem as row properties."""
+        return problem_properties(value)
+
+    def empty(self, key: str) -> DeliveryProblem:
+        """No failure counted yet."""
+        kind, line = _key_parts(key)
+        return DeliveryProblem(line, kind)

@@ -19,7 +19,8 @@ here depends on the wording of the app's texts.
 Policies (`policies(settings)`): `auto-reply` and `help`, 1 per `SMS_AUTO_REPLY_WINDOW` (12 h);
 `forward`, `SMS_FORWARD_DAILY_CAP` (10) per 24 h with a digest; `voicemail`, the same cap per
 caller without digest; `text-back`, 1 per the line's `textBack.windowHours` (given with each
-ask); the purposes later capabilities add take theirs from `DEFAULT_POLICY` until they set one.
+ask); `reminder-answer` and `reminder-notice`, 5 per customer per 24 h (each reminder takes one
+reply); the purposes later capabilities add take theirs from `DEFAULT_POLICY` until they set one.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Policy:
 DAY = timedelta(hours=24)
 #: The window of a purpose no policy names yet: once a day per subject.
 DEFAULT_POLICY = Policy(1, DAY)
+#: Answers (and notices) per customer and line per day for replies to reminders.
+REMINDER_REPLIES_PER_DAY = 5
 
 
 def policies(settings: Settings) -> dict[Purpose, Policy]:
@@ -66,6 +69,10 @@ def policies(settings: Settings) -> dict[Purpose, Policy]:
         # without end (each voicemail stays in CallLog with its recording).
         Purpose.VOICEMAIL: Policy(cap, DAY),
         Purpose.TEXT_BACK: Policy(1, DAY),
+        # One answer per reminder a customer answers: a few reminders a day at most; the
+        # binding itself lets each reminder be answered once.
+        Purpose.REMINDER_ANSWER: Policy(REMINDER_REPLIES_PER_DAY, DAY),
+        Purpose.REMINDER_NOTICE: Policy(REMINDER_REPLIES_PER_DAY, DAY),
     }
 
 

@@ -13,7 +13,11 @@ this wording (`switchboard.outbound.windows.is_echo`).
   notices of a voicemail;
 - `paused_sms`, `paused_email_subject`, `paused_email_lines`: the owner's one notice that a
   line's automatic texts paused;
+- `problem_sms`, `problem_email_subject`, `problem_email_lines`: the owner's notice that a
+  line's texts are not registered or are filtered (Twilio's 30034, 30007, ...);
 - `sign_in_code`: an inbox sign-in code (by SMS or e-mail);
+- `reminder_answer`, `reminder_notice`: the answer to a customer's reply to a reminder (when
+  the reminder names none), and the note to the line's people that a customer answered one;
 - `callback_missed`, `callback_missed_notice`: a call back from a line's queue that the caller
   did not answer (to the caller, and to the queue's people).
 
@@ -198,6 +202,59 @@ def paused_email_lines(
 
 
 # --------------------------------------------------------------------------------------------
+# The owner's notice that a line's texts are blocked (Purpose.DELIVERY_NOTICE)
+
+
+def _failed(count: int, line: str, what: str, since: str) -> str:
+    verb = "was" if count == 1 else "were"
+    return f"{_plural(count, 'text')} from {line} {verb} {what} since {since}"
+
+
+def problem_sms(line: str, count: int, what: str, since: str, until: str) -> str:
+    """The text the owner gets (from another of the business's numbers) when a line's texts
+    are blocked: what happened, where to read what to do, when they hear of it again."""
+    return fit(
+        f"Switchboard: {_failed(count, line, what, since)}: they do not arrive. What to do: "
+        f"python -m switchboard health. Not repeated before {until} unless cleared."
+    )
+
+
+def problem_email_subject(line: str, problem: str) -> str:
+    """The subject of the owner's e-mail: ``Texts from +1... are not delivered: ...``."""
+    return f"Texts from {line} are not delivered: {problem}"
+
+
+def problem_email_lines(
+    line: str,
+    count: int,
+    what: str,
+    since: str,
+    advice: str,
+    until: str,
+    error: str = "",
+) -> list[str]:
+    """The body of the owner's e-mail when a line's texts are blocked."""
+    lines = [
+        f"Switchboard: {_failed(count, line, what, since)}.",
+        "",
+        "The carriers do not deliver them until this is fixed. Every text stays in the",
+        "message log with the reason (GET /api/messages, python -m switchboard messages list).",
+    ]
+    if error:
+        lines.append(f"Twilio says: {error}")
+    lines += [
+        "",
+        "What to do:",
+        f"  {advice}.",
+        "",
+        "GET /api/health and python -m switchboard health count the texts blocked since then.",
+        f"You will not get this notice again before {until}; once it is fixed, clear it:",
+        f"  python -m switchboard outbound clear {line}",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
 # Inbox sign-in codes (Purpose.SIGN_IN_CODE)
 
 
@@ -207,6 +264,28 @@ def sign_in_code(code: str, minutes: int) -> str:
         f"{code} is your Switchboard inbox code. It works once, for {minutes} minutes. "
         "If you did not ask for it, ignore this message."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Replies to reminders (Purpose.REMINDER_ANSWER, Purpose.REMINDER_NOTICE)
+
+#: The answers to the meanings most reminders use; any other: `reminder_answer`'s own words.
+REMINDER_ANSWERS = {
+    "confirmed": "Thanks, you are confirmed. See you then.",
+    "cancelled": "Thanks for letting us know: it is cancelled.",
+    "canceled": "Thanks for letting us know: it is canceled.",
+}
+
+
+def reminder_answer(means: str) -> str:
+    """The text back to a customer whose reply to a reminder meant `means` (a reminder's own
+    `answer` replaces it)."""
+    return REMINDER_ANSWERS.get(means.lower(), f"Thanks, we have your answer: {means}.")
+
+
+def reminder_notice(customer: str, key: str, means: str, schedule_id: str, reminder: str) -> str:
+    """What a line's people get when a customer answers a reminder: who, what, to which."""
+    return fit(f'{customer} replied {key} ({means}) to reminder {schedule_id}: "{reminder}"')
 
 
 # --------------------------------------------------------------------------------------------

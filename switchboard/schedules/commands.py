@@ -1,8 +1,11 @@
 """Scheduled SMS from a shell (click; not deployed, like the rest of the command line).
 
     python -m switchboard sms schedule --to +15558675310 --body "Reminder" --send-at 2026-12-01T09:00+01:00
+        [--replies "C=confirmed;X=cancelled" [--reply-until 2026-12-01T18:00+01:00]]
     python -m switchboard sms import reminders.csv [--skip-invalid]
     python -m switchboard schedules list [--limit N] [--cursor C] [--json]
+    python -m switchboard schedules list --from 2026-12-01 [--to 2026-12-07] [--json]
+    python -m switchboard schedules export --from 2026-12-01 [--to 2026-12-07] [--output FILE]
     python -m switchboard schedules show ID
     python -m switchboard schedules cancel ID
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,6 +115,14 @@ async def create_schedules(
 @click.option("--id", "schedule_id", help="Idempotency key (default: generated).")
 @click.option("--time-zone", help="The recipient's IANA time zone (quiet hours, recurrence).")
 @click.option("--recurrence", help="A cron expression for repeats, e.g. '0 9 * * 1-5'.")
+@click.option(
+    "--replies",
+    help='The replies it takes: "C=confirmed;X=cancelled", or the JSON object of the API.',
+)
+@click.option(
+    "--reply-until",
+    help="Replies taken until (ISO-8601 with offset; default: the end of the day after sending).",
+)
 @pass_context
 def schedule_command(
     context: Context,
@@ -120,21 +132,26 @@ def schedule_command(
     schedule_id: str | None,
     time_zone: str | None,
     recurrence: str | None,
+    replies: str | None,
+    reply_until: str | None,
 ) -> None:
     """Schedule an SMS (like POST /api/sms/schedules; the same --id again changes nothing)."""
     from switchboard import records
     from switchboard.schedules import rules as schedules
 
-    data = {
+    data: dict[str, Any] = {
         "id": schedule_id,
         "to": to,
         "body": body,
         "sendAt": send_at,
         "timeZone": time_zone,
         "recurrence": recurrence,
+        "replyUntil": reply_until,
     }
     settings = context.settings
     try:
+        if replies is not None:
+            data["replies"] = csv_import.replies_cell(replies)
         schedule = schedules.parse_new_schedule(
             {k: v for k, v in data.items() if v is not None},
             now=records.utcnow(),
@@ -190,7 +207,7 @@ async def _existing(settings: Settings, items: Sequence[Any]) -> list[bool]:
 @pass_context
 def import_command(context: Context, csv_file: Path, skip_invalid: bool, concurrency: int) -> None:
     """Schedule SMS in bulk from a CSV file (columns: to, body, sendAt[, id, timeZone,
-    recurrence]).
+    recurrence, replies, replyUntil]; replies as C=confirmed;X=cancelled).
 
     Every row is checked first; invalid rows are listed with their line numbers and, unless
     --skip-invalid, nothing is imported. Each row's id is its `id` column, else a hash of the
@@ -281,12 +298,34 @@ def schedules_group() -> None:
 @schedules_group.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
 @click.option("--cursor", help="The cursor the previous page printed.")
+@click.option(
+    "--from",
+    "first",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Instead: the schedules sent (or due) on this UTC day, with their responses.",
+)
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="With --from: the last day.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
-def list_command(context: Context, limit: int, cursor: str | None, as_json: bool) -> None:
-    """The schedules still to send, soonest first (like GET /api/sms/schedules)."""
+def list_command(
+    context: Context,
+    limit: int,
+    cursor: str | None,
+    first: datetime | None,
+    last: datetime | None,
+    as_json: bool,
+) -> None:
+    """The schedules still to send, soonest first (like GET /api/sms/schedules); with --from,
+    those of some days, finished or not, with the replies they got."""
     from switchboard.schedules import rules as schedules
 
+    if first is not None or last is not None:
+        views = _of_days(context.settings, first, last)
+        if as_json:
+            echo_json({"items": views})
+            return
+        _print_days(views)
+        return
     try:
         after = schedules.decode_list_cursor(cursor) if cursor else None
     except schedules.ScheduleInputError as exc:
@@ -317,9 +356,89 @@ def list_command(context: Context, limit: int, cursor: str | None, as_json: bool
         click.echo(f"more: python -m switchboard schedules list --cursor {next_cursor}")
 
 
+#: The days `--from`/`--to` may span at most (one command, bounded reads).
+MAX_DAYS = 31
+
+
+def _of_days(settings: Settings, first: datetime | None, last: datetime | None) -> list[Any]:
+    """The schedules of the UTC days `first`..`last` (usage errors for a range it refuses)."""
+    if first is None:
+        raise click.UsageError("--to needs --from")
+    start = first.date()
+    end = last.date() if last is not None else start
+    if end < start:
+        raise click.BadParameter("is before --from", param_hint="--to")
+    if (end - start).days >= MAX_DAYS:
+        raise click.BadParameter(f"spans more than {MAX_DAYS} days", param_hint="--to")
+    try:
+        views: list[Any] = _with_store(settings, lambda store: store.of_days(start, end))
+    except Exception as exc:  # storage
+        storage_failed("could not read the schedules", exc)
+    return views
+
+
+def _print_days(views: Sequence[dict[str, Any]]) -> None:
+    if not views:
+        click.echo("No schedules on those days.")
+        return
+    rows = [
+        (
+            item.get("sendAt") or "",
+            item["id"],
+            item["status"],
+            item.get("to") or "",
+            _response(item),
+            _short(item.get("body") or ""),
+        )
+        for item in views
+    ]
+    click.echo(table(rows, ("SEND AT", "ID", "STATUS", "TO", "RESPONSE", "BODY")))
+
+
+def _response(item: dict[str, Any]) -> str:
+    """A reminder's response as the listing shows it: ``confirmed (2026-12-01T09:14:02Z)``,
+    ``awaiting`` while replies are taken, ``none`` after; empty for a schedule without replies."""
+    if not item.get("replies"):
+        return ""
+    if item.get("response"):
+        return f"{item['response']} ({item.get('respondedAt')})"
+    return "awaiting" if item.get("status") in ("pending", "claimed", "sent") else "none"
+
+
 def _short(text: str, width: int = 40) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@schedules_group.command("export")
+@click.option(
+    "--from",
+    "first",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The first UTC day of sendAt.",
+)
+@click.option(
+    "--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="The last day (default: --from)."
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the CSV here (default: standard output).",
+)
+@pass_context
+def export_command(
+    context: Context, first: datetime, last: datetime | None, output: Path | None
+) -> None:
+    """The schedules of some days as CSV (the import's columns, then status, sentAt, response,
+    respondedAt), finished or not: a reminder's reply and when it came."""
+    views = _of_days(context.settings, first, last)
+    text = csv_import.export_rows(views)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {len(views)} schedules to {output}", err=True)
 
 
 @schedules_group.command("show")

@@ -1,4 +1,5 @@
-"""Scheduling SMS in bulk from a CSV file: reading the rows and planning the import (pure).
+"""Scheduling SMS in bulk from a CSV file: reading the rows and planning the import, and the rows
+of an export (pure).
 
 `python -m switchboard sms import FILE` (in `switchboard.schedules.commands`) reads the file,
 asks `plan_import` what it holds, then writes. Each row is checked like
@@ -9,6 +10,15 @@ two different messages is an error; so is a recipient the outbound policy refuse
 `OUTBOUND_ALLOWED_COUNTRIES` leaves out, a premium-rate number, one of our own numbers). A row further in the past than `SMS_MAX_LATENESS` is late:
 an error unless it was imported before (the command asks storage), since a schedule that exists
 already is no error.
+
+A reminder's `replies` cell is ``C=confirmed;X=cancelled`` (each reply ``KEY=meaning``, ``;``
+between them; the app's answer for each meaning), or the JSON object `POST /api/sms/schedules`
+takes when a reply needs its own answer (``{"C": {"means": "confirmed", "answer": "See you!"}}``,
+quoted as CSV quotes a cell holding commas and quotes); `replyUntil` is ISO-8601 with an offset
+(`switchboard.schedules.replies`).
+
+`export_rows` are the lines of `python -m switchboard schedules export`: each schedule as
+`EXPORT_COLUMNS` (its reply and when it came among them).
 """
 
 from __future__ import annotations
@@ -16,11 +26,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from switchboard.outbound import wording
+from switchboard.schedules import replies as reply_rules
 from switchboard.schedules import rules as schedules
 
 #: CSV columns (header names compared without case, spaces, `_` and `-`).
@@ -31,6 +44,8 @@ CSV_COLUMNS = {
     "sendat": "sendAt",
     "timezone": "timeZone",
     "recurrence": "recurrence",
+    "replies": "replies",
+    "replyuntil": "replyUntil",
 }
 CSV_REQUIRED = ("to", "body", "sendAt")
 LATE = "sendAt: further in the past than SMS_MAX_LATENESS allows"
@@ -85,7 +100,7 @@ def read_csv_rows(text: str) -> Iterator[CsvRow]:
         if key not in CSV_COLUMNS:
             raise CsvHeaderError(
                 f"unknown column {raw.strip()!r} (columns: id, to, body, sendAt, timeZone, "
-                "recurrence)"
+                "recurrence, replies, replyUntil)"
             )
         names.append(CSV_COLUMNS[key])
     missing = [name for name in CSV_REQUIRED if name not in names]
@@ -110,6 +125,15 @@ def read_csv_rows(text: str) -> Iterator[CsvRow]:
             yield CsvRow(start, {"_error": f"has {len(cells)} fields, the header has {len(names)}"})
             continue
         yield CsvRow(start, {n: c for n, c in zip(names, cells, strict=True) if c.strip()})
+
+
+def replies_cell(text: str) -> dict[str, Any]:
+    """A `replies` cell as the object `POST /api/sms/schedules` takes; ScheduleInputError
+    naming the reply (``/replies/C``) when it cannot be read."""
+    try:
+        return reply_rules.as_json(reply_rules.parse_cell(text))
+    except reply_rules.RepliesError as exc:
+        raise schedules.ScheduleInputError(exc.field, exc.message) from None
 
 
 def row_id(row: CsvRow, schedule: schedules.NewSchedule) -> str:
@@ -137,6 +161,8 @@ def plan_import(
             continue
         data: dict[str, Any] = {k: v for k, v in row.data.items() if k != "id"}
         try:
+            if "replies" in data:
+                data["replies"] = replies_cell(data["replies"])
             # Lateness is checked below: a late row that was imported before is not an error.
             schedule = schedules.parse_new_schedule(
                 data, now=now, max_lateness=timedelta.max, new_id=lambda: "csv-pending"
@@ -180,3 +206,45 @@ def settle_late(plan: ImportPlan, imported_before: list[bool]) -> int:
             plan.invalid.append((line, reason))
     plan.invalid.sort()
     return unchanged
+
+
+#: The columns of `schedules export`: what a schedule is (the import's columns), then how it went.
+EXPORT_COLUMNS = (
+    "id",
+    "to",
+    "body",
+    "sendAt",
+    "timeZone",
+    "recurrence",
+    "replies",
+    "replyUntil",
+    "status",
+    "sentAt",
+    "response",
+    "respondedAt",
+)
+
+
+def _replies_text(shown: object) -> str:
+    """A schedule's `replies` (as the API shows them, each with its answer) as the cell the
+    import reads: the short form when every answer is the app's own for its meaning."""
+    if not isinstance(shown, dict) or not shown:
+        return ""
+    choices = [
+        dataclasses.replace(c, answer=None) if c.answer == wording.reminder_answer(c.means) else c
+        for c in reply_rules.from_stored(json.dumps(shown))
+    ]
+    return reply_rules.cell_text(choices)
+
+
+def export_rows(views: Iterable[dict[str, Any]]) -> str:
+    """The CSV text of schedules (`ScheduleStore.of_days` views): a header, then one line each."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for view in views:
+        cells = {**view, "replies": _replies_text(view.get("replies"))}
+        writer.writerow(
+            ["" if cells.get(name) is None else str(cells[name]) for name in EXPORT_COLUMNS]
+        )
+    return out.getvalue()

@@ -19,7 +19,9 @@ Keys (one table, `SmsSchedule`, three kinds of rows)
   once when the schedule is created (request fields, fingerprint for idempotent creation) and
   re-pointed (``DuePk``/``DueRk``) when the due row moves. Ids a caller chooses may not start
   with ``due-``, ``done-``, ``csv-``, ``sch-`` or ``sys-`` nor contain ``@``: those are the
-  ids the app derives (``RESERVED_ID_PREFIXES``).
+  ids the app derives (``RESERVED_ID_PREFIXES``). A reminder's response is recorded here
+  (``Response``, ``ResponseKey``, ``ResponseSid``, ``RespondedAt``: `switchboard.schedules.
+  replies`), under the row's ETag, so a reply is bound once.
 - **done row** (the final state): PartitionKey = ``done-YYYYMMDD`` (``Home``: the UTC day of the
   schedule's ``sendAt``, fixed at creation and kept in the id row), RowKey = the id. Written when
   the schedule ends, before its due row is deleted. Schedules that end together share ``Home``,
@@ -56,6 +58,10 @@ Exactly once
   deterministic id ``<root id>@<occurrence, UTC, YYYYMMDDTHHMMZ>`` (insert-if-absent) before the
   done row records it as ``Next``, so it is created exactly once.
 
+Replies (`switchboard.schedules.replies`): a schedule's ``Replies`` (canonical JSON) and
+``ReplyUntil`` travel with what the schedule is (`SPEC_PROPERTIES`, on every row);
+`reply_deadline` is until when a reminder takes replies when ``replyUntil`` was not given.
+
 Decisions (the functions below): due or not, expired (``SMS_MAX_LATENESS`` after the intended
 time), quiet hours (``SMS_QUIET_HOURS`` in the recipient's zone: the schedule's ``timeZone``,
 else every zone phonenumbers gives for the number, deferring until none of them is quiet),
@@ -77,11 +83,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switchboard import records
+from switchboard.outbound import wording
 from switchboard.phone import is_e164, time_zones_for
+from switchboard.schedules import replies as reply_rules
+from switchboard.schedules.replies import Choice
 from switchboard.settings import QuietHours
 from switchboard.twilio.text import MAX_BODY_CHARS, is_valid_unicode
 
-ID_ROW = "schedule"
+ID_ROW = reply_rules.ID_ROW
 DUE_PREFIX = "due-"
 DONE_PREFIX = "done-"
 OCCURRENCE_SEPARATOR = "@"
@@ -96,7 +105,9 @@ RESERVED_ID_MESSAGE = (
 )
 MAX_ID_LENGTH = 128
 #: Fields a create request may carry.
-CREATE_FIELDS = frozenset({"id", "to", "body", "sendAt", "timeZone", "recurrence"})
+CREATE_FIELDS = frozenset(
+    {"id", "to", "body", "sendAt", "timeZone", "recurrence", "replies", "replyUntil"}
+)
 #: Not before this much after creation is an unfinished (tentative) create treated as abandoned.
 TENTATIVE_GRACE = timedelta(minutes=2)
 #: Clock skew allowed between this app and Twilio when asking Twilio what was sent.
@@ -252,6 +263,10 @@ class NewSchedule:
     line: str | None = None
     #: What it is for (`switchboard.outbound.purposes.Purpose`), set by the app for its own.
     purpose: str | None = None
+    #: The replies it takes (`switchboard.schedules.replies`; empty: none).
+    replies: tuple[Choice, ...] = ()
+    #: Until when they are taken (None: the end of the day after sending, `reply_deadline`).
+    reply_until: datetime | None = None
 
     def fingerprint(self) -> str:
         """What makes two creates "the same": every field, times compared as instants."""
@@ -262,8 +277,15 @@ class NewSchedule:
             "timeZone": self.time_zone,
             "recurrence": self.recurrence,
         }
-        # Only when set: the fingerprints of schedules made before lines had senders hold.
-        fields.update({k: v for k, v in (("line", self.line), ("purpose", self.purpose)) if v})
+        # Only when set: the fingerprints of schedules made before lines had senders (and
+        # reminders replies) hold.
+        optional = (
+            ("line", self.line),
+            ("purpose", self.purpose),
+            ("replies", reply_rules.stored(self.replies) if self.replies else None),
+            ("replyUntil", stamp(self.reply_until) if self.reply_until else None),
+        )
+        fields.update({k: v for k, v in optional if v})
         canonical = json.dumps(
             fields,
             sort_keys=True,
@@ -387,6 +409,10 @@ def parse_new_schedule(
         )
     time_zone = parse_time_zone(data.get("timeZone"))
     recurrence = parse_recurrence(data.get("recurrence"))
+    choices = parse_replies(data.get("replies"))
+    reply_until = parse_reply_until(
+        data.get("replyUntil"), send_at=send_at, replies=choices, recurrence=recurrence
+    )
     return NewSchedule(
         id=schedule_id,
         to=to.strip(),
@@ -394,7 +420,65 @@ def parse_new_schedule(
         send_at=send_at,
         time_zone=time_zone,
         recurrence=recurrence,
+        replies=choices,
+        reply_until=reply_until,
     )
+
+
+def parse_replies(value: object) -> tuple[Choice, ...]:
+    """Optional replies (`switchboard.schedules.replies`); the error names the field by its
+    JSON pointer (``/replies/C/means``)."""
+    if value is None:
+        return ()
+    try:
+        return reply_rules.parse_replies(value)
+    except reply_rules.RepliesError as exc:
+        raise ScheduleInputError(exc.field, exc.message) from None
+
+
+def parse_reply_until(
+    value: object, *, send_at: datetime, replies: tuple[Choice, ...], recurrence: str | None
+) -> datetime | None:
+    """An optional `replyUntil` (ISO-8601 with an offset): only with replies, later than
+    `sendAt`, not with a recurrence (each occurrence takes replies until the end of the day
+    after it is sent)."""
+    if value is None:
+        return None
+    if not replies:
+        raise ScheduleInputError("replyUntil", "replyUntil needs replies")
+    if recurrence is not None:
+        raise ScheduleInputError(
+            "replyUntil",
+            "replyUntil cannot be combined with recurrence: each occurrence takes replies "
+            "until the end of the day after it is sent",
+        )
+    try:
+        until = parse_send_at(value)
+    except ScheduleInputError as exc:
+        raise ScheduleInputError(
+            "replyUntil", exc.message.replace("sendAt", "replyUntil")
+        ) from None
+    if until <= send_at:
+        raise ScheduleInputError("replyUntil", "replyUntil must be later than sendAt")
+    return until
+
+
+def reply_deadline(sent_at: datetime, to: str, time_zone: str | None) -> datetime:
+    """Until when a reminder sent at `sent_at` takes replies by default: the end of the day
+    after sending (midnight that ends it, exclusive), in the schedule's zone (else the number's,
+    when it has one, else UTC)."""
+    tz = recurrence_zone(to, time_zone)
+    day = utc(sent_at).astimezone(tz).date() + timedelta(days=2)
+    return local_wall_time_to_utc(day, time(0), tz)
+
+
+def replies_until(row: Mapping[str, Any], sent_at: datetime) -> datetime:
+    """Until when the schedule whose row is `row`, sent at `sent_at`, takes replies: its
+    `replyUntil`, else `reply_deadline`."""
+    explicit = row.get("ReplyUntil")
+    if isinstance(explicit, datetime):
+        return utc(explicit)
+    return reply_deadline(sent_at, str(row.get("To") or ""), row.get("TimeZone") or None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,6 +714,8 @@ SPEC_PROPERTIES = (
     "Home",
     "Line",
     "Purpose",
+    "Replies",
+    "ReplyUntil",
 )
 
 
@@ -653,6 +739,10 @@ def spec_properties(
         props["Line"] = schedule.line
     if schedule.purpose:
         props["Purpose"] = schedule.purpose
+    if schedule.replies:
+        props["Replies"] = reply_rules.stored(schedule.replies)
+    if schedule.reply_until:
+        props["ReplyUntil"] = utc(schedule.reply_until)
     if previous:
         props["Previous"] = previous
     return props
@@ -946,6 +1036,27 @@ def _iso(value: Any) -> Any:
     return records.iso(value) if isinstance(value, datetime) else value
 
 
+def _replies_json(id_row: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
+    """`replies` (with the answer each sends), `replyUntil` (given, or once sent the default),
+    `response` and `respondedAt` of a reminder; nothing for a schedule without replies."""
+    choices = reply_rules.from_stored(id_row.get("Replies"))
+    if not choices:
+        return {}
+    shown = reply_rules.as_json(choices)
+    for choice in choices:
+        shown[choice.key]["answer"] = choice.answer or wording.reminder_answer(choice.means)
+    sent_at = state.get("SentAt")
+    until = id_row.get("ReplyUntil")
+    if not isinstance(until, datetime) and isinstance(sent_at, datetime):
+        until = replies_until(id_row, sent_at)
+    return {
+        "replies": shown,
+        "replyUntil": _iso(until) if isinstance(until, datetime) else None,
+        "response": id_row.get("Response") or None,
+        "respondedAt": _iso(id_row.get("RespondedAt")) if id_row.get("RespondedAt") else None,
+    }
+
+
 def to_json(
     id_row: Mapping[str, Any],
     state_row: Mapping[str, Any] | None,
@@ -983,6 +1094,7 @@ def to_json(
             optional["nextAttemptAt"] = _iso(due_at)
     if state.get("SentAt"):
         optional["sentAt"] = _iso(state.get("SentAt"))
+    optional.update(_replies_json(id_row, state))
     result.update({k: v for k, v in optional.items() if v is not None})
     created = id_row.get("CreatedAt")
     result["createdAt"] = _iso(created)

@@ -11,6 +11,12 @@ lookups (`switchboard.outbound.optouts`) and the MessageLog record of a sent mes
 
 Clients are opened per run or per request (`open_tables`) and closed at the end: aiohttp sessions
 belong to one event loop.
+
+Replies to reminders (`switchboard.schedules.replies`): `note_sent_reminder` (the timer) keeps a
+(line, customer)'s outstanding reminders on their row of the OptOut table when one with replies
+is sent; the SMS webhook's side (sync, without this module's async clients) is
+`switchboard.schedules.responses`. `ScheduleStore.of_days` reads the schedules of some send days
+with their responses (`schedules list --from`, `schedules export`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +42,8 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from switchboard import records
 from switchboard.logs import get_logger
+from switchboard.optouts.rules import normalise_number
+from switchboard.schedules import replies as reply_rules
 from switchboard.schedules import rules as sched
 from switchboard.schedules.rules import NewSchedule, Status
 from switchboard.settings import Settings
@@ -566,6 +574,7 @@ class ScheduleStore:
             recurrence=row.get("Recurrence") or None,
             line=row.get("Line") or None,
             purpose=row.get("Purpose") or None,
+            replies=reply_rules.from_stored(row.get("Replies")),
         )
         spec = sched.spec_properties(schedule, root=root, previous=str(row["Id"]))
         due = sched.new_due_entity(spec, at, intended_at=at, created_at=now, tentative=True)
@@ -642,3 +651,91 @@ class ScheduleStore:
                         ):
                             deleted += 1
         return deleted
+
+    # ---------------------------------------------------------------------------------------
+    # the schedules of some send days (listing and export, with their responses)
+    # ---------------------------------------------------------------------------------------
+
+    async def of_days(
+        self, first: date, last: date, *, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """The schedules whose `sendAt` falls on the UTC days `first`..`last`, finished (their
+        done rows, one range per day) and pending (the due rows of those days), each with its
+        id row (what it is, its response), ordered by `sendAt`; at most `limit`."""
+        low, high = sched.done_partition(_midnight(first)), sched.done_partition(_midnight(last))
+        done = await self.query(
+            "PartitionKey ge @low and PartitionKey le @high",
+            {"low": low, "high": high},
+            limit=limit,
+        )
+        pending = await self.query(
+            "PartitionKey ge @start and PartitionKey lt @end and Home ge @low and Home le @high",
+            {"start": sched.DUE_PREFIX, "end": sched.DUE_END, "low": low, "high": high},
+            limit=limit,
+        )
+        states: dict[str, Entity] = {str(row["RowKey"]): row for row in done}
+        for row in pending:
+            if sched.listed(row):
+                states.setdefault(str(row["Id"]), row)
+        ids = list(states)[:limit]
+        gate = asyncio.Semaphore(16)
+
+        async def id_row(schedule_id: str) -> Entity | None:
+            async with gate:
+                return await self.get(schedule_id, sched.ID_ROW)
+
+        found = await asyncio.gather(*(id_row(i) for i in ids))
+        views = [
+            sched.to_json(row, states[schedule_id])
+            for schedule_id, row in zip(ids, found, strict=True)
+            if row is not None
+        ]
+        return sorted(views, key=lambda v: (str(v.get("sendAt") or ""), str(v["id"])))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Replies to reminders
+# --------------------------------------------------------------------------------------------
+
+#: Rounds of read-and-write of a reminder row before giving up (other writers kept winning).
+REMINDER_ROUNDS = 5
+
+
+async def note_sent_reminder(
+    opt_outs: TableClient, customer: str, line: str, sent: reply_rules.Outstanding, now: datetime
+) -> bool:
+    """Keep a reminder with replies, just sent to `customer` from `line`, among the outstanding
+    reminders of that pair (their row in the OptOut table, ETag-conditioned: reminders sent to
+    one customer at once lose none). False when it could not be kept (keys that cannot key a
+    row, or every round lost)."""
+    key, row_key = normalise_number(customer), reply_rules.index_row_key(line)
+    if not (records.is_valid_key(key) and records.is_valid_key(row_key)):
+        return False
+    for _ in range(REMINDER_ROUNDS):
+        try:
+            current: Entity | None = await opt_outs.get_entity(key, row_key)
+        except ResourceNotFoundError:
+            current = None
+        entries = reply_rules.with_sent(reply_rules.index_entries(current), sent, now)
+        entity = {
+            "PartitionKey": key,
+            "RowKey": row_key,
+            "Line": line,
+            **reply_rules.index_properties(entries),
+            "UpdatedAt": now,
+        }
+        try:
+            if current is None:
+                await opt_outs.create_entity(entity)
+            else:
+                await opt_outs.update_entity(
+                    entity, mode=UpdateMode.REPLACE, **_cond(tables.etag_of(current))
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            continue
+        return True
+    return False

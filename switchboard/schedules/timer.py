@@ -28,8 +28,10 @@ shares (`Run`: settings, options, clients, clock, report):
    permanent one is
    ``failed`` with Twilio's code (21610 also records the opt-out and ends ``skipped-opted-out``;
    a fraud or geo-permission code, such as 21408, pauses the line's automatic texts);
-   a recurrence gets its next occurrence exactly once (`NextOccurrences`); the done rows and the
-   deletion of the due rows go in transactions (`Finisher`).
+   a recurrence gets its next occurrence exactly once (`NextOccurrences`); a reminder with
+   replies awaits its recipient's reply (`switchboard.schedules.store.note_sent_reminder`: its
+   row of (line, recipient), which the SMS webhook reads); the done rows and the deletion of
+   the due rows go in transactions (`Finisher`).
 
 A claim is a lease: no send starts later than ``lease - lease_margin`` after the claim.
 Unexpected errors leave the row claimed: its lease expires and a later run resolves it, so
@@ -86,6 +88,7 @@ from switchboard.outbound.destinations import Destinations
 from switchboard.outbound.messagelog import AsyncMessageLogWriter
 from switchboard.outbound.purposes import ORIGINS, Origin, Purpose
 from switchboard.phone import mask
+from switchboard.schedules import replies as reply_rules
 from switchboard.schedules import rules as sched
 from switchboard.schedules import store as schedule_store
 from switchboard.schedules.rules import Action, Outcome, RetryPolicy, RowKind, Status
@@ -152,6 +155,8 @@ class RunReport:
     deferred: int = 0
     retried: int = 0
     recovered_sent: int = 0
+    #: Reminders with replies sent and kept awaiting their recipient's reply.
+    reminders: int = 0
     recovered_finished: int = 0
     orphans_deleted: int = 0
     moves_finished: int = 0
@@ -776,10 +781,40 @@ class Outcomes:
                     )
                 except Exception:
                     logger.exception("MessageLog record of %s not written", sid)
+                if held.row.get("Replies"):
+                    await self._note_reminder(held.row, sent_at)
 
         task = asyncio.create_task(record())
         self._record_tasks.add(task)
         task.add_done_callback(self._record_tasks.discard)
+
+    async def _note_reminder(self, row: Any, sent_at: datetime) -> None:
+        """A reminder with replies went out: it awaits its recipient's reply on the row of
+        (line, recipient) the SMS webhook reads (`switchboard.schedules.replies`)."""
+        run = self.run
+        line = str(row.get("Line") or "") or run.sender_of(row) or run.service_sid or ""
+        sent = reply_rules.Outstanding(
+            str(row["Id"]),
+            sent_at,
+            sched.replies_until(row, sent_at),
+            reply_rules.from_stored(row.get("Replies")),
+        )
+        why = "every write lost to another"
+        try:
+            kept = await schedule_store.note_sent_reminder(
+                run.tables.opt_outs, str(row["To"]), line, sent, run.clock()
+            )
+        except Exception as exc:  # storage: the reminder went, its replies become ordinary
+            kept, why = False, type(exc).__name__
+        if kept:
+            run.report.reminders += 1
+            return
+        logger.error(
+            "reminder %s was sent but does not await a reply (%s): replies to it are ordinary "
+            "texts",
+            row["Id"],
+            why,
+        )
 
     async def send_failed(self, held: Held, exc: BaseException) -> None:
         """Twilio refused or failed: retry later when transient; 21610 records the opt-out and

@@ -10,6 +10,9 @@ app's record disagree with Twilio's).
 - opt in: START, YES, UNSTOP;
 - help: HELP, INFO.
 
+The words live with the opt-outs (`switchboard.optouts.rules`), so that whatever else reads a
+texted word (a reminder's replies) can refuse them.
+
 What the app answers is `switchboard.sms.replies`; the MessageLog record, `switchboard.sms.log`.
 """
 
@@ -19,13 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from switchboard.optouts.rules import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
 from switchboard.twilio.text import MAX_MEDIA
-
-OPT_OUT_KEYWORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-)
-OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
 
 class KeywordKind(StrEnum):

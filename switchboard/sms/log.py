@@ -4,7 +4,8 @@ MessageLog writer, `switchboard.outbound.messagelog`, which also indexes it in i
 Record id = the MessageSid; `Direction=inbound`, `Status=received`, the numbers, the body, the
 media URLs and content types, the keyword it is (if any), Twilio's idempotency token, and the
 word of each automatic answer it wanted (`AutoReply`, `Help`, `Forward`: ``sent`` or
-``skipped (why)``).
+``skipped (why)``); a reply to a reminder, the reminder (`Reminder`), what the reply means
+(`ReminderResponse`) and the words of its answer and note (`ReminderAnswer`, `ReminderNotice`).
 """
 
 from __future__ import annotations
@@ -63,14 +64,16 @@ def record_inbound(
     received_at: datetime | None = None,
     idempotency_token: str | None = None,
     steps: Sequence[str] = (),
-    words: Mapping[str, str] | None = None,
+    words: Mapping[str, Any] | None = None,
     answers: Sequence[Answer] = (),
+    outcome: Mapping[str, Any] | None = None,
 ) -> bool:
     """Record an incoming message; False when it was already recorded (a Twilio retry).
 
     `steps` are step markers written with the record, in one transaction (`RecordStore.create`);
-    `words` the automatic answers' words (property → word); `answers` the texts of its TwiML,
-    indexed in their conversations.
+    `words` the automatic answers' words (property → word) and what else the text did (the
+    reminder it answered); `answers` the texts of its TwiML, indexed in their conversations;
+    `outcome` what its own conversation row shows of what it did.
     """
     fields = inbound_fields(
         message, received_at or records.utcnow(), idempotency_token=idempotency_token
@@ -85,4 +88,5 @@ def record_inbound(
         received_at=fields["ReceivedAt"],
         steps=steps,
         answers=answers,
+        outcome=outcome,
     )

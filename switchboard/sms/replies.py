@@ -63,17 +63,19 @@ class ReplySettings:
 
 @dataclass(frozen=True)
 class Reply:
-    """What to send back: a text to the sender and/or a forward to the owner."""
+    """What to send back: a text to the sender and/or a forward to the owner, and texts to
+    other people (`others`: (to, body), such as the note that a customer cancelled a reminder)."""
 
     to_sender: str | None = None
     forward_to: str | None = None
     forward_body: str | None = None
     forward_media: tuple[str, ...] = field(default_factory=tuple)
+    others: tuple[tuple[str, str], ...] = ()
 
     @property
     def empty(self) -> bool:
         """Whether there is nothing to say."""
-        return self.to_sender is None and self.forward_to is None
+        return self.to_sender is None and self.forward_to is None and not self.others
 
 
 def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
@@ -138,6 +140,8 @@ def render(reply: Reply) -> str:
                 forward.media(xml_safe(url))
         else:
             response.message(body, to=reply.forward_to)
+    for to, text in reply.others:
+        response.message(xml_safe(text), to=to)
     return str(response)
 
 

@@ -10,7 +10,11 @@ verify → load → decide → write → answer:
    message's keyword was already applied (its `step-keyword` marker: a Twilio retry) and, for
    START, the sender's opt-out; for a text that may get something automatic (an auto-reply, the
    HELP answer, a forward to the owner), the sender's partition of the OptOut table: its opt-out
-   and its tallies on this line in one query (`switchboard.outbound.store`);
+   and its tallies on this line in one query (`switchboard.outbound.store`); for a text that
+   could be a reply to a reminder (one word), the reminders awaiting the sender's reply on this
+   line, in that same query (else one point read): a reply that answers one is bound to it and
+   answered there (`take_reminder_reply`, `switchboard.schedules.reminders`), anything else is
+   an ordinary text;
 3. decide (pure, `switchboard.sms.decide.decide`): the opt-out change and the reply, through the
    outbound policy (`switchboard.outbound`: destinations and our own numbers, echoes, one
    auto-reply and one HELP answer per sender and line per window, capped forwards and their
@@ -25,8 +29,10 @@ verify → load → decide → write → answer:
 5. answer `text/xml`.
 
 Round trips to Table Storage per message: an ordinary text that gets nothing automatic 3 (the
-record, its index row, its conversation row), 4 when something automatic may be sent (the
-sender's partition read first); an auto-reply 6 (+ the tallies written, + the line's budget:
+record, its index row, its conversation row; 4 for one word, which could answer a reminder),
+4 when something automatic may be sent (the sender's partition read first); a reply bound to a
+reminder 3 more than an auto-reply (the schedule's id row read and written under its ETag, the
+reminder marked answered); an auto-reply 6 (+ the tallies written, + the line's budget:
 one conditional write while this instance's copy of the budget row is current, one read more
 when it is not), a forward to the owner one more (its conversation row); HELP likewise; STOP 5
 (marker read, opt-out insert, record and marker, index, conversation); START 6, or 5 when the
@@ -53,7 +59,7 @@ key once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import azure.functions as func
@@ -74,6 +80,7 @@ from switchboard.outbound.purposes import Purpose
 from switchboard.outbound.service import Outbound
 from switchboard.outbound.store import SenderState, SubjectStore
 from switchboard.phone import mask
+from switchboard.schedules import reminders
 from switchboard.settings import Settings
 from switchboard.sms import keywords, replies
 from switchboard.sms.decide import (
@@ -196,12 +203,22 @@ def _keyword_trip(trip: _Trip) -> func.HttpResponse:
 
 
 def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> func.HttpResponse:
-    """Any other text: the reply through the outbound policy, then the record (best effort)."""
+    """Any other text: a reply to a reminder, else the reply through the outbound policy; then
+    the record (best effort)."""
     message, settings = trip.message, trip.settings
-    if needs(message, reply_settings).nothing:
+    wanted = needs(message, reply_settings)
+    policy = outbound_factory(settings)
+    taken = take_reminder_reply(trip, line, policy, read_sender=wanted.sender_state)
+    if taken.failed is not None:
+        failure = StorageFailed("reminders")
+        failure.__cause__ = taken.failed
+        _log_failure(message, failure, answered="nothing automatic is sent")
+        return _answer(message, Decision(None, False, Reply()))
+    if taken.answered is not None:
+        return _reminder_answered(trip, taken.answered)
+    if wanted.nothing:
         decision = decide(message, Loaded(), reply_settings, _NOTHING)
     else:
-        policy = outbound_factory(settings)
         policing = Policing(policy.destinations, policy.policies, _now())
 
         def decided(
@@ -211,7 +228,7 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
             return result, result.tallies, result.sent
 
         try:
-            decision = policy.settle(message.from_, message.to, decided).result
+            decision = policy.settle(message.from_, message.to, decided, taken.sender).result
         except Exception as exc:  # storage down, or other instances kept winning: fail closed
             failure = StorageFailed("sender state")
             failure.__cause__ = exc
@@ -228,6 +245,50 @@ def _message_trip(trip: _Trip, reply_settings: ReplySettings, line: Line) -> fun
     except StorageFailed as failure:
         _log_failure(message, failure)
     return _answer(message, decision)
+
+
+def take_reminder_reply(
+    trip: _Trip, line: Line, policy: Outbound, *, read_sender: bool
+) -> reminders.Taken:
+    """The text as the reply to a reminder of this line (`switchboard.schedules.reminders`):
+    bound to it, or not a reply (then the sender's state, when it was read with the reminders,
+    for the ordinary decision)."""
+    from switchboard.lines.sending import line_ref, people_to_tell
+
+    message, settings = trip.message, trip.settings
+    return reminders.take_reply(
+        reminders.Text(
+            message.sid, message.from_, message.to, message.body, message.messaging_service_sid
+        ),
+        line_ref(line, settings, message.to),
+        people_to_tell(line, settings),
+        policy,
+        read_sender=read_sender,
+    )
+
+
+def _reminder_answered(trip: _Trip, answered: reminders.Answered) -> func.HttpResponse:
+    """A reply bound to a reminder: recorded with what it did, its texts in the TwiML."""
+    message = trip.message
+    to_sender = None
+    others = []
+    for text in answered.texts:
+        if text.to == message.from_ and text.purpose is Purpose.REMINDER_ANSWER:
+            to_sender = text.body
+        else:
+            others.append((text.to, text.body))
+    reply = Reply(to_sender=to_sender, others=tuple(others))
+    try:
+        _write_record(
+            trip,
+            Decision(None, False, reply),
+            answers=[Answer(t.to, t.body, t.purpose) for t in answered.texts],
+            fields=answered.record,
+            outcome=answered.outcome,
+        )
+    except StorageFailed as failure:
+        _log_failure(message, failure)
+    return twiml_response(replies.render(reply))
 
 
 def _answer(message: InboundMessage, decision: Decision) -> func.HttpResponse:
@@ -280,9 +341,17 @@ def answers_of(message: InboundMessage, decision: Decision) -> list[Answer]:
     return found
 
 
-def _write_record(trip: _Trip, decision: Decision) -> None:
+def _write_record(
+    trip: _Trip,
+    decision: Decision,
+    *,
+    answers: list[Answer] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    outcome: Mapping[str, Any] | None = None,
+) -> None:
     """The MessageLog record (with the keyword's marker), its index and conversation rows;
-    StorageFailed when storage fails."""
+    `fields`: more properties of the record, `outcome`: what the text did, on its conversation
+    row. StorageFailed when storage fails."""
     message = trip.message
     with _step("MessageLog record"):
         created = record_inbound(
@@ -290,8 +359,9 @@ def _write_record(trip: _Trip, decision: Decision) -> None:
             message,
             idempotency_token=trip.request.idempotency_token,
             steps=(KEYWORD_STEP,) if decision.mark_keyword else (),
-            words={WORD_PROPERTIES[p]: w for p, w in decision.words.items()},
-            answers=answers_of(message, decision),
+            words={**{WORD_PROPERTIES[p]: w for p, w in decision.words.items()}, **(fields or {})},
+            answers=answers if answers is not None else answers_of(message, decision),
+            outcome=outcome,
         )
     if not created:
         logger.info("sms %s: already recorded (a Twilio retry)", message.sid)

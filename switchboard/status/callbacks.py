@@ -14,11 +14,16 @@ the record itself), else a new record keyed by the SID and marked `Unknown=True`
 A message callback with error 21610 (recipient unsubscribed) also records an opt-out
 (`How=twilio-21610`); one with a fraud or geo-permission error (30450, SMS Pumping Protection;
 21408, ...: `switchboard.outbound.budget.TRIP_CODES`) pauses the automatic texts of the line it
-was sent from (`switchboard.outbound`).
+was sent from (`switchboard.outbound`). One whose code means the text was not registered or
+was filtered (30034, 30032, 30024, 30007: `switchboard.outbound.problems`) puts the plain words
+on the record (`Problem`, in the same write) and counts the text against the line's problem row
+(one more round trip on a warm instance, none for any other callback); the callback whose
+count claims it tells the owner, once (`Outbound.delivery_problem`).
 
 A call callback that ends one of the calls a line's queue placed to ring its people, unanswered,
 frees that person at once (`switchboard.callqueue.service.offer_call_ended`). A call callback
-that ends an inbound call nobody took then hands the record to the missed-call text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
+that ends an inbound call nobody took then hands the record to the missed-call text-back
+(`switchboard.textback.service.on_call_ended`, with the line of the number called:
 `line_for`), which writes `TextBack` on the record. Its failures are logged and never change
 the answer: the record update is what the callback is for.
 
@@ -30,6 +35,7 @@ when the callback URL asks Twilio to retry).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -78,8 +84,23 @@ def record_id_from_url(url: str) -> str | None:
     return values[0] if values and values[0] else None
 
 
+@dataclass(frozen=True)
+class Applied:
+    """A callback merged: the record after it, and what this callback's write changed (None:
+    nothing: a duplicate, or a status the record has moved past)."""
+
+    record: Entity | None
+    changes: dict[str, Any] | None
+
+
 def apply_callback(store: Any, update: StatusUpdate, record_id: str | None = None) -> Entity | None:
-    """Merge `update` into its record (found by `record_id`, else by SID); returns the record.
+    """Merge `update` into its record (found by `record_id`, else by SID); returns the record
+    (`merge_callback`)."""
+    return merge_callback(store, update, record_id).record
+
+
+def merge_callback(store: Any, update: StatusUpdate, record_id: str | None = None) -> Applied:
+    """Merge `update` into its record (found by `record_id`, else by SID).
 
     A record kept under the app's id (an outbound call, `?id=` in the callback URL) gets its
     SID alias here, once: the first callback of the call writes it, before the merge records
@@ -100,14 +121,17 @@ def apply_callback(store: Any, update: StatusUpdate, record_id: str | None = Non
         # the dialer's check with Twilio for an attempt in doubt) find it.
         store.add_sid_alias(key, update.sid)
 
+    written: list[dict[str, Any] | None] = [None]
+
     def change(record: Entity | None) -> dict[str, Any] | None:
         changes = status.merge(record, update)
-        if aliased or (record is not None and record.get(records.SID_ALIAS) == update.sid):
-            return changes
-        return {**(changes or {}), records.SID_ALIAS: update.sid}
+        if not (aliased or (record is not None and record.get(records.SID_ALIAS) == update.sid)):
+            changes = {**(changes or {}), records.SID_ALIAS: update.sid}
+        written[0] = changes  # the last decision is the one the store wrote (or found idle)
+        return changes
 
     result: Entity | None = store.update(key, change, current=current)
-    return result
+    return Applied(result, written[0])
 
 
 def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpResponse]:
@@ -121,13 +145,14 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
             return plain_response("Bad request", 400)
         correlation = {"MessageSid" if kind is Kind.MESSAGE else "CallSid": update.sid}
         try:
-            record = apply_callback(
+            applied = merge_callback(
                 store_factories[kind](settings), update, record_id_from_url(request.url)
             )
+            record = applied.record
             if kind is Kind.MESSAGE and update.error_code == OPTED_OUT_ERROR_CODE:
                 _record_twilio_opt_out(update, record, settings)
             if kind is Kind.MESSAGE and update.error_code is not None:
-                _twilio_error(update, record, settings)
+                _twilio_error(update, applied, settings)
             if kind is Kind.CALL and text_back_rules.may_apply(record):
                 _text_back(update, record, settings)
             if kind is Kind.CALL:
@@ -195,21 +220,40 @@ def _queue_call_ended(record_id: str | None, update: StatusUpdate, settings: Set
         logger.error("status %s: queue offer not closed (%s)", update.sid, type(exc).__name__)
 
 
-def _twilio_error(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:
-    """A fraud or geo-permission error on a message pauses its line (never raises)."""
+def _twilio_error(update: StatusUpdate, applied: Applied, settings: Settings) -> None:
+    """A fraud or geo-permission error on a message pauses its line; a code that means the
+    text was not registered or was filtered counts against its line, once per message: only
+    the callback that put `Problem` on the record counts it (a duplicate finds it there).
+    Never raises."""
     from switchboard.outbound.budget import twilio_trip_reason
+    from switchboard.outbound.problems import kind_of
 
-    if twilio_trip_reason(update.error_code) is None:
+    trips = twilio_trip_reason(update.error_code) is not None
+    counts = kind_of(update.error_code) is not None and "Problem" in (applied.changes or {})
+    if not (trips or counts):
         return
-    number = str((record or {}).get("Line") or (record or {}).get("From") or "")
+    record = applied.record or {}
+    number = str(record.get("Line") or record.get("From") or "")
     number = number or str(update.identity.get("From") or "")
     from switchboard.lines.sending import line_ref
-    from switchboard.outbound.service import Outbound
+    from switchboard.outbound.service import LineRef, Outbound
 
-    line = line_for(number, settings) if number else None
-    ref = line_ref(line, settings, number) if line is not None else None
-    if ref is not None:
-        Outbound(settings).twilio_error(ref, update.error_code)
+    def ref() -> LineRef | None:
+        line = line_for(number, settings) if number else None
+        return line_ref(line, settings, number) if line is not None else None
+
+    if counts and number:
+        # The line is looked up only for the owner's notice: counting needs its number alone.
+        Outbound(settings).delivery_problem(
+            number,
+            update.error_code,
+            error=str(update.fields.get("ErrorMessage") or ""),
+            line=lambda: ref() or LineRef(number),
+        )
+    elif trips:
+        found = ref()
+        if found is not None:
+            Outbound(settings).twilio_error(found, update.error_code)
 
 
 def _record_twilio_opt_out(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:

@@ -5,7 +5,9 @@ forward in it. Other fields follow the same rule: a callback with a strictly hig
 overwrites the fields it carries; a callback at the same or a lower status only fills fields
 that are still missing. A merge that changes nothing returns None, so duplicates write nothing.
 The order being total makes the merge commutative, associative and idempotent, so any order and
-duplication of the same callbacks ends in the same record (see `tests/unit/status`).
+duplication of the same callbacks ends in the same record (see `tests/unit/status`). A message
+callback whose `ErrorCode` means the text was not registered or was filtered also carries
+`Problem`, its plain words (`switchboard.outbound.problems.problem_of`), merged like the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.logbook.statuses import Kind, next_state
+from switchboard.outbound.problems import problem_of
 
 # Callback parameter -> (record property, type). Twilio sends everything as strings.
 _MESSAGE_FIELDS: dict[str, tuple[str, type]] = {
@@ -105,6 +108,9 @@ def parse_callback(kind: Kind, params: Mapping[str, str]) -> StatusUpdate:
             value = _typed(raw, typ)
             if value is not None:
                 fields[prop] = value
+    problem = problem_of(fields.get("ErrorCode")) if kind is Kind.MESSAGE else None
+    if problem is not None:
+        fields["Problem"] = problem  # "not registered (A2P 10DLC)": the record says why
     identity = {
         name: params[name].strip()[:MAX_FIELD_CHARS]
         for name in _IDENTITY_FIELDS

@@ -136,3 +136,32 @@ def test_steps_are_written_alone_when_the_record_exists(requests_made: list[str]
     assert not store.has_step(record_id, "keyword")
     assert not store.create(record_id, {"Status": "received"}, steps=("keyword",))
     assert store.has_step(record_id, "keyword")
+
+
+def test_a_word_that_could_answer_a_reminder_costs_no_read_when_the_partition_is_read(
+    requests_made: list[str],
+) -> None:
+    # With an auto-reply the sender's partition is read anyway: the reminders awaiting a reply
+    # come back in the same query (0 more), for a single word as for a sentence.
+    assert post(requests_made, "ok")[0] == 7
+    assert requests_made.count("query_entities") == 1
+    assert "get_entity" in requests_made  # the line's budget row, read once by this instance
+    assert post(requests_made, "Is the shop open on Sunday?")[0] == 4
+
+
+def test_a_word_that_could_answer_a_reminder_costs_one_point_read_without_automatic_texts(
+    requests_made: list[str], clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.delenv("SMS_AUTO_REPLY")
+    reset_settings_cache()
+    settings = get_settings()
+    tables.get_table(settings.table_sms_schedule, settings)
+    made = requests_made
+    # Nothing automatic: the record, its index row, its conversation row...
+    assert post(made, "Is the shop open on Sunday?")[0] == 3
+    assert "get_entity" not in made
+    assert "query_entities" not in made
+    # ...and for a text that could be a reply, one point read of its reminders' row.
+    assert post(made, "c")[0] == 4
+    assert made.count("get_entity") == 1
+    assert "query_entities" not in made

@@ -584,6 +584,49 @@ def test_message_failure_outcomes(
     assert (fetched.status, fetched.error_code) == (outcome, code)
 
 
+def test_a_sender_that_is_not_registered_fails_every_text_with_twilios_code(
+    standin: TwilioStandin, client: Any, receiver: Receiver
+) -> None:
+    """As Twilio answers for a 10DLC number on no campaign: whoever the recipient, every text
+    from it ends undelivered with 30034 and Twilio's words; a recipient's own outcome wins; the
+    outcome is set and cleared over HTTP too."""
+    standin.set_sender_outcome(FROM, "undelivered", 30034)
+    standin.set_message_outcome(OTHER, "delivered")
+    sent = {
+        to: tc.send_sms(client, to=to, body="x", from_=FROM, status_callback=receiver.url("/s"))
+        for to in (TO, OTHER)
+    }
+    other_sender = tc.send_sms(
+        client, to=TO, body="x", from_="+15005550010", status_callback=receiver.url("/s")
+    )
+    assert standin.wait_idle(5)
+    blocked = receiver.for_sid("MessageSid", sent[TO].sid)
+    assert [r.params["MessageStatus"] for r in blocked] == ["queued", "sent", "undelivered"]
+    assert blocked[-1].params["ErrorCode"] == "30034"
+    assert_signed(blocked)
+    fetched = tc.fetch_message(client, sent[TO].sid)
+    assert (fetched.status, fetched.error_code, fetched.error_message) == (
+        "undelivered",
+        30034,
+        "US A2P 10DLC - Message from an Unregistered Number",
+    )
+    for sid in (sent[OTHER].sid, other_sender.sid):
+        assert receiver.for_sid("MessageSid", sid)[-1].params["MessageStatus"] == "delivered"
+    control = f"{standin.base_url}/_standin/outcomes"
+    assert requests.get(control, timeout=5).json()["senders"] == {
+        FROM: {"status": "undelivered", "error_code": 30034}
+    }
+    changed = requests.post(
+        control, json={"senders": {FROM: {"status": "failed", "error_code": 30007}}}, timeout=5
+    )
+    assert changed.json()["senders"][FROM] == {"status": "failed", "error_code": 30007}
+    filtered = tc.send_sms(client, to=TO, body="x", from_=FROM, status_callback=receiver.url("/s"))
+    assert standin.wait_idle(5)
+    last = receiver.for_sid("MessageSid", filtered.sid)[-1].params
+    assert (last["MessageStatus"], last["ErrorCode"]) == ("failed", "30007")
+    assert requests.delete(control, timeout=5).json()["senders"] == {}
+
+
 def test_call_progress_callbacks_and_twiml_fetch(
     standin: TwilioStandin, client: Any, receiver: Receiver
 ) -> None:

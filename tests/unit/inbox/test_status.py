@@ -30,3 +30,24 @@ def test_a_line_that_cannot_be_evaluated_is_not_ok() -> None:
     line = next(i for i in items if i["what"] == "Line Main")
     assert not line["ok"]
     assert "version 3 cannot be evaluated" in line["detail"]
+
+
+def test_texts_blocked_or_filtered_are_said_once_each_and_not_ok() -> None:
+    messaging = {
+        "ok": False,
+        "registration": "30 texts from +15017122661 were blocked as unregistered ...",
+        "filtered": "2 texts from +15017120288 were filtered ...",
+        "lines": {},
+    }
+    items = describe({}, [], True, (True, True), [], 1, messaging)
+    blocked = [i for i in items if i["what"].startswith("Texts")]
+    assert blocked == [
+        {
+            "ok": False,
+            "what": "Texts blocked: sender not registered",
+            "detail": messaging["registration"],
+        },
+        {"ok": False, "what": "Texts filtered by the carriers", "detail": messaging["filtered"]},
+    ]
+    quiet = describe({}, [], True, (True, True), [], 1, {"ok": True, "lines": {}})
+    assert not [i for i in quiet if i["what"].startswith("Texts")]

@@ -234,3 +234,48 @@ def test_health_names_a_line_that_cannot_be_evaluated() -> None:
     assert report["lines"] == {"ok": False, "unusable": unusable}
     assert "line +15017122661: version 4 cannot be evaluated" in describe_health(report)
     assert health_report({}, [], Check(True, "ok"), Check(True, "ok"), [])[0] == 200
+
+
+def test_health_gives_one_sentence_per_kind_of_delivery_problem() -> None:
+    from datetime import UTC, datetime
+
+    from switchboard.operator.commands import describe_health
+    from switchboard.operator.health import Check, health_report
+    from switchboard.outbound.health import messaging_section
+    from switchboard.outbound.problems import DeliveryProblem, Kind
+
+    at = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    blocked = DeliveryProblem(
+        "+15017122661",
+        Kind.REGISTRATION,
+        30,
+        at,
+        at,
+        ((30034, 30),),
+        "unregistered",
+        at,
+        "by e-mail",
+    )
+    messaging = messaging_section([blocked])
+    assert set(messaging) == {"ok", "registration", "lines"}
+    assert not messaging["ok"]
+    assert messaging["registration"].startswith("30 texts from +15017122661 were blocked")
+    assert messaging["lines"]["+15017122661"]["registration"] == {
+        "texts": 30,
+        "codes": {"30034": 30},
+        "since": "2026-12-07T15:00:00.000Z",
+        "last": "2026-12-07T15:00:00.000Z",
+        "lastError": "unregistered",
+        "toldAt": "2026-12-07T15:00:00.000Z",
+        "told": "by e-mail",
+    }
+    ok, good = Check(True, "ok"), messaging_section([])
+    assert good == {"ok": True, "lines": {}}
+    assert health_report({}, [], ok, ok, [], good)[0] == 200
+    status, report = health_report({}, [], ok, ok, [], messaging)
+    assert status == 503
+    assert report["status"] == "degraded"
+    assert report["messaging"] is messaging
+    described = describe_health(report)
+    assert f"  TEXTS BLOCKED (not registered): {messaging['registration']}" in described
+    assert "TEXTS FILTERED" not in described

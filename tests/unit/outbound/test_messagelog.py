@@ -26,3 +26,22 @@ def test_outbound_record_fields() -> None:
     assert json.loads(fields["MediaUrlsJson"]) == ["https://m/0"]
     assert fields["Source"] == "operator"
     assert "ErrorCode" not in fields
+
+
+def test_a_refused_send_keeps_the_plain_words_of_its_code() -> None:
+    def fields(code: int | None) -> dict[str, object]:
+        return outbound_fields(
+            sid=None,
+            to=SENDER,
+            from_=BUSINESS,
+            body="hi",
+            source="operator",
+            status="failed",
+            error_code=code,
+            error_message="refused",
+        )
+
+    assert fields(30034)["Problem"] == "not registered (A2P 10DLC)"
+    assert fields(30007)["Problem"] == "filtered by the carrier"
+    assert "Problem" not in fields(21211)
+    assert "Problem" not in fields(None)

@@ -180,6 +180,8 @@ def test_the_policies_come_from_the_settings() -> None:
         Purpose.FORWARD: Policy(7, DAY, digest=True),
         Purpose.VOICEMAIL: Policy(7, DAY),
         Purpose.TEXT_BACK: Policy(1, DAY),
+        Purpose.REMINDER_ANSWER: Policy(5, DAY),
+        Purpose.REMINDER_NOTICE: Policy(5, DAY),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time as clock
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from switchboard.outbound import wording
 from switchboard.schedules import rules as s
+from switchboard.schedules.replies import Choice
 from switchboard.schedules.rules import (
     Action,
     RowKind,
@@ -1119,3 +1122,111 @@ def test_the_spec_of_any_row_leaves_out_the_empty() -> None:
     assert s.copy_spec({**due, "TimeZone": "", "Previous": None}) == {
         k: v for k, v in spec.items() if k not in ("TimeZone", "Previous")
     }
+
+
+# --- reminders that take replies -------------------------------------------------------------
+
+
+def test_a_reminder_takes_replies_until_a_given_time() -> None:
+    schedule = parse(
+        id="appt-42",
+        replies={"C": "confirmed", "X": {"means": "cancelled", "answer": "Sorry to hear it."}},
+        replyUntil="2026-06-02T18:00:00+02:00",
+    )
+    assert schedule.replies == (
+        Choice("C", "confirmed"),
+        Choice("X", "cancelled", "Sorry to hear it.", True),
+    )
+    assert schedule.reply_until == utc(2026, 6, 2, 16)
+    spec = s.spec_properties(schedule)
+    assert json.loads(spec["Replies"]) == {
+        "C": {"means": "confirmed", "notify": False},
+        "X": {"means": "cancelled", "answer": "Sorry to hear it.", "notify": True},
+    }
+    assert spec["ReplyUntil"] == utc(2026, 6, 2, 16)
+    assert s.copy_spec(spec)["Replies"] == spec["Replies"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"replies": {"STOP": "cancelled"}}, "/replies/STOP"),
+        ({"replies": {"C": {"means": "ok", "answer": ""}}}, "/replies/C/answer"),
+        ({"replies": "C=confirmed"}, "replies"),
+        ({"replyUntil": "2026-06-03T09:00:00Z"}, "replyUntil"),  # without replies
+        ({"replies": {"C": "ok"}, "replyUntil": "2026-06-03T09:00:00"}, "replyUntil"),
+        ({"replies": {"C": "ok"}, "replyUntil": "soon"}, "replyUntil"),
+        ({"replies": {"C": "ok"}, "replyUntil": 5}, "replyUntil"),
+        ({"replies": {"C": "ok"}, "replyUntil": "2026-06-02T09:00:00+02:00"}, "replyUntil"),
+        (
+            {"replies": {"C": "ok"}, "recurrence": "@daily", "replyUntil": "2026-06-03T09:00Z"},
+            "replyUntil",
+        ),
+    ],
+)
+def test_replies_name_the_bad_field(fields: dict[str, object], field: str) -> None:
+    with pytest.raises(ScheduleInputError) as caught:
+        parse(**fields)
+    assert caught.value.field == field
+    assert caught.value.message
+
+
+def test_replies_count_in_the_fingerprint_and_leave_the_others_alone() -> None:
+    plain = parse(id="x")
+    assert plain.fingerprint() == parse(id="x", replies=None).fingerprint()
+    with_replies = parse(id="x", replies={"C": "confirmed"})
+    assert with_replies.fingerprint() == parse(id="x", replies={"c": "confirmed"}).fingerprint()
+    assert with_replies.fingerprint() not in {
+        plain.fingerprint(),
+        parse(id="x", replies={"C": "ok"}).fingerprint(),
+        parse(id="x", replies={"C": "confirmed"}, replyUntil="2026-06-03T00:00Z").fingerprint(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("sent", "to", "zone", "until"),
+    [
+        # The end of the day after sending, in the schedule's zone...
+        (utc(2026, 6, 2, 7), FR_MOBILE, "Europe/Paris", utc(2026, 6, 3, 22)),
+        (utc(2026, 6, 2, 23), FR_MOBILE, "Europe/Paris", utc(2026, 6, 4, 22)),  # 01:00 in Paris
+        # ...across the autumn change (25 hours in that day)...
+        (utc(2026, 10, 24, 12), FR_MOBILE, "Europe/Paris", utc(2026, 10, 25, 23)),
+        # ...else the number's own zone, else UTC.
+        (utc(2026, 12, 1, 15), "+12125550100", None, utc(2026, 12, 3, 5)),
+        (utc(2026, 12, 1, 15), TOLL_FREE, None, utc(2026, 12, 3)),
+    ],
+)
+def test_replies_are_taken_until_the_end_of_the_day_after_sending(
+    sent: datetime, to: str, zone: str | None, until: datetime
+) -> None:
+    assert s.reply_deadline(sent, to, zone) == until
+    assert s.replies_until({"To": to, "TimeZone": zone}, sent) == until
+    given = utc(2026, 12, 9)
+    assert s.replies_until({"To": to, "ReplyUntil": given}, sent) == given
+
+
+def test_a_reminder_shows_its_replies_their_answers_and_its_response() -> None:
+    schedule = parse(
+        id="appt-42", replies={"C": "confirmed", "X": {"means": "cancelled", "answer": "Bye"}}
+    )
+    id_row = s.id_entity(schedule, {"PartitionKey": "due-1", "RowKey": "r"}, created_at=NOW)
+    pending = s.to_json(id_row, None)
+    assert pending["replies"] == {
+        "C": {
+            "means": "confirmed",
+            "answer": wording.reminder_answer("confirmed"),
+            "notify": False,
+        },
+        "X": {"means": "cancelled", "answer": "Bye", "notify": True},
+    }
+    assert "replyUntil" not in pending
+    assert "response" not in pending
+    sent_at = utc(2026, 6, 2, 7)
+    done = {"Status": "sent", "SentAt": sent_at, "FinishedAt": sent_at}
+    assert s.to_json(id_row, done)["replyUntil"] == "2026-06-03T22:00:00.000Z"
+    answered = {**id_row, "Response": "confirmed", "RespondedAt": utc(2026, 6, 2, 8)}
+    shown = s.to_json(answered, done)
+    assert (shown["response"], shown["respondedAt"]) == ("confirmed", "2026-06-02T08:00:00.000Z")
+    assert "replies" not in s.to_json(
+        s.id_entity(parse(id="plain"), {"PartitionKey": "d", "RowKey": "r"}, created_at=NOW), done
+    )

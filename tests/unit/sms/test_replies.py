@@ -9,7 +9,7 @@ import pytest
 from switchboard.sms.keywords import (
     InboundMessage,
 )
-from switchboard.sms.replies import ReplySettings, build_reply
+from switchboard.sms.replies import Reply, ReplySettings, build_reply, render
 from switchboard.twilio.text import MAX_BODY_CHARS
 
 SENDER = "+15558675310"
@@ -139,3 +139,17 @@ def test_a_lines_replies_by_state_and_what_it_leaves_to_the_settings() -> None:
     assert ReplySettings.for_line(settings, default_line(settings), True) == (
         ReplySettings.from_settings(settings)
     )
+
+
+def test_texts_to_other_people_go_each_in_its_own_message() -> None:
+    reply = Reply(
+        to_sender="Thanks, see you then.",
+        others=((OWNER, "a <note> & more"), ("+15005550010", "b")),
+    )
+    assert not reply.empty
+    assert not Reply(others=((OWNER, "b"),)).empty
+    root = _parse(render(reply))
+    answer, first, second = root.findall("Message")
+    assert ("to" not in answer.attrib, answer.text) == (True, "Thanks, see you then.")
+    assert (first.attrib, first.text) == ({"to": OWNER}, "a <note> & more")
+    assert (second.attrib, second.text) == ({"to": "+15005550010"}, "b")

@@ -211,3 +211,32 @@ def test_recording_the_send_after_early_callbacks_keeps_their_status(
     assert record.get("Unknown") in (None, False)
     assert record["Body"] == "hi"
     assert record["Direction"] == "outbound"
+
+
+@pytest.mark.parametrize(
+    ("code", "problem"),
+    [
+        ("30034", "not registered (A2P 10DLC)"),
+        ("30032", "not verified (toll-free)"),
+        ("30024", "sender not provisioned on the carrier"),
+        ("30007", "filtered by the carrier"),
+        ("30003", None),
+        ("", None),
+    ],
+)
+def test_a_not_registered_or_filtered_code_puts_its_words_on_the_record(
+    code: str, problem: str | None
+) -> None:
+    update = parse_callback(
+        Kind.MESSAGE,
+        {"MessageSid": SID, "MessageStatus": "undelivered", "ErrorCode": code},
+    )
+    assert update.fields.get("Problem") == problem
+    changes = merge({"Sid": SID, "Status": "sent"}, update)
+    assert changes is not None
+    assert changes.get("Problem") == problem
+    # The same callback again changes nothing: a duplicate is not a second failure.
+    assert merge({"Sid": SID, "Status": "sent", **changes}, update) is None
+    # A call callback's code is never a message's problem.
+    call = parse_callback(Kind.CALL, {"CallSid": "CA1", "CallStatus": "failed", "ErrorCode": code})
+    assert "Problem" not in call.fields
