@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from switchboard.callqueue import blueprint as callqueue
 from switchboard.calls import blueprint as calls
 from switchboard.contacts import blueprint as contacts
 from switchboard.conversations import blueprint as conversations
@@ -29,3 +30,4 @@ app.register_functions(outbound.bp)
 app.register_functions(inbox.bp)
 app.register_functions(contacts.bp)
 app.register_functions(conversations.bp)
+app.register_functions(callqueue.bp)

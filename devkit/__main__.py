@@ -11,6 +11,7 @@ COMMANDS = {
     "host": ("devkit.host", "run function_app.py without Core Tools, like `func start`"),
     "call": ("devkit.simulator", "play an inbound call against the app, as Twilio would"),
     "sms": ("devkit.simulator", "send an inbound SMS to the app, as Twilio would"),
+    "answer": ("devkit.simulator", "answer a call the app placed (a phone it rang) and play it"),
     "run": ("devkit.run", "what `make run` starts: Azurite, the Twilio stand-in and the host"),
     "mutation": ("devkit.mutation", "mutation testing of the pure rules by the unit tests"),
 }
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    if name in {"call", "sms"}:
+    if name in {"call", "sms", "answer"}:
         return int(module.main([name, *rest]))
     return int(module.main(rest))
 

@@ -37,6 +37,15 @@ HTTP control endpoints (no auth; loopback only): ``GET|DELETE /_standin/requests
 ``GET|POST /_standin/numbers``, ``GET|POST /_standin/recordings``, ``GET|DELETE
 /_standin/external`` (what the External Storage host of recordings received),
 ``GET /_standin/state``, ``POST /_standin/reset``, ``GET /_standin/idle?timeout=S``.
+
+Call queues (``devkit.twilio_standin_queues``): ``Queues.json`` (POST, GET), ``Queues/{Sid}.json``
+(GET, POST ``MaxSize``/``FriendlyName``, DELETE), ``Queues/{Sid}/Members.json`` and
+``Members/{CallSid|Front}.json``; ``GET|POST /_standin/queues`` moves calls through them as the
+simulator plays ``<Enqueue>``, ``<Leave>`` and ``<Dial><Queue>`` (and moves their clock forward).
+A call to a number whose outcome has ``answer: manual`` rings until ``POST
+/_standin/calls/{sid}/answer`` (then ``.../hangup``); ``GET /_standin/calls?to=&status=`` lists
+calls with their TwiML. ``routes`` in ``/_standin/config`` sends requests for the app's public
+origin to several hosts in turn.
 """
 
 from __future__ import annotations
@@ -336,10 +345,51 @@ class TwilioStandin:
         duration: int = 5,
         answered_by: str | None = None,
         hold: bool = False,
+        answer: str = "auto",
     ) -> None:
         """Calls to `to` end ``completed``, ``busy``, ``no-answer`` or ``failed``; `hold`
-        keeps an answered call in progress until it is updated."""
-        self.store.set_call_outcome(to, CallOutcome(status, duration, answered_by, hold))
+        keeps an answered call in progress until it is updated; ``answer="manual"``: calls to
+        `to` ring until someone answers them (the simulator's `AnsweredCall`), or their
+        `Timeout` passes (no-answer)."""
+        self.store.set_call_outcome(to, CallOutcome(status, duration, answered_by, hold, answer))
+
+    def set_routes(self, routes: Mapping[str, Sequence[str]]) -> None:
+        """Requests to the app's public origin go to these origins in turn (a load balancer
+        in front of several hosts); they stay signed over the public URL."""
+        with self.store.lock:
+            self.store.config.routes = {k: list(v) for k, v in routes.items()}
+
+    def calls_to(self, to: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The calls placed to `to` (Twilio's JSON), oldest first, optionally in one status."""
+        with self.store.lock:
+            calls = sorted(self.store.calls.values(), key=lambda c: c.sequence)
+            return [c.to_json() for c in calls if c.to == to and status in (None, c.status)]
+
+    def wait_for_call(
+        self,
+        to: str,
+        *,
+        status: str = "ringing",
+        exclude: Sequence[str] = (),
+        timeout: float = 20.0,
+    ) -> dict[str, Any]:
+        """The first call to `to` in `status` (not one of `exclude`), waiting up to `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [c for c in self.calls_to(to, status) if c["sid"] not in exclude]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {status} call to {to} within {timeout} s")
+            time.sleep(0.02)
+
+    def advance_queues(self, seconds: float) -> None:
+        """Move the queues' clock forward: every waiting call has waited `seconds` more."""
+        self.store.queues.advance(seconds)
+
+    def queue_snapshot(self) -> dict[str, Any]:
+        """Every queue and its waiting calls (what ``GET /_standin/queues`` answers)."""
+        return self.store.queues.snapshot()
 
     def configure_callbacks(
         self,

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from devkit.localsettings import development_defaults
+from devkit.twilio_standin_queues import QueueBook
 
 API_VERSION = "2010-04-01"
 API_PREFIX = f"/{API_VERSION}"
@@ -320,17 +321,23 @@ class CallOutcome:
 
     `duration`: seconds reported for an answered call; `answered_by`: reported when machine
     detection is on (default ``human``); `hold`: an answered call stays ``in-progress`` until
-    updated (``Status=completed``) or the stand-in stops.
+    updated (``Status=completed``) or the stand-in stops; `answer`: ``auto`` (answered after the
+    callback delay) or ``manual`` (it rings, for its `Timeout`, until someone answers it with
+    ``POST /_standin/calls/{sid}/answer`` and plays its TwiML, as the simulator's
+    `AnsweredCall` does; then ``.../hangup`` ends it).
     """
 
     status: str = "completed"
     duration: int = 5
     answered_by: str | None = None
     hold: bool = False
+    answer: str = "auto"
 
     def __post_init__(self) -> None:
         if self.status not in {"completed", "busy", "no-answer", "failed"}:
             raise ValueError("call outcome must be completed, busy, no-answer or failed")
+        if self.answer not in {"auto", "manual"}:
+            raise ValueError("call answer must be auto or manual")
 
 
 # --------------------------------------------------------------------------------------------
@@ -691,6 +698,9 @@ class StandinConfig:
     callback_duplicates: int = 0
     callback_shuffle: bool = False
     app_url: str = DEFAULT_APP_URL
+    #: Where requests to the app go: a public origin (`PUBLIC_BASE_URL`) -> the origins that
+    #: serve it, taken in turn as a load balancer would (signed over the public URL).
+    routes: dict[str, list[str]] = field(default_factory=dict)
     #: Recorded requests and deliveries kept (the oldest are dropped beyond this).
     max_records: int = 100_000
 
@@ -723,6 +733,9 @@ class StandinStore:
         self.recorded: deque[RecordedRequest] = deque(maxlen=config.max_records)
         self.deliveries: deque[CallbackDelivery] = deque(maxlen=config.max_records)
         self.live_usage: dict[date, dict[str, tuple[float, float]]] = {}
+        #: Call queues and the calls in them (`devkit.twilio_standin_queues`).
+        self.queues = QueueBook(config.account_sid)
+        self._route_turns = itertools.count()
         self._rebuild_numbers()
 
     # -- configuration -------------------------------------------------------------------
@@ -912,9 +925,21 @@ class StandinStore:
             self.recorded.clear()
             self.deliveries.clear()
             self.live_usage.clear()
+            self.queues.reset()
             self.config.fail_rate = 0.0
             self.config.latency_ms = 0.0
             self._rng = random.Random(self.config.seed)
+
+    def route(self, url: str) -> str:
+        """Where a request to the app's public `url` really goes (`StandinConfig.routes`)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self.lock:
+            targets = self.config.routes.get(origin)
+            if not targets:
+                return url
+            target = targets[next(self._route_turns) % len(targets)]
+        return target.rstrip("/") + url[len(origin) :]
 
     # -- messages ------------------------------------------------------------------------------
 

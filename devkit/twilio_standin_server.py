@@ -46,6 +46,7 @@ from devkit.twilio_standin_model import (
     resource_of,
     rfc2822,
 )
+from devkit.twilio_standin_queues import QueueError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("store", StandinStore)
@@ -98,6 +99,8 @@ class Runtime:
     session: ClientSession | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     call_events: dict[str, asyncio.Event] = field(default_factory=dict)
+    #: Calls with a manual answer: set when someone answers (`/_standin/calls/{sid}/answer`).
+    answers: dict[str, asyncio.Event] = field(default_factory=dict)
     shuffle_rng: random.Random = field(default_factory=random.Random)
 
     def spawn(self, coroutine: Awaitable[None]) -> None:
@@ -171,13 +174,14 @@ class Runtime:
             body = urlencode(params)
             headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
         headers["X-Twilio-Signature"] = signature
+        sent_to = self.store.route(target)  # signed over the public URL, as Twilio signs it
         started = time.time()
         status: int | None = None
         error: str | None = None
         text: str | None = None
         content_type: str | None = None
         try:
-            async with self._session().request(method, target, data=body, headers=headers) as r:
+            async with self._session().request(method, sent_to, data=body, headers=headers) as r:
                 status = r.status
                 content_type = r.headers.get("Content-Type")
                 raw = await r.content.read(_RESPONSE_BODY_LIMIT)
@@ -342,6 +346,14 @@ class Runtime:
             if buffered:
                 await self.send_callbacks(buffered)
 
+        if outcome.answer == "manual" and outcome.status == "completed":
+            try:
+                await self._manual_call(sid, emit, ended)
+                await finish()
+            finally:
+                self.call_events.pop(sid, None)
+                self.answers.pop(sid, None)
+            return
         plan: list[str] = ["initiated"]
         if outcome.status == "failed":
             plan.append("failed")
@@ -378,6 +390,31 @@ class Runtime:
             await finish()
         finally:
             self.call_events.pop(sid, None)
+
+    async def _manual_call(
+        self, sid: str, emit: Callable[[Call, str], Awaitable[None]], ended: asyncio.Event
+    ) -> None:
+        """initiated → ringing, then in-progress when someone answers within the call's
+        `Timeout` (else no-answer), then completed when they hang up."""
+        store = self.store
+        answered = self.answers.setdefault(sid, asyncio.Event())
+        for status in ("initiated", "ringing"):
+            call = store.advance_call(sid, status)
+            if call is None:
+                return
+            await emit(call, status)
+        current = store.get_call(sid)
+        try:
+            await asyncio.wait_for(answered.wait(), timeout=current.timeout if current else 0)
+        except TimeoutError:
+            store.advance_call(sid, "no-answer")
+            return
+        call = store.advance_call(sid, "in-progress")
+        if call is None:
+            return
+        await emit(call, "answered")
+        await ended.wait()
+        store.advance_call(sid, "completed")
 
     def call_updated(self, sid: str, change: str | None) -> None:
         """React to ``POST Calls/{sid}.json``: wake a held call; fetch redirected TwiML."""
@@ -671,13 +708,24 @@ async def control_config(request: web.Request) -> web.Response:
             "callback_duplicates",
             "callback_shuffle",
             "callback_timeout_s",
+            "routes",
         }
         unknown = set(data) - allowed
         if unknown:
             raise web.HTTPBadRequest(text=f"unknown keys: {sorted(unknown)}")
+        routes = data.pop("routes", None)
+        if routes is not None and not (
+            isinstance(routes, dict)
+            and all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in routes.values()
+            )
+        ):
+            raise web.HTTPBadRequest(text="routes must map an origin to a list of origins")
         with store.lock:
             for key, value in data.items():
                 setattr(config, key, type(getattr(config, key))(value))
+            if routes is not None:
+                config.routes = {str(k): list(v) for k, v in routes.items()}
     return web.json_response(
         {
             "account_sid": config.account_sid,
@@ -686,6 +734,7 @@ async def control_config(request: web.Request) -> web.Response:
             "callback_duplicates": config.callback_duplicates,
             "callback_shuffle": config.callback_shuffle,
             "callback_timeout_s": config.callback_timeout_s,
+            "routes": config.routes,
         }
     )
 
@@ -769,6 +818,138 @@ async def control_idle(request: web.Request) -> web.Response:
     return web.json_response({"idle": idle}, status=200 if idle else 408)
 
 
+# --------------------------------------------------------------------------------------------
+# Call queues: the Queue resource (REST) and the controls the simulator plays queues with
+# --------------------------------------------------------------------------------------------
+
+
+def _queue_call(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except QueueError as exc:
+        raise TwilioApiError(exc.status, exc.code, exc.message) from None
+
+
+async def create_queue(request: web.Request) -> web.Response:
+    book = _store(request).queues
+    return twilio_json(_queue_call(lambda: book.create(_params(request))), 201)
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    query = _params(request)
+    items = _store(request).queues.listing()
+    return twilio_json(page_of(items, "queues", request.path, query))
+
+
+async def fetch_queue(request: web.Request) -> web.Response:
+    book, sid = _store(request).queues, request.match_info["sid"]
+    return twilio_json(_queue_call(lambda: book.fetch(sid)))
+
+
+async def update_queue(request: web.Request) -> web.Response:
+    book, sid = _store(request).queues, request.match_info["sid"]
+    return twilio_json(_queue_call(lambda: book.update(sid, _params(request))))
+
+
+async def delete_queue(request: web.Request) -> web.Response:
+    book, sid = _store(request).queues, request.match_info["sid"]
+    _queue_call(lambda: book.delete(sid))
+    return web.Response(status=204)
+
+
+async def list_members(request: web.Request) -> web.Response:
+    book, sid = _store(request).queues, request.match_info["sid"]
+    items = _queue_call(lambda: book.member_listing(sid))
+    return twilio_json(page_of(items, "queue_members", request.path, _params(request)))
+
+
+async def fetch_member(request: web.Request) -> web.Response:
+    book, sid, call = _store(request).queues, request.match_info["sid"], request.match_info["call"]
+    return twilio_json(_queue_call(lambda: book.member(sid, call)))
+
+
+def _number(data: Mapping[str, Any], name: str, default: float, high: float) -> float:
+    try:
+        return min(max(float(data.get(name, default)), 0.0), high)
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text=f"{name} must be a number") from None
+
+
+async def control_queues(request: web.Request) -> web.Response:
+    """``GET`` every queue; ``POST {"action": ...}`` moves calls: ``enqueue`` {name, callSid,
+    caller}, ``view`` {callSid, after?, timeout?} (waits for a change), ``leave`` {callSid,
+    result?}, ``dequeue`` {name, callSid, timeout?}, ``end-bridge`` {callSid}, ``advance``
+    {seconds}."""
+    book = _store(request).queues
+    if request.method == "GET":
+        return web.json_response(book.snapshot())
+    data = await _json_body(request)
+    action = data.get("action")
+    call_sid = str(data.get("callSid") or "")
+    if action == "enqueue":
+        given = data.get("caller")
+        caller = {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
+        found = book.enqueue(str(data.get("name") or ""), call_sid, caller)
+    elif action == "view":
+        after = int(_number(data, "after", 0, 10**9)) if data.get("after", -1) != -1 else -1
+        timeout = _number(data, "timeout", 0, 60)
+        found = await asyncio.to_thread(book.wait_change, call_sid, after, timeout)
+    elif action == "leave":
+        found = book.leave(call_sid, str(data.get("result") or "leave"))
+    elif action == "dequeue":
+        timeout = _number(data, "timeout", 0, 60)
+        name = str(data.get("name") or "")
+        taken = await asyncio.to_thread(book.dequeue, name, call_sid, timeout)
+        found = taken if taken is not None else {"empty": True}
+    elif action == "end-bridge":
+        found = book.end_bridge(call_sid)
+    elif action == "advance":
+        book.advance(_number(data, "seconds", 0, 86400 * 30))
+        found = {"clockOffset": book.offset}
+    else:
+        raise web.HTTPBadRequest(
+            text="action must be enqueue, view, leave, dequeue, end-bridge or advance"
+        )
+    return web.json_response(found)
+
+
+async def control_calls(request: web.Request) -> web.Response:
+    """``GET /_standin/calls?to=&status=``: calls (Twilio's JSON plus their TwiML); ``POST
+    /_standin/calls/{sid}/answer`` answers a call with a manual answer (its JSON, with `twiml`,
+    `url` and `method`: what to play), ``.../hangup`` ends it."""
+    store, runtime = _store(request), _runtime(request)
+    sid = request.match_info.get("sid")
+    if sid is None:
+        to, status = request.query.get("to"), request.query.get("status")
+        found = [
+            {**c.to_json(), "twiml": c.twiml, "url": c.url, "method": c.method}
+            for c in sorted(store.calls.values(), key=lambda c: c.sequence)
+            if (not to or c.to == to) and (not status or c.status == status)
+        ]
+        return web.json_response(found)
+    call = store.get_call(sid)
+    if call is None:
+        raise web.HTTPNotFound(text="no such call")
+    if request.match_info.get("what") == "answer":
+        event = runtime.answers.get(sid)
+        if event is None or call.status != "ringing":
+            raise web.HTTPConflict(text=f"the call is {call.status}, not ringing to be answered")
+        event.set()
+        for _ in range(500):  # the lifecycle marks it in-progress (and sends its callback)
+            current = store.get_call(sid)
+            if current is not None and current.status != "ringing":
+                break
+            await asyncio.sleep(0.01)
+    else:
+        store.advance_call(sid, "completed")
+        runtime.call_updated(sid, "ended")
+    current = store.get_call(sid)
+    assert current is not None
+    return web.json_response(
+        {**current.to_json(), "twiml": current.twiml, "url": current.url, "method": current.method}
+    )
+
+
 def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
     """The aiohttp application of the stand-in."""
     app = web.Application(middlewares=[rest_middleware])
@@ -792,6 +973,16 @@ def build_app(store: StandinStore, runtime: Runtime) -> web.Application:
     r.add_get(account + f"/Recordings/{sid}.json", fetch_recording)
     for media in (f"/Recordings/{sid}", f"/Recordings/{sid}.wav", f"/Recordings/{sid}.mp3"):
         r.add_get(account + media, recording_media)
+    r.add_post(account + "/Queues.json", create_queue)
+    r.add_get(account + "/Queues.json", list_queues)
+    r.add_get(account + f"/Queues/{sid}.json", fetch_queue)
+    r.add_post(account + f"/Queues/{sid}.json", update_queue)
+    r.add_delete(account + f"/Queues/{sid}.json", delete_queue)
+    r.add_get(account + f"/Queues/{sid}/Members.json", list_members)
+    r.add_get(account + f"/Queues/{sid}/Members/{{call:[A-Za-z0-9]+}}.json", fetch_member)
+    r.add_route("*", "/_standin/queues", control_queues)
+    r.add_get("/_standin/calls", control_calls)
+    r.add_post("/_standin/calls/{sid:CA[0-9a-f]{32}}/{what:answer|hangup}", control_calls)
     r.add_route("*", "/_standin/requests", control_requests)
     r.add_route("*", "/_standin/callbacks", control_callbacks)
     r.add_route("*", "/_standin/faults", control_faults)

@@ -46,10 +46,12 @@ var tableNames = [
   'SmsSchedule'
   'OptOut'
   'Lines'
+  'CallQueue'
 ]
 var queueNames = [
   'outbound-calls'
   'voicemail-email'
+  'call-queue-dispatch'
 ]
 // What the app's identity needs on the storage account, and what the person running azd gets.
 var identityStorageRoleIds = [
@@ -439,7 +441,9 @@ var defaultSettings = {
   TABLE_LINES: 'Lines'
   TABLE_CONTACTS: 'Contacts'
   TABLE_CONVERSATIONS: 'Conversations'
+  TABLE_CALL_QUEUE: 'CallQueue'
   LINES_CACHE_SECONDS: '15'
+  QUEUE_CALLBACK_MAX_AGE: 'PT24H'
   VOICE_GREETING: ''
   VOICE_TTS_VOICE: 'Polly.Joanna'
   VOICE_LANGUAGE: 'en-US'

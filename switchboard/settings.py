@@ -198,9 +198,12 @@ class Settings:
     table_contacts: str = _setting("TABLE_CONTACTS", "Contacts")
     table_inbox_users: str = _setting("TABLE_INBOX_USERS", "InboxUsers")
     table_conversations: str = _setting("TABLE_CONVERSATIONS", "Conversations")
+    table_call_queue: str = _setting("TABLE_CALL_QUEUE", "CallQueue")
     # Lines (a number's own hours, greetings and call flow: switchboard.lines)
     lines_cache_seconds: int = _setting("LINES_CACHE_SECONDS", 15)
     lines_clock: datetime | None = _setting("LINES_CLOCK")  # honoured outside Azure only
+    # Callers who wait (a line's queue step: switchboard.callqueue)
+    queue_callback_max_age: timedelta = _setting("QUEUE_CALLBACK_MAX_AGE", timedelta(hours=24))
     # Voice behaviour (POST /api/voice/*)
     voice_greeting: str | None = _setting("VOICE_GREETING")
     voice_tts_voice: str | None = _setting("VOICE_TTS_VOICE")
@@ -686,8 +689,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "TABLE_CONTACTS": parse_table_name,
     "TABLE_INBOX_USERS": parse_table_name,
     "TABLE_CONVERSATIONS": parse_table_name,
+    "TABLE_CALL_QUEUE": parse_table_name,
     "LINES_CACHE_SECONDS": parse_int_range(0, 3600),
     "LINES_CLOCK": parse_test_clock,
+    "QUEUE_CALLBACK_MAX_AGE": parse_iso_duration_between(timedelta(minutes=5), timedelta(days=30)),
     "VOICE_GREETING": parse_text,
     "VOICE_TTS_VOICE": parse_text,
     "VOICE_LANGUAGE": parse_text,

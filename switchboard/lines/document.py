@@ -31,8 +31,11 @@ from zoneinfo import ZoneInfo
 
 from switchboard.lines import hours as h
 from switchboard.lines.model import (
+    DEFAULT_ANNOUNCE_EVERY,
+    DEFAULT_MAX_WAIT,
     DEFAULT_MENU_ATTEMPTS,
     DEFAULT_MENU_TIMEOUT,
+    DEFAULT_QUEUE_SIZE,
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TEXT_BACK,
     DEFAULT_TRANSCRIPT_WAIT,
@@ -47,6 +50,7 @@ from switchboard.lines.model import (
     Person,
     Prompt,
     PromptStep,
+    QueueStep,
     RedirectStep,
     RelayPerson,
     RingStep,
@@ -85,6 +89,7 @@ STEP_KINDS = (
     "menu",
     "forward",
     "ring",
+    "queue",
     "voicemail",
     "hangup",
     "redirect",
@@ -492,6 +497,32 @@ def _steps_problems(
                 )
 
 
+def _queue_problems(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """A line has one Twilio queue, served while it is open: at most one `queue` step, in the
+    open steps (a queue in the closed steps would send every caller straight on), and each
+    person in it once."""
+    queues = [(path, step) for path, step in _walk_steps(document) if "queue" in step]
+    for path, _ in queues:
+        if path[0] != "open":
+            yield Problem(
+                pointer([*path, "queue"]),
+                "a queue is served only while the line is open: put it in the open steps",
+            )
+    for path, _ in queues[1:]:
+        yield Problem(
+            pointer([*path, "queue"]), f"a line has one queue: {pointer(queues[0][0])} is"
+        )
+    for path, step in queues:
+        seen: set[str] = set()
+        for index, person in enumerate(step["queue"]["people"]):
+            if person["number"] in seen:
+                yield Problem(
+                    pointer([*path, "queue", "people", index, "number"]),
+                    "is already one of this queue's people",
+                )
+            seen.add(person["number"])
+
+
 def _semantic_problems(document: Mapping[str, Any], number: str) -> list[Problem]:
     problems: list[Problem] = []
     if "number" in document and document["number"] != number:
@@ -504,6 +535,7 @@ def _semantic_problems(document: Mapping[str, Any], number: str) -> list[Problem
     for flow in FLOW_NAMES:
         problems.extend(_steps_problems(document.get(flow, []), [flow], 0))
     problems.extend(_relay_problems(document.get("sms", {}).get("relay", [])))
+    problems.extend(_queue_problems(document))
     return problems
 
 
@@ -572,6 +604,15 @@ def _step(data: Mapping[str, Any]) -> Step:
             timeout=int(body.get("timeout", DEFAULT_RING_TIMEOUT)),
             confirm=body.get("confirm", "auto"),
             caller_id=body.get("callerId", "caller"),
+        )
+    if kind == "queue":
+        return QueueStep(
+            people=tuple(Person(number=p["number"], name=p.get("name")) for p in body["people"]),
+            hold=_prompt(body["hold"]) if "hold" in body else None,
+            announce_every=int(body.get("announceEvery", DEFAULT_ANNOUNCE_EVERY)),
+            max_wait=int(body.get("maxWait", DEFAULT_MAX_WAIT)),
+            max_size=int(body.get("maxSize", DEFAULT_QUEUE_SIZE)),
+            callback=bool(body.get("callback", False)),
         )
     if kind == "voicemail":
         notify = body.get("notify", {})
@@ -689,16 +730,17 @@ def _walk_steps(document: Mapping[str, Any]) -> Iterator[tuple[list[str | int], 
 
 def forwarding_targets(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(pointer, number) of every number a valid document sends calls or texts to: forwards,
-    ring-group people, `sms.forwardTo` and voicemail's `notify.sms` (checked by the outbound
+    ring-group and queue people, `sms.forwardTo` and voicemail's `notify.sms` (checked by the outbound
     policy: never one of our own numbers, where a call or text comes straight back to the app,
     never a country or kind of number it refuses)."""
     found: list[tuple[str, str]] = []
     for path, step in _walk_steps(document):
         if "forward" in step:
             found.append((pointer([*path, "forward", "to"]), step["forward"]["to"]))
-        elif "ring" in step:
-            for n, person in enumerate(step["ring"]["people"]):
-                found.append((pointer([*path, "ring", "people", n, "number"]), person["number"]))
+        elif "ring" in step or "queue" in step:
+            kind = "ring" if "ring" in step else "queue"
+            for n, person in enumerate(step[kind]["people"]):
+                found.append((pointer([*path, kind, "people", n, "number"]), person["number"]))
         elif "voicemail" in step:
             notify = (step["voicemail"] or {}).get("notify") or {}
             for n, number in enumerate(notify.get("sms") or []):

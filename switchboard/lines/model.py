@@ -32,6 +32,9 @@ DEFAULT_MENU_TIMEOUT = 5
 DEFAULT_RING_TIMEOUT = 20
 DEFAULT_VOICEMAIL_MAX_LENGTH = 120
 DEFAULT_TRANSCRIPT_WAIT = 120
+DEFAULT_ANNOUNCE_EVERY = 60
+DEFAULT_MAX_WAIT = 600
+DEFAULT_QUEUE_SIZE = 20
 #: The words of a text-back without its own message (`switchboard.outbound.wording`).
 DEFAULT_TEXT_BACK = wording.TEXT_BACK_DEFAULT
 
@@ -143,6 +146,20 @@ class VoicemailStep(NamedTuple):
     transcript_wait: int = DEFAULT_TRANSCRIPT_WAIT
 
 
+class QueueStep(NamedTuple):
+    """`queue`: the caller waits in the line's Twilio queue (`<Enqueue>`) hearing `hold` and,
+    every `announce_every` seconds, their place in line, until one of `people` takes them;
+    past `max_wait` (or with `max_size` callers already waiting) the next step. With
+    `callback`, the caller may press 1 to be called back and keep their place."""
+
+    people: tuple[Person, ...]
+    hold: Prompt | None = None
+    announce_every: int = DEFAULT_ANNOUNCE_EVERY
+    max_wait: int = DEFAULT_MAX_WAIT
+    max_size: int = DEFAULT_QUEUE_SIZE
+    callback: bool = False
+
+
 @dataclass(frozen=True)
 class HangupStep:
     """`hangup`: ends the call (after the prompts before it)."""
@@ -160,6 +177,7 @@ Step = (
     | MenuStep
     | ForwardStep
     | RingStep
+    | QueueStep
     | VoicemailStep
     | HangupStep
     | RedirectStep

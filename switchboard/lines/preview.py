@@ -23,6 +23,7 @@ from switchboard.lines.model import (
     PauseStep,
     Prompt,
     PromptStep,
+    QueueStep,
     RedirectStep,
     RingStep,
     Step,
@@ -73,6 +74,17 @@ def describe_steps(steps: tuple[Step, ...], depth: int = 0) -> list[str]:
             lines.append(
                 pad + f"rings {people} {how} ({_seconds(step.timeout)}; whoever presses 1 "
                 "takes the call); if nobody does, on to the next step"
+            )
+        elif isinstance(step, QueueStep):
+            people = ", ".join(f"{p.name} {p.number}" if p.name else p.number for p in step.people)
+            hold = f"hears {_prompt(step.hold)} while waiting" if step.hold else "is put on hold"
+            callback = (
+                "; may press 1 to be called back, keeping their place" if step.callback else ""
+            )
+            lines.append(
+                pad + f"waits in the line's queue for {people} (at most {step.max_size} waiting; "
+                f"{hold}, the place in line every {_seconds(step.announce_every)}{callback}); "
+                f"after {_seconds(step.max_wait)}, or when the queue is full, on to the next step"
             )
         elif isinstance(step, MenuStep):
             lines.append(pad + f"menu: {_prompt(step.prompt)} (up to {step.attempts} tries)")

@@ -21,7 +21,9 @@ this wording (`switchboard.outbound.windows.is_echo`).
   `RELAY_HELP`, `relay_list`, `relay_closed`, `relay_unknown_tag`, `RELAY_NOTHING_TO_ANSWER`,
   `relay_empty`, `relay_not_sent`, `relay_stopped`: the answers to a relay person's commands;
 - `reminder_answer`, `reminder_notice`: the answer to a customer's reply to a reminder (when
-  the reminder names none), and the note to the line's people that a customer answered one.
+  the reminder names none), and the note to the line's people that a customer answered one;
+- `callback_missed`, `callback_missed_notice`: a call back from a line's queue that the caller
+  did not answer (to the caller, and to the queue's people).
 
 The app's own labels for missing facts are here too (`WITHHELD_CALLER`, `YOUR_LINE`).
 """
@@ -360,3 +362,22 @@ def reminder_answer(means: str) -> str:
 def reminder_notice(customer: str, key: str, means: str, schedule_id: str, reminder: str) -> str:
     """What a line's people get when a customer answers a reminder: who, what, to which."""
     return fit(f'{customer} replied {key} ({means}) to reminder {schedule_id}: "{reminder}"')
+
+
+# --------------------------------------------------------------------------------------------
+# A call back nobody answered (Purpose.CALLBACK to the caller, Purpose.VOICEMAIL to the people)
+
+
+def callback_missed(line: str) -> str:
+    """The caller's text when the call back they asked for went unanswered."""
+    return fit(
+        f"{line} called you back as you asked, but could not reach you. Please call us again."
+    )
+
+
+def callback_missed_notice(line: str, caller: str, waited: str) -> str:
+    """The queue's people's note of a call back the caller did not answer."""
+    return fit(
+        f"Missed call back on {line}: {caller} asked to be called back (waited {waited} in "
+        "line) and did not answer. They got a text asking them to call again."
+    )

@@ -20,8 +20,10 @@ on the record (`Problem`, in the same write) and counts the text against the lin
 (one more round trip on a warm instance, none for any other callback); the callback whose
 count claims it tells the owner, once (`Outbound.delivery_problem`).
 
-A call callback that ends an inbound call nobody took then hands the record to the missed-call
-text-back (`switchboard.textback.service.on_call_ended`, with the line of the number called:
+A call callback that ends one of the calls a line's queue placed to ring its people, unanswered,
+frees that person at once (`switchboard.callqueue.service.offer_call_ended`). A call callback
+that ends an inbound call nobody took then hands the record to the missed-call text-back
+(`switchboard.textback.service.on_call_ended`, with the line of the number called:
 `line_for`), which writes `TextBack` on the record; and every inbound call that ended becomes
 an event of the caller's conversation on that line
 (`switchboard.conversations.service.on_call_ended`: missed, voicemail, answered and by whom).
@@ -158,6 +160,8 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
                 _text_back(update, record, settings)
             if kind is Kind.CALL and _ends_inbound_call(record):
                 _conversation(record, settings)
+            if kind is Kind.CALL:
+                _queue_call_ended(record_id_from_url(request.url), update, settings)
         except CallbackError as exc:
             logger.warning("status %s: %s", update.sid, exc, extra=correlation)
             return plain_response("Bad request", 400)
@@ -219,6 +223,21 @@ def _conversation(record: Entity | None, settings: Settings) -> None:
     from switchboard.conversations.service import on_call_ended
 
     on_call_ended(record, settings)
+
+
+def _queue_call_ended(record_id: str | None, update: StatusUpdate, settings: Settings) -> None:
+    """A call a line's queue placed to ring one of its people ended: one that rang out frees
+    that person at once (`switchboard.callqueue.service.offer_call_ended`). Never raises."""
+    from switchboard.callqueue.rules import OFFER_ID_PREFIX
+
+    if not record_id or not record_id.startswith(OFFER_ID_PREFIX):
+        return
+    from switchboard.callqueue.service import offer_call_ended
+
+    try:
+        offer_call_ended(settings, record_id, update.status)
+    except Exception as exc:  # logged: the offer then lapses on its own
+        logger.error("status %s: queue offer not closed (%s)", update.sid, type(exc).__name__)
 
 
 def _twilio_error(update: StatusUpdate, applied: Applied, settings: Settings) -> None:

@@ -14,7 +14,7 @@ flow**:
 | `Reached` | voice, `/dial-complete` | `True`: a person took the call (a forward or a ring group); `False`: nobody of a ring group did |
 | `TakenByJson` | voice, `/dial-complete` | who took the call (`{"name", "number"}`): present means reached |
 | `DialOutcome` | voice, `/dial-complete` | `completed` / `answered` means reached when `Reached` is absent (a plain forward) |
-| `Handling` | voice, every step | `rejected`, `refused` (a blocked or not allowed caller), `redirect` (handed to TwiML elsewhere: the app cannot know what happened there) |
+| `Handling` | voice, every step | `rejected`, `refused` (a blocked or not allowed caller), `redirect` (handed to TwiML elsewhere: the app cannot know what happened there), `queue-callback` (the caller left a line's queue for a call back: that call is their answer) |
 | `RecordingSid`, `RecordingDuration` | voice, `/recording` | a voicemail was left (a recording that is not 0 s long) |
 | `TextBack` | here | decided already: nothing more is done |
 
@@ -70,6 +70,7 @@ _NOT_MISSED = {
     "rejected": "blocked caller",
     "refused": "caller not allowed",
     "redirect": "handed to another application",
+    "queue-callback": "called back from the queue",
 }
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 #: phonenumbers' number types a text can reach (by name; see `number_problem`).

@@ -13,7 +13,8 @@ first use.
   ``http://`` and ``https://``; every request has a timeout.
 - :func:`build_async_client` (or ``async with async_client(settings)``) gives a client whose
   ``*_async`` methods use aiohttp with the same rewriting, pool bound and timeout.
-- Each REST request (:func:`message_create`, :func:`call_create`, :func:`message_list`, ...) is
+- Each REST request (:func:`message_create`, :func:`call_create`, :func:`message_list`, the
+  call queues' :func:`queue_create`, :func:`queue_fetch`, :func:`queue_front`, ...) is
   a :class:`RestCall`: its arguments are built and checked, and its answer parsed into plain
   dataclasses (never twilio instance objects), in one place for both transports. ``send_sms``,
   ``create_call``, ``list_messages``, ... run them on a synchronous client; ``send_sms_async``
@@ -473,6 +474,30 @@ class RecordingRecord:
 
 
 @dataclass(frozen=True)
+class QueueRecord:
+    """A Queue resource (a call queue), as plain data."""
+
+    sid: str
+    friendly_name: str | None
+    current_size: int | None
+    max_size: int | None
+    average_wait_time: int | None
+    date_created: datetime | None
+    date_updated: datetime | None
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """A call waiting in a queue: its CallSid, its place and how long it has waited."""
+
+    call_sid: str
+    queue_sid: str | None
+    position: int | None
+    wait_time: int | None
+    date_enqueued: datetime | None
+
+
+@dataclass(frozen=True)
 class Media:
     """A media file downloaded from Twilio: its bytes and their type."""
 
@@ -564,6 +589,8 @@ _call = _reader(CallRecord, from_="_from")
 _number = _reader(IncomingNumber)
 _usage = _reader(UsageRecord)
 _recording = _reader(RecordingRecord)
+_queue = _reader(QueueRecord)
+_member = _reader(QueueMember)
 
 
 # --- the requests: each written once, for both transports ---
@@ -814,6 +841,52 @@ def recording_fetch(sid: str) -> RestCall[RecordingRecord]:
     return RestCall(lambda client: client.recordings(sid), "fetch", {}, _recording)
 
 
+#: Twilio's bounds on a queue's `MaxSize`.
+QUEUE_MAX_SIZE = 5000
+
+
+def _max_size(max_size: int) -> int:
+    if not 1 <= max_size <= QUEUE_MAX_SIZE:
+        raise ValueError(f"max_size must be 1-{QUEUE_MAX_SIZE}")
+    return max_size
+
+
+def queue_create(*, friendly_name: str, max_size: int) -> RestCall[QueueRecord]:
+    """POST Queues.json: a call queue named `friendly_name` (at most 64 characters, unique in
+    the account) holding at most `max_size` calls."""
+    if not 0 < len(friendly_name) <= 64:
+        raise ValueError("a queue's friendly_name is 1-64 characters")
+    arguments = {"friendly_name": friendly_name, "max_size": _max_size(max_size)}
+    return RestCall(lambda client: client.queues, "create", arguments, _queue)
+
+
+def queue_fetch(sid: str) -> RestCall[QueueRecord]:
+    """GET Queues/{sid}.json (its `current_size` and `average_wait_time` as of now)."""
+    return RestCall(lambda client: client.queues(sid), "fetch", {}, _queue)
+
+
+def queue_update(sid: str, *, max_size: int) -> RestCall[QueueRecord]:
+    """POST Queues/{sid}.json with a new `MaxSize`."""
+    arguments = {"max_size": _max_size(max_size)}
+    return RestCall(lambda client: client.queues(sid), "update", arguments, _queue)
+
+
+def queue_delete(sid: str) -> RestCall[bool]:
+    """DELETE Queues/{sid}.json (Twilio refuses a queue that still holds calls)."""
+    return RestCall(lambda client: client.queues(sid), "delete", {}, bool)
+
+
+def queue_list(limit: int = 100) -> RestCall[list[QueueRecord]]:
+    """The account's queues (at most `limit`)."""
+    return RestCall(lambda client: client.queues, "list", _page(limit), _listed(_queue))
+
+
+def queue_front(sid: str) -> RestCall[QueueMember]:
+    """GET Queues/{sid}/Members/Front.json: the call at the front (404 when the queue is
+    empty)."""
+    return RestCall(lambda client: client.queues(sid).members("Front"), "fetch", {}, _member)
+
+
 def account_fetch() -> RestCall[str]:
     """The account's status (``active``, ``suspended``, ``closed``): a cheap health probe."""
     return RestCall(
@@ -836,6 +909,12 @@ update_incoming_number = _on_sync_client(incoming_number_update)
 list_usage_records = _on_sync_client(usage_record_list)
 fetch_account_status = _on_sync_client(account_fetch)
 fetch_recording = _on_sync_client(recording_fetch)
+create_queue = _on_sync_client(queue_create)
+fetch_queue = _on_sync_client(queue_fetch)
+update_queue = _on_sync_client(queue_update)
+delete_queue = _on_sync_client(queue_delete)
+list_queues = _on_sync_client(queue_list)
+fetch_queue_front = _on_sync_client(queue_front)
 #: The same requests on an async client (`async_client`): ``await send_sms_async(client, ...)``.
 send_sms_async = _on_async_client(message_create)
 create_call_async = _on_async_client(call_create)

@@ -61,3 +61,44 @@ def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.voice.webhooks import on_recording
 
     return twilio_webhook(req, on_recording)
+
+
+@bp.function_name("voice_queue_wait")
+@bp.route(route="api/voice/queue-wait", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_queue_wait(req: func.HttpRequest) -> func.HttpResponse:
+    """A queued caller's wait URL: the place in line, the hold prompt, press 1 to be called
+    back; leave at the longest wait or when the line closes."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.queue_webhooks import on_queue_wait
+
+    return twilio_webhook(req, on_queue_wait)
+
+
+@bp.function_name("voice_queue_result")
+@bp.route(route="api/voice/queue-result", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_queue_result(req: func.HttpRequest) -> func.HttpResponse:
+    """The `<Enqueue>` action: why the caller left the queue (QueueResult), and what next."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.queue_webhooks import on_queue_result
+
+    return twilio_webhook(req, on_queue_result)
+
+
+@bp.function_name("voice_queue_offer")
+@bp.route(route="api/voice/queue-offer", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_queue_offer(req: func.HttpRequest) -> func.HttpResponse:
+    """A person the queue rang: press 1 to take the next caller or callback."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.queue_webhooks import on_queue_offer
+
+    return twilio_webhook(req, on_queue_offer)
+
+
+@bp.function_name("voice_queue_connect")
+@bp.route(route="api/voice/queue-connect", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def voice_queue_connect(req: func.HttpRequest) -> func.HttpResponse:
+    """The leg taken off a queue, just before the bridge: who took whom, how long they waited."""
+    from switchboard.twilio.webhook import twilio_webhook
+    from switchboard.voice.queue_webhooks import on_queue_connect
+
+    return twilio_webhook(req, on_queue_connect)

@@ -19,6 +19,8 @@ The call flow:
           │                                                        otherwise: the next step
           ├─ ring ──► <Dial><Number url=/voice/whisper?…>… ─► someone pressed 1: <Hangup/>
           │            (all at once, or one after another)        otherwise: the next step
+          ├─ queue ──► <Enqueue waitUrl=/voice/queue-wait action=/voice/queue-result> (see
+          │            `switchboard.voice.queue`): taken by a person, else the next step
           ├─ voicemail ──► <Record action=/voice/recording?at=…>
           ├─ hangup, redirect
           └─ no steps left ──► goodbye <Hangup/>
@@ -45,6 +47,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.callqueue import rules as queues
 from switchboard.lines.defaults import default_line
 from switchboard.lines.hours import Reason, State, state_at
 from switchboard.lines.model import (
@@ -56,6 +59,7 @@ from switchboard.lines.model import (
     Person,
     Prompt,
     PromptStep,
+    QueueStep,
     RedirectStep,
     RingStep,
     Step,
@@ -472,6 +476,22 @@ def ring(
         )
 
 
+def enqueue(
+    response: VoiceResponse, step: QueueStep, at: Position, line: Line, settings: Settings
+) -> None:
+    """`<Enqueue>` into the line's queue (`switchboard.voice.queue` answers its wait URL and
+    action): both URLs carry the line and where the step is, signed by Twilio like every action
+    URL. The queue's size is the Twilio queue's own `MaxSize`, set when the queue is made."""
+    query = {"line": line.number, "at": at.encode(), "hop": at.hop}
+    response.enqueue(
+        queues.queue_name(line.number or ""),
+        action=action_url(settings, queues.RESULT_PATH, **query),
+        method="POST",
+        wait_url=action_url(settings, queues.WAIT_PATH, **query),
+        wait_url_method="POST",
+    )
+
+
 def voicemail(
     response: VoiceResponse,
     step: VoicemailStep,
@@ -541,6 +561,11 @@ def run_steps(
         if isinstance(step, RingStep):
             ring(response, step, at, 0, line, settings, caller)
             return "ring"
+        if isinstance(step, QueueStep):
+            if not line.number:
+                continue  # only a stored line has a queue (the default line has none)
+            enqueue(response, step, at, line, settings)
+            return "queue"
         if isinstance(step, VoicemailStep):
             voicemail(response, step, at, speaker, settings, line.number)
             return "voicemail"
@@ -565,6 +590,7 @@ def _first_kind(steps: tuple[Step, ...]) -> str:
         MenuStep: "menu",
         ForwardStep: "forward",
         RingStep: "ring",
+        QueueStep: "queue",
         VoicemailStep: "voicemail",
         HangupStep: "hangup",
         RedirectStep: "redirect",

@@ -84,9 +84,22 @@ def _respond(decide: Decide, record: str = "CallSid") -> Respond:
             )
         if outcome.change is not None:
             log_call(call_sid, outcome.change, request, settings)
+        if outcome.handling == "queue":
+            _joined_queue(settings)
         return twiml_response(outcome.twiml)
 
     return respond
+
+
+def _joined_queue(settings: Settings) -> None:
+    """A caller is being sent to the line's queue: its Twilio queue is made ready (before the
+    `<Enqueue>` is answered) and its people rung (`switchboard.callqueue.service`)."""
+    line = _used_line.get()
+    if line is None or line.is_default or _default_only.get():
+        return
+    from switchboard.callqueue.service import joined
+
+    joined(settings, line)
 
 
 def log_call(

@@ -146,6 +146,31 @@ def test_fetches(client: Any, checked: CheckingProxy) -> None:
     assert recording.duration is not None
 
 
+def test_the_call_queues_requests(client: Any, checked: CheckingProxy) -> None:
+    """Every request the queue step makes of the Queue resource: made with its size, resized,
+    read (its size and average wait), its front member, listed (to find one made on demand),
+    deleted when idle."""
+    sid = "QU" + "a" * 32
+    made = tc.create_queue(client, friendly_name="sb-line-15017122661", max_size=20)
+    assert made.sid.startswith("QU")
+    assert checked.requests()[-1].form == {
+        "FriendlyName": ["sb-line-15017122661"],
+        "MaxSize": ["20"],
+    }
+    assert tc.update_queue(client, sid, max_size=25).sid.startswith("QU")
+    assert checked.requests()[-1].form == {"MaxSize": ["25"]}
+    fetched = tc.fetch_queue(client, sid)
+    assert fetched.current_size is not None
+    assert fetched.average_wait_time is not None
+    front = tc.fetch_queue_front(client, sid)
+    assert front.call_sid.startswith("CA")
+    assert front.wait_time is not None
+    assert checked.requests()[-1].path.endswith(f"/Queues/{sid}/Members/Front.json")
+    assert all(q.sid.startswith("QU") for q in tc.list_queues(client, limit=1))
+    assert tc.delete_queue(client, sid) is True
+    assert checked.requests()[-1].method == "DELETE"
+
+
 def test_list_messages_with_filters_and_limit(client: Any, checked: CheckingProxy) -> None:
     messages = tc.list_messages(
         client,

@@ -296,7 +296,8 @@ def wait_until_settled(
 
 
 def clear_shared_queues(connection_string: str) -> None:
-    """Empty the fixed-name queues every host of the session consumes (`voicemail-email`).
+    """Empty the fixed-name queues every host of the session consumes (`voicemail-email`,
+    `call-queue-dispatch`).
 
     Every host factory calls it before its first host starts.
 
@@ -307,7 +308,12 @@ def clear_shared_queues(connection_string: str) -> None:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueClient
 
-    for name in ("voicemail-email", "voicemail-email-poison"):
+    for name in (
+        "voicemail-email",
+        "voicemail-email-poison",
+        "call-queue-dispatch",
+        "call-queue-dispatch-poison",
+    ):
         queue = QueueClient.from_connection_string(connection_string, name)
         with queue, contextlib.suppress(ResourceNotFoundError):
             queue.clear_messages()

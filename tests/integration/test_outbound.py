@@ -257,6 +257,16 @@ def test_our_own_numbers_are_the_account_the_lines_and_the_sender(
             "/open/0/forward/to",
             "destination_not_allowed",
         ),
+        (
+            {"open": [{"queue": {"people": [{"name": "Ana", "number": OWNER}, {"number": LINE}]}}]},
+            "/open/0/queue/people/1/number",
+            "forwards_to_own_number",
+        ),
+        (
+            {"open": [{"queue": {"people": [{"number": UZBEK}]}}]},
+            "/open/0/queue/people/0/number",
+            "destination_not_allowed",
+        ),
     ],
 )
 def test_a_line_put_refuses_numbers_the_policy_refuses(

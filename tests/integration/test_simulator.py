@@ -334,6 +334,7 @@ def test_reject_ends_the_call_unanswered(twiml_app: TwimlTestApp) -> None:
 def test_unknown_verb_is_shown_not_a_crash(twiml_app: TwimlTestApp) -> None:
     twiml_app.routes["/api/voice/incoming"] = lambda r: twiml(
         '<Frobnicate level="3">loudly</Frobnicate>',
+        "<Pay>card</Pay>",
         "<Enqueue>support</Enqueue>",
         "<Say>after</Say>",
     )
@@ -341,7 +342,9 @@ def test_unknown_verb_is_shown_not_a_crash(twiml_app: TwimlTestApp) -> None:
     assert transcript.ok
     assert transcript.ended_by == "end"
     assert 'Unknown verb <Frobnicate level="3"> loudly (shown, skipped)' in transcript.text()
-    assert "Enqueue: support (not simulated, skipped)" in transcript.text()
+    assert "Pay: card (not simulated, skipped)" in transcript.text()
+    # Queues live in the Twilio stand-in: without one, <Enqueue> is shown and skipped.
+    assert "<Enqueue> needs the Twilio stand-in (standin_url)" in transcript.warnings
     assert "Say: after" in transcript.text()
     assert transcript.warnings
 

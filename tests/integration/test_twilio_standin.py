@@ -877,6 +877,117 @@ def test_async_errors_classify_like_sync(standin: TwilioStandin) -> None:
     assert (failure.transient, failure.code) == (False, 21610)
 
 
+# --------------------------------------------------------------------------------------------
+# Call queues: the Queue resource, and calls moving through queues (what the simulator plays)
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_queue_resource_as_twilio_serves_it(standin: TwilioStandin, client: Any) -> None:
+    made = tc.create_queue(client, friendly_name="sb-line-15017122661", max_size=2)
+    assert re.fullmatch(r"QU[0-9a-f]{32}", made.sid)
+    assert (made.friendly_name, made.max_size, made.current_size) == ("sb-line-15017122661", 2, 0)
+    taken = twilio_error(
+        lambda: tc.create_queue(client, friendly_name=made.friendly_name or "", max_size=3)
+    )
+    assert (taken.status, taken.code) == (400, 20001)
+    assert tc.update_queue(client, made.sid, max_size=3).max_size == 3
+    empty = twilio_error(lambda: tc.fetch_queue_front(client, made.sid))
+    assert (empty.status, empty.code) == (404, 20404)
+    queues = standin.store.queues
+    first, second = "CA" + "a" * 32, "CA" + "b" * 32
+    assert queues.enqueue(made.friendly_name or "", first, {"From": TO})["position"] == 1
+    standin.advance_queues(30)
+    assert queues.enqueue(made.friendly_name or "", second, {"From": OTHER})["position"] == 2
+    fetched = tc.fetch_queue(client, made.sid)
+    assert (fetched.current_size, fetched.average_wait_time) == (2, 15)
+    front = tc.fetch_queue_front(client, made.sid)
+    assert (front.call_sid, front.position, front.wait_time) == (first, 1, 30)
+    assert [q.sid for q in tc.list_queues(client)] == [made.sid]
+    assert tc.delete_queue(client, made.sid) is True
+    gone = twilio_error(lambda: tc.fetch_queue(client, made.sid))
+    assert gone.status == 404
+
+
+def test_calls_move_through_a_queue_as_on_twilio(standin: TwilioStandin) -> None:
+    queues = standin.store.queues
+    caller, other, agent = "CA" + "1" * 32, "CA" + "2" * 32, "CA" + "3" * 32
+    joined = queues.enqueue("support", caller, {"From": TO})  # made on demand
+    assert (joined["result"], joined["position"], joined["maxSize"]) == ("queued", 1, 1000)
+    queues.enqueue("support", other, {"From": OTHER})
+    seen = queues.view(other)
+    assert (seen["position"], seen["size"]) == (2, 2)
+    # Taken off the front by another call: bridged; the others move up (a new version).
+    taken = queues.dequeue("support", agent, timeout=0)
+    assert taken is not None
+    assert (taken["callSid"], taken["state"], taken["dequeuedBy"]) == (caller, "bridged", agent)
+    moved = queues.wait_change(other, after=seen["version"], timeout=1)
+    assert moved["position"] == 1
+    ended = queues.end_bridge(caller)
+    assert (ended["state"], ended["result"]) == ("ended", "bridged")
+    # The clock moves; `<Leave>` takes a call out at once.
+    standin.advance_queues(90)
+    assert queues.wait_change(other, after=moved["version"], timeout=1)["queueTime"] >= 90
+    left = queues.leave(other)
+    assert (left["state"], left["result"]) == ("left", "leave")
+    assert queues.dequeue("support", agent, timeout=0) is None  # empty: the Dial times out
+    assert queues.dequeue("nowhere", agent, timeout=0) == {"error": "no such queue"}
+    # A full queue refuses the next call.
+    full = tc.create_queue(
+        tc.build_client(make_settings(standin)), friendly_name="tiny", max_size=1
+    )
+    queues.enqueue(full.friendly_name or "", "CA" + "4" * 32, {})
+    assert queues.enqueue("tiny", "CA" + "5" * 32, {})["result"] == "queue-full"
+
+
+def test_a_call_answered_by_hand_rings_until_answered(
+    standin: TwilioStandin, client: Any, receiver: Receiver
+) -> None:
+    standin.set_call_outcome(TO, answer="manual")
+    created = tc.create_call(
+        client,
+        to=TO,
+        from_=FROM,
+        twiml="<Response><Say>Press 1.</Say></Response>",
+        status_callback=receiver.url("/api/status/call"),
+    )
+    ringing = standin.wait_for_call(TO, timeout=5)
+    assert ringing["sid"] == created.sid
+    control = f"{standin.base_url}/_standin/calls/{created.sid}"
+    answered = requests.post(control + "/answer", timeout=5).json()
+    assert (answered["status"], answered["twiml"]) == (
+        "in-progress",
+        "<Response><Say>Press 1.</Say></Response>",
+    )
+    assert requests.post(control + "/answer", timeout=5).status_code == 409  # not ringing
+    requests.post(control + "/hangup", timeout=5)
+    assert standin.wait_idle(5)
+    statuses = [r.params["CallStatus"] for r in receiver.for_sid("CallSid", created.sid)]
+    assert statuses == ["initiated", "ringing", "in-progress", "completed"]
+    assert standin.calls_to(TO, "completed")[0]["sid"] == created.sid
+
+
+def test_requests_for_the_public_origin_reach_each_host_in_turn(
+    standin: TwilioStandin, client: Any, receiver: Receiver
+) -> None:
+    public = "https://app.example.com"
+    standin.set_routes({public: [receiver.url(""), receiver.url("/")]})
+    try:
+        created = tc.send_sms(
+            client, to=TO, body="hi", from_=FROM, status_callback=f"{public}/api/status/message"
+        )
+        assert standin.wait_idle(5)
+        got = receiver.for_sid("MessageSid", created.sid)
+        assert got
+        # Signed over the public URL, as Twilio signs what it was given.
+        assert all(r.url.startswith(receiver.url("")) for r in got)
+        validator = RequestValidator(standin.auth_token)
+        assert all(
+            validator.validate(f"{public}/api/status/message", r.params, r.signature) for r in got
+        )
+    finally:
+        standin.set_routes({})
+
+
 def test_http_control_endpoints(standin: TwilioStandin, client: Any) -> None:
     base = standin.base_url + "/_standin"
     rules = {"rules": [{"to": TO, "status": 500, "times": 1}], "latency_ms": 0}

@@ -76,6 +76,10 @@ TWILIO_ROUTES = (
     "voice/dial-complete",
     "voice/recording",
     "voice/whisper",
+    "voice/queue-wait",
+    "voice/queue-result",
+    "voice/queue-offer",
+    "voice/queue-connect",
     "sms/incoming",
     "status/call",
     "status/message",
@@ -373,6 +377,7 @@ def snapshot_storage(connection_string: str) -> StorageSnapshot:
 TWIML_TAGS = frozenset(
     {"Response", "Say", "Pause", "Gather", "Redirect", "Dial", "Number", "Record", "Hangup"}
     | {"Reject", "Message", "Body", "Media"}
+    | {"Enqueue", "Queue", "Leave"}
 )
 
 

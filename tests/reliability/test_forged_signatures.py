@@ -59,6 +59,10 @@ def genuine(route: str) -> list[tuple[str, str]]:
         "voice/menu": [("Digits", "2")],
         "voice/dial-complete": [("DialCallStatus", "no-answer")],
         "voice/whisper": [("ParentCallSid", "CA" + uuid.uuid4().hex), ("Digits", "1")],
+        "voice/queue-wait": [("QueuePosition", "1"), ("QueueTime", "5"), ("Digits", "1")],
+        "voice/queue-result": [("QueueResult", "leave"), ("QueueTime", "5")],
+        "voice/queue-offer": [("Digits", "1")],
+        "voice/queue-connect": [("QueueTime", "5"), ("DequeingCallSid", "CA" + uuid.uuid4().hex)],
         "voice/recording": [("RecordingUrl", "https://api.twilio.com/R1"), ("RecordingSid", "RE1")],
         "status/call": [("CallStatus", "completed"), ("CallDuration", "12")],
     }

@@ -171,6 +171,44 @@ def baseline(route: str, draw: st.DrawFn) -> list[tuple[str, str]]:
         parent = ("ParentCallSid", sid("CA", draw))
         digits = draw(st.sampled_from([[], [("Digits", "1")], [("Digits", "9")]]))
         return [*call, parent, ("CallStatus", "in-progress"), *digits]
+    if route == "voice/queue-wait":
+        waiting = [
+            ("QueuePosition", draw(st.sampled_from(["1", "2", "0", "-1", "x", "9" * 12]))),
+            ("QueueTime", draw(st.sampled_from(["0", "30", "601", "-5", "1e9", ""]))),
+            ("AvgQueueTime", draw(st.sampled_from(["0", "90", "x"]))),
+            ("CurrentQueueSize", "2"),
+            ("MaxQueueSize", "20"),
+        ]
+        digits = draw(st.sampled_from([[], [("Digits", "1")], [("Digits", "5")]]))
+        return [*call, ("CallStatus", "in-progress"), *waiting, *digits]
+    if route == "voice/queue-result":
+        result = draw(
+            st.sampled_from(
+                [
+                    "bridged",
+                    "bridging-in-process",
+                    "queue-full",
+                    "hangup",
+                    "leave",
+                    "redirected",
+                    "system-error",
+                    "error",
+                    "",
+                    "x",
+                ]
+            )
+        )
+        return [*call, ("QueueResult", result), ("QueueTime", "42"), ("QueueSid", sid("QU", draw))]
+    if route == "voice/queue-offer":
+        digits = draw(st.sampled_from([[], [("Digits", "1")], [("Digits", "7")]]))
+        return [*call, ("CallStatus", "in-progress"), *digits]
+    if route == "voice/queue-connect":
+        return [
+            *call,
+            ("QueueSid", sid("QU", draw)),
+            ("QueueTime", "12"),
+            ("DequeingCallSid", sid("CA", draw)),
+        ]
     if route == "voice/recording":
         extra = draw(
             st.sampled_from(
@@ -253,6 +291,36 @@ QUERIES = {
         "at=open.0&person=-1",
         "at=" + "o" * 3000,
         "person=1",
+    ],
+    "voice/queue-wait": [
+        "line=%2B15017122661&at=open.0&hop=1",
+        "line=%2B15017122661&at=open.0&hop=1&arrived=1796600000",
+        "line=%2B15017122661&at=open.0&arrived=-1",
+        "line=%2B15017122661&role=connect&cb=CA" + "0" * 32 + "&person=0",
+        "line=x&at=open.99",
+        "line=" + "9" * 3000,
+    ],
+    "voice/queue-result": [
+        "line=%2B15017122661&at=open.0&hop=1",
+        "line=%2B15017122661&at=closed.0",
+        "line=%2B15017122661&role=connect&cb=CA"
+        + "0" * 32
+        + "&person=0&offer=sys-queue-offer-1-1-0",
+        "line=%2B15017122661&role=connect&cb=x&person=99",
+        "at=%00",
+    ],
+    "voice/queue-offer": [
+        "line=%2B15017122661&person=0&offer=sys-queue-offer-15017122661-1-0",
+        "line=%2B15017122661&person=0&offer=sys-queue-offer-15017122661-1-0&stage=key",
+        "line=%2B15017122661&person=0&offer=sys-queue-offer-15017122661-1-0&stage=done",
+        "line=%2B15017122661&person=-1&offer=x",
+        "person=1",
+    ],
+    "voice/queue-connect": [
+        "line=%2B15017122661&person=0&offer=sys-queue-offer-15017122661-1-0",
+        "line=%2B15017122661&person=0&cb=CA" + "1" * 32,
+        "line=%2B15017122661&cb=nope",
+        "",
     ],
     "status/call": ["id=rel-1", "id=a%2Fb", "id=%00", "id=" + "x" * 2000, "id=", "id=%F0%9F%93%9E"],
     "status/message": ["id=rel-2", "id=a%23b", "id=" + "y" * 1500],

@@ -27,6 +27,10 @@ FUNCTIONS = [
     "voice_dial_complete",
     "voice_recording",
     "voice_whisper",
+    "voice_queue_wait",
+    "voice_queue_result",
+    "voice_queue_offer",
+    "voice_queue_connect",
     "sms_incoming",
     "status_message",
     "status_call",
@@ -77,6 +81,8 @@ FUNCTIONS = [
     "conversations_list",
     "conversations_item",
     "conversations_messages",
+    "callqueue_dispatch",
+    "callqueue_timer",
 ]
 
 #: The packages whose `blueprint` module indexing imports (their `__init__` is a docstring).
@@ -93,6 +99,7 @@ BLUEPRINT_PACKAGES = [
     "switchboard.inbox",
     "switchboard.contacts",
     "switchboard.conversations",
+    "switchboard.callqueue",
 ]
 
 #: Heavy third-party packages: imported on first use, never at index time.

@@ -21,6 +21,7 @@ from switchboard.lines.model import (
     Person,
     Prompt,
     PromptStep,
+    QueueStep,
     RedirectStep,
     RingStep,
     TextBack,
@@ -596,7 +597,7 @@ DOCUMENT_ERRORS: list[tuple[list[Any], Any, list[str]]] = [
         ["closed"],
         [{"dance": {}}],
         [
-            "/closed/0: must be a step: one of say, play, pause, menu, forward, ring, voicemail, hangup, redirect"
+            "/closed/0: must be a step: one of say, play, pause, menu, forward, ring, queue, voicemail, hangup, redirect"
         ],
     ),
     (
@@ -948,6 +949,81 @@ def test_every_number_a_line_sends_to_with_its_pointer() -> None:
         ("/sms/forwardTo", "+15550000004"),
     ]
     assert d.forwarding_targets({"name": "Quiet"}) == []
+
+
+def test_a_queues_people_are_numbers_calls_go_to() -> None:
+    document = {
+        "open": [{"queue": {"people": [{"number": "+15550000001"}, {"number": "+15550000002"}]}}]
+    }
+    assert d.forwarding_targets(document) == [
+        ("/open/0/queue/people/0/number", "+15550000001"),
+        ("/open/0/queue/people/1/number", "+15550000002"),
+    ]
+
+
+QUEUE = {"people": [{"name": "Ana", "number": "+15550000001"}]}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            {"open": [{"queue": {"people": []}}]},
+            ["/open/0/queue/people: must have at least 1 entries"],
+        ),
+        ({"open": [{"queue": {}}]}, ["/open/0/queue/people: is required"]),
+        (
+            {"open": [{"queue": {**QUEUE, "maxWait": 5}}]},
+            ["/open/0/queue/maxWait: must be at least 10"],
+        ),
+        (
+            {"open": [{"queue": {**QUEUE, "maxSize": 1001}}]},
+            ["/open/0/queue/maxSize: must be at most 1000"],
+        ),
+        (
+            {"open": [{"queue": {**QUEUE, "announceEvery": 9}}]},
+            ["/open/0/queue/announceEvery: must be at least 10"],
+        ),
+        (
+            {"open": [{"queue": {**QUEUE, "hold": {"say": "x", "play": "https://e.com/a.mp3"}}}]},
+            ["/open/0/queue/hold/say: is not allowed here"],
+        ),
+        (
+            {"open": [{"queue": {**QUEUE, "people": [{"number": "+15550000001", "timeout": 5}]}}]},
+            ["/open/0/queue/people/0/timeout: is not allowed here"],
+        ),
+        (
+            {"closed": [{"queue": QUEUE}]},
+            [
+                "/closed/0/queue: a queue is served only while the line is open: put it in the open steps"
+            ],
+        ),
+        (
+            {"open": [{"queue": QUEUE}, {"queue": QUEUE}]},
+            ["/open/1/queue: a line has one queue: /open/0 is"],
+        ),
+        (
+            {"open": [{"queue": {"people": [QUEUE["people"][0], QUEUE["people"][0]]}}]},
+            ["/open/0/queue/people/1/number: is already one of this queue's people"],
+        ),
+    ],
+)
+def test_a_queue_step_is_refused_by_pointer(document: dict[str, Any], expected: list[str]) -> None:
+    with pytest.raises(d.LineError) as refused:
+        d.validate(document, "+15017122661")
+    assert [str(p) for p in refused.value.problems] == expected
+
+
+def test_a_queue_step_is_built_with_its_defaults() -> None:
+    _, line = d.parse_line({"open": [{"queue": QUEUE}, {"voicemail": {}}]}, "+15017122661")
+    step = line.flows["open"][0]
+    assert step == QueueStep(people=(Person("+15550000001", "Ana"),))
+    assert (step.announce_every, step.max_wait, step.max_size, step.callback) == (
+        60,
+        600,
+        20,
+        False,
+    )
 
 
 @pytest.mark.parametrize(

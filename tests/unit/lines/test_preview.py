@@ -72,3 +72,28 @@ def test_a_blocked_caller_is_rejected_and_nothing_is_sent() -> None:
     assert found.flow is None
     assert found.hears == ("is rejected (a blocked caller: not answered, not billed)",)
     assert found.sends == ()
+
+
+def test_a_queue_is_described_with_its_people_and_limits() -> None:
+    queued = {
+        "name": "Main line",
+        "open": [
+            {
+                "queue": {
+                    "people": [{"name": "Ana", "number": "+15550000001"}],
+                    "hold": {"say": "Please hold."},
+                    "maxWait": 300,
+                    "callback": True,
+                }
+            },
+            {"voicemail": {}},
+        ],
+    }
+    found = preview(
+        build_line(queued, MAIN, 1), datetime(2026, 12, 1, 9, 0, tzinfo=NEW_YORK), CALLER
+    )
+    assert found.hears[0] == (
+        "waits in the line's queue for Ana +15550000001 (at most 20 waiting; hears says \"Please "
+        'hold." while waiting, the place in line every 60 s; may press 1 to be called back, '
+        "keeping their place); after 300 s, or when the queue is full, on to the next step"
+    )

@@ -109,6 +109,7 @@ def test_no_text_without_the_line_option() -> None:
         ({"Handling": "rejected"}, "blocked caller"),
         ({"Handling": "refused"}, "caller not allowed"),
         ({"Handling": "redirect"}, "handed to another application"),
+        ({"Handling": "queue-callback"}, "called back from the queue"),
         ({"CallDuration": 4}, "call shorter than 5 s"),
         ({"CallDuration": None}, "call shorter than 5 s"),
         ({"From": LINE_NUMBER}, "one of our numbers"),
