@@ -62,10 +62,13 @@ class TtlCache(Generic[V]):
     def get(self, key: str, load: Callable[[str], V]) -> V:
         """The value of `key`, reading it with `load` when absent or stale."""
         now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
+        if self.size is None:
+            entry = self._entries.get(key)  # one step under the GIL; no order to keep
+        else:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    self._entries.move_to_end(key)
         if entry is not None and now - entry.fetched < self.ttl:
             return entry.value
         try:

@@ -61,6 +61,9 @@ def now(settings: Settings) -> datetime:
 def cache(settings: Settings) -> LineCache:
     """This instance's line cache (`LINES_CACHE_SECONDS`)."""
     ttl = settings.lines_cache_seconds
+    found = _caches.get(ttl)  # every call but the first: one lookup, no lock
+    if found is not None:
+        return found
     with _lock:
         found = _caches.get(ttl)
         if found is None:

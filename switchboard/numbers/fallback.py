@@ -30,6 +30,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from switchboard.twilio.text import xml_safe
+from switchboard.twilio.twiml import twiml_text
 
 DEFAULT_RING_SECONDS = 20
 DEFAULT_VOICEMAIL_SECONDS = 120
@@ -141,7 +142,7 @@ def voice_twiml(fallback: FallbackPlan, voicemail_done_url: str) -> str:
         action=voicemail_done_url,
         method="GET",
     )
-    return str(response)
+    return twiml_text(response)
 
 
 def voicemail_done_twiml(fallback: FallbackPlan) -> str:
@@ -149,7 +150,7 @@ def voicemail_done_twiml(fallback: FallbackPlan) -> str:
     response = VoiceResponse()
     _say(response, "Thank you. Goodbye.", fallback)
     response.hangup()
-    return str(response)
+    return twiml_text(response)
 
 
 def sms_twiml() -> str:

@@ -28,6 +28,7 @@ from switchboard.outbound import wording
 from switchboard.settings import Settings
 from switchboard.sms.keywords import InboundMessage, KeywordKind
 from switchboard.twilio.text import MAX_BODY_CHARS, MAX_MEDIA, xml_safe
+from switchboard.twilio.twiml import twiml_text
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def render(reply: Reply) -> str:
             response.message(body, to=reply.forward_to)
     for to, text in reply.others:
         response.message(xml_safe(text), to=to)
-    return str(response)
+    return twiml_text(response)
 
 
 def build_reply(

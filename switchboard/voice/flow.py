@@ -70,6 +70,7 @@ from switchboard.own_urls import leads_back
 from switchboard.phone import WITHHELD_LABEL, is_withheld
 from switchboard.settings import Settings, app_origins
 from switchboard.twilio.text import xml_safe
+from switchboard.twilio.twiml import twiml_text
 
 logger = get_logger(__name__)
 
@@ -263,20 +264,20 @@ class Speaker:
 
     def say(self, target: Any, text: str, prompt: Prompt | None = None) -> None:
         """`<Say>` with the voice and language (omitted when unset: Twilio's defaults)."""
-        if prompt is None:
-            # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry.
+        # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry at all.
+        if prompt is None or (not prompt.voice and not prompt.language and prompt.loop == 1):
+            # The line's own voice (most says of a stored line too): worked out once.
             target.say(xml_safe(text), **self.plain)
             return
         attrs: dict[str, Any] = {}
-        voice = (prompt.voice if prompt else None) or self.voice
-        language = (prompt.language if prompt else None) or self.language
+        voice = prompt.voice or self.voice
+        language = prompt.language or self.language
         if voice:
             attrs["voice"] = voice
         if language:
             attrs["language"] = language
-        if prompt is not None and prompt.loop != 1:
+        if prompt.loop != 1:
             attrs["loop"] = prompt.loop
-        # Caller-supplied text (ApiVersion) may hold characters XML 1.0 cannot carry at all.
         target.say(xml_safe(text), **attrs)
 
     def prompt(self, target: Any, prompt: Prompt) -> None:
@@ -667,7 +668,7 @@ def incoming(
         fields={"Handling": handling, **fields},
         starts_call=True,
     )
-    return Outcome(str(response), handling, change)
+    return Outcome(twiml_text(response), handling, change)
 
 
 def attempt_of(url: str, limit: int = MENU_ATTEMPTS) -> int:
@@ -687,7 +688,9 @@ def _lost(params: Mapping[str, str], speaker: Speaker, step: str, *, given: bool
     _goodbye(response, speaker, LOST if given else GOODBYE)
     handling = "lost" if given else "goodbye"
     return Outcome(
-        str(response), handling, CallLogChange(step, _initial_from(params), {"Handling": handling})
+        twiml_text(response),
+        handling,
+        CallLogChange(step, _initial_from(params), {"Handling": handling}),
     )
 
 
@@ -700,7 +703,9 @@ def _too_long(params: Mapping[str, str], speaker: Speaker, step: str) -> Outcome
     _goodbye(response, speaker, TOO_LONG)
     handling = "hop-limit"
     return Outcome(
-        str(response), handling, CallLogChange(step, _initial_from(params), {"Handling": handling})
+        twiml_text(response),
+        handling,
+        CallLogChange(step, _initial_from(params), {"Handling": handling}),
     )
 
 
@@ -758,7 +763,7 @@ def menu(
         fields={"Handling": handling},
         menu_choice=choice,
     )
-    return Outcome(str(response), handling, change)
+    return Outcome(twiml_text(response), handling, change)
 
 
 def _voicemail_after_dial(settings: Settings) -> tuple[Step, ...]:
@@ -864,7 +869,7 @@ def dial_complete(
     if duration is not None:
         fields["DialCallDuration"] = duration
     change = CallLogChange(step=step_name, initial=_initial_from(params), fields=fields)
-    return Outcome(str(response), handling, change)
+    return Outcome(twiml_text(response), handling, change)
 
 
 def spoken_number(number: str) -> str:
@@ -911,7 +916,7 @@ def whisper(
     parent = params.get("ParentCallSid", "").strip()
     if ring_step is None or person is None or at is None or at.hop > MAX_HOPS:
         response.hangup()  # not ours (or the line changed): never connect an unknown leg
-        return Outcome(str(response), "whisper-lost", None)
+        return Outcome(twiml_text(response), "whisper-lost", None)
     leg = {"person": person_index, "name": person.name, "number": person.number}
     needs_key = confirms(person, ring_step)
     if answered or not needs_key:
@@ -924,14 +929,14 @@ def whisper(
             fields={},
             leg=(leg_sid, {**leg, "accepted": accepted}),
         )
-        return Outcome(str(response), handling, change if parent else None)
+        return Outcome(twiml_text(response), handling, change if parent else None)
     caller = caller or params.get("From", "").strip()
     target = whisper_url(settings, line, caller, at, person_index or 0, answered=True)
     gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=target, method="POST")
     who = line.name or "your line"
     speaker.say(gather, f"Call for {who} from {spoken_number(caller)}. Press 1 to accept.")
     response.hangup()  # no key: this leg only
-    return Outcome(str(response), "whisper", None)
+    return Outcome(twiml_text(response), "whisper", None)
 
 
 def recording(params: Mapping[str, str], settings: Settings, line: Line | None = None) -> Outcome:
@@ -965,7 +970,7 @@ def recording(params: Mapping[str, str], settings: Settings, line: Line | None =
         _goodbye(response, Speaker.of(line, settings), MESSAGE_THANKS)
         step, handling = "recording", "recorded"
     change = CallLogChange(step=step, initial=_initial_from(params), fields=fields)
-    return Outcome(str(response), handling, change)
+    return Outcome(twiml_text(response), handling, change)
 
 
 def _initial_from(params: Mapping[str, str]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from switchboard.lines.hours import State, state_at
 from switchboard.lines.model import Line, Person, Prompt, QueueStep
 from switchboard.phone import is_withheld
 from switchboard.settings import Settings
+from switchboard.twilio.twiml import twiml_text
 from switchboard.voice.flow import (
     WHISPER_TIMEOUT,
     CallLogChange,
@@ -155,13 +156,13 @@ def wait(
     waited = queue_time(params)
     if step is None:
         response.leave()
-        return Outcome(str(response), "queue-lost", None)
+        return Outcome(twiml_text(response), "queue-lost", None)
     if not _line_open(line, now):
         response.leave()
-        return Outcome(str(response), "queue-closing", None)
+        return Outcome(twiml_text(response), "queue-closing", None)
     if waited >= step.max_wait:
         response.leave()
-        return Outcome(str(response), "queue-max-wait", None)
+        return Outcome(twiml_text(response), "queue-max-wait", None)
     assert at is not None
     speaker = Speaker.of(line, settings)
     arrived = rules.callback_arrival(now, waited) if now is not None else None
@@ -199,7 +200,7 @@ def wait(
     if target is not response:
         speaker.say(target, CALLBACK_OFFER)
     _hold(target, step, speaker, said)
-    return Outcome(str(response), "queue-wait", None)
+    return Outcome(twiml_text(response), "queue-wait", None)
 
 
 def callback_answer(
@@ -212,7 +213,7 @@ def callback_answer(
         response.leave()
     else:
         Speaker.of(line, settings).say(response, CALLBACK_REFUSED)
-    return str(response)
+    return twiml_text(response)
 
 
 def _initial(params: Mapping[str, str]) -> dict[str, Any]:
@@ -297,7 +298,9 @@ def result(
         fields["Reached"] = False
     fields |= {"QueueOutcome": word, "Handling": handling}
     step_name = f"queue-result-{at.encode() if at is not None else '-'}"
-    return Outcome(str(response), handling, CallLogChange(step_name, _initial(params), fields))
+    return Outcome(
+        twiml_text(response), handling, CallLogChange(step_name, _initial(params), fields)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,13 +313,13 @@ def offer(line: Line, settings: Settings, step: QueueStep | None, key_url: str) 
     response = VoiceResponse()
     if step is None:
         response.hangup()
-        return Outcome(str(response), "queue-offer-lost", None)
+        return Outcome(twiml_text(response), "queue-offer-lost", None)
     speaker = Speaker.of(line, settings)
     gather = response.gather(num_digits=1, timeout=WHISPER_TIMEOUT, action=key_url, method="POST")
     who = line.name or "your line"
     speaker.say(gather, f"Callers are waiting on {who}. Press 1 to take the next one.")
     response.hangup()
-    return Outcome(str(response), "queue-offer", None)
+    return Outcome(twiml_text(response), "queue-offer", None)
 
 
 def take_caller(
@@ -334,7 +337,7 @@ def take_caller(
         speaker.say(response, f"Taking the call from {spoken_number(caller)}.")
     dial = response.dial(timeout=10, action=done_url, method="POST")
     dial.queue(rules.queue_name(line.number or ""), url=connect_url, method="POST")
-    return str(response)
+    return twiml_text(response)
 
 
 def take_callback(
@@ -354,7 +357,7 @@ def take_callback(
         wait_url=wait_url,
         wait_url_method="POST",
     )
-    return str(response)
+    return twiml_text(response)
 
 
 def say_and_hang_up(line: Line, settings: Settings, text: str) -> str:
@@ -362,7 +365,7 @@ def say_and_hang_up(line: Line, settings: Settings, text: str) -> str:
     response = VoiceResponse()
     Speaker.of(line, settings).say(response, text)
     response.hangup()
-    return str(response)
+    return twiml_text(response)
 
 
 def connect_wait(params: Mapping[str, str], line: Line, settings: Settings) -> str:
@@ -371,10 +374,10 @@ def connect_wait(params: Mapping[str, str], line: Line, settings: Settings) -> s
     response = VoiceResponse()
     if queue_time(params) >= rules.CONNECT_WAIT:
         response.leave()
-        return str(response)
+        return twiml_text(response)
     Speaker.of(line, settings).say(response, CALLING_BACK)
     response.pause(length=CONNECT_PAUSE)
-    return str(response)
+    return twiml_text(response)
 
 
 def taken_change(params: Mapping[str, str], person: Person | None) -> CallLogChange:

@@ -34,6 +34,7 @@ from switchboard.lines import lookup as lines
 from switchboard.lines.model import Line, Person, QueueStep
 from switchboard.logs import get_logger
 from switchboard.settings import Settings
+from switchboard.twilio.twiml import twiml_text
 from switchboard.twilio.webhook import TwilioRequest
 from switchboard.voice import flow as voice
 from switchboard.voice import queue as vq
@@ -216,8 +217,8 @@ def on_queue_connect(request: TwilioRequest, settings: Settings) -> func.HttpRes
         if rules.is_call_sid(callback) and line.number:
             queues.callback_connected(settings, line.number, callback, person)
         speaker.say(response, vq.CALLBACK_CONNECTED)
-        return twiml_response(str(response))
+        return twiml_response(twiml_text(response))
     call_sid = request.get("CallSid")
     webhooks.log_call(call_sid, vq.taken_change(request.params, person), request, settings)
     speaker.say(response, vq.CONNECTING)
-    return twiml_response(str(response))
+    return twiml_response(twiml_text(response))
