@@ -49,7 +49,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from bench.figures import Figure, Goal, goals, side_by_side
 from switchboard import settings as settings_module
 from switchboard.contacts import lookup as contacts_lookup
-from switchboard.contacts.store import ContactStore
+from switchboard.contacts.refs import NumberRows
 from switchboard.http import twiml_response
 from switchboard.lines import lookup
 from switchboard.lines.defaults import default_line
@@ -253,8 +253,8 @@ def main() -> dict[str, object]:
     settings_module.reset_settings_cache()
     saved_store, saved_line = voice_webhooks.store_factory, voice_webhooks.line_factory
     saved_for_calls = LineStore.__dict__["for_calls"]
-    saved_contacts = ContactStore.__dict__["for_calls"]
-    ContactStore.for_calls = classmethod(lambda cls, settings: _NoContacts())  # type: ignore[method-assign, assignment]
+    saved_contacts = NumberRows.__dict__["for_calls"]
+    NumberRows.for_calls = classmethod(lambda cls, settings: _NoContacts())  # type: ignore[method-assign, assignment]
 
     def lines_from(lines: _CountingLines | None) -> None:
         """Serve calls a stored line through the real lookup (None: the default line)."""
@@ -367,7 +367,7 @@ def main() -> dict[str, object]:
         early_reads += with_hours.early - with_hours_early_before
     finally:
         LineStore.for_calls = saved_for_calls  # type: ignore[method-assign]
-        ContactStore.for_calls = saved_contacts  # type: ignore[method-assign]
+        NumberRows.for_calls = saved_contacts  # type: ignore[method-assign]
         contacts_lookup.forget_cached_contacts()
         lookup.forget_cached_lines()
         voice_webhooks.store_factory, voice_webhooks.line_factory = saved_store, saved_line

@@ -79,7 +79,7 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
-    from switchboard.contacts.store import ContactStore
+    from switchboard.contacts.refs import NumberRows
     from switchboard.lines.store import LineStore
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
@@ -90,7 +90,7 @@ def first_call_app() -> None:
     # for it (the default line answers), as the floor has none.
     LineStore.for_calls = classmethod(lambda cls, settings: _NoLines())  # type: ignore[method-assign, assignment]
     # Nor a Contacts entry for the caller (the lookup runs as in Azure, reading nothing).
-    ContactStore.for_calls = classmethod(lambda cls, settings: _NoContacts())  # type: ignore[method-assign, assignment]
+    NumberRows.for_calls = classmethod(lambda cls, settings: _NoContacts())  # type: ignore[method-assign, assignment]
     request = func.HttpRequest(
         method="POST",
         url=URL,

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from switchboard.contacts.rules import ContactRef
+from switchboard.contacts.refs import ContactRef, NumberRows
 from switchboard.phone import WITHHELD_LABEL, is_withheld, mask
 from switchboard.settings import Settings
 from switchboard.ttlcache import TtlCache
@@ -90,9 +90,7 @@ def forget_cached_contacts() -> None:
 
 def load(number: str, settings: Settings) -> ContactRef | None:
     """The contact of `number` read from storage (one point read); storage errors propagate."""
-    from switchboard.contacts.store import ContactStore
-
-    return ContactStore.for_calls(settings).ref_for(number)
+    return NumberRows.for_calls(settings).ref_for(number)
 
 
 def contact_for(settings: Settings, number: str | None) -> ContactRef | None:

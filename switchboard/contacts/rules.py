@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from switchboard.contacts.refs import ContactRef as ContactRef
+from switchboard.contacts.refs import ref_from_summary as ref_from_summary
 from switchboard.http import ApiError, Precondition
 from switchboard.patterns import EMAIL_ADDRESS, MAX_EMAIL_ADDRESS, has_control
 from switchboard.records import iso
@@ -129,22 +131,6 @@ class Contact:
             self.blocked,
             self.uid,
         )
-
-
-@dataclass(frozen=True)
-class ContactRef:
-    """What a webhook needs of the contact of a number: who, and whether blocked."""
-
-    id: str
-    name: str | None = None
-    company: str | None = None
-    blocked: bool = False
-    tags: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str | None:
-        """Its name, else its company."""
-        return self.name or self.company
 
 
 def ref_of(contact: Contact) -> ContactRef:
@@ -666,15 +652,3 @@ def contact_json(contact: Contact) -> dict[str, Any]:
         "notes": contact.notes,
         "createdAt": iso(contact.created_at) if contact.created_at else None,
     }
-
-
-def ref_from_summary(summary: Mapping[str, Any]) -> ContactRef:
-    """The lookup's view from an index row's summary."""
-    tags = summary.get("tags")
-    return ContactRef(
-        id=str(summary.get("id") or ""),
-        name=summary.get("name") if isinstance(summary.get("name"), str) else None,
-        company=summary.get("company") if isinstance(summary.get("company"), str) else None,
-        blocked=summary.get("blocked") is True,
-        tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
-    )

@@ -25,16 +25,15 @@ from typing import Any
 
 from switchboard import records
 from switchboard.contacts import importing, lookup, rules
-from switchboard.contacts.rules import Contact, ContactRef, Problem
+from switchboard.contacts.refs import NUMBER_PREFIX, ContactRef, number_row
+from switchboard.contacts.rules import Contact, Problem
 from switchboard.contacts.store import (
     LIST_PREFIX,
-    NUMBER_PREFIX,
     WORD_PREFIX,
     ContactStore,
     NumberTaken,
     Stored,
     VersionConflict,
-    number_row,
 )
 from switchboard.http import ApiError, invalid, not_found, parse_if_match, storage_unavailable
 from switchboard.logs import get_logger

@@ -26,7 +26,6 @@ entities a second) is far above what a business's phone numbers make of it.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,24 +37,23 @@ from azure.data.tables import TableClient, UpdateMode
 
 from switchboard import records
 from switchboard.contacts import rules
-from switchboard.contacts.rules import Contact, ContactRef, PhoneNumber
+from switchboard.contacts.refs import (
+    NUMBER_PREFIX,
+    PARTITION,
+    ContactRef,
+    NumberRows,
+    number_row,
+)
+from switchboard.contacts.rules import Contact, PhoneNumber
 from switchboard.settings import Settings
-from switchboard.storage import connection as storage_connection
 from switchboard.storage import tables
 
-PARTITION = "contacts"
 CONTACT_PREFIX = "c-"
-NUMBER_PREFIX = "n-"
 LIST_PREFIX = "l-"
 WORD_PREFIX = "w-"
-#: The webhook's read: one attempt, connect in 2 s, read in 3 s (a caller is waiting).
-FAST_READ_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 3, "retry_total": 0}
 _INDEX_SELECT = ["RowKey", "ContactId", "Summary"]
 #: Operations one transaction of Table Storage takes at most.
 MAX_TRANSACTION = 100
-
-_lock = threading.Lock()
-_fast_services: dict[tuple[str, int], Any] = {}
 
 
 class VersionConflict(Exception):
@@ -87,11 +85,6 @@ def upper_bound(prefix: str) -> str:
 def contact_row(contact_id: str) -> str:
     """The RowKey of a contact."""
     return CONTACT_PREFIX + contact_id
-
-
-def number_row(number: str) -> str:
-    """The RowKey of a number's row."""
-    return NUMBER_PREFIX + number
 
 
 def index_rows(contact: Contact) -> tuple[str, ...]:
@@ -194,32 +187,12 @@ class ContactStore:
         """The store of the `Contacts` table (`TABLE_CONTACTS`), created on first use."""
         return cls(tables.get_table(settings.table_contacts, settings))
 
-    @classmethod
-    def for_calls(cls, settings: Settings) -> ContactStore:
-        """The store a webhook reads a caller's contact through: one attempt, short timeouts,
-        no table creation (an absent table reads as "no contact"). The request hook of the
-        app's other clients (a test counting requests) applies here too."""
-        hook = tables.CLIENT_OPTIONS.get("raw_request_hook")
-        key = (storage_connection.connection_key(settings), id(hook))
-        with _lock:
-            service = _fast_services.get(key)
-            if service is None:
-                options = {**FAST_READ_OPTIONS, **({"raw_request_hook": hook} if hook else {})}
-                service = storage_connection.table_service(settings, **options)
-                _fast_services[key] = service
-        return cls(service.get_table_client(settings.table_contacts))
-
     # --- reads ---
 
     def ref_for(self, number: str) -> ContactRef | None:
-        """The contact of a number, from its number row (one point read), or None."""
-        key = number_row(number)
-        if not records.is_valid_key(key):
-            return None
-        entity = tables.get_or_none(self.table, PARTITION, key)  # no table: None too
-        if entity is None:
-            return None
-        return rules.ref_from_summary(_loads(entity.get("Summary"), {}))
+        """The contact of a number, from its number row (one point read), or None (a
+        webhook reads it through `switchboard.contacts.refs.NumberRows`)."""
+        return NumberRows(self.table).ref_for(number)
 
     def get(self, contact_id: str) -> Stored | None:
         """A contact by id, or None."""

@@ -47,7 +47,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from switchboard.callqueue import rules as queues
 from switchboard.lines.defaults import default_line
 from switchboard.lines.hours import Reason, State, state_at
 from switchboard.lines.model import (
@@ -483,6 +482,8 @@ def enqueue(
     """`<Enqueue>` into the line's queue (`switchboard.voice.queue` answers its wait URL and
     action): both URLs carry the line and where the step is, signed by Twilio like every action
     URL. The queue's size is the Twilio queue's own `MaxSize`, set when the queue is made."""
+    from switchboard.callqueue import rules as queues  # a queue step only: not every call's
+
     query = {"line": line.number, "at": at.encode(), "hop": at.hop}
     response.enqueue(
         queues.queue_name(line.number or ""),

@@ -23,7 +23,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.contacts import lookup as contacts
-from switchboard.contacts.rules import ContactRef
+from switchboard.contacts.refs import ContactRef
 from switchboard.http import twiml_response
 from switchboard.lines import lookup as lines
 from switchboard.lines.defaults import default_line
