@@ -80,3 +80,21 @@ def test_the_answers_words() -> None:
     assert wording.relay_empty("A7") == "Nothing to send: write #A7 then your text."
     assert "texted STOP" in wording.relay_stopped("A7")
     assert "#A7 done" in wording.RELAY_HELP
+
+
+def test_a_customer_without_a_name_or_number_is_unknown() -> None:
+    assert relay.label("") == "unknown"
+    assert relay.label(DANA, "  ") == relay.label(DANA) != "unknown"
+    assert relay.label(DANA, " Dana Reyes ") == "Dana Reyes"
+
+
+def test_the_relayed_text_and_the_digest_name_the_contact() -> None:
+    until = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    # An empty text without attachments says nothing of attachments.
+    assert relay.relay_text(CONVERSATION, "") == f"[{relay.label(DANA)} #A7] "
+    assert relay.relay_text(CONVERSATION, "", attachments=2) == (
+        f"[{relay.label(DANA)} #A7] (2 attachments)"
+    )
+    assert relay.digest_text(CONVERSATION, 4, until, name="Dana Reyes") == wording.relay_digest(
+        "Dana Reyes", "A7", 4, until
+    )
