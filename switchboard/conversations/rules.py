@@ -386,7 +386,8 @@ def decode_cursor(raw: str) -> Cursor | None:
         decoded = base64.urlsafe_b64decode(text + "==").decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    suffix, bar, line = decoded.partition("|")
+    # A line never holds `|`, a customer might (a sender's name): split at the last one.
+    suffix, bar, line = decoded.rpartition("|")
     if not bar or _SUFFIX.fullmatch(suffix) is None or _LINE.fullmatch(line) is None:
         return None
     return Cursor(suffix, line)

@@ -662,7 +662,8 @@ def incoming(
         "MenuChoicesJson": "[]",
     }
     if line.version is not None:
-        initial |= {"Line": line.number, "LineVersion": line.version}
+        initial["Line"] = line.number
+        initial["LineVersion"] = line.version
     change = CallLogChange(
         step="incoming",
         initial=initial,

@@ -365,3 +365,11 @@ def test_a_cursor_naming_a_line_that_is_no_number_is_refused() -> None:
     suffix = rules.sort_suffix(NOW, DANA)
     assert decode_cursor(Cursor(suffix, "+1|2").encode()) is None
     assert decode_cursor(Cursor(suffix, "lines").encode()) is None
+
+
+def test_a_cursor_after_a_customer_with_a_bar_in_its_name_round_trips() -> None:
+    cursor = Cursor(rules.sort_suffix(NOW, "ACME|Deals"), LINE)
+    assert decode_cursor(cursor.encode()) == cursor
+    assert decode_cursor(Cursor(rules.sort_suffix(NOW, "A|B")).encode()) == Cursor(
+        rules.sort_suffix(NOW, "A|B")
+    )

@@ -504,3 +504,9 @@ def test_changes_are_in_utc_whatever_the_machine_s_zone() -> None:
     )
     assert autumn == (utc("2026-11-02T08:30:00-05:00"), State.OPEN)
     assert h.state_at(OFFICE, utc("2026-11-02T08:30:00-05:00"))[0] is State.OPEN
+
+
+def test_a_calendar_day_written_back() -> None:
+    assert str(h.parse_calendar_day("2026-03-07")) == "2026-03-07"
+    assert str(h.parse_calendar_day("12-25")) == "12-25"
+    assert str(CalendarDay(987, 1, 2)) == "0987-01-02"

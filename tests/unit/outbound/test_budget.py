@@ -23,6 +23,7 @@ from switchboard.outbound.budget import (
     trip,
     twilio_trip_reason,
 )
+from switchboard.settings import load_settings
 
 NEW_YORK = "America/New_York"
 # 09:00 in New York, Tuesday 1 December 2026.
@@ -191,3 +192,15 @@ def test_the_relay_keys_are_bounded() -> None:
         ).budget
     assert len(budget.relay_keys) == RELAY_MEMORY
     assert budget.relay_keys[-1] == f"k{RELAY_MEMORY + 2}"
+
+
+def test_the_limits_are_the_settings() -> None:
+    settings = load_settings(
+        {
+            "AUTOMATIC_SMS_DAILY_LIMIT": "7",
+            "AUTOMATIC_SMS_BURST_LIMIT": "3",
+            "VOICEMAIL_EMAIL_DAILY_LIMIT": "11",
+            "SMS_RELAY_DAILY_LIMIT": "13",
+        }
+    )
+    assert Limits.from_settings(settings) == Limits(7, 3, 11, 13)

@@ -121,3 +121,8 @@ def test_refusals_read_as_rules_an_operator_can_act_on() -> None:
     assert "(allowed: US)" in explain(COUNTRY_NOT_ALLOWED, "US")
     assert "own numbers" in explain(OWN_NUMBER, "US")
     assert "premium-rate number" in explain("premium-rate number", "US")
+
+
+def test_the_allowed_countries_in_words() -> None:
+    assert Destinations(frozenset(), frozenset({"US", "CA"})).describe() == "CA, US"
+    assert Destinations(frozenset(), None).describe() == "every country"
