@@ -14,9 +14,11 @@ the reason; the run fails when the score misses the goal or a survivor is not li
 The rest of the configuration (what is copied, how pytest runs) is `[tool.mutmut]` in
 pyproject.toml. It takes a while (~30 min on two cores); results stay in `mutants/`.
 
-``python -m devkit mutation [--report | --survivors] [--max-children N]``: ``--report`` scores
-the last run without running anything; ``--survivors`` runs again only the mutants that
-survived the last run (after new tests: minutes, not half an hour).
+``python -m devkit mutation [--report | --survivors | --only NAME ...] [--max-children N]``:
+``--report`` scores the last run without running anything; ``--survivors`` runs again only the
+mutants that survived the last run (after new tests: minutes, not half an hour); ``--only``
+runs the mutants of one module or function (mutmut names, globs allowed:
+``'switchboard.contacts.rules.*'``), the others keeping their last results.
 """
 
 from __future__ import annotations
@@ -184,9 +186,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--survivors", action="store_true", help="test again what survived the last run"
     )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="only these mutants (mutmut names or globs)"
+    )
     parser.add_argument("--max-children", type=int, default=None, help="parallel test runs")
     args = parser.parse_args(argv)
-    if args.survivors:
+    if args.only:
+        run(args.max_children, args.only)
+    elif args.survivors:
         again = sorted(
             n for n, code in results().items() if code in SURVIVED | NO_TESTS or code is None
         )

@@ -273,3 +273,11 @@ def test_search_words_and_order_at_their_edges() -> None:
     assert rules.missing_identity({}, "row 3") == [
         Problem("row 3", "a contact needs a name, a company or a phone number")
     ]
+
+
+def test_every_entry_of_a_list_that_is_no_string_is_named() -> None:
+    assert document_problems({"tags": [7, 8], "emails": [None, "a@example.com"]}, partial=True) == [
+        "/tags/0: must be a string",
+        "/tags/1: must be a string",
+        "/emails/0: must be a string",
+    ]
