@@ -510,3 +510,17 @@ def test_a_calendar_day_written_back() -> None:
     assert str(h.parse_calendar_day("2026-03-07")) == "2026-03-07"
     assert str(h.parse_calendar_day("12-25")) == "12-25"
     assert str(CalendarDay(987, 1, 2)) == "0987-01-02"
+
+
+def test_a_status_with_no_change_ahead() -> None:
+    closed = h.Schedule(zone=UTC, weekly=weekly())  # no hours at all: closed for good
+    now = utc("2026-12-01T12:00:00+00:00")
+    until = now + timedelta(hours=2)
+    override = Override(State.CLOSED, until=until, set_at=now)
+    assert h.status(closed._replace(override=override), now) == h.LineStatus(
+        State.CLOSED, Reason.OVERRIDE, None, None, None, override
+    )
+    christmas = Holiday(CalendarDay(None, 12, 1), CalendarDay(None, 12, 1), (), "Today")
+    assert h.status(closed._replace(holidays=(christmas,)), now) == h.LineStatus(
+        State.CLOSED, Reason.HOLIDAY, "Today"
+    )

@@ -204,3 +204,29 @@ def test_the_limits_are_the_settings() -> None:
         }
     )
     assert Limits.from_settings(settings) == Limits(7, 3, 11, 13)
+
+
+NEW_YORK_EVENING = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 22:00 on Dec 1 in New York
+
+
+def test_a_trip_and_an_email_count_on_the_lines_own_day() -> None:
+    budget = Budget(day=date(2026, 12, 1), sent=5, time_zone="America/New_York")
+    tripped, paused_now = trip(budget, "30450", now=NEW_YORK_EVENING, time_zone="America/New_York")
+    assert paused_now
+    assert (tripped.sent, tripped.paused, tripped.paused_at) == (5, "30450", NEW_YORK_EVENING)
+    charged = charge_email(
+        budget, key="", now=NEW_YORK_EVENING, time_zone="America/New_York", limits=Limits()
+    )
+    assert (charged.budget.sent, charged.budget.emails, charged.budget.email_keys) == (5, 1, ())
+
+
+def test_an_email_counted_again_is_a_repeat_of_the_same_budget() -> None:
+    budget = Budget(day=date(2026, 12, 1), emails=1, email_keys=("vm-1",), time_zone="UTC")
+    again = charge_email(
+        budget,
+        key="vm-1",
+        now=datetime(2026, 12, 1, 9, tzinfo=UTC),
+        time_zone=None,
+        limits=Limits(),
+    )
+    assert (again.allowed, again.repeat, again.budget) == (True, True, budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from switchboard.outbound import destinations
 from switchboard.outbound.destinations import (
     COUNTRY_NOT_ALLOWED,
     INTERNATIONAL,
@@ -126,3 +127,24 @@ def test_refusals_read_as_rules_an_operator_can_act_on() -> None:
 def test_the_allowed_countries_in_words() -> None:
     assert Destinations(frozenset(), frozenset({"US", "CA"})).describe() == "CA, US"
     assert Destinations(frozenset(), None).describe() == "every country"
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        (
+            "country not allowed",
+            "is in a country OUTBOUND_ALLOWED_COUNTRIES does not allow (allowed: US); add the "
+            "country to that setting to reach it",
+        ),
+        ("short code", "is a short code: nothing the app can text"),
+        ("alphanumeric sender", "is a alphanumeric sender: nothing the app can text"),
+        ("not a phone number", "is a not a phone number: nothing the app can text"),
+        ("premium-rate number", "is a premium-rate number: the app never texts or calls one"),
+    ],
+)
+def test_each_refusal_in_words(reason: str, words: str) -> None:
+    assert destinations.explain(reason, "US") == words
+    assert destinations.explain(destinations.OWN_NUMBER, "US") == (
+        "is one of this app's own numbers: a text sent there comes straight back"
+    )
