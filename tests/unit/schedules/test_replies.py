@@ -348,3 +348,62 @@ def test_a_plan_the_budget_refuses_sends_nothing_and_says_why() -> None:
         Purpose.REMINDER_ANSWER: "skipped (daily limit)",
         Purpose.REMINDER_NOTICE: "skipped (daily limit)",
     }
+
+
+# --- an index row read back, item by item ------------------------------------------------------
+
+
+def stored_item(schedule_id: str, **changes: object) -> dict[str, object]:
+    item: dict[str, object] = {
+        "id": schedule_id,
+        "sentAt": "2026-12-01T14:00:00.000Z",
+        "until": "2026-12-02T14:00:00.000Z",
+        "replies": {"C": {"label": "confirmed"}},
+    }
+    item.update(changes)
+    return {key: value for key, value in item.items() if value is not None}
+
+
+def test_an_index_row_skips_each_unreadable_item_and_keeps_the_rest() -> None:
+    items = [
+        5,
+        stored_item("s-no-sent", sentAt=None),
+        stored_item("s-no-until", until=None),
+        stored_item("s-naive", sentAt="2026-12-01T14:00:00"),
+        stored_item("s-lower-z", until="2026-12-02T14:00:00.000z"),  # not ISO 8601
+        {"sentAt": "2026-12-01T14:00:00.000Z", "until": "2026-12-02T14:00:00.000Z"},
+        stored_item("s-1", responded=""),
+        stored_item("s-2", responded=7),
+        stored_item("s-3", responded="SM" + "1" * 32),
+    ]
+    found = r.index_entries({"Reminders": json.dumps(items)})
+    assert [(e.schedule_id, e.responded) for e in found] == [
+        ("s-1", None),
+        ("s-2", None),
+        ("s-3", "SM" + "1" * 32),
+    ]
+    assert r.index_entries({"Reminders": "5"}) == ()
+    assert r.index_entries(None) == ()
+
+
+def test_an_index_row_is_compact_json_that_keeps_its_text() -> None:
+    entry = reminder("s-é", 1)
+    text = r.index_properties([entry])["Reminders"]
+    assert '"id":"s-é"' in text
+    assert ", " not in text
+    assert ": " not in text
+
+
+def test_a_reminder_ending_now_leaves_the_row() -> None:
+    ending = reminder("s-old", 24)  # sent a day ago: `until` is now
+    assert ending.until == NOW
+    sent = reminder("s-new", 0)
+    assert r.with_sent([ending], sent, NOW) == (sent,)
+
+
+def test_a_refused_plan_keeps_the_words_of_texts_it_would_not_send() -> None:
+    plan = r.Plan((), {Purpose.AUTO_REPLY: "sent", Purpose.FORWARD: "skipped (opted out)"})
+    assert plan.refused("budget").words == {
+        Purpose.AUTO_REPLY: "skipped (budget)",
+        Purpose.FORWARD: "skipped (opted out)",
+    }
