@@ -1230,3 +1230,17 @@ def test_a_reminder_shows_its_replies_their_answers_and_its_response() -> None:
     assert "replies" not in s.to_json(
         s.id_entity(parse(id="plain"), {"PartitionKey": "d", "RowKey": "r"}, created_at=NOW), done
     )
+
+
+def test_a_finished_schedule_goes_nowhere() -> None:
+    for done in ("sent", "failed", "cancelled", "expired", "moved"):
+        assert not s.can_transition(done, "pending")
+        assert not s.can_transition(done, "claimed")
+
+
+def test_a_tentative_row_waits_less_than_the_grace() -> None:
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    row = {"PartitionKey": "due-x", "RowKey": "r", "CreatedAt": now - s.TENTATIVE_GRACE}
+    assert s.verify_tentative(row, None, None, now) is s.TentativeVerdict.ORPHAN
+    younger = {**row, "CreatedAt": now - s.TENTATIVE_GRACE + timedelta(seconds=1)}
+    assert s.verify_tentative(younger, None, None, now) is s.TentativeVerdict.WAIT
