@@ -25,8 +25,7 @@ import hashlib
 import json
 import re
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from switchboard.conversations.api import ListQuery
 from switchboard.http import ApiError, invalid, not_found
 from switchboard.jsonroutes.auth import Principal
 from switchboard.settings import Settings
+from switchboard.ttlcache import TtlCache
 
 #: Conversations a search looks through (the latest of the lines in view).
 SEARCH_SCAN = 1000
@@ -76,33 +76,28 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class _KnownLines:
-    """The lines that have conversations, as this instance last read them (a poll for every
-    line reads them at most once per `LINES_CACHE_SECONDS`; the full list always reads
-    them afresh)."""
+    """The lines that have conversations, as this instance last read them: a poll of every
+    line reads them at most once per `LINES_CACHE_SECONDS` (the list itself always reads them
+    afresh)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._found: dict[str, tuple[float, list[str]]] = {}
+        self._caches: dict[int, TtlCache[list[str]]] = {}
 
-    def get(self, settings: Settings, read: Any) -> list[str]:
-        key = settings.table_conversations
-        now = time.monotonic()
+    def get(self, settings: Settings, read: Callable[[], list[str]]) -> list[str]:
+        ttl = settings.lines_cache_seconds
         with self._lock:
-            cached = self._found.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        lines: list[str] = read()
-        self.put(settings, lines)
-        return lines
-
-    def put(self, settings: Settings, lines: list[str]) -> None:
-        expires = time.monotonic() + settings.lines_cache_seconds
-        with self._lock:
-            self._found[settings.table_conversations] = (expires, list(lines))
+            cache = self._caches.get(ttl)
+            if cache is None:
+                cache = self._caches[ttl] = TtlCache(
+                    float(ttl), missing=[], what="lines with conversations", fallback="none"
+                )
+        return cache.get(settings.table_conversations, lambda _: read())
 
     def clear(self) -> None:
+        """Forget them (tests)."""
         with self._lock:
-            self._found.clear()
+            self._caches.clear()
 
 
 KNOWN_LINES = _KnownLines()
