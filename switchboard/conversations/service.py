@@ -109,6 +109,8 @@ _EVENT_FIELDS = {
     "RecordingUrl": "recordingUrl",
     "RecordingDuration": "recordingDuration",
     "Transcript": "transcript",
+    "Reminder": "reminder",
+    "Response": "response",
 }
 
 

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -53,6 +54,7 @@ DANA = "+15557770101"
 ERIN = "+15557770102"
 FRED = "+15557770103"
 GINA = "+15557770104"
+HANK = "+15557770105"
 FIRST_LOAD_LIMIT = 100 * 1024
 HOSTILE_TEXT = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
@@ -143,7 +145,7 @@ def stack(run_host_module: HostFactory) -> Iterator[Stack]:
             "DEVHOST_FUNCTION_KEY": KEY,
             "INBOX_SESSION_KEY": SESSION_KEY,
             "LINES_CACHE_SECONDS": "1",
-            "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
+            "SMS_TIMER_SCHEDULE": "*/2 * * * * *",
             **{
                 name: prefix + suffix
                 for name, prefix in (
@@ -241,6 +243,36 @@ def test_an_opted_out_customer_cannot_be_texted_and_the_box_says_why(
     assert "texted STOP" in page.locator("#r-refused").inner_text()
     assert page.get_by_label("Message").is_disabled()
     assert page.get_by_role("button", name="Send").is_disabled()
+    page.context.close()
+
+
+def test_a_reminder_and_the_customers_reply_to_it_are_in_the_conversation(
+    stack: Stack, owner_state: Any
+) -> None:
+    created = stack.api(
+        "POST",
+        "sms/schedules",
+        {
+            "id": "appt-inbox-1",
+            "to": HANK,
+            "body": "Your appointment is tomorrow at 9. Reply C to confirm, X to cancel.",
+            "sendAt": datetime.now(UTC).isoformat(timespec="seconds"),
+            "replies": {"C": "confirmed", "X": "cancelled"},
+        },
+    )
+    assert created.status == 201, created.text
+    deadline = time.monotonic() + 30
+    while stack.api("GET", "sms/schedules/appt-inbox-1").json()["status"] != "sent":
+        assert time.monotonic() < deadline, "the timer never sent the reminder"
+        time.sleep(0.2)
+    stack.text(HANK, "c ")
+    page = stack.page(state=owner_state)
+    page.goto(f"{stack.host.url}/inbox/#/conversations/{quote(MAIN)}/{quote(HANK)}")
+    page.get_by_text("Reply to a reminder: confirmed", exact=True).wait_for()
+    outbound = page.locator("li.event.out")
+    assert "Scheduled text or reminder" in outbound.first.inner_text()
+    assert "Your appointment is tomorrow at 9." in outbound.first.inner_text()
+    assert any("Answer to a reminder's reply" in t for t in outbound.all_inner_texts())
     page.context.close()
 
 

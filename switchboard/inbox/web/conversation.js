@@ -12,7 +12,7 @@ const PURPOSES = {
   help: "Answer to HELP",
   forward: "Forwarded",
   "text-back": "Missed-call text-back",
-  schedule: "Scheduled text",
+  schedule: "Scheduled text or reminder",
   "reminder-answer": "Answer to a reminder's reply",
   "relay-answer": "Relay answer",
   "staff-reply": "Reply",
@@ -57,6 +57,7 @@ function eventItem(event, who) {
       h("time", { datetime: event.at || "", text: when(event.at) }),
       status ? h("span", { class: `badge status-${status}`, text: status }) : null),
     event.kind === "call" ? callEvent(event) : h("p", { class: "body-text", text: event.body || "" }),
+    event.response ? h("p", { class: "reminder", text: `Reply to a reminder: ${event.response}` }) : null,
     event.media ? h("p", { class: "hint", text: `${event.media} attachment${event.media > 1 ? "s" : ""}` }) : null);
 }
 
