@@ -18,7 +18,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from switchboard.conversations import api
-from switchboard.http import json_response
+from switchboard.http import invalid, json_response
 from switchboard.inbox import conversations
 from switchboard.inbox.authenticator import SESSION
 from switchboard.jsonroutes.shell import ApiRequest, json_route
@@ -76,8 +76,6 @@ def conversation_reply(request: ApiRequest) -> func.HttpResponse:
     line, customer = api.conversation_path(request.route_params)
     body = request.json_object()
     if "mediaUrl" in body:
-        from switchboard.http import invalid
-
         raise invalid("mediaUrl", "is not sent from the inbox", "unknown_field")
     reply = api.reply_request(body)
     settings, principal = request.settings, request.principal

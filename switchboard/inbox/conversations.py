@@ -31,7 +31,7 @@ from typing import Any
 
 from switchboard.conversations import rules
 from switchboard.conversations.api import ListQuery
-from switchboard.http import ApiError, invalid, not_found
+from switchboard.http import ApiError, invalid, not_found, twilio_unavailable
 from switchboard.jsonroutes.auth import Principal
 from switchboard.settings import Settings
 from switchboard.ttlcache import TtlCache
@@ -333,6 +333,22 @@ def recording_url(
     return recording_media_url(str(url), "mp3")
 
 
+def _media_failure(exc: Exception, call_sid: str) -> ApiError:
+    """What the browser is told when the media host did not give the audio."""
+    from switchboard.twilio.errors import classify_twilio_error
+
+    failure = classify_twilio_error(exc)
+    if failure.status == 416:
+        return ApiError(416, "range_not_satisfiable", "the range is past the end")
+    if failure.status == 404:
+        return not_found("recording", call_sid)
+    if failure.transient or failure.status is None:
+        return twilio_unavailable(failure.status == 429)
+    return ApiError(
+        502, "recording_unavailable", f"Twilio refused the recording ({failure.status})"
+    )
+
+
 def audio(
     settings: Settings,
     principal: Principal,
@@ -362,12 +378,7 @@ def audio(
     except twilio_client.MediaRefused:
         raise not_found("recording", call_sid) from None
     except Exception as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status == 416:
-            raise ApiError(416, "range_not_satisfiable", "the range is past the end") from None
-        if status == 404:
-            raise not_found("recording", call_sid) from None
-        raise
+        raise _media_failure(exc, call_sid) from exc
     content_type = part.content_type if part.content_type.startswith("audio/") else "audio/mpeg"
     if part.status == 206 or wanted is None:
         return Audio(part.status, part.content, content_type, part.content_range)

@@ -49,6 +49,7 @@ def settings(
         "TABLE_LINES": unique_name + "l",
         "TABLE_CONVERSATIONS": unique_name + "v",
         "TABLE_INBOX_USERS": unique_name + "u",
+        "TABLE_CONTACTS": unique_name + "k",
         "INBOX_SESSION_KEY": SESSION_KEY,
     }
     for name, value in values.items():
@@ -222,6 +223,19 @@ def test_reading_a_conversation_moves_its_validator_and_staff_see_only_their_lin
         conversation_routes.conversation_list, "GET", "conversations", params={"q": "777 0102"}
     )
     assert [c["customer"] for c in json(searched)["conversations"]] == [ERIN]
+    from switchboard.contacts import service as contacts
+
+    contacts.create(settings, {"name": "Dana Reyes", "company": "Reyes Bikes", "numbers": [DANA]})
+    for words in ("dana", "REY", "reyes bikes"):
+        named = owner.call(
+            conversation_routes.conversation_list, "GET", "conversations", params={"q": words}
+        )
+        found = json(named)["conversations"]
+        assert [(c["customer"], c["name"]) for c in found] == [(DANA, "Dana Reyes")], words
+    nobody = owner.call(
+        conversation_routes.conversation_list, "GET", "conversations", params={"q": "zed"}
+    )
+    assert json(nobody)["conversations"] == []
 
 
 def test_a_reply_from_the_inbox_is_signed_with_the_users_name(

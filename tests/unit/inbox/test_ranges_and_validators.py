@@ -57,3 +57,37 @@ def test_validators_follow_what_they_describe_and_match_as_sent() -> None:
     assert not matches("", etag)
     assert not matches('"other"', etag)
     assert not matches(etag.strip('"'), etag)  # unquoted: not an entity tag
+
+
+def _http_error(status: int) -> Exception:
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    return requests.HTTPError(f"{status}", response=response)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (_http_error(416), 416, "range_not_satisfiable"),
+        (_http_error(404), 404, "not_found"),
+        (_http_error(503), 503, "twilio_unavailable"),
+        (_http_error(403), 502, "recording_unavailable"),
+    ],
+)
+def test_what_the_browser_is_told_when_the_media_host_fails(
+    failure: Exception, status: int, code: str
+) -> None:
+    from switchboard.inbox.conversations import _media_failure
+
+    told = _media_failure(failure, "CA" + "0" * 32)
+    assert (told.status, told.code) == (status, code)
+
+
+def test_a_media_host_out_of_reach_is_a_temporary_failure() -> None:
+    import requests
+
+    from switchboard.inbox.conversations import _media_failure
+
+    assert _media_failure(requests.ConnectionError("refused"), "CA" + "0" * 32).status == 503
