@@ -271,6 +271,7 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         clean_env.setattr(TableClient, name, counted)
     assert app.text(dana, "C") == [(dana, wording.reminder_answer("confirmed"))]
     assert made == [
+        "get_entity",  # the sender's contact (once per number and LINES_CACHE_SECONDS)
         "query_entities",  # the sender's partition: opt-out, tallies, reminders
         "get_entity",  # the schedule's id row
         "update_entity",  # its response (If-Match)
@@ -278,6 +279,9 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         "create_entity",  # the sender's tallies on the line
         "get_entity",  # the line's budget (once per instance)
         "create_entity",  # the line's budget charged
+        "query_entities",  # the conversation's state and the line's tag counter
+        "submit_transaction",  # the conversation's state and activity row
+        "create_entity",  # the line listed among those with conversations (once per instance)
         "create_entity",  # the text's record
         "upsert_entity",  # its day index row
         "submit_transaction",  # its conversation rows: the text and the answer

@@ -83,3 +83,36 @@ def test_how_a_person_is_named() -> None:
     assert display_name(ContactRef("c1"), "+12015550123") == "+1201***0123"
     assert display_name(None, "+12015550123") == "+1201***0123"
     assert display_name(None, "anonymous") == "a withheld number"
+
+
+def test_a_listing_reads_the_numbers_it_does_not_remember_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cold numbers are read side by side (all four reads are in flight together), each once;
+    a remembered one is not read again."""
+    import threading
+
+    settings = load_settings({"LINES_CACHE_SECONDS": "60"})
+    lookup.forget_cached_contacts()
+    lookup.cache(settings).put("+12015550100", None)
+    together = threading.Barrier(4, timeout=5)
+    reads: list[str] = []
+
+    def load(number: str, _settings: object) -> ContactRef | None:
+        reads.append(number)
+        together.wait()  # breaks (and fails the test) unless the four reads overlap
+        return DANA if number == "+12015550123" else None
+
+    monkeypatch.setattr(lookup, "load", load)
+    numbers = ["+12015550123", "+12015550100", "+12015550101", "+12015550102", "+12015550103"]
+    found = lookup.contacts_for(settings, [*numbers, "+12015550123", "anonymous", None])
+    assert found == {
+        "+12015550123": DANA,
+        "+12015550100": None,
+        "+12015550101": None,
+        "+12015550102": None,
+        "+12015550103": None,
+        "anonymous": None,
+    }
+    assert sorted(reads) == sorted(numbers[:1] + numbers[2:])
+    lookup.forget_cached_contacts()
