@@ -605,6 +605,7 @@ def callback_ended(
 def _unanswered(settings: Settings, line: Line, callback: Callback, now: datetime) -> None:
     """A call back nobody answered: recorded, the caller's text, the people's note (through
     the outbound policy, then scheduled SMS with ids derived from the call: once)."""
+    from switchboard.contacts.lookup import with_name
     from switchboard.lines.sending import line_ref
     from switchboard.outbound import wording
     from switchboard.outbound.purposes import Purpose
@@ -634,7 +635,9 @@ def _unanswered(settings: Settings, line: Line, callback: Callback, now: datetim
             (f"sys-callback-missed-{callback.call_sid}", callback.caller, missed, Purpose.CALLBACK)
         )
     waited = callback.requested_at - callback.arrived_at
-    note = wording.callback_missed_notice(name, callback.caller, _minutes(waited))
+    note = wording.callback_missed_notice(
+        name, with_name(settings, callback.caller), _minutes(waited)
+    )
     for person in people:
         allowed = policy.ask(
             Message(

@@ -3,6 +3,7 @@
     contact_for(settings, number) -> ContactRef | None   # id, name, company, blocked, tags
     display_name(contact, number) -> str                  # its name, else the masked number
     label_for(settings, number) -> str                    # both at once
+    with_name(settings, number) -> str                    # "Dana Reyes (+1...)" for notes
     contacts_for(settings, numbers) -> {number: ContactRef | None}
 
 Each instance keeps what it read of each number (its contact, or "nobody") for
@@ -54,6 +55,7 @@ __all__ = [
     "is_blocked",
     "label_for",
     "remember",
+    "with_name",
 ]
 
 
@@ -144,6 +146,17 @@ def display_name(contact: ContactRef | None, number: str | None) -> str:
 def label_for(settings: Settings, number: str | None) -> str:
     """`display_name` of the contact of `number`."""
     return display_name(contact_for(settings, number), number)
+
+
+def with_name(settings: Settings, number: str) -> str:
+    """A number as the business's people read it in a note: ``Dana Reyes (+15558675310)``
+    when a contact names it, else the number (to call back, it is always there). Never
+    raises: nobody, when the contacts cannot say."""
+    try:
+        contact = contact_for(settings, number)
+    except Exception:  # the cache keeps its own fallbacks; this is the last one
+        contact = None
+    return f"{contact.label} ({number})" if contact is not None and contact.label else number
 
 
 def remember(settings: Settings, refs: dict[str, ContactRef | None]) -> None:

@@ -212,28 +212,17 @@ def _bind(
     )
 
 
-def _named(settings: Settings, customer: str) -> str:
-    """The customer as the line's people know them: ``Dana Reyes (+15558675310)`` when a
-    contact names the number (this instance's memory of it: the webhook read it), else the
-    number."""
-    from switchboard.contacts.lookup import contact_for
-
-    try:
-        contact = contact_for(settings, customer)
-    except Exception:  # best effort: the number says who it is anyway
-        contact = None
-    return f"{contact.label} ({customer})" if contact is not None and contact.label else customer
-
-
 def _texts(trip: _Trip, match: Match, line: LineRef, notify: Sequence[str], reminder: str) -> Plan:
     """What the answer sends: planned on the customer's state (its windows written under
     their ETag), then charged to the line's budget; storage trouble sends nothing."""
+    from switchboard.contacts.lookup import with_name
+
     text, choice, policy = trip.text, match.choice, trip.policy
     answer = choice.answer or wording.reminder_answer(choice.means)
     notice = None
     if choice.notify:
         notice = wording.reminder_notice(
-            _named(policy.settings, text.customer),
+            with_name(policy.settings, text.customer),
             choice.key,
             choice.means,
             match.entry.schedule_id,

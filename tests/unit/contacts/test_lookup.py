@@ -116,3 +116,17 @@ def test_a_listing_reads_the_numbers_it_does_not_remember_at_once(
     }
     assert sorted(reads) == sorted(numbers[:1] + numbers[2:])
     lookup.forget_cached_contacts()
+
+
+def test_a_note_names_the_number_as_the_contacts_do() -> None:
+    """A note to the business's people (a reminder's reply, a missed call back) names the
+    customer with the number; a number nobody names is the number alone."""
+    settings = load_settings({"LINES_CACHE_SECONDS": "60"})
+    lookup.forget_cached_contacts()
+    lookup.remember(settings, {"+15558675310": DANA, "+15558675311": None})
+    try:
+        assert lookup.with_name(settings, "+15558675310") == "Dana Reyes (+15558675310)"
+        assert lookup.with_name(settings, "+15558675311") == "+15558675311"
+        assert lookup.with_name(settings, "anonymous") == "anonymous"
+    finally:
+        lookup.forget_cached_contacts()

@@ -348,24 +348,3 @@ def test_a_plan_the_budget_refuses_sends_nothing_and_says_why() -> None:
         Purpose.REMINDER_ANSWER: "skipped (daily limit)",
         Purpose.REMINDER_NOTICE: "skipped (daily limit)",
     }
-
-
-def test_the_people_are_told_who_answered_by_the_contacts_name() -> None:
-    """The note of a reply names the customer as the contacts do (this instance's memory of
-    the number, which the webhook filled), with the number; else the number alone."""
-    from switchboard.contacts import lookup
-    from switchboard.contacts.rules import ContactRef
-    from switchboard.schedules.reminders import _named
-    from switchboard.settings import load_settings
-
-    settings = load_settings({"LINES_CACHE_SECONDS": "60"})
-    lookup.forget_cached_contacts()
-    lookup.remember(
-        settings,
-        {"+15558675310": ContactRef("c1", name="Dana Reyes"), "+15558675311": None},
-    )
-    try:
-        assert _named(settings, "+15558675310") == "Dana Reyes (+15558675310)"
-        assert _named(settings, "+15558675311") == "+15558675311"
-    finally:
-        lookup.forget_cached_contacts()
