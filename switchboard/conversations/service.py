@@ -129,6 +129,8 @@ _EVENT_FIELDS = {
     "QueueTime": "queueTime",
     "Callback": "callback",
     "BlockedContact": "blockedContact",
+    "Reminder": "reminder",
+    "Response": "response",
 }
 
 
