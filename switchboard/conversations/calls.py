@@ -114,7 +114,8 @@ def _failed(word: str) -> bool:
 
 
 def outcome(record: Mapping[str, Any]) -> str | None:
-    """``answered``, ``voicemail`` or ``missed`` once the call ended; None before."""
+    """``answered``, ``callback`` (a call back still to come), ``voicemail`` or ``missed``
+    once the call ended; None before."""
     if not calllog.ended(record):
         return None
     if calllog.reached(record) or calllog.callback(record) == calllog.CALLBACK_ANSWERED:
