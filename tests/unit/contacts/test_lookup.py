@@ -63,9 +63,10 @@ def test_the_least_recently_used_numbers_go_first() -> None:
 def test_only_e164_numbers_are_looked_up() -> None:
     settings = load_settings({"LINES_CACHE_SECONDS": "60"})
     lookup.forget_cached_contacts()
+    before = lookup.cache(settings).loads  # the process's cache: other tests read through it
     for caller in ("anonymous", "", None, "12345", "Acme", "+1 201 555 0123"):
         assert lookup.contact_for(settings, caller) is None
-    assert lookup.cache(settings).loads == 0
+    assert lookup.cache(settings).loads == before
     lookup.remember(settings, {"+12015550123": DANA, "+12015550100": None})
     assert lookup.contact_for(settings, " +12015550123 ") is DANA
     assert lookup.is_blocked(settings, "+12015550123")
@@ -73,7 +74,7 @@ def test_only_e164_numbers_are_looked_up() -> None:
     assert lookup.contacts_for(settings, ["+12015550123", "+12015550123", None]) == {
         "+12015550123": DANA
     }
-    assert lookup.cache(settings).loads == 0
+    assert lookup.cache(settings).loads == before
     lookup.forget_cached_contacts()
 
 
