@@ -273,7 +273,6 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         clean_env.setattr(TableClient, name, counted)
     assert app.text(dana, "C") == [(dana, wording.reminder_answer("confirmed"))]
     assert made == [
-        "get_entity",  # the sender's contact (once per number and LINES_CACHE_SECONDS)
         "query_entities",  # the sender's partition: opt-out, tallies, reminders
         "get_entity",  # the schedule's id row
         "update_entity",  # its response (If-Match)
