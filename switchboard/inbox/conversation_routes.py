@@ -55,7 +55,7 @@ def conversation_item(request: ApiRequest) -> func.HttpResponse:
         change = api.change_request(body)
         conversations.check_assignee(settings, line, body)
         found = service.change_conversation(settings, principal, line, customer, change)
-        return json_response(conversations.named(settings, {"conversations": [found]}))
+        return json_response(found)
     limit, before = api.events_query(request.params)
     etag = conversations.conversation_etag(settings, principal, line, customer, before)
     if conversations.matches(request.headers.get("if-none-match"), etag):

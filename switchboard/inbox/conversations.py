@@ -183,7 +183,7 @@ def list_conversations(
     from switchboard.conversations import service
 
     if q is None:
-        return named(settings, service.list_conversations(settings, principal, query))
+        return service.list_conversations(settings, principal, query)
     numberish = _NUMBERISH.fullmatch(q) is not None and len(_digits(q)) >= 3
     digits = _digits(q)
     numbers = set() if numberish else _contact_numbers(settings, q)
@@ -194,7 +194,7 @@ def list_conversations(
         ListQuery(line=query.line, state=query.state, before=query.before, limit=SEARCH_SCAN),
     )
     found = []
-    for item in named(settings, scanned)["conversations"]:
+    for item in scanned["conversations"]:
         if numberish:
             hit = digits in _digits(item["customer"])
         else:
@@ -204,18 +204,6 @@ def list_conversations(
         if len(found) == query.limit:
             break
     return {"conversations": found, "nextBefore": None}
-
-
-def named(settings: Settings, listing: dict[str, Any]) -> dict[str, Any]:
-    """A listing whose customers carry their contact's name where the service gave none."""
-    from switchboard.contacts.lookup import contact_for
-
-    for item in listing["conversations"]:
-        if not item.get("name"):
-            contact = contact_for(settings, item["customer"])
-            if contact is not None and contact.label:
-                item["name"] = contact.label
-    return listing
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +237,6 @@ def show_conversation(
     shown = service.show_conversation(
         settings, principal, line, customer, limit=limit, before=before
     )
-    named(settings, {"conversations": [shown["conversation"]]})
     for event in shown["events"]:
         url = event.pop("recordingUrl", None)
         if url and event.get("kind") == rules.KIND_CALL and _SID.fullmatch(str(event["id"])):

@@ -105,7 +105,7 @@ export async function conversationView(line, customer) {
   const change = async (body, words) => {
     try {
       const { data } = await api("PATCH", path, body);
-      shown.conversation = { ...shown.conversation, ...data.conversations[0] };
+      shown.conversation = { ...shown.conversation, ...data };
       render();
       if (words) notify(words);
     } catch (error) {
