@@ -43,6 +43,8 @@ function callEvent(event) {
   } else {
     parts.push(h("p", { class: "what", text: `Call (${event.status || "in progress"})` }));
   }
+  if (typeof event.queueTime === "number") parts.push(h("p", { class: "hint", text: `Waited${minutes(event.queueTime)} in the queue.` }));
+  if (event.callback) parts.push(h("p", { class: "hint", text: `Call back: ${event.callback}.` }));
   return parts;
 }
 
@@ -58,6 +60,7 @@ function eventItem(event, who) {
       status ? h("span", { class: `badge status-${status}`, text: status }) : null),
     event.kind === "call" ? callEvent(event) : h("p", { class: "body-text", text: event.body || "" }),
     event.response ? h("p", { class: "reminder", text: `Reply to a reminder: ${event.response}` }) : null,
+    event.blockedContact ? h("p", { class: "hint", text: "From a blocked contact: it went no further." }) : null,
     event.media ? h("p", { class: "hint", text: `${event.media} attachment${event.media > 1 ? "s" : ""}` }) : null);
 }
 
