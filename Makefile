@@ -141,7 +141,7 @@ bench: install
 
 # The README's inbox screenshots (docs/inbox/), taken by the browser tests in a real browser.
 screenshots: install browser
-	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py -k axe $(PYTEST_ARGS)
+	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py tests/e2e/test_inbox_conversations_browser.py -k axe $(PYTEST_ARGS)
 
 soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)

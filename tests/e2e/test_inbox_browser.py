@@ -18,9 +18,7 @@ Azurite, the Twilio stand-in and a real SMTP server, one of each for the module.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +31,15 @@ import pytest
 
 from devkit.simulator import CallSession
 from devkit.twilio_standin import TwilioStandin
-from tests.e2e.browser import AXE, TransferMeter, axe_violations, launch_browser, require_browser
+from tests.e2e.browser import (
+    AXE,
+    SCREENSHOTS,
+    TransferMeter,
+    axe_violations,
+    launch_browser,
+    no_payload_ran,
+    require_browser,
+)
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 from tests.mail_server import MailServer
 
@@ -47,16 +53,6 @@ OWNER_PHONE = "+15550001111"
 STAFF_EMAIL = "sam@staff.example.com"
 CALLER = "+15558675310"
 FIRST_LOAD_LIMIT = 100 * 1024
-#: Where the screenshots go: the README's own (docs/inbox/) only when asked with
-#: UPDATE_SCREENSHOTS=1 (`make screenshots`), so that `make test` leaves the tree as it found it.
-SCREENSHOTS = (
-    PROJECT_ROOT / "docs" / "inbox"
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "switchboard-inbox-screenshots"
-)
-
-#: What a payload would do if it ran: set this flag.
-FLAG = "window.__pwned"
 HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">Support'
 HOSTILE_GREETING = (
     '<script>window.__pwned=1</script><svg onload="window.__pwned=1"></svg>'
@@ -176,7 +172,7 @@ class Inbox:
         )
         page.get_by_label("6-digit code").fill(code)
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name="Lines", level=1).wait_for()
+        page.get_by_role("heading", name="Conversations", level=1).wait_for()
 
     def api_session(self, address: str) -> tuple[str, str]:
         """Sign in over HTTP as the page does: (cookie header, CSRF token)."""
@@ -253,16 +249,6 @@ def owner_state(inbox: Inbox) -> Any:
     return state
 
 
-def _no_payload_ran(page: Any) -> None:
-    assert page.evaluate(f"() => typeof {FLAG}") == "undefined"
-    assert (
-        page.evaluate(
-            "() => document.querySelectorAll('main img, main script, main svg, main style, main iframe').length"
-        )
-        == 0
-    )
-
-
 # --- the static shell ----------------------------------------------------------------------
 
 
@@ -310,7 +296,7 @@ def test_owner_signs_in_with_the_texted_code_and_the_first_load_is_small(
     assert texted[-1].form["From"] == [MAIN]
     page = inbox.page(state=owner_state)  # a fresh context: nothing cached
     meter = TransferMeter(page)
-    page.goto(f"{inbox.host.url}/inbox/")
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
     page.get_by_role("heading", name="Lines", level=1).wait_for()
     page.get_by_role("link", name="Main line").wait_for()
     page.wait_for_load_state("networkidle")
@@ -318,7 +304,7 @@ def test_owner_signs_in_with_the_texted_code_and_the_first_load_is_small(
     print(f"first load of the lines list: {total} bytes over {len(meter.by_url)} requests")
     assert 0 < total <= FIRST_LOAD_LIMIT, meter.by_url
     assert page.get_by_text(HOSTILE_NAME, exact=True).is_visible()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.context.close()
 
 
@@ -374,6 +360,8 @@ def test_a_staff_user_sees_only_their_lines(inbox: Inbox) -> None:
     page = inbox.page()
     inbox.sign_in(page, STAFF_EMAIL)
     assert inbox.mails_to(STAFF_EMAIL)[-1]["Subject"] == "Your Switchboard inbox code"
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
+    page.get_by_role("heading", name="Lines", level=1).wait_for()
     links = page.locator("main a")
     assert links.all_inner_texts() == [HOSTILE_NAME]
     assert not page.get_by_role("link", name="Status").is_visible()
@@ -386,7 +374,7 @@ def test_a_staff_user_sees_only_their_lines(inbox: Inbox) -> None:
     assert inbox.inbox("GET", f"lines/{SUPPORT}", cookie).status == 200
     assert inbox.inbox("GET", "status", cookie).status == 403
     assert inbox.inbox("GET", "users", cookie).status == 403
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.context.close()
 
 
@@ -404,10 +392,10 @@ def test_hostile_names_and_texts_are_shown_as_sent_and_nothing_runs(
     assert shown["greeting"]["open"]["say"] == HOSTILE_GREETING
     assert shown["name"] == HOSTILE_NAME
     page.get_by_role("group", name="Switch the line").wait_for()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.goto(f"{inbox.host.url}/inbox/#/people")
     page.get_by_role("rowheader", name=HOSTILE_USER).wait_for()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.goto(f"{inbox.host.url}/inbox/#/schedules")
     page.get_by_label("To (with the country code)").fill(CALLER)
     page.get_by_label("Message").fill(HOSTILE_TEXT)
@@ -417,7 +405,7 @@ def test_hostile_names_and_texts_are_shown_as_sent_and_nothing_runs(
     shown = page.locator(".body-text").first
     shown.wait_for()
     assert shown.inner_text() == HOSTILE_TEXT
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.get_by_role("button", name=f"Cancel the text to {CALLER}").click()
     page.get_by_text("canceled", exact=True).or_(
         page.get_by_text("cancelled", exact=True)
@@ -465,7 +453,7 @@ def test_every_view_passes_axe_at_desktop_and_phone_width(
 
 def test_the_keyboard_alone_reaches_every_view(inbox: Inbox, owner_state: Any) -> None:
     page = inbox.page(state=owner_state)
-    page.goto(f"{inbox.host.url}/inbox/")
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
     page.get_by_role("heading", name="Lines", level=1).wait_for()
     for target, heading in (("Status", "Status"), ("People", "People"), ("Lines", "Lines")):
         for _ in range(30):
