@@ -1,6 +1,8 @@
 """The owner's inbox: the app under `/inbox/` and its JSON under `/api/inbox/...` (auth level
 anonymous: the static shell serves what anyone may load, the JSON route shell checks the
-session), and the operator's `/api/inbox-users` routes (auth level function).
+session), the operator's `/api/inbox-users` routes (auth level function), and the queue
+`inbox-sign-in-codes` whose function sends the sign-in codes the form asks for (a fixed name,
+like the voicemail e-mails' queue: no setting can leave the trigger without one).
 
 Thin on purpose: each function hands the request to `switchboard.inbox.assets` or a route of
 `switchboard.inbox.routes`, imported on the first call (cold start).
@@ -39,6 +41,18 @@ def inbox_signin_code(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.inbox import routes
 
     return routes.request_code(req)
+
+
+@bp.function_name("inbox_signin_code_request")
+@bp.queue_trigger(
+    arg_name="msg", queue_name="inbox-sign-in-codes", connection="AzureWebJobsStorage"
+)
+def inbox_signin_code_request(msg: func.QueueMessage) -> None:
+    """Send the code a sign-in form asked for, when the address is an inbox user's (off the
+    request, so an outsider's address is answered as fast as a user's)."""
+    from switchboard.inbox import service
+
+    service.handle_code_request(msg.get_body())
 
 
 @bp.function_name("inbox_signin_verify")

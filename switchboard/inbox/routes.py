@@ -95,8 +95,9 @@ def signin_options(request: ApiRequest) -> func.HttpResponse:
 
 @json_route(auth=INBOX_SIGN_IN)
 def request_code(request: ApiRequest) -> func.HttpResponse:
-    """`POST /api/inbox/signin/code`: `{"address"}` -> 202 (whoever the address is)."""
-    service.request_code(request.settings, request.json_object().get("address"))
+    """`POST /api/inbox/signin/code`: `{"address"}` -> 202 (whoever the address is: the
+    request is queued, and the queue's function sends the code to a user's address only)."""
+    service.ask_for_code(request.settings, request.json_object().get("address"))
     return json_response(
         {
             "sent": True,

@@ -80,8 +80,10 @@ async function start() {
     setCsrf(data.csrf);
     showChrome();
     route();
-  } catch {
-    signedOut();
+  } catch (error) {
+    // A 401 already showed the sign-in form (through whenSignedOut): showing it again here
+    // would replace the form the user may be typing in, and hide the code field they asked for.
+    if (error.status !== 401) signedOut();
   }
 }
 
