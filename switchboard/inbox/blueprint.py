@@ -163,6 +163,33 @@ def inbox_line_override(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_override(req)
 
 
+@bp.function_name("inbox_line_preview")
+@bp.route(route="api/inbox/lines/{number}/preview", methods=["GET"], auth_level=ANON)
+def inbox_line_preview(req: func.HttpRequest) -> func.HttpResponse:
+    """What a call at a given time from a given number would hear."""
+    from switchboard.inbox import routes
+
+    return routes.line_preview(req)
+
+
+@bp.function_name("inbox_contacts")
+@bp.route(route="api/inbox/contacts", methods=["GET", "POST"], auth_level=ANON)
+def inbox_contacts(req: func.HttpRequest) -> func.HttpResponse:
+    """The contacts: a page of them (everyone), a new one (owner)."""
+    from switchboard.inbox import contact_routes
+
+    return contact_routes.collection(req)
+
+
+@bp.function_name("inbox_contact")
+@bp.route(route="api/inbox/contacts/{id}", methods=["GET", "PUT", "PATCH"], auth_level=ANON)
+def inbox_contact(req: func.HttpRequest) -> func.HttpResponse:
+    """A contact: read it (everyone), edit or block it (owner)."""
+    from switchboard.inbox import contact_routes
+
+    return contact_routes.item(req)
+
+
 @bp.function_name("inbox_status")
 @bp.route(route="api/inbox/status", methods=["GET"], auth_level=ANON)
 def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
@@ -173,12 +200,12 @@ def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("inbox_schedules")
-@bp.route(route="api/inbox/schedules", methods=["POST"], auth_level=ANON)
+@bp.route(route="api/inbox/schedules", methods=["GET", "POST"], auth_level=ANON)
 async def inbox_schedules(req: func.HttpRequest) -> func.HttpResponse:
-    """Schedule a text (owner)."""
+    """The texts to send, or those of some days with their replies; schedule one (owner)."""
     from switchboard.inbox import routes
 
-    return await routes.schedule_create(req)
+    return await routes.schedules(req)
 
 
 @bp.function_name("inbox_schedule")
