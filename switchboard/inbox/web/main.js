@@ -1,5 +1,6 @@
 // The inbox: who is signed in, the navigation, and which view a hash (#/lines/+1555...) shows.
 import { api, setCsrf, whenSignedOut } from "./api.js";
+import { contactView, contactsView } from "./contacts.js";
 import { h, notify, page } from "./dom.js";
 import { lineView, linesView } from "./lines.js";
 import { peopleView } from "./people.js";
@@ -50,6 +51,8 @@ async function route() {
   const owner = state.user.role === "owner";
   try {
     if (view === "lines" && rest) return await lineView(decodeURIComponent(rest), state.user);
+    if (view === "contacts" && rest) return await contactView(decodeURIComponent(rest), state.user);
+    if (view === "contacts") return await contactsView(state.user);
     if (view === "schedules" && owner) return await schedulesView();
     if (view === "status" && owner) return await statusView();
     if (view === "people" && owner) return await peopleView(state.user);
