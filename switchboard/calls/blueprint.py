@@ -1,8 +1,9 @@
 """Outbound calls: the queue trigger, its poison handler and the operator routes for calls.
 
 - `calls_queue` (queue `%OUTBOUND_CALL_QUEUE%`): places the call a message asks for, exactly once
-  (`switchboard.calls.placing.handle_message`, SPEC "Outbound calls"). It raises only for transient
-  failures (so the host redelivers the message) and when another worker holds the id's lease.
+  (`switchboard.calls.placing.handle_message`; README "Outbound calls"). It raises only for
+  transient failures (so the host redelivers the message) and when another worker holds the
+  id's lease.
 - `calls_poison` (queue `%OUTBOUND_CALL_QUEUE%-poison`): the host moves a message there after
   `maxDequeueCount` deliveries; its record becomes `dead-lettered` with the last error.
 - `calls` (`POST /api/calls`, `GET /api/calls?since=&limit=&until=`) and `calls_get`

@@ -270,7 +270,7 @@ def decide_failure(*, transient: bool, dequeue_count: int, max_dequeue_count: in
 
     Transient failures (429, 5xx, timeouts) are retried by raising; the host moves the message to
     `<queue>-poison` once it has been delivered `max_dequeue_count` times, where the poison
-    handler marks the record `dead-lettered` (SPEC). EXHAUSTED differs from RETRY only in what is
+    handler marks the record `dead-lettered`. EXHAUSTED differs from RETRY only in what is
     logged: both raise, so the move to the poison queue stays the host's decision.
     """
     if not transient:

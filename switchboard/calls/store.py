@@ -22,9 +22,10 @@ Concurrency (see `switchboard.calls.idempotency` for the decisions):
 takeover keeps it) and `Unverified` marks a pending record whose last create got no answer: both
 serve the check with Twilio before an attempt in doubt is repeated.
 
-`Status` is the call's public status (SPEC words): `queued` until Twilio reports progress through
-status callbacks (`switchboard.logbook.statuses` moves it forward only), or `rejected`, `failed`,
-`dead-lettered` set here. Properties are never set to None: the table SDK drops None values.
+`Status` is the call's public status (the README's words): `queued` until Twilio reports progress
+through status callbacks (`switchboard.logbook.statuses` moves it forward only), or `rejected`,
+`failed`, `dead-lettered` set here. Properties are never set to None: the table SDK drops None
+values.
 """
 
 from __future__ import annotations
@@ -387,7 +388,7 @@ class IdempotencyStore:
                     "DeadLetteredAt": now,
                 }
                 if entity.get("Status") not in {None, "", "queued"}:
-                    # Status callbacks arrived: Twilio's word stays (SPEC: never backwards).
+                    # Status callbacks arrived: Twilio's word stays (a status never goes backwards).
                     update.pop("Status")
             if self._merge_if_unchanged(entity, update, now=now):
                 return action.state

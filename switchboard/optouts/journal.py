@@ -1,5 +1,5 @@
 """Opt-out changes an instance could not write yet: kept in memory, written first when storage
-answers again (issue 14, item 4: a STOP is never lost silently).
+answers again (a STOP is never lost silently).
 
 When Table Storage is down, the SMS webhook cannot record a STOP (or START). It answers 503, so
 Twilio logs the failure (error 11200) and can retry or use the number's fallback URL, and it

@@ -5,7 +5,7 @@ settings and returns the HTTP response. A request without a valid signature gets
 and `respond` is never called, so nothing is written. Broken settings answer 503 with no detail
 (the problem is logged once by `get_settings`), never a stack trace.
 
-Junk is refused before it costs anything (issue 14): parsing a form and hashing it for the
+Junk is refused before it costs anything: parsing a form and hashing it for the
 signature check is the expensive part (a million parameters took seconds), so each refusal
 below costs O(1) or one byte scan, in this order:
 
@@ -254,7 +254,7 @@ def verify(req: func.HttpRequest, settings: Settings) -> TwilioRequest | None:
 
 @functools.cache
 def _report_missing_token_once() -> None:
-    # Reported once per process (SPEC: a missing setting is reported once, clearly).
+    # Reported once per process (a missing setting is reported once, clearly: not on every request).
     logger.error("TWILIO_AUTH_TOKEN is not set: webhook signatures cannot be validated")
 
 

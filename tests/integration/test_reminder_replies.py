@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
+from switchboard.contacts.lookup import contact_for
 from switchboard.lines import lookup as lines
 from switchboard.logbook.store import RecordStore
 from switchboard.outbound import wording
@@ -244,12 +245,13 @@ def test_send_time_and_the_default_reply_until(app: App) -> None:
 
 
 def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> None:
-    """Three requests more than an auto-reply: the schedule's id row read, its response
+    """Three requests more than an auto-reply (whose own requests are listed): the schedule's id row read, its response
     written under its ETag, the reminder marked answered on its row."""
     dana = customer()
     app.schedule("appt-6", dana, replies={"C": "confirmed"})
     app.run_timer()
     lines.line_for(LINE, app.settings)  # a warm instance knows the line
+    contact_for(app.settings, dana)  # and the sender (nobody's number: the contact cache)
     made: list[str] = []
     for name in (
         "get_entity",
@@ -278,6 +280,9 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         "create_entity",  # the sender's tallies on the line
         "get_entity",  # the line's budget (once per instance)
         "create_entity",  # the line's budget charged
+        "query_entities",  # the conversation's state and the line's tag counter
+        "submit_transaction",  # the conversation's state written
+        "create_entity",  # the line registered as having conversations (once per instance)
         "create_entity",  # the text's record
         "upsert_entity",  # its day index row
         "submit_transaction",  # its conversation rows: the text and the answer

@@ -1,4 +1,4 @@
-"""Clients of a running host for the hardening tests (issue 14): texts signed as Twilio signs
+"""Clients of a running host for the hardening tests: texts signed as Twilio signs
 them, the operator API with the function key, and queue depths in Azurite.
 
 `text(host, from_, to, body)` posts one signed `POST /api/sms/incoming` (a fresh MessageSid,

@@ -1,6 +1,6 @@
-"""Callback host (issue 14, item 6): URLs the app gives Twilio come from trusted configuration.
+"""Callback host: URLs the app gives Twilio come from trusted configuration.
 
-Today, with `PUBLIC_BASE_URL` unset, `POST /api/messages` builds the message's `StatusCallback`
+Unguarded, with `PUBLIC_BASE_URL` unset, `POST /api/messages` builds the message's `StatusCallback`
 from the request: `X-Forwarded-Host: evil.example.org` (or a `Host` header) makes Twilio post
 every status of that message, with both numbers, to `https://evil.example.org/...`; `GET
 /api/numbers` reports that origin as the app's. In Azure the scheduled-SMS timer sends without
@@ -69,7 +69,7 @@ def azure(rel_host_module: HostFactory, standin: TwilioStandin) -> HostHandle:
 def test_a_request_header_never_becomes_the_status_callback(
     local: HostHandle, standin: TwilioStandin, kind: str
 ) -> None:
-    """Item 6: `POST /api/messages` with a forged forwarded host or Host header. Today the
+    """`POST /api/messages` with a forged forwarded host or Host header. Unguarded the
     StatusCallback Twilio gets is `https://evil.example.org/api/status/message`."""
     to = new_number()
     status, answer = api(
@@ -83,8 +83,8 @@ def test_a_request_header_never_becomes_the_status_callback(
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_HEADERS))
 def test_a_request_header_never_becomes_the_apps_origin(local: HostHandle, kind: str) -> None:
-    """Item 6: `GET /api/numbers` tells whether each number's webhooks point at this app, by
-    comparing with the app's origin. Today that origin is taken from the forged header."""
+    """`GET /api/numbers` tells whether each number's webhooks point at this app, by
+    comparing with the app's origin. Unguarded that origin is taken from the forged header."""
     status, answer = api(local, "GET", "numbers", headers=HOSTILE_HEADERS[kind])
     assert status == 200, answer
     assert EVIL not in str(answer.get("appBaseUrl")), answer.get("appBaseUrl")
@@ -93,8 +93,8 @@ def test_a_request_header_never_becomes_the_apps_origin(local: HostHandle, kind:
 def test_in_azure_callbacks_go_to_the_sites_host_name(
     azure: HostHandle, standin: TwilioStandin
 ) -> None:
-    """Item 6: in Azure without PUBLIC_BASE_URL, `https://$WEBSITE_HOSTNAME`, whatever the
-    request says. Today: the request's own origin (here `http://127.0.0.1:<port>`), or the
+    """In Azure without PUBLIC_BASE_URL, `https://$WEBSITE_HOSTNAME`, whatever the
+    request says. Unguarded: the request's own origin (here `http://127.0.0.1:<port>`), or the
     forged one."""
     for headers in [{}, HOSTILE_HEADERS["x-forwarded-host"]]:
         to = new_number()
@@ -106,7 +106,7 @@ def test_in_azure_callbacks_go_to_the_sites_host_name(
 def test_in_azure_scheduled_sms_get_a_status_callback(
     azure: HostHandle, standin: TwilioStandin
 ) -> None:
-    """Item 6: the timer uses the same trusted origin. Today it sends scheduled SMS without a
+    """The timer uses the same trusted origin. Unguarded it sends scheduled SMS without a
     StatusCallback when PUBLIC_BASE_URL is unset, so their records never follow Twilio."""
     to = new_number()
     send_at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat(timespec="seconds")

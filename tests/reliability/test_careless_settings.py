@@ -1,4 +1,4 @@
-"""Careless settings (issue 14, item 7): settings that leak secrets or invite loops are refused
+"""Careless settings: settings that leak secrets or invite loops are refused
 clearly, naming the setting (never its value), and URLs are normalised as Twilio normalises them.
 
 - `TWILIO_API_BASE_URL` over plain `http://` in Azure would send the auth token (basic auth) in
@@ -7,13 +7,13 @@ clearly, naming the setting (never its value), and URLs are normalised as Twilio
   numbers invite loops (a text forwarded to ourselves, a call dialling ourselves): refused when it
   is `TWILIO_FROM_NUMBER` (known from settings alone); `GET /api/health` also reports it when it is
   any number of the account (IncomingPhoneNumbers).
-- `PUBLIC_BASE_URL` with an upper-case host is kept as written today, so the URL the signature
+- `PUBLIC_BASE_URL` with an upper-case host was once kept as written, so the URL the signature
   is checked over differs from the one Twilio signed (Twilio requests, and signs, the host in
   lower case): scheme and host are normalised to lower case, a default port is dropped.
 
 Through the local host, the public face of a setting problem: `GET /api/health` lists it under
 `settings.invalid` (and answers 503), webhooks answer 503. A few direct checks of
-`switchboard.settings` (which keeps its path in issue 15) pin the parser itself.
+`switchboard.settings` (the one owner of settings) pin the parser itself.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def named(problems: list[str], name: str) -> bool:
 def test_plain_http_to_twilio_is_refused_in_azure(
     rel_host: HostFactory, standin: TwilioStandin
 ) -> None:
-    """Item 7: `TWILIO_API_BASE_URL=http://...` in Azure (the auth token would travel in clear
-    text). Today: accepted."""
+    """`TWILIO_API_BASE_URL=http://...` in Azure (the auth token would travel in clear
+    text). Unguarded: accepted."""
     env = app_env("httpapi", TWILIO_API_BASE_URL="http://api.twilio.com", **IN_AZURE)
     host = rel_host(PROJECT_ROOT, env)
     problems = invalid_settings(host)
@@ -86,7 +86,7 @@ def test_plain_http_to_twilio_is_refused_in_azure(
 def test_a_number_that_is_our_own_sender_is_refused(
     rel_host: HostFactory, standin: TwilioStandin, name: str, overrides: dict[str, str | None]
 ) -> None:
-    """Item 7: forwarding texts or calls to `TWILIO_FROM_NUMBER` (BUSINESS) loops. Today:
+    """Forwarding texts or calls to `TWILIO_FROM_NUMBER` (BUSINESS) loops. Unguarded:
     accepted."""
     env = app_env("ownnum", TWILIO_API_BASE_URL=standin.base_url, **overrides)
     host = rel_host(PROJECT_ROOT, env)
@@ -97,8 +97,8 @@ def test_a_number_that_is_our_own_sender_is_refused(
 def test_an_owner_number_of_the_account_is_reported_by_health(
     rel_host: HostFactory, standin: TwilioStandin
 ) -> None:
-    """Item 7: `OWNER_NUMBER` on another number of the same Twilio account (only Twilio knows
-    it): `GET /api/health` says so, naming the setting. Today: health is `ok`."""
+    """`OWNER_NUMBER` on another number of the same Twilio account (only Twilio knows
+    it): `GET /api/health` says so, naming the setting. Unguarded: health is `ok`."""
     env = app_env("acctnum", TWILIO_API_BASE_URL=standin.base_url, OWNER_NUMBER=ACCOUNT_NUMBER)
     host = rel_host(PROJECT_ROOT, env)
     problems = invalid_settings(host)
@@ -108,8 +108,8 @@ def test_an_owner_number_of_the_account_is_reported_by_health(
 def test_a_public_base_url_in_upper_case_still_validates_twilios_signature(
     rel_host: HostFactory, standin: TwilioStandin
 ) -> None:
-    """Item 7: `PUBLIC_BASE_URL=https://Switchboard-Rel.Example.COM` while Twilio requests and
-    signs `https://switchboard-rel.example.com/...`. Today: every webhook answers 403."""
+    """`PUBLIC_BASE_URL=https://Switchboard-Rel.Example.COM` while Twilio requests and
+    signs `https://switchboard-rel.example.com/...`. Unguarded: every webhook answers 403."""
     env = app_env(
         "casebase",
         TWILIO_API_BASE_URL=standin.base_url,
@@ -125,7 +125,7 @@ def test_a_public_base_url_in_upper_case_still_validates_twilios_signature(
     assert answer.status == 200, (answer.status, answer.body)
 
 
-# --- the parser itself (switchboard/settings.py keeps its path in issue 15) -------------------
+# --- the parser itself (switchboard/settings.py) -------------------
 
 
 def base(**values: str) -> dict[str, str]:
@@ -151,13 +151,13 @@ def problems_of(environ: dict[str, str]) -> list[str]:
     ids=["http-in-azure", "http-private-address", "owner-is-sender", "forward-is-sender"],
 )
 def test_the_parser_refuses_careless_values(environ: dict[str, str], name: str) -> None:
-    """Item 7: the same rules, one setting each. Today: all accepted."""
+    """The same rules, one setting each. Unguarded: all accepted."""
     assert problems_of(environ) == [name]
 
 
 def test_the_parser_normalises_the_public_origin_and_keeps_loopback_http() -> None:
-    """Item 7: host and scheme in lower case, default port dropped; `http://127.0.0.1` (a
-    local stand-in) stays allowed in Azure. Today the case is kept as written."""
+    """Host and scheme in lower case, default port dropped; `http://127.0.0.1` (a
+    local stand-in) stays allowed in Azure. Unguarded the case is kept as written."""
     settings = load_settings(
         base(
             PUBLIC_BASE_URL="HTTPS://Switchboard-Rel.Example.COM:443/",

@@ -1,8 +1,8 @@
-"""Hostile Unicode (issue 14, item 1): text that is not valid Unicode is refused, never a 5xx
+"""Hostile Unicode: text that is not valid Unicode is refused, never a 5xx
 and never a retry loop.
 
 A lone surrogate (`"\\ud800"` in JSON, or a byte that is not UTF-8 on a command line, which
-Python turns into `"\\udcff"`) cannot be encoded, hashed, stored or sent to Twilio. Today it
+Python turns into `"\\udcff"`) cannot be encoded, hashed, stored or sent to Twilio. Unguarded it
 survives validation in a call's `say` and `twiml`, then breaks the payload hash:
 
 - `POST /api/calls` answers 503 "storage is unavailable" (or 500 for `twiml`), storage being fine;
@@ -98,7 +98,7 @@ def stack(
 def test_an_operator_call_with_a_lone_surrogate_is_a_400_naming_the_field(
     stack: Stack, field: str
 ) -> None:
-    """Item 1: `POST /api/calls` with a lone surrogate in `say` / `twiml`. Today: 503
+    """`POST /api/calls` with a lone surrogate in `say` / `twiml`. Unguarded: 503
     "storage is unavailable" for `say` (the payload hash raised UnicodeEncodeError), a 500 for
     `twiml`; nothing is enqueued either way."""
     call_id = f"uni-http-{field}-{uuid.uuid4().hex[:8]}"
@@ -113,7 +113,7 @@ def test_an_operator_call_with_a_lone_surrogate_is_a_400_naming_the_field(
 def test_a_queued_call_with_a_lone_surrogate_is_rejected_in_one_delivery(
     stack: Stack, field: str
 ) -> None:
-    """Item 1: the same through the queue. Today: 5 failed deliveries, 5 more in the poison
+    """The same through the queue. Unguarded: 5 failed deliveries, 5 more in the poison
     handler, the message parked in `<queue>-poison-poison`, and no record (404)."""
     call_id = f"uni-queue-{field}-{uuid.uuid4().hex[:8]}"
     message_id = stack.enqueue({"id": call_id, "to": TO, field: HOSTILE[field]})
@@ -166,8 +166,8 @@ def cli(stack: Stack, *args: str) -> tuple[subprocess.CompletedProcess[str], str
     ],
 )
 def test_the_cli_refuses_text_that_is_not_unicode(stack: Stack, args: list[str]) -> None:
-    """Item 1: `python -m switchboard call` with a non-UTF-8 byte in an option (Python gives
-    it to the program as a lone surrogate) or an escaped surrogate in `--json`. Today: a
+    """`python -m switchboard call` with a non-UTF-8 byte in an option (Python gives
+    it to the program as a lone surrogate) or an escaped surrogate in `--json`. Unguarded: a
     UnicodeEncodeError traceback and exit status 1 (the payload is encoded after validation)."""
     full = args if args[0] == "--json" else ["--to", TO, *args]
     result, queue = cli(stack, "call", *full)
@@ -180,10 +180,9 @@ def test_the_cli_refuses_text_that_is_not_unicode(stack: Stack, args: list[str])
 
 @pytest.mark.parametrize("name", ["VOICE_GREETING", "SMS_AUTO_REPLY", "SMS_HELP_TEXT"])
 def test_a_setting_that_is_not_unicode_is_reported_naming_it(name: str) -> None:
-    """Item 1: an app setting holding a byte that is not UTF-8 reaches Python as a lone
-    surrogate (os.environ decodes with surrogateescape). Today it is accepted, and the
-    characters are silently dropped from the TwiML. Settings live in `switchboard/settings.py`
-    before and after issue 15."""
+    """An app setting holding a byte that is not UTF-8 reaches Python as a lone surrogate
+    (os.environ decodes with surrogateescape): it is refused, naming the setting, rather than
+    its characters silently dropped from the TwiML (`switchboard/settings.py` checks it)."""
     raw = os.fsdecode(b"Thanks \xe9 for calling")
     with pytest.raises(SettingsError) as caught:
         load_settings({name: raw})

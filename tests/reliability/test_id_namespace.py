@@ -1,6 +1,6 @@
-"""Id namespaces (issue 14, item 5): ids the app derives live where no caller can write.
+"""Id namespaces: ids the app derives live where no caller can write.
 
-Today an operator can create a schedule whose id is the one the app will derive for a
+Unguarded an operator can create a schedule whose id is the one the app will derive for a
 recurrence's next occurrence (`<root>@<UTC yyyyMMddTHHmmZ>`): when the root is sent, the
 insert-if-absent of the occurrence finds that row and takes it for the occurrence, so the
 recurrence is silently taken over (no further occurrence is ever created) and
@@ -55,7 +55,7 @@ def soon(seconds: float) -> str:
     ids=["occurrence", "at-sign", "csv-import", "generated"],
 )
 def test_schedule_ids_in_a_derived_namespace_are_refused(host: HostHandle, chosen: str) -> None:
-    """Item 5: `POST /api/sms/schedules` with an id the app derives (or could). Today: 201."""
+    """`POST /api/sms/schedules` with an id the app derives (or could). Unguarded: 201."""
     status, answer = api(
         host,
         "POST",
@@ -67,8 +67,8 @@ def test_schedule_ids_in_a_derived_namespace_are_refused(host: HostHandle, chose
 
 
 def test_a_chosen_id_cannot_take_over_a_recurrence(host: HostHandle) -> None:
-    """Item 5, the scenario: a schedule created under the id of a recurrence's next occurrence
-    before the recurrence runs. Today it becomes the occurrence: the root's `next` points at the
+    """The scenario: a schedule created under the id of a recurrence's next occurrence
+    before the recurrence runs. Unguarded it becomes the occurrence: the root's `next` points at the
     unrelated schedule (its body, its recipient) and `DELETE` of the root cancels it."""
     root = "rec-" + uuid.uuid4().hex[:8]
     next_year = datetime.now(UTC).year + 1
@@ -118,8 +118,8 @@ def test_a_chosen_id_cannot_take_over_a_recurrence(host: HostHandle) -> None:
     ids=["index-partition", "twilio-call-sid"],
 )
 def test_call_ids_in_a_derived_namespace_are_refused(host: HostHandle, chosen: str) -> None:
-    """Item 5: `POST /api/calls` with an id that is a CallLog index partition or has the
-    shape of a Twilio CallSid (which `GET /api/calls/{id}` also resolves). Today: 202."""
+    """`POST /api/calls` with an id that is a CallLog index partition or has the
+    shape of a Twilio CallSid (which `GET /api/calls/{id}` also resolves). Unguarded: 202."""
     status, answer = api(host, "POST", "calls", {"id": chosen, "to": "+15557770163", "say": "hi"})
     assert status == 400, (status, answer)
     assert answer["error"]["field"] == "id", answer

@@ -1,6 +1,6 @@
 """Junk cost: refusing junk must cost less than serving Twilio.
 
-Today every request to a Twilio route is parsed whole and hashed before anything is refused: an
+Unguarded every request to a Twilio route is parsed whole and hashed before anything is refused: an
 unsigned 11 MB form of a million parameters takes ~1.9 s to get its 403 through the local host
 (~5.9 s with a bogus signature), and 16 of them at once take ~110 s each while a real webhook
 waits. The contract after the fix, in the shell every Twilio route shares:
@@ -100,9 +100,9 @@ def host(rel_host_module: HostFactory, standin: TwilioStandin) -> HostHandle:
 def test_bodies_larger_than_twilio_sends_are_413_before_the_signature_check(
     host: HostHandle, label: str, route: str
 ) -> None:
-    """Item 3: junk bigger than any Twilio webhook, with a signature header (so the cheap
+    """Junk bigger than any Twilio webhook, with a signature header (so the cheap
     "no signature" refusal does not apply), is refused as too large without being parsed or
-    hashed. Today: 403 after parsing and hashing all of it (seconds per request)."""
+    hashed. Unguarded: 403 after parsing and hashing all of it (seconds per request)."""
     result = post_raw(host, f"/api/{route}", junk(label), {"X-Twilio-Signature": "bm9wZQ=="})
     assert result.status == 413, result
 
@@ -165,7 +165,7 @@ def largest_call() -> list[tuple[str, str]]:
 def test_the_largest_real_webhooks_are_still_served(
     host: HostHandle, route: str, pairs: Sequence[tuple[str, str]]
 ) -> None:
-    """Item 3 (guard for the fix, passes today): the caps never refuse what Twilio sends."""
+    """the caps never refuse what Twilio sends."""
     from werkzeug.datastructures import MultiDict
 
     url = host.api(route)
@@ -180,7 +180,7 @@ def test_the_largest_real_webhooks_are_still_served(
 def test_a_signed_webhook_is_answered_in_time_while_junk_is_refused(
     rel_host: HostFactory, standin: TwilioStandin, size: int
 ) -> None:
-    """Item 3: `size` senders posting junk (1M parameters, 11 MB, bogus signature) to the
+    """`size` senders posting junk (1M parameters, 11 MB, bogus signature) to the
     Twilio routes, each again as soon as it is refused, and real signed texts meanwhile. Each
     text is answered within 5 s (a third of Twilio's 15 s) and every junk request is refused
     (403/413) within 30 s. Before the fix: the junk took ~110 s each and the texts waited

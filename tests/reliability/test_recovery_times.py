@@ -1,8 +1,8 @@
-"""Recovery times (issue 14, item 8): what kill -9 costs, and the SMS lease made short and safe.
+"""Recovery times: what kill -9 costs, and the SMS lease made short and safe.
 
 A timer run claims due schedules with a lease (`LeaseUntil`); a run killed mid-way leaves its
 claims until the lease runs out, then a later run asks Twilio whether each went out and sends
-only what did not. Today the lease is 5 minutes (`scheduler.RunOptions.lease`), so after kill -9
+only what did not. Unguarded the lease is 5 minutes (`scheduler.RunOptions.lease`), so after kill -9
 a due SMS goes out ~6 minutes late (the README says otherwise).
 
 The lease only has to outlive what a run does between claiming a row and starting its send:
@@ -100,7 +100,7 @@ def claim_a_slow_send(
 def test_the_sms_claim_lease_is_short_enough_to_recover_quickly(
     rel_host: HostFactory, standin: TwilioStandin, storage_connection_string: str, tmp_path: Path
 ) -> None:
-    """Item 8: the lease a run takes on a due SMS, read from its due row in Azurite. Today:
+    """The lease a run takes on a due SMS, read from its due row in Azurite. Unguarded:
     300 s (a run killed after claiming delays the SMS by ~6 minutes)."""
     env = env_for("lease", standin)
     host = rel_host(fast_app_dir(tmp_path), env)
@@ -122,9 +122,9 @@ def test_the_sms_claim_lease_is_short_enough_to_recover_quickly(
 def test_an_sms_claimed_by_a_killed_run_goes_out_once_within_three_minutes(
     rel_host: HostFactory, standin: TwilioStandin, storage_connection_string: str, tmp_path: Path
 ) -> None:
-    """Item 8, measured: kill -9 the host while its run is sending; a new host (same tables)
+    """Measured: kill -9 the host while its run is sending; a new host (same tables)
     sends the SMS once, at most lease + a timer period after the kill (≤ 150 s with a 2-minute
-    lease and a 2 s timer). Today: ~300 s."""
+    lease and a 2 s timer). Unguarded: ~300 s."""
     env = env_for("killed", standin)
     (tmp_path / "a").mkdir()
     first = rel_host(fast_app_dir(tmp_path / "a"), env)

@@ -1,4 +1,4 @@
-"""Reply loops (issue 14, item 2): nothing an outsider texts may make the app text at will.
+"""Reply loops: nothing an outsider texts may make the app text at will.
 
 What a phone system's users expect, checked through the local host with signed webhooks:
 
@@ -126,7 +126,7 @@ def summary(answers: list[Answer]) -> dict[str, int]:
 def test_a_burst_from_one_sender_gets_one_auto_reply_and_capped_forwards(
     capped: HostHandle, size: int
 ) -> None:
-    """Item 2: 50 texts from one sender → 1 auto-reply, 5 forwards and 1 digest line (today:
+    """50 texts from one sender → 1 auto-reply, 5 forwards and 1 digest line (unguarded:
     100 outbound messages, one auto-reply and one forward per text)."""
     sender = new_sender()
     answers = burst(capped, sender, size)
@@ -146,8 +146,8 @@ def test_a_burst_from_one_sender_gets_one_auto_reply_and_capped_forwards(
 
 
 def test_the_defaults_bound_a_burst_too(defaults: HostHandle) -> None:
-    """Item 2, defaults: 30 texts from one sender → one auto-reply (12 h window) and at most
-    10 forwards and a digest (daily cap 10). Today: 30 of each."""
+    """Defaults: 30 texts from one sender → one auto-reply (12 h window) and at most
+    10 forwards and a digest (daily cap 10). Unguarded: 30 of each."""
     sender = new_sender()
     answers = burst(defaults, sender, 30)
     shown = summary(answers)
@@ -156,8 +156,8 @@ def test_the_defaults_bound_a_burst_too(defaults: HostHandle) -> None:
 
 
 def test_one_auto_reply_per_sender_across_two_instances(apps: Apps) -> None:
-    """Item 2: the window is kept in Table Storage: two instances (hosts on the same tables)
-    answer alternating texts from one sender once between them. Today: every text answered."""
+    """The window is kept in Table Storage: two instances (hosts on the same tables)
+    answer alternating texts from one sender once between them. Unguarded: every text answered."""
     env = apps.env()
     first, second = apps.start(env), apps.start(env)
     sender = new_sender()
@@ -178,7 +178,7 @@ def test_a_sender_gets_each_lines_auto_reply_once(defaults: HostHandle) -> None:
 
 
 def test_thirty_helps_get_one_answer(defaults: HostHandle) -> None:
-    """Item 2: HELP (and INFO) is answered once per sender per window. Today: 30 answers."""
+    """HELP (and INFO) is answered once per sender per window. Unguarded: 30 answers."""
     sender = new_sender()
     answers = [text(defaults, sender, BUSINESS, word) for word in ["HELP", "help", " Info "] * 10]
     assert [a.status for a in answers] == [200] * 30
@@ -188,8 +188,8 @@ def test_thirty_helps_get_one_answer(defaults: HostHandle) -> None:
 
 
 def test_a_text_that_is_our_own_auto_reply_gets_no_reply(defaults: HostHandle) -> None:
-    """Item 2: a body that is exactly our auto-reply (another bot echoing us) is not
-    answered. Today: it gets the auto-reply back."""
+    """A body that is exactly our auto-reply (another bot echoing us) is not
+    answered. Unguarded: it gets the auto-reply back."""
     sender = new_sender()
     answer = text(defaults, sender, BUSINESS, AUTO_REPLY)
     assert answer.status == 200
@@ -199,7 +199,7 @@ def test_a_text_that_is_our_own_auto_reply_gets_no_reply(defaults: HostHandle) -
 def test_a_text_from_the_number_itself_is_neither_answered_nor_forwarded(
     defaults: HostHandle,
 ) -> None:
-    """Item 2: From equal to To. Today: answered and forwarded."""
+    """From equal to To. Unguarded: answered and forwarded."""
     answer = text(defaults, BUSINESS, BUSINESS, "Hello me")
     assert answer.status == 200
     assert answer.messages == [], answer.body
@@ -208,7 +208,7 @@ def test_a_text_from_the_number_itself_is_neither_answered_nor_forwarded(
 def test_a_text_from_another_of_our_numbers_is_neither_answered_nor_forwarded(
     defaults: HostHandle,
 ) -> None:
-    """Item 2: SECOND is one of the account's numbers (IncomingPhoneNumbers). Today: the
+    """SECOND is one of the account's numbers (IncomingPhoneNumbers). Unguarded: the
     app auto-replies to it and forwards its text."""
     answer = text(defaults, SECOND, BUSINESS, "Hello from the second line")
     assert answer.status == 200
@@ -219,15 +219,15 @@ def test_a_text_from_another_of_our_numbers_is_neither_answered_nor_forwarded(
 def test_short_codes_and_alphanumeric_senders_get_no_auto_reply(
     defaults: HostHandle, sender: str
 ) -> None:
-    """Item 2: short codes and alphanumeric sender IDs (verification codes, carrier notices,
-    other businesses' bots) cannot usefully be answered. Today: the auto-reply goes back."""
+    """Short codes and alphanumeric sender IDs (verification codes, carrier notices,
+    other businesses' bots) cannot usefully be answered. Unguarded: the auto-reply goes back."""
     answer = text(defaults, sender, BUSINESS, "Your code is 123456")
     assert answer.status == 200
     assert answer.to(sender) == [], answer.body
 
 
 def test_an_owner_number_that_is_one_of_ours_starts_no_chain(apps: Apps) -> None:
-    """Item 2: `OWNER_NUMBER` on another number of the same account. Today one customer text
+    """`OWNER_NUMBER` on another number of the same account. Unguarded one customer text
     starts a chain still growing after 30 hops (each forward arrives at SECOND, which answers
     and forwards again)."""
     host = apps.start(apps.env(OWNER_NUMBER=SECOND))
@@ -238,18 +238,18 @@ def test_an_owner_number_that_is_one_of_ours_starts_no_chain(apps: Apps) -> None
 
 
 def test_two_of_our_numbers_auto_replying_to_each_other_stop(apps: Apps) -> None:
-    """Item 2: BUSINESS and SECOND both auto-reply (no owner). A text from one to the other
-    must not ping-pong. Today it never stops (the chain is cut at 30 hops here)."""
+    """BUSINESS and SECOND both auto-reply (no owner). A text from one to the other
+    must not ping-pong. Unguarded it never stops (the chain is cut at 30 hops here)."""
     host = apps.start(apps.env(OWNER_NUMBER=None))
     hops = play_chain(host, SECOND, BUSINESS, "Hi there", own_numbers={BUSINESS, SECOND})
     assert len(hops) <= 2, [(h.from_, h.to, h.body[:40]) for h in hops]
 
 
 def test_a_loop_stops_even_between_numbers_the_app_cannot_know(apps: Apps) -> None:
-    """Item 2: THIRD and FOURTH are served by the app but listed nowhere (not in Twilio's
+    """THIRD and FOURTH are served by the app but listed nowhere (not in Twilio's
     numbers list as the app sees it, not TWILIO_FROM_NUMBER): the guards that need no list (one
     auto-reply per sender per window, no reply to our own auto-reply) still end the chain.
-    Today it never stops."""
+    Unguarded it never stops."""
     third, fourth = "+15017120301", "+15017120302"
     host = apps.start(apps.env(OWNER_NUMBER=None))
     hops = play_chain(host, fourth, third, "Hi there", own_numbers={third, fourth})

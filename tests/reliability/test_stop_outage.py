@@ -1,8 +1,8 @@
-"""STOP under a storage outage (issue 14, item 4): an opt-out is never lost silently.
+"""STOP under a storage outage: an opt-out is never lost silently.
 
-Today, with Table Storage down, a signed `STOP` gets `200 <Response/>`: Twilio records a success,
-never retries, and the opt-out is never written; once storage is back the app texts that number
-again (a scheduled SMS goes out, `POST /api/messages` sends).
+Unguarded, with Table Storage down, a signed `STOP` gets `200 <Response/>`: Twilio records a
+success, never retries, and the opt-out is never written; once storage is back the app texts
+that number again (a scheduled SMS goes out, `POST /api/messages` sends).
 
 After the fix:
 
@@ -72,8 +72,8 @@ def stop_while_storage_is_down(outage: Outage, sender: str, down_for: float = 1.
 
 
 def test_a_stop_that_cannot_be_recorded_is_not_answered_as_a_success(outage: Outage) -> None:
-    """Item 4: with storage down, a STOP must not get 200 (Twilio would record a success and
-    never retry). Today: `200 <Response/>`."""
+    """With storage down, a STOP must not get 200 (Twilio would record a success and
+    never retry). Unguarded: `200 <Response/>`."""
     warm(outage)
     answer = stop_while_storage_is_down(outage, new_number(), down_for=0.0)
     assert 500 <= answer.status < 600, (answer.status, answer.body)
@@ -81,8 +81,8 @@ def test_a_stop_that_cannot_be_recorded_is_not_answered_as_a_success(outage: Out
 
 
 def test_a_stop_sent_during_an_outage_is_honoured_once_storage_is_back(outage: Outage) -> None:
-    """Item 4: after the outage the app must know about the STOP before it texts the number
-    again. Today: the opt-out is never written, the scheduled SMS is sent and so is the
+    """After the outage the app must know about the STOP before it texts the number
+    again. Unguarded: the opt-out is never written, the scheduled SMS is sent and so is the
     operator's message."""
     warm(outage)
     sender = new_number()

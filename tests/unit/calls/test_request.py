@@ -1,4 +1,4 @@
-"""The outbound call message contract (SPEC "Outbound calls"): validation and TwiML."""
+"""The outbound call message contract (README "Outbound calls"): validation and TwiML."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_id_of_invalid_uses_a_valid_own_id_else_the_message_id() -> None:
     ids=["say", "twiml", "voice"],
 )
 def test_text_that_is_not_unicode_is_refused_naming_its_field(changes: dict[str, Any]) -> None:
-    """Issue 14, item 1: a lone surrogate is refused before anything hashes or escapes it."""
+    """A lone surrogate is refused before anything hashes or escapes it."""
     field = next(name for name, value in changes.items() if value and "\\u" in ascii(value))
     with pytest.raises(InvalidCallRequest) as caught:
         parse_call_request(valid(**changes)).payload_hash()
@@ -216,7 +216,7 @@ def test_text_that_is_not_unicode_is_refused_naming_its_field(changes: dict[str,
     "chosen", ["idx-20261201", "IDX-1", "CA" + "0123456789abcdef" * 2, "SM" + "A" * 32]
 )
 def test_ids_in_a_namespace_the_app_derives_are_refused(chosen: str) -> None:
-    """Issue 14, item 5: CallLog's index partitions and Twilio's SID shape."""
+    """CallLog's index partitions and Twilio's SID shape."""
     with pytest.raises(InvalidCallRequest) as caught:
         parse_call_request(valid(id=chosen))
     assert caught.value.field == "id"

@@ -1,4 +1,4 @@
-"""The opt-out journal (issue 14, item 4): a STOP that could not be written still blocks texts."""
+"""The opt-out journal: a STOP that could not be written still blocks texts."""
 
 from __future__ import annotations
 

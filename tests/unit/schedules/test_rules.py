@@ -135,7 +135,7 @@ def test_parse_valid_request() -> None:
         ({"id": "a/b"}, "id"),
         ({"id": "due-1"}, "id"),
         ({"id": "done-1"}, "id"),
-        # Ids the app derives (issue 14, item 5): occurrences, imports, generated, bookkeeping.
+        # Ids the app derives: occurrences, imports, generated, bookkeeping.
         ({"id": "rec1@20261201T0832Z"}, "id"),
         ({"id": "invoice@home"}, "id"),
         ({"id": "csv-0123"}, "id"),
@@ -525,7 +525,7 @@ def _recurring() -> tuple[s.NewSchedule, dict[str, object]]:
     return schedule, s.spec_properties(schedule, root="r-0", previous="r-0")
 
 
-SPEC = {
+SPEC_PROPERTIES = {
     "Id": "r-1",
     "To": FR_MOBILE,
     "Body": "Hello",
@@ -541,7 +541,7 @@ DUE_KEYS = {"PartitionKey": "due-202606020705", "RowKey": "20260602T070500000Z-r
 
 def test_the_rows_of_a_schedule_in_full() -> None:
     schedule, spec = _recurring()
-    assert spec == SPEC
+    assert spec == SPEC_PROPERTIES
     assert s.spec_properties(parse(id="p-1")) == {
         "Id": "p-1",
         "To": FR_MOBILE,
@@ -562,7 +562,7 @@ def test_the_rows_of_a_schedule_in_full() -> None:
     )
     assert due == {
         **DUE_KEYS,
-        **SPEC,
+        **SPEC_PROPERTIES,
         "Status": "pending",
         "DueAt": utc(2026, 6, 2, 7, 5),
         "IntendedAt": utc(2026, 6, 2, 7),
@@ -591,7 +591,7 @@ def test_the_rows_of_a_schedule_in_full() -> None:
     assert id_row == {
         "PartitionKey": "r-1",
         "RowKey": "schedule",
-        **SPEC,
+        **SPEC_PROPERTIES,
         "Fingerprint": schedule.fingerprint(),
         "DuePk": DUE_KEYS["PartitionKey"],
         "DueRk": DUE_KEYS["RowKey"],

@@ -1,5 +1,5 @@
 """The timer's documented defaults, as the timer trigger runs it (no I/O: the run is captured),
-and its lease (issue 14, item 8): short enough to recover fast, long enough to be safe."""
+and its lease: short enough to recover fast, long enough to be safe."""
 
 from __future__ import annotations
 
