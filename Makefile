@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 PYTEST_ARGS ?=
+# `make test` spreads the test modules over one worker per core (pytest-xdist; a module's tests
+# stay together, so its fixtures start once). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 # `make run PORT=7072` moves the app; `make run AZURITE_PORT=20000` moves Azurite (20000-20002).
 PORT ?=
 AZURITE_PORT ?=
@@ -109,7 +113,7 @@ test-iac: $(VENV)/.installed $(VENV_IAC)/.installed
 	$(PYTEST) tests/iac $(PYTEST_ARGS)
 
 test: install browser $(VENV_IAC)/.installed lint typecheck
-	$(PYTEST) tests $(PYTEST_ARGS)
+	$(PYTEST) tests $(PARALLEL) $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-313
 
 # The tests on Python 3.13 (lint and mypy ran once, above). Its own virtual environment.
@@ -124,7 +128,7 @@ test-313: node_modules/.installed browser
 	  echo "make test: NOTE no Python 3.13 found (PATH, pyenv; or set PYTHON313=...): the tests ran on Python $$main only"; exit 0; \
 	fi; \
 	$(MAKE) --no-print-directory PYTHON313="$$found" $(VENV313)/.installed && \
-	echo "$(PY313) -m pytest $(TESTS_313) $(PYTEST_ARGS)" && $(PY313) -m pytest $(TESTS_313) $(PYTEST_ARGS)
+	echo "$(PY313) -m pytest $(TESTS_313) $(PARALLEL) $(PYTEST_ARGS)" && $(PY313) -m pytest $(TESTS_313) $(PARALLEL) $(PYTEST_ARGS)
 
 $(VENV313)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY313) || $(PYTHON313) -m venv $(VENV313)
@@ -137,7 +141,7 @@ bench: install
 
 # The README's inbox screenshots (docs/inbox/), taken by the browser tests in a real browser.
 screenshots: install browser
-	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py -k axe $(PYTEST_ARGS)
+	UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_inbox_browser.py tests/e2e/test_inbox_conversations_browser.py -k axe $(PYTEST_ARGS)
 
 soak: install
 	$(PYTEST) tests/reliability -m slow $(PYTEST_ARGS)

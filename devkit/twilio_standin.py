@@ -11,7 +11,9 @@
   ``EndDate``, ``Category``; seeded), ``{AccountSid}.json``;
 - ``Recordings/{Sid}.json`` and the recording's audio: ``Recordings/{Sid}`` and ``.wav`` (WAV),
   ``.mp3`` (small generated files, ``devkit.twilio_standin_media``), for the recordings added with
-  ``POST /_standin/recordings`` (or ``TwilioStandin.add_recording``); 404 (20404) for others. A
+  ``POST /_standin/recordings`` (or ``TwilioStandin.add_recording``); 404 (20404) for others;
+  a ``Range`` request answered as Twilio does (206 with ``Content-Range``, 416 past the end,
+  ``Accept-Ranges: bytes``), the range kept with the recorded request. A
   recording added with ``external`` is kept in External Storage: its ``media_url`` is
   ``http://localhost:<port>/_external/Recordings/{Sid}.mp3`` (another host name for the same
   server), served without Twilio's auth and recorded with every header it receives.

@@ -195,6 +195,8 @@ class RecordedRequest:
     duration_ms: float
     response: dict[str, Any] | None = None
     fault: str | None = None
+    #: The request's `Range` header (a recording's audio asked for in parts), if any.
+    range: str | None = None
 
     @property
     def params(self) -> dict[str, list[str]]:

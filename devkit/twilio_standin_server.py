@@ -536,11 +536,36 @@ async def recording_media(request: web.Request) -> web.Response:
     """The recording's audio: WAV at the media URL itself and with `.wav`, MP3 with `.mp3`."""
     recording = _recording(request)
     if request.path.endswith(".mp3"):
-        return web.Response(
-            body=mp3_bytes(recording.sid, recording.duration), content_type="audio/mpeg"
-        )
+        return ranged(request, mp3_bytes(recording.sid, recording.duration), "audio/mpeg")
+    return ranged(request, wav_bytes(recording.sid, recording.duration), "audio/x-wav")
+
+
+def ranged(request: web.Request, body: bytes, content_type: str) -> web.Response:
+    """`body` as a media host answers a request that may carry `Range` (RFC 9110), as Twilio's
+    recordings do: `Accept-Ranges: bytes`; one range answered 206 with `Content-Range`; a range
+    past the end 416 (`Content-Range: bytes */<size>`); no range (or one it cannot read,
+    ignored as the RFC allows) the whole file, 200."""
+    size = len(body)
+    headers = {"Accept-Ranges": "bytes"}
+    if "Range" not in request.headers:
+        return web.Response(body=body, content_type=content_type, headers=headers)
+    try:
+        wanted = request.http_range
+    except ValueError:
+        return web.Response(body=body, content_type=content_type, headers=headers)
+    start, stop = wanted.start, wanted.stop
+    if start is None and stop is None:
+        return web.Response(body=body, content_type=content_type, headers=headers)
+    if start is not None and start < 0:  # a suffix range: the last -start bytes
+        start, stop = max(0, size + start), size
+    start = start or 0
+    stop = size if stop is None else min(stop, size)
+    if start >= size or stop <= start:
+        headers["Content-Range"] = f"bytes */{size}"
+        return web.Response(status=416, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     return web.Response(
-        body=wav_bytes(recording.sid, recording.duration), content_type="audio/x-wav"
+        status=206, body=body[start:stop], content_type=content_type, headers=headers
     )
 
 
@@ -613,6 +638,7 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
             duration_ms=monotonic_ms(started),
             response=payload,
             fault=fault_note,
+            range=request.headers.get("Range"),
         )
     )
     return response
@@ -786,9 +812,7 @@ async def external_media(request: web.Request) -> web.Response:
     recording = store.get_recording(request.match_info["sid"])
     if recording is None or recording.external_media_url is None:
         return web.Response(status=404, text="no such object")
-    return web.Response(
-        body=mp3_bytes(recording.sid, recording.duration), content_type="audio/mpeg"
-    )
+    return ranged(request, mp3_bytes(recording.sid, recording.duration), "audio/mpeg")
 
 
 async def control_external(request: web.Request) -> web.Response:

@@ -86,6 +86,12 @@ class TtlCache(Generic[V]):
         self.put(key, value)
         return value
 
+    def fresh(self, key: str) -> bool:
+        """Whether `key` is known and younger than the TTL (`get` would read nothing)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry is not None and self._clock() - entry.fetched < self.ttl
+
     def put(self, key: str, value: V) -> None:
         """Remember `value` as just read (a writer calls this after its write)."""
         with self._lock:

@@ -21,7 +21,9 @@
   instance's memory for `LINES_CACHE_SECONDS`: the wait URL reads no storage while warm.
 
 Every outcome lands on the caller's CallLog record (`Callback`, `CallbackBy`, `CallbackAt`;
-`TakenByJson`, `QueueTime` from the voice webhooks). Failures are logged and never keep a caller
+`TakenByJson`, `QueueTime` from the voice webhooks); a callback's outcome also in the caller's
+conversation (`switchboard.conversations.service.on_callback_decided`: called back by whom, or
+a missed call). Failures are logged and never keep a caller
 from being answered: the timer tries again.
 """
 
@@ -271,19 +273,20 @@ def _drop(settings: Settings, line: str, callback: Callback, now: datetime) -> b
     age = settings.queue_callback_max_age
     hours = int(age.total_seconds() // 3600)
     word = f"dropped (older than {hours} h)" if hours else "dropped (too old)"
-    _record(settings, callback.call_sid, {"Callback": word, "CallbackAt": now})
+    _decided(settings, callback.call_sid, {"Callback": word, "CallbackAt": now})
     store_factory(settings).delete_callback(line, callback.call_sid)
     _pending.forget(line)
     logger.warning("queue %s: callback of %s %s", mask(line), callback.call_sid, word)
     return True
 
 
-def _record(settings: Settings, call_sid: str, fields: dict[str, Any]) -> None:
-    """Merge `fields` into a call's CallLog record (best effort: logged when it fails)."""
+def _record(settings: Settings, call_sid: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """Merge `fields` into a call's CallLog record (best effort: logged when it fails); the
+    record as written (None: not written)."""
     if not records.is_valid_record_id(call_sid):
-        return
+        return None
     try:
-        RecordStore.calls(settings).update(
+        found = RecordStore.calls(settings).update(
             call_sid,
             lambda current: (
                 {k: v for k, v in fields.items() if (current or {}).get(k) != v} or None
@@ -291,6 +294,16 @@ def _record(settings: Settings, call_sid: str, fields: dict[str, Any]) -> None:
         )
     except Exception as exc:
         logger.error("queue: CallLog of %s not written (%s)", call_sid, type(exc).__name__)
+        return None
+    return dict(found) if found is not None else None
+
+
+def _decided(settings: Settings, call_sid: str, fields: dict[str, Any]) -> None:
+    """A callback's outcome on the caller's record, and in the caller's conversation (the
+    call's event: answered and by whom, or a missed call). Never raises."""
+    from switchboard.conversations.service import on_callback_decided
+
+    on_callback_decided(_record(settings, call_sid, fields), settings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,7 +560,7 @@ def callback_connected(
     if person is not None:
         by = {"name": person.name, "number": person.number}
         fields["CallbackBy"] = json.dumps(by, separators=(",", ":"))
-    _record(settings, call_sid, fields)
+    _decided(settings, call_sid, fields)
 
 
 def callback_ended(
@@ -592,12 +605,13 @@ def callback_ended(
 def _unanswered(settings: Settings, line: Line, callback: Callback, now: datetime) -> None:
     """A call back nobody answered: recorded, the caller's text, the people's note (through
     the outbound policy, then scheduled SMS with ids derived from the call: once)."""
+    from switchboard.contacts.lookup import with_name
     from switchboard.lines.sending import line_ref
     from switchboard.outbound import wording
     from switchboard.outbound.purposes import Purpose
     from switchboard.outbound.service import Message, Outbound
 
-    _record(settings, callback.call_sid, {"Callback": rules.UNANSWERED, "CallbackAt": now})
+    _decided(settings, callback.call_sid, {"Callback": rules.UNANSWERED, "CallbackAt": now})
     found = rules.find_queue(line)
     people = [p.number for p in found[1].people] if found else []
     ref = line_ref(line, settings)
@@ -621,7 +635,9 @@ def _unanswered(settings: Settings, line: Line, callback: Callback, now: datetim
             (f"sys-callback-missed-{callback.call_sid}", callback.caller, missed, Purpose.CALLBACK)
         )
     waited = callback.requested_at - callback.arrived_at
-    note = wording.callback_missed_notice(name, callback.caller, _minutes(waited))
+    note = wording.callback_missed_notice(
+        name, with_name(settings, callback.caller), _minutes(waited)
+    )
     for person in people:
         allowed = policy.ask(
             Message(

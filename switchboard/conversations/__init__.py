@@ -8,8 +8,10 @@ through the line's number (`sms.relay`).
 - `relay` (pure): a relay person's commands and the texts the relay sends;
 - `calls` (pure): a call's event in its conversation, from its CallLog record;
 - `store`: the `Conversations` table (states, tags, the activity index, the relay's pointers);
-- `service`: what the API, the command line and the inbox do (list, show, reply, change), and
-  the entry points the webhooks call (`on_text`, `on_call_ended`, `on_call_recording`);
+- `service`: what the API, the command line and the inbox do (list, show, reply, change), the
+  customers' names (from the contacts: `contact_names`), and the entry points the webhooks
+  and the call queue call (`on_text`, `on_call_ended`, `on_callback_decided`,
+  `on_call_recording`);
 - `relaying`: the SMS webhook's two relay steps (a customer's text relayed, a relay person's
   text answered);
 - `api` (pure: requests and JSON), `routes` + `blueprint` (`/api/conversations...`),

@@ -4,15 +4,24 @@ An inbound call from a number (not a withheld caller) is an event of the convers
 the line it was for and the caller (`switchboard.logbook.calls` reads the record), stamped with
 the call's start:
 
-- ``answered``: someone took it (`takenBy`: who, when the record says);
+- ``answered``: someone took it (`takenBy`: who, when the record says): a forward, a ring
+  group's person who pressed 1, a queue's person who took the caller off the queue (with
+  `queueTime`, the seconds they waited), or the person who took the caller's call back
+  (`callback: answered`);
+- ``callback``: the caller left a line's queue to be called back, and their turn has not come
+  yet (`callback`: ``waiting``, ``connecting``);
 - ``voicemail``: nobody did and the caller left a recording (its length, its URL and, when it
   arrives, its transcript);
-- ``missed``: nobody did, no recording.
+- ``missed``: nobody did, no recording; also a call back nobody answered or one dropped for
+  its age (`callback` says which).
 
 A caller the line refused (blocked, not allowed) or a call handed to TwiML elsewhere is no
 event. The event is decided when the call ends (its status callback); a recording's and a
-transcript's callbacks complete its row whenever they arrive. Missed calls and voicemails are
-the customer's events (unread, a done conversation opens again); an answered call is not.
+transcript's callbacks complete its row whenever they arrive, and so does the call back's
+outcome (`resolution`: the conversation's state moves again then). Missed calls and voicemails
+are the customer's events (unread, a done conversation opens again); an answered call is not,
+and neither is a call back still to come (the app answers it by itself): only a call back that
+never reached the caller is.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from switchboard.phone import is_e164
 MISSED = "missed"
 VOICEMAIL = "voicemail"
 ANSWERED = "answered"
+CALLBACK = "callback"
+#: The suffix of the id of the event that moves the state when a call back is decided.
+RESOLUTION_SUFFIX = "-callback"
 _NOT_EVENTS = frozenset({"rejected", "refused", "redirect"})
 
 
@@ -45,16 +57,32 @@ class CallEvent:
 
     @property
     def summary(self) -> str:
-        """What a list shows: ``missed call``, ``voicemail (0:37)``, ``call answered by Ana``."""
+        """What a list shows: ``missed call``, ``voicemail (0:37)``, ``call answered by Ana``,
+        ``called back by Ana``, ``asked to be called back``."""
+        called_back = self.fields.get("Callback")
         if self.outcome == VOICEMAIL:
             seconds = self.fields.get("RecordingDuration")
             length = f" ({seconds // 60}:{seconds % 60:02d})" if isinstance(seconds, int) else ""
             transcript = self.fields.get("Transcript")
             return f"voicemail{length}" + (f": {transcript}" if transcript else "")
+        who = self.fields.get("TakenBy")
+        if self.outcome == ANSWERED and called_back == calllog.CALLBACK_ANSWERED:
+            return "called back" + (f" by {who}" if who else "")
         if self.outcome == ANSWERED:
-            who = self.fields.get("TakenBy")
             return "call answered" + (f" by {who}" if who else "")
+        if self.outcome == CALLBACK:
+            return "asked to be called back"
+        if called_back and self.outcome == MISSED and _failed(called_back):
+            return f"missed call (call back {called_back})"
         return "missed call"
+
+    @property
+    def resolved(self) -> bool:
+        """Whether its call back was decided: answered, or it never reached the caller."""
+        word = self.fields.get("Callback") or ""
+        return self.outcome in (ANSWERED, MISSED) and (
+            word == calllog.CALLBACK_ANSWERED or _failed(word)
+        )
 
     def event(self) -> Event:
         """The event its conversation's state applies (decided calls only)."""
@@ -67,14 +95,34 @@ class CallEvent:
             from_customer=self.outcome in (MISSED, VOICEMAIL),
         )
 
+    def resolution(self, at: datetime) -> Event:
+        """The event a call back's outcome applies to the state, after the call's own (its id
+        derived from the call's: applied once): a call back answered is the business's, one
+        that never reached the caller is theirs (unread, reopens)."""
+        return Event(
+            id=self.call_sid + RESOLUTION_SUFFIX,
+            at=max(at, self.at),
+            kind=KIND_CALL,
+            direction=INBOUND,
+            summary=self.summary,
+            from_customer=self.outcome == MISSED,
+        )
+
+
+def _failed(word: str) -> bool:
+    return calllog.callback_failed({"Callback": word})
+
 
 def outcome(record: Mapping[str, Any]) -> str | None:
-    """``answered``, ``voicemail`` or ``missed`` once the call ended; None before."""
+    """``answered``, ``callback`` (a call back still to come), ``voicemail`` or ``missed``
+    once the call ended; None before."""
     if not calllog.ended(record):
         return None
-    if calllog.reached(record):
+    if calllog.reached(record) or calllog.callback(record) == calllog.CALLBACK_ANSWERED:
         return ANSWERED
-    return VOICEMAIL if calllog.left_voicemail(record) else MISSED
+    if calllog.left_voicemail(record):
+        return VOICEMAIL
+    return CALLBACK if calllog.callback(record) in calllog.CALLBACK_PENDING else MISSED
 
 
 def call_event(record: Mapping[str, Any] | None) -> CallEvent | None:
@@ -98,6 +146,8 @@ def call_event(record: Mapping[str, Any] | None) -> CallEvent | None:
         "RecordingUrl": calllog.text(record, "RecordingUrl") or None,
         "RecordingDuration": calllog.integer(record.get("RecordingDuration")),
         "Transcript": calllog.text(record, "TranscriptionText") or None,
+        "QueueTime": calllog.integer(record.get("QueueTime")),
+        "Callback": calllog.callback(record) or None,
     }
     if found is not None:
         fields["Event"] = found

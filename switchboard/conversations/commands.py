@@ -72,7 +72,7 @@ def list_command(
         [
             f"#{c['tag']}",
             c["line"],
-            c.get("name") or c["customer"],
+            f"{c['name']} ({c['customer']})" if c.get("name") else c["customer"],
             c["state"],
             c["unread"],
             c["lastActivityAt"] or "",
@@ -111,7 +111,9 @@ def show_command(
         echo_json(found)
         return
     summary = found["conversation"]
-    who = summary.get("name") or summary["customer"]
+    who = (
+        f"{summary['name']} ({summary['customer']})" if summary.get("name") else summary["customer"]
+    )
     click.echo(
         f"#{summary['tag']} {who} on {summary['line']}: {summary['state']}, "
         f"{summary['unread']} unread"
@@ -122,6 +124,10 @@ def show_command(
         what = event.get("body") or event.get("event") or ""
         if event.get("kind") == "call":
             what = f"call: {event.get('event') or event.get('status') or ''}"
+            if event.get("takenBy"):
+                what += f" by {event['takenBy']}"
+            if event.get("callback"):
+                what += f" (call back: {event['callback']})"
             if event.get("transcript"):
                 what += f": {event['transcript']}"
         by = f" ({event['author']})" if event.get("author") else ""

@@ -32,6 +32,12 @@ plus a few per range, whatever the history holds (`page_size`).
 
 The cursor (`before`) is the last row's sort key and line, so paging across merged ranges is
 exact; an ISO-8601 instant works too (activity strictly before it).
+
+**What changed, in one read.** Every transaction of a line's partition also replaces the line's
+*change marker* (RowKey ``changed``), unconditionally: its ETag moves whenever anything a list
+shows moves on the line, at no extra round trip. A view that polls (the inbox) keeps the
+markers' ETags as its validator: a poll that finds nothing new reads one marker per line in
+view (one point read each) and no conversation.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ STATE_ROW_PREFIX = "c-"
 TAG_ROW_PREFIX = "t-"
 RELAY_ROW_PREFIX = "r-"
 META_ROW = "meta"
+#: The line's change marker (see "What changed, in one read").
+CHANGED_ROW = "changed"
 #: The partition listing every line that has conversations (RowKey: the line's number).
 LINES_PARTITION = "lines"
 ACTIVITY_PREFIXES = {OPEN: "o-", DONE: "d-"}
@@ -256,6 +264,11 @@ def tag_key(tag: str) -> str:
 def relay_key(person: str) -> str:
     """The RowKey of a relay person's pointer (the conversation last relayed to them)."""
     return RELAY_ROW_PREFIX + person
+
+
+def changed_row(line: str, at: datetime) -> dict[str, Any]:
+    """The line's change marker as a transaction replaces it (its ETag is what matters)."""
+    return {"PartitionKey": line, "RowKey": CHANGED_ROW, "At": at}
 
 
 def keyable(line: str, customer: str) -> bool:

@@ -22,6 +22,7 @@ fail a caller or a texter; failures are logged):
     record_event(settings, line, customer, event, relayed_to=(), loaded=None)  # likewise
     on_text(settings, line, customer, event, ...) -> Recorded | None
     on_call_ended(record, settings)       # the call status callback, after its merge
+    on_callback_decided(record, settings) # the call queue decided a caller's call back
     on_call_recording(record, settings)   # a recording's or transcript's callback
 """
 
@@ -54,12 +55,28 @@ store_factory: Callable[[Settings], ConversationStore] = ConversationStore.from_
 message_store_factory: Callable[[Settings], RecordStore] = RecordStore.messages
 
 
-def _no_name(settings: Settings, number: str) -> str | None:
-    return None
+def contact_names(settings: Settings, numbers: Sequence[str]) -> dict[str, str]:
+    """The names the contacts give `numbers` (a contact's name, else its company; only the
+    numbers that have one), from this instance's memory of the contacts, else one point read
+    per number, in parallel (`switchboard.contacts.lookup`). Best effort: when the contacts
+    cannot be read the numbers are shown masked, and nothing else stops."""
+    from switchboard.contacts.lookup import contacts_for
+
+    try:
+        found = contacts_for(settings, numbers)
+    except Exception as exc:  # the lookup keeps its own fallbacks; this is the last one
+        logger.warning("contact names not read (%s): numbers shown", type(exc).__name__)
+        return {}
+    return {n: c.label for n, c in found.items() if c is not None and c.label}
 
 
-#: Where a customer's name comes from (the contacts; None: shown by number).
-name_lookup: Callable[[Settings, str], str | None] = _no_name
+#: Where customers' names come from (tests and the benchmark swap it).
+names_lookup: Callable[[Settings, Sequence[str]], dict[str, str]] = contact_names
+
+
+def name_lookup(settings: Settings, number: str) -> str | None:
+    """The contact's name of one number (None: nobody known, or not readable now)."""
+    return names_lookup(settings, [number]).get(number)
 
 
 def allowed_lines(principal: Principal) -> frozenset[str] | None:
@@ -109,6 +126,11 @@ _EVENT_FIELDS = {
     "RecordingUrl": "recordingUrl",
     "RecordingDuration": "recordingDuration",
     "Transcript": "transcript",
+    "QueueTime": "queueTime",
+    "Callback": "callback",
+    "BlockedContact": "blockedContact",
+    "Reminder": "reminder",
+    "Response": "response",
 }
 
 
@@ -145,8 +167,9 @@ def list_conversations(
     else:
         lines = rules.visible_lines(store.known_lines(), allowed, None)
     page = store.page(lines, rules.states_of(query.state), query.before, query.limit)
+    names = names_lookup(settings, [c.customer for c in page.items])
     return {
-        "conversations": [summary_json(c, name_lookup(settings, c.customer)) for c in page.items],
+        "conversations": [summary_json(c, names.get(c.customer)) for c in page.items],
         "nextBefore": page.next_cursor.encode() if page.next_cursor is not None else None,
     }
 
@@ -266,7 +289,7 @@ def send_reply(
         "sid": sent.sid,
         "status": sent.status,
         "repeat": sent.repeat,
-        "conversation": summary_json(recorded.conversation),
+        "conversation": summary_json(recorded.conversation, name_lookup(settings, customer)),
     }
 
 
@@ -365,6 +388,18 @@ def on_call_ended(record: dict[str, Any] | None, settings: Settings) -> None:
     on_text(settings, found.line, found.customer, found.event())
 
 
+def on_callback_decided(record: dict[str, Any] | None, settings: Settings) -> None:
+    """The call queue decided a caller's call back (answered, by whom; or it never reached
+    them): the call's row says so, and its conversation's state moves (answered: the
+    business's event; never reached: the customer's, unread). Before the call itself ended
+    nothing is done: its end decides with the outcome on the record. Never raises."""
+    found = call_events.call_event(record)
+    if found is None or found.outcome is None or not found.resolved:
+        return
+    _write_call_row(found, settings)
+    on_text(settings, found.line, found.customer, found.resolution(records.utcnow()))
+
+
 def on_call_recording(record: dict[str, Any] | None, settings: Settings) -> None:
     """A recording's or transcript's callback: the call's row completed (its state moved when
     the call ended). Never raises."""
@@ -395,9 +430,4 @@ def _write_call_row(found: call_events.CallEvent, settings: Settings) -> None:
 
 def names_of(settings: Settings, numbers: Sequence[str]) -> dict[str, str]:
     """The names the contacts know for `numbers` (only those known)."""
-    found: dict[str, str] = {}
-    for number in numbers:
-        name = name_lookup(settings, number)
-        if name:
-            found[number] = name
-    return found
+    return names_lookup(settings, numbers)

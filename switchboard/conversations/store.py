@@ -9,6 +9,8 @@ their activity index and the relay's pointers, one partition per line (the desig
       RowKey ``o-<inverted ms>-<customer>`` / ``d-...``   the activity index (open / done)
       RowKey ``r-<relay person>``      `Customer`, `Tag`, `At`: the conversation last relayed
                                        to that person (where their plain replies go)
+      RowKey ``changed``               `At`: the line's change marker, replaced by every
+                                       transaction (a poller's validator: `markers`)
     PartitionKey = ``lines``, RowKey = a line's number: the lines that have conversations.
 
 Every write of a conversation is one transaction of its line's partition, conditioned on the
@@ -162,6 +164,23 @@ class ConversationStore:
             return None
         return str(found["Customer"]), str(found.get("Tag") or "")
 
+    def markers(self, lines: Iterable[str]) -> dict[str, str | None]:
+        """Each line's change marker's ETag (None: no conversation yet): one point read per
+        line. Anything a list of the line shows moves its marker."""
+        found: dict[str, str | None] = {}
+        for line in lines:
+            row = tables.get_or_none(self.table, line, rules.CHANGED_ROW)
+            found[line] = tables.etag_of(row) if row is not None else None
+        return found
+
+    def state_etag(self, line: str, customer: str) -> str | None:
+        """The ETag of a conversation's state row (one point read; None: no conversation):
+        it moves with every event and change of the conversation."""
+        if not rules.keyable(line, customer):
+            return None
+        found = tables.get_or_none(self.table, line, rules.state_key(customer))
+        return tables.etag_of(found) if found is not None else None
+
     def known_lines(self) -> list[str]:
         """Every line that has conversations (one query of the ``lines`` partition)."""
         rows = tables.query(
@@ -238,7 +257,7 @@ class ConversationStore:
             operations = self._state_operations(base if not created else None, after, current)
             for person in people:
                 operations.append(("upsert", _pointer(line, person, after, now), _REPLACE))
-            if self._submit(operations):
+            if self._submit([*operations, _marker(line, now)]):
                 self._register(line)
                 return Recorded(after, created, True)
         raise Contended(f"conversation of line {line}: every write lost to other instances")
@@ -255,7 +274,8 @@ class ConversationStore:
             after = rules.apply_change(current.conversation, change, now)
             if after == current.conversation:
                 return after
-            if self._submit(self._state_operations(current.conversation, after, current)):
+            operations = self._state_operations(current.conversation, after, current)
+            if self._submit([*operations, _marker(line, now)]):
                 return after
         raise Contended(f"conversation of line {line}: every write lost to other instances")
 
@@ -314,6 +334,12 @@ class ConversationStore:
 
 
 _REPLACE: dict[str, Any] = {"mode": UpdateMode.REPLACE}
+
+
+def _marker(line: str, now: datetime) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The line's change marker replaced, unconditionally (concurrent writers never conflict
+    on it: each only moves its ETag)."""
+    return ("upsert", rules.changed_row(line, now), _REPLACE)
 
 
 def _back_off(round_: int) -> None:

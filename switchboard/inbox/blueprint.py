@@ -217,6 +217,50 @@ async def inbox_schedule(req: func.HttpRequest) -> func.HttpResponse:
     return await routes.schedule_item(req)
 
 
+@bp.function_name("inbox_conversations")
+@bp.route(route="api/inbox/conversations", methods=["GET"], auth_level=ANON)
+def inbox_conversations(req: func.HttpRequest) -> func.HttpResponse:
+    """The conversations the user may see, newest activity first (a poll: 304)."""
+    from switchboard.inbox import conversation_routes
+
+    return conversation_routes.conversation_list(req)
+
+
+@bp.function_name("inbox_conversation")
+@bp.route(
+    route="api/inbox/conversations/{line}/{customer}", methods=["GET", "PATCH"], auth_level=ANON
+)
+def inbox_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    """A conversation: read it; done, assigned, read."""
+    from switchboard.inbox import conversation_routes
+
+    return conversation_routes.conversation_item(req)
+
+
+@bp.function_name("inbox_conversation_messages")
+@bp.route(
+    route="api/inbox/conversations/{line}/{customer}/messages", methods=["POST"], auth_level=ANON
+)
+def inbox_conversation_messages(req: func.HttpRequest) -> func.HttpResponse:
+    """A reply from the line's number."""
+    from switchboard.inbox import conversation_routes
+
+    return conversation_routes.conversation_reply(req)
+
+
+@bp.function_name("inbox_conversation_audio")
+@bp.route(
+    route="api/inbox/conversations/{line}/{customer}/calls/{sid}/audio",
+    methods=["GET"],
+    auth_level=ANON,
+)
+def inbox_conversation_audio(req: func.HttpRequest) -> func.HttpResponse:
+    """A voicemail's audio, whole or in ranges."""
+    from switchboard.inbox import conversation_routes
+
+    return conversation_routes.conversation_audio(req)
+
+
 @bp.function_name("inbox_users_operator")
 @bp.route(route="api/inbox-users", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def inbox_users_operator(req: func.HttpRequest) -> func.HttpResponse:

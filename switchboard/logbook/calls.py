@@ -13,6 +13,8 @@ the call status callback write, read the same way by everything that acts on a c
 | `DialOutcome` | voice, `/dial-complete` | `completed` / `answered` means reached when `Reached` is absent (a plain forward) |
 | `Handling` | voice, every step | `rejected`, `refused` (a blocked or not allowed caller), `redirect` (handed to TwiML elsewhere: the app cannot know what happened there) |
 | `RecordingSid`, `RecordingDuration` | voice, `/recording` | a voicemail was left (a recording that is not 0 s long) |
+| `QueueTime` | voice, `/queue-result`, `/queue-connect` | seconds the caller waited in a line's queue |
+| `Callback`, `CallbackBy`, `CallbackAt` | the call queue (`switchboard.callqueue.service`) | the caller pressed 1 to be called back: `waiting`, `connecting`, then `answered` (by `CallbackBy`, `{"name", "number"}`), `unanswered`, `dropped (...)`, or `skipped (why)` (refused: they stayed in line) |
 """
 
 from __future__ import annotations
@@ -65,9 +67,35 @@ def reached(record: Mapping[str, Any]) -> bool:
     return text(record, "DialOutcome").lower() in _REACHED_DIALS
 
 
+#: `Callback` while the caller's call back is still to come.
+CALLBACK_PENDING = frozenset({"waiting", "connecting"})
+#: `Callback` once the call back was placed and the caller answered it.
+CALLBACK_ANSWERED = "answered"
+
+
+def callback(record: Mapping[str, Any]) -> str:
+    """The caller's call back (`Callback`, lower case; "" when they asked for none)."""
+    return text(record, "Callback").lower()
+
+
+def callback_failed(record: Mapping[str, Any]) -> bool:
+    """Whether the caller was promised a call back that never reached them (nobody answered
+    it, or it was dropped for its age)."""
+    word = callback(record)
+    return word == "unanswered" or word.startswith("dropped")
+
+
 def taken_by(record: Mapping[str, Any]) -> str | None:
-    """The name (else the number) of who took the call, when the record says."""
-    raw = text(record, "TakenByJson")
+    """The name (else the number) of who took the call, when the record says: the person
+    who took it off a ring group or a queue, else the one who took its call back."""
+    found = _person(record, "TakenByJson")
+    if found is None and callback(record) == CALLBACK_ANSWERED:
+        found = _person(record, "CallbackBy")
+    return found
+
+
+def _person(record: Mapping[str, Any], name_of_field: str) -> str | None:
+    raw = text(record, name_of_field)
     try:
         found = json.loads(raw) if raw else None
     except ValueError:

@@ -215,12 +215,14 @@ def _bind(
 def _texts(trip: _Trip, match: Match, line: LineRef, notify: Sequence[str], reminder: str) -> Plan:
     """What the answer sends: planned on the customer's state (its windows written under
     their ETag), then charged to the line's budget; storage trouble sends nothing."""
+    from switchboard.contacts.lookup import with_name
+
     text, choice, policy = trip.text, match.choice, trip.policy
     answer = choice.answer or wording.reminder_answer(choice.means)
     notice = None
     if choice.notify:
         notice = wording.reminder_notice(
-            text.customer,
+            with_name(policy.settings, text.customer),
             choice.key,
             choice.means,
             match.entry.schedule_id,

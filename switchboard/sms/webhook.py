@@ -235,7 +235,10 @@ def _blocked_trip(trip: _Trip, sender: ContactRef) -> func.HttpResponse:
         extra={"MessageSid": message.sid},
     )
     try:
-        _write_record(trip, Decision(None, False, Reply()), fields={"BlockedContact": sender.id})
+        blocked = {"BlockedContact": sender.id}
+        # Its conversation row says so too: among the events of a conversation the number had
+        # before it was blocked, shown as blocked (it moves nothing: no unread, no reopening).
+        _write_record(trip, Decision(None, False, Reply()), fields=blocked, outcome=blocked)
     except StorageFailed as failure:
         _log_failure(message, failure, answered="nothing automatic is sent")
     return twiml_response(replies.render(Reply()))

@@ -1009,6 +1009,37 @@ def download_media(
     are followed (requests drops the credentials when the host changes). Failures raise requests'
     errors, which `classify_twilio_error` classifies like every REST failure.
     """
+    part = download_media_range(
+        settings, url, None, max_bytes=max_bytes, timeout=timeout, require_https=require_https
+    )
+    return Media(part.content, part.content_type)
+
+
+@dataclass(frozen=True)
+class MediaPart:
+    """What a media host answered a request for a range of a file (or the whole of it)."""
+
+    content: bytes
+    content_type: str
+    #: 200 (the whole file: the host ignored the range, or none was asked) or 206 (a part).
+    status: int
+    #: The host's `Content-Range` of a 206 (``bytes 0-99/4096``).
+    content_range: str | None = None
+
+
+def download_media_range(
+    settings: TwilioSettings,
+    url: str,
+    byte_range: str | None,
+    *,
+    max_bytes: int,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    require_https: bool = False,
+) -> MediaPart:
+    """`download_media` asking for `byte_range` (a `Range` header's value, ``bytes=0-``), as
+    a browser seeking in an audio file does: Twilio's media host answers 206 with the part
+    and its `Content-Range`, or 200 with the whole file (the caller cuts it); a range past
+    the end is answered 416, which raises like every failure (`requests.HTTPError`)."""
     import time
 
     import requests
@@ -1026,6 +1057,7 @@ def download_media(
     with requests.get(
         target,
         auth=(config.username, config.password) if authenticated else None,
+        headers={"Range": byte_range} if byte_range else None,
         timeout=budget,
         stream=True,
     ) as response:
@@ -1043,7 +1075,14 @@ def download_media(
                 raise requests.Timeout(f"the download took longer than {budget:.0f} s")
             chunks.append(chunk)
         content_type = response.headers.get("Content-Type", "application/octet-stream")
-    return Media(b"".join(chunks), content_type.split(";")[0].strip().lower())
+        partial = response.status_code == 206
+        content_range = response.headers.get("Content-Range") if partial else None
+    return MediaPart(
+        b"".join(chunks),
+        content_type.split(";")[0].strip().lower(),
+        206 if partial else 200,
+        content_range,
+    )
 
 
 def twilio_reachable(settings: TwilioSettings, timeout: float = 5.0) -> tuple[bool, str]:

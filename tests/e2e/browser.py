@@ -14,6 +14,7 @@ headers, from the DevTools protocol's Network events).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: Where the screenshots go: the README's own (docs/inbox/) only when asked with
+#: UPDATE_SCREENSHOTS=1 (`make screenshots`), so that `make test` leaves the tree as it found it.
+SCREENSHOTS = (
+    PROJECT_ROOT / "docs" / "inbox"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "switchboard-inbox-screenshots"
+)
+#: What a hostile payload would do if it ran: set this flag.
+FLAG = "window.__pwned"
+
+
+def no_payload_ran(page: Any) -> None:
+    """Nothing a hostile string carried ran (the flag is unset) or became an element."""
+    assert page.evaluate(f"() => typeof {FLAG}") == "undefined"
+    found = "() => document.querySelectorAll('main img, main script, main svg, main style, main iframe').length"
+    assert page.evaluate(found) == 0
 
 
 def _required() -> bool:

@@ -6,11 +6,13 @@ the people's phones the app rings (answered by hand here: `AnsweredCall`).
 One story, in order (module-scoped, each test a chapter):
 
 1. three callers queue and hear positions 1, 2 and 3;
-2. Ana presses 1 and takes caller 1 (who waited, and who took them, on caller 1's record);
-   caller 2 then hears position 1, and caller 3, at position 2, presses 1 for a callback,
-   hears the number that will be called, and hangs up;
+2. Ana presses 1 and takes caller 1 (who waited, and who took them, on caller 1's record and
+   in caller 1's conversation: answered by Ana); caller 2 then hears position 1, and caller 3,
+   at position 2, presses 1 for a callback, hears the number that will be called, and hangs up
+   (their conversation: asked to be called back, nothing unread);
 3. Ana takes caller 2 (who arrived before caller 3's callback), then the callback: caller 3 is
-   called back once, through the outbound-call queue, and bridged to Ana, who accepted first;
+   called back once, through the outbound-call queue, and bridged to Ana, who accepted first
+   (caller 3's conversation: called back by Ana);
 4. a caller past the maximum wait reaches voicemail (the queues' clock moved forward, no sleep);
 5. at closing time the queue empties into the closed flow.
 
@@ -141,6 +143,7 @@ class Stack:
             to=LINE,
             standin_url=self.standin.base_url,
             queue_idle=WAIT,
+            status_callback="/api/status/call",
         )
         return Caller(session, list(digits or []))
 
@@ -185,6 +188,15 @@ class Stack:
                 raise AssertionError(f"never: {what}\n{heard}")
             time.sleep(0.02)
 
+    def conversation(self, customer: str) -> dict[str, Any]:
+        """The caller's conversation with the line, as the operator API shows it."""
+        answer = self.hosts[1].request(
+            "GET", f"/api/conversations/{LINE}/{customer}", headers={"x-functions-key": KEY}
+        )
+        assert answer.status == 200, answer.text
+        found: dict[str, Any] = json.loads(answer.text)
+        return found
+
     def record(self, call_sid: str) -> dict[str, Any]:
         found = self.calls.get(call_sid)
         assert found is not None, f"no CallLog record for {call_sid}"
@@ -216,6 +228,8 @@ def stack(
             "TABLE_OPT_OUT": "qoptout" + suffix,
             "TABLE_MESSAGE_LOG": "qmessages" + suffix,
             "TABLE_SMS_SCHEDULE": "qschedules" + suffix,
+            "TABLE_CONVERSATIONS": "qconv" + suffix,
+            "TABLE_CONTACTS": "qcontacts" + suffix,
             # Both hosts consume one outbound-call queue, as instances of one app do.
             "OUTBOUND_CALL_QUEUE": "q-calls-" + suffix,
             # Every request reads the line: a change on one host is heard on the other at once.
@@ -289,6 +303,10 @@ def test_ana_takes_caller_1_and_the_others_move_up(stack: Stack, story: Story) -
     assert record["QueueOutcome"] == "taken"
     assert isinstance(record["QueueTime"], int)
     assert record["QueueResult"] == "bridged"
+    # In caller 1's conversation: a call answered by Ana, as a ring group's would be.
+    [event] = stack.conversation(CALLER_1)["events"]
+    assert (event["kind"], event["event"], event["takenBy"]) == ("call", "answered", "Ana")
+    assert event["queueTime"] == record["QueueTime"]
     # Caller 2 now hears position 1; caller 3 (then at 2) presses 1 for a callback.
     second, third = story.callers[CALLER_2], story.callers[CALLER_3]
     stack.until(lambda: 1 in second.heard_positions()[1:], "caller 2 hears position 1")
@@ -301,6 +319,10 @@ def test_ana_takes_caller_1_and_the_others_move_up(stack: Stack, story: Story) -
     )
     assert called_back.ended_by == "hangup"
     assert stack.record(called_back.call_sid)["Callback"] in ("waiting", "connecting")
+    asked = stack.conversation(CALLER_3)
+    if asked["events"][0].get("callback") != "answered":  # Ana may be quicker than this read
+        assert asked["conversation"]["preview"] == "asked to be called back"
+        assert asked["conversation"]["unread"] == 0  # the app answers it by itself
 
 
 def test_callbacks_keep_their_place_and_are_called_back_once(stack: Stack, story: Story) -> None:
@@ -322,6 +344,14 @@ def test_callbacks_keep_their_place_and_are_called_back_once(stack: Stack, story
     record = stack.record(third.call_sid)
     assert record["Callback"] == "answered"
     assert json.loads(record["CallbackBy"]) == {"name": "Ana", "number": ANA}
+    # In caller 3's conversation: their call, answered by Ana when she called them back.
+    found = stack.conversation(CALLER_3)
+    [event] = found["events"]
+    assert (event["event"], event["takenBy"], event["callback"]) == ("answered", "Ana", "answered")
+    assert (found["conversation"]["preview"], found["conversation"]["unread"]) == (
+        "called back by Ana",
+        0,
+    )
     # Exactly once: one call to caller 3, placed through the outbound-call queue by its id.
     assert len(stack.standin.calls_to(CALLER_3)) == 1
     placed = stack.calls.get(f"sys-callback-{third.call_sid}")

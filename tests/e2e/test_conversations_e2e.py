@@ -8,6 +8,9 @@ sharing Azurite's tables and the Twilio stand-in, driven by signed webhooks (the
 - a tagged reply goes to an older conversation; `list` answers the open ones;
 - a customer who texted STOP is not texted, and the relay person is told;
 - a missed call lands in the caller's conversation, in order;
+- a phone's vCard of 200 people imported over HTTP: one of them texts, and both relay people
+  get the text under the contact's name; `list`, the API and the command line name them too; a
+  blocked contact's text is relayed to nobody and opens no conversation;
 - a page of conversations, with 10,000 stored events, reads entities in proportion to the page
   (counted on the command line's own clients: the same service the hosts run).
 """
@@ -34,6 +37,7 @@ from switchboard import cli, records
 from switchboard.lines.document import validate
 from switchboard.lines.store import LineStore
 from switchboard.settings import Settings, load_settings
+from tests.contacts import address_book, import_over_http, vcard_file
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES, HostFactory, HostHandle
 
 ACCOUNT_SID = "AC" + "d2" * 16
@@ -108,6 +112,7 @@ def stack(run_host_module: HostFactory, storage_connection_string: str) -> Itera
             "TABLE_OPT_OUT": "cvopt" + suffix,
             "TABLE_LINES": "cvlines" + suffix,
             "TABLE_CONVERSATIONS": "cvconv" + suffix,
+            "TABLE_CONTACTS": "cvcontacts" + suffix,
             "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
             "OUTBOUND_CALL_QUEUE": "cv-calls-" + suffix,
         }
@@ -235,6 +240,42 @@ def test_a_missed_call_lands_in_the_callers_conversation(stack: Stack) -> None:
     result = stack.cli("conversations", "reply", LINE, caller, "Sorry we missed you!")
     assert result.exit_code == 0, result.output
     assert wait_for(lambda: stack.texts_to(caller)) == ["Sorry we missed you!"]
+
+
+def test_a_contact_from_an_imported_vcard_is_named_in_relays_and_listings(stack: Stack) -> None:
+    book = address_book(200)
+    imported = import_over_http(stack.first, KEY, vcard_file(book))
+    assert (imported["entries"], imported["created"]) == (200, 200)
+    customer = book[58]  # a number the phone kept in national form, read in the line's region
+    assert customer.written.startswith("(201)")
+    # The other host never saw the import: it reads the contact (one point read) on the text.
+    stack.text(stack.second, customer.number, "Can I bring the bike at 8?")
+    tag = stack.api(stack.first, "GET", f"/api/conversations/{LINE}/{customer.number}").json()[
+        "conversation"
+    ]["tag"]
+    relayed = f"[{customer.name} #{tag}] Can I bring the bike at 8?"
+    assert stack.texts_to(ANA)[-1] == relayed
+    assert stack.texts_to(BEN)[-1] == relayed
+    assert f"#{tag} {customer.name} (1 unread): Can I bring" in (
+        stack.text(stack.first, ANA, "list").messages[0].body
+    )
+    page = stack.api(stack.second, "GET", f"/api/conversations?line={LINE}&state=open").json()
+    named = {c["customer"]: c.get("name") for c in page["conversations"]}
+    assert named[customer.number] == customer.name
+    assert all(name is None for number, name in named.items() if number != customer.number)
+    shown = stack.api(stack.second, "GET", f"/api/conversations/{LINE}/{customer.number}").json()
+    assert shown["conversation"]["name"] == customer.name
+    listed = stack.cli("conversations", "list", "--line", LINE, "--state", "open")
+    assert customer.name in listed.output, listed.output
+    # A blocked contact's text is kept on its record, and goes no further.
+    pest = book[59]
+    blocked = stack.api(stack.first, "PATCH", f"/api/contacts/{pest.number}", '{"blocked": true}')
+    assert blocked.status == 200, blocked.text
+    before = (len(stack.texts_to(ANA)), len(stack.texts_to(BEN)))
+    assert stack.text(stack.first, pest.number, "Buy followers now").messages == []
+    assert (len(stack.texts_to(ANA)), len(stack.texts_to(BEN))) == before
+    none = stack.api(stack.second, "GET", f"/api/conversations/{LINE}/{pest.number}")
+    assert none.status == 404
 
 
 def test_a_page_of_conversations_reads_in_proportion_to_the_page(stack: Stack) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +32,15 @@ import pytest
 
 from devkit.simulator import CallSession
 from devkit.twilio_standin import TwilioStandin
-from tests.e2e.browser import AXE, TransferMeter, axe_violations, launch_browser, require_browser
+from tests.e2e.browser import (
+    AXE,
+    SCREENSHOTS,
+    TransferMeter,
+    axe_violations,
+    launch_browser,
+    no_payload_ran,
+    require_browser,
+)
 from tests.e2e.conftest import PROJECT_ROOT, HostFactory, HostHandle
 from tests.mail_server import MailServer
 
@@ -49,16 +56,6 @@ CALLER = "+15558675310"
 FIRST_LOAD_LIMIT = 100 * 1024
 #: The queue function that sends the codes the sign-in form asks for.
 CODE_FUNCTION = "inbox_signin_code_request"
-#: Where the screenshots go: the README's own (docs/inbox/) only when asked with
-#: UPDATE_SCREENSHOTS=1 (`make screenshots`), so that `make test` leaves the tree as it found it.
-SCREENSHOTS = (
-    PROJECT_ROOT / "docs" / "inbox"
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "switchboard-inbox-screenshots"
-)
-
-#: What a payload would do if it ran: set this flag.
-FLAG = "window.__pwned"
 HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">Support'
 HOSTILE_GREETING = (
     '<script>window.__pwned=1</script><svg onload="window.__pwned=1"></svg>'
@@ -195,7 +192,7 @@ class Inbox:
         )
         page.get_by_label("6-digit code").fill(code)
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name="Lines", level=1).wait_for()
+        page.get_by_role("heading", name="Conversations", level=1).wait_for()
 
     def api_session(self, address: str) -> tuple[str, str]:
         """Sign in over HTTP as the page does: (cookie header, CSRF token)."""
@@ -282,16 +279,6 @@ def owner_state(inbox: Inbox) -> Any:
     return state
 
 
-def _no_payload_ran(page: Any) -> None:
-    assert page.evaluate(f"() => typeof {FLAG}") == "undefined"
-    assert (
-        page.evaluate(
-            "() => document.querySelectorAll('main img, main script, main svg, main style, main iframe').length"
-        )
-        == 0
-    )
-
-
 # --- the static shell ----------------------------------------------------------------------
 
 
@@ -339,7 +326,7 @@ def test_owner_signs_in_with_the_texted_code_and_the_first_load_is_small(
     assert texted[-1].form["From"] == [MAIN]
     page = inbox.page(state=owner_state)  # a fresh context: nothing cached
     meter = TransferMeter(page)
-    page.goto(f"{inbox.host.url}/inbox/")
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
     page.get_by_role("heading", name="Lines", level=1).wait_for()
     page.get_by_role("link", name="Main line").wait_for()
     page.wait_for_load_state("networkidle")
@@ -347,7 +334,7 @@ def test_owner_signs_in_with_the_texted_code_and_the_first_load_is_small(
     print(f"first load of the lines list: {total} bytes over {len(meter.by_url)} requests")
     assert 0 < total <= FIRST_LOAD_LIMIT, meter.by_url
     assert page.get_by_text(HOSTILE_NAME, exact=True).is_visible()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.context.close()
 
 
@@ -403,6 +390,8 @@ def test_a_staff_user_sees_only_their_lines(inbox: Inbox) -> None:
     page = inbox.page()
     inbox.sign_in(page, STAFF_EMAIL)
     assert inbox.mails_to(STAFF_EMAIL)[-1]["Subject"] == "Your Switchboard inbox code"
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
+    page.get_by_role("heading", name="Lines", level=1).wait_for()
     links = page.locator("main a")
     assert links.all_inner_texts() == [HOSTILE_NAME]
     assert not page.get_by_role("link", name="Status").is_visible()
@@ -432,7 +421,7 @@ def test_a_staff_user_sees_only_their_lines(inbox: Inbox) -> None:
     page.get_by_role("heading", name="Dana Reyes").wait_for()
     assert page.get_by_text("Only the owner changes contacts.").is_visible()
     assert page.locator("main form").count() == 0
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.context.close()
 
 
@@ -450,10 +439,10 @@ def test_hostile_names_and_texts_are_shown_as_sent_and_nothing_runs(
     assert shown["greeting"]["open"]["say"] == HOSTILE_GREETING
     assert shown["name"] == HOSTILE_NAME
     page.get_by_role("group", name="Switch the line").wait_for()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.goto(f"{inbox.host.url}/inbox/#/people")
     page.get_by_role("rowheader", name=HOSTILE_USER).wait_for()
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.goto(f"{inbox.host.url}/inbox/#/schedules")
     page.get_by_label("To (with the country code)").fill(CALLER)
     page.get_by_label("Message").fill(HOSTILE_TEXT)
@@ -463,7 +452,7 @@ def test_hostile_names_and_texts_are_shown_as_sent_and_nothing_runs(
     shown = page.locator(".body-text").first
     shown.wait_for()
     assert shown.inner_text() == HOSTILE_TEXT
-    _no_payload_ran(page)
+    no_payload_ran(page)
     page.get_by_role("button", name=f"Cancel the text to {CALLER}").click()
     page.get_by_text("canceled", exact=True).or_(
         page.get_by_text("cancelled", exact=True)
@@ -500,7 +489,7 @@ def test_the_owner_adds_edits_and_blocks_a_contact(inbox: Inbox, owner_state: An
     page.get_by_label("Phone numbers").fill(f"mobile: {EVE}")
     page.get_by_role("button", name="Add the contact").click()
     page.get_by_role("heading", name=HOSTILE_CONTACT, level=1).wait_for()
-    _no_payload_ran(page)
+    no_payload_ran(page)
 
     page.get_by_label("Company").fill("Eve's Bikes")
     page.get_by_label("Tags").fill("VIP, late payer")
@@ -535,7 +524,7 @@ def test_the_owner_adds_edits_and_blocks_a_contact(inbox: Inbox, owner_state: An
     found.get_by_text("Blocked", exact=True).wait_for()
     assert found.all_inner_texts()[0].splitlines()[0] == HOSTILE_CONTACT
     assert found.count() == 1
-    _no_payload_ran(page)
+    no_payload_ran(page)
     found.get_by_role("link").click()
     page.get_by_role("button", name="Unblock").click()
     page.get_by_role("button", name="Block on every line").wait_for()
@@ -754,7 +743,7 @@ def test_every_view_passes_axe_at_desktop_and_phone_width(
 
 def test_the_keyboard_alone_reaches_every_view(inbox: Inbox, owner_state: Any) -> None:
     page = inbox.page(state=owner_state)
-    page.goto(f"{inbox.host.url}/inbox/")
+    page.goto(f"{inbox.host.url}/inbox/#/lines")
     page.get_by_role("heading", name="Lines", level=1).wait_for()
     for target, heading in (
         ("Status", "Status"),

@@ -80,6 +80,8 @@ def settings(
             "TABLE_OPT_OUT": unique_name + "o",
             "TABLE_SMS_SCHEDULE": unique_name + "s",
             "TABLE_MESSAGE_LOG": unique_name + "m",
+            "TABLE_CONVERSATIONS": unique_name + "v",
+            "TABLE_CONTACTS": unique_name + "k",
             "OUTBOUND_CALL_QUEUE": unique_name + "-calls",
         }
     )
@@ -283,7 +285,7 @@ def test_an_unanswered_call_back_texts_the_caller_and_the_people_once(
 
     monkeypatch.setattr(service, "_unanswered", counted)
     sid = "CA" + "7" * 32
-    caller_record(settings, sid)
+    caller_record(settings, sid, Status="completed")  # they hung up after pressing 1
     keep_callback(settings, sid, NOW - timedelta(minutes=4))
     took = service.take(
         settings, LINE, LINE.flows["open"][0].people[0], "sys-queue-offer-15017122661-2-0", NOW
@@ -325,6 +327,16 @@ def test_an_unanswered_call_back_texts_the_caller_and_the_people_once(
     assert service.callback_of(settings, LINE_NUMBER, sid) is None
     state, _ = CallQueueStore.from_settings(settings).state(LINE_NUMBER)
     assert ANA not in state.people  # free again
+    # In the caller's conversation: a missed call, theirs (unread), once.
+    from switchboard.conversations.service import show_conversation
+    from switchboard.jsonroutes.auth import OPERATOR
+
+    shown = show_conversation(settings, OPERATOR, LINE_NUMBER, CALLER)
+    assert [(e["event"], e["callback"]) for e in shown["events"]] == [("missed", "unanswered")]
+    assert (shown["conversation"]["preview"], shown["conversation"]["unread"]) == (
+        "missed call (call back unanswered)",
+        1,
+    )
 
 
 def test_the_timer_closes_a_lapsed_connection_and_deletes_an_idle_queue(

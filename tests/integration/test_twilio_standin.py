@@ -531,6 +531,35 @@ def test_recordings_and_their_audio_with_auth(standin: TwilioStandin, client: An
     assert bad.status_code == 400
 
 
+def test_a_recordings_audio_in_ranges_as_twilio_serves_it(standin: TwilioStandin) -> None:
+    sid = standin.add_recording(call_sid="CA" + "4" * 32, duration=2)["sid"]
+    whole = standin.recording_audio(sid, "mp3")
+    settings = make_settings(standin)
+    url = api(standin, f"Recordings/{sid}.mp3")
+    first = tc.download_media_range(settings, url, "bytes=0-99", max_bytes=10**6)
+    assert (first.status, first.content) == (206, whole[:100])
+    assert first.content_range == f"bytes 0-99/{len(whole)}"
+    rest = tc.download_media_range(settings, url, "bytes=100-", max_bytes=10**6)
+    assert (rest.status, rest.content) == (206, whole[100:])
+    tail = tc.download_media_range(settings, url, "bytes=-10", max_bytes=10**6)
+    assert tail.content == whole[-10:]
+    assert tail.content_range == f"bytes {len(whole) - 10}-{len(whole) - 1}/{len(whole)}"
+    plain = tc.download_media_range(settings, url, None, max_bytes=10**6)
+    assert (plain.status, plain.content, plain.content_range) == (200, whole, None)
+    with pytest.raises(requests.HTTPError) as past:
+        tc.download_media_range(settings, url, f"bytes={len(whole)}-", max_bytes=10**6)
+    assert past.value.response.status_code == 416
+    assert past.value.response.headers["Content-Range"] == f"bytes */{len(whole)}"
+    asked = [r for r in standin.requests("GET") if r.path.endswith(f"{sid}.mp3")]
+    assert [(r.range, r.status) for r in asked] == [
+        ("bytes=0-99", 206),
+        ("bytes=100-", 206),
+        ("bytes=-10", 206),
+        (None, 200),
+        (f"bytes={len(whole)}-", 416),
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Status callbacks and TwiML fetches
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ export async function api(method, path, body, headers = {}) {
   }
   if (method !== "GET" && csrf) init.headers["X-CSRF-Token"] = csrf;
   const response = await fetch(`/api/${path}`, init);
+  if (response.status === 304) return { data: null, status: 304, etag: response.headers.get("ETag") };
   let data = null;
   try {
     data = await response.json();

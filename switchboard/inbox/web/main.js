@@ -1,6 +1,8 @@
 // The inbox: who is signed in, the navigation, and which view a hash (#/lines/+1555...) shows.
 import { api, setCsrf, whenSignedOut } from "./api.js";
 import { contactView, contactsView } from "./contacts.js";
+import { conversationView } from "./conversation.js";
+import { conversationsView } from "./conversations.js";
 import { h, notify, page } from "./dom.js";
 import { lineView, linesView } from "./lines.js";
 import { peopleView } from "./people.js";
@@ -32,7 +34,7 @@ function signedIn(data) {
   setCsrf(data.csrf);
   showChrome();
   if (location.search) history.replaceState(null, "", `${location.pathname}${location.hash}`);
-  if (!location.hash.startsWith("#/")) location.hash = "#/lines";
+  if (!location.hash.startsWith("#/")) location.hash = "#/conversations";
   else route();
 }
 
@@ -45,18 +47,23 @@ function signedOut() {
 
 async function route() {
   if (!state.user) return signInView(signedIn);
-  const hash = location.hash.startsWith("#/") ? location.hash.slice(1) : "/lines";
-  const [, view, rest] = hash.match(/^\/([a-z]+)(?:\/(.*))?$/) || [null, "lines", ""];
+  const hash = location.hash.startsWith("#/") ? location.hash.slice(1) : "/conversations";
+  const [, view, rest] = hash.match(/^\/([a-z]+)(?:\/(.*))?$/) || [null, "conversations", ""];
   markCurrent(`/${view}`);
   const owner = state.user.role === "owner";
   try {
+    if (view === "conversations" && rest) {
+      const [line, customer] = rest.split("/").map(decodeURIComponent);
+      return await conversationView(line, customer);
+    }
     if (view === "lines" && rest) return await lineView(decodeURIComponent(rest), state.user);
     if (view === "contacts" && rest) return await contactView(decodeURIComponent(rest), state.user);
     if (view === "contacts") return await contactsView(state.user);
+    if (view === "lines") return await linesView(state.user);
     if (view === "schedules" && owner) return await schedulesView();
     if (view === "status" && owner) return await statusView();
     if (view === "people" && owner) return await peopleView(state.user);
-    return await linesView(state.user);
+    return await conversationsView();
   } catch (error) {
     if (error.status === 401) return undefined;
     page("Something went wrong", h("p", { class: "problem", text: error.message }));

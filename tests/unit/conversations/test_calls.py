@@ -92,3 +92,75 @@ def test_a_stored_line_wins_over_the_number_called() -> None:
     found = calls.call_event(record(Line="+15005550010"))
     assert found is not None
     assert found.line == "+15005550010"
+
+
+def test_a_caller_taken_off_a_queue_is_answered_by_that_person() -> None:
+    found = calls.call_event(
+        record(
+            Reached=True,
+            TakenByJson='{"name":"Ana","number":"+15550000001"}',
+            QueueOutcome="taken",
+            QueueResult="bridged",
+            QueueTime=42,
+            Handling="queue-taken",
+        )
+    )
+    assert found is not None
+    assert (found.outcome, found.summary, found.fields["QueueTime"]) == (
+        "answered",
+        "call answered by Ana",
+        42,
+    )
+    assert not found.event().from_customer
+    assert not found.resolved  # no call back to decide
+
+
+def test_a_call_back_still_to_come_is_not_unread_and_its_outcome_decides_later() -> None:
+    asked = record(Callback="waiting", Handling="queue-callback", QueueTime=30)
+    waiting = calls.call_event(asked)
+    assert waiting is not None
+    assert (waiting.outcome, waiting.summary, waiting.fields["Callback"]) == (
+        "callback",
+        "asked to be called back",
+        "waiting",
+    )
+    assert not waiting.event().from_customer  # the app answers it by itself
+    assert not waiting.resolved
+    assert calls.call_event(asked | {"Callback": "connecting"}).outcome == "callback"  # type: ignore[union-attr]
+
+    answered = calls.call_event(
+        asked | {"Callback": "answered", "CallbackBy": '{"name":"Ana","number":"+15550000001"}'}
+    )
+    assert answered is not None
+    assert (answered.outcome, answered.summary, answered.fields["TakenBy"]) == (
+        "answered",
+        "called back by Ana",
+        "Ana",
+    )
+    later = datetime(2026, 12, 1, 15, 9, tzinfo=UTC)
+    resolution = answered.resolution(later)
+    assert (resolution.id, resolution.at, resolution.from_customer) == (
+        "CA1-callback",
+        later,
+        False,
+    )
+    assert answered.resolved
+
+    for word in ("unanswered", "dropped (older than 24 h)"):
+        missed = calls.call_event(asked | {"Callback": word})
+        assert missed is not None
+        assert (missed.outcome, missed.summary) == ("missed", f"missed call (call back {word})")
+        assert missed.resolved
+        assert missed.resolution(START).from_customer  # theirs again: unread, reopens
+        assert missed.event().from_customer
+
+
+def test_a_refused_call_back_leaves_the_call_to_its_other_outcome() -> None:
+    """The outbound policy refused the call back: the caller stayed in line (then a voicemail,
+    or a plain missed call)."""
+    refused = record(Callback="skipped (daily limit)")
+    assert calls.call_event(refused).summary == "missed call"  # type: ignore[union-attr]
+    assert not calls.call_event(refused).resolved  # type: ignore[union-attr]
+    left = calls.call_event(refused | {"RecordingUrl": "https://x/RE1", "RecordingDuration": 5})
+    assert left is not None
+    assert left.outcome == "voicemail"
