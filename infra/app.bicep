@@ -52,6 +52,7 @@ var queueNames = [
   'outbound-calls'
   'voicemail-email'
   'call-queue-dispatch'
+  'inbox-sign-in-codes'
 ]
 // What the app's identity needs on the storage account, and what the person running azd gets.
 var identityStorageRoleIds = [

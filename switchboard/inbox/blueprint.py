@@ -1,6 +1,8 @@
 """The owner's inbox: the app under `/inbox/` and its JSON under `/api/inbox/...` (auth level
 anonymous: the static shell serves what anyone may load, the JSON route shell checks the
-session), and the operator's `/api/inbox-users` routes (auth level function).
+session), the operator's `/api/inbox-users` routes (auth level function), and the queue
+`inbox-sign-in-codes` whose function sends the sign-in codes the form asks for (a fixed name,
+like the voicemail e-mails' queue: no setting can leave the trigger without one).
 
 Thin on purpose: each function hands the request to `switchboard.inbox.assets` or a route of
 `switchboard.inbox.routes`, imported on the first call (cold start).
@@ -39,6 +41,18 @@ def inbox_signin_code(req: func.HttpRequest) -> func.HttpResponse:
     from switchboard.inbox import routes
 
     return routes.request_code(req)
+
+
+@bp.function_name("inbox_signin_code_request")
+@bp.queue_trigger(
+    arg_name="msg", queue_name="inbox-sign-in-codes", connection="AzureWebJobsStorage"
+)
+def inbox_signin_code_request(msg: func.QueueMessage) -> None:
+    """Send the code a sign-in form asked for, when the address is an inbox user's (off the
+    request, so an outsider's address is answered as fast as a user's)."""
+    from switchboard.inbox import service
+
+    service.handle_code_request(msg.get_body())
 
 
 @bp.function_name("inbox_signin_verify")
@@ -149,6 +163,33 @@ def inbox_line_override(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_override(req)
 
 
+@bp.function_name("inbox_line_preview")
+@bp.route(route="api/inbox/lines/{number}/preview", methods=["GET"], auth_level=ANON)
+def inbox_line_preview(req: func.HttpRequest) -> func.HttpResponse:
+    """What a call at a given time from a given number would hear."""
+    from switchboard.inbox import routes
+
+    return routes.line_preview(req)
+
+
+@bp.function_name("inbox_contacts")
+@bp.route(route="api/inbox/contacts", methods=["GET", "POST"], auth_level=ANON)
+def inbox_contacts(req: func.HttpRequest) -> func.HttpResponse:
+    """The contacts: a page of them (everyone), a new one (owner)."""
+    from switchboard.inbox import contact_routes
+
+    return contact_routes.collection(req)
+
+
+@bp.function_name("inbox_contact")
+@bp.route(route="api/inbox/contacts/{id}", methods=["GET", "PUT", "PATCH"], auth_level=ANON)
+def inbox_contact(req: func.HttpRequest) -> func.HttpResponse:
+    """A contact: read it (everyone), edit or block it (owner)."""
+    from switchboard.inbox import contact_routes
+
+    return contact_routes.item(req)
+
+
 @bp.function_name("inbox_status")
 @bp.route(route="api/inbox/status", methods=["GET"], auth_level=ANON)
 def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
@@ -159,12 +200,12 @@ def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("inbox_schedules")
-@bp.route(route="api/inbox/schedules", methods=["POST"], auth_level=ANON)
+@bp.route(route="api/inbox/schedules", methods=["GET", "POST"], auth_level=ANON)
 async def inbox_schedules(req: func.HttpRequest) -> func.HttpResponse:
-    """Schedule a text (owner)."""
+    """The texts to send, or those of some days with their replies; schedule one (owner)."""
     from switchboard.inbox import routes
 
-    return await routes.schedule_create(req)
+    return await routes.schedules(req)
 
 
 @bp.function_name("inbox_schedule")

@@ -14,7 +14,10 @@ CSRF token of every write):
 | `GET /api/inbox/users`, `POST /api/inbox/users/{id}/signout` | owner | users; end a user's sessions |
 | `GET /api/inbox/lines`, `.../lines/schema`, `GET\|PUT .../lines/{number}`, `.../history`, `.../status`, `POST .../override` | owner; staff for their lines | the lines routes' answers |
 | `GET /api/inbox/status` | owner | what is set up, in words |
-| `POST /api/inbox/schedules`, `GET\|DELETE .../schedules/{id}` | owner | scheduled texts |
+| `GET\|POST /api/inbox/schedules`, `GET\|DELETE .../schedules/{id}` | owner | scheduled texts |
+| `GET /api/inbox/lines/{number}/preview?at=&from=` | owner; staff for their lines | what a call would hear |
+| `GET /api/inbox/contacts`, `GET .../contacts/{id}` | signed in | contacts (`contact_routes`) |
+| `POST /api/inbox/contacts`, `PUT\|PATCH .../contacts/{id}` | owner | add, edit, block a contact |
 
 Under `/api/inbox-users` (function key): the operator names users (`GET`, `POST`), reads,
 changes and removes one (`GET`, `PATCH`, `DELETE .../{id}`), and ends its sessions
@@ -95,8 +98,9 @@ def signin_options(request: ApiRequest) -> func.HttpResponse:
 
 @json_route(auth=INBOX_SIGN_IN)
 def request_code(request: ApiRequest) -> func.HttpResponse:
-    """`POST /api/inbox/signin/code`: `{"address"}` -> 202 (whoever the address is)."""
-    service.request_code(request.settings, request.json_object().get("address"))
+    """`POST /api/inbox/signin/code`: `{"address"}` -> 202 (whoever the address is: the
+    request is queued, and the queue's function sends the code to a user's address only)."""
+    service.ask_for_code(request.settings, request.json_object().get("address"))
     return json_response(
         {
             "sent": True,
@@ -222,6 +226,24 @@ def line_override(request: ApiRequest) -> func.HttpResponse:
     return lines_routes.override.handler(request)
 
 
+@json_route(auth=SESSION)
+def line_preview(request: ApiRequest) -> func.HttpResponse:
+    """`GET /api/inbox/lines/{number}/preview?at=&from=`: what a call from `from` at `at`
+    (ISO-8601; the line's zone unless it has an offset) would hear, from the line alone."""
+    from switchboard.http import query_param
+    from switchboard.lines import service as lines_service
+
+    _line_allowed(request)
+    return json_response(
+        lines_service.preview(
+            request.settings,
+            request.route_params.get("number", ""),
+            query_param(request.params, "at"),
+            query_param(request.params, "from"),
+        )
+    )
+
+
 # --- status and scheduled texts (owner) -----------------------------------------------------
 
 
@@ -235,11 +257,17 @@ def status(request: ApiRequest) -> func.HttpResponse:
 
 
 @json_route(auth=SESSION)
-async def schedule_create(request: ApiRequest) -> func.HttpResponse:
-    """`POST /api/inbox/schedules` (owner): the operator's `POST /api/sms/schedules`."""
+async def schedules(request: ApiRequest) -> func.HttpResponse:
+    """`POST /api/inbox/schedules` (owner): the operator's `POST /api/sms/schedules`; `GET`:
+    the texts still to send (`GET /api/sms/schedules`), or with `?from=&to=` (UTC days) those
+    of some days, sent or not, with the replies they got."""
     from switchboard.schedules import routes as schedule_routes
 
     _owner_only(request.principal)
+    if request.method == "GET":
+        if "from" in request.params:
+            return await schedule_routes.of_days(request)
+        return await schedule_routes.list_pending.handler(request)
     return await schedule_routes.create.handler(request)
 
 

@@ -2,9 +2,10 @@
 
 Every function raises `ApiError` for what the caller can fix and lets storage failures through
 (the JSON route shell answers 503). Signing in never tells whether an address belongs to a user:
-asking for a code answers the same for every well-formed address (a code goes only to a user's
-own address, at most `codes.MAX_CODES_PER_HOUR` an hour), and a wrong code, an expired one and
-an unknown address are refused alike.
+asking for a code answers the same, after the same work (one queue write), for every
+well-formed address; the queue's function then sends a code only to a user's own address, at
+most `codes.MAX_CODES_PER_HOUR` an hour. A wrong code, an expired one and an unknown address are
+refused alike.
 """
 
 from __future__ import annotations
@@ -145,9 +146,65 @@ def parse_address(raw: Any) -> tuple[str, str]:
     return kind, address
 
 
-def request_code(settings: Settings, raw_address: Any, now: datetime | None = None) -> None:
+#: The queue that carries each request for a code from the sign-in form to `request_code`.
+CODE_QUEUE = "inbox-sign-in-codes"
+#: A request still waiting after this long is dropped: whoever asked has given up or asked
+#: again (the code it would send lives `codes.CODE_LIFETIME`).
+CODE_REQUEST_MAX_AGE = timedelta(minutes=5)
+
+
+def ask_for_code(settings: Settings, raw_address: Any) -> None:
+    """What `POST /api/inbox/signin/code` does for any well-formed address: put the request on
+    `CODE_QUEUE`, one queue write, and nothing else.
+
+    Whether the address is a user's, has spent its allowance, or how long a text or an e-mail
+    takes to go, is all decided later by the queue's function (`handle_code_request`), so the
+    answer takes as long for an outsider's address as for a user's and tells nobody who the
+    users are.
+    """
+    from switchboard.storage import queues
+
+    session_key(settings)  # 503 when the inbox is not set up, whoever asks
+    kind, address = parse_address(raw_address)
+    queues.enqueue_json(
+        CODE_QUEUE,
+        {"kind": kind, "address": address, "at": records.iso(records.utcnow())},
+        settings,
+    )
+
+
+def handle_code_request(
+    body: bytes | str, settings: Settings | None = None, now: datetime | None = None
+) -> str:
+    """One message of `CODE_QUEUE`: the code sent, or nothing (returns what happened, for logs
+    and tests). A message that is not a request, or one that waited longer than
+    `CODE_REQUEST_MAX_AGE`, is logged and dropped; storage failing raises (the host retries the
+    message, then parks it in the poison queue, which health counts)."""
+    import json
+
+    from switchboard.settings import get_settings
+
+    moment = now or records.utcnow()
+    try:
+        message = json.loads(body)
+        address = message["address"]
+        asked = datetime.fromisoformat(message["at"])
+        parse_address(address)
+        if asked.tzinfo is None:
+            raise ValueError("at: no offset")
+    except (ValueError, KeyError, TypeError, ApiError):
+        logger.error("Inbox code request not understood: dropped")
+        return "malformed"
+    if moment - asked > CODE_REQUEST_MAX_AGE:
+        logger.warning("Inbox code request waited %s: dropped", moment - asked)
+        return "stale"
+    return request_code(settings or get_settings(), address, moment)
+
+
+def request_code(settings: Settings, raw_address: Any, now: datetime | None = None) -> str:
     """Send a code to the address when it is an inbox user's and its hourly allowance is not
-    spent; otherwise do nothing. The caller's answer is the same either way."""
+    spent; otherwise do nothing. Returns what it did (`sent`, `nobody`, `limited`, `raced`,
+    `not_sent`), for logs and tests: the person who asked is never told."""
     from switchboard.inbox import delivery
 
     key = session_key(settings)
@@ -157,21 +214,22 @@ def request_code(settings: Settings, raw_address: Any, now: datetime | None = No
     user_id = _holder(users, kind, address)
     if user_id is None:
         logger.info("Inbox code asked for a %s that is no inbox user's", kind)
-        return
+        return "nobody"
     state, etag = users.code_state(user_id, kind)
     if not codes.may_issue(state, moment):
         logger.warning("Inbox user %s: no more codes this hour by %s", user_id, kind)
-        return
+        return "limited"
     code = codes.new_code()
     after = codes.issue(state, codes.code_hash(key, user_id, address, code), moment)
     if not users.save_code_state(user_id, kind, after, etag):
-        return  # another request issued one at the same moment: that one goes out
+        return "raced"  # another request issued one at the same moment: that one goes out
     try:
         delivery.send_code(settings, kind, address, code)
-    except Exception as exc:  # the answer never says; the operator's log and status do
+    except Exception as exc:  # nobody is waiting for an answer; the operator's log says
         logger.error("Inbox code for %s could not be sent by %s: %s", user_id, kind, exc)
-        return
+        return "not_sent"
     logger.info("Inbox code sent to user %s by %s", user_id, kind)
+    return "sent"
 
 
 @dataclass(frozen=True)

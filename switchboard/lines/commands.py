@@ -185,48 +185,24 @@ def heard_when(settings: Any) -> str:
 
 
 def _line(settings: Any, number: str) -> Any:
-    """The number's line: its stored document, else (none, or one that cannot be evaluated)
-    the default line of the settings."""
-    from dataclasses import replace
-
-    from switchboard.lines.defaults import default_line
-
-    number = number.strip()
-    try:
-        stored = service.get(settings, number)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        return replace(default_line(settings), number=number)
-    usable = service.usable_line(stored, service.now(settings), strict=True)
-    return usable or replace(default_line(settings), number=number)
+    """The number's line: its stored document, else the default line of the settings."""
+    return service.answering_line(settings, number)
 
 
 def _moment(raw: str, line: Any) -> Any:
     """`--at` as an instant: an offset is honoured, a plain local time is in the line's zone."""
-    from datetime import datetime
-
     try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise click.BadParameter(
-            "must be an ISO-8601 time such as 2026-12-24T09:00 (the line's zone) or "
-            "2026-12-24T09:00-05:00",
-            param_hint="--at",
-        ) from None
-    if not 1970 <= value.year <= 2199:
-        raise click.BadParameter(
-            "must be a date between the years 1970 and 2199", param_hint="--at"
-        )
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=line.schedule.zone)
-    return value
+        return service.instant_for(raw, line)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
 @lines.command("preview")
 @click.argument("number")
 @click.option("--at", help="ISO-8601, in the line's zone unless it has an offset (default now).")
-@click.option("--from", "caller", default="+15558675310", show_default=True, help="The caller.")
+@click.option(
+    "--from", "caller", default=service.SAMPLE_CALLER, show_default=True, help="The caller."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def preview_command(obj: Any, number: str, at: str | None, caller: str, as_json: bool) -> None:

@@ -26,6 +26,7 @@ from switchboard import records
 from switchboard.http import (
     STORAGE_RETRY_AFTER,
     ApiError,
+    invalid,
     not_found,
     storage_unavailable,
     unavailable,
@@ -406,3 +407,69 @@ def unusable_lines(settings: Settings) -> list[dict[str, Any]]:
         for stored in _store(settings).list_current()
         if usable_line(stored, moment, strict=True) is None
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# What a call would hear (the command line's `lines preview` and the inbox's preview)
+
+#: The caller a preview assumes when none is given (a number that is nobody's).
+SAMPLE_CALLER = "+15558675310"
+
+
+def answering_line(settings: Settings, number: str) -> Line:
+    """The line that answers `number`'s calls: its stored document, else (none, or one that
+    cannot be evaluated) the default line of the settings."""
+    number = api.require_number(number)
+    try:
+        stored = get(settings, number)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return replace(default_line(settings), number=number)
+    usable = usable_line(stored, now(settings), strict=True)
+    return usable or replace(default_line(settings), number=number)
+
+
+def instant_for(raw: str, line: Line) -> datetime:
+    """An ISO-8601 time as an instant: an offset is honoured, a plain local time is in the
+    line's zone. `ValueError` saying what is expected otherwise."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(
+            "must be an ISO-8601 time such as 2026-12-24T09:00 (the line's zone) or "
+            "2026-12-24T09:00-05:00"
+        ) from None
+    if not 1970 <= value.year <= 2199:
+        raise ValueError("must be a date between the years 1970 and 2199")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=line.schedule.zone)
+    return value
+
+
+def preview(
+    settings: Settings, number: str, at: str | None = None, caller: str | None = None
+) -> dict[str, Any]:
+    """What a call from `caller` (default `SAMPLE_CALLER`) at `at` (ISO-8601, default now)
+    to the line would hear, and what the app would send because of it, as JSON; 400 naming
+    `at` or `from` when either is not what it must be. Reads the line, places nothing."""
+    from switchboard.lines.preview import preview as describe_call
+    from switchboard.phone import is_e164
+
+    who = (caller or SAMPLE_CALLER).strip()
+    if not is_e164(who):
+        raise invalid("from", "must be an E.164 number such as +15558675310")
+    line = answering_line(settings, number)
+    try:
+        moment = instant_for(at, line) if at and at.strip() else now(settings)
+    except ValueError as exc:
+        raise invalid("at", str(exc)) from None
+    found = describe_call(line, moment, who)
+    return {
+        "number": line.number,
+        "name": line.name,
+        "caller": who,
+        **found._asdict(),
+        "at": found.at.isoformat(),
+        "timeZone": getattr(line.schedule.zone, "key", "UTC"),
+    }

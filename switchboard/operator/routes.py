@@ -105,10 +105,11 @@ def _unusable_lines(settings: settings_module.Settings) -> list[dict[str, object
         return None
 
 
-#: The app's other queue triggers, by their fixed names (the voicemail e-mails). Named here, not
-#: imported, so the operator does not import another capability; a unit test checks the list
-#: against the queue triggers `function_app.py` registers.
-FIXED_QUEUES = ("voicemail-email", "call-queue-dispatch")
+#: The app's other queue triggers, by their fixed names (the voicemail e-mails, the call
+#: queue's dispatch, the inbox's sign-in codes). Named here, not imported, so the operator does
+#: not import another capability; a unit test checks the list against the queue triggers
+#: `function_app.py` registers.
+FIXED_QUEUES = ("voicemail-email", "call-queue-dispatch", "inbox-sign-in-codes")
 
 
 def _queue_report(settings: settings_module.Settings) -> dict[str, int | None]:

@@ -117,6 +117,29 @@ async def list_pending(request: ApiRequest) -> func.HttpResponse:
     return json_response({"items": items, "nextCursor": cursor})
 
 
+#: The UTC days one listing of days spans at most (its reads are bounded).
+MAX_DAYS = 31
+
+
+async def of_days(request: ApiRequest) -> func.HttpResponse:
+    """`?from=YYYY-MM-DD&to=YYYY-MM-DD` (to: default from, at most `MAX_DAYS` days): the
+    schedules whose `sendAt` falls on those UTC days, sent or not, each with its reply
+    (`response`, `respondedAt`), by `sendAt`: `{"items"}`. For a route that admitted the caller
+    (the inbox's listing), as `schedules list --from --to` on the command line."""
+    from switchboard.http import invalid, parse_date, query_param
+
+    first = parse_date(query_param(request.params, "from") or "", "from")
+    raw_last = query_param(request.params, "to")
+    last = parse_date(raw_last, "to") if raw_last else first
+    if last < first:
+        raise invalid("to", "is before from")
+    if (last - first).days >= MAX_DAYS:
+        raise invalid("to", f"spans more than {MAX_DAYS} days")
+    async with _opened(request.settings) as store:
+        items = await store.of_days(first, last)
+    return json_response({"items": items})
+
+
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 50

@@ -297,7 +297,7 @@ def wait_until_settled(
 
 def clear_shared_queues(connection_string: str) -> None:
     """Empty the fixed-name queues every host of the session consumes (`voicemail-email`,
-    `call-queue-dispatch`).
+    `call-queue-dispatch`, `inbox-sign-in-codes`).
 
     Every host factory calls it before its first host starts.
 
@@ -313,6 +313,8 @@ def clear_shared_queues(connection_string: str) -> None:
         "voicemail-email-poison",
         "call-queue-dispatch",
         "call-queue-dispatch-poison",
+        "inbox-sign-in-codes",
+        "inbox-sign-in-codes-poison",
     ):
         queue = QueueClient.from_connection_string(connection_string, name)
         with queue, contextlib.suppress(ResourceNotFoundError):

@@ -43,6 +43,8 @@ def test_health_reports_presence_storage_and_twilio(run_host: HostFactory) -> No
             "voicemail-email-poison": 0,
             "call-queue-dispatch": 0,
             "call-queue-dispatch-poison": 0,
+            "inbox-sign-in-codes": 0,
+            "inbox-sign-in-codes-poison": 0,
         }
         # Names only: no secret and no key ever appears in the answer.
         assert TOKEN not in response.text

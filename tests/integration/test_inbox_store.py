@@ -88,3 +88,56 @@ def test_a_code_opens_one_session_and_codes_are_limited(
     stored = InboxUserStore.from_settings(settings).get(user["id"])
     assert stored is not None
     assert stored.user.sessions == ()
+
+
+def test_asking_for_a_code_is_the_same_work_for_a_user_and_an_outsider(
+    settings: Settings,
+    sent: list[tuple[str, str, str]],
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer to the sign-in form costs one queue write whoever asks, and no table read:
+    nothing it does depends on whether the address is a user's, so nothing in how long it takes
+    can tell. The queue's function then sends the user's code, and nothing to the outsider."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    from devkit.storage_counter import counting_table_requests
+    from switchboard.storage import queues
+
+    service.create_user(settings, {"name": "Ana", "email": "ana@example.com", "role": "owner"})
+    monkeypatch.setattr(service, "CODE_QUEUE", unique_name)
+    written: list[tuple[str, dict[str, str]]] = []
+    enqueue = queues.enqueue_json
+
+    def recorded(name: str, payload: dict[str, str], *args: object, **kwargs: object) -> str:
+        written.append((name, payload))
+        return enqueue(name, payload, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queues, "enqueue_json", recorded)
+    work: dict[str, tuple[int, list[str]]] = {}
+    for address in ("ana@example.com", "outsider@example.com", "ana@example.com"):
+        before = len(written)
+        with counting_table_requests() as counter:
+            service.ask_for_code(settings, address)
+        work[address] = (counter.total(setup=True), [n for n, _ in written[before:]])
+    assert work == {
+        "ana@example.com": (0, [unique_name]),
+        "outsider@example.com": (0, [unique_name]),
+    }
+    assert [sorted(p) for _, p in written] == [["address", "at", "kind"]] * 3
+    assert sent == []  # nothing is sent while answering
+
+    queue = QueueClient.from_connection_string(
+        settings.azure_web_jobs_storage or "",
+        unique_name,
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+    with queue:
+        bodies = [str(m.content) for m in queue.receive_messages(max_messages=10)]
+    outcomes = sorted(service.handle_code_request(b, settings) for b in bodies)
+    assert outcomes == ["nobody", "sent", "sent"]
+    assert [(kind, address) for kind, address, _ in sent] == [("email", "ana@example.com")] * 2
+    later = datetime.now(UTC) + service.CODE_REQUEST_MAX_AGE + timedelta(seconds=1)
+    assert service.handle_code_request(bodies[0], settings, later) == "stale"
+    assert service.handle_code_request("not json", settings) == "malformed"
+    assert service.handle_code_request('{"address": "x", "at": "2026"}', settings) == "malformed"

@@ -2,6 +2,7 @@
 // errors at their field by JSON pointer) and its history.
 import { api, enc } from "./api.js";
 import { append, clear, clearErrors, field, h, notify, page, showError, when } from "./dom.js";
+import { previewSection } from "./preview.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_NAMES = { mon: "Monday", tue: "Tuesday", wed: "Wednesday", thu: "Thursday", fri: "Friday", sat: "Saturday", sun: "Sunday" };
@@ -147,7 +148,7 @@ export async function lineView(number, user) {
   const historySection = h("section", { "aria-labelledby": "history-title", class: "card" },
     h("h2", { id: "history-title", text: "History" }), historyList);
 
-  page(title, h("p", { class: "number", text: number }), now, form, jsonForm, historySection);
+  page(title, h("p", { class: "number", text: number }), now, previewSection(path), form, jsonForm, historySection);
 
   async function save(newDocument, shownAt) {
     clearErrors(form);

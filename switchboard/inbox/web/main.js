@@ -1,5 +1,6 @@
 // The inbox: who is signed in, the navigation, and which view a hash (#/lines/+1555...) shows.
 import { api, setCsrf, whenSignedOut } from "./api.js";
+import { contactView, contactsView } from "./contacts.js";
 import { conversationView } from "./conversation.js";
 import { conversationsView } from "./conversations.js";
 import { h, notify, page } from "./dom.js";
@@ -56,6 +57,8 @@ async function route() {
       return await conversationView(line, customer);
     }
     if (view === "lines" && rest) return await lineView(decodeURIComponent(rest), state.user);
+    if (view === "contacts" && rest) return await contactView(decodeURIComponent(rest), state.user);
+    if (view === "contacts") return await contactsView(state.user);
     if (view === "lines") return await linesView(state.user);
     if (view === "schedules" && owner) return await schedulesView();
     if (view === "status" && owner) return await statusView();
@@ -87,8 +90,10 @@ async function start() {
     setCsrf(data.csrf);
     showChrome();
     route();
-  } catch {
-    signedOut();
+  } catch (error) {
+    // A 401 already showed the sign-in form (through whenSignedOut): showing it again here
+    // would replace the form the user may be typing in, and hide the code field they asked for.
+    if (error.status !== 401) signedOut();
   }
 }
 

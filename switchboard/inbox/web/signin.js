@@ -9,6 +9,9 @@ export async function signInView(onSignedIn) {
   } catch {
     // The form still works; the server says what is wrong when it is used.
   }
+  // A form already on the page stays as it is: drawing it again would drop what the user typed
+  // and hide the code field they just asked for.
+  if (document.getElementById("signin-address")) return undefined;
   if (new URLSearchParams(location.search).has("platform") && options.platform) {
     try {
       const { data } = await api("POST", "inbox/signin/platform", {});

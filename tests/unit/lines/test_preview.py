@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from switchboard.lines.document import build_line
 from switchboard.lines.preview import describe, preview
 
@@ -97,3 +99,31 @@ def test_a_queue_is_described_with_its_people_and_limits() -> None:
         'hold." while waiting, the place in line every 60 s; may press 1 to be called back, '
         "keeping their place); after 300 s, or when the queue is full, on to the next step"
     )
+
+
+def test_a_preview_time_is_read_in_the_lines_zone_unless_it_has_an_offset() -> None:
+    from switchboard.lines.service import instant_for
+
+    line = build_line(DOCUMENT, MAIN, 1)
+    assert instant_for(" 2026-12-24T09:00 ", line) == datetime(2026, 12, 24, 9, tzinfo=NEW_YORK)
+    assert instant_for("2026-12-24T09:00+01:00", line).utcoffset() is not None
+    assert instant_for("2026-12-24T09:00+01:00", line).hour == 9
+    for bad, says in (
+        ("tomorrow", "ISO-8601"),
+        ("2026-12-24T09:00:00Zx", "ISO-8601"),
+        ("1969-12-31T23:00", "1970"),
+        ("2200-01-01T00:00", "2199"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            instant_for(bad, line)
+
+
+def test_the_preview_names_a_bad_caller_before_reading_the_line() -> None:
+    from switchboard.http import ApiError
+    from switchboard.lines.service import preview as preview_json
+    from switchboard.settings import load_settings
+
+    settings = load_settings({})  # no storage at all: the caller is refused first
+    with pytest.raises(ApiError) as refused:
+        preview_json(settings, MAIN, "2026-12-24T09:00", "555-0100")
+    assert (refused.value.status, refused.value.field) == (400, "from")

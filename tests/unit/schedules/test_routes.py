@@ -125,3 +125,27 @@ def test_trigger_bindings() -> None:
     }
     for name in routes:
         assert functions[name].get_trigger().auth_level == func.AuthLevel.FUNCTION
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "from"),
+        ({"from": "2026-12-01", "to": "2026-11-30"}, "to"),
+        ({"from": "2026-12-01", "to": "2027-01-01"}, "to"),
+        ({"from": "1 December"}, "from"),
+        ({"from": "2026-12-01", "to": "2026-12-1"}, "to"),
+    ],
+)
+def test_a_listing_of_days_names_a_range_it_cannot_read(params: dict[str, str], field: str) -> None:
+    """Refused before storage is opened (there is none here)."""
+    from switchboard.http import ApiError
+    from switchboard.jsonroutes.auth import OPERATOR
+    from switchboard.jsonroutes.shell import ApiRequest
+    from switchboard.schedules import routes
+    from switchboard.settings import load_settings
+
+    http = func.HttpRequest("GET", "http://localhost/x", params=params, body=b"")
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(routes.of_days(ApiRequest(http, OPERATOR, load_settings({}))))
+    assert (refused.value.status, refused.value.field) == (400, field)
