@@ -101,6 +101,10 @@ def parse_callback(kind: Kind, params: Mapping[str, str]) -> StatusUpdate:
     if not sid or not status:
         missing = "SID" if not sid else "status"
         raise CallbackError(f"{kind.value} status callback without its {missing}")
+    if len(sid) > MAX_FIELD_CHARS:
+        # Twilio's SIDs are 34 characters; a longer one would be written whole into the
+        # record's `Sid` and fail the write at Table Storage's 64 KiB property limit.
+        raise CallbackError(f"{kind.value} status callback with a SID longer than any Twilio SID")
     fields: dict[str, Any] = {}
     for param, (prop, typ) in mapping.items():
         raw = params.get(param)

@@ -240,3 +240,20 @@ def test_a_not_registered_or_filtered_code_puts_its_words_on_the_record(
     # A call callback's code is never a message's problem.
     call = parse_callback(Kind.CALL, {"CallSid": "CA1", "CallStatus": "failed", "ErrorCode": code})
     assert "Problem" not in call.fields
+
+
+def test_a_sid_longer_than_any_twilio_sid_is_refused_before_storage() -> None:
+    """A 32,769-character SID would fill the record's `Sid` past Table Storage's 64 KiB
+    property limit: refused at parsing (400), never a failed write (503)."""
+    from switchboard.status.merge import MAX_FIELD_CHARS, CallbackError
+
+    ok = parse_callback(
+        Kind.MESSAGE, {"MessageSid": "S" * MAX_FIELD_CHARS, "MessageStatus": "sent"}
+    )
+    assert ok.sid == "S" * MAX_FIELD_CHARS
+    for kind, name, status_name in (
+        (Kind.MESSAGE, "MessageSid", "MessageStatus"),
+        (Kind.CALL, "CallSid", "CallStatus"),
+    ):
+        with pytest.raises(CallbackError, match="longer than any Twilio SID"):
+            parse_callback(kind, {name: "S" * 32_769, status_name: "completed"})
