@@ -857,10 +857,13 @@ def test_codes_are_limited_and_the_owner_ends_a_users_sessions(inbox: Inbox) -> 
     assert (
         unknown.json() == inbox.inbox("POST", "signin/code", None, {"address": STAFF_EMAIL}).json()
     )
-    for _ in range(6):
+    # Every request is handled off the answer, by the queue's function. Requests handled at the
+    # same moment send one code between them (the others find the state changed: "raced"), so
+    # each one is let finish before the next is asked, and the hour's allowance is what stops.
+    inbox.host.wait_for_runs(CODE_FUNCTION, handled + 2)
+    for asked in range(1, 7):
         assert inbox.inbox("POST", "signin/code", None, {"address": STAFF_EMAIL}).status == 202
-    # Every request is handled off the answer, by the queue's function: wait for all eight.
-    inbox.host.wait_for_runs(CODE_FUNCTION, handled + 8)
+        inbox.host.wait_for_runs(CODE_FUNCTION, handled + 2 + asked)
     mailed = len(inbox.mails_to(STAFF_EMAIL))
     assert mailed == 5  # the hour's allowance, however often asked
     assert len(inbox.mail.messages) - before <= 5
