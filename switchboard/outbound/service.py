@@ -442,7 +442,6 @@ class Outbound:
         from switchboard.logbook.store import RecordStore
         from switchboard.outbound.messagelog import STATUS_SKIPPED, record_outbound
         from switchboard.twilio import client as twilio_client
-        from switchboard.twilio.errors import classify_twilio_error
 
         origin = message.effective_origin
         source = source or origin.value
@@ -475,25 +474,9 @@ class Outbound:
         else:
             self.check_operator(message, lookup)
         rest = client if client is not None else twilio_client.get_client(self.settings)
-        try:
-            created = twilio_client.send_sms(
-                rest,
-                to=message.to,
-                body=message.body,
-                from_=from_,
-                messaging_service_sid=service,
-                status_callback=status_callback,
-                media_urls=list(message.media) or None,
-            )
-        except Exception as exc:
-            failure = classify_twilio_error(exc)
-            if not failure.transient and failure.status is not None:
-                # The line whose budget a fraud code pauses: the number it was sent from.
-                line = dataclasses.replace(message.line, number=line_number)
-                self.twilio_refused(
-                    dataclasses.replace(message, line=line), failure.code, failure.message, keep
-                )
-            raise
+        created = self._create_sms(
+            rest, message, from_, service, status_callback, line_number, keep
+        )
         try:
             keep(created.status, sid=created.sid)
         except Exception as exc:
@@ -540,7 +523,6 @@ class Outbound:
             take_over,
         )
         from switchboard.twilio import client as twilio_client
-        from switchboard.twilio.errors import classify_twilio_error
 
         key = message.key
         if not key:
@@ -673,29 +655,12 @@ class Outbound:
         callback = (
             status_callback_url(callback_origin, Kind.MESSAGE, key) if callback_origin else None
         )
-        try:
-            created = twilio_client.send_sms(
-                twilio(),
-                to=message.to,
-                body=message.body,
-                from_=from_,
-                messaging_service_sid=service,
-                status_callback=callback,
-                media_urls=list(message.media) or None,
-            )
-        except Exception as exc:
-            failure = classify_twilio_error(exc)
-            if not failure.transient and failure.status is not None:
-                line = dataclasses.replace(message.line, number=line_number)
 
-                def failed(status: str, **more: Any) -> Any:
-                    more.pop("record_id", None)
-                    return keep(status, **more)
+        def failed(status: str, **more: Any) -> Any:
+            more.pop("record_id", None)  # the claim's record is this text's already
+            return keep(status, **more)
 
-                self.twilio_refused(
-                    dataclasses.replace(message, line=line), failure.code, failure.message, failed
-                )
-            raise
+        created = self._create_sms(twilio(), message, from_, service, callback, line_number, failed)
         try:
             keep(created.status, sid=created.sid)
         except Exception as exc:
@@ -706,6 +671,41 @@ class Outbound:
                 type(exc).__name__,
             )
         return Sent(key, created.sid, created.status, SENT)
+
+    def _create_sms(
+        self,
+        rest: Any,
+        message: Message,
+        from_: str | None,
+        service: str | None,
+        status_callback: str | None,
+        line_number: str,
+        keep: Callable[..., Any],
+    ) -> Any:
+        """Ask Twilio to create the text; a refusal (not a transient failure) is recorded with
+        `keep` and charged to the line it was sent from (`twilio_refused`), then re-raised."""
+        from switchboard.twilio import client as twilio_client
+        from switchboard.twilio.errors import classify_twilio_error
+
+        try:
+            return twilio_client.send_sms(
+                rest,
+                to=message.to,
+                body=message.body,
+                from_=from_,
+                messaging_service_sid=service,
+                status_callback=status_callback,
+                media_urls=list(message.media) or None,
+            )
+        except Exception as exc:
+            failure = classify_twilio_error(exc)
+            if not failure.transient and failure.status is not None:
+                # The line whose budget a fraud code pauses: the number it was sent from.
+                line = dataclasses.replace(message.line, number=line_number)
+                self.twilio_refused(
+                    dataclasses.replace(message, line=line), failure.code, failure.message, keep
+                )
+            raise
 
     def twilio_refused(
         self, message: Message, code: int | None, text: str, keep: Callable[..., Any]
