@@ -30,13 +30,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import azure.functions as func
-from twilio.request_validator import RequestValidator
 
 from bench.figures import Figure, Goal, goals
-from bench.services import standin_process
+from bench.services import signed_text, standin_process
 from devkit.azurite import Azurite
 from devkit.conversation_history import seed_history
 from devkit.storage_counter import RequestCounter, counting_table_requests
@@ -147,23 +145,7 @@ def _listing(connection: str) -> dict[str, Any]:
 
 
 def _request(sender: str, line: str, token: str) -> func.HttpRequest:
-    params = {
-        "MessageSid": "SM" + uuid.uuid4().hex,
-        "From": sender,
-        "To": line,
-        "Body": "Is my bike ready?",
-        "NumMedia": "0",
-    }
-    signature = str(RequestValidator(token).compute_signature(URL, params))
-    return func.HttpRequest(
-        method="POST",
-        url=URL,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-        body=urlencode(params).encode(),
-    )
+    return signed_text(URL, token, sender, line, "Is my bike ready?")
 
 
 def _texts(counter: RequestCounter, line: str, senders: list[str], token: str) -> int:

@@ -27,12 +27,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlencode
 
 import azure.functions as func
-from twilio.request_validator import RequestValidator
 
 from bench.figures import Figure, Goal, goals
+from bench.services import signed_text
 from devkit.azurite import Azurite
 from devkit.storage_counter import RequestCounter, counting_table_requests
 from switchboard import settings as settings_module
@@ -71,23 +70,7 @@ def _environment(connection: str) -> dict[str, str]:
 
 
 def _request(sender: str) -> func.HttpRequest:
-    params = {
-        "MessageSid": "SM" + uuid.uuid4().hex,
-        "From": sender,
-        "To": LINE,
-        "Body": "Hello, is the shop open on Sunday?",
-        "NumMedia": "0",
-    }
-    signature = str(RequestValidator(TOKEN).compute_signature(URL, params))
-    return func.HttpRequest(
-        method="POST",
-        url=URL,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-        body=urlencode(params).encode(),
-    )
+    return signed_text(URL, TOKEN, sender, LINE, "Hello, is the shop open on Sunday?")
 
 
 def _texts(counter: RequestCounter, senders: list[str], *, answered: bool) -> int:

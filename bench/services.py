@@ -1,4 +1,5 @@
-"""What several benchmarks set up the same way: the Twilio stand-in in a process of its own.
+"""What several benchmarks set up the same way: the Twilio stand-in in a process of its own,
+and an incoming text signed as Twilio signs it.
 
 Twilio is remote: a stand-in sharing the benchmark's process would share its GIL and its CPU
 time, and every CPU figure would count the stand-in's work as the app's. So it runs apart, and
@@ -16,7 +17,10 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import azure.functions as func
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +83,31 @@ def created_messages(url: str) -> list[str]:
     """The `To` of every message the stand-in at `url` created (201)."""
     entries = _control(url, "requests?method=POST&resource=Messages")
     return [e["form"]["To"][0] for e in entries if e["status"] == 201 and e["form"].get("To")]
+
+
+def signed_text(url: str, token: str, sender: str, line: str, body: str) -> func.HttpRequest:
+    """An incoming text to `line` as the host hands it to the SMS webhook (a fresh
+    MessageSid), signed with `token` for `url`."""
+    import uuid
+    from urllib.parse import urlencode
+
+    import azure.functions as func
+    from twilio.request_validator import RequestValidator
+
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": sender,
+        "To": line,
+        "Body": body,
+        "NumMedia": "0",
+    }
+    signature = str(RequestValidator(token).compute_signature(url, params))
+    return func.HttpRequest(
+        method="POST",
+        url=url,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+        body=urlencode(params).encode(),
+    )
