@@ -88,7 +88,8 @@ def cache(settings: Settings) -> ContactCache:
 def forget_cached_contacts() -> None:
     """Forget every cached contact and the caches' counts (tests)."""
     with _lock:
-        _caches.clear()
+        for found in _caches.values():
+            found.clear()
 
 
 def load(number: str, settings: Settings) -> ContactRef | None:
