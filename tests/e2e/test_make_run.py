@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,10 +25,16 @@ def free_port() -> int:
 
 
 def free_azurite_base() -> int:
-    """A port N with N, N+1 and N+2 free (Azurite's blob, queue, table)."""
-    for _ in range(50):
-        base = free_port()
-        if base < 65000 and not any(port_in_use(base + i) for i in range(3)):
+    """A port N with N, N+1 and N+2 free (Azurite's blob, queue, table), below the kernel's
+    ephemeral range: a port the kernel hands out (another worker's free port, any outgoing
+    connection) can take N+1 between this check and Azurite's bind, a port below it cannot."""
+    low, _high = (
+        int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    chooser = random.Random()
+    for _ in range(200):
+        base = chooser.randrange(10000, max(10003, low - 3))
+        if not any(port_in_use(base + i) for i in range(3)):
             return base
     raise AssertionError("no three consecutive free ports")
 
