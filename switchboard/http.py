@@ -29,8 +29,9 @@ STORAGE_RETRY_AFTER = 5
 TWILIO_RETRY_AFTER = 5
 TWILIO_RETRY_AFTER_RATE_LIMITED = 10
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_ETAG = re.compile(r'\s*(?:W/)?"([0-9]{1,10})"\s*')
+# Compiled on first use (by `re`): a TwiML answer needs neither.
+_ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_ETAG = r'\s*(?:W/)?"([0-9]{1,10})"\s*'
 
 
 @dataclass(eq=False)
@@ -120,7 +121,7 @@ def parse_if_match(header: str | None) -> Precondition | None:
         return None
     if header.strip() == "*":
         return Precondition(any_version=True)
-    found = _ETAG.fullmatch(header)
+    found = re.fullmatch(_ETAG, header)
     if not found:
         raise ApiError(
             400, "invalid_header", 'If-Match: must be an ETag of this API ("3") or *', "If-Match"
@@ -155,7 +156,7 @@ def parse_datetime(raw: str, name: str) -> datetime:
     """ISO-8601 date-time (UTC when it has no offset) or date (its midnight UTC), in UTC."""
     text = raw.strip()
     try:
-        if _ISO_DATE.fullmatch(text):
+        if re.fullmatch(_ISO_DATE, text):
             value = datetime.combine(date.fromisoformat(text), datetime.min.time())
         else:
             value = datetime.fromisoformat(text)
@@ -171,7 +172,7 @@ def parse_date(raw: str, name: str) -> date:
     """A calendar date `YYYY-MM-DD` (Twilio's usage dates are GMT days)."""
     text = raw.strip()
     try:
-        if not _ISO_DATE.fullmatch(text):
+        if not re.fullmatch(_ISO_DATE, text):
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:

@@ -9,6 +9,9 @@ call site cannot leak a number. Records in Table Storage keep the numbers: opera
 The same filter writes every control character of a message as an escape (`\n`, `\x1b`): a
 value that reaches a message (a JSON pointer naming a key, an exception's text) can neither
 start a forged log line nor drive a terminal.
+
+Both patterns compile on first use (most messages hold no `+` and nothing unprintable, and
+skip them): every module logs, and a cold start pays for nothing it does not log.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ import re
 from switchboard.patterns import CONTROL_CHARACTERS
 from switchboard.phone import mask
 
-_NUMBER = re.compile(r"\+[1-9][0-9]{7,14}")
+_NUMBER = r"\+[1-9][0-9]{7,14}"
 
 
 def mask_numbers(text: str) -> str:
     """Every E.164-looking number in `text` masked (`+15558675310` → `+1555***5310`)."""
-    return _NUMBER.sub(lambda found: mask(found.group()), text)
+    if "+" not in text:
+        return text
+    return re.sub(_NUMBER, lambda found: mask(found.group()), text)
 
 
 def escape_controls(text: str) -> str:
     """`text` with each control character written as its escape (one line, nothing hidden)."""
-    return CONTROL_CHARACTERS.sub(
-        lambda found: found.group().encode("unicode_escape").decode(), text
+    if text.isprintable():  # every control character is unprintable
+        return text
+    return re.sub(
+        CONTROL_CHARACTERS, lambda found: found.group().encode("unicode_escape").decode(), text
     )
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from switchboard.phone import is_e164
 
 ACTIONS = ("say", "forward", "voicemail", "redirect", "hangup")
-_KEY = re.compile(r"[0-9*#]")
+_KEY = r"[0-9*#]"  # compiled on first use: only a VOICE_MENU needs it
 
 
 class MenuError(ValueError):
@@ -95,7 +95,7 @@ def parse_menu(data: Any) -> Menu:
     options = []
     for key, entry in options_data.items():
         where = f"VOICE_MENU.options.{key}"
-        if not _KEY.fullmatch(key):
+        if not re.fullmatch(_KEY, key):
             raise MenuError(f"{where}: a key must be one of 0-9, * or #")
         if not isinstance(entry, dict):
             raise MenuError(f"{where}: must be an object with an 'action'")

@@ -9,7 +9,8 @@ from functools import lru_cache
 # E.164: a plus, a non-zero country digit, 7 to 14 more digits (15 digits at most in all).
 # ASCII digits only (`\d` also takes Arabic-Indic and other digits, which phonenumbers reads
 # as their values: "+١٥٥..." would pass and then never equal the number Twilio sends).
-_E164_SHAPE = re.compile(r"\+[1-9][0-9]{7,14}")
+# Compiled on first use (`re` keeps it).
+_E164_SHAPE = r"\+[1-9][0-9]{7,14}"
 
 #: What Twilio sends as `From` when the caller withheld their number: words, and the same
 #: words typed on a phone keypad (ANONYMOUS, RESTRICTED, UNAVAILABLE, UNKNOWN, BLOCKED). The one
@@ -42,7 +43,7 @@ class InvalidPhoneNumber(ValueError):
 
 def is_e164(value: str) -> bool:
     """Whether `value` is written in E.164 and is a possible number (phonenumbers' opinion)."""
-    if not _E164_SHAPE.fullmatch(value):
+    if not re.fullmatch(_E164_SHAPE, value):
         return False
     # phonenumbers (~20 ms with its metadata) loads on the first check, not at cold start.
     import phonenumbers

@@ -37,7 +37,10 @@ _HIDDEN = {"PartitionKey", "RowKey", "ErrorCode", "ErrorMessage", "Timestamp", "
 # and a hyphen.
 _INDEX_PREFIX_CHARS = 16
 # Table keys may not contain / \ # ? or control characters (nor lone surrogates: not UTF-8).
-_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# The pattern compiles on first use (`re` keeps it): printable keys without those four
+# characters (SIDs, numbers, ids: nearly every key) never need it.
+_BAD_KEY_CHARS = r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+_KEY_SEPARATORS = frozenset("/\\#?")
 
 
 def utcnow() -> datetime:
@@ -58,13 +61,20 @@ def _utf16_bytes(value: str) -> int:
     return len(value.encode("utf-16-le", errors="surrogatepass"))
 
 
+def _has_bad_key_char(value: str) -> bool:
+    # Control characters and lone surrogates are all unprintable.
+    if value.isprintable() and _KEY_SEPARATORS.isdisjoint(value):
+        return False
+    return re.search(_BAD_KEY_CHARS, value) is not None
+
+
 def is_valid_key(value: str) -> bool:
     """Whether a value may be used as a PartitionKey/RowKey (≤ 1 KiB, no forbidden characters).
 
     Table Storage counts the 1 KiB in UTF-16: at most 512 characters of the BMP.
     """
     size = _utf16_bytes(value)
-    return 0 < size <= 1024 and not _BAD_KEY_CHARS.search(value)
+    return 0 < size <= 1024 and not _has_bad_key_char(value)
 
 
 def is_valid_record_id(value: str) -> bool:
@@ -72,7 +82,7 @@ def is_valid_record_id(value: str) -> bool:
     (`index_row`: at most 16 ASCII characters, digits and a hyphen, before it) must both be
     valid table keys."""
     size = _utf16_bytes(value)
-    return 0 < size <= 1024 - 2 * _INDEX_PREFIX_CHARS and not _BAD_KEY_CHARS.search(value)
+    return 0 < size <= 1024 - 2 * _INDEX_PREFIX_CHARS and not _has_bad_key_char(value)
 
 
 def index_partition(created: datetime) -> str:

@@ -39,7 +39,7 @@ MAX_ENTRIES = 10_000
 #: Point reads a listing makes at once for the numbers an instance does not remember.
 PARALLEL_READS = 8
 #: What may be a contact's number (the shape of E.164: the store only ever holds those).
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_E164 = r"\+[1-9][0-9]{6,14}"  # compiled on first use (by `re`)
 
 #: What the cache asks for on a miss: the number's contact, or None.
 Loader = Callable[[str], ContactRef | None]
@@ -101,7 +101,7 @@ def contact_for(settings: Settings, number: str | None) -> ContactRef | None:
     """The contact a number belongs to (None: nobody, or not a number): from this instance's
     cache, else one point read."""
     key = (number or "").strip()
-    if not _E164.fullmatch(key):
+    if not re.fullmatch(_E164, key):
         return None
     return cache(settings).get(key, lambda n: load(n, settings))
 
@@ -112,7 +112,7 @@ def contacts_for(settings: Settings, numbers: Iterable[str | None]) -> dict[str,
     so a cold page waits about one read, not one per number."""
     keys = list(dict.fromkeys(k for k in ((n or "").strip() for n in numbers) if k))
     known = cache(settings)
-    cold = [k for k in keys if _E164.fullmatch(k) and not known.fresh(k)]
+    cold = [k for k in keys if re.fullmatch(_E164, k) and not known.fresh(k)]
     found: dict[str, ContactRef | None] = {}
     if len(cold) > 1:
         from concurrent.futures import ThreadPoolExecutor

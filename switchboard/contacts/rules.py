@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from switchboard.contacts.refs import ContactRef as ContactRef
 from switchboard.contacts.refs import ref_from_summary as ref_from_summary
 from switchboard.http import ApiError, Precondition
-from switchboard.patterns import EMAIL_ADDRESS, MAX_EMAIL_ADDRESS, has_control
+from switchboard.patterns import MAX_EMAIL_ADDRESS, has_control, is_email_address
 from switchboard.records import iso
 from switchboard.twilio.text import is_valid_unicode
 
@@ -206,7 +206,7 @@ def clean_email(value: Any) -> str:
     text = one_line(value, MAX_EMAIL_ADDRESS, "an e-mail address")
     if text is None:
         raise ValueError("must not be empty")
-    if not EMAIL_ADDRESS.fullmatch(text):
+    if not is_email_address(text):
         raise ValueError(f"{text!r} is not an e-mail address (name@example.com)")
     return text
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from switchboard.http import ApiError, invalid
 from switchboard.jsonroutes.auth import Role
-from switchboard.patterns import EMAIL_ADDRESS, MAX_EMAIL_ADDRESS
+from switchboard.patterns import MAX_EMAIL_ADDRESS, is_email_address
 from switchboard.phone import is_e164
 from switchboard.records import iso
 
@@ -43,7 +43,7 @@ def address_kind(raw: str) -> str | None:
     value = raw.strip()
     if is_e164(value):
         return "phone"
-    if len(value) <= MAX_EMAIL and EMAIL_ADDRESS.fullmatch(value):
+    if len(value) <= MAX_EMAIL and is_email_address(value):
         return "email"
     return None
 

@@ -47,7 +47,7 @@ MINUTES_PER_DAY = 24 * 60
 DEFAULT_HORIZON = timedelta(days=400)
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CHUNK_DAYS = 7
-_CALENDAR_DAY = re.compile(r"([0-9]{4}-)?[0-9]{2}-[0-9]{2}")
+_CALENDAR_DAY = r"([0-9]{4}-)?[0-9]{2}-[0-9]{2}"  # compiled on first use (by `re`)
 
 
 class Work:
@@ -183,7 +183,7 @@ class CalendarDay(NamedTuple):
 
 def parse_calendar_day(text: str) -> CalendarDay:
     """`YYYY-MM-DD` or `MM-DD`; the day must exist (02-29 only yearly or in a leap year)."""
-    if not _CALENDAR_DAY.fullmatch(text):
+    if not re.fullmatch(_CALENDAR_DAY, text):
         raise ValueError("must be a day that exists, YYYY-MM-DD or MM-DD")
     parts = text.split("-")
     try:

@@ -15,7 +15,8 @@ MAX_MEDIA = 10
 
 # Code points XML 1.0 forbids (the C0 controls except tab/LF/CR, surrogates, U+FFFE/U+FFFF):
 # ElementTree would write them as they are and produce a document Twilio cannot parse.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Compiled on first use: printable text (nearly all) holds none of them.
+_XML_INVALID = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 
 
 def is_valid_unicode(value: str) -> bool:
@@ -30,6 +31,8 @@ def is_valid_unicode(value: str) -> bool:
 
 def xml_safe(text: str) -> str:
     """`text` without the characters an XML 1.0 document cannot contain."""
-    if _XML_INVALID.search(text) is None:  # nearly always: no new string
+    if text.isprintable():  # each of them is unprintable: nearly always, no new string
         return text
-    return _XML_INVALID.sub("", text)
+    if re.search(_XML_INVALID, text) is None:
+        return text
+    return re.sub(_XML_INVALID, "", text)

@@ -32,7 +32,6 @@ junk must not become a flood of log lines.
 from __future__ import annotations
 
 import functools
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -174,8 +173,8 @@ def _decoded(text: str) -> str:
     return text
 
 
-#: An escaped `&` or `=`: decoded before the split, it would cut a name or value in two.
-_ESCAPED_SEPARATOR = re.compile("%(?:26|3[Dd])")
+#: Escaped `&` and `=`: decoded before the split, each would cut a name or value in two.
+_ESCAPED_SEPARATORS = ("%26", "%3D", "%3d")
 
 
 def parse_form(text: str) -> tuple[FormParams, dict[str, str]]:
@@ -190,7 +189,7 @@ def parse_form(text: str) -> tuple[FormParams, dict[str, str]]:
     """
     decode_each = False
     if "%" in text or "+" in text:
-        if _ESCAPED_SEPARATOR.search(text) is None:
+        if not any(escaped in text for escaped in _ESCAPED_SEPARATORS):
             text = unquote_plus(text, errors="replace")
         else:
             decode_each = True
