@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.functions as func
 
@@ -107,8 +107,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-@dataclass(frozen=True)
-class Precondition:
+class Precondition(NamedTuple):
     """What `If-Match` asks for: any current version (`*`), or this one."""
 
     any_version: bool = False

@@ -21,13 +21,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from switchboard.logs import get_logger
-from switchboard.menu import Menu, MenuError, parse_menu_json
 from switchboard.own_urls import leads_back, normalise_origin
 from switchboard.phone import is_e164
+
+if TYPE_CHECKING:  # parsed by `switchboard.menu`, loaded only when VOICE_MENU is set
+    from switchboard.menu import Menu
 
 logger = get_logger(__name__)
 
@@ -539,6 +541,8 @@ def parse_secret_key(raw: str) -> str:
 
 def parse_menu(raw: str) -> Menu:
     """The voice menu JSON (see switchboard.menu); errors name the entry."""
+    from switchboard.menu import MenuError, parse_menu_json
+
     _require_unicode(raw)
     try:
         return parse_menu_json(raw)

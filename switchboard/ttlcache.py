@@ -14,7 +14,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from switchboard.logs import get_logger
@@ -23,12 +22,6 @@ from switchboard.phone import mask
 logger = get_logger(__name__)
 
 V = TypeVar("V")
-
-
-@dataclass
-class _Entry(Generic[V]):
-    value: V
-    fetched: float  # the clock's time of the read
 
 
 class TtlCache(Generic[V]):
@@ -54,7 +47,9 @@ class TtlCache(Generic[V]):
         self._what = what
         self._fallback = fallback
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
+        # Each key's (value, the clock's time of its read): a pair, not a class of its own (one
+        # class fewer for every cold start to define).
+        self._entries: OrderedDict[str, tuple[V, float]] = OrderedDict()
         self._lock = threading.Lock()
         #: Storage reads made by this cache (the benchmark and tests count them).
         self.loads = 0
@@ -69,8 +64,8 @@ class TtlCache(Generic[V]):
                 entry = self._entries.get(key)
                 if entry is not None:
                     self._entries.move_to_end(key)
-        if entry is not None and now - entry.fetched < self.ttl:
-            return entry.value
+        if entry is not None and now - entry[1] < self.ttl:
+            return entry[0]
         try:
             with self._lock:
                 self.loads += 1
@@ -83,7 +78,7 @@ class TtlCache(Generic[V]):
                 type(exc).__name__,
                 "the last known one" if entry is not None else self._fallback,
             )
-            known = entry.value if entry is not None else self._missing
+            known = entry[0] if entry is not None else self._missing
             self.put(key, known)  # asked again after a TTL: one wait per key and TTL
             return known
         self.put(key, value)
@@ -93,12 +88,12 @@ class TtlCache(Generic[V]):
         """Whether `key` is known and younger than the TTL (`get` would read nothing)."""
         with self._lock:
             entry = self._entries.get(key)
-        return entry is not None and self._clock() - entry.fetched < self.ttl
+        return entry is not None and self._clock() - entry[1] < self.ttl
 
     def put(self, key: str, value: V) -> None:
         """Remember `value` as just read (a writer calls this after its write)."""
         with self._lock:
-            self._entries[key] = _Entry(value, self._clock())
+            self._entries[key] = (value, self._clock())
             self._entries.move_to_end(key)
             while self.size is not None and len(self._entries) > self.size:
                 self._entries.popitem(last=False)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from azure.data.tables import TableClient
 
@@ -33,9 +32,9 @@ _lock = threading.Lock()
 _fast_services: dict[tuple[str, int], Any] = {}
 
 
-@dataclass(frozen=True)
-class ContactRef:
-    """What a webhook needs of the contact of a number: who, and whether blocked."""
+class ContactRef(NamedTuple):
+    """What a webhook needs of the contact of a number: who, and whether blocked (a NamedTuple:
+    a fifth of a frozen dataclass's cost to define, on every webhook's first call)."""
 
     id: str
     name: str | None = None

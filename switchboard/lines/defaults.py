@@ -17,6 +17,7 @@ Voicemail is `VOICE_VOICEMAIL_MAX_LENGTH` long and transcribed when `VOICE_TRANS
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from switchboard.lines.hours import Schedule
 from switchboard.lines.model import (
@@ -30,9 +31,11 @@ from switchboard.lines.model import (
     Step,
     VoicemailStep,
 )
-from switchboard.menu import Menu
-from switchboard.menu import MenuOption as SettingsMenuOption
 from switchboard.settings import Settings
+
+if TYPE_CHECKING:  # VOICE_MENU's types: a menu is parsed (and its module loaded) only when set
+    from switchboard.menu import Menu
+    from switchboard.menu import MenuOption as SettingsMenuOption
 
 # Plain UTC, not ZoneInfo("UTC"): an always-open line never looks at its zone's rules, and a
 # cold start need not import zoneinfo (and its tz database) for the default line.

@@ -241,18 +241,20 @@ def query_value(url: str, name: str) -> str | None:
 # TwiML building blocks
 
 
-@dataclass(frozen=True)
 class Speaker:
-    """How `<Say>` speaks on this line: the line's voice and language, else the settings'."""
+    """How `<Say>` speaks on this line: the line's voice and language, else the settings'.
 
-    voice: str | None
-    language: str | None
-    #: The attributes of a plain `<Say>`, worked out once: a call says several things.
-    plain: dict[str, str] = field(init=False, repr=False, compare=False)
+    A plain class: one per voice and language (`of`), never compared nor changed, and nothing
+    generated for every cold start to build (a frozen dataclass compiles five methods).
+    """
 
-    def __post_init__(self) -> None:
-        attrs = {"voice": self.voice, "language": self.language}
-        object.__setattr__(self, "plain", {k: v for k, v in attrs.items() if v})
+    __slots__ = ("language", "plain", "voice")
+
+    def __init__(self, voice: str | None, language: str | None) -> None:
+        self.voice = voice
+        self.language = language
+        #: The attributes of a plain `<Say>`, worked out once: a call says several things.
+        self.plain = {k: v for k, v in (("voice", voice), ("language", language)) if v}
 
     @classmethod
     def of(cls, line: Line, settings: Settings) -> Speaker:
