@@ -858,11 +858,17 @@ def _careless(values: dict[str, Any]) -> list[SettingProblem]:
                     )
                 )
     menu = values.get("voice_menu")
-    origins = _origins(
-        values.get("public_base_url"), values.get("website_hostname"), values.get("site_name")
+    redirects = [o for o in (menu.options if menu else ()) if o.action == "redirect" and o.url]
+    # The app's own origins only when a redirect needs them (most settings have none).
+    origins = (
+        _origins(
+            values.get("public_base_url"), values.get("website_hostname"), values.get("site_name")
+        )
+        if redirects
+        else frozenset()
     )
-    for option in menu.options if menu else ():
-        if option.action == "redirect" and option.url and leads_back(option.url, origins):
+    for option in redirects:
+        if option.url and leads_back(option.url, origins):
             problems.append(
                 SettingProblem(
                     "VOICE_MENU",

@@ -7,17 +7,15 @@ schema entry, never a change to the existing ones.
 
 The leaf classes are `NamedTuple`s, not frozen dataclasses: immutable, compared and hashed by
 value all the same, but a fifth of the cost to define (a frozen dataclass compiles six methods
-at import), and every cold start defines them all. `MenuStep` (a cached property) and `Line`
-(`dataclasses.replace`, default factories) stay dataclasses; `HangupStep` too, because an empty
-tuple is falsy.
+at import), and every cold start defines them all; `Line` too (changed with `_replace`).
+`HangupStep` stays a dataclass, because an empty tuple is falsy.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -69,8 +67,7 @@ class MenuOption(NamedTuple):
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
-class MenuStep:
+class MenuStep(NamedTuple):
     """`menu`: a `<Gather>` reading the prompt; repeated up to `attempts` times, then goodbye."""
 
     prompt: Prompt
@@ -78,7 +75,7 @@ class MenuStep:
     attempts: int = DEFAULT_MENU_ATTEMPTS
     timeout: int = DEFAULT_MENU_TIMEOUT
 
-    @functools.cached_property
+    @property
     def hints(self) -> str:
         """The options' spoken words, for the `<Gather>`'s `hints` ("" when none)."""
         return ", ".join(word for option in self.options for word in option.words)
@@ -200,20 +197,22 @@ class TextBack(NamedTuple):
     window_hours: int = 24
 
 
-def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
+#: No greetings, no flows: one read-only mapping shared by every line without them.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Line:
-    """One number's configuration: a stored document, or the default line from app settings."""
+class Line(NamedTuple):
+    """One number's configuration: a stored document, or the default line from app settings.
+
+    A NamedTuple like its steps: immutable and compared by value, changed with `_replace`.
+    """
 
     number: str | None
     schedule: Schedule
     name: str | None = None
     time_zone: str | None = None
-    greetings: Mapping[str, Prompt] = field(default_factory=_frozen)
-    flows: Mapping[str, tuple[Step, ...]] = field(default_factory=_frozen)
+    greetings: Mapping[str, Prompt] = _NOTHING
+    flows: Mapping[str, tuple[Step, ...]] = _NOTHING
     blocked: frozenset[str] = frozenset()
     allowed: frozenset[str] | None = None
     voice: str | None = None

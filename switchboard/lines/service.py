@@ -18,7 +18,7 @@ without the operator's API: cold starts import less) and are re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -342,7 +342,7 @@ def override(settings: Settings, number: str, body: Any, moment: datetime | None
             raise _refused(exc) from None
         except Exception as exc:
             raise storage_unavailable(exc) from exc
-        line = replace(line, version=written.version)
+        line = line._replace(version=written.version)
         cache(settings).put(number, line)
         return line
     raise ApiError(409, "conflict", "the line keeps changing: try again")
@@ -366,12 +366,12 @@ def status(settings: Settings, number: str, moment: datetime | None = None) -> d
             except Exception as exc:
                 raise storage_unavailable(exc) from exc
     if line is None:
-        line = replace(default_line(settings), number=number)
+        line = default_line(settings)._replace(number=number)
     try:
         body = api.status_json(line, h.status(line.schedule, moment), moment)
     except Exception:  # the fallback's own status (the default line's cannot fail)
         logger.exception("lines: the status of a line could not be worked out")
-        line = replace(default_line(settings), number=number)
+        line = default_line(settings)._replace(number=number)
         body = api.status_json(line, h.status(line.schedule, moment), moment)
     if broken is not None:
         body["unusable"] = api.unusable_json(broken)
@@ -425,9 +425,9 @@ def answering_line(settings: Settings, number: str) -> Line:
     except ApiError as exc:
         if exc.status != 404:
             raise
-        return replace(default_line(settings), number=number)
+        return default_line(settings)._replace(number=number)
     usable = usable_line(stored, now(settings), strict=True)
-    return usable or replace(default_line(settings), number=number)
+    return usable or default_line(settings)._replace(number=number)
 
 
 def instant_for(raw: str, line: Line) -> datetime:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -133,15 +132,24 @@ class Outcome(NamedTuple):
 # Where a call is in its line's flow
 
 
-@dataclass(frozen=True)
 class Position:
     """A step of a line's flow: the flow's name, then index, menu key, index, ... (`open.0.1.0`),
     and the hop the action URLs naming it carry (`hop`: the requests of the call's flow before
-    the one these URLs lead to)."""
+    the one these URLs lead to).
 
-    flow: str
-    path: tuple[int | str, ...]
-    hop: int = field(default=0, compare=False)
+    A plain class: made per request from `at=` and written back into URLs (`encode`), never
+    compared nor changed, so nothing is generated for every cold start to build.
+    """
+
+    __slots__ = ("flow", "hop", "path")
+
+    def __init__(self, flow: str, path: tuple[int | str, ...], hop: int = 0) -> None:
+        self.flow = flow
+        self.path = path
+        self.hop = hop
+
+    def __repr__(self) -> str:
+        return f"Position({self.encode()!r}, hop={self.hop})"
 
     def encode(self) -> str:
         """The `at=` value of action URLs."""
@@ -366,8 +374,9 @@ def offer_menu(
     }
     if speaker.language:
         gather_attrs["language"] = speaker.language
-    if menu.hints:
-        gather_attrs["hints"] = menu.hints
+    hints = menu.hints
+    if hints:
+        gather_attrs["hints"] = hints
     gather = response.gather(**gather_attrs)
     speaker.prompt(gather, menu.prompt)
     # Nothing pressed or said: Twilio moves past the Gather without calling its action.

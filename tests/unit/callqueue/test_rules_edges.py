@@ -4,7 +4,6 @@ arrival, and a callback exactly at its maximum age."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
@@ -44,8 +43,8 @@ def step() -> rules.QueueStep:
 def test_only_a_stored_lines_open_steps_hold_its_queue() -> None:
     line = queue_line()
     assert rules.find_queue(line) is not None
-    assert rules.find_queue(dataclasses.replace(line, number=None)) is None
-    no_open = dataclasses.replace(line, flows=MappingProxyType({}))
+    assert rules.find_queue(line._replace(number=None)) is None
+    no_open = line._replace(flows=MappingProxyType({}))
     assert rules.find_queue(no_open) is None
 
 

@@ -255,9 +255,6 @@ def test_who_took_the_caller_and_how_long_they_waited() -> None:
 
 
 def test_the_default_line_has_no_queue() -> None:
-    queued = line()
-    from dataclasses import replace
-
-    numberless = replace(queued, number=None)
+    numberless = line()._replace(number=None)
     outcome = voice.incoming({"From": CALLER, "CallSid": SID}, SETTINGS, numberless, OPEN)
     assert not any(e.tag == "Enqueue" for e in verbs(outcome.twiml))

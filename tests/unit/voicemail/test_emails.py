@@ -3,7 +3,6 @@ the e-mail itself, parsed back with `email`."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -147,7 +146,7 @@ def test_the_email_names_caller_line_local_time_duration_and_transcript() -> Non
 def test_an_email_without_its_recording_says_why_and_headers_stay_one_line() -> None:
     # Lines refuse such a name (one line of text); the e-mail holds even so (a line stored by
     # an older version): built past the validation.
-    hostile = dataclasses.replace(line(), name="Main\r\nBcc: everyone@example.com line")
+    hostile = line()._replace(name="Main\r\nBcc: everyone@example.com line")
     row = e.email_row(recorded(), hostile, step(), "ann@example.com", NOW)
     mail = parsed(
         e.compose_email(row, "v@acme.example", audio=None, audio_note="Twilio no longer has it")
