@@ -1,4 +1,9 @@
-"""The Azure Functions app: builds the FunctionApp and registers one Blueprint per capability."""
+"""The Azure Functions app: builds the FunctionApp and registers one Blueprint per capability.
+
+Each function's name is its Python function's name (the v2 model's default): one name, not a
+`function_name` decorator repeating it, which was one more decorator per function for every
+cold start to run while indexing.
+"""
 
 import azure.functions as func
 

@@ -18,7 +18,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("callqueue_dispatch")
 @bp.queue_trigger(
     arg_name="msg", queue_name="call-queue-dispatch", connection="AzureWebJobsStorage"
 )
@@ -29,7 +28,6 @@ def callqueue_dispatch(msg: func.QueueMessage) -> None:
     handle_dispatch(msg.get_body())
 
 
-@bp.function_name("callqueue_timer")
 @bp.timer_trigger(
     schedule="0 */1 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True
 )

@@ -21,7 +21,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("calls_queue")
 @bp.queue_trigger(
     arg_name="msg", queue_name="%OUTBOUND_CALL_QUEUE%", connection="AzureWebJobsStorage"
 )
@@ -32,7 +31,6 @@ def calls_queue(msg: func.QueueMessage) -> None:
     handle_message(msg.get_body(), str(msg.id), int(getattr(msg, "dequeue_count", None) or 1))
 
 
-@bp.function_name("calls_poison")
 @bp.queue_trigger(
     arg_name="msg", queue_name="%OUTBOUND_CALL_QUEUE%-poison", connection="AzureWebJobsStorage"
 )
@@ -43,7 +41,6 @@ def calls_poison(msg: func.QueueMessage) -> None:
     handle_poison(msg.get_body(), str(msg.id))
 
 
-@bp.function_name("calls")
 @bp.route(route="api/calls", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def calls(req: func.HttpRequest) -> func.HttpResponse:
     """`POST /api/calls` (enqueue a call) and `GET /api/calls` (recent calls)."""
@@ -52,7 +49,6 @@ def calls(req: func.HttpRequest) -> func.HttpResponse:
     return handle_calls(req)
 
 
-@bp.function_name("calls_get")
 @bp.route(route="api/calls/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def calls_get(req: func.HttpRequest) -> func.HttpResponse:
     """`GET /api/calls/{id}`."""

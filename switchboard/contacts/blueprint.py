@@ -13,7 +13,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("contacts_collection")
 @bp.route(route="api/contacts", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def contacts_collection(req: func.HttpRequest) -> func.HttpResponse:
     """A page of contacts (search by name or number), or a new contact."""
@@ -22,7 +21,6 @@ def contacts_collection(req: func.HttpRequest) -> func.HttpResponse:
     return routes.collection(req)
 
 
-@bp.function_name("contacts_import")
 @bp.route(route="api/contacts/import", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def contacts_import(req: func.HttpRequest) -> func.HttpResponse:
     """A vCard or CSV file of contacts, imported whole or not at all."""
@@ -31,7 +29,6 @@ def contacts_import(req: func.HttpRequest) -> func.HttpResponse:
     return routes.import_contacts(req)
 
 
-@bp.function_name("contacts_export")
 @bp.route(route="api/contacts/export", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def contacts_export(req: func.HttpRequest) -> func.HttpResponse:
     """Every contact as a vCard or CSV file."""
@@ -40,7 +37,6 @@ def contacts_export(req: func.HttpRequest) -> func.HttpResponse:
     return routes.export_contacts(req)
 
 
-@bp.function_name("contacts_item")
 @bp.route(
     route="api/contacts/{id}",
     methods=["GET", "PUT", "PATCH", "DELETE"],

@@ -9,7 +9,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("conversations_list")
 @bp.route(route="api/conversations", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def conversations_list(req: func.HttpRequest) -> func.HttpResponse:
     """The conversations, newest activity first."""
@@ -18,7 +17,6 @@ def conversations_list(req: func.HttpRequest) -> func.HttpResponse:
     return routes.list_conversations(req)
 
 
-@bp.function_name("conversations_item")
 @bp.route(
     route="api/conversations/{line}/{customer}",
     methods=["GET", "PATCH"],
@@ -31,7 +29,6 @@ def conversations_item(req: func.HttpRequest) -> func.HttpResponse:
     return routes.conversation(req)
 
 
-@bp.function_name("conversations_messages")
 @bp.route(
     route="api/conversations/{line}/{customer}/messages",
     methods=["POST"],

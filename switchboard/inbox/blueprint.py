@@ -16,7 +16,6 @@ bp = func.Blueprint()
 ANON = func.AuthLevel.ANONYMOUS
 
 
-@bp.function_name("inbox_app")
 @bp.route(route="inbox/{*path}", methods=["GET"], auth_level=ANON)
 def inbox_app(req: func.HttpRequest) -> func.HttpResponse:
     """The page and its content-hashed assets."""
@@ -25,7 +24,6 @@ def inbox_app(req: func.HttpRequest) -> func.HttpResponse:
     return assets.INBOX_APP(req)
 
 
-@bp.function_name("inbox_signin_options")
 @bp.route(route="api/inbox/signin", methods=["GET"], auth_level=ANON)
 def inbox_signin_options(req: func.HttpRequest) -> func.HttpResponse:
     """Which ways to sign in are set up."""
@@ -34,7 +32,6 @@ def inbox_signin_options(req: func.HttpRequest) -> func.HttpResponse:
     return routes.signin_options(req)
 
 
-@bp.function_name("inbox_signin_code")
 @bp.route(route="api/inbox/signin/code", methods=["POST"], auth_level=ANON)
 def inbox_signin_code(req: func.HttpRequest) -> func.HttpResponse:
     """Ask for a sign-in code."""
@@ -43,7 +40,6 @@ def inbox_signin_code(req: func.HttpRequest) -> func.HttpResponse:
     return routes.request_code(req)
 
 
-@bp.function_name("inbox_signin_code_request")
 @bp.queue_trigger(
     arg_name="msg", queue_name="inbox-sign-in-codes", connection="AzureWebJobsStorage"
 )
@@ -55,7 +51,6 @@ def inbox_signin_code_request(msg: func.QueueMessage) -> None:
     service.handle_code_request(msg.get_body())
 
 
-@bp.function_name("inbox_signin_verify")
 @bp.route(route="api/inbox/signin/verify", methods=["POST"], auth_level=ANON)
 def inbox_signin_verify(req: func.HttpRequest) -> func.HttpResponse:
     """Trade a code for a session."""
@@ -64,7 +59,6 @@ def inbox_signin_verify(req: func.HttpRequest) -> func.HttpResponse:
     return routes.verify_code(req)
 
 
-@bp.function_name("inbox_signin_platform")
 @bp.route(route="api/inbox/signin/platform", methods=["POST"], auth_level=ANON)
 def inbox_signin_platform(req: func.HttpRequest) -> func.HttpResponse:
     """A session for App Service Authentication's signed-in user (when trusted)."""
@@ -73,7 +67,6 @@ def inbox_signin_platform(req: func.HttpRequest) -> func.HttpResponse:
     return routes.platform_signin(req)
 
 
-@bp.function_name("inbox_session")
 @bp.route(route="api/inbox/session", methods=["GET"], auth_level=ANON)
 def inbox_session(req: func.HttpRequest) -> func.HttpResponse:
     """Who is signed in, and the session's CSRF token."""
@@ -82,7 +75,6 @@ def inbox_session(req: func.HttpRequest) -> func.HttpResponse:
     return routes.session(req)
 
 
-@bp.function_name("inbox_signout")
 @bp.route(route="api/inbox/signout", methods=["POST"], auth_level=ANON)
 def inbox_signout(req: func.HttpRequest) -> func.HttpResponse:
     """End this session."""
@@ -91,7 +83,6 @@ def inbox_signout(req: func.HttpRequest) -> func.HttpResponse:
     return routes.signout(req)
 
 
-@bp.function_name("inbox_users")
 @bp.route(route="api/inbox/users", methods=["GET"], auth_level=ANON)
 def inbox_users(req: func.HttpRequest) -> func.HttpResponse:
     """The inbox users (owner)."""
@@ -100,7 +91,6 @@ def inbox_users(req: func.HttpRequest) -> func.HttpResponse:
     return routes.users(req)
 
 
-@bp.function_name("inbox_user_signout")
 @bp.route(route="api/inbox/users/{id}/signout", methods=["POST"], auth_level=ANON)
 def inbox_user_signout(req: func.HttpRequest) -> func.HttpResponse:
     """End a user's sessions (owner)."""
@@ -109,7 +99,6 @@ def inbox_user_signout(req: func.HttpRequest) -> func.HttpResponse:
     return routes.end_user_sessions(req)
 
 
-@bp.function_name("inbox_lines")
 @bp.route(route="api/inbox/lines", methods=["GET"], auth_level=ANON)
 def inbox_lines(req: func.HttpRequest) -> func.HttpResponse:
     """The lines the user may see."""
@@ -118,7 +107,6 @@ def inbox_lines(req: func.HttpRequest) -> func.HttpResponse:
     return routes.lines_list(req)
 
 
-@bp.function_name("inbox_lines_schema")
 @bp.route(route="api/inbox/lines/schema", methods=["GET"], auth_level=ANON)
 def inbox_lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     """The line document's JSON Schema."""
@@ -127,7 +115,6 @@ def inbox_lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     return routes.lines_schema(req)
 
 
-@bp.function_name("inbox_line")
 @bp.route(route="api/inbox/lines/{number}", methods=["GET", "PUT"], auth_level=ANON)
 def inbox_line(req: func.HttpRequest) -> func.HttpResponse:
     """A line's document."""
@@ -136,7 +123,6 @@ def inbox_line(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_item(req)
 
 
-@bp.function_name("inbox_line_history")
 @bp.route(route="api/inbox/lines/{number}/history", methods=["GET"], auth_level=ANON)
 def inbox_line_history(req: func.HttpRequest) -> func.HttpResponse:
     """A line's versions."""
@@ -145,7 +131,6 @@ def inbox_line_history(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_history(req)
 
 
-@bp.function_name("inbox_line_status")
 @bp.route(route="api/inbox/lines/{number}/status", methods=["GET"], auth_level=ANON)
 def inbox_line_status(req: func.HttpRequest) -> func.HttpResponse:
     """A line's state now and next change."""
@@ -154,7 +139,6 @@ def inbox_line_status(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_status(req)
 
 
-@bp.function_name("inbox_line_override")
 @bp.route(route="api/inbox/lines/{number}/override", methods=["POST"], auth_level=ANON)
 def inbox_line_override(req: func.HttpRequest) -> func.HttpResponse:
     """Closed now, open now, back to hours."""
@@ -163,7 +147,6 @@ def inbox_line_override(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_override(req)
 
 
-@bp.function_name("inbox_line_preview")
 @bp.route(route="api/inbox/lines/{number}/preview", methods=["GET"], auth_level=ANON)
 def inbox_line_preview(req: func.HttpRequest) -> func.HttpResponse:
     """What a call at a given time from a given number would hear."""
@@ -172,7 +155,6 @@ def inbox_line_preview(req: func.HttpRequest) -> func.HttpResponse:
     return routes.line_preview(req)
 
 
-@bp.function_name("inbox_contacts")
 @bp.route(route="api/inbox/contacts", methods=["GET", "POST"], auth_level=ANON)
 def inbox_contacts(req: func.HttpRequest) -> func.HttpResponse:
     """The contacts: a page of them (everyone), a new one (owner)."""
@@ -181,7 +163,6 @@ def inbox_contacts(req: func.HttpRequest) -> func.HttpResponse:
     return contact_routes.collection(req)
 
 
-@bp.function_name("inbox_contact")
 @bp.route(route="api/inbox/contacts/{id}", methods=["GET", "PUT", "PATCH"], auth_level=ANON)
 def inbox_contact(req: func.HttpRequest) -> func.HttpResponse:
     """A contact: read it (everyone), edit or block it (owner)."""
@@ -190,7 +171,6 @@ def inbox_contact(req: func.HttpRequest) -> func.HttpResponse:
     return contact_routes.item(req)
 
 
-@bp.function_name("inbox_status")
 @bp.route(route="api/inbox/status", methods=["GET"], auth_level=ANON)
 def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
     """What is set up, in words (owner)."""
@@ -199,7 +179,6 @@ def inbox_status(req: func.HttpRequest) -> func.HttpResponse:
     return routes.status(req)
 
 
-@bp.function_name("inbox_schedules")
 @bp.route(route="api/inbox/schedules", methods=["GET", "POST"], auth_level=ANON)
 async def inbox_schedules(req: func.HttpRequest) -> func.HttpResponse:
     """The texts to send, or those of some days with their replies; schedule one (owner)."""
@@ -208,7 +187,6 @@ async def inbox_schedules(req: func.HttpRequest) -> func.HttpResponse:
     return await routes.schedules(req)
 
 
-@bp.function_name("inbox_schedule")
 @bp.route(route="api/inbox/schedules/{id}", methods=["GET", "DELETE"], auth_level=ANON)
 async def inbox_schedule(req: func.HttpRequest) -> func.HttpResponse:
     """A scheduled text: read or cancel (owner)."""
@@ -217,7 +195,6 @@ async def inbox_schedule(req: func.HttpRequest) -> func.HttpResponse:
     return await routes.schedule_item(req)
 
 
-@bp.function_name("inbox_conversations")
 @bp.route(route="api/inbox/conversations", methods=["GET"], auth_level=ANON)
 def inbox_conversations(req: func.HttpRequest) -> func.HttpResponse:
     """The conversations the user may see, newest activity first (a poll: 304)."""
@@ -226,7 +203,6 @@ def inbox_conversations(req: func.HttpRequest) -> func.HttpResponse:
     return conversation_routes.conversation_list(req)
 
 
-@bp.function_name("inbox_conversation")
 @bp.route(
     route="api/inbox/conversations/{line}/{customer}", methods=["GET", "PATCH"], auth_level=ANON
 )
@@ -237,7 +213,6 @@ def inbox_conversation(req: func.HttpRequest) -> func.HttpResponse:
     return conversation_routes.conversation_item(req)
 
 
-@bp.function_name("inbox_conversation_messages")
 @bp.route(
     route="api/inbox/conversations/{line}/{customer}/messages", methods=["POST"], auth_level=ANON
 )
@@ -248,7 +223,6 @@ def inbox_conversation_messages(req: func.HttpRequest) -> func.HttpResponse:
     return conversation_routes.conversation_reply(req)
 
 
-@bp.function_name("inbox_conversation_audio")
 @bp.route(
     route="api/inbox/conversations/{line}/{customer}/calls/{sid}/audio",
     methods=["GET"],
@@ -261,7 +235,6 @@ def inbox_conversation_audio(req: func.HttpRequest) -> func.HttpResponse:
     return conversation_routes.conversation_audio(req)
 
 
-@bp.function_name("inbox_users_operator")
 @bp.route(route="api/inbox-users", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def inbox_users_operator(req: func.HttpRequest) -> func.HttpResponse:
     """The operator's inbox users: list, name a new one."""
@@ -270,7 +243,6 @@ def inbox_users_operator(req: func.HttpRequest) -> func.HttpResponse:
     return routes.operator_users(req)
 
 
-@bp.function_name("inbox_user_operator")
 @bp.route(
     route="api/inbox-users/{id}",
     methods=["GET", "PATCH", "DELETE"],
@@ -283,7 +255,6 @@ def inbox_user_operator(req: func.HttpRequest) -> func.HttpResponse:
     return routes.operator_user(req)
 
 
-@bp.function_name("inbox_user_signout_operator")
 @bp.route(
     route="api/inbox-users/{id}/signout", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
 )

@@ -14,7 +14,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("lines_list")
 @bp.route(route="api/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_list(req: func.HttpRequest) -> func.HttpResponse:
     """Every stored line and its state now."""
@@ -23,7 +22,6 @@ def lines_list(req: func.HttpRequest) -> func.HttpResponse:
     return routes.list_lines(req)
 
 
-@bp.function_name("lines_schema")
 @bp.route(route="api/lines/schema", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     """The JSON Schema of a line document."""
@@ -32,7 +30,6 @@ def lines_schema(req: func.HttpRequest) -> func.HttpResponse:
     return routes.schema(req)
 
 
-@bp.function_name("lines_item")
 @bp.route(
     route="api/lines/{number}", methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION
 )
@@ -43,7 +40,6 @@ def lines_item(req: func.HttpRequest) -> func.HttpResponse:
     return routes.item(req)
 
 
-@bp.function_name("lines_history")
 @bp.route(route="api/lines/{number}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every version of a line, newest first."""
@@ -52,7 +48,6 @@ def lines_history(req: func.HttpRequest) -> func.HttpResponse:
     return routes.history(req)
 
 
-@bp.function_name("lines_override")
 @bp.route(route="api/lines/{number}/override", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def lines_override(req: func.HttpRequest) -> func.HttpResponse:
     """Open or closed until a time or the next change; or clear the override."""
@@ -61,7 +56,6 @@ def lines_override(req: func.HttpRequest) -> func.HttpResponse:
     return routes.override(req)
 
 
-@bp.function_name("lines_status")
 @bp.route(route="api/lines/{number}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def lines_status(req: func.HttpRequest) -> func.HttpResponse:
     """The line's state now, why, and when it next changes."""

@@ -12,7 +12,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("health")
 @bp.route(route="api/health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Which settings are present (never values) and whether storage and Twilio answer."""
@@ -21,7 +20,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.health(req)
 
 
-@bp.function_name("send_message")
 @bp.route(route="api/messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def send_message(req: func.HttpRequest) -> func.HttpResponse:
     """Send an SMS/MMS now: `{"to", "body", "from"?, "mediaUrl"?}` → 201 `{"sid", "status"}`."""
@@ -30,7 +28,6 @@ def send_message(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.send_message(req)
 
 
-@bp.function_name("list_messages")
 @bp.route(route="api/messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_messages(req: func.HttpRequest) -> func.HttpResponse:
     """Recent messages, newest first: `?since=&limit=&cursor=` → `{"items", "nextCursor"}`."""
@@ -39,7 +36,6 @@ def list_messages(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.list_messages(req)
 
 
-@bp.function_name("get_message")
 @bp.route(route="api/messages/{sid}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_message(req: func.HttpRequest) -> func.HttpResponse:
     """A message's MessageLog record; 404 when unknown."""
@@ -48,7 +44,6 @@ def get_message(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.get_message(req)
 
 
-@bp.function_name("list_numbers")
 @bp.route(route="api/numbers", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_numbers(req: func.HttpRequest) -> func.HttpResponse:
     """The account's phone numbers, their webhooks, and whether those point at this app."""
@@ -57,7 +52,6 @@ def list_numbers(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.list_numbers(req)
 
 
-@bp.function_name("list_usage")
 @bp.route(route="api/usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_usage(req: func.HttpRequest) -> func.HttpResponse:
     """Twilio usage records: `?start=YYYY-MM-DD&end=YYYY-MM-DD&category=&limit=`."""
@@ -66,7 +60,6 @@ def list_usage(req: func.HttpRequest) -> func.HttpResponse:
     return operator_routes.list_usage(req)
 
 
-@bp.function_name("openapi")
 @bp.route(route="api/openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3 description of the operator API."""

@@ -9,7 +9,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("outbound_lines")
 @bp.route(route="api/outbound/lines", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def outbound_lines(req: func.HttpRequest) -> func.HttpResponse:
     """Every line's automatic texts today: active or paused, why, the counts."""
@@ -18,7 +17,6 @@ def outbound_lines(req: func.HttpRequest) -> func.HttpResponse:
     return routes.lines(req)
 
 
-@bp.function_name("outbound_resume")
 @bp.route(
     route="api/outbound/lines/{number}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
 )

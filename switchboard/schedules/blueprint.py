@@ -19,7 +19,6 @@ bp = func.Blueprint()
 ROUTE = "api/sms/schedules"
 
 
-@bp.function_name("sms_schedule_timer")
 @bp.timer_trigger(
     schedule="%SMS_TIMER_SCHEDULE%",
     arg_name="timer",
@@ -33,7 +32,6 @@ async def sms_schedule_timer(timer: func.TimerRequest) -> None:
     await run_timer(past_due=timer.past_due)
 
 
-@bp.function_name("create_sms_schedule")
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def create_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     """Create a schedule: `{"to", "body", "sendAt", "id"?, "timeZone"?, "recurrence"?}`."""
@@ -42,7 +40,6 @@ async def create_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     return await schedule_routes.create(req)
 
 
-@bp.function_name("list_sms_schedules")
 @bp.route(route=ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def list_sms_schedules(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/sms/schedules: the schedules still to send, soonest first."""
@@ -51,7 +48,6 @@ async def list_sms_schedules(req: func.HttpRequest) -> func.HttpResponse:
     return await schedule_routes.list_pending(req)
 
 
-@bp.function_name("get_sms_schedule")
 @bp.route(route=ROUTE + "/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def get_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     """A schedule as JSON; 404 when unknown."""
@@ -60,7 +56,6 @@ async def get_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     return await schedule_routes.get(req)
 
 
-@bp.function_name("cancel_sms_schedule")
 @bp.route(route=ROUTE + "/{id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 async def cancel_sms_schedule(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a schedule that has not started sending; 409 once it has, 404 when unknown."""

@@ -14,7 +14,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("sms_incoming")
 @bp.route(route="api/sms/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def sms_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming SMS/MMS: opt-out keywords, help, auto-reply and forward to the owner."""

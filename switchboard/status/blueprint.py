@@ -14,7 +14,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("status_message")
 @bp.route(route="api/status/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_message(req: func.HttpRequest) -> func.HttpResponse:
     """A message status callback: updates the message's MessageLog record."""
@@ -24,7 +23,6 @@ def status_message(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_message)
 
 
-@bp.function_name("status_call")
 @bp.route(route="api/status/call", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_call(req: func.HttpRequest) -> func.HttpResponse:
     """A call status callback: updates the call's CallLog record."""

@@ -13,7 +13,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("voice_incoming")
 @bp.route(route="api/voice/incoming", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
     """An incoming call: reject, refuse, or greet then menu / forward / voicemail / goodbye."""
@@ -23,7 +22,6 @@ def voice_incoming(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_incoming)
 
 
-@bp.function_name("voice_menu")
 @bp.route(route="api/voice/menu", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
     """The menu's `<Gather>` result: act on the choice, repeat once, then goodbye."""
@@ -33,7 +31,6 @@ def voice_menu(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_menu)
 
 
-@bp.function_name("voice_dial_complete")
 @bp.route(route="api/voice/dial-complete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
     """After a `<Dial>`: hang up when answered, else voicemail or goodbye."""
@@ -43,7 +40,6 @@ def voice_dial_complete(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_dial_complete)
 
 
-@bp.function_name("voice_whisper")
 @bp.route(route="api/voice/whisper", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_whisper(req: func.HttpRequest) -> func.HttpResponse:
     """A ring group's answering leg: press 1 to accept (or connected at once), before bridging."""
@@ -53,7 +49,6 @@ def voice_whisper(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_whisper)
 
 
-@bp.function_name("voice_recording")
 @bp.route(route="api/voice/recording", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
     """A voicemail: the `<Record>` action, its status callback and transcription."""
@@ -63,7 +58,6 @@ def voice_recording(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_recording)
 
 
-@bp.function_name("voice_queue_wait")
 @bp.route(route="api/voice/queue-wait", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_queue_wait(req: func.HttpRequest) -> func.HttpResponse:
     """A queued caller's wait URL: the place in line, the hold prompt, press 1 to be called
@@ -74,7 +68,6 @@ def voice_queue_wait(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_queue_wait)
 
 
-@bp.function_name("voice_queue_result")
 @bp.route(route="api/voice/queue-result", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_queue_result(req: func.HttpRequest) -> func.HttpResponse:
     """The `<Enqueue>` action: why the caller left the queue (QueueResult), and what next."""
@@ -84,7 +77,6 @@ def voice_queue_result(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_queue_result)
 
 
-@bp.function_name("voice_queue_offer")
 @bp.route(route="api/voice/queue-offer", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_queue_offer(req: func.HttpRequest) -> func.HttpResponse:
     """A person the queue rang: press 1 to take the next caller or callback."""
@@ -94,7 +86,6 @@ def voice_queue_offer(req: func.HttpRequest) -> func.HttpResponse:
     return twilio_webhook(req, on_queue_offer)
 
 
-@bp.function_name("voice_queue_connect")
 @bp.route(route="api/voice/queue-connect", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def voice_queue_connect(req: func.HttpRequest) -> func.HttpResponse:
     """The leg taken off a queue, just before the bridge: who took whom, how long they waited."""

@@ -18,7 +18,6 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-@bp.function_name("voicemail_email")
 @bp.queue_trigger(arg_name="msg", queue_name="voicemail-email", connection="AzureWebJobsStorage")
 def voicemail_email(msg: func.QueueMessage) -> None:
     """Send the e-mail of one voicemail to one address, exactly once."""
@@ -27,7 +26,6 @@ def voicemail_email(msg: func.QueueMessage) -> None:
     handle_message(msg.get_body())
 
 
-@bp.function_name("voicemail_email_poison")
 @bp.queue_trigger(
     arg_name="msg", queue_name="voicemail-email-poison", connection="AzureWebJobsStorage"
 )
