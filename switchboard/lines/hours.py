@@ -31,10 +31,9 @@ document without timing it.
 
 The value classes are `NamedTuple`s (immutable, compared, hashed and, for `ClockRange`, ordered
 by value): a frozen dataclass compiles its methods at import, five times the cost, and every
-cold start defines them.
+cold start defines them. Their annotations are evaluated (no `from __future__ import
+annotations`): `NamedTuple` compiles a string annotation into a `ForwardRef`.
 """
-
-from __future__ import annotations
 
 import re
 from collections.abc import Iterator
