@@ -9,13 +9,11 @@ input. `query_param`, `parse_limit`, `parse_datetime` and `parse_date` read quer
 `etag` and `parse_if_match` are the versions a resource's writes name (`"3"`, or `*`).
 """
 
-from __future__ import annotations
-
-import dataclasses
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -34,17 +32,32 @@ _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _ETAG = r'\s*(?:W/)?"([0-9]{1,10})"\s*'
 
 
-@dataclass(eq=False)
 class ApiError(Exception):
-    """An operator request that cannot be served: HTTP status, error code, message, field."""
+    """An operator request that cannot be served: HTTP status, error code, message, field.
 
-    status: int
-    code: str
-    message: str
-    field: str | None = None
-    retry_after: int | None = None
-    #: Extra members of the error object (Twilio's `moreInfo`, ...).
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    A plain exception with its own `__init__`: every webhook imports this module, and a
+    dataclass compiled its methods at import on every cold start, TwiML answers included.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        retry_after: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+        #: Extra members of the error object (Twilio's `moreInfo`, ...).
+        self.extra: Mapping[str, Any] = {} if extra is None else extra
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.status}, {self.code!r}, {self.message!r})"
 
     def __str__(self) -> str:
         return self.message

@@ -11,8 +11,8 @@ one asks for it with `Settings.require(...)`, which raises `MissingSettingError`
 app still starts, `/api/health` can say what is missing, and nothing leaks to Twilio.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import dataclasses
 import ipaddress
 import os
@@ -212,7 +212,7 @@ class Settings:
     voice_greeting: str | None = _setting("VOICE_GREETING")
     voice_tts_voice: str | None = _setting("VOICE_TTS_VOICE")
     voice_language: str | None = _setting("VOICE_LANGUAGE")
-    voice_menu: Menu | None = _setting("VOICE_MENU")
+    voice_menu: "Menu | None" = _setting("VOICE_MENU")
     voice_forward_to: str | None = _setting("VOICE_FORWARD_TO")
     voice_ring_timeout: int = _setting("VOICE_RING_TIMEOUT", 20)
     voice_voicemail: bool = _setting("VOICE_VOICEMAIL", True)
@@ -539,7 +539,7 @@ def parse_secret_key(raw: str) -> str:
     return value
 
 
-def parse_menu(raw: str) -> Menu:
+def parse_menu(raw: str) -> "Menu":
     """The voice menu JSON (see switchboard.menu); errors name the entry."""
     from switchboard.menu import MenuError, parse_menu_json
 

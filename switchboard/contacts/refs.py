@@ -9,8 +9,8 @@ documents, imports and index writes, several times this module's import cost) so
 webhook imports neither. The store writes these rows and takes its key names from here.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import json
 import threading
 from collections.abc import Mapping
@@ -83,7 +83,7 @@ class NumberRows:
         self.table = table
 
     @classmethod
-    def for_calls(cls, settings: Settings) -> NumberRows:
+    def for_calls(cls, settings: Settings) -> "NumberRows":
         """The rows a webhook reads a caller's contact from: one attempt, short timeouts, no
         table creation (an absent table reads as "no contact"). The request hook of the app's
         other clients (a test counting requests) applies here too."""

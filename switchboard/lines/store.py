@@ -17,8 +17,8 @@ conflict. So a write costs two storage round trips, a read of a warm line none (
 `switchboard.lines.cache`).
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import json
 import threading
 from collections.abc import Mapping
@@ -131,13 +131,13 @@ class LineStore:
         self.table = table
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> LineStore:
+    def from_settings(cls, settings: Settings | None = None) -> "LineStore":
         """The store of the `Lines` table (`TABLE_LINES`), created on first use."""
         s = settings or get_settings()
         return cls(tables.get_table(s.table_lines, s))
 
     @classmethod
-    def for_calls(cls, settings: Settings) -> LineStore:
+    def for_calls(cls, settings: Settings) -> "LineStore":
         """The store a call reads its line through: one attempt, short timeouts, no table
         creation (an absent table reads as "no line"). A caller must hear the TwiML in time
         even when storage is unreachable, so the call path never waits on retries."""

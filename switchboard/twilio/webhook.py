@@ -29,8 +29,8 @@ Refusals are logged as one summary line per route and reason per minute at most:
 junk must not become a flood of log lines.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import functools
 import threading
 import time
