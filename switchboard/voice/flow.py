@@ -34,8 +34,8 @@ kind) does, no call goes round for ever. A `redirect` into the app's own webhook
 when a line is written; one a line stored earlier still holds is never followed.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no `from __future__ import annotations`): a NamedTuple
+# compiles each string annotation into a ForwardRef, a cost every cold start paid.
 import functools
 import json
 from collections.abc import Mapping
@@ -155,11 +155,11 @@ class Position:
         """The `at=` value of action URLs."""
         return ".".join([self.flow, *(str(part) for part in self.path)])
 
-    def at_index(self, index: int) -> Position:
+    def at_index(self, index: int) -> "Position":
         """The step `index` of the same list."""
         return Position(self.flow, (*self.path[:-1], index), self.hop)
 
-    def option(self, key: str, index: int = 0) -> Position:
+    def option(self, key: str, index: int = 0) -> "Position":
         """Step `index` of menu option `key` of this (menu) step."""
         return Position(self.flow, (*self.path, key, index), self.hop)
 
@@ -265,7 +265,7 @@ class Speaker:
         self.plain = {k: v for k, v in (("voice", voice), ("language", language)) if v}
 
     @classmethod
-    def of(cls, line: Line, settings: Settings) -> Speaker:
+    def of(cls, line: Line, settings: Settings) -> "Speaker":
         """The line's speaker (one per voice and language: it holds no per-call state)."""
         return _speaker(
             line.voice or settings.voice_tts_voice, line.language or settings.voice_language
