@@ -37,7 +37,6 @@ from switchboard.lines.model import (
     DEFAULT_MENU_TIMEOUT,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_RING_TIMEOUT,
-    DEFAULT_TEXT_BACK,
     DEFAULT_TRANSCRIPT_WAIT,
     DEFAULT_VOICEMAIL_MAX_LENGTH,
     FLOW_NAMES,
@@ -58,6 +57,7 @@ from switchboard.lines.model import (
     TextBack,
     VoicemailStep,
 )
+from switchboard.outbound import wording
 from switchboard.patterns import ecma_search, has_control
 from switchboard.phone import is_e164
 
@@ -699,7 +699,7 @@ def build_line(document: Mapping[str, Any], number: str, version: int | None) ->
         sms_forward_to=sms.get("forwardTo"),
         sms_relay=tuple(RelayPerson(p["name"], p["number"]) for p in sms.get("relay", [])),
         text_back=TextBack(
-            message=text_back.get("message", DEFAULT_TEXT_BACK),
+            message=text_back.get("message", wording.TEXT_BACK_DEFAULT),
             after_voicemail=bool(text_back.get("afterVoicemail", True)),
             min_seconds=int(text_back.get("minSeconds", 5)),
             window_hours=int(text_back.get("windowHours", 24)),

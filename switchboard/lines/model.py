@@ -19,7 +19,6 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from switchboard.lines.hours import Schedule, State
-from switchboard.outbound import wording
 
 #: The call flows of a line, by name: what runs while open, closed, and on a closed holiday.
 FLOW_NAMES = ("open", "closed", "holiday")
@@ -32,8 +31,6 @@ DEFAULT_TRANSCRIPT_WAIT = 120
 DEFAULT_ANNOUNCE_EVERY = 60
 DEFAULT_MAX_WAIT = 600
 DEFAULT_QUEUE_SIZE = 20
-#: The words of a text-back without its own message (`switchboard.outbound.wording`).
-DEFAULT_TEXT_BACK = wording.TEXT_BACK_DEFAULT
 
 
 class Prompt(NamedTuple):
@@ -200,9 +197,11 @@ class RelayPerson(NamedTuple):
 
 
 class TextBack(NamedTuple):
-    """The line's missed-call text-back: what is sent, and when it is not."""
+    """The line's missed-call text-back: what is sent, and when it is not. The document gives
+    the message, else `switchboard.outbound.wording.TEXT_BACK_DEFAULT` (`lines.document`): a
+    call's model does not load the wording of every automatic text."""
 
-    message: str = DEFAULT_TEXT_BACK
+    message: str
     after_voicemail: bool = True
     min_seconds: int = 5
     window_hours: int = 24
