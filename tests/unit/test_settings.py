@@ -276,3 +276,21 @@ def test_a_duration_too_long_for_python_is_an_invalid_setting() -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings({"SMS_MAX_LATENESS": "P99999999999D"})
     assert "SMS_MAX_LATENESS: is out of range" in str(refused.value)
+
+
+def test_settings_are_built_from_their_fields_and_stay_frozen() -> None:
+    import dataclasses
+
+    from switchboard.settings import Settings
+
+    plain = Settings()
+    for field in dataclasses.fields(Settings):
+        if field.default is not dataclasses.MISSING:
+            assert getattr(plain, field.name) == field.default
+    assert plain.voice_blocked_callers == ()
+    with pytest.raises(TypeError, match="no_such_setting"):
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.voice_ring_timeout = 5  # type: ignore[misc]
+    changed = settings_module.replace(plain, voice_ring_timeout=30)
+    assert (changed.voice_ring_timeout, plain.voice_ring_timeout) == (30, 20)
