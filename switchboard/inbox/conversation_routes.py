@@ -10,17 +10,21 @@ them; the work is `switchboard.inbox.conversations`' on `switchboard.conversatio
 | `GET /api/inbox/conversations/{line}/{customer}/calls/{sid}/audio` | the call's recording (MP3), whole (200) or the part `Range` asks for (206, `Content-Range`) |
 
 Staff see only their lines: a conversation of another line is answered 404, as if it did not
-exist.
+exist. A poll of the list that finds nothing new costs one storage read, its view's change
+marker: the session is taken from this instance's memory of an earlier check of that session
+and that validator (`switchboard.inbox.remembered`); anything else is checked against storage.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import azure.functions as func
 
 from switchboard.conversations import api
 from switchboard.http import invalid, json_response
 from switchboard.inbox import conversations
-from switchboard.inbox.authenticator import SESSION
+from switchboard.inbox.authenticator import COOKIES, POLLED_SESSION, SESSION
 from switchboard.jsonroutes.shell import ApiRequest, json_route
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -30,17 +34,24 @@ def _not_modified(etag: str) -> func.HttpResponse:
     return func.HttpResponse(status_code=304, headers={"ETag": etag, **_NO_STORE})
 
 
-@json_route(auth=SESSION)
+@json_route(auth=POLLED_SESSION)
 def conversation_list(request: ApiRequest) -> func.HttpResponse:
-    """`GET /api/inbox/conversations`."""
+    """`GET /api/inbox/conversations`. A poll whose validator is still current is answered
+    304, on a remembered session or, once checked against storage, remembered for the next
+    poll; anything else is checked against storage before it is read."""
     query = api.list_query(request.params)
     q = conversations.search_query(request.params)
-    settings, principal = request.settings, request.principal
-    etag = conversations.list_etag(settings, principal, query, q)
-    if conversations.matches(request.headers.get("if-none-match"), etag):
-        return _not_modified(etag)
+    settings, asked_as = request.settings, request.principal
+    validator = conversations.list_validator(settings, asked_as, query, q)
+    if conversations.matches(request.headers.get("if-none-match"), validator.etag):
+        if validator.marked and not asked_as.remembered:
+            COOKIES.remember_poll(request.http, settings, asked_as, validator.etag)
+        return _not_modified(validator.etag)
+    principal = request.verify()
+    if principal != replace(asked_as, remembered=False):
+        validator = conversations.list_validator(settings, principal, query, q)
     found = conversations.list_conversations(settings, principal, query, q)
-    return json_response(found, headers={"ETag": etag, **_NO_STORE})
+    return json_response(found, headers={"ETag": validator.etag, **_NO_STORE})
 
 
 @json_route(auth=SESSION)
