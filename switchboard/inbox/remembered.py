@@ -5,7 +5,7 @@ A poll answered 304 carries nothing: no conversation, no name, not even whether 
 exists. So a conditional `GET` of the conversation list may rest on this instance's memory of
 the session instead of reading the user's row again, as long as everything that ends or
 narrows a session also moves the change markers the polls read
-(`switchboard.conversations.service.sessions_changed`): the next poll anywhere then misses its
+(`switchboard.conversations.service.move_markers`, called by `switchboard.inbox.service.sessions_narrowed`): the next poll anywhere then misses its
 validator, is checked against storage as any other request, and is answered 401 (or sees only
 what its user may see now). Every answer that carries anything (200, an error, any write, any
 other route) is checked against storage as before (`switchboard.jsonroutes.shell`).

@@ -215,8 +215,8 @@ def test_every_write_moves_its_lines_marker_and_the_accounts_at_no_extra_round_t
         counted.record(third, DANA, event(4, NOW), now=NOW)  # the line's first conversation
         assert counter.snapshot() == {"GET query": 1, "POST $batch": 1}
     after = [store.marker(k) for k in keys]
-    assert after[0] != before[0] and after[1] != before[1]  # the account's and the line's
-    assert after[2] == before[2]  # another line's view does not move
+    # The account's marker and the line's moved; another line's did not.
+    assert [a != b for a, b in zip(after, before, strict=True)] == [True, True, False]
     assert store.known_lines() == sorted([LINE, OTHER_LINE, third])
     # Every row of every line is in the one partition.
     assert not list(tables.query(store.table, "PartitionKey ne @pk", {"pk": rules.PARTITION}))
@@ -224,7 +224,7 @@ def test_every_write_moves_its_lines_marker_and_the_accounts_at_no_extra_round_t
     # account's), or every line's.
     store.touch_markers([OTHER_LINE], now=NOW)
     moved = [store.marker(k) for k in keys]
-    assert (moved[0] != after[0], moved[1] == after[1], moved[2] != after[2]) == (True,) * 3
+    assert [m != a for m, a in zip(moved, after, strict=True)] == [True, False, True]
     third_marker = store.marker(rules.line_marker_key(third))
     assert store.touch_markers(None, now=NOW) == 4
     assert all(store.marker(k) != m for k, m in zip(keys, moved, strict=True))
