@@ -274,6 +274,8 @@ def open_session(settings: Settings, user_id: str, now: datetime | None = None) 
         entries = sessions.opened(found.user.sessions, session_id, moment, lifetime)
         if store(settings).save_sessions(found, entries):
             logger.info("Inbox user %s signed in", user_id)
+            if len(sessions.live(found.user.sessions, moment)) >= len(entries):
+                sessions_narrowed(settings, found.user)  # the oldest session was dropped
             return Opened(found.user, session_id, sessions.cookie_value(key, user_id, session_id))
     raise ApiError(409, "conflict", "signing in collided with another change: try again")
 

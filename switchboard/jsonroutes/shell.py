@@ -277,8 +277,11 @@ class _Route:
             raise ApiError(413, "body_too_large", f"the request body is over {self.max_body} bytes")
         check = None
         if principal.remembered and isinstance(self.auth, InboxSession):
-            auth = self.auth
-            check = lambda: auth.verify(req, settings)  # noqa: E731
+            session = self.auth
+
+            def check() -> Principal:
+                return session.verify(req, settings)
+
         return ApiRequest(req, principal, loaded[0] if loaded else None, check)
 
     def settle(self, request: ApiRequest, response: func.HttpResponse) -> func.HttpResponse:

@@ -26,7 +26,12 @@ from switchboard.conversations.rules import Event
 from switchboard.conversations.store import ConversationStore
 from switchboard.inbox import conversation_routes, routes, service
 from switchboard.inbox.remembered import REMEMBERED
-from switchboard.inbox.sessions import CSRF_HEADER, LOOPBACK_COOKIE, csrf_token
+from switchboard.inbox.sessions import (
+    CSRF_HEADER,
+    LOOPBACK_COOKIE,
+    MAX_SESSIONS_PER_USER,
+    csrf_token,
+)
 from switchboard.settings import Settings, get_settings, reset_settings_cache
 
 STANDIN_SEED = 24
@@ -404,3 +409,15 @@ def test_a_reply_from_the_inbox_is_signed_with_the_users_name(
         body=b'{"body": "x", "mediaUrl": "https://a.example/x.jpg"}',
     )
     assert media.status_code == 400
+
+
+def test_a_session_dropped_for_a_newer_one_is_refused_at_its_next_poll(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, _ = users(settings)
+    text(ConversationStore.from_settings(settings), LINE, DANA, 1)
+    etag = poll_twice(owner, {"line": LINE})
+    monkeypatch.setattr(REMEMBERED, "forget_user", lambda user_id: None)  # another instance
+    for _ in range(MAX_SESSIONS_PER_USER):
+        service.open_session(settings, owner.user_id)  # the tenth newer one drops the first
+    assert poll(owner, {"line": LINE}, etag) == 401
