@@ -18,7 +18,7 @@ business (the design: `switchboard.conversations.rules`).
                                               poller's validator: `marker`)
 
 One partition holds a small business's conversations with room to spare (Azure's target for a
-partition is 2,000 entities a second, some 300 texts' transactions of about six rows; a busy
+partition is 2,000 entities a second, a few hundred texts' transactions of about six rows; a busy
 shop gets a few texts a minute), and lets every write be one
 transaction with the rows all lines share. Every write of a conversation is one transaction,
 conditioned on the state row's ETag (a new conversation: inserted, with its tag's row and the
