@@ -17,11 +17,11 @@ read gives a page of them, newest first). Its state is one row of the `Conversat
   counts once.
 
 **One partition for the business.** Every row of every line lives in one partition of the
-table (PartitionKey ``account``), its RowKey prefixed by the line (``<line>|``): Azure's target for
-one partition is 2,000 entities a second, and a text's conversation writes about six in one
-transaction, so a few hundred texts a second, where a small business gets a few a minute; and one
-partition lets any write of any line be one transaction with the
-rows every line shares (the account's change marker, below).
+table (PartitionKey ``account``), its RowKey prefixed by the line (``<line>|``). Azure's target
+for one partition is 2,000 entities a second and a text's conversation writes about six in one
+transaction: a few hundred texts a second, where a small business gets a few a minute. And one
+partition lets any write of any line be one transaction with the rows every line shares (the
+account's change marker, below).
 
 **Listing in proportion to the page.** Beside the state row, each conversation has one row of
 its line's *activity index*, keyed by its state and its last activity, newest first:

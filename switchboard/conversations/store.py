@@ -18,9 +18,9 @@ business (the design: `switchboard.conversations.rules`).
                                               poller's validator: `marker`)
 
 One partition holds a small business's conversations with room to spare (Azure's target for a
-partition is 2,000 entities a second, a few hundred texts' transactions of about six rows; a busy
-shop gets a few texts a minute), and lets every write be one
-transaction with the rows all lines share. Every write of a conversation is one transaction,
+partition is 2,000 entities a second: a few hundred texts' transactions of about six rows; a
+busy shop gets a few texts a minute), and lets every write be one transaction with the rows all
+lines share. Every write of a conversation is one transaction,
 conditioned on the state row's ETag (a new conversation: inserted, with its tag's row and the
 line's counter under its ETag; the line's first: the counter inserted), so two instances
 recording events of one conversation at once never lose one and never give two conversations
