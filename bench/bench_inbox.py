@@ -16,6 +16,9 @@ checking a session costs in storage, and what a poll that finds nothing new cost
   marker (the line's, the account's): the session rests on this instance's check of it for
   the same validator (`switchboard.inbox.remembered`), and the first poll after a list is
   not counted (it reads the user's row too, and is remembered).
+- `inbox.poll_requests_conversation`: the same for an open conversation's poll: one query (its
+  state row and its line's marker; the first two polls after it is shown, which check the
+  session, not counted).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ GOALS = goals(
         "inbox.storage_reads_per_session_check": Goal("<=", 1),
         "inbox.poll_reads_one_line": Goal("<=", 1),
         "inbox.poll_reads_every_line": Goal("<=", 1),
+        "inbox.poll_requests_conversation": Goal("<=", 1),
     }
 )
 
@@ -156,9 +160,10 @@ def _reads_per_check() -> int:
 POLL_LINES = ["+15017122661", "+15017122662", "+15017122663"]
 
 
-def _count_polls(settings: Any, polls: int = 20) -> tuple[float, float]:
-    """Table requests per poll that finds nothing new, of one line's list and of every line's
-    (a fresh owner, three lines with a conversation each), all of them counted."""
+def _count_polls(settings: Any, polls: int = 20) -> tuple[float, float, float]:
+    """Table requests per poll that finds nothing new, of one line's list, of every line's
+    (a fresh owner, three lines with a conversation each) and of a conversation, all of them
+    counted."""
     from devkit.storage_counter import counting_table_requests
     from switchboard.conversations import rules
     from switchboard.conversations.store import ConversationStore
@@ -173,33 +178,41 @@ def _count_polls(settings: Any, polls: int = 20) -> tuple[float, float]:
     for line in POLL_LINES:
         ConversationStore.from_settings(settings).record(line, "+15558675310", event, now=now)
 
-    def poll(params: dict[str, str], etag: str | None) -> func.HttpResponse:
+    conversation = {"line": POLL_LINES[0], "customer": "+15558675310"}
+
+    def poll(params: dict[str, str] | None, etag: str | None) -> func.HttpResponse:
+        """A poll of the list (`params`), or of the conversation (None)."""
         headers = {"cookie": cookie, **({"if-none-match": etag} if etag else {})}
         request = func.HttpRequest(
             "GET",
             "http://127.0.0.1:7071/api/inbox/conversations",
             headers=headers,
-            params=params,
-            route_params={},
+            params=params or {},
+            route_params=conversation if params is None else {},
             body=b"",
         )
-        answer: func.HttpResponse = conversation_routes.conversation_list(request)
-        return answer
+        if params is None:
+            shown: func.HttpResponse = conversation_routes.conversation_item(request)
+            return shown
+        listed: func.HttpResponse = conversation_routes.conversation_list(request)
+        return listed
 
     found = []
     with counting_table_requests() as counter:
-        for params in ({"line": POLL_LINES[0]}, {}):
+        for params in ({"line": POLL_LINES[0]}, {}, None):
             etag = poll(params, None).headers["ETag"]
-            assert poll(params, etag).status_code == 304  # checked, remembered; clients warm
+            for _ in range(2):  # checked, remembered (witnessed); the clients warm
+                assert poll(params, etag).status_code == 304
             counter.reset()
             for _ in range(polls):
                 assert poll(params, etag).status_code == 304
             found.append(round(counter.total() / polls, 2))
-    return found[0], found[1]
+    return found[0], found[1], found[2]
 
 
-def _poll_reads() -> tuple[float, float]:
-    """Table requests of a poll that finds nothing new: one line's, every line's (Azurite)."""
+def _poll_reads() -> tuple[float, float, float]:
+    """Table requests of a poll that finds nothing new: one line's, every line's, a
+    conversation's (Azurite)."""
     import os
     import uuid
     from unittest import mock
@@ -235,9 +248,9 @@ def main() -> dict[str, object]:
     data = len(gzip.compress(_first_view_json()))
     first_load = (static + data) / 1024
     reads = _reads_per_check()
-    one_line, every_line = _poll_reads()
+    one_line, every_line, conversation = _poll_reads()
     print(
-        f"inbox: first load {first_load:.1f} KB gzipped ({raw / 1024:.1f} KB uncompressed, {len(bundle.assets) + 1} files); {reads} read per session check; a poll finding nothing new: {one_line} read (one line), {every_line} (every line, {len(POLL_LINES)} lines)"
+        f"inbox: first load {first_load:.1f} KB gzipped ({raw / 1024:.1f} KB uncompressed, {len(bundle.assets) + 1} files); {reads} read per session check; a poll finding nothing new: {one_line} read (one line), {every_line} (every line, {len(POLL_LINES)} lines), {conversation} (a conversation)"
     )
     figures = [
         Figure(
@@ -262,6 +275,12 @@ def main() -> dict[str, object]:
             "inbox.poll_reads_every_line",
             f"inbox: the same for the owner's every-line view ({len(POLL_LINES)} lines)",
             every_line,
+        ),
+        Figure(
+            "inbox.poll_requests_conversation",
+            "inbox: the same for an open conversation (one query: its state row and its "
+            "line's change marker)",
+            conversation,
         ),
     ]
     return {"figures": [f.as_dict() for f in figures]}

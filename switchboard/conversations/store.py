@@ -155,13 +155,22 @@ class ConversationStore:
         row = tables.get_or_none(self.table, rules.PARTITION, key)
         return tables.etag_of(row) if row is not None else None
 
-    def state_etag(self, line: str, customer: str) -> str | None:
-        """The ETag of a conversation's state row (one point read; None: no conversation):
-        it moves with every event and change of the conversation."""
+    def probe(self, line: str, customer: str) -> tuple[str | None, str | None]:
+        """The ETags of a conversation's state row (it moves with every event and change of
+        the conversation) and of its line's change marker (None: absent), in one query: a poll
+        of the conversation reads nothing else."""
         if not rules.keyable(line, customer):
-            return None
-        found = tables.get_or_none(self.table, rules.PARTITION, rules.state_key(line, customer))
-        return tables.etag_of(found) if found is not None else None
+            return None, None
+        state_key, marker_key = rules.state_key(line, customer), rules.line_marker_key(line)
+        found = {
+            str(row["RowKey"]): tables.etag_of(row)
+            for row in tables.query(
+                self.table,
+                "PartitionKey eq @pk and ( RowKey eq @state or RowKey eq @marker )",
+                {"pk": rules.PARTITION, "state": state_key, "marker": marker_key},
+            )
+        }
+        return found.get(state_key), found.get(marker_key)
 
     def known_lines(self) -> list[str]:
         """Every line that has conversations (one range read of the lines' rows)."""

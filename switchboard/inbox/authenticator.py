@@ -3,8 +3,8 @@
 A request's session is its cookie (`switchboard.inbox.sessions`): the signature is checked
 first (a forged or altered cookie costs no storage read), then the user's row is read once
 (the session must still be in it and unexpired; the role and lines are the row's, as they are
-now). A poll of the conversation list that finds nothing new may instead rest on this
-instance's memory of an earlier check (`switchboard.inbox.remembered`). Over https the cookie
+now). A poll of the conversation list or of a conversation that finds nothing new may instead
+rest on this instance's memory of an earlier check (`switchboard.inbox.remembered`). Over https the cookie
 is the `__Host-` one; the plain-named cookie of local development
 counts only on a loopback address outside Azure, so no sibling host can toss one in.
 
@@ -109,12 +109,25 @@ class CookieSessions:
         return principal if principal is not None and principal.user_id == found[0] else None
 
     def remember_poll(
-        self, req: func.HttpRequest, settings: Settings, principal: Principal, validator: str
+        self,
+        req: func.HttpRequest,
+        settings: Settings,
+        principal: Principal,
+        validator: str,
+        witness: str | None = None,
     ) -> None:
-        """A poll checked against storage found `validator` current: remember the pair."""
+        """A poll checked against storage found `validator` current: remember the pair
+        (`witness`: the change marker read before the check, for a conversation's poll)."""
         found = session_of(req, settings)
         if found is not None and found[0] == principal.user_id:
-            REMEMBERED.vouch(found[1], validator, principal, records.utcnow())
+            REMEMBERED.vouch(found[1], validator, principal, records.utcnow(), witness)
+
+    def witnessed(
+        self, req: func.HttpRequest, settings: Settings, validator: str, witness: str | None
+    ) -> bool:
+        """Whether the request's remembered pair was vouched for with this marker's ETag."""
+        found = session_of(req, settings)
+        return found is not None and REMEMBERED.witnessed(found[1], validator, witness)
 
     def csrf_valid(self, req: func.HttpRequest, principal: Principal, settings: Settings) -> bool:
         """Whether the write carries its session's CSRF token (`X-CSRF-Token`)."""
@@ -128,5 +141,6 @@ class CookieSessions:
 
 COOKIES = CookieSessions()
 SESSION = InboxSession(COOKIES)
-#: The routes that answer polls (the conversation list): a 304 may rest on a remembered check.
+#: The routes that answer polls (the conversation list, a conversation): a 304 may rest on a
+#: remembered check.
 POLLED_SESSION = InboxSession(COOKIES, polls=True)

@@ -11,8 +11,9 @@ them; the work is `switchboard.inbox.conversations`' on `switchboard.conversatio
 
 Staff see only their lines: a conversation of another line is answered 404, as if it did not
 exist. A poll of the list that finds nothing new costs one storage read, its view's change
-marker: the session is taken from this instance's memory of an earlier check of that session
-and that validator (`switchboard.inbox.remembered`); anything else is checked against storage.
+marker, and a poll of a conversation one query (its state row and its line's marker): the
+session is taken from this instance's memory of an earlier check of that session and that
+validator (`switchboard.inbox.remembered`); anything else is checked against storage.
 """
 
 from __future__ import annotations
@@ -54,27 +55,46 @@ def conversation_list(request: ApiRequest) -> func.HttpResponse:
     return json_response(found, headers={"ETag": validator.etag, **_NO_STORE})
 
 
-@json_route(auth=SESSION)
+@json_route(auth=POLLED_SESSION)
 def conversation_item(request: ApiRequest) -> func.HttpResponse:
-    """`GET` and `PATCH /api/inbox/conversations/{line}/{customer}`."""
+    """`GET` and `PATCH /api/inbox/conversations/{line}/{customer}`. A poll whose validator is
+    still current is answered 304 on a remembered session while its line's marker is as it was
+    when the session was last checked (one query: the state row and the marker); else the
+    session is checked, and remembered with the marker read before the check."""
     from switchboard.conversations import service
 
     line, customer = api.conversation_path(request.route_params)
-    settings, principal = request.settings, request.principal
+    settings = request.settings
     if request.method == "PATCH":
         body = request.json_object()
         change = api.change_request(body)
         conversations.check_assignee(settings, line, body)
-        found = service.change_conversation(settings, principal, line, customer, change)
+        found = service.change_conversation(settings, request.principal, line, customer, change)
         return json_response(found)
     limit, before = api.events_query(request.params)
-    etag = conversations.conversation_etag(settings, principal, line, customer, before)
-    if conversations.matches(request.headers.get("if-none-match"), etag):
-        return _not_modified(etag)
+    asked_as = request.principal
+    validator = conversations.conversation_validator(settings, asked_as, line, customer, before)
+    if conversations.matches(request.headers.get("if-none-match"), validator.etag):
+        if asked_as.remembered and COOKIES.witnessed(
+            request.http, settings, validator.etag, validator.witness
+        ):
+            return _not_modified(validator.etag)
+        principal = request.verify()
+        if principal == replace(asked_as, remembered=False):
+            # The marker read before this check witnesses it; a check made before the read
+            # (the shell's, for a poll nothing remembered) only seeds the pair.
+            witness = validator.witness if asked_as.remembered else None
+            COOKIES.remember_poll(request.http, settings, principal, validator.etag, witness)
+            return _not_modified(validator.etag)
+    principal = request.verify()
+    if principal != replace(asked_as, remembered=False):
+        validator = conversations.conversation_validator(
+            settings, principal, line, customer, before
+        )
     shown = conversations.show_conversation(
         settings, principal, line, customer, limit=limit, before=before
     )
-    return json_response(shown, headers={"ETag": etag, **_NO_STORE})
+    return json_response(shown, headers={"ETag": validator.etag, **_NO_STORE})
 
 
 @json_route(auth=SESSION)

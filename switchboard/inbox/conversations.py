@@ -7,9 +7,9 @@ What the inbox adds:
 - **validators**: a list answers with an ETag made of one change marker and what was asked:
   a view of one line its line's marker, a view of more than one line (the owner's every line,
   a staff user's lines) the account's (`rules.view_marker_key`: one point read whatever the
-  number of lines); a conversation with its state row's ETag. A poll sending it back
-  (`If-None-Match`) that finds nothing new costs that read, and is answered 304 without a
-  body (a list's poll rests on this instance's memory of the session:
+  number of lines); a conversation with its state row's ETag (read with its line's marker in
+  one query). A poll sending it back (`If-None-Match`) that finds nothing new costs that
+  read, and is answered 304 without a body (resting on this instance's memory of the session:
   `switchboard.inbox.remembered`);
 - **search** by name or number (`q`): a number's digits anywhere in the customer's number, or
   a word starting a contact's name or company (the contacts' own search); it looks through
@@ -114,19 +114,29 @@ def list_validator(
     return ListValidator(etag_of("list", key, found, seen, asked), found is not None)
 
 
-def conversation_etag(
+@dataclass(frozen=True)
+class ConversationValidator:
+    """A conversation page's validator (`etag`: its state row's ETag and the page asked), and
+    its line's change marker as read with it (`witness`, for a poll resting on a remembered
+    session: `switchboard.inbox.remembered`)."""
+
+    etag: str
+    witness: str | None
+
+
+def conversation_validator(
     settings: Settings, principal: Principal, line: str, customer: str, before: str | None
-) -> str:
-    """The validator of a conversation's page: its state row's ETag (every event and change
-    moves it)."""
+) -> ConversationValidator:
+    """The validator of a conversation's page (every event and change moves its state row's
+    ETag) and its line's marker: one query. 404 when there is no conversation to see."""
     from switchboard.conversations import service
 
     if not principal.may_see_line(line):
         raise not_found("conversation", line)
-    found = service.store_factory(settings).state_etag(line, customer)
-    if found is None:
+    state, marker = service.store_factory(settings).probe(line, customer)
+    if state is None:
         raise not_found("conversation", f"{line}/{customer}")
-    return etag_of("conversation", found, before)
+    return ConversationValidator(etag_of("conversation", state, before), marker)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ marker after it, and a poll that reads the marker again misses. (Remembering the
 would leave a gap: a request that read the row just before a sign-out and the marker just
 after it would hand out a validator the moved marker matches.)
 
+A conversation's poll works the same way with one more step, as its validator is its state
+row's ETag, which what ends a session does not move: its pair also keeps its line's change
+marker as read *before* the check that vouched (the witness), and the poll reads the state row
+and the marker in one query; the pair counts only while the marker is as witnessed.
+
 A pair lives `REMEMBER_FOR` (10 minutes) and never past the session's own expiry; at most
 `MAX_PAIRS` are kept (the least recently used go first). Signing out and ending a user's
 sessions on this instance forget that user's pairs at once.
@@ -43,6 +48,9 @@ MAX_PAIRS = 4096
 class _Vouched:
     principal: Principal
     until: datetime
+    #: The change marker's ETag read before the check that vouched (a conversation's poll,
+    #: whose validator is its state row's: `witnessed`); None: none was.
+    witness: str | None = None
 
 
 class RememberedSessions:
@@ -64,17 +72,26 @@ class RememberedSessions:
             while len(self._expiry) > self._size:
                 self._expiry.popitem(last=False)
 
-    def vouch(self, session_id: str, validator: str, principal: Principal, now: datetime) -> bool:
+    def vouch(
+        self,
+        session_id: str,
+        validator: str,
+        principal: Principal,
+        now: datetime,
+        witness: str | None = None,
+    ) -> bool:
         """Remember that `principal`'s session was checked against storage and then found
-        `validator` current (a fully checked poll answered 304). False when this instance
-        did not check the session itself (nothing remembered)."""
+        `validator` current (a fully checked poll answered 304); `witness`: the line's change
+        marker as read before that check (a conversation's poll). False when this instance did
+        not check the session itself (nothing remembered)."""
         digest = sessions.session_digest(session_id)
         with self._lock:
             expires_at = self._expiry.get(digest)
             if expires_at is None or expires_at <= now or principal.remembered:
                 return False
             key = (digest, validator)
-            self._pairs[key] = _Vouched(principal, min(now + REMEMBER_FOR, expires_at))
+            until = min(now + REMEMBER_FOR, expires_at)
+            self._pairs[key] = _Vouched(principal, until, witness)
             self._pairs.move_to_end(key)
             while len(self._pairs) > self._size:
                 self._pairs.popitem(last=False)
@@ -102,6 +119,13 @@ class RememberedSessions:
                     remembered=True,
                 )
         return None
+
+    def witnessed(self, session_id: str, validator: str, witness: str | None) -> bool:
+        """Whether the pair was vouched for with this change marker's ETag (read again now:
+        the marker has not moved since the check)."""
+        with self._lock:
+            found = self._pairs.get((sessions.session_digest(session_id), validator))
+        return found is not None and witness is not None and found.witness == witness
 
     def forget_user(self, user_id: str) -> None:
         """Forget every pair of a user (their sessions ended or changed here)."""

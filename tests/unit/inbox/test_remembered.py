@@ -80,3 +80,15 @@ def test_the_memory_is_bounded_the_least_recently_used_going_first() -> None:
     assert memory.find(SESSION, ['"v0"'], NOW) is None
     assert memory.find(SESSION, ['"v1"'], NOW) is not None
     assert memory.find(SESSION, ['"v2"'], NOW) is not None
+
+
+def test_a_conversations_pair_counts_only_while_its_marker_is_as_witnessed() -> None:
+    memory = checked()
+    memory.vouch(SESSION, '"c1"', OWNER, NOW)  # seeded: no marker witnessed yet
+    assert memory.find(SESSION, ['"c1"'], NOW) is not None
+    assert not memory.witnessed(SESSION, '"c1"', "m1")
+    memory.vouch(SESSION, '"c1"', OWNER, NOW, witness="m1")
+    assert memory.witnessed(SESSION, '"c1"', "m1")
+    assert not memory.witnessed(SESSION, '"c1"', "m2")  # the marker moved since
+    assert not memory.witnessed(SESSION, '"c1"', None)
+    assert not memory.witnessed(OTHER_SESSION, '"c1"', "m1")
