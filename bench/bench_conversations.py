@@ -62,7 +62,6 @@ NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 def _environment(values: dict[str, str]) -> Iterator[Any]:
     """The app's settings in the environment (as the host has them), restored afterwards."""
     from switchboard import settings as settings_module
-    from switchboard.conversations.store import REGISTERED
     from switchboard.lines import lookup as lines
     from switchboard.outbound.own_numbers import OWN_NUMBERS
     from switchboard.outbound.store import WARM
@@ -81,7 +80,6 @@ def _environment(values: dict[str, str]) -> Iterator[Any]:
         settings_module.reset_settings_cache()
         OWN_NUMBERS.forget()
         WARM.clear()
-        REGISTERED.clear()
         lines.forget_cached_lines()
 
 

@@ -53,11 +53,18 @@ def seed_history(
                 events.append(entry)
             batches += [(log, events[i : i + 100]) for i in range(0, len(events), 100)]
             state = rules.apply_change(state, Change(state=rules.DONE if c % 3 == 0 else None), now)
-            tag = {"PartitionKey": line, "RowKey": rules.tag_key(state.tag), "Customer": customer}
+            tag = {
+                "PartitionKey": rules.PARTITION,
+                "RowKey": rules.tag_key(line, state.tag),
+                "Customer": customer,
+            }
             rows += [rules.state_row(state), rules.index_row(state), tag]
-        rows.append({"PartitionKey": line, "RowKey": rules.META_ROW, "NextTag": per_line})
+        rows.append(
+            {"PartitionKey": rules.PARTITION, "RowKey": rules.line_key(line), "NextTag": per_line}
+        )
+        rows += rules.marker_rows([line], now)[1:]
         batches += [(conversations_table, rows[i : i + 99]) for i in range(0, len(rows), 99)]
-        conversations_table.upsert_entity({"PartitionKey": rules.LINES_PARTITION, "RowKey": line})
+    batches.append((conversations_table, rules.marker_rows((), now)))
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda b: b[0].submit_transaction([("upsert", r) for r in b[1]]), batches))
     return len(lines_) * per_line * events_each

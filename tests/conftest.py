@@ -40,20 +40,20 @@ SCRUBBED_PREFIXES = (
 def _fresh_process_memory() -> Iterator[None]:
     """What the app keeps in process memory across requests starts empty for every test: the
     opt-out journal, our own numbers (one cache, which the lines' writes use too), the budget
-    rows this instance keeps warm, the lines it registered as having conversations and the
-    contacts it remembers."""
+    rows this instance keeps warm, the inbox sessions it remembers and the contacts it
+    remembers."""
     from switchboard.contacts.lookup import forget_cached_contacts
-    from switchboard.conversations.store import REGISTERED
+    from switchboard.inbox.remembered import REMEMBERED
     from switchboard.optouts.journal import PENDING
     from switchboard.outbound.own_numbers import OWN_NUMBERS
     from switchboard.outbound.store import WARM
 
-    for memory in (PENDING, WARM, REGISTERED):
+    for memory in (PENDING, WARM, REMEMBERED):
         memory.clear()
     OWN_NUMBERS.forget()
     forget_cached_contacts()
     yield
-    for memory in (PENDING, WARM, REGISTERED):
+    for memory in (PENDING, WARM, REMEMBERED):
         memory.clear()
     OWN_NUMBERS.forget()
     forget_cached_contacts()

@@ -16,28 +16,38 @@ read gives a page of them, newest first). Its state is one row of the `Conversat
 - the ids of its latest events, so that an event recorded twice (a webhook Twilio retries)
   counts once.
 
-**Listing in proportion to the page.** Beside the state row, each conversation has one row of
-the line's *activity index*, keyed by its state and its last activity, newest first:
+**One partition for the business.** Every row of every line lives in one partition of the
+table (PartitionKey ``account``), its RowKey prefixed by the line (``<line>|``). Azure's target
+for one partition is 2,000 entities a second and a text's conversation writes about six in one
+transaction: a few hundred texts a second, where a small business gets a few a minute. And one
+partition lets any write of any line be one transaction with the rows every line shares (the
+account's change marker, below).
 
-    PartitionKey = the line's number
-    RowKey       = ``o-<inverted ms>-<customer>`` (open) / ``d-<inverted ms>-<customer>`` (done)
+**Listing in proportion to the page.** Beside the state row, each conversation has one row of
+its line's *activity index*, keyed by its state and its last activity, newest first:
+
+    RowKey = ``<line>|o-<inverted ms>-<customer>`` (open) / ``<line>|d-...`` (done)
 
 carrying the summary a list shows. An event moves it: the state row (under its ETag), the old
-index row's delete and the new one's insert are one transaction of the line's partition, so
-the index never holds a stale row and never misses one. A page of a line's open conversations
-is one range read of ``o-``; any state merges the two ranges; every line merges the lines'
-partitions (the lines that have conversations: one row each in the partition ``lines``). Each
-range is read in pages of about its share of the page, so a page reads about `limit` entities
-plus a few per range, whatever the history holds (`page_size`).
+index row's delete and the new one's insert are one transaction, so the index never holds a
+stale row and never misses one. A page of a line's open conversations is one range read of
+``<line>|o-``; any state merges the two ranges; every line merges the lines' ranges (the lines
+that have conversations: one row each, ``line|<line>``, which also holds the line's tag
+counter). Each range is read in pages of about its share of the page, so a page reads about
+`limit` entities plus a few per range, whatever the history holds (`page_size`).
 
 The cursor (`before`) is the last row's sort key and line, so paging across merged ranges is
 exact; an ISO-8601 instant works too (activity strictly before it).
 
-**What changed, in one read.** Every transaction of a line's partition also replaces the line's
-*change marker* (RowKey ``changed``), unconditionally: its ETag moves whenever anything a list
-shows moves on the line, at no extra round trip. A view that polls (the inbox) keeps the
-markers' ETags as its validator: a poll that finds nothing new reads one marker per line in
-view (one point read each) and no conversation.
+**What changed, in one read.** Every transaction also replaces, unconditionally, its line's
+*change marker* (``changed|<line>``) and the account's (``changed``), at no extra round trip:
+a marker's ETag moves whenever anything a list of its line (or of any line) shows moves. A view
+that polls (the inbox) keeps one marker's ETag as its validator (`view_marker_key`): a view of
+one line its line's, a view of more than one line (the owner's every line, a staff user's
+lines) the account's, so a poll that finds nothing new reads one marker whatever the number of
+lines, and no conversation. What ends or narrows someone's sessions moves the markers too
+(`ConversationStore.touch_markers`), so a poll answered from an instance's memory of a session
+misses its validator and checks the session again.
 """
 
 from __future__ import annotations
@@ -61,17 +71,23 @@ KIND_CALL = "call"
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 
+#: The one partition of every row (see "One partition for the business").
+PARTITION = "account"
+#: Ends a line's prefix of its rows' keys (a line's number never holds it).
+LINE_END = "|"
 STATE_ROW_PREFIX = "c-"
 TAG_ROW_PREFIX = "t-"
 RELAY_ROW_PREFIX = "r-"
-META_ROW = "meta"
-#: The line's change marker (see "What changed, in one read").
-CHANGED_ROW = "changed"
-#: The partition listing every line that has conversations (RowKey: the line's number).
-LINES_PARTITION = "lines"
+#: A line's row (its tag counter, `NextTag`): one per line that has conversations.
+LINE_ROW_PREFIX = "line|"
+#: The account's change marker, and each line's (see "What changed, in one read").
+ACCOUNT_MARKER = "changed"
+LINE_MARKER_PREFIX = "changed|"
 ACTIVITY_PREFIXES = {OPEN: "o-", DONE: "d-"}
 #: The first RowKey after each state's range (``.`` follows ``-``).
 ACTIVITY_ENDS = {OPEN: "o.", DONE: "d."}
+#: The first RowKey after a family of rows (``}`` follows ``|``).
+_FAMILY_END = "}"
 #: Characters of the latest event kept for lists.
 PREVIEW_CHARS = 160
 #: Event ids a state row remembers (a retry comes within minutes, a few events apart at most).
@@ -148,7 +164,7 @@ class Conversation:
     @property
     def activity_key(self) -> str:
         """Its row of the activity index (RowKey)."""
-        return activity_key(self.state, self.last_at, self.customer)
+        return activity_key(self.line, self.state, self.last_at, self.customer)
 
     def answered_since(self, now: datetime, window: timedelta = ANSWERED_WINDOW) -> bool:
         """Whether someone at the business answered it within `window` of `now`."""
@@ -246,36 +262,77 @@ def sort_suffix(last_at: datetime | None, customer: str) -> str:
     return f"{inverted:014d}-{customer}"
 
 
-def activity_key(state: str, last_at: datetime | None, customer: str) -> str:
+def line_prefix(line: str) -> str:
+    """What starts the RowKey of every row of `line`."""
+    return line + LINE_END
+
+
+def line_of(row_key: str) -> str:
+    """The line of a row keyed by `line_prefix` ("" for a row of no line)."""
+    line, end, _ = row_key.partition(LINE_END)
+    return line if end and line.startswith("+") else ""
+
+
+def activity_key(line: str, state: str, last_at: datetime | None, customer: str) -> str:
     """The RowKey of a conversation's row of the activity index."""
-    return ACTIVITY_PREFIXES[state] + sort_suffix(last_at, customer)
+    return line_prefix(line) + ACTIVITY_PREFIXES[state] + sort_suffix(last_at, customer)
 
 
-def state_key(customer: str) -> str:
+def state_key(line: str, customer: str) -> str:
     """The RowKey of a conversation's state row."""
-    return STATE_ROW_PREFIX + customer
+    return line_prefix(line) + STATE_ROW_PREFIX + customer
 
 
-def tag_key(tag: str) -> str:
+def tag_key(line: str, tag: str) -> str:
     """The RowKey of a tag's row (tag → customer)."""
-    return TAG_ROW_PREFIX + tag
+    return line_prefix(line) + TAG_ROW_PREFIX + tag
 
 
-def relay_key(person: str) -> str:
+def relay_key(line: str, person: str) -> str:
     """The RowKey of a relay person's pointer (the conversation last relayed to them)."""
-    return RELAY_ROW_PREFIX + person
+    return line_prefix(line) + RELAY_ROW_PREFIX + person
 
 
-def changed_row(line: str, at: datetime) -> dict[str, Any]:
-    """The line's change marker as a transaction replaces it (its ETag is what matters)."""
-    return {"PartitionKey": line, "RowKey": CHANGED_ROW, "At": at}
+def line_key(line: str) -> str:
+    """The RowKey of the line's row (its tag counter; it lists the line among those with
+    conversations)."""
+    return LINE_ROW_PREFIX + line
+
+
+def line_marker_key(line: str) -> str:
+    """The RowKey of the line's change marker."""
+    return LINE_MARKER_PREFIX + line
+
+
+def view_marker_key(lines: Iterable[str]) -> str:
+    """The marker whose ETag moves with everything a view of `lines` shows: one line's own,
+    the account's for more than one line (or none: whatever it would show moves it too)."""
+    wanted = set(lines)
+    return line_marker_key(wanted.pop()) if len(wanted) == 1 else ACCOUNT_MARKER
+
+
+def family_bounds(prefix: str) -> tuple[str, str]:
+    """(low, high) of the RowKeys of a family of rows (`LINE_ROW_PREFIX`,
+    `LINE_MARKER_PREFIX`): one range read lists them."""
+    return prefix, prefix[: -len(LINE_END)] + _FAMILY_END
+
+
+def marker_rows(lines: Iterable[str], at: datetime) -> list[dict[str, Any]]:
+    """The account's change marker and each of `lines`' as a write replaces them (their
+    ETags are what matter)."""
+    keys = [ACCOUNT_MARKER, *(line_marker_key(line) for line in sorted(set(lines)))]
+    return [{"PartitionKey": PARTITION, "RowKey": key, "At": at} for key in keys]
 
 
 def keyable(line: str, customer: str) -> bool:
     """Whether (line, customer) can key a conversation's rows."""
-    return bool(line and customer) and all(
-        records.is_valid_key(k)
-        for k in (line, state_key(customer), activity_key(OPEN, None, customer))
+    return (
+        bool(line and customer)
+        and LINE_END not in line
+        and all(
+            records.is_valid_key(k)
+            for k in (state_key(line, customer), activity_key(line, OPEN, None, customer))
+        )
     )
 
 
@@ -308,8 +365,8 @@ def _properties(conversation: Conversation, names: Mapping[str, str]) -> dict[st
 def state_row(conversation: Conversation) -> dict[str, Any]:
     """The conversation's state row (its key, its summary, `ActivityKey`, `Recent`)."""
     return {
-        "PartitionKey": conversation.line,
-        "RowKey": state_key(conversation.customer),
+        "PartitionKey": PARTITION,
+        "RowKey": state_key(conversation.line, conversation.customer),
         **_properties(conversation, _STATE_PROPERTIES),
         "ActivityKey": conversation.activity_key,
         "Recent": " ".join(conversation.recent),
@@ -319,7 +376,7 @@ def state_row(conversation: Conversation) -> dict[str, Any]:
 def index_row(conversation: Conversation) -> dict[str, Any]:
     """The conversation's row of the activity index (the summary a list shows)."""
     return {
-        "PartitionKey": conversation.line,
+        "PartitionKey": PARTITION,
         "RowKey": conversation.activity_key,
         **_properties(conversation, _SUMMARY_PROPERTIES),
     }
@@ -334,10 +391,11 @@ def _text(value: Any) -> str:
 
 
 def from_row(entity: Mapping[str, Any], line: str | None = None) -> Conversation:
-    """A conversation from its state row or its index row."""
+    """A conversation from its state row or its index row (`line`: its line, else the one
+    its RowKey names)."""
     state = _text(entity.get("State"))
     return Conversation(
-        line=line or _text(entity.get("PartitionKey")),
+        line=line or line_of(_text(entity.get("RowKey"))),
         customer=_text(entity.get("Customer")),
         tag=_text(entity.get("Tag")),
         state=state if state in STATES else OPEN,
@@ -414,20 +472,22 @@ def page_size(limit: int, ranges: int) -> int:
     return max(2, math.ceil((limit + 1) / ranges) + 1)
 
 
-def range_bounds(state: str, cursor: Cursor | None) -> tuple[str, str]:
+def range_bounds(line: str, state: str, cursor: Cursor | None) -> tuple[str, str]:
     """(low, high) of the RowKeys of one state's range of a line's index (low inclusive)."""
-    prefix = ACTIVITY_PREFIXES[state]
-    return (prefix + cursor.suffix if cursor is not None else prefix), ACTIVITY_ENDS[state]
+    prefix = line_prefix(line) + ACTIVITY_PREFIXES[state]
+    low = prefix + cursor.suffix if cursor is not None else prefix
+    return low, line_prefix(line) + ACTIVITY_ENDS[state]
 
 
 def suffix_of(row_key: str) -> str:
     """The sort suffix of an activity RowKey."""
-    return row_key[2:]
+    return row_key.partition(LINE_END)[2][2:]
 
 
 def is_activity_key(row_key: str) -> bool:
     """Whether a RowKey is one of the activity index's."""
-    return row_key[:2] in ACTIVITY_PREFIXES.values()
+    _, end, rest = row_key.partition(LINE_END)
+    return bool(end) and rest[:2] in ACTIVITY_PREFIXES.values()
 
 
 def states_of(state: str | None) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ line is answered as if it did not exist (404), never as forbidden, so nothing le
     send_reply(settings, principal, line, customer, ReplyRequest(body, media, key),
                author="Ana") -> dict
     change_conversation(settings, principal, line, customer, Change(state="done")) -> dict
+    move_markers(settings, lines)   # what ends or narrows a session: polls check it again
 
 Failures leave as `ApiError` (the shell and the command line answer them): 400 naming the
 field or the rule, 404, 503 when Twilio is unavailable; storage errors propagate (503).
@@ -323,6 +324,14 @@ def change_conversation(
     if changed is None:
         raise not_found("conversation", f"{line}/{customer}")
     return summary_json(changed, name_lookup(settings, customer))
+
+
+def move_markers(settings: Settings, lines: Iterable[str] | None) -> int:
+    """Replace the account's change marker and `lines`' (None: every line's), so every list
+    of them misses its validator at the next poll: what ends or narrows an inbox session
+    calls it after storing the change, so a poll answered from an instance's memory of the
+    session is checked against storage again. Returns the markers replaced."""
+    return store_factory(settings).touch_markers(lines, now=records.utcnow())
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,31 +1,38 @@
-"""The `Conversations` table (`TABLE_CONVERSATIONS`): each line's conversations, their tags,
-their activity index and the relay's pointers, one partition per line (the design:
-`switchboard.conversations.rules`).
+"""The `Conversations` table (`TABLE_CONVERSATIONS`): every line's conversations, their tags,
+their activity index, the relay's pointers and the change markers, in one partition for the
+business (the design: `switchboard.conversations.rules`).
 
-    PartitionKey = the line's number
-      RowKey ``meta``                  `NextTag`: the sequence of the line's next tag
-      RowKey ``c-<customer>``          the conversation's state (`rules.state_row`)
-      RowKey ``t-<tag>``               `Customer`: whose conversation a tag names
-      RowKey ``o-<inverted ms>-<customer>`` / ``d-...``   the activity index (open / done)
-      RowKey ``r-<relay person>``      `Customer`, `Tag`, `At`: the conversation last relayed
-                                       to that person (where their plain replies go)
-      RowKey ``changed``               `At`: the line's change marker, replaced by every
-                                       transaction (a poller's validator: `markers`)
-    PartitionKey = ``lines``, RowKey = a line's number: the lines that have conversations.
+    PartitionKey = ``account`` (every row)
+      RowKey ``<line>|c-<customer>``          the conversation's state (`rules.state_row`)
+      RowKey ``<line>|t-<tag>``               `Customer`: whose conversation a tag names
+      RowKey ``<line>|o-<inverted ms>-<customer>`` / ``<line>|d-...``   the activity index
+                                              (open / done)
+      RowKey ``<line>|r-<relay person>``      `Customer`, `Tag`, `At`: the conversation last
+                                              relayed to that person (where their plain
+                                              replies go)
+      RowKey ``line|<line>``                  `NextTag`: the sequence of the line's next tag;
+                                              the rows of this family list the lines that
+                                              have conversations (one range read)
+      RowKey ``changed|<line>``, ``changed``  `At`: the line's and the account's change
+                                              markers, replaced by every transaction (a
+                                              poller's validator: `marker`)
 
-Every write of a conversation is one transaction of its line's partition, conditioned on the
-state row's ETag (a new conversation: inserted, with its tag's row and the line's counter under
-its ETag), so two instances recording events of one conversation at once never lose one and
-never give two conversations one tag: the loser reads again and applies its event to what won.
-An event costs two round trips (the state row and the counter read in one query, then the
-transaction), none when it was recorded already (a retry).
+One partition holds a small business's conversations with room to spare (Azure's target for a
+partition is 2,000 entities a second: a few hundred texts' transactions of about six rows; a
+busy shop gets a few texts a minute), and lets every write be one transaction with the rows all
+lines share. Every write of a conversation is one transaction,
+conditioned on the state row's ETag (a new conversation: inserted, with its tag's row and the
+line's counter under its ETag; the line's first: the counter inserted), so two instances
+recording events of one conversation at once never lose one and never give two conversations
+one tag: the loser reads again and applies its event to what won. An event costs two round
+trips (the state row and the counter read in one query, then the transaction), none when it
+was recorded already (a retry).
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +40,6 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from switchboard.conversations import rules
@@ -50,6 +56,8 @@ logger = get_logger(__name__)
 ROUNDS = 12
 BACKOFF = 0.02
 _CONFLICTS = frozenset({404, 409, 412})
+#: Operations Table Storage takes in one transaction.
+MAX_TRANSACTION = 100
 
 
 class Contended(RuntimeError):
@@ -84,41 +92,11 @@ class Page:
     next_cursor: Cursor | None
 
 
-class _Registered:
-    """The lines this process has registered (a write once per line and process)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._known: set[tuple[str, str]] = set()
-
-    def add(self, table: str, line: str) -> bool:
-        """True the first time (table, line) is seen."""
-        with self._lock:
-            if (table, line) in self._known:
-                return False
-            self._known.add((table, line))
-            return True
-
-    def forget(self, table: str, line: str) -> None:
-        """Forget a line whose registration failed."""
-        with self._lock:
-            self._known.discard((table, line))
-
-    def clear(self) -> None:
-        """Forget everything (tests)."""
-        with self._lock:
-            self._known.clear()
-
-
-REGISTERED = _Registered()
-
-
 class ConversationStore:
     """The conversations of every line (see the module doc)."""
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
-        self._name = str(getattr(table, "url", "") or id(table))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConversationStore:
@@ -131,13 +109,16 @@ class ConversationStore:
         """The conversation's state row and the line's counter: one query (≤ 2 rows)."""
         # The SDK binds a parameter only when whitespace surrounds it: "( ... @row )".
         query = "PartitionKey eq @pk and ( RowKey eq @state or RowKey eq @meta )"
-        state_key = rules.state_key(customer)
+        state_key = rules.state_key(line, customer)
         conversation: Conversation | None = None
         etag: str | None = None
         next_tag, meta_etag = 0, None
-        for entity in tables.query(
-            self.table, query, {"pk": line, "state": state_key, "meta": rules.META_ROW}
-        ):
+        found = tables.query(
+            self.table,
+            query,
+            {"pk": rules.PARTITION, "state": state_key, "meta": rules.line_key(line)},
+        )
+        for entity in found:
             if entity.get("RowKey") == state_key:
                 conversation, etag = rules.from_row(entity, line), tables.etag_of(entity)
             else:
@@ -149,44 +130,62 @@ class ConversationStore:
         """A conversation's state (one point read), or None."""
         if not rules.keyable(line, customer):
             return None
-        found = tables.get_or_none(self.table, line, rules.state_key(customer))
+        found = tables.get_or_none(self.table, rules.PARTITION, rules.state_key(line, customer))
         return rules.from_row(found, line) if found is not None else None
 
     def customer_of_tag(self, line: str, tag: str) -> str | None:
         """Whose conversation `tag` names on `line` (one point read), or None."""
-        found = tables.get_or_none(self.table, line, rules.tag_key(tag))
+        if rules.LINE_END in line:
+            return None
+        found = tables.get_or_none(self.table, rules.PARTITION, rules.tag_key(line, tag))
         return str(found["Customer"]) if found is not None and found.get("Customer") else None
 
     def pointer(self, line: str, person: str) -> tuple[str, str] | None:
         """(customer, tag) of the last text relayed to `person` on `line` (one point read)."""
-        found = tables.get_or_none(self.table, line, rules.relay_key(person))
+        if rules.LINE_END in line:
+            return None
+        found = tables.get_or_none(self.table, rules.PARTITION, rules.relay_key(line, person))
         if found is None or not found.get("Customer"):
             return None
         return str(found["Customer"]), str(found.get("Tag") or "")
 
-    def markers(self, lines: Iterable[str]) -> dict[str, str | None]:
-        """Each line's change marker's ETag (None: no conversation yet): one point read per
-        line. Anything a list of the line shows moves its marker."""
-        found: dict[str, str | None] = {}
-        for line in lines:
-            row = tables.get_or_none(self.table, line, rules.CHANGED_ROW)
-            found[line] = tables.etag_of(row) if row is not None else None
-        return found
+    def marker(self, key: str) -> str | None:
+        """The ETag of one change marker (`rules.view_marker_key`; None: never written): one
+        point read. Anything a list of its lines shows moves it."""
+        row = tables.get_or_none(self.table, rules.PARTITION, key)
+        return tables.etag_of(row) if row is not None else None
 
-    def state_etag(self, line: str, customer: str) -> str | None:
-        """The ETag of a conversation's state row (one point read; None: no conversation):
-        it moves with every event and change of the conversation."""
+    def probe(self, line: str, customer: str) -> tuple[str | None, str | None]:
+        """The ETags of a conversation's state row (it moves with every event and change of
+        the conversation) and of its line's change marker (None: absent), in one query: a poll
+        of the conversation reads nothing else."""
         if not rules.keyable(line, customer):
-            return None
-        found = tables.get_or_none(self.table, line, rules.state_key(customer))
-        return tables.etag_of(found) if found is not None else None
+            return None, None
+        state_key, marker_key = rules.state_key(line, customer), rules.line_marker_key(line)
+        found = {
+            str(row["RowKey"]): tables.etag_of(row)
+            for row in tables.query(
+                self.table,
+                "PartitionKey eq @pk and ( RowKey eq @state or RowKey eq @marker )",
+                {"pk": rules.PARTITION, "state": state_key, "marker": marker_key},
+            )
+        }
+        return found.get(state_key), found.get(marker_key)
 
     def known_lines(self) -> list[str]:
-        """Every line that has conversations (one query of the ``lines`` partition)."""
+        """Every line that has conversations (one range read of the lines' rows)."""
+        return self._family(rules.LINE_ROW_PREFIX)
+
+    def _family(self, prefix: str) -> list[str]:
+        """The lines of a family of rows (``line|<line>``, ``changed|<line>``)."""
+        low, high = rules.family_bounds(prefix)
         rows = tables.query(
-            self.table, "PartitionKey eq @pk", {"pk": rules.LINES_PARTITION}, select=["RowKey"]
+            self.table,
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": rules.PARTITION, "low": low, "high": high},
+            select=["RowKey"],
         )
-        return sorted(str(row["RowKey"]) for row in rows)
+        return sorted(str(row["RowKey"])[len(prefix) :] for row in rows)
 
     def page(
         self, lines: Sequence[str], states: Sequence[str], cursor: Cursor | None, limit: int
@@ -212,11 +211,11 @@ class ConversationStore:
     def _range(
         self, line: str, state: str, cursor: Cursor | None, size: int
     ) -> Iterator[tuple[tuple[str, str], Conversation]]:
-        low, high = rules.range_bounds(state, cursor)
+        low, high = rules.range_bounds(line, state, cursor)
         rows = tables.query(
             self.table,
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            {"pk": line, "low": low, "high": high},
+            {"pk": rules.PARTITION, "low": low, "high": high},
             page_size=size,
         )
         for row in rows:
@@ -257,8 +256,7 @@ class ConversationStore:
             operations = self._state_operations(base if not created else None, after, current)
             for person in people:
                 operations.append(("upsert", _pointer(line, person, after, now), _REPLACE))
-            if self._submit([*operations, _marker(line, now)]):
-                self._register(line)
+            if self._submit([*operations, *_markers([line], now)]):
                 return Recorded(after, created, True)
         raise Contended(f"conversation of line {line}: every write lost to other instances")
 
@@ -275,9 +273,21 @@ class ConversationStore:
             if after == current.conversation:
                 return after
             operations = self._state_operations(current.conversation, after, current)
-            if self._submit([*operations, _marker(line, now)]):
+            if self._submit([*operations, *_markers([line], now)]):
                 return after
         raise Contended(f"conversation of line {line}: every write lost to other instances")
+
+    def touch_markers(self, lines: Iterable[str] | None, *, now: datetime) -> int:
+        """Replace the account's change marker and `lines`' (None: every line's that has one),
+        so every view of them misses its validator once: what ends or narrows someone's
+        sessions calls it, after the change is stored, so a poll answered from an instance's
+        memory of a session checks the session again. One transaction per 99 lines (None:
+        one range read first). Returns the markers replaced."""
+        wanted = self._family(rules.LINE_MARKER_PREFIX) if lines is None else lines
+        operations = _markers(wanted, now)
+        for start in range(0, len(operations), MAX_TRANSACTION):
+            self.table.submit_transaction(operations[start : start + MAX_TRANSACTION])
+        return len(operations)
 
     def _state_operations(
         self, before: Conversation | None, after: Conversation, current: Loaded
@@ -285,8 +295,8 @@ class ConversationStore:
         """The transaction that moves a conversation from `before` (None: new) to `after`."""
         if before is None:
             meta: dict[str, Any] = {
-                "PartitionKey": after.line,
-                "RowKey": rules.META_ROW,
+                "PartitionKey": rules.PARTITION,
+                "RowKey": rules.line_key(after.line),
                 "NextTag": current.next_tag + 1,
             }
             return [
@@ -304,7 +314,7 @@ class ConversationStore:
             ("update", rules.state_row(after), {**_conditional(current.etag), **_REPLACE})
         ]
         if before.activity_key != after.activity_key:
-            old = {"PartitionKey": after.line, "RowKey": before.activity_key}
+            old = {"PartitionKey": rules.PARTITION, "RowKey": before.activity_key}
             operations.append(("delete", old, {}))
         operations.append(("upsert", rules.index_row(after), _REPLACE))
         return operations
@@ -319,27 +329,16 @@ class ConversationStore:
             raise
         return True
 
-    def _register(self, line: str) -> None:
-        """List the line among those with conversations (once per line and process: an
-        insert that finds the row answers 409, which is fine)."""
-        if not REGISTERED.add(self._name, line):
-            return
-        try:
-            self.table.create_entity({"PartitionKey": rules.LINES_PARTITION, "RowKey": line})
-        except ResourceExistsError:
-            pass
-        except Exception:
-            REGISTERED.forget(self._name, line)
-            raise
-
 
 _REPLACE: dict[str, Any] = {"mode": UpdateMode.REPLACE}
 
 
-def _marker(line: str, now: datetime) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The line's change marker replaced, unconditionally (concurrent writers never conflict
-    on it: each only moves its ETag)."""
-    return ("upsert", rules.changed_row(line, now), _REPLACE)
+def _markers(
+    lines: Iterable[str], now: datetime
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The account's change marker and `lines`' replaced, unconditionally (concurrent writers
+    never conflict on them: each only moves their ETags)."""
+    return [("upsert", row, _REPLACE) for row in rules.marker_rows(lines, now)]
 
 
 def _back_off(round_: int) -> None:
@@ -354,16 +353,16 @@ def _conditional(etag: str) -> dict[str, Any]:
 
 def _tag_row(conversation: Conversation) -> dict[str, Any]:
     return {
-        "PartitionKey": conversation.line,
-        "RowKey": rules.tag_key(conversation.tag),
+        "PartitionKey": rules.PARTITION,
+        "RowKey": rules.tag_key(conversation.line, conversation.tag),
         "Customer": conversation.customer,
     }
 
 
 def _pointer(line: str, person: str, conversation: Conversation, now: datetime) -> dict[str, Any]:
     return {
-        "PartitionKey": line,
-        "RowKey": rules.relay_key(person),
+        "PartitionKey": rules.PARTITION,
+        "RowKey": rules.relay_key(line, person),
         "Customer": conversation.customer,
         "Tag": conversation.tag,
         "At": now,

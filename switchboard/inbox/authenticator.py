@@ -3,7 +3,9 @@
 A request's session is its cookie (`switchboard.inbox.sessions`): the signature is checked
 first (a forged or altered cookie costs no storage read), then the user's row is read once
 (the session must still be in it and unexpired; the role and lines are the row's, as they are
-now). Over https the cookie is the `__Host-` one; the plain-named cookie of local development
+now). A poll of the conversation list or of a conversation that finds nothing new may instead
+rest on this instance's memory of an earlier check (`switchboard.inbox.remembered`). Over https the cookie
+is the `__Host-` one; the plain-named cookie of local development
 counts only on a loopback address outside Azure, so no sibling host can toss one in.
 
 **App Service Authentication.** When `INBOX_APP_SERVICE_AUTH=true`, the app runs in Azure and
@@ -21,6 +23,7 @@ import azure.functions as func
 
 from switchboard import records
 from switchboard.inbox import sessions
+from switchboard.inbox.remembered import REMEMBERED
 from switchboard.jsonroutes.auth import InboxSession, Principal, inbox_user
 from switchboard.settings import Settings, is_loopback_host
 
@@ -88,9 +91,43 @@ class CookieSessions:
         stored = InboxUserStore.from_settings(settings).get(user_id)
         if stored is None:
             return None
-        if sessions.find(stored.user.sessions, session_id, records.utcnow()) is None:
+        entry = sessions.find(stored.user.sessions, session_id, records.utcnow())
+        if entry is None:
             return None
+        REMEMBERED.checked(session_id, entry.expires_at)
         return inbox_user(stored.user.id, stored.user.role, stored.user.lines)
+
+    def remembered(self, req: func.HttpRequest, settings: Settings) -> Principal | None:
+        """The principal this instance remembers for the request's session and the validator
+        it sends back (`If-None-Match`), or None (no storage read)."""
+        found = session_of(req, settings)
+        if found is None:
+            return None
+        header = req.headers.get("if-none-match") or ""
+        validators = [v.strip().removeprefix("W/") for v in header.split(",")]
+        principal = REMEMBERED.find(found[1], [v for v in validators if v], records.utcnow())
+        return principal if principal is not None and principal.user_id == found[0] else None
+
+    def remember_poll(
+        self,
+        req: func.HttpRequest,
+        settings: Settings,
+        principal: Principal,
+        validator: str,
+        witness: str | None = None,
+    ) -> None:
+        """A poll checked against storage found `validator` current: remember the pair
+        (`witness`: the change marker read before the check, for a conversation's poll)."""
+        found = session_of(req, settings)
+        if found is not None and found[0] == principal.user_id:
+            REMEMBERED.vouch(found[1], validator, principal, records.utcnow(), witness)
+
+    def witnessed(
+        self, req: func.HttpRequest, settings: Settings, validator: str, witness: str | None
+    ) -> bool:
+        """Whether the request's remembered pair was vouched for with this marker's ETag."""
+        found = session_of(req, settings)
+        return found is not None and REMEMBERED.witnessed(found[1], validator, witness)
 
     def csrf_valid(self, req: func.HttpRequest, principal: Principal, settings: Settings) -> bool:
         """Whether the write carries its session's CSRF token (`X-CSRF-Token`)."""
@@ -102,4 +139,8 @@ class CookieSessions:
         )
 
 
-SESSION = InboxSession(CookieSessions())
+COOKIES = CookieSessions()
+SESSION = InboxSession(COOKIES)
+#: The routes that answer polls (the conversation list, a conversation): a 304 may rest on a
+#: remembered check.
+POLLED_SESSION = InboxSession(COOKIES, polls=True)

@@ -4,10 +4,13 @@ operator's routes, for the session's `Principal`: staff see only their lines).
 
 What the inbox adds:
 
-- **validators**: a list answers with an ETag made of the change markers of the lines in view
-  (`ConversationStore.markers`: one point read per line) and what was asked; a conversation
-  with its state row's ETag. A poll sending it back (`If-None-Match`) that finds nothing new
-  costs those reads and no more, and is answered 304 without a body;
+- **validators**: a list answers with an ETag made of one change marker and what was asked:
+  a view of one line its line's marker, a view of more than one line (the owner's every line,
+  a staff user's lines) the account's (`rules.view_marker_key`: one point read whatever the
+  number of lines); a conversation with its state row's ETag (read with its line's marker in
+  one query). A poll sending it back (`If-None-Match`) that finds nothing new costs that
+  read, and is answered 304 without a body (resting on this instance's memory of the session:
+  `switchboard.inbox.remembered`);
 - **search** by name or number (`q`): a number's digits anywhere in the customer's number, or
   a word starting a contact's name or company (the contacts' own search); it looks through
   the latest `SEARCH_SCAN` conversations in view;
@@ -24,8 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,6 @@ from switchboard.conversations.api import ListQuery
 from switchboard.http import ApiError, invalid, not_found, twilio_unavailable
 from switchboard.jsonroutes.auth import Principal
 from switchboard.settings import Settings
-from switchboard.ttlcache import TtlCache
 
 #: Conversations a search looks through (the latest of the lines in view).
 SEARCH_SCAN = 1000
@@ -75,52 +76,33 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-class _KnownLines:
-    """The lines that have conversations, as this instance last read them: a poll of every
-    line reads them at most once per `LINES_CACHE_SECONDS` (the list itself always reads them
-    afresh)."""
+@dataclass(frozen=True)
+class ListValidator:
+    """A listing's validator (`etag`), and whether it rests on a marker that exists (only
+    then may a poll that finds it current be remembered)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._caches: dict[int, TtlCache[list[str]]] = {}
-
-    def get(self, settings: Settings, read: Callable[[], list[str]]) -> list[str]:
-        ttl = settings.lines_cache_seconds
-        with self._lock:
-            cache = self._caches.get(ttl)
-            if cache is None:
-                cache = self._caches[ttl] = TtlCache(
-                    float(ttl), missing=[], what="lines with conversations", fallback="none"
-                )
-        return cache.get(settings.table_conversations, lambda _: read())
-
-    def clear(self) -> None:
-        """Forget them (tests)."""
-        with self._lock:
-            self._caches.clear()
+    etag: str
+    marked: bool
 
 
-KNOWN_LINES = _KnownLines()
-
-
-def lines_in_view(settings: Settings, principal: Principal, line: str | None) -> list[str]:
-    """The lines a listing of `principal` covers (one line asked for, else all they see)."""
-    from switchboard.conversations import service
-
+def view_marker(principal: Principal, line: str | None) -> str | None:
+    """The change marker of the view `principal` asked for (None: the view shows nothing)."""
     if line is not None:
-        return [line] if principal.may_see_line(line) else []
-    if not principal.sees_every_line:
-        return sorted(principal.lines)
-    store = service.store_factory(settings)
-    return KNOWN_LINES.get(settings, store.known_lines)
+        return rules.line_marker_key(line) if principal.may_see_line(line) else None
+    if principal.sees_every_line:
+        return rules.ACCOUNT_MARKER
+    return rules.view_marker_key(principal.lines) if principal.lines else None
 
 
-def list_etag(settings: Settings, principal: Principal, query: ListQuery, q: str | None) -> str:
-    """The validator of a listing: the change markers of its lines, and what was asked."""
+def list_validator(
+    settings: Settings, principal: Principal, query: ListQuery, q: str | None
+) -> ListValidator:
+    """The validator of a listing: its view's change marker (one point read; none for a view
+    that shows nothing), who is looking, and what was asked."""
     from switchboard.conversations import service
 
-    lines = lines_in_view(settings, principal, query.line)
-    markers = service.store_factory(settings).markers(lines)
+    key = view_marker(principal, query.line)
+    found = service.store_factory(settings).marker(key) if key is not None else None
     asked = [
         query.line,
         query.state,
@@ -128,22 +110,33 @@ def list_etag(settings: Settings, principal: Principal, query: ListQuery, q: str
         query.limit,
         q,
     ]
-    return etag_of("list", sorted(markers.items()), asked)
+    seen = [principal.user_id, str(principal.role), sorted(principal.lines)]
+    return ListValidator(etag_of("list", key, found, seen, asked), found is not None)
 
 
-def conversation_etag(
+@dataclass(frozen=True)
+class ConversationValidator:
+    """A conversation page's validator (`etag`: its state row's ETag and the page asked), and
+    its line's change marker as read with it (`witness`, for a poll resting on a remembered
+    session: `switchboard.inbox.remembered`)."""
+
+    etag: str
+    witness: str | None
+
+
+def conversation_validator(
     settings: Settings, principal: Principal, line: str, customer: str, before: str | None
-) -> str:
-    """The validator of a conversation's page: its state row's ETag (every event and change
-    moves it)."""
+) -> ConversationValidator:
+    """The validator of a conversation's page (every event and change moves its state row's
+    ETag) and its line's marker: one query. 404 when there is no conversation to see."""
     from switchboard.conversations import service
 
     if not principal.may_see_line(line):
         raise not_found("conversation", line)
-    found = service.store_factory(settings).state_etag(line, customer)
-    if found is None:
+    state, marker = service.store_factory(settings).probe(line, customer)
+    if state is None:
         raise not_found("conversation", f"{line}/{customer}")
-    return etag_of("conversation", found, before)
+    return ConversationValidator(etag_of("conversation", state, before), marker)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 from switchboard import records
 from switchboard.http import ApiError, invalid, not_found, unavailable
 from switchboard.inbox import codes, sessions
+from switchboard.inbox.remembered import REMEMBERED
 from switchboard.inbox.store import AddressTaken, InboxUserStore, StoredUser
 from switchboard.inbox.users import (
     USER_ID,
@@ -26,6 +27,7 @@ from switchboard.inbox.users import (
     parse_user,
     user_json,
 )
+from switchboard.jsonroutes.auth import Role
 from switchboard.logs import get_logger
 from switchboard.settings import Settings
 
@@ -90,15 +92,30 @@ def create_user(settings: Settings, data: Any) -> dict[str, Any]:
     return user_json(user, live_sessions=0)
 
 
+def sessions_narrowed(settings: Settings, *users: InboxUser) -> None:
+    """What follows a stored change that ends or narrows `users`' sessions (the same user
+    before and after): the change markers of every line they saw move (an owner's: every
+    line's; always the account's), so a poll anywhere that rested on an instance's memory of
+    their session is checked against storage again, and this instance forgets them now."""
+    from switchboard.conversations.service import move_markers
+
+    for user in users:
+        REMEMBERED.forget_user(user.id)
+    every = any(user.role is Role.OWNER for user in users)
+    move_markers(settings, None if every else {line for user in users for line in user.lines})
+
+
 def update_user(settings: Settings, user_id: str, data: Any) -> dict[str, Any]:
     """Change a user's name, addresses, role or lines (sessions kept: their role and lines
-    apply from the next request)."""
+    apply from the next request, a poll's included: `sessions_narrowed`)."""
     for _ in range(_ATTEMPTS):
         before = _stored(settings, user_id)
         after = parse_user(data, current=before.user)
         after = replace(after, updated_at=records.utcnow())
         try:
             if store(settings).update(before, after):
+                if (before.user.role, before.user.lines) != (after.role, after.lines):
+                    sessions_narrowed(settings, before.user, after)
                 return user_json(after)
         except AddressTaken as exc:
             raise _taken(exc) from None
@@ -106,7 +123,9 @@ def update_user(settings: Settings, user_id: str, data: Any) -> dict[str, Any]:
 
 
 def delete_user(settings: Settings, user_id: str) -> dict[str, Any]:
-    """Remove a user (its sessions end with it)."""
+    """Remove a user (its sessions end first, so a failure between leaves the user there
+    to remove again, never a session a poll could still rest on)."""
+    end_sessions(settings, user_id)
     user = _stored(settings, user_id).user
     store(settings).delete(user)
     logger.info("Inbox user %s removed", user.id)
@@ -114,12 +133,13 @@ def delete_user(settings: Settings, user_id: str) -> dict[str, Any]:
 
 
 def end_sessions(settings: Settings, user_id: str) -> dict[str, Any]:
-    """End every session of a user (their next request is refused: 401)."""
+    """End every session of a user (their next request is refused: 401, a poll's too)."""
     for _ in range(_ATTEMPTS):
         found = _stored(settings, user_id)
         ended = len(sessions.live(found.user.sessions, records.utcnow()))
         if store(settings).save_sessions(found, ()):
             logger.info("Inbox user %s: %d sessions ended", user_id, ended)
+            sessions_narrowed(settings, found.user)
             return {"id": user_id, "ended": ended}
     raise ApiError(409, "conflict", "the user keeps changing: try again")
 
@@ -254,6 +274,8 @@ def open_session(settings: Settings, user_id: str, now: datetime | None = None) 
         entries = sessions.opened(found.user.sessions, session_id, moment, lifetime)
         if store(settings).save_sessions(found, entries):
             logger.info("Inbox user %s signed in", user_id)
+            if len(sessions.live(found.user.sessions, moment)) >= len(entries):
+                sessions_narrowed(settings, found.user)  # the oldest session was dropped
             return Opened(found.user, session_id, sessions.cookie_value(key, user_id, session_id))
     raise ApiError(409, "conflict", "signing in collided with another change: try again")
 
@@ -313,5 +335,7 @@ def sign_out(settings: Settings, user_id: str, session_id: str) -> None:
             found, sessions.closed(found.user.sessions, session_id, moment)
         ):
             logger.info("Inbox user %s signed out", user_id)
+            REMEMBERED.forget_session(session_id)
+            sessions_narrowed(settings, found.user)
             return
     raise ApiError(409, "conflict", "signing out collided with another change: try again")

@@ -8,7 +8,11 @@ A route declares one of three ways in (`switchboard.jsonroutes.shell.json_route(
 - `InboxSession(authenticator)`, the owner's inbox: the route is ANONYMOUS at the host (a browser
   holds no function key) and the shell asks the authenticator which session the request carries;
   a write also needs that session's CSRF token and must not come from another site. Only the
-  session is looked at, so a function key never opens an inbox route.
+  session is looked at, so a function key never opens an inbox route. A route that answers
+  polls (`InboxSession(authenticator, polls=True)`) may take a conditional `GET`'s principal
+  from the authenticator's memory of an earlier check (`Principal.remembered`): only a 304
+  (which carries nothing) may rest on it; any other answer is checked against storage first
+  (`ApiRequest.verify`, and the shell makes sure of it).
 - `InboxSignIn()`, the inbox's way to a session (asking for a code, trading it for a session):
   anonymous at the host and in the shell (the principal is `VISITOR`), but a write must come
   from the inbox's own pages: JSON (a cross-site form cannot send it without a CORS preflight,
@@ -68,6 +72,9 @@ class Principal:
     user_id: str | None = None
     role: Role | None = None
     lines: frozenset[str] = frozenset()
+    #: Taken from an instance's memory of an earlier check, not from storage: only an answer
+    #: that carries nothing (a poll's 304) may rest on it.
+    remembered: bool = False
 
     @property
     def is_operator(self) -> bool:
@@ -108,6 +115,10 @@ class SessionAuthenticator(Protocol):
 
     def csrf_valid(self, req: func.HttpRequest, principal: Principal, settings: Settings) -> bool:
         """Whether a write carries the CSRF token of `principal`'s session."""
+
+    def remembered(self, req: func.HttpRequest, settings: Settings) -> Principal | None:
+        """The principal an earlier check on this instance vouched for, for this conditional
+        request's session and validator (no storage read; `Principal.remembered`), or None."""
 
 
 class Auth(Protocol):
@@ -152,6 +163,8 @@ class InboxSession:
     """The route is anonymous at the host; the shell checks the inbox session itself."""
 
     authenticator: SessionAuthenticator
+    #: The route answers polls: a conditional GET may rest on a remembered principal.
+    polls: bool = False
 
     @property
     def mode(self) -> AuthMode:
@@ -165,7 +178,16 @@ class InboxSession:
 
     def authenticate(self, req: func.HttpRequest, settings: Callable[[], Settings]) -> Principal:
         """The session's user; 401 without a valid session, 403 for a write without the
-        session's CSRF token or sent from another site."""
+        session's CSRF token or sent from another site. A poll (`polls`, a GET with
+        `If-None-Match`) may get the principal remembered for its session and validator."""
+        if self.polls and req.method.upper() == "GET" and req.headers.get("if-none-match"):
+            found = self.authenticator.remembered(req, settings())
+            if found is not None and found.kind == "inbox" and found.remembered:
+                return found
+        return self.verify(req, settings)
+
+    def verify(self, req: func.HttpRequest, settings: Callable[[], Settings]) -> Principal:
+        """The session's user as storage says now (see `authenticate`)."""
         loaded = settings()
         principal = self.authenticator.principal(req, loaded)
         if principal is None or principal.kind != "inbox":

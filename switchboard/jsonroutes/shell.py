@@ -10,7 +10,10 @@ async handler). Serving a request is, in this order:
 3. the handler, with an `ApiRequest`: the request, the principal, the settings on first use,
    the JSON body on first use (invalid JSON: 400 `invalid_json` naming the body and where it
    breaks, before the settings are even looked at);
-4. every answer gets `SECURITY_HEADERS`.
+4. a principal remembered from an earlier check (a poll's: `auth.Principal.remembered`) that
+   the handler did not check against storage (`ApiRequest.verify`) is checked now, before any
+   answer but a 304 leaves (a session that ended: 401 instead of the answer);
+5. every answer gets `SECURITY_HEADERS`.
 
 Every failure becomes the one error shape `{"error": {"code", "message", "field"?}}`, mapped in
 one place (`failure_response`): `ApiError` as raised; broken settings 503 `settings_invalid`
@@ -42,7 +45,7 @@ from switchboard.http import (
     twilio_unavailable,
     unavailable,
 )
-from switchboard.jsonroutes.auth import Auth, Principal
+from switchboard.jsonroutes.auth import Auth, InboxSession, Principal
 from switchboard.logs import get_logger
 from switchboard.settings import MissingSettingError, Settings, SettingsError, get_settings
 
@@ -109,15 +112,35 @@ class ApiRequest:
     (`principal`), the settings and the JSON body, each loaded on first use (a failure there is
     answered by the shell: 503 for the settings, 400 for the body)."""
 
-    __slots__ = ("_json", "_settings", "http", "principal")
+    __slots__ = ("_check", "_json", "_settings", "http", "principal")
 
     def __init__(
-        self, http: func.HttpRequest, principal: Principal, settings: Settings | None = None
+        self,
+        http: func.HttpRequest,
+        principal: Principal,
+        settings: Settings | None = None,
+        check: Callable[[], Principal] | None = None,
     ) -> None:
         self.http = http
         self.principal = principal
         self._settings = settings
         self._json: Any = _NO_BODY
+        self._check = check
+
+    @property
+    def unchecked(self) -> bool:
+        """Whether the principal is a remembered one nobody has checked against storage yet."""
+        return self.principal.remembered and self._check is not _refused
+
+    def verify(self) -> Principal:
+        """The principal checked against storage: a remembered one (a poll's) is checked now
+        (`ApiError` 401 when its session ended), and replaced by what storage says."""
+        if self.principal.remembered:
+            if self._check is None:
+                raise ApiError(401, "unauthenticated", "sign in to the inbox first")
+            check, self._check = self._check, _refused
+            self.principal = check()
+        return self.principal
 
     @property
     def method(self) -> str:
@@ -162,6 +185,11 @@ class ApiRequest:
         if not isinstance(self._json, dict):
             raise ApiError(400, "invalid_json", "the request body must be a JSON object")
         return self._json
+
+
+def _refused() -> Principal:
+    """What a second check of a principal the first check refused answers."""
+    raise ApiError(401, "unauthenticated", "sign in to the inbox first")
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,10 +275,29 @@ class _Route:
         principal = self.auth.authenticate(req, settings)
         if len(req.get_body() or b"") > self.max_body:
             raise ApiError(413, "body_too_large", f"the request body is over {self.max_body} bytes")
-        return ApiRequest(req, principal, loaded[0] if loaded else None)
+        check = None
+        if principal.remembered and isinstance(self.auth, InboxSession):
+            session = self.auth
+
+            def check() -> Principal:
+                return session.verify(req, settings)
+
+        return ApiRequest(req, principal, loaded[0] if loaded else None, check)
+
+    def settle(self, request: ApiRequest, response: func.HttpResponse) -> func.HttpResponse:
+        """`response`, unless it carries something (anything but 304) and rests on a
+        remembered principal that storage no longer vouches for."""
+        if response.status_code != 304 and request.unchecked:
+            request.verify()
+        return secured(response)
 
     def fail(self, exc: Exception, request: ApiRequest | None) -> func.HttpResponse:
         """The answer to what admission or the handler raised (bugs logged with their trace)."""
+        if request is not None and request.unchecked:
+            try:
+                request.verify()
+            except Exception as checked:
+                exc = checked
         error = failure_error(exc, request.principal if request is not None else None)
         if error.status == 500:
             logger.error("JSON route %s failed", self.name, exc_info=exc)
@@ -269,7 +316,7 @@ class JsonRoute(_Route):
         request = None
         try:
             request = self.admit(req)
-            return secured(self.handler(request))
+            return self.settle(request, self.handler(request))
         except Exception as exc:
             return self.fail(exc, request)
 
@@ -286,7 +333,7 @@ class AsyncJsonRoute(_Route):
         request = None
         try:
             request = self.admit(req)
-            return secured(await self.handler(request))
+            return self.settle(request, await self.handler(request))
         except Exception as exc:
             return self.fail(exc, request)
 

@@ -149,8 +149,12 @@ def event(n: int, at: datetime, *, customer: bool = True) -> Event:
 
 
 def index_rows(store: ConversationStore, line: str) -> list[dict[str, Any]]:
-    rows = tables.query(store.table, "PartitionKey eq @pk", {"pk": line})
-    return [dict(r) for r in rows if rules.is_activity_key(str(r["RowKey"]))]
+    rows = tables.query(store.table, "PartitionKey eq @pk", {"pk": rules.PARTITION})
+    return [
+        dict(r)
+        for r in rows
+        if rules.is_activity_key(str(r["RowKey"])) and rules.line_of(str(r["RowKey"])) == line
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +177,9 @@ def test_events_move_one_index_row_and_done_conversations_open_again(settings: S
     closed = store.change(LINE, DANA, Change(state=rules.DONE, read=True), now=NOW)
     assert closed is not None
     assert (closed.state, closed.unread) == (rules.DONE, 0)
-    assert {(r["Customer"], r["RowKey"][:2]) for r in index_rows(store, LINE)} == {
+    assert {
+        (r["Customer"], r["RowKey"].partition("|")[2][:2]) for r in index_rows(store, LINE)
+    } == {
         (DANA, "d-"),
         (ERIN, "o-"),
     }
@@ -186,6 +192,43 @@ def test_events_move_one_index_row_and_done_conversations_open_again(settings: S
     assert len(index_rows(store, LINE)) == 2
     assert store.customer_of_tag(LINE, "B1") == ERIN
     assert store.known_lines() == [LINE]
+
+
+def test_every_write_moves_its_lines_marker_and_the_accounts_at_no_extra_round_trip(
+    settings: Settings,
+) -> None:
+    store = ConversationStore.from_settings(settings)
+    store.record(LINE, DANA, event(1, NOW), now=NOW)
+    store.record(OTHER_LINE, ERIN, event(2, NOW), now=NOW)
+    keys = [rules.ACCOUNT_MARKER, rules.line_marker_key(LINE), rules.line_marker_key(OTHER_LINE)]
+    before = [store.marker(k) for k in keys]
+    assert None not in before
+    third = "+15017122662"
+    with counting_table_requests() as counter:
+        counted = ConversationStore.from_settings(settings)
+        counted.record(LINE, DANA, event(1, NOW), now=NOW)  # a retry: one read, no write
+        counter.reset()
+        counted.record(LINE, DANA, event(3, NOW), now=NOW)
+        # The state row and the line's counter in one query, then one transaction.
+        assert counter.snapshot() == {"GET query": 1, "POST $batch": 1}
+        counter.reset()
+        counted.record(third, DANA, event(4, NOW), now=NOW)  # the line's first conversation
+        assert counter.snapshot() == {"GET query": 1, "POST $batch": 1}
+    after = [store.marker(k) for k in keys]
+    # The account's marker and the line's moved; another line's did not.
+    assert [a != b for a, b in zip(after, before, strict=True)] == [True, True, False]
+    assert store.known_lines() == sorted([LINE, OTHER_LINE, third])
+    # Every row of every line is in the one partition.
+    assert not list(tables.query(store.table, "PartitionKey ne @pk", {"pk": rules.PARTITION}))
+    # What ends or narrows a session moves the markers of the lines named (and the
+    # account's), or every line's.
+    store.touch_markers([OTHER_LINE], now=NOW)
+    moved = [store.marker(k) for k in keys]
+    assert [m != a for m, a in zip(moved, after, strict=True)] == [True, False, True]
+    third_marker = store.marker(rules.line_marker_key(third))
+    assert store.touch_markers(None, now=NOW) == 4
+    assert all(store.marker(k) != m for k, m in zip(keys, moved, strict=True))
+    assert store.marker(rules.line_marker_key(third)) != third_marker
 
 
 def test_racing_instances_lose_no_event_and_give_no_tag_twice(

@@ -281,8 +281,7 @@ def test_what_binding_a_reply_costs(app: App, clean_env: pytest.MonkeyPatch) -> 
         "get_entity",  # the line's budget (once per instance)
         "create_entity",  # the line's budget charged
         "query_entities",  # the conversation's state and the line's tag counter
-        "submit_transaction",  # the conversation's state written
-        "create_entity",  # the line registered as having conversations (once per instance)
+        "submit_transaction",  # the conversation's state written (and the line listed)
         "create_entity",  # the text's record
         "upsert_entity",  # its day index row
         "submit_transaction",  # its conversation rows: the text and the answer

@@ -113,10 +113,10 @@ def test_round_trips_per_incoming_sms(requests_made: list[str]) -> None:
     # The sender's partition (opt-out and its tallies on the line in one query), the tallies
     # written when something automatic goes out, the line's budget (read once by this instance,
     # then one conditional write per automatic answer), the text's conversation (its state read,
-    # one transaction; the first on this instance also lists the line among those with
-    # conversations, once), the record, its day index row, its conversation rows (the text and
-    # its answer in one transaction).
-    assert post(made, "hello")[0] == 7 + 2 + 1
+    # one transaction, which also lists the line among those with conversations the first
+    # time), the record, its day index row, its conversation rows (the text and its answer in
+    # one transaction).
+    assert post(made, "hello")[0] == 7 + 2
     assert made[2:4] == ["get_entity", "create_entity"]  # the budget row: read, then written
     assert post(made, "hello again")[0] == 4 + 2  # auto-reply already sent: no tally, no budget
     assert "update_entity" not in made
@@ -175,8 +175,8 @@ def test_a_word_that_could_answer_a_reminder_costs_no_read_when_the_partition_is
 ) -> None:
     # With an auto-reply the sender's partition is read anyway: the reminders awaiting a reply
     # come back in the same query (0 more), for a single word as for a sentence. (Each text's
-    # conversation adds its two, and the first of a line on an instance one, as elsewhere.)
-    assert post(requests_made, "ok")[0] == 7 + 2 + 1
+    # conversation adds its two, as elsewhere.)
+    assert post(requests_made, "ok")[0] == 7 + 2
     assert requests_made.count("query_entities") == 1 + 1  # and the conversation's state
     assert "get_entity" in requests_made  # the line's budget row, read once by this instance
     assert post(requests_made, "Is the shop open on Sunday?")[0] == 4 + 2
@@ -191,8 +191,8 @@ def test_a_word_that_could_answer_a_reminder_costs_one_point_read_without_automa
     tables.get_table(settings.table_sms_schedule, settings)
     made = requests_made
     # Nothing automatic: the record, its index row, its conversation row, its conversation's
-    # state (one query, one transaction; the line listed once)...
-    assert post(made, "Is the shop open on Sunday?")[0] == 3 + 2 + 1
+    # state (one query, one transaction)...
+    assert post(made, "Is the shop open on Sunday?")[0] == 3 + 2
     assert "get_entity" not in made
     assert made.count("query_entities") == 1
     # ...and for a text that could be a reply, one point read of its reminders' row.

@@ -130,14 +130,15 @@ def test_changes_assign_unassign_and_mark_read_or_unread() -> None:
 
 
 def test_the_activity_key_sorts_newest_first_by_state() -> None:
-    newer = rules.activity_key(rules.OPEN, NOW, DANA)
-    older = rules.activity_key(rules.OPEN, NOW - timedelta(milliseconds=1), DANA)
+    newer = rules.activity_key(LINE, rules.OPEN, NOW, DANA)
+    older = rules.activity_key(LINE, rules.OPEN, NOW - timedelta(milliseconds=1), DANA)
     assert newer < older
-    assert newer.startswith("o-")
-    assert rules.activity_key(rules.DONE, NOW, DANA).startswith("d-")
+    assert newer.startswith(LINE + "|o-")
+    assert rules.activity_key(LINE, rules.DONE, NOW, DANA).startswith(LINE + "|d-")
     assert rules.suffix_of(newer) == rules.sort_suffix(NOW, DANA)
     assert rules.is_activity_key(newer)
-    assert not rules.is_activity_key("c-" + DANA)
+    assert not rules.is_activity_key(LINE + "|c-" + DANA)
+    assert not rules.is_activity_key("o-" + rules.sort_suffix(NOW, DANA))
 
 
 def test_a_row_round_trips_the_state() -> None:
@@ -208,9 +209,9 @@ def test_each_range_reads_its_share_of_the_page() -> None:
 
 
 def test_range_bounds_follow_the_state_and_the_cursor() -> None:
-    assert rules.range_bounds(rules.OPEN, None) == ("o-", "o.")
+    assert rules.range_bounds(LINE, rules.OPEN, None) == (LINE + "|o-", LINE + "|o.")
     cursor = Cursor("0001-x", LINE)
-    assert rules.range_bounds(rules.DONE, cursor) == ("d-0001-x", "d.")
+    assert rules.range_bounds(LINE, rules.DONE, cursor) == (LINE + "|d-0001-x", LINE + "|d.")
     assert rules.states_of(None) == rules.STATES
     assert rules.states_of(rules.DONE) == (rules.DONE,)
 
@@ -228,6 +229,7 @@ def test_what_keys_a_conversation() -> None:
     assert not rules.keyable(LINE, "")
     assert not rules.keyable("", DANA)
     assert not rules.keyable(LINE, "a/b")
+    assert not rules.keyable("+1555|x", DANA)  # a line's prefix ends at its first bar
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,15 +259,15 @@ def full() -> Conversation:
 
 def test_the_state_row_keeps_every_field() -> None:
     row = rules.state_row(full())
-    assert (row["PartitionKey"], row["RowKey"]) == (LINE, "c-" + DANA)
+    assert (row["PartitionKey"], row["RowKey"]) == ("account", LINE + "|c-" + DANA)
     assert row["Recent"] == "SM1 SM2"
     assert rules.from_row(row) == full()
 
 
 def test_the_index_row_is_the_summary_under_its_activity_key() -> None:
     row = rules.index_row(full())
-    assert (row["PartitionKey"], row["RowKey"]) == (LINE, full().activity_key)
-    assert row["RowKey"].startswith("d-")
+    assert (row["PartitionKey"], row["RowKey"]) == ("account", full().activity_key)
+    assert row["RowKey"].startswith(LINE + "|d-")
     assert set(row) == {
         "PartitionKey",
         "RowKey",
@@ -282,15 +284,17 @@ def test_the_index_row_is_the_summary_under_its_activity_key() -> None:
 
 
 def test_a_row_without_fields_reads_as_empty_not_as_none() -> None:
-    empty = rules.from_row({"PartitionKey": LINE})
+    empty = rules.from_row({"PartitionKey": "account", "RowKey": LINE + "|c-"})
     assert empty == Conversation(LINE, "", "")
     assert rules.from_row({"State": rules.DONE}, LINE).state == rules.DONE
 
 
 def test_the_keys_of_the_other_rows() -> None:
-    assert rules.tag_key("A7") == "t-A7"
-    assert rules.relay_key("+15550000101") == "r-+15550000101"
-    assert rules.state_key(DANA) == "c-" + DANA
+    assert rules.tag_key(LINE, "A7") == LINE + "|t-A7"
+    assert rules.relay_key(LINE, "+15550000101") == LINE + "|r-+15550000101"
+    assert rules.state_key(LINE, DANA) == LINE + "|c-" + DANA
+    assert rules.line_key(LINE) == "line|" + LINE
+    assert rules.line_marker_key(LINE) == "changed|" + LINE
     assert rules.new_conversation(LINE, DANA, "A1", NOW).created_at == NOW
 
 
@@ -301,9 +305,9 @@ def test_inverted_milliseconds() -> None:
 
 
 def test_a_customer_too_long_for_the_activity_key_keys_nothing() -> None:
-    # "c-" + 500 characters fits a key; "o-<inverted ms>-" + the same does not.
-    assert not rules.keyable(LINE, "1" * 500)
-    assert rules.keyable(LINE, "1" * 480)
+    # "<line>|c-" + 490 characters fits a key; "<line>|o-<inverted ms>-" + the same does not.
+    assert not rules.keyable(LINE, "1" * 490)
+    assert rules.keyable(LINE, "1" * 467)
 
 
 def test_an_event_at_the_same_moment_still_moves_the_preview() -> None:
@@ -373,3 +377,51 @@ def test_a_cursor_after_a_customer_with_a_bar_in_its_name_round_trips() -> None:
     assert decode_cursor(Cursor(rules.sort_suffix(NOW, "A|B")).encode()) == Cursor(
         rules.sort_suffix(NOW, "A|B")
     )
+
+
+# --------------------------------------------------------------------------------------------
+# One partition, keys by line, and the markers a poll reads
+
+
+def test_every_row_of_every_line_is_in_one_partition_keyed_by_its_line() -> None:
+    other = "+15005550010"
+    mine = rules.state_row(Conversation(LINE, DANA, "A1"))
+    theirs = rules.index_row(Conversation(other, DANA, "A1"))
+    assert mine["PartitionKey"] == theirs["PartitionKey"] == rules.PARTITION
+    assert rules.line_of(mine["RowKey"]) == LINE
+    assert rules.line_of(theirs["RowKey"]) == other
+    assert rules.line_of(rules.line_marker_key(LINE)) == ""  # a row of no one line
+    assert rules.from_row(theirs).line == other
+
+
+def test_a_lines_ranges_hold_only_its_own_rows() -> None:
+    # "+1501712266" is a prefix of LINE's number: its range must not reach LINE's rows.
+    short = LINE[:-1]
+    low, high = rules.range_bounds(short, rules.OPEN, None)
+    assert not low <= rules.activity_key(LINE, rules.OPEN, NOW, DANA) < high
+    assert low <= rules.activity_key(short, rules.OPEN, NOW, DANA) < high
+    low, high = rules.family_bounds(rules.LINE_ROW_PREFIX)
+    assert low <= rules.line_key(LINE) < high
+    assert not low <= rules.line_marker_key(LINE) < high
+    assert not low <= rules.state_key(LINE, DANA) < high
+    low, high = rules.family_bounds(rules.LINE_MARKER_PREFIX)
+    assert low <= rules.line_marker_key(LINE) < high
+    assert not low <= rules.ACCOUNT_MARKER < high
+
+
+def test_a_view_of_one_line_polls_its_marker_and_of_more_the_accounts() -> None:
+    assert rules.view_marker_key([LINE]) == rules.line_marker_key(LINE)
+    assert rules.view_marker_key([LINE, LINE]) == rules.line_marker_key(LINE)
+    assert rules.view_marker_key([LINE, "+15005550010"]) == rules.ACCOUNT_MARKER
+    assert rules.view_marker_key([]) == rules.ACCOUNT_MARKER
+
+
+def test_a_write_replaces_the_accounts_marker_and_its_lines() -> None:
+    rows = rules.marker_rows([LINE, "+15005550010", LINE], NOW)
+    assert [r["RowKey"] for r in rows] == [
+        rules.ACCOUNT_MARKER,
+        rules.line_marker_key("+15005550010"),
+        rules.line_marker_key(LINE),
+    ]
+    assert {r["PartitionKey"] for r in rows} == {rules.PARTITION}
+    assert [r["RowKey"] for r in rules.marker_rows((), NOW)] == [rules.ACCOUNT_MARKER]

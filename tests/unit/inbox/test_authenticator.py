@@ -75,3 +75,31 @@ def test_settings_refuse_a_short_key_and_the_samples_in_azure() -> None:
     assert load_settings({"INBOX_SESSION_KEY": SAMPLE_INBOX_SESSION_KEY}).inbox_session_key
     with pytest.raises(SettingsError, match="sample"):
         load_settings({"INBOX_SESSION_KEY": SAMPLE_INBOX_SESSION_KEY, "WEBSITE_INSTANCE_ID": "x"})
+
+
+def test_a_poll_gets_the_principal_remembered_for_its_session_and_validator_only() -> None:
+    from datetime import timedelta
+
+    from switchboard import records
+    from switchboard.inbox.remembered import REMEMBERED
+    from switchboard.jsonroutes.auth import inbox_user
+
+    user, session = "u0123456789abcdef", "A" * 32
+    owner = inbox_user(user, "owner")
+    cookie = f"{sessions.LOOPBACK_COOKIE}={sessions.cookie_value(KEY, user, session)}"
+    cookies = authenticator.CookieSessions()
+    REMEMBERED.checked(session, records.utcnow() + timedelta(hours=1))
+    cookies.remember_poll(_request(cookie=cookie), SETTINGS, owner, '"v1"')
+    for sent in ('"v1"', 'W/"v1"', '"v0", "v1"'):
+        found = cookies.remembered(_request(cookie=cookie, **{"if-none-match": sent}), SETTINGS)
+        assert found is not None, sent
+        assert (found.remembered, found.user_id) == (True, user)
+    for headers in (
+        {"cookie": cookie, "if-none-match": '"v2"'},  # another validator
+        {"cookie": cookie},  # none
+        {"cookie": cookie[:-2] + "AA", "if-none-match": '"v1"'},  # a forged cookie
+    ):
+        assert cookies.remembered(_request(**headers), SETTINGS) is None
+    # A cookie of another user with the same session id names no remembered session.
+    other = f"{sessions.LOOPBACK_COOKIE}={sessions.cookie_value(KEY, 'u' + 'f' * 16, session)}"
+    assert cookies.remembered(_request(cookie=other, **{"if-none-match": '"v1"'}), SETTINGS) is None

@@ -370,6 +370,12 @@ class Sessions:
         self.asked.append("csrf")
         return req.headers.get("x-csrf-token") == "t0k"
 
+    def remembered(self, req: func.HttpRequest, settings: Any) -> Principal | None:
+        self.asked.append("remembered")
+        if "session=" not in (req.headers.get("cookie") or ""):
+            return None
+        return Principal("inbox", STAFF.user_id, STAFF.role, STAFF.lines, remembered=True)
+
 
 def inbox_call(
     kind: str, sessions: Sessions, method: str = "GET", **headers: str
@@ -460,3 +466,78 @@ def test_inbox_route_with_broken_settings_is_503_without_detail(
     assert "TWILIO" not in error["message"]
     assert (seen, sessions.asked) == ([], [])
     assert InboxSession(sessions).host_auth_level == func.AuthLevel.ANONYMOUS
+
+
+# --- a poll's remembered principal: only a 304 rests on it ------------------------------------
+
+
+def poll_call(
+    kind: str, sessions: Sessions, status: int, *, etag: str = '"v1"', raises: bool = False
+) -> tuple[func.HttpResponse, list[Principal]]:
+    """A GET with `If-None-Match` to a route that answers polls; the handler answers `status`
+    (or raises 404) without checking the principal itself."""
+    seen: list[Principal] = []
+
+    def work(request: ApiRequest) -> func.HttpResponse:
+        seen.append(request.principal)
+        if raises:
+            raise ApiError(404, "not_found", "no such thing")
+        return func.HttpResponse(status_code=status)
+
+    headers = {"cookie": "session=stolen", "if-none-match": etag}
+    polled = InboxSession(sessions, polls=True)
+    return serve(kind, work, http("GET", b"", headers), auth=polled), seen
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_304_may_rest_on_a_remembered_principal(kind: str, env: Any) -> None:
+    sessions = Sessions()
+    response, seen = poll_call(kind, sessions, 304)
+    assert response.status_code == 304
+    assert [p.remembered for p in seen] == [True]
+    assert sessions.asked == ["remembered"]  # storage never asked
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("raises", [False, True])
+def test_any_other_answer_on_a_remembered_principal_is_checked_first(
+    kind: str, env: Any, raises: bool
+) -> None:
+    # The session ended since (the cookie is no longer "good"): the answer is 401, not the
+    # handler's 200 or 404.
+    sessions = Sessions()
+    response, _ = poll_call(kind, sessions, 200, raises=raises)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthenticated"
+    assert sessions.asked == ["remembered", "session"]
+    assert_secured(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_route_that_does_not_answer_polls_never_gets_a_remembered_principal(
+    kind: str, env: Any
+) -> None:
+    sessions = Sessions()
+    response, seen = inbox_call(kind, sessions, cookie="session=good", if_none_match='"v1"')
+    assert response.status_code == 200
+    assert seen == [STAFF]
+    assert "remembered" not in sessions.asked
+
+
+def test_verify_replaces_a_remembered_principal_with_what_storage_says(env: Any) -> None:
+    remembered = Principal("inbox", STAFF.user_id, STAFF.role, STAFF.lines, remembered=True)
+    checks: list[str] = []
+
+    def check() -> Principal:
+        checks.append("row")
+        return STAFF
+
+    request = ApiRequest(http(), remembered, check=check)
+    assert request.unchecked
+    assert request.verify() == STAFF
+    assert request.verify() == STAFF
+    assert (checks, request.unchecked) == (["row"], False)
+    bare = ApiRequest(http(), remembered)
+    with pytest.raises(ApiError) as refused:
+        bare.verify()
+    assert refused.value.status == 401

@@ -212,6 +212,9 @@ class _NoSessions:
     def csrf_valid(self, req: func.HttpRequest, principal: Any, settings: Any) -> bool:
         return False
 
+    def remembered(self, req: func.HttpRequest, settings: Any) -> None:
+        return None
+
 
 @shell.json_route(auth=FUNCTION_KEY)
 def _keyed(request: shell.ApiRequest) -> func.HttpResponse:
