@@ -20,6 +20,10 @@ The SMS webhook (the function the host calls, signed requests, a warm instance):
 - texts to a line relaying to two people ÷ to one relaying to one person (the stand-in in its
   own process answering the sends): round trips per relay person. Goal ≤ 6 (their opt-out, the
   claim and its day index row, Twilio's answer recorded, its SID alias, its conversation row).
+
+Lines and senders' contacts stay cached for the whole run (`LINES_CACHE_SECONDS` at its
+maximum): the runs compared must see the same warm instance, however long a busy machine takes
+between them (a refresh once per TTL is the voice benchmark's figure).
 """
 
 from __future__ import annotations

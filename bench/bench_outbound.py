@@ -18,6 +18,10 @@ counted on the clients' own transport: `devkit.storage_counter`):
 
 Shown beside them: the webhook's whole round trips per text in each case, and what the first
 automatic text of an instance costs (the budget row read once).
+
+Lines and senders' contacts stay cached for the whole run (`LINES_CACHE_SECONDS` at its
+maximum): the runs compared must see the same warm instance, however long a busy machine takes
+between them (a refresh once per TTL is the voice benchmark's figure).
 """
 
 from __future__ import annotations
