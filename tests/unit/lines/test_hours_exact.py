@@ -165,7 +165,9 @@ def test_a_change_is_a_plain_utc_instant() -> None:
         (datetime(2026, 12, 7, 16, 59), True),
     ],
 )
-def test_a_range_holds_from_its_first_microsecond_to_its_last(wall: datetime, is_open: bool) -> None:
+def test_a_range_holds_from_its_first_microsecond_to_its_last(
+    wall: datetime, is_open: bool
+) -> None:
     line = h.Schedule(NEW_YORK, week(mon="08:30-17:30"))
     state, _, _ = h.state_at(line, wall.replace(tzinfo=NEW_YORK))
     assert (state is State.OPEN) is is_open
@@ -176,15 +178,15 @@ def test_a_range_holds_from_its_first_microsecond_to_its_last(wall: datetime, is
 
 @pytest.mark.parametrize("text", ["08:60-09:00", "08:00-09:60", "24:00-08:00", "8:00-09:00"])
 def test_a_clock_range_out_of_the_clock_is_refused_in_words(text: str) -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(
+        ValueError, match=r"\Amust be a range of 24-hour times such as 08:30-17:30\Z"
+    ):
         h.parse_clock_range(text)
-    assert str(refused.value) == "must be a range of 24-hour times such as 08:30-17:30"
 
 
 def test_a_clock_range_that_starts_where_it_ends_is_refused_in_words() -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match=r"\Astart and end must differ\Z"):
         h.parse_clock_range("09:00-09:00")
-    assert str(refused.value) == "start and end must differ"
 
 
 @pytest.mark.parametrize(
