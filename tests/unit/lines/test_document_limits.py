@@ -117,3 +117,17 @@ def test_an_override_set_a_moment_ago_is_checked_against_the_real_clock() -> Non
     set_at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
     stored = d.validate({**ZONE, "override": {"state": "closed", "setAt": set_at}}, NUMBER)
     assert stored["override"]["setAt"] == set_at
+
+
+def test_a_document_of_exactly_64_kib_as_stored_fits() -> None:
+    def spoken(last: int) -> dict[str, Any]:
+        prompts = [{"say": "w" * 4000} for _ in range(8)] + [{"say": "w" * last}]
+        return {"open": [*prompts, {"hangup": {}}]}
+
+    # Each ASCII character is 2 bytes in UTF-16: pad the last prompt to the limit exactly.
+    short = d.stored_bytes({"number": NUMBER, **spoken(1)})
+    exact = 1 + (d.MAX_STORED_BYTES - short) // 2
+    assert d.stored_bytes(d.validate(spoken(exact), NUMBER)) == d.MAX_STORED_BYTES
+    with pytest.raises(d.DocumentTooLarge) as raised:
+        d.validate(spoken(exact + 1), NUMBER)
+    assert raised.value.stored_bytes == d.MAX_STORED_BYTES + 2
