@@ -376,7 +376,7 @@ def test_a_run_reads_o_due_entities(make_settings: Any, twilio: TwilioStandin) -
     ]
     future = [
         due_schedule(
-            f"f-{i}", f"+1558{i:07d}", now + timedelta(minutes=1 + i // 100, seconds=i % 60)
+            f"f-{i}", f"+1558{i:07d}", now + timedelta(hours=1, minutes=i // 100, seconds=i % 60)
         )[0]
         for i in range(20_000)
     ]
