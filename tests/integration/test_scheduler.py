@@ -185,10 +185,14 @@ def test_three_overlapping_runs_send_each_schedule_once_despite_faults(
 
     created = sends(twilio)
     per_number = Counter(r.param("To") for r in created)
-    assert len(created) == count, f"{len(created)} sends for {count} schedules"
+    done = done_rows(settings)
+    unsent = sorted(set(numbers) - set(per_number))
+    assert len(created) == count, (
+        f"{len(created)} sends for {count} schedules; not sent: {unsent[:5]}; done rows by "
+        f"status: {Counter(row['Status'] for row in done.values())}; runs: {reports}"
+    )
     assert set(per_number) == set(numbers)
     assert max(per_number.values()) == 1
-    done = done_rows(settings)
     assert len(done) == count
     assert Counter(row["Status"] for row in done.values()) == {"sent": count}
     sids = {row["MessageSid"] for row in done.values()}
