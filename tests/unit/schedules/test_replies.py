@@ -407,3 +407,152 @@ def test_a_refused_plan_keeps_the_words_of_texts_it_would_not_send() -> None:
         Purpose.AUTO_REPLY: "skipped (budget)",
         Purpose.FORWARD: "skipped (opted out)",
     }
+
+
+# --- what each refusal says ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("C=confirmed", 'replies must be an object such as {"C": "confirmed"}'),
+        ({}, "replies must hold at least one reply"),
+        ({f"K{n}": "ok" for n in range(11)}, "replies may hold at most 10 replies"),
+        ({"C": "confirmed", "c": "cancelled"}, "reply C appears twice (keys ignore case)"),
+        ({"C.": "ok"}, "a reply must be 1 to 10 letters or digits, such as C or Y1"),
+        (
+            {"stop": "ok"},
+            "STOP is a word carriers reserve (STOP, START, HELP and their synonyms): "
+            "choose another reply",
+        ),
+        (
+            {"C": "1st"},
+            "a meaning is one word (a letter, then up to 31 letters, digits, - or _), "
+            "such as confirmed",
+        ),
+        (
+            {"C": 5},
+            'a reply is a meaning ("confirmed") or an object {"means", "answer"?, "notify"?}',
+        ),
+        ({"C": {"means": "ok", "colour": "red"}}, "unknown field 'colour' (means, answer, notify)"),
+        ({"C": {"answer": "Hi"}}, "means is required"),
+        ({"C": {"means": "ok", "answer": " "}}, "answer must be a non-empty text"),
+        ({"C": {"means": "ok", "answer": "\ud800"}}, "answer must be valid Unicode text"),
+        ({"C": {"means": "ok", "answer": "x" * 321}}, "answer must be at most 320 characters"),
+        ({"C": {"means": "ok", "notify": "yes"}}, "notify must be true or false"),
+    ],
+)
+def test_every_refusal_says_what_a_reply_must_be(value: object, message: str) -> None:
+    with pytest.raises(RepliesError) as caught:
+        r.parse_replies(value)
+    # The message is what the API answers; the exception reads the same.
+    assert caught.value.message == message
+    assert str(caught.value) == message
+
+
+def test_a_pointer_escapes_tilde_and_slash_both_ways() -> None:
+    with pytest.raises(RepliesError) as caught:
+        r.parse_replies({"a~b": "ok"})
+    assert caught.value.field == "/replies/a~0b"
+    # A field inside a reply keeps the escapes of the name it is under (RFC 6901).
+    with pytest.raises(RepliesError) as caught:
+        r.parse_replies({"C": {"means": 1}}, name="a/b~c")
+    assert caught.value.field == "/a~1b~0c/C/means"
+
+
+# --- the CSV cell, pair by pair -------------------------------------------------------------------
+
+
+def test_an_empty_pair_between_two_is_skipped() -> None:
+    assert [c.key for c in r.parse_cell("C=confirmed;;X=cancelled; ;L=late")] == ["C", "X", "L"]
+
+
+def test_a_key_written_twice_in_a_cell_is_refused_whatever_its_case() -> None:
+    for cell, field in (("C=confirmed;C=cancelled", "/replies/C"), ("c=a;c=b", "/replies/c")):
+        with pytest.raises(RepliesError) as caught:
+            r.parse_cell(cell)
+        assert (caught.value.field, caught.value.message) == (field, "reply C appears twice")
+
+
+def test_a_pair_splits_at_its_first_equals_sign() -> None:
+    with pytest.raises(RepliesError) as caught:
+        r.parse_cell("C=con=firmed")
+    assert caught.value.field == "/replies/C"  # the meaning `con=firmed` is refused, not a key
+
+
+def test_a_cell_that_is_not_json_says_why() -> None:
+    with pytest.raises(RepliesError) as caught:
+        r.parse_cell("{not json")
+    assert caught.value.message.startswith("replies is not valid JSON (Expecting ")
+    assert str(caught.value) == caught.value.message
+
+
+# --- the stored form, exactly --------------------------------------------------------------------
+
+
+def test_the_stored_form_is_canonical_compact_json_keeping_its_text() -> None:
+    choices = (Choice("X", "cancelled", "À bientôt", True), Choice("C", "confirmed"))
+    assert r.stored(choices) == (
+        '{"C":{"means":"confirmed","notify":false},'
+        '"X":{"answer":"À bientôt","means":"cancelled","notify":true}}'
+    )
+    # The same replies in another order are the same fingerprint.
+    assert r.stored(choices[::-1]) == r.stored(choices)
+
+
+def test_a_stored_reply_that_cannot_be_read_is_skipped_and_the_rest_kept() -> None:
+    raw = json.dumps({"A": 1, "B": {"answer": "x"}, "C": {"means": "ok", "answer": 5}})
+    assert r.from_stored(raw) == (Choice("C", "ok", None, False),)
+
+
+# --- the outbound policy of a bound reply, rule by rule -------------------------------------------
+
+
+def test_a_purpose_without_a_policy_takes_the_default_of_one_a_day() -> None:
+    def planned(state: SenderState, sid: str) -> r.Plan:
+        return r.plan_texts(
+            sid=sid,
+            customer=CUSTOMER,
+            line=LINE,
+            answer="Thanks",
+            notice=None,
+            notify=(),
+            state=state,
+            destinations=EVERYWHERE,
+            policies={},
+            now=NOW,
+        )
+
+    first = planned(SenderState(CUSTOMER, LINE), "SM1")
+    assert first.words == {Purpose.REMINDER_ANSWER: "sent"}
+    second = planned(SenderState(CUSTOMER, LINE, tallies=first.tallies), "SM2")
+    assert second.words == {Purpose.REMINDER_ANSWER: "skipped (texted within 24 h)"}
+
+
+def test_the_line_a_reply_came_to_is_never_texted_even_when_not_listed_as_ours() -> None:
+    unlisted = Destinations(frozenset(), None)
+    to_line = r.plan_texts(
+        sid="SM1",
+        customer=LINE,
+        line=LINE,
+        answer="Thanks",
+        notice="Note",
+        notify=(LINE,),
+        state=SenderState(LINE, LINE),
+        destinations=unlisted,
+        policies=POLICIES,
+        now=NOW,
+    )
+    assert to_line.texts == ()
+    assert to_line.words == {
+        Purpose.REMINDER_ANSWER: "skipped (one of our numbers)",
+        Purpose.REMINDER_NOTICE: "skipped (no one to tell)",
+    }
+
+
+def test_each_person_told_gets_the_notice_itself() -> None:
+    told = plan(notice="C. Jones cancelled", notify=(ANA, OWNER))
+    assert [(t.to, t.body) for t in told.texts if t.purpose is Purpose.REMINDER_NOTICE] == [
+        (ANA, "C. Jones cancelled"),
+        (OWNER, "C. Jones cancelled"),
+    ]
