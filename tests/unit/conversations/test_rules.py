@@ -407,6 +407,20 @@ def test_a_lines_ranges_hold_only_its_own_rows() -> None:
     low, high = rules.family_bounds(rules.LINE_MARKER_PREFIX)
     assert low <= rules.line_marker_key(LINE) < high
     assert not low <= rules.ACCOUNT_MARKER < high
+    # Each family's range ends right after it: the first key past the bar is outside.
+    assert rules.family_bounds(rules.LINE_ROW_PREFIX) == ("line|", "line}")
+    assert rules.family_bounds(rules.LINE_MARKER_PREFIX) == ("changed|", "changed}")
+
+
+def test_the_first_bar_of_a_key_ends_its_line_whatever_bars_the_customer_holds() -> None:
+    # A channel address (a customer) may hold a bar; a line's number never does.
+    customer = "messenger:acme|dana"
+    assert rules.keyable(LINE, customer)
+    key = rules.activity_key(LINE, rules.OPEN, NOW, customer)
+    assert rules.line_of(key) == LINE
+    assert rules.is_activity_key(key)
+    assert rules.suffix_of(key) == rules.sort_suffix(NOW, customer)
+    assert rules.line_of(rules.state_key(LINE, customer)) == LINE
 
 
 def test_a_view_of_one_line_polls_its_marker_and_of_more_the_accounts() -> None:
@@ -424,4 +438,6 @@ def test_a_write_replaces_the_accounts_marker_and_its_lines() -> None:
         rules.line_marker_key(LINE),
     ]
     assert {r["PartitionKey"] for r in rows} == {rules.PARTITION}
+    # Only its ETag matters; the row says when it last moved.
+    assert rows[0] == {"PartitionKey": rules.PARTITION, "RowKey": rules.ACCOUNT_MARKER, "At": NOW}
     assert [r["RowKey"] for r in rules.marker_rows((), NOW)] == [rules.ACCOUNT_MARKER]

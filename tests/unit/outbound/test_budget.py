@@ -3,7 +3,12 @@ notice, the local day, retries, the operator's resume, Twilio's trips, the e-mai
 
 from __future__ import annotations
 
+import time as clock
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from switchboard.outbound.budget import (
     BURST_LIMIT,
@@ -230,3 +235,113 @@ def test_an_email_counted_again_is_a_repeat_of_the_same_budget() -> None:
         limits=Limits(),
     )
     assert (again.allowed, again.repeat, again.budget) == (True, True, budget)
+
+
+def test_a_text_sent_exactly_ten_minutes_ago_has_left_the_burst_window() -> None:
+    budget, _ = spend(Budget(), 3, start=NOW, step=timedelta(minutes=1))
+    almost = charge(
+        budget,
+        key="x",
+        now=NOW + timedelta(minutes=9, seconds=59),
+        time_zone=NEW_YORK,
+        limits=LIMITS,
+    )
+    assert (almost.allowed, almost.reason) == (False, BURST_LIMIT)
+    exactly = charge(
+        budget, key="x", now=NOW + timedelta(minutes=10), time_zone=NEW_YORK, limits=LIMITS
+    )
+    assert exactly.allowed
+    assert [key for _, key in exactly.budget.recent] == ["k1", "k2", "x"]
+
+
+def test_a_trip_keeps_when_it_paused_and_only_the_texts_of_the_burst_window() -> None:
+    # Five texts 11 minutes apart: the sixth passes the daily limit, when none of the five is
+    # within the last ten minutes any more.
+    budget, results = spend(Budget(), 6, start=NOW, step=timedelta(minutes=11))
+    assert results[5].tripped
+    assert budget.paused_at == NOW + 5 * timedelta(minutes=11)
+    assert budget.recent == ()
+    # Tripped by the burst: the three texts of the window stay.
+    burst, results = spend(Budget(), 4, start=NOW, step=timedelta(seconds=1), prefix="b")
+    assert results[3].tripped
+    assert burst.paused_at == NOW + timedelta(seconds=3)
+    assert [key for _, key in burst.recent] == ["b0", "b1", "b2"]
+
+
+def test_the_burst_window_carries_over_the_lines_midnight() -> None:
+    # 23:58, 23:59 and 00:00 in New York: the text at 00:01 is the fourth in ten minutes.
+    before_midnight = datetime(2026, 12, 2, 4, 58, tzinfo=UTC)
+    _, results = spend(Budget(), 4, start=before_midnight, step=timedelta(minutes=1))
+    assert [r.allowed for r in results] == [True, True, True, False]
+    # The day changed with the third: the daily count restarted, the window did not.
+    assert (results[2].budget.day, results[2].budget.sent) == (date(2026, 12, 2), 1)
+    assert (results[3].reason, results[3].tripped) == (BURST_LIMIT, True)
+
+
+def test_a_budget_rolls_to_the_lines_zone() -> None:
+    today = Budget(day=date(2026, 12, 1), sent=2, time_zone="UTC")
+    # The same local day in the line's zone: the counts stay, the zone is the line's.
+    assert rolled(today, NOW, NEW_YORK) == replace(today, time_zone=NEW_YORK)
+    assert rolled(replace(today, time_zone=NEW_YORK), NOW, NEW_YORK) == replace(
+        today, time_zone=NEW_YORK
+    )
+    # A new local day starts in the line's zone (UTC when the line has none).
+    tomorrow = NOW + timedelta(days=1)
+    assert rolled(today, tomorrow, NEW_YORK) == Budget(day=date(2026, 12, 2), time_zone=NEW_YORK)
+    assert rolled(today, tomorrow, None) == Budget(day=date(2026, 12, 2), time_zone="UTC")
+
+
+def test_a_line_that_is_not_paused_does_not_resume() -> None:
+    assert resumes_at(Budget(day=date(2026, 12, 1), sent=3), NEW_YORK) is None
+    assert resumes_at(Budget(paused=DAILY_LIMIT), NEW_YORK) is None
+
+
+@pytest.fixture
+def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_far_from_utc")
+def test_the_resume_instant_is_in_utc_whatever_the_machines_zone() -> None:
+    at = resumes_at(Budget(day=date(2026, 12, 1), paused=DAILY_LIMIT), NEW_YORK)
+    assert at is not None
+    assert at.isoformat() == "2026-12-02T05:00:00+00:00"
+
+
+def test_the_operators_resume_clears_the_pause_on_the_lines_own_day() -> None:
+    # 22:00 on 1 December in New York (already 2 December in UTC).
+    paused = Budget(
+        day=date(2026, 12, 1),
+        sent=5,
+        skipped=2,
+        paused=DAILY_LIMIT,
+        paused_at=NOW,
+        time_zone=NEW_YORK,
+    )
+    resumed = resume(paused, now=NEW_YORK_EVENING, time_zone=NEW_YORK)
+    assert (resumed.day, resumed.paused, resumed.paused_at) == (date(2026, 12, 1), None, None)
+    assert (resumed.sent, resumed.skipped) == (0, 2)
+
+
+def test_relays_count_on_the_lines_own_day_and_a_relay_without_a_key_remembers_none() -> None:
+    full = Budget(day=date(2026, 12, 1), relays=5, relay_keys=("relay-SM1",), time_zone=NEW_YORK)
+    evening = charge_relays(
+        full,
+        key="relay-SM2",
+        count=1,
+        now=NEW_YORK_EVENING,
+        time_zone=NEW_YORK,
+        limits=Limits(relays=5),
+    )
+    assert (evening.allowed, evening.reason) == (False, RELAY_LIMIT)
+    assert (evening.budget.day, evening.budget.relays_skipped) == (date(2026, 12, 1), 1)
+    keyless = charge_relays(
+        Budget(), key="", count=2, now=NOW, time_zone=NEW_YORK, limits=Limits(relays=5)
+    )
+    assert keyless.allowed
+    assert (keyless.budget.relays, keyless.budget.relay_keys) == (2, ())

@@ -148,3 +148,22 @@ def test_each_refusal_in_words(reason: str, words: str) -> None:
     assert destinations.explain(destinations.OWN_NUMBER, "US") == (
         "is one of this app's own numbers: a text sent there comes straight back"
     )
+
+
+def test_a_channel_address_wrapping_no_number_and_a_call_to_no_number_are_refused_by_name() -> None:
+    assert US.problem("messenger:123456789") == "not a phone number"
+    assert US.problem("5558675310", channel=Channel.CALL) == "not a phone number"
+    assert destinations.number_problem("5558675310", None) == "not a phone number"
+
+
+def test_a_number_a_request_shows_is_ours_adds_its_country_to_the_default_ones() -> None:
+    # The countries of our numbers by default: the US. A text came to our British number.
+    by_default = resolve(frozenset({"+15017122661"}), None)
+    also = ["+447400123499"]
+    assert by_default.problem("+447400123456", also_own=also) is None
+    assert by_default.problem("+998901234567", also_own=also) == COUNTRY_NOT_ALLOWED
+    assert by_default.problem("+447400123456") == COUNTRY_NOT_ALLOWED
+    # Countries the setting names are those, whatever number a request shows.
+    named = resolve(frozenset({"+15017122661"}), ("US",))
+    assert named.problem("+447400123456", also_own=also) == COUNTRY_NOT_ALLOWED
+    assert named.problem("+15017122661") == OWN_NUMBER

@@ -210,3 +210,9 @@ def test_several_texts_of_one_subject_are_ruled_each_by_its_policy() -> None:
             Verdict.SEND, "first in its window", Tally(NOW, 1, last_sid="SM9"), NOW + DAY
         ),
     }
+
+
+def test_a_window_of_whole_hours_is_said_in_hours_from_one_hour() -> None:
+    assert window_words(Policy(1, timedelta(hours=1))) == "texted within 1 h"
+    assert window_words(Policy(1, timedelta(hours=2))) == "texted within 2 h"
+    assert window_words(Policy(1, timedelta(minutes=59))) == "texted within 59 min"
