@@ -1466,3 +1466,12 @@ def test_a_retry_waits_the_jittered_delay_of_its_schedule() -> None:
     assert policy.next_attempt(1, NOW) == NOW + policy.base
     # The same wait for the same schedule on every machine and release, to the microsecond.
     assert policy.delay(7, "sch-0") == timedelta(minutes=24, seconds=16, microseconds=814244)
+
+
+def test_an_every_minute_recurrence_crosses_a_two_hour_repeat() -> None:
+    # Antarctica/Troll falls back two hours at 01:00Z on 2026-10-25 (03:00 -> 01:00). At
+    # 01:55 on the second pass, the minutes up to 02:59 have fired on the first pass (64 of
+    # them): the next occurrence is 03:00, when the clock reads a new time.
+    troll = ZoneInfo("Antarctica/Troll")
+    assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 55)) == utc(2026, 10, 25, 3)
+    assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 0)) == utc(2026, 10, 25, 3)
