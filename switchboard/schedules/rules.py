@@ -675,6 +675,12 @@ def recurrence_zone(to: str, time_zone: str | None) -> ZoneInfo:
     return zones[0] if len(zones) == 1 else ZoneInfo("UTC")
 
 
+#: A recurrence's next occurrence is among this many wall-clock minutes after `after`'s: a
+#: stretch repeated by a backward change and already passed once skips at most a day of them
+#: (the largest backward change a zone ever made, Samoa's in 1892), then comes a new one.
+_WALL_TIMES_TRIED = 24 * 60 + 1
+
+
 def next_occurrence(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first time strictly after `after` (UTC) at which the cron `expression` fires in `tz`.
 
@@ -688,8 +694,10 @@ def next_occurrence(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     after = utc(after)
     local_after = after.astimezone(tz).replace(tzinfo=None)
     iterator = croniter(expression, local_after)
-    # Bounded: DST can only make a few consecutive wall times map to instants not after `after`.
-    for _ in range(64):
+    # Wall times whose first pass is not after `after` were passed already (`after` is in the
+    # second pass of a repeated stretch): skipped, as many as the stretch holds (an
+    # every-minute expression across Antarctica/Troll's two-hour autumn change skips 119).
+    for _ in range(_WALL_TIMES_TRIED):
         candidate: datetime = iterator.get_next(datetime)
         instant = local_wall_time_to_utc(candidate.date(), candidate.time(), tz)
         if instant > after:

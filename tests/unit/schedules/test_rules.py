@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from switchboard.outbound import wording
+from switchboard.schedules import replies as reply_rules
 from switchboard.schedules import rules as s
 from switchboard.schedules.replies import Choice
 from switchboard.schedules.rules import (
@@ -1244,3 +1245,233 @@ def test_a_tentative_row_waits_less_than_the_grace() -> None:
     assert s.verify_tentative(row, None, None, now) is s.TentativeVerdict.ORPHAN
     younger = {**row, "CreatedAt": now - s.TENTATIVE_GRACE + timedelta(seconds=1)}
     assert s.verify_tentative(younger, None, None, now) is s.TentativeVerdict.WAIT
+
+
+# --- the edges the rules above leave open -------------------------------------------------------
+
+
+def test_a_naive_time_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match=r"\Anaive datetime: schedules only handle aware times\Z"):
+        s.utc(datetime(2026, 6, 1, 12, 0))
+    with pytest.raises(ValueError, match=r"\Aattempt numbers start at 1\Z"):
+        s.RetryPolicy().delay(0)
+
+
+@pytest.fixture
+def local_clock_a_day_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is Kiritimati (+14:00): most of the world's today is its
+    tomorrow there, so a rule that read the machine's date would pick the wrong day."""
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+@pytest.mark.usefixtures("local_clock_a_day_ahead")
+def test_days_and_instants_are_the_recipient_s_whatever_the_machine_s_zone() -> None:
+    paris_nine = datetime(2026, 3, 30, 9, 0, tzinfo=PARIS)
+    for moment in (s.utc(paris_nine), s.parse_send_at("2026-03-30T09:00:00+02:00")):
+        assert moment.utcoffset() == timedelta(0)
+        assert moment.isoformat() == "2026-03-30T07:00:00+00:00"
+    assert s.due_keys(paris_nine, "r-1") == ("due-202603300700", "20260330T070000000Z-r-1")
+    # 05:00Z is 07:00 in Paris (09:00 is still to come today) but 19:00 in Kiritimati.
+    assert s.next_occurrence("0 9 * * *", PARIS, utc(2026, 6, 1, 5, 0)) == utc(2026, 6, 1, 7, 0)
+    # Tokyo and New York asleep at 12:00Z (02:00 tomorrow in Kiritimati): New York wakes
+    # at 09:00 its own today, 13:00Z.
+    quiet = QuietHours(time(20, 0), time(9, 0))
+    zones = (ZoneInfo("Asia/Tokyo"), NEW_YORK)
+    assert s.quiet_until(utc(2026, 6, 1, 12, 0), zones, quiet) == utc(2026, 6, 1, 13, 0)
+
+
+def test_a_wall_time_in_a_gap_maps_to_the_end_of_the_gap_to_the_second() -> None:
+    # Not only the half hour: any minute in the gap maps to the instant the clock jumps.
+    assert s.local_wall_time_to_utc(date(2026, 3, 29), time(2, 1), PARIS) == utc(2026, 3, 29, 1)
+    assert s.local_wall_time_to_utc(date(2026, 3, 8), time(2, 43), NEW_YORK) == utc(2026, 3, 8, 7)
+    # Troll jumps two hours (01:00Z: 01:00 -> 03:00): 02:46 is read in Troll, not in UTC.
+    troll = ZoneInfo("Antarctica/Troll")
+    assert s.local_wall_time_to_utc(date(2026, 3, 29), time(2, 46), troll) == utc(2026, 3, 29, 1)
+
+
+def test_a_repeated_wall_time_is_its_first_pass_even_when_asked_for_the_second() -> None:
+    second_pass = time(1, 30, fold=1)  # New York, 2026-11-01: 01:30 EST, after 01:30 EDT
+    assert s.local_wall_time_to_utc(date(2026, 11, 1), second_pass, NEW_YORK) == utc(
+        2026, 11, 1, 5, 30
+    )
+
+
+def test_quiet_hours_ending_in_a_repeated_hour_already_passed_end_the_next_day() -> None:
+    # Quiet 22:00-01:30 in New York; on 2026-11-01 01:00-02:00 happens twice. At 01:15 EST
+    # (the second pass, 06:15Z) the window's end, 01:30 read as its first pass (05:30Z), is
+    # over: the text waits for the next day's 01:30, never for a moment in the past.
+    quiet = QuietHours(time(22, 0), time(1, 30))
+    until = s.quiet_until(utc(2026, 11, 1, 6, 15), (NEW_YORK,), quiet)
+    assert until == utc(2026, 11, 2, 6, 30)
+
+
+def test_quiet_hours_least_quiet_moment_may_be_a_zone_s_tomorrow() -> None:
+    # Quiet 12:00-05:00 in Los Angeles and Paris: no moment is quiet in neither. At 22:00Z
+    # (15:00 in LA, 23:00 in Paris) the first to wake is Paris, at 05:00 its next day.
+    quiet = QuietHours(time(12, 0), time(5, 0))
+    zones = (ZoneInfo("America/Los_Angeles"), PARIS)
+    assert s.quiet_until(utc(2026, 3, 27, 22, 0), zones, quiet) == utc(2026, 3, 28, 4, 0)
+
+
+def test_quiet_hours_look_for_a_common_window_two_days_ahead_and_no_further() -> None:
+    # Quiet 12:00-06:00 in Los Angeles and Sydney: DST changes on both sides (Sydney on
+    # 2026-10-04, Los Angeles on 2026-11-01) open a window exactly two days after 19:00Z.
+    quiet = QuietHours(time(12, 0), time(6, 0))
+    zones = (ZoneInfo("America/Los_Angeles"), ZoneInfo("Australia/Sydney"))
+    assert s.quiet_until(utc(2026, 10, 30, 19, 0), zones, quiet) == utc(2026, 11, 1, 19, 0)
+    # Quiet 15:00-09:00 in New York and Paris: the window New York's spring change opens on
+    # 2026-03-08 is more than two days after 03:00Z on the 6th: the least quiet moment of
+    # the next day is taken instead (08:00Z, when Paris wakes).
+    quiet = QuietHours(time(15, 0), time(9, 0))
+    assert s.quiet_until(utc(2026, 3, 6, 3, 0), (NEW_YORK, PARIS), quiet) == utc(2026, 3, 6, 8)
+
+
+def test_quiet_hours_least_quiet_moment_is_within_the_next_day_its_end_included() -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    # Quiet 18:00-10:00: at 01:00Z on 2026-11-01 Tokyo wakes; Los Angeles still sleeps
+    # (18:00 PDT), Paris too. Exactly a day later Los Angeles (17:00 PST) is awake as well.
+    quiet = QuietHours(time(18, 0), time(10, 0))
+    zones = (tokyo, ZoneInfo("America/Los_Angeles"), PARIS)
+    assert s.quiet_until(utc(2026, 11, 1, 1, 0), zones, quiet) == utc(2026, 11, 2, 1, 0)
+    # Quiet 12:00-06:00: the best of the next day is now, though New York's spring change
+    # makes a better moment on the day after (not looked at).
+    quiet = QuietHours(time(12, 0), time(6, 0))
+    assert s.quiet_until(utc(2026, 3, 6, 11, 0), (NEW_YORK, PARIS, tokyo), quiet) is None
+
+
+def test_send_at_ending_in_a_letter_other_than_z_is_refused() -> None:
+    with pytest.raises(ScheduleInputError) as caught:
+        s.parse_send_at("2026-03-30T09:00:00X")
+    assert caught.value.field == "sendAt"
+
+
+def test_a_cron_expression_is_kept_as_written_and_only_macros_lowered() -> None:
+    assert s.parse_recurrence("0 9 * * MON") == "0 9 * * MON"
+    assert s.parse_recurrence("0 9 * JAN-MAR MON-FRI") == "0 9 * JAN-MAR MON-FRI"
+    assert s.parse_recurrence("@Daily") == "@daily"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"recurrence": "@daily", "replyUntil": "2026-06-03T09:00Z"},
+            "replyUntil cannot be combined with recurrence: each occurrence takes replies "
+            "until the end of the day after it is sent",
+        ),
+        (
+            {"replyUntil": "soon"},
+            "replyUntil must be an ISO-8601 date and time such as 2026-03-30T09:00:00+02:00",
+        ),
+        (
+            {"replyUntil": "2026-06-03T09:00:00"},
+            "replyUntil must include a UTC offset (Z or +hh:mm)",
+        ),
+        ({"replyUntil": "2026-06-02T09:00:00+02:00"}, "replyUntil must be later than sendAt"),
+    ],
+)
+def test_a_refused_reply_until_says_why_in_its_own_name(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ScheduleInputError) as caught:
+        parse(replies={"C": "ok"}, **fields)
+    assert (caught.value.field, caught.value.message) == ("replyUntil", message)
+
+
+def test_replies_are_taken_in_the_schedule_s_zone_over_the_number_s() -> None:
+    # A French mobile scheduled in New York's zone: the day after sending ends at New York's
+    # midnight (04:00Z), not Paris's (22:00Z).
+    sent = utc(2026, 6, 2, 7)
+    assert s.reply_deadline(sent, FR_MOBILE, "America/New_York") == utc(2026, 6, 4, 4)
+    row = {"To": FR_MOBILE, "TimeZone": "America/New_York"}
+    assert s.replies_until(row, sent) == utc(2026, 6, 4, 4)
+
+
+def test_a_recurrence_zone_that_is_no_zone_falls_back_to_the_number_s() -> None:
+    assert s.recurrence_zone(FR_MOBILE, "Not/AZone") == PARIS
+
+
+def _for_a_line() -> s.NewSchedule:
+    return s.NewSchedule(
+        id="appt-7",
+        to=FR_MOBILE,
+        body="Hello",
+        send_at=utc(2026, 6, 2, 7),
+        line="front-desk",
+        purpose="reminder",
+        replies=(Choice("C", "confirmed"),),
+        reply_until=utc(2026, 6, 3, 7),
+    )
+
+
+def test_a_schedule_for_a_line_keeps_its_line_and_purpose_everywhere() -> None:
+    schedule = _for_a_line()
+    spec = s.spec_properties(schedule)
+    assert (spec["Line"], spec["Purpose"]) == ("front-desk", "reminder")
+    id_row = s.id_entity(schedule, {"PartitionKey": "due-1", "RowKey": "r"}, created_at=NOW)
+    shown = s.to_json(id_row, None)
+    assert (shown["line"], shown["purpose"]) == ("front-desk", "reminder")
+    canonical = json.dumps(
+        {
+            "body": "Hello",
+            "line": "front-desk",
+            "purpose": "reminder",
+            "recurrence": None,
+            "replies": reply_rules.stored(schedule.replies),
+            "replyUntil": "20260603T070000000Z",
+            "sendAt": "20260602T070000000Z",
+            "timeZone": None,
+            "to": FR_MOBILE,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    assert schedule.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_a_pending_reminder_shows_the_reply_until_it_was_given() -> None:
+    id_row = s.id_entity(_for_a_line(), {"PartitionKey": "due-1", "RowKey": "r"}, created_at=NOW)
+    assert s.to_json(id_row, None)["replyUntil"] == "2026-06-03T07:00:00.000Z"
+    # A hand-edited value that is no time is not shown as one (none until sent).
+    assert "replyUntil" not in s.to_json({**id_row, "ReplyUntil": "tomorrow"}, None)
+    # A response without its time shows no time.
+    answered = s.to_json({**id_row, "Response": "confirmed", "RespondedAt": ""}, None)
+    assert answered["response"] == "confirmed"
+    assert "respondedAt" not in answered
+
+
+def test_the_operator_api_fills_what_a_row_leaves_out() -> None:
+    id_row = s.id_entity(parse(id="r-9"), {"PartitionKey": "due-1", "RowKey": "r"}, created_at=NOW)
+    # A row without attempts has made none.
+    assert s.to_json(id_row, {"Status": "pending"})["attempts"] == 0
+    # An error without its message shows an empty message, pending or final.
+    shown = s.to_json(id_row, {"Status": "pending", "LastErrorCode": 30003})
+    assert shown["lastError"] == {"code": 30003, "message": ""}
+    shown = s.to_json(id_row, {"Status": "failed", "ErrorCode": 30003})
+    assert shown["error"] == {"code": 30003, "message": ""}
+    # A cancelled schedule has no next attempt, whenever its due row was due.
+    cancelled = {"Status": "cancelled", "DueAt": utc(2026, 6, 3, 7)}
+    assert "nextAttemptAt" not in s.to_json(id_row, cancelled)
+
+
+def test_a_retry_waits_the_jittered_delay_of_its_schedule() -> None:
+    policy = s.RetryPolicy()
+    assert policy.next_attempt(1, NOW, "sch-0") == NOW + policy.delay(1, "sch-0")
+    assert policy.next_attempt(1, NOW, "sch-0") != NOW + policy.base
+    # Without a schedule to spread by, no jitter: the base delay exactly.
+    assert policy.next_attempt(1, NOW) == NOW + policy.base
+    # The same wait for the same schedule on every machine and release, to the microsecond.
+    assert policy.delay(7, "sch-0") == timedelta(minutes=24, seconds=16, microseconds=814244)
+
+
+def test_an_every_minute_recurrence_crosses_a_two_hour_repeat() -> None:
+    # Antarctica/Troll falls back two hours at 01:00Z on 2026-10-25 (03:00 -> 01:00). At
+    # 01:55 on the second pass, the minutes up to 02:59 have fired on the first pass (64 of
+    # them): the next occurrence is 03:00, when the clock reads a new time.
+    troll = ZoneInfo("Antarctica/Troll")
+    assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 55)) == utc(2026, 10, 25, 3)
+    assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 0)) == utc(2026, 10, 25, 3)
