@@ -9,8 +9,6 @@ finds exactly the first minute where a minute-by-minute walk sees the state flip
 from __future__ import annotations
 
 import os
-import time as clock
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -477,16 +475,6 @@ def test_override_until_next_change(
     else:
         assert reason is not Reason.OVERRIDE
         assert (effective is State.OPEN) == oracle_open(schedule, moment)
-
-
-@pytest.fixture
-def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
-    monkeypatch.setenv("TZ", "Asia/Kathmandu")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
 
 
 @pytest.mark.usefixtures("local_clock_far_from_utc")

@@ -3,8 +3,6 @@ notice, the local day, retries, the operator's resume, Twilio's trips, the e-mai
 
 from __future__ import annotations
 
-import time as clock
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -294,16 +292,6 @@ def test_a_budget_rolls_to_the_lines_zone() -> None:
 def test_a_line_that_is_not_paused_does_not_resume() -> None:
     assert resumes_at(Budget(day=date(2026, 12, 1), sent=3), NEW_YORK) is None
     assert resumes_at(Budget(paused=DAILY_LIMIT), NEW_YORK) is None
-
-
-@pytest.fixture
-def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
-    monkeypatch.setenv("TZ", "Asia/Kathmandu")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
 
 
 @pytest.mark.usefixtures("local_clock_far_from_utc")

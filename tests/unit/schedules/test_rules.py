@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time as clock
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -1028,16 +1026,6 @@ def test_the_next_occurrence_is_strictly_after() -> None:
     assert s.next_occurrence("0 9 * * *", PARIS, nine - timedelta(seconds=1)) == nine
 
 
-@pytest.fixture
-def local_clock_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local zone is Kathmandu (+05:45): results must not depend on it."""
-    monkeypatch.setenv("TZ", "Asia/Kathmandu")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
-
-
 @pytest.mark.usefixtures("local_clock_far_from_utc")
 def test_instants_are_in_utc_whatever_the_machine_s_zone() -> None:
     spring = date(2026, 3, 29)  # Paris skips 02:00-03:00
@@ -1255,17 +1243,6 @@ def test_a_naive_time_is_refused_with_the_reason() -> None:
         s.utc(datetime(2026, 6, 1, 12, 0))
     with pytest.raises(ValueError, match=r"\Aattempt numbers start at 1\Z"):
         s.RetryPolicy().delay(0)
-
-
-@pytest.fixture
-def local_clock_a_day_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local zone is Kiritimati (+14:00): most of the world's today is its
-    tomorrow there, so a rule that read the machine's date would pick the wrong day."""
-    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
 
 
 @pytest.mark.usefixtures("local_clock_a_day_ahead")
