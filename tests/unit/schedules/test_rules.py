@@ -1452,3 +1452,18 @@ def test_an_every_minute_recurrence_crosses_a_two_hour_repeat() -> None:
     troll = ZoneInfo("Antarctica/Troll")
     assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 55)) == utc(2026, 10, 25, 3)
     assert s.next_occurrence("* * * * *", troll, utc(2026, 10, 25, 1, 0)) == utc(2026, 10, 25, 3)
+
+
+def test_quiet_hours_walk_reaches_a_window_that_dst_opens_two_days_out() -> None:
+    # Quiet 20:00-08:00 in New York and at a fixed UTC+7: in winter one zone's night starts
+    # when the other's ends (13:00Z, 01:00Z), so no moment is quiet nowhere. New York's
+    # spring change (2026-03-08) ends its night at 12:00Z, an hour before the other's starts:
+    # the first moment quiet nowhere, reached by walking night after night from two days before.
+    night = QuietHours(time(20, 0), time(8, 0))
+    zones = (NEW_YORK, ZoneInfo("Etc/GMT-7"))  # UTC+7: 20:00-08:00 is 13:00Z-01:00Z
+    opens = utc(2026, 3, 8, 12, 0)
+    assert s.quiet_until(opens - timedelta(days=2), zones, night) == opens
+    assert s.quiet_until(opens - timedelta(days=1, hours=23), zones, night) == opens
+    # Two days and a minute before it, the walk stops at its two-day horizon and takes the least
+    # quiet moment within a day: one zone is always awake here, so the first of them, now.
+    assert s.quiet_until(opens - timedelta(days=2, minutes=1), zones, night) is None
