@@ -113,6 +113,10 @@ def number_facts(value: str) -> tuple[str | None, int | None, str]:
     except phonenumbers.NumberParseException:
         return None, None, "INVALID"
     region = phonenumbers.region_code_for_number(parsed)
+    if region is None:
+        # No region's plan holds it, so it has no type either: `number_type` would only walk
+        # every region of its calling code again (25 for +1) to answer UNKNOWN.
+        return None, parsed.country_code, "UNKNOWN"
     kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "UNKNOWN")
     return region, parsed.country_code, kind
 
