@@ -19,7 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -112,3 +112,38 @@ def side_by_side(rounds: int, **runs: Callable[[], int]) -> dict[str, float]:
             count = run_round()
             samples[name].append((time.thread_time() - started) / max(1, count))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+class Paired(NamedTuple):
+    """What `paired` measured: the median of the pairs' ratios, and each side's median."""
+
+    ratio: float
+    first: float
+    second: float
+
+
+def paired(pairs: int, first: Callable[[], int], second: Callable[[], int]) -> Paired:
+    """`second`'s CPU seconds per operation ÷ `first`'s as the median of per-pair ratios: each
+    pair is one round of each, back to back, the order swapping from pair to pair.
+
+    For a small difference between two nearly equal runs. A busy spell of the machine (another
+    process sharing the caches, the core's clock) that lasts a pair slows both its rounds and
+    cancels out of its ratio, where a ratio of two medians taken over rounds far apart keeps
+    it; and as each side runs first in half the pairs, neither pays more than the other for
+    what ran before it. Each run does one round and returns how many operations it did; thread
+    CPU time, as `side_by_side`."""
+    ratios: list[float] = []
+    samples: tuple[list[float], list[float]] = ([], [])
+    for index in range(pairs):
+        order = (0, 1) if index % 2 == 0 else (1, 0)
+        per_operation = [0.0, 0.0]
+        for side in order:
+            run_round = (first, second)[side]
+            started = time.thread_time()
+            count = run_round()
+            per_operation[side] = (time.thread_time() - started) / max(1, count)
+            samples[side].append(per_operation[side])
+        ratios.append(per_operation[1] / per_operation[0])
+    return Paired(
+        statistics.median(ratios), statistics.median(samples[0]), statistics.median(samples[1])
+    )

@@ -95,6 +95,13 @@ class CallEvent:
             from_customer=self.outcome in (MISSED, VOICEMAIL),
         )
 
+    def ended_event(self) -> Event:
+        """The event the call's end applies: its own; or, when its call back was decided before
+        the end was recorded, the resolution's. The decision's own hook applies the resolution
+        too when it sees the call ended, so when the two race (each reading the other's
+        write) they apply one event id, counted once, not a missed call unread twice."""
+        return self.resolution(self.at) if self.resolved else self.event()
+
     def resolution(self, at: datetime) -> Event:
         """The event a call back's outcome applies to the state, after the call's own (its id
         derived from the call's: applied once): a call back answered is the business's, one

@@ -394,7 +394,7 @@ def on_call_ended(record: dict[str, Any] | None, settings: Settings) -> None:
     if found is None or found.outcome is None:
         return
     _write_call_row(found, settings)
-    on_text(settings, found.line, found.customer, found.event())
+    on_text(settings, found.line, found.customer, found.ended_event())
 
 
 def on_callback_decided(record: dict[str, Any] | None, settings: Settings) -> None:

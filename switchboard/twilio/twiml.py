@@ -36,6 +36,11 @@ def _write(node: Any, out: Callable[[str], None]) -> None:
     attrs = node.attrs
     for key in sorted(attrs):
         value = attrs[key]
+        if value.__class__ is int:
+            # A count or a length (a pause, a timeout, digits): its text is digits and at most
+            # a sign, nothing to escape, so the escaping's eight scans are skipped.
+            out(f' {key}="{value}"')
+            continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
         out(f' {key}="{_attribute(text)}"')
     text = node.value

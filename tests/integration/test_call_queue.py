@@ -337,6 +337,14 @@ def test_an_unanswered_call_back_texts_the_caller_and_the_people_once(
         "missed call (call back unanswered)",
         1,
     )
+    # The call's end heard again now (its status callback racing the decision, each seeing
+    # the other's write): the same event, still one unread.
+    from switchboard.conversations.service import on_call_ended
+
+    on_call_ended(RecordStore.calls(settings).get(sid), settings)
+    again = show_conversation(settings, OPERATOR, LINE_NUMBER, CALLER)
+    assert again["conversation"]["unread"] == 1
+    assert len(again["events"]) == 1
 
 
 def test_the_timer_closes_a_lapsed_connection_and_deletes_an_idle_queue(

@@ -164,3 +164,32 @@ def test_a_refused_call_back_leaves_the_call_to_its_other_outcome() -> None:
     left = calls.call_event(refused | {"RecordingUrl": "https://x/RE1", "RecordingDuration": 5})
     assert left is not None
     assert left.outcome == "voicemail"
+
+
+def test_a_call_back_decided_before_its_call_ended_is_counted_once() -> None:
+    """The call's end and its call back's decision race: each hook may see the other's write.
+    The end of a call whose call back is decided applies the decision's event, so whichever
+    hooks run, the missed call is unread once."""
+    from switchboard.conversations.rules import apply_event, new_conversation
+
+    asked = record(Callback="waiting", Handling="queue-callback", QueueTime=30)
+    decided = calls.call_event(asked | {"Callback": "unanswered"})
+    assert decided is not None
+    assert decided.ended_event().id == decided.resolution(START).id == "CA1-callback"
+    later = datetime(2026, 12, 1, 15, 9, tzinfo=UTC)
+    state = new_conversation("+15017122661", "+15557770101", "a", START)
+    after_end = apply_event(state, decided.ended_event())
+    assert after_end is not None
+    assert after_end.unread == 1
+    assert apply_event(after_end, decided.resolution(later)) is None  # applied already
+    # In the usual order the end comes first (a call back still to come: not unread), then
+    # the decision: one unread all the same.
+    waiting = calls.call_event(asked)
+    assert waiting is not None
+    assert waiting.ended_event() == waiting.event()
+    first = apply_event(state, waiting.ended_event())
+    assert first is not None
+    assert first.unread == 0
+    second = apply_event(first, decided.resolution(later))
+    assert second is not None
+    assert second.unread == 1
