@@ -5,6 +5,7 @@ binding's verdicts, and what a bound reply sends through the outbound policy."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -275,6 +276,7 @@ def plan(
     notify: tuple[str, ...] = (OWNER,),
     sid: str = "SM1",
     destinations: Destinations = EVERYWHERE,
+    policies: Mapping[Purpose, Policy] = POLICIES,
 ) -> r.Plan:
     return r.plan_texts(
         sid=sid,
@@ -285,7 +287,7 @@ def plan(
         notify=notify,
         state=state or SenderState(CUSTOMER, LINE),
         destinations=destinations,
-        policies=POLICIES,
+        policies=policies,
         now=NOW,
     )
 
@@ -509,23 +511,11 @@ def test_a_stored_reply_that_cannot_be_read_is_skipped_and_the_rest_kept() -> No
 
 
 def test_a_purpose_without_a_policy_takes_the_default_of_one_a_day() -> None:
-    def planned(state: SenderState, sid: str) -> r.Plan:
-        return r.plan_texts(
-            sid=sid,
-            customer=CUSTOMER,
-            line=LINE,
-            answer="Thanks",
-            notice=None,
-            notify=(),
-            state=state,
-            destinations=EVERYWHERE,
-            policies={},
-            now=NOW,
-        )
-
-    first = planned(SenderState(CUSTOMER, LINE), "SM1")
+    first = plan(notify=(), policies={})
     assert first.words == {Purpose.REMINDER_ANSWER: "sent"}
-    second = planned(SenderState(CUSTOMER, LINE, tallies=first.tallies), "SM2")
+    second = plan(
+        SenderState(CUSTOMER, LINE, tallies=first.tallies), notify=(), sid="SM2", policies={}
+    )
     assert second.words == {Purpose.REMINDER_ANSWER: "skipped (texted within 24 h)"}
 
 
