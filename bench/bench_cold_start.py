@@ -9,6 +9,10 @@
    default one, as in `bench_voice`), against a fresh process importing the floor set,
    validating the same signature with `RequestValidator` and building the same TwiML with
    `VoiceResponse`. This one includes the imports deferred from indexing. Goal: <= 1.1x.
+3. Shown beside it: where the app's own CPU goes in that first call, after the floor's imports
+   (medians of fresh processes: indexing, the call's imports, the answer), and the share of
+   indexing that is azure-functions building the HTTP routes' bindings (as many routes as the
+   app has, in a scratch Blueprint): what the app cannot make cheaper but with fewer functions.
 
 Bytecode is compiled once (a cache folder of the run, for both sides) and reused, as by a warm
 worker. Each run is a process of its own; 31 runs of each side in ABBA order (app, floor, floor,
@@ -20,6 +24,7 @@ number of modules each side loads (a count, free of noise).
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -45,7 +50,10 @@ FLOOR = (
 APP = "import function_app"
 FIRST_CALL_APP = "from bench.first_call import first_call_app; first_call_app()"
 FIRST_CALL_FLOOR = "from bench.first_call import first_call_floor; first_call_floor()"
+PHASES = "from bench.first_call import first_call_phases; first_call_phases()"
+BINDINGS = "from bench.first_call import route_bindings; route_bindings()"
 ROUNDS = 31
+PHASE_ROUNDS = 15
 
 
 def _environment(pycache: str) -> dict[str, str]:
@@ -96,6 +104,20 @@ def _modules(code: str, env: dict[str, str]) -> int:
     return int(done.stdout.split()[-1])
 
 
+def _printed(code: str, env: dict[str, str]) -> dict[str, float]:
+    """The JSON object a fresh `python -c code` prints last."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _phases(env: dict[str, str]) -> dict[str, float]:
+    """Medians, over fresh processes, of the app's phases after the floor's imports (ms)."""
+    runs = [_printed(PHASES, env) for _ in range(PHASE_ROUNDS)]
+    return {phase: statistics.median(run[phase] for run in runs) for phase in runs[0]}
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -112,6 +134,8 @@ def main() -> dict[str, object]:
             "first_app": _modules(FIRST_CALL_APP, env),
             "first_floor": _modules(FIRST_CALL_FLOOR, env),
         }
+        phases = _phases(env)
+        bindings = _printed(BINDINGS, env)
     how = f"child CPU time, medians of {ROUNDS} runs of each in ABBA order"
     figures = [
         Figure(
@@ -133,6 +157,18 @@ def main() -> dict[str, object]:
             f"{_ms(first['app_wall'])} vs {_ms(first['floor_wall'])}); modules loaded "
             f"{modules['first_app']} vs {modules['first_floor']}",
         ),
+        Figure(
+            "cold_start.app_cpu_after_floor_ms",
+            "cold start, first webhook: the app's own CPU after the floor's imports (shown)",
+            round(sum(phases.values()), 1),
+            " ms",
+            f"indexing {phases['index']:.1f} ms, of which azure-functions building "
+            f"{bindings['routes']:.0f} HTTP routes' bindings {bindings['ms']:.1f} ms "
+            f"({bindings['ms'] * 1000 / bindings['routes']:.0f} µs each); the call's imports "
+            f"{phases['imports']:.1f} ms; stubs, the signed request and the answer "
+            f"{phases['answer']:.1f} ms (process CPU time, medians of {PHASE_ROUNDS} fresh "
+            "processes)",
+        ),
     ]
     for figure in figures:
         print(figure.line())
@@ -141,6 +177,8 @@ def main() -> dict[str, object]:
         "index": {k: round(v * 1000, 1) for k, v in index.items()},
         "first_webhook": {k: round(v * 1000, 1) for k, v in first.items()},
         "modules_loaded": modules,
+        "first_webhook_phases_ms": {k: round(v, 1) for k, v in phases.items()},
+        "route_bindings": bindings,
     }
 
 

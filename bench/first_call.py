@@ -9,6 +9,7 @@ storage or the network.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -67,8 +68,9 @@ class _NoContacts:
         return None
 
 
-def first_call_app() -> None:
-    """Index the app (import function_app) and answer one signed incoming call."""
+def first_call_app(mark: Callable[[str], None] = lambda phase: None) -> None:
+    """Index the app (import function_app) and answer one signed incoming call; `mark(phase)`
+    is called as each phase ends (``index``, ``imports``, ``answer``)."""
     os.environ.update(
         {
             "TWILIO_AUTH_TOKEN": TOKEN,
@@ -79,12 +81,15 @@ def first_call_app() -> None:
     import azure.functions as func
 
     import function_app  # noqa: F401 (indexing, as the worker does at start)
+
+    mark("index")
     from switchboard.contacts.refs import NumberRows
     from switchboard.lines.store import LineStore
     from switchboard.twilio.signature import sign
     from switchboard.voice import blueprint as voice
     from switchboard.voice import webhooks as voice_webhooks
 
+    mark("imports")
     voice_webhooks.store_factory = lambda settings: _NoStorage()
     # No storage: the number's line is looked up as in Azure, and the Lines table has no entry
     # for it (the default line answers), as the floor has none.
@@ -102,5 +107,67 @@ def first_call_app() -> None:
         body=urlencode(PARAMS).encode(),
     )
     response = voice.voice_incoming(request)
+    mark("answer")
     if response.status_code != 200 or b"contoso-voice" not in response.get_body():
         raise RuntimeError(f"app answered {response.status_code}: {response.get_body()!r}")
+
+
+def first_call_phases() -> None:
+    """The floor's imports, then `first_call_app`, printing the CPU milliseconds of each of the
+    app's phases as JSON: what the app itself costs a cold process beyond the floor's imports."""
+    import json
+    import time
+
+    # The floor's imports first (as `first_call_floor` does), so the phases are the app's own.
+    import azure.data.tables
+    import azure.functions  # noqa: F401
+    import twilio.request_validator
+    import twilio.twiml.messaging_response
+    import twilio.twiml.voice_response  # noqa: F401
+
+    phases: dict[str, float] = {}
+    last = time.process_time()
+
+    def mark(phase: str) -> None:
+        nonlocal last
+        now = time.process_time()
+        phases[phase] = (now - last) * 1000
+        last = now
+
+    first_call_app(mark)
+    print(json.dumps(phases))
+
+
+def route_bindings() -> None:
+    """How many HTTP functions the app registers, and the CPU milliseconds azure-functions
+    spends building that many routes' trigger and output bindings in a scratch Blueprint
+    (median of 15 builds, after one to warm up), printed as JSON: the part of indexing no
+    code of the app's own runs."""
+    import json
+    import statistics
+    import time
+
+    import azure.functions as func
+
+    import function_app
+
+    routes = 0
+    for function in function_app.app.get_functions():
+        trigger = function.get_trigger()
+        if trigger is not None and trigger.type == "httpTrigger":
+            routes += 1
+
+    def build() -> float:
+        started = time.process_time()
+        blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
+        for n in range(routes):
+
+            def handler(req: func.HttpRequest) -> func.HttpResponse:
+                return func.HttpResponse()
+
+            handler.__name__ = f"route_{n}"
+            blueprint.route(route=f"api/r{n}", methods=["GET"])(handler)
+        return (time.process_time() - started) * 1000
+
+    build()
+    print(json.dumps({"routes": routes, "ms": statistics.median(build() for _ in range(15))}))
