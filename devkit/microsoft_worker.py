@@ -2,10 +2,12 @@
 app, as Azure's proxy worker does: initialise it on the app's folder (it indexes
 `function_app.py` itself), ask for the functions' metadata, load a function and invoke it.
 
-`python -m devkit.microsoft_worker APP_DIR` reads invocations as JSON on stdin
-(``[{"function": name, "method", "url", "headers", "body"}]``) and prints one JSON object: the
-status of the worker's initialisation, every function it indexed with its raw bindings, and
-each invocation's HTTP answer (status, headers, body) or the worker's exception.
+`python -m devkit.microsoft_worker APP_DIR` reads invocations as JSON on stdin, each a function's
+name and its trigger's data (`_trigger_data`: ``{"function": name, "http": {"method", "url",
+"headers", "body"}}``, ``"queue": {"body", "id", "dequeue_count"}`` or ``"timer": {"past_due"}``)
+and prints one JSON object: the status of the worker's initialisation, every function it indexed
+with its raw bindings, and each invocation's status (the worker's exception, if any) with its
+HTTP answer (status, headers, body base64).
 
 On Azure the proxy worker receives the host's gRPC messages and hands them to the runtime with
 its generated protobuf module (`properties["protos"]`). That module is not published on PyPI,
@@ -116,6 +118,39 @@ def _body(typed: Any) -> str:
     return base64.b64encode(raw if isinstance(raw, bytes) else raw.encode()).decode()
 
 
+def _trigger_data(
+    messages: types.SimpleNamespace, call: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The trigger's TypedData and trigger metadata, as the host sends them: an HTTP request
+    (`http`), a queue message with its id and dequeue count (`queue`), a timer's firing
+    (`timer`)."""
+    typed = messages.TypedData
+    if "queue" in call:
+        queued = call["queue"]
+        metadata = {
+            "Id": typed(string=queued["id"]),
+            "DequeueCount": typed(json=json.dumps(queued.get("dequeue_count", 1))),
+            "PopReceipt": typed(string="pop-receipt"),
+        }
+        return typed(string=queued["body"]), metadata
+    if "timer" in call:
+        info = {
+            "Schedule": {"AdjustForDST": True},
+            "IsPastDue": call["timer"].get("past_due", False),
+        }
+        return typed(json=json.dumps(info)), {}
+    http = call["http"]
+    request = messages.RpcHttp(
+        method=http["method"],
+        url=http["url"],
+        headers=http.get("headers", {}),
+        body=typed(bytes=http.get("body", "").encode()),
+        params=http.get("params", {}),
+        query=http.get("query", {}),
+    )
+    return typed(http=request), {}
+
+
 async def serve(app_dir: str, invocations: list[dict[str, Any]]) -> dict[str, Any]:
     """Initialise the runtime on `app_dir`, list its functions, run `invocations` in turn."""
     from azure_functions_runtime import handle_event as worker
@@ -152,29 +187,18 @@ async def serve(app_dir: str, invocations: list[dict[str, Any]]) -> dict[str, An
                     metadata=function,
                 )
             )
-            http = messages.RpcHttp(
-                method=call["method"],
-                url=call["url"],
-                headers=call.get("headers", {}),
-                body=messages.TypedData(bytes=call.get("body", "").encode()),
-                params=call.get("params", {}),
-                query=call.get("query", {}),
-            )
             trigger = next(
                 b for b in found["functions"][call["function"]] if "Trigger" in b["type"]
             )
+            data, metadata = _trigger_data(messages, call)
             answer = await worker.invocation_request(
                 _request(
                     messages,
                     "invocation_request",
                     invocation_id=f"invocation-{number}",
                     function_id=function.function_id,
-                    input_data=[
-                        messages.ParameterBinding(
-                            name=trigger["name"], data=messages.TypedData(http=http)
-                        )
-                    ],
-                    trigger_metadata={},
+                    input_data=[messages.ParameterBinding(name=trigger["name"], data=data)],
+                    trigger_metadata=metadata,
                     trace_context=Message(trace_parent="", trace_state="", attributes={}),
                     retry_context=Message(retry_count=0, max_retry_count=0, exception=None),
                 )

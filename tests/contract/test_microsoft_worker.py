@@ -40,6 +40,8 @@ PUBLIC = "https://switchboard-worker.example.com"
 BUSINESS = "+15017122661"
 CALLER = "+15558675310"
 CALL_SID = "CA" + uuid.uuid4().hex
+POISON_ID = "worker-poison-" + uuid.uuid4().hex[:12]
+POISONED = {"to": CALLER, "say": "Your table is ready."}
 
 
 def _serve(env: dict[str, str], invocations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -79,6 +81,9 @@ def served(storage_connection_string: str) -> tuple[dict[str, Any], dict[str, st
         "TABLE_CALL_LOG": table,
         "WEBSITE_SITE_NAME": "switchboard-worker",
         "VOICE_VOICEMAIL": "false",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_FROM_NUMBER": BUSINESS,
+        "TABLE_SMS_SCHEDULE": "workersched" + uuid.uuid4().hex[:10],
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "VOICE_", "TABLE_"))}
     env.update(settings)
@@ -94,10 +99,13 @@ def served(storage_connection_string: str) -> tuple[dict[str, Any], dict[str, st
     form = {"content-type": "application/x-www-form-urlencoded"}
     signed = {**form, "x-twilio-signature": sign(TOKEN, url, params)}
     invocations = [
-        {"function": "voice_incoming", "method": "POST", "url": url, "headers": signed,
-         "body": urlencode(params)},
-        {"function": "voice_incoming", "method": "POST", "url": url, "headers": form,
-         "body": urlencode(params)},
+        {"function": "voice_incoming",
+         "http": {"method": "POST", "url": url, "headers": signed, "body": urlencode(params)}},
+        {"function": "voice_incoming",
+         "http": {"method": "POST", "url": url, "headers": form, "body": urlencode(params)}},
+        {"function": "calls_poison",
+         "queue": {"body": json.dumps(POISONED), "id": POISON_ID, "dequeue_count": 5}},
+        {"function": "sms_schedule_timer", "timer": {"past_due": True}},
     ]  # fmt: skip
     return _serve(env, invocations), settings
 
@@ -121,7 +129,7 @@ def test_the_worker_serves_a_signed_call_and_refuses_an_unsigned_one(
     served: tuple[dict[str, Any], dict[str, str]],
 ) -> None:
     result, settings = served
-    answered, refused = result["answers"]
+    answered, refused, _, _ = result["answers"]
     assert answered["status"] == "success", answered
     assert answered["http_status"] == 200
     assert answered["headers"]["content-type"].startswith("text/xml")
@@ -136,3 +144,18 @@ def test_the_worker_serves_a_signed_call_and_refuses_an_unsigned_one(
     assert record is not None
     assert record["From"] == CALLER
     assert record["To"] == BUSINESS
+
+
+def test_the_worker_hands_a_poisoned_queue_message_and_a_timer_firing_to_their_functions(
+    served: tuple[dict[str, Any], dict[str, str]],
+) -> None:
+    """The queue message arrives with the id the host gave it (the record is keyed by it), and
+    the timer's firing runs the scheduler (which finds nothing due in its fresh table)."""
+    result, settings = served
+    _, _, poisoned, fired = result["answers"]
+    assert poisoned == {"status": "success", "exception": None}
+    assert fired == {"status": "success", "exception": None}
+    record = RecordStore.calls(load_settings(settings)).get(POISON_ID)
+    assert record is not None
+    assert record["Status"] == "dead-lettered"
+    assert record["To"] == CALLER
