@@ -42,13 +42,16 @@ from switchboard import records
 from switchboard.calls import idempotency
 from switchboard.calls.idempotency import IdempotencyRecord, State, Verdict
 from switchboard.calls.request import CallRequest
+from switchboard.logbook.calls import PLACED
 from switchboard.logbook.store import RecordStore
 from switchboard.logs import get_logger
 from switchboard.storage import tables
 
 logger = get_logger(__name__)
 
-DIRECTION = "outbound-api"
+#: The `Direction` of the records of the calls placed here (what the status callback and the
+#: conversations read: `switchboard.logbook.calls`).
+DIRECTION = PLACED
 #: Raw text of a rejected message kept for operators (Table string properties hold 32K chars).
 PAYLOAD_KEEP_CHARS = 8000
 # Properties a claim removes from a rejected record it takes over.

@@ -15,6 +15,13 @@ the call's start:
 - ``missed``: nobody did, no recording; also a call back nobody answered or one dropped for
   its age (`callback` says which).
 
+A call the app placed to a customer through the outbound-call queue (`switchboard.calls`: an
+automated call saying a message, from a line's number) is the business's event of the
+conversation between the line it was placed from and the number it called, once it ended:
+``answered`` or ``unanswered`` (busy, no answer, failed, canceled), with what it said. The call
+queue's own calls (ids the app derives, ``sys-``: an offer ringing one of its people, a call
+back, whose event is its caller's inbound call) are not events of their own.
+
 A caller the line refused (blocked, not allowed) or a call handed to TwiML elsewhere is no
 event. The event is decided when the call ends (its status callback); a recording's and a
 transcript's callbacks complete its row whenever they arrive, and so does the call back's
@@ -26,12 +33,13 @@ never reached the caller is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from switchboard.conversations.rules import INBOUND, KIND_CALL, Event
+from switchboard.conversations.rules import INBOUND, KIND_CALL, OUTBOUND, Event
 from switchboard.logbook import calls as calllog
 from switchboard.phone import is_e164
 
@@ -39,6 +47,10 @@ MISSED = "missed"
 VOICEMAIL = "voicemail"
 ANSWERED = "answered"
 CALLBACK = "callback"
+#: A call the app placed that nobody answered (busy, no answer, failed, canceled).
+UNANSWERED = "unanswered"
+#: Ids the app derives for the calls it places itself (the call queue's offers and call backs).
+DERIVED_ID_PREFIX = "sys-"
 #: The suffix of the id of the event that moves the state when a call back is decided.
 RESOLUTION_SUFFIX = "-callback"
 _NOT_EVENTS = frozenset({"rejected", "refused", "redirect"})
@@ -54,11 +66,18 @@ class CallEvent:
     at: datetime
     outcome: str | None
     fields: dict[str, Any]
+    #: `INBOUND`: the customer called the line; `OUTBOUND`: the app called the customer.
+    direction: str = INBOUND
 
     @property
     def summary(self) -> str:
         """What a list shows: ``missed call``, ``voicemail (0:37)``, ``call answered by Ana``,
-        ``called back by Ana``, ``asked to be called back``."""
+        ``called back by Ana``, ``asked to be called back``, ``automated call answered``,
+        ``automated call not answered (busy)``."""
+        if self.direction == OUTBOUND:
+            if self.outcome == ANSWERED:
+                return "automated call answered"
+            return f"automated call not answered ({self.fields.get('Status') or 'failed'})"
         called_back = self.fields.get("Callback")
         if self.outcome == VOICEMAIL:
             seconds = self.fields.get("RecordingDuration")
@@ -90,7 +109,7 @@ class CallEvent:
             id=self.call_sid,
             at=self.at,
             kind=KIND_CALL,
-            direction=INBOUND,
+            direction=self.direction,
             summary=self.summary,
             from_customer=self.outcome in (MISSED, VOICEMAIL),
         )
@@ -133,8 +152,10 @@ def outcome(record: Mapping[str, Any]) -> str | None:
 
 
 def call_event(record: Mapping[str, Any] | None) -> CallEvent | None:
-    """The call's event in its conversation (None: the call is not one: outbound, withheld,
-    refused, handed elsewhere, or its record lacks what keys it)."""
+    """The call's event in its conversation (None: the call is not one: one the call queue
+    placed itself, withheld, refused, handed elsewhere, or its record lacks what keys it)."""
+    if record is not None and calllog.is_placed(record):
+        return placed_call_event(record)
     if record is None or not calllog.is_inbound(record):
         return None
     if calllog.text(record, "Handling").lower() in _NOT_EVENTS:
@@ -161,3 +182,39 @@ def call_event(record: Mapping[str, Any] | None) -> CallEvent | None:
     elif fields["RecordingUrl"]:
         fields["Event"] = VOICEMAIL
     return CallEvent(line, caller, sid, started, found, fields)
+
+
+def placed_call_event(record: Mapping[str, Any]) -> CallEvent | None:
+    """The event of a call the app placed through the outbound-call queue: the business's, on
+    the conversation of the line it was placed from (`From`) and the number it called (`To`);
+    its outcome once it ended (`answered`: Twilio says ``completed``), and what it said."""
+    record_id = calllog.text(record, "Id") or calllog.text(record, "PartitionKey")
+    if record_id.startswith(DERIVED_ID_PREFIX):
+        return None
+    customer = calllog.text(record, "To")
+    line = calllog.text(record, "From")
+    sid = calllog.text(record, "Sid")
+    started = record.get("CreatedAt")
+    if not (is_e164(customer) and is_e164(line) and sid and isinstance(started, datetime)):
+        return None
+    found: str | None = None
+    if calllog.ended(record):
+        answered = calllog.text(record, "Status").lower() == "completed"
+        found = ANSWERED if answered else UNANSWERED
+    fields: dict[str, Any] = {
+        "Status": calllog.text(record, "Status") or None,
+        "Duration": calllog.integer(record.get("CallDuration")),
+        "Body": _said(record),
+        "Event": found,
+    }
+    return CallEvent(line, customer, sid, started, found, fields, OUTBOUND)
+
+
+def _said(record: Mapping[str, Any]) -> str | None:
+    """The words a placed call says (its request's `say`; None for TwiML or a URL)."""
+    try:
+        request = json.loads(calllog.text(record, "RequestJson") or "{}")
+    except ValueError:
+        return None
+    said = request.get("say") if isinstance(request, dict) else None
+    return said if isinstance(said, str) and said else None

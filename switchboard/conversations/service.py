@@ -388,8 +388,9 @@ def on_text(
 
 
 def on_call_ended(record: dict[str, Any] | None, settings: Settings) -> None:
-    """The call status callback's hook: an inbound call that ended becomes its conversation's
-    event (its row in MessageLog, its state moved). Never raises."""
+    """The call status callback's hook: an inbound call that ended, or one the app placed to a
+    customer, becomes its conversation's event (its row in MessageLog, its state moved). Never
+    raises."""
     found = call_events.call_event(record)
     if found is None or found.outcome is None:
         return
@@ -426,6 +427,7 @@ def _write_call_row(found: call_events.CallEvent, settings: Settings) -> None:
         call_sid=found.call_sid,
         at=found.at,
         fields=found.fields,
+        direction=found.direction,
     )
     if row is None:
         return

@@ -1,6 +1,8 @@
 """What a CallLog record says happened on an inbound call (pure): the fields the voice flow and
 the call status callback write, read the same way by everything that acts on a call's outcome
-(the missed-call text-back, the conversation's call events).
+(the missed-call text-back, the conversation's call events). A call the app placed through the
+outbound-call queue (`switchboard.calls`) has `Direction` ``outbound-api``, `From` (the line it
+was placed from), `To`, `Sid`, `RequestJson` (what it says) and the status callback's fields.
 
 | field | written by | read as |
 | --- | --- | --- |
@@ -50,6 +52,15 @@ def line_number(record: Mapping[str, Any]) -> str:
 def is_inbound(record: Mapping[str, Any]) -> bool:
     """Whether the record is of a call to one of our numbers."""
     return text(record, "Direction").lower() == "inbound"
+
+
+#: The `Direction` of a call the app placed through the outbound-call queue.
+PLACED = "outbound-api"
+
+
+def is_placed(record: Mapping[str, Any]) -> bool:
+    """Whether the record is of a call the app placed (the outbound-call queue)."""
+    return text(record, "Direction").lower() == PLACED
 
 
 def ended(record: Mapping[str, Any]) -> bool:

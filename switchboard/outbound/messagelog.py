@@ -146,23 +146,31 @@ def conversation_entry(
 
 
 def call_entry(
-    *, line: str, party: str, call_sid: str, at: datetime, fields: Mapping[str, Any]
+    *,
+    line: str,
+    party: str,
+    call_sid: str,
+    at: datetime,
+    fields: Mapping[str, Any],
+    direction: str = DIRECTION_INBOUND,
 ) -> Entity | None:
     """A call's event in its conversation as an index row (None when it cannot be keyed):
     `fields` are the event's properties (`Event`, `Status`, ...), merged into the row as the
-    call's callbacks arrive (the key stays: the call's start and its SID)."""
+    call's callbacks arrive (the key stays: the call's start and its SID). `direction`:
+    inbound (the party called the line) or outbound (the app called the party from it)."""
     partition = conversation_partition(line, party)
     if partition is None or not records.is_valid_record_id(call_sid):
         return None
+    outbound = direction == DIRECTION_OUTBOUND
     return {
         "PartitionKey": partition,
         "RowKey": records.index_row(at, call_sid),
         "Id": call_sid,
         "Kind": KIND_CALL,
-        "Direction": DIRECTION_INBOUND,
+        "Direction": DIRECTION_OUTBOUND if outbound else DIRECTION_INBOUND,
         "At": at,
-        "From": party,
-        "To": line,
+        "From": line if outbound else party,
+        "To": party if outbound else line,
         **{k: v for k, v in fields.items() if v is not None},
     }
 

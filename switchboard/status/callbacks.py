@@ -26,7 +26,8 @@ that ends an inbound call nobody took then hands the record to the missed-call t
 (`switchboard.textback.service.on_call_ended`, with the line of the number called:
 `line_for`), which writes `TextBack` on the record; and every inbound call that ended becomes
 an event of the caller's conversation on that line
-(`switchboard.conversations.service.on_call_ended`: missed, voicemail, answered and by whom).
+(`switchboard.conversations.service.on_call_ended`: missed, voicemail, answered and by whom), as
+does every call the app placed to a customer through the outbound-call queue (answered or not).
 Their failures are logged and never change the answer: the record update is what the callback
 is for.
 
@@ -158,7 +159,7 @@ def responder(kind: Kind) -> Callable[[TwilioRequest, Settings], func.HttpRespon
                 _twilio_error(update, applied, settings)
             if kind is Kind.CALL and text_back_rules.may_apply(record):
                 _text_back(update, record, settings)
-            if kind is Kind.CALL and _ends_inbound_call(record):
+            if kind is Kind.CALL and _ends_a_conversation_call(record):
                 _conversation(record, settings)
             if kind is Kind.CALL:
                 _queue_call_ended(record_id_from_url(request.url), update, settings)
@@ -210,11 +211,16 @@ def _text_back(update: StatusUpdate, record: Entity | None, settings: Settings) 
         )
 
 
-def _ends_inbound_call(record: Entity | None) -> bool:
-    """Whether the record is of an inbound call that ended (cheap: asked before any import)."""
+def _ends_a_conversation_call(record: Entity | None) -> bool:
+    """Whether the record is of an inbound call, or one the app placed, that ended (cheap:
+    asked before any import; `switchboard.conversations.calls` decides which are events)."""
     from switchboard.logbook import calls
 
-    return record is not None and calls.is_inbound(record) and calls.ended(record)
+    return (
+        record is not None
+        and (calls.is_inbound(record) or calls.is_placed(record))
+        and calls.ended(record)
+    )
 
 
 def _conversation(record: Entity | None, settings: Settings) -> None:

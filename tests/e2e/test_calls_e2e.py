@@ -146,6 +146,8 @@ def stack(
             "TWILIO_FROM_NUMBER": BUSINESS,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "TABLE_CALL_LOG": "e2ecalls" + suffix,
+            "TABLE_MESSAGE_LOG": "e2ecallmsgs" + suffix,
+            "TABLE_CONVERSATIONS": "e2ecallconv" + suffix,
             "OUTBOUND_CALL_QUEUE": "e2e-calls-" + suffix,
             "DEVHOST_FUNCTION_KEY": KEY,
             # The scheduled-SMS timer's %SMS_TIMER_SCHEDULE% must resolve; once a year.
@@ -350,6 +352,43 @@ def test_success_stores_the_sid_and_callbacks_drive_it_to_completed(stack: Stack
     deliveries = stack.standin.callbacks(sid, "call-status")
     assert [d.params["CallStatus"] for d in deliveries][-1:] == ["completed"]
     assert all(d.status in (200, 204) for d in deliveries)
+
+
+def test_a_placed_call_is_the_businesss_event_in_the_customers_conversation(stack: Stack) -> None:
+    """Answered or not, what the call said and how it ended is in the conversation of the line
+    it was placed from and the number it called, never unread (the business's own event)."""
+    to = new_number()
+    stack.standin.set_call_outcome(to, "completed", duration=14)
+    answered_id = "conv-" + uuid.uuid4().hex[:8]
+    stack.enqueue({"id": answered_id, "to": to, "say": "Your table is ready."})
+    stack.wait_record(answered_id, lambda r: r.get("Status") == "completed")
+    missed_id = "conv-" + uuid.uuid4().hex[:8]
+    stack.standin.set_call_outcome(to, "no-answer")
+    stack.enqueue({"id": missed_id, "to": to, "twiml": "<Response><Say>Hi</Say></Response>"})
+    stack.wait_record(missed_id, lambda r: r.get("Status") == "no-answer")
+
+    def shown() -> dict[str, Any]:
+        status, found = stack.api("GET", f"conversations/{BUSINESS}/{to}", key=KEY)
+        assert status == 200, found
+        return dict(found)
+
+    found = shown()
+    events = found["events"]  # newest first
+    assert [(e["kind"], e["direction"], e["event"], e.get("status")) for e in events] == [
+        ("call", "outbound", "unanswered", "no-answer"),
+        ("call", "outbound", "answered", "completed"),
+    ]
+    assert "body" not in events[0]  # TwiML: no words to show
+    assert events[1]["body"] == "Your table is ready."
+    assert events[1]["duration"] == 14
+    assert (events[1]["from"], events[1]["to"]) == (BUSINESS, to)
+    conversation = found["conversation"]
+    assert conversation["unread"] == 0
+    assert conversation["lastDirection"] == "outbound"
+    assert conversation["preview"] == "automated call not answered (no-answer)"
+    # The status callbacks Twilio repeats apply nothing twice: one row per call.
+    assert stack.standin.wait_idle(WAIT)
+    assert len(shown()["events"]) == 2
 
 
 # --- operator routes ----------------------------------------------------------------------

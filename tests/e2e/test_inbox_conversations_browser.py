@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import pytest
 
-from devkit.simulator import CallSession, send_sms
+from devkit.simulator import CallSession, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from tests.e2e.browser import (
     SCREENSHOTS,
@@ -55,6 +55,7 @@ ERIN = "+15557770102"
 FRED = "+15557770103"
 GINA = "+15557770104"
 HANK = "+15557770105"
+IVY = "+15557770106"
 FIRST_LOAD_LIMIT = 100 * 1024
 HOSTILE_TEXT = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
@@ -273,6 +274,47 @@ def test_a_reminder_and_the_customers_reply_to_it_are_in_the_conversation(
     assert "Scheduled text or reminder" in outbound.first.inner_text()
     assert "Your appointment is tomorrow at 9." in outbound.first.inner_text()
     assert any("Answer to a reminder's reply" in t for t in outbound.all_inner_texts())
+    page.context.close()
+
+
+# --- a call the app placed -------------------------------------------------------------------
+
+
+def test_a_call_the_app_placed_is_in_the_conversation_with_what_it_said(
+    stack: Stack, owner_state: Any
+) -> None:
+    placed = stack.api(
+        "POST", "calls", {"id": "table-ready-ivy", "to": IVY, "say": "Your table is ready."}
+    )
+    assert placed.status == 202, placed.text
+    deadline = time.monotonic() + 30
+    while not (sid := stack.api("GET", "calls/table-ready-ivy").json().get("sid")):
+        assert time.monotonic() < deadline, "the call was never placed"
+        stack.standin.wait_idle(0.2)
+    # Its end, as Twilio reports it (no PUBLIC_BASE_URL here: the callback Twilio was given
+    # points at the local default origin, so it is posted to this host, signed for it).
+    ended = sign_and_post(
+        f"{stack.host.url}/api/status/call?id=table-ready-ivy",
+        {
+            "AccountSid": ACCOUNT_SID,
+            "CallSid": sid,
+            "CallStatus": "completed",
+            "CallDuration": "14",
+            "Direction": "outbound-api",
+            "From": MAIN,
+            "To": IVY,
+        },
+        auth_token=TOKEN,
+    )
+    assert ended.status == 204
+    page = stack.page(state=owner_state)
+    page.goto(f"{stack.host.url}/inbox/#/conversations/{quote(MAIN)}/{quote(IVY)}")
+    page.get_by_text("Answered (0:14)", exact=True).wait_for()
+    call = page.locator("li.event.out.call")
+    assert call.count() == 1
+    shown = call.first.inner_text()
+    assert "Automated call" in shown
+    assert "Your table is ready." in shown
     page.context.close()
 
 

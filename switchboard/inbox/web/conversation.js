@@ -28,6 +28,13 @@ function minutes(seconds) {
 
 function callEvent(event) {
   const parts = [];
+  if (event.direction === "outbound") {
+    // A call the app placed (an automated call saying a message), answered or not.
+    parts.push(h("p", { class: "what", text: event.event === "answered"
+      ? `Answered${minutes(event.duration)}` : `Not answered (${event.status || "failed"})` }));
+    if (event.body) parts.push(h("p", { class: "body-text", text: event.body }));
+    return parts;
+  }
   if (event.event === "voicemail") {
     parts.push(h("p", { class: "what", text: `Voicemail${minutes(event.recordingDuration)}` }));
     if (event.audio) {
@@ -50,8 +57,9 @@ function callEvent(event) {
 
 function eventItem(event, who) {
   const inbound = event.direction !== "outbound";
+  const sent = event.kind === "call" ? "Automated call" : PURPOSES[event.purpose] || "Sent";
   const author = inbound ? who
-    : [PURPOSES[event.purpose] || "Sent", event.author ? `by ${event.author}` : null].filter(Boolean).join(" ");
+    : [sent, event.author ? `by ${event.author}` : null].filter(Boolean).join(" ");
   const status = event.kind === "call" ? null : event.status;
   return h("li", { class: `event ${inbound ? "in" : "out"} ${event.kind}` },
     h("p", { class: "meta" },

@@ -75,7 +75,7 @@ def test_before_the_call_ends_a_recording_still_completes_its_row() -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"Direction": "outbound-api"},
+        {"Direction": "outbound-dial"},  # a leg a <Dial> placed: its parent call is the event
         {"From": "anonymous"},
         {"Handling": "rejected"},
         {"Handling": "redirect"},
@@ -193,3 +193,103 @@ def test_a_call_back_decided_before_its_call_ended_is_counted_once() -> None:
     second = apply_event(first, decided.resolution(later))
     assert second is not None
     assert second.unread == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Calls the app placed through the outbound-call queue
+
+
+LINE = "+15017122661"
+CUSTOMER = "+15557770101"
+
+
+def placed(**fields: Any) -> dict[str, Any]:
+    return {
+        "PartitionKey": "reminder-42",
+        "Id": "reminder-42",
+        "Direction": "outbound-api",
+        "From": LINE,
+        "To": CUSTOMER,
+        "Sid": "CA" + "7" * 32,
+        "RequestJson": '{"to":"+15557770101","say":"Your table is ready."}',
+        "Status": "completed",
+        "CallDuration": "14",
+        "CreatedAt": START,
+        **fields,
+    }
+
+
+def test_a_placed_call_answered_is_the_businesss_event_with_what_it_said() -> None:
+    found = calls.call_event(placed())
+    assert found is not None
+    assert (found.line, found.customer, found.call_sid, found.at, found.direction) == (
+        LINE,
+        CUSTOMER,
+        "CA" + "7" * 32,
+        START,
+        "outbound",
+    )
+    assert found.fields == {
+        "Status": "completed",
+        "Duration": 14,
+        "Body": "Your table is ready.",
+        "Event": "answered",
+    }
+    event = found.ended_event()
+    assert (event.kind, event.direction, event.summary) == (
+        KIND_CALL,
+        "outbound",
+        "automated call answered",
+    )
+    assert not event.from_customer  # the business's own event: never unread
+    assert not event.by_staff
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed", "canceled"])
+def test_a_placed_call_nobody_answered_says_why(status: str) -> None:
+    found = calls.call_event(placed(Status=status, CallDuration="0"))
+    assert found is not None
+    assert found.outcome == "unanswered"
+    assert found.summary == f"automated call not answered ({status})"
+    assert not found.event().from_customer
+
+
+def test_a_placed_call_in_progress_has_no_outcome_yet() -> None:
+    found = calls.call_event(placed(Status="ringing"))
+    assert found is not None
+    assert found.outcome is None
+    assert "Event" not in {k for k, v in found.fields.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "body"),
+    [
+        ({"RequestJson": '{"to":"+15557770101","twiml":"<Response/>"}'}, None),
+        ({"RequestJson": "not json"}, None),
+        ({"RequestJson": '["say"]'}, None),
+        ({"RequestJson": None}, None),
+        ({"RequestJson": '{"say":""}'}, None),
+    ],
+)
+def test_a_placed_call_says_nothing_when_its_request_has_no_words(
+    changes: dict[str, Any], body: str | None
+) -> None:
+    found = calls.call_event(placed(**changes))
+    assert found is not None
+    assert found.fields["Body"] is body
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"Id": "sys-queue-offer-15017122661-1-2", "PartitionKey": "sys-queue-offer-1"},
+        {"Id": "sys-callback-CA1", "PartitionKey": "sys-callback-CA1"},
+        {"Id": "", "PartitionKey": "sys-callback-CA2"},
+        {"Sid": ""},  # never reached Twilio: no call to show
+        {"To": "client:ana"},
+        {"From": ""},
+        {"CreatedAt": None},
+    ],
+)
+def test_what_a_placed_call_that_is_no_event_looks_like(changes: dict[str, Any]) -> None:
+    assert calls.call_event(placed(**changes)) is None
