@@ -60,15 +60,22 @@ def _serve(env: dict[str, str], invocations: list[dict[str, Any]]) -> dict[str, 
 
 
 def _registered() -> dict[str, str]:
-    """Every function the app registers, with its trigger's type (as azure-functions lists it)."""
-    import function_app
-
-    registered: dict[str, str] = {}
-    for function in function_app.app.get_functions():
-        trigger = function.get_trigger()
-        assert trigger is not None
-        registered[str(function.get_function_name())] = str(trigger.type)
-    return registered
+    """Every function the app registers, with its trigger's type, as azure-functions lists them
+    in a fresh process (`get_functions` checks names against those it built before: a process
+    that listed them already would refuse a second listing)."""
+    listing = (
+        "import json, function_app; print(json.dumps({str(f.get_function_name()): "
+        "str(f.get_trigger().type) for f in function_app.app.get_functions()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", listing],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")

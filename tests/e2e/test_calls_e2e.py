@@ -366,6 +366,9 @@ def test_a_placed_call_is_the_businesss_event_in_the_customers_conversation(stac
     stack.standin.set_call_outcome(to, "no-answer")
     stack.enqueue({"id": missed_id, "to": to, "twiml": "<Response><Say>Hi</Say></Response>"})
     stack.wait_record(missed_id, lambda r: r.get("Status") == "no-answer")
+    # The record says how the call ended before the callback's handler has moved the
+    # conversation: read once the stand-in is idle (the app answered every callback it sent).
+    assert stack.standin.wait_idle(WAIT)
 
     def shown() -> dict[str, Any]:
         status, found = stack.api("GET", f"conversations/{BUSINESS}/{to}", key=KEY)
@@ -386,9 +389,7 @@ def test_a_placed_call_is_the_businesss_event_in_the_customers_conversation(stac
     assert conversation["unread"] == 0
     assert conversation["lastDirection"] == "outbound"
     assert conversation["preview"] == "automated call not answered (no-answer)"
-    # The status callbacks Twilio repeats apply nothing twice: one row per call.
-    assert stack.standin.wait_idle(WAIT)
-    assert len(shown()["events"]) == 2
+    assert len(events) == 2  # one row per call, whatever callbacks it had
 
 
 # --- operator routes ----------------------------------------------------------------------
