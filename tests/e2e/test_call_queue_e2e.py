@@ -185,7 +185,12 @@ class Stack:
         while not check():
             if time.monotonic() > deadline or (caller and caller.transcript is not None):
                 heard = caller.session.current.text() if caller else ""
-                raise AssertionError(f"never: {what}\n{heard}")
+                logs = "\n".join(
+                    f"host {n}: {line}"
+                    for n, host in enumerate(self.hosts)
+                    for line in host.lines[-25:]
+                )
+                raise AssertionError(f"never: {what}\n{heard}\n{logs}")
             time.sleep(0.02)
 
     def conversation(self, customer: str) -> dict[str, Any]:
@@ -309,7 +314,7 @@ def test_ana_takes_caller_1_and_the_others_move_up(stack: Stack, story: Story) -
     assert event["queueTime"] == record["QueueTime"]
     # Caller 2 now hears position 1; caller 3 (then at 2) presses 1 for a callback.
     second, third = story.callers[CALLER_2], story.callers[CALLER_3]
-    stack.until(lambda: 1 in second.heard_positions()[1:], "caller 2 hears position 1")
+    stack.until(lambda: 1 in second.heard_positions()[1:], "caller 2 hears position 1", second)
     assert second.heard_positions()[:2] == [2, 1]
     called_back = third.done()
     assert called_back.ok, called_back.text()
