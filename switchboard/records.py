@@ -29,6 +29,9 @@ SID_ROW = "sid"
 #: On a record kept under the app's id: the SID whose alias row points at it (written once).
 SID_ALIAS = "SidAlias"
 INDEX_PREFIX = "idx-"
+#: Ids the app derives for what it sends or places by itself (scheduled texts, notices, the
+#: call queue's calls) start with this: a namespace no operator's id may use.
+DERIVED_ID_PREFIX = "sys-"
 STEP_PREFIX = "step-"
 # Milliseconds until 9999-12-31: subtracting now gives a RowKey that sorts newest first.
 _MAX_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)

@@ -38,6 +38,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from switchboard.lines.model import Line, MenuStep, Person, QueueStep, Step
+from switchboard.records import DERIVED_ID_PREFIX
 
 # The routes Twilio reaches while a call is in a queue (served by `switchboard.voice`).
 WAIT_PATH = "/api/voice/queue-wait"
@@ -48,10 +49,10 @@ CONNECT_PATH = "/api/voice/queue-connect"
 #: Twilio queue names (at most 64 characters): the line's, and one per callback being connected.
 LINE_QUEUE_PREFIX = "sb-line-"
 CONNECT_QUEUE_PREFIX = "sb-cb-"
-#: Ids of the outbound calls the queue places (the dialer's exactly-once keys, in the app's
-#: reserved `sys-` namespace: no operator's call id can take them).
-OFFER_ID_PREFIX = "sys-queue-offer-"
-CALLBACK_ID_PREFIX = "sys-callback-"
+#: Ids of the outbound calls the queue places (the dialer's exactly-once keys, in the namespace
+#: of the ids the app derives, `records.DERIVED_ID_PREFIX`).
+OFFER_ID_PREFIX = DERIVED_ID_PREFIX + "queue-offer-"
+CALLBACK_ID_PREFIX = DERIVED_ID_PREFIX + "callback-"
 
 #: Seconds a person's phone rings when the queue calls them (Twilio's `Timeout`).
 OFFER_RING_SECONDS = 25

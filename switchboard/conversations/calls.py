@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from switchboard import records
 from switchboard.conversations.rules import INBOUND, KIND_CALL, OUTBOUND, Event
 from switchboard.logbook import calls as calllog
 from switchboard.phone import is_e164
@@ -49,8 +50,6 @@ ANSWERED = "answered"
 CALLBACK = "callback"
 #: A call the app placed that nobody answered (busy, no answer, failed, canceled).
 UNANSWERED = "unanswered"
-#: Ids the app derives for the calls it places itself (the call queue's offers and call backs).
-DERIVED_ID_PREFIX = "sys-"
 #: The suffix of the id of the event that moves the state when a call back is decided.
 RESOLUTION_SUFFIX = "-callback"
 _NOT_EVENTS = frozenset({"rejected", "refused", "redirect"})
@@ -189,7 +188,7 @@ def placed_call_event(record: Mapping[str, Any]) -> CallEvent | None:
     the conversation of the line it was placed from (`From`) and the number it called (`To`);
     its outcome once it ended (`answered`: Twilio says ``completed``), and what it said."""
     record_id = calllog.text(record, "Id") or calllog.text(record, "PartitionKey")
-    if record_id.startswith(DERIVED_ID_PREFIX):
+    if record_id.startswith(records.DERIVED_ID_PREFIX):
         return None
     customer = calllog.text(record, "To")
     line = calllog.text(record, "From")

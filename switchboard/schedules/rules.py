@@ -98,7 +98,7 @@ OCCURRENCE_SEPARATOR = "@"
 #: (`due-`, `done-`), the CLI import's `csv-<hash>`, generated `sch-<uuid>`, `sys-` for the app's
 #: own bookkeeping rows, and any `@` (a recurrence's occurrences are `<root>@<UTC stamp>`). A
 #: caller's id there could become another schedule's occurrence and take its recurrence over.
-RESERVED_ID_PREFIXES = (DUE_PREFIX, DONE_PREFIX, "csv-", "sch-", "sys-")
+RESERVED_ID_PREFIXES = (DUE_PREFIX, DONE_PREFIX, "csv-", "sch-", records.DERIVED_ID_PREFIX)
 RESERVED_ID_MESSAGE = (
     "ids containing @ or starting with " + ", ".join(RESERVED_ID_PREFIXES) + " are reserved "
     "for ids the app derives"

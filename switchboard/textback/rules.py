@@ -57,13 +57,13 @@ from switchboard.logbook.calls import line_number as line_number
 from switchboard.logbook.calls import reached as reached
 from switchboard.logbook.calls import text as _text
 from switchboard.phone import is_withheld
+from switchboard.records import DERIVED_ID_PREFIX
 
 if TYPE_CHECKING:
     from switchboard.lines.model import Line
 
-#: Ids the app derives for the scheduled-SMS path start with this (a namespace no operator's
-#: schedule id may use, so no chosen id can collide with a derived one).
-DERIVED_ID_PREFIX = "sys-"
+#: The scheduled-SMS ids of text-backs, in the namespace of the ids the app derives (no
+#: operator's schedule id may use it, so no chosen id can collide with a derived one).
 SCHEDULE_ID_PREFIX = DERIVED_ID_PREFIX + "textback-"
 #: Handling words after which a text-back never goes: the call was not a missed one.
 _NOT_MISSED = {

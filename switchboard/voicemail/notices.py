@@ -57,11 +57,11 @@ from switchboard.lines.model import Line, VoicemailStep
 from switchboard.outbound import wording
 from switchboard.patterns import without_controls
 from switchboard.phone import is_withheld
+from switchboard.records import DERIVED_ID_PREFIX
 from switchboard.twilio.text import is_valid_unicode, xml_safe
 
-#: Ids the app derives for the scheduled-SMS path start with this (a namespace no operator's
-#: schedule id may use, so no chosen id can collide with a derived one).
-DERIVED_ID_PREFIX = "sys-"
+#: The scheduled-SMS ids of voicemail notices, in the namespace of the ids the app derives (no
+#: operator's schedule id may use it, so no chosen id can collide with a derived one).
 SMS_ID_PREFIX = DERIVED_ID_PREFIX + "vm-"
 TRANSCRIPT_SUFFIX = "-t"
 #: The longest transcript kept (Table Storage properties hold 32 K characters).
