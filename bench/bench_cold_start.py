@@ -91,25 +91,20 @@ def _side_by_side(app_code: str, floor_code: str, env: dict[str, str]) -> dict[s
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _modules(code: str, env: dict[str, str]) -> int:
-    """How many modules a fresh process running `code` has loaded (a count: no noise)."""
-    done = subprocess.run(
-        [sys.executable, "-c", f"{code}; import sys; print(len(sys.modules))"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(done.stdout.split()[-1])
-
-
 def _printed(code: str, env: dict[str, str]) -> dict[str, float]:
     """The JSON object a fresh `python -c code` prints last."""
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _modules(code: str, env: dict[str, str]) -> int:
+    """How many modules a fresh process running `code` has loaded (a count: no noise)."""
+    counted = _printed(
+        f"{code}; import json, sys; print(json.dumps({{'n': len(sys.modules)}}))", env
+    )
+    return int(counted["n"])
 
 
 def _phases(env: dict[str, str]) -> dict[str, float]:
