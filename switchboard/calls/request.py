@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from switchboard import records
 from switchboard.phone import is_e164
 from switchboard.twilio.text import is_valid_unicode
 
@@ -223,11 +224,16 @@ def _check_twiml(twiml: str) -> None:
         raise InvalidCallRequest("twiml", "must be a TwiML document with <Response> as its root")
 
 
-def parse_call_request(data: object, *, default_id: str | None = None) -> CallRequest:
+def parse_call_request(
+    data: object, *, default_id: str | None = None, derived_id_allowed: bool = False
+) -> CallRequest:
     """Validate a decoded message against the contract; InvalidCallRequest names the field.
 
     `default_id` (the queue message id) is used when the message has no `id`; it must itself be
-    a valid key (queue message ids are GUIDs).
+    a valid key (queue message ids are GUIDs). An id in the namespace of the calls the app places
+    by itself (`records.DERIVED_ID_PREFIX`) is refused unless `derived_id_allowed`: only the
+    queue, where the app's own calls arrive, allows it; an operator's call under such an id
+    would be taken for one of them (and left out of conversations).
     """
     if not isinstance(data, dict):
         raise InvalidCallRequest(None, "the message must be a JSON object")
@@ -237,6 +243,16 @@ def parse_call_request(data: object, *, default_id: str | None = None) -> CallRe
             unknown[0], "is not a known field (allowed: " + ", ".join(FIELDS) + ")"
         )
     record_id = validate_id(data["id"]) if data.get("id") is not None else default_id
+    if (
+        not derived_id_allowed
+        and record_id is not None
+        and record_id.lower().startswith(records.DERIVED_ID_PREFIX)
+    ):
+        raise InvalidCallRequest(
+            "id",
+            f"ids starting with {records.DERIVED_ID_PREFIX} are reserved for the calls the app "
+            "places by itself",
+        )
     to = _number(data, "to", required=True)
     assert to is not None  # required=True
     from_ = _number(data, "from", required=False)
@@ -300,8 +316,9 @@ def parse_call_request(data: object, *, default_id: str | None = None) -> CallRe
 
 
 def parse_call_message(body: bytes | str, *, default_id: str | None = None) -> CallRequest:
-    """Decode and validate a message body (see `parse_call_request`)."""
-    return parse_call_request(decode_body(body), default_id=default_id)
+    """Decode and validate a queue message's body (see `parse_call_request`): the queue carries
+    the app's own calls too, so their derived ids are allowed here."""
+    return parse_call_request(decode_body(body), default_id=default_id, derived_id_allowed=True)
 
 
 def id_of_invalid(body: bytes | str, default_id: str) -> str:

@@ -9,8 +9,8 @@ import derives `csv-<hash>` ids, a create without id gets `sch-<uuid>`; CallLog 
 index in partitions `idx-YYYYMMDD` and looks records up by Twilio SID (`CA` + 32 hex) too.
 
 After the fix, caller-chosen ids are refused (400 naming `id`) when they are in a derived
-namespace: any `@`, and the prefixes `due-`, `done-`, `csv-`, `sch-` for schedules; `idx-` and
-Twilio's SID shape for calls. The app's own writes (occurrences, the CSV import) keep them, and
+namespace: any `@`, and the prefixes `due-`, `done-`, `csv-`, `sch-` for schedules; `idx-`,
+`sys-` and Twilio's SID shape for calls. The app's own writes (occurrences, the CSV import) keep them, and
 an occurrence row the app finds already there is used only if it is that recurrence's (its root
 and previous occurrence match).
 """
@@ -114,12 +114,13 @@ def test_a_chosen_id_cannot_take_over_a_recurrence(host: HostHandle) -> None:
 
 @pytest.mark.parametrize(
     "chosen",
-    ["idx-20261201", "CA" + "0123456789abcdef" * 2],
-    ids=["index-partition", "twilio-call-sid"],
+    ["idx-20261201", "CA" + "0123456789abcdef" * 2, "sys-callback-CA1"],
+    ids=["index-partition", "twilio-call-sid", "apps-own-call"],
 )
 def test_call_ids_in_a_derived_namespace_are_refused(host: HostHandle, chosen: str) -> None:
-    """`POST /api/calls` with an id that is a CallLog index partition or has the
-    shape of a Twilio CallSid (which `GET /api/calls/{id}` also resolves). Unguarded: 202."""
+    """`POST /api/calls` with an id that is a CallLog index partition, has the shape of a
+    Twilio CallSid (which `GET /api/calls/{id}` also resolves) or is one of the ids of the
+    calls the app places by itself (which conversations leave out). Unguarded: 202."""
     status, answer = api(host, "POST", "calls", {"id": chosen, "to": "+15557770163", "say": "hi"})
     assert status == 400, (status, answer)
     assert answer["error"]["field"] == "id", answer

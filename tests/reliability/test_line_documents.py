@@ -613,3 +613,7 @@ def test_sms_import_and_call_json_refuse_bad_input_with_exit_2(
     result = stack.cli("call", "--json", "{not json")
     assert result.exit_code == 2
     assert "--json: not valid JSON" in result.output
+    # An id in the namespace of the calls the app places by itself: nothing enqueued.
+    result = stack.cli("call", "--to", "+15558670001", "--say", "hi", "--id", "sys-callback-1")
+    assert result.exit_code == 2, result.output
+    assert "id: ids starting with sys- are reserved" in result.output

@@ -221,3 +221,19 @@ def test_ids_in_a_namespace_the_app_derives_are_refused(chosen: str) -> None:
         parse_call_request(valid(id=chosen))
     assert caught.value.field == "id"
     assert parse_call_request(valid(id="CA-reminder-42")).id == "CA-reminder-42"
+
+
+@pytest.mark.parametrize("chosen", ["sys-queue-offer-15017122661-1-0", "SYS-callback-1"])
+def test_an_operators_id_in_the_namespace_of_the_apps_own_calls_is_refused(chosen: str) -> None:
+    """`POST /api/calls` and the CLI parse operators' requests: `sys-` is the app's own."""
+    with pytest.raises(InvalidCallRequest) as caught:
+        parse_call_request(valid(id=chosen))
+    assert caught.value.field == "id"
+    assert "reserved for the calls the app places by itself" in caught.value.reason
+    assert parse_call_request(valid(id="system-check")).id == "system-check"
+
+
+def test_the_queue_takes_the_apps_own_derived_ids() -> None:
+    """The call queue's offers arrive as queue messages under `sys-` ids."""
+    body = json.dumps(valid(id="sys-queue-offer-15017122661-1-0"))
+    assert parse_call_message(body).id == "sys-queue-offer-15017122661-1-0"
