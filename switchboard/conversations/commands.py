@@ -15,7 +15,7 @@ refuses exits 2 naming the rule (`switchboard.commandline`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -120,21 +120,33 @@ def show_command(
         + (f", assigned to {summary['assignedTo']}" if summary.get("assignedTo") else "")
     )
     for event in reversed(found["events"]):
-        arrow = "<" if event.get("direction") == "inbound" else ">"
-        what = event.get("body") or event.get("event") or ""
-        if event.get("kind") == "call":
-            what = f"call: {event.get('event') or event.get('status') or ''}"
-            if event.get("takenBy"):
-                what += f" by {event['takenBy']}"
-            if event.get("callback"):
-                what += f" (call back: {event['callback']})"
-            if event.get("transcript"):
-                what += f": {event['transcript']}"
-        by = f" ({event['author']})" if event.get("author") else ""
-        status = f" [{event['status']}]" if event.get("status") else ""
-        click.echo(f"{event.get('at') or '':24} {arrow} {what}{by}{status}")
+        click.echo(event_line(event))
     if found["nextBefore"]:
         click.echo(f"Older: --before {found['nextBefore']}")
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """One event of `conversations show` as a line: when, its direction (`<` the customer's,
+    `>` the business's), what it was (a call's outcome, length, who took it, its call back and
+    its words: a voicemail's transcript or what a placed call said), its author and status."""
+    arrow = "<" if event.get("direction") == "inbound" else ">"
+    what = event.get("body") or event.get("event") or ""
+    if event.get("kind") == "call":
+        what = f"call: {event.get('event') or event.get('status') or ''}"
+        duration = event.get("duration")
+        if isinstance(duration, int) and duration > 0:
+            minutes, seconds = divmod(duration, 60)
+            what += f" ({minutes}:{seconds:02d})"
+        if event.get("takenBy"):
+            what += f" by {event['takenBy']}"
+        if event.get("callback"):
+            what += f" (call back: {event['callback']})"
+        words = event.get("transcript") or event.get("body")
+        if words:
+            what += f": {words}"
+    by = f" ({event['author']})" if event.get("author") else ""
+    status = f" [{event['status']}]" if event.get("status") else ""
+    return f"{event.get('at') or '':24} {arrow} {what}{by}{status}"
 
 
 @conversations.command("reply")

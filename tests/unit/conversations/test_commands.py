@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from switchboard import cli
+from switchboard.conversations.commands import event_line
 
 
 @pytest.mark.parametrize(
@@ -26,3 +27,76 @@ def test_input_it_cannot_take(args: list[str], named: str) -> None:
     assert result.exit_code == 2, result.output
     assert named in result.output
     assert "Traceback" not in result.output
+
+
+AT = "2026-12-07T09:30:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        (
+            {"at": AT, "kind": "text", "direction": "inbound", "body": "Open today?"},
+            f"{AT} < Open today?",
+        ),
+        (
+            {
+                "at": AT,
+                "kind": "text",
+                "direction": "outbound",
+                "body": "Yes",
+                "author": "ana",
+                "status": "delivered",
+            },
+            f"{AT} > Yes (ana) [delivered]",
+        ),
+        (
+            {
+                "at": AT,
+                "kind": "call",
+                "direction": "outbound",
+                "event": "answered",
+                "duration": 74,
+                "body": "Your appointment is tomorrow at 9.",
+            },
+            f"{AT} > call: answered (1:14): Your appointment is tomorrow at 9.",
+        ),
+        (
+            {
+                "at": AT,
+                "kind": "call",
+                "direction": "outbound",
+                "event": "unanswered",
+                "status": "busy",
+                "duration": 0,
+            },
+            f"{AT} > call: unanswered [busy]",
+        ),
+        (
+            {
+                "at": AT,
+                "kind": "call",
+                "direction": "inbound",
+                "event": "voicemail",
+                "duration": 31,
+                "transcript": "Call me back",
+            },
+            f"{AT} < call: voicemail (0:31): Call me back",
+        ),
+        (
+            {
+                "at": AT,
+                "kind": "call",
+                "direction": "inbound",
+                "event": "answered",
+                "takenBy": "Ana",
+                "callback": "answered",
+            },
+            f"{AT} < call: answered by Ana (call back: answered)",
+        ),
+    ],
+    ids=["text-in", "text-out", "placed-answered", "placed-busy", "voicemail", "taken"],
+)
+def test_each_event_is_one_line_with_what_it_said(event: dict[str, object], line: str) -> None:
+    """`conversations show`: a placed call shows its length and the words it said."""
+    assert event_line(event) == line
