@@ -252,10 +252,18 @@ def callback_arrival(now: datetime, queue_time: int) -> datetime:
     return now - timedelta(seconds=max(0, queue_time))
 
 
+#: Twilio counts waits in whole seconds, so two arrivals this close are a tie: the live caller,
+#: still holding on, goes first.
+ARRIVAL_SLACK = timedelta(seconds=2)
+
+
 def place_in_line(position: int, arrived_at: datetime, callbacks: Sequence[datetime]) -> int:
     """A live caller's place: Twilio's `QueuePosition` plus the callbacks that arrived before
-    them (they left Twilio's queue but kept their place)."""
-    return max(1, position) + sum(1 for other in callbacks if other < arrived_at)
+    them (they left Twilio's queue but kept their place). A callback within `ARRIVAL_SLACK` of
+    the caller is behind them, as `next_in_line` takes them: the place said is the order kept
+    (two callers a second apart could otherwise each be told the other is ahead)."""
+    ahead_of = arrived_at - ARRIVAL_SLACK
+    return max(1, position) + sum(1 for other in callbacks if other < ahead_of)
 
 
 class Next(NamedTuple):
@@ -268,11 +276,6 @@ class Next(NamedTuple):
 
 CALLER = Next("caller")
 NOBODY = Next("none")
-
-
-#: Twilio counts waits in whole seconds, so two arrivals this close are a tie: the live caller,
-#: still holding on, goes first.
-ARRIVAL_SLACK = timedelta(seconds=2)
 
 
 def next_in_line(

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from switchboard.callqueue import rules, store
 from switchboard.callqueue.placing import callback_message, offer_message
@@ -168,6 +170,20 @@ def test_a_callback_being_connected_is_not_taken_again() -> None:
     connecting = callback(status=rules.CONNECTING)
     assert rules.next_in_line(None, [connecting], True) == rules.NOBODY
     assert rules.due_callbacks([connecting], True) == 0
+
+
+@given(
+    caller=st.integers(min_value=0, max_value=600),
+    apart=st.integers(min_value=-5, max_value=5),
+)
+def test_the_place_said_is_the_order_people_take_callers_in(caller: int, apart: int) -> None:
+    """A live caller at the front is told a callback is ahead of them exactly when the next
+    person who presses 1 takes that callback first (arrivals `apart` whole seconds, as Twilio
+    counts waits: the ties are where the two could disagree)."""
+    front = NOW - timedelta(seconds=caller)
+    waiting = callback(arrived=front - timedelta(seconds=apart))
+    taken_first = rules.next_in_line(front, [waiting], True).kind == "callback"
+    assert rules.place_in_line(1, front, [waiting.arrived_at]) == (2 if taken_first else 1)
 
 
 def test_a_live_callers_place_counts_the_callbacks_that_arrived_before_them() -> None:

@@ -79,9 +79,10 @@ def test_a_busy_person_does_not_count_as_ringing() -> None:
     assert [o.person.number for o in offers] == [ANA]
 
 
-def test_a_callback_of_the_same_instant_is_not_ahead() -> None:
+def test_a_callback_within_twilios_second_of_a_live_caller_is_not_ahead_of_them() -> None:
     assert rules.place_in_line(1, NOW, [NOW]) == 1
-    assert rules.place_in_line(1, NOW, [NOW - timedelta(milliseconds=1)]) == 2
+    assert rules.place_in_line(1, NOW, [NOW - rules.ARRIVAL_SLACK]) == 1
+    assert rules.place_in_line(1, NOW, [NOW - rules.ARRIVAL_SLACK - timedelta(milliseconds=1)]) == 2
 
 
 def test_a_callback_at_exactly_its_maximum_age_is_kept() -> None:
