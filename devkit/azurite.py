@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from devkit.npm import NodeMissingError, ensure_npm_packages, node_bin
+from devkit.ports import port_in_use
 from devkit.processes import stop_process_group
 
 ACCOUNT_NAME = "devstoreaccount1"
@@ -50,15 +51,6 @@ def connection_string(
         f"QueueEndpoint={base}:{queue_port}/{ACCOUNT_NAME};"
         f"TableEndpoint={base}:{table_port}/{ACCOUNT_NAME};"
     )
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something already listens on host:port."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 class Azurite:

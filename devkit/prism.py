@@ -29,7 +29,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,9 +43,9 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from devkit.azurite import port_in_use
 from devkit.loop_thread import LoopThread
 from devkit.npm import TWILIO_OAI_SPEC, NodeMissingError, ensure_npm_packages, node_bin
+from devkit.ports import free_port, port_in_use
 from devkit.processes import stop_process_group
 from switchboard.patterns import ecma_search
 
@@ -79,13 +78,6 @@ def require_spec(path: Path | None = None) -> Path:
             "to the path of a twilio_api_v2010.json."
         )
     return path
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class Prism:

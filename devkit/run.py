@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devkit.azurite import DEFAULT_PORTS, Azurite, AzuriteError, connection_string, port_in_use
+from devkit.azurite import DEFAULT_PORTS, Azurite, AzuriteError, connection_string
 from devkit.localsettings import LocalSettingsError, apply_local_settings, local_http_port
 from devkit.npm import PROJECT_ROOT
+from devkit.ports import port_in_use
 from devkit.processes import stop_process_group
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -13,7 +13,6 @@ back in a second: the semantics under test (dequeue count, poison queue after `m
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from devkit.ports import free_port
 from devkit.twilio_standin import TwilioStandin
 from switchboard.logbook.store import RecordStore
 from switchboard.settings import Settings, load_settings
@@ -108,12 +108,6 @@ class Stack:
             return result.status, result.json()
         except ValueError:
             return result.status, result.text
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fast_app_dir(root: Path) -> Path:

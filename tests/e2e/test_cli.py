@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 from click.testing import CliRunner, Result
 
+from devkit.ports import free_port
 from devkit.twilio_standin import TwilioStandin
 from switchboard import cli
 from switchboard.schedules.store import ScheduleStore, open_tables
@@ -91,12 +91,6 @@ def stack(
         )
         settings = load_settings({**env, "TWILIO_AUTH_TOKEN": TOKEN})
         yield Stack(standin, host, env, settings, settings_file)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(predicate: Any, timeout: float = 15.0) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -14,29 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devkit.azurite import port_in_use
+from devkit.ports import free_port, free_port_block, free_ports, port_in_use
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_azurite_base() -> int:
-    """A port N with N, N+1 and N+2 free (Azurite's blob, queue, table), below the kernel's
-    ephemeral range: a port the kernel hands out (another worker's free port, any outgoing
-    connection) can take N+1 between this check and Azurite's bind, a port below it cannot."""
-    low, _high = (
-        int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    )
-    chooser = random.Random()
-    for _ in range(200):
-        base = chooser.randrange(10000, max(10003, low - 3))
-        if not any(port_in_use(base + i) for i in range(3)):
-            return base
-    raise AssertionError("no three consecutive free ports")
 
 
 def stack_environment(twilio_port: int) -> dict[str, str]:
@@ -68,7 +46,7 @@ def test_func_start_gets_the_projects_virtual_environment(tmp_path: Path) -> Non
         'exec python3 -m devkit host --port "$3" --no-local-settings\n'
     )
     fake.chmod(0o755)
-    app_port, twilio_port = free_port(), free_port()
+    app_port, twilio_port = free_ports(2)
     env = stack_environment(twilio_port)
     env["PATH"] = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
     process = start_stack(tmp_path, app_port, env)
@@ -110,7 +88,7 @@ def start_stack(
     tmp_path: Path, app_port: int, env: dict[str, str], azurite_port: int | None = None
 ) -> subprocess.Popen[str]:
     # Azurite on ports of its own: helpers and CI may run other stacks at the same time.
-    base = azurite_port or free_azurite_base()
+    base = azurite_port or free_port_block(3)
     return subprocess.Popen(
         [
             sys.executable,
@@ -134,7 +112,7 @@ def start_stack(
 
 
 def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
-    app_port, twilio_port, base = free_port(), free_port(), free_azurite_base()
+    (app_port, twilio_port), base = free_ports(2), free_port_block(3)
     env = stack_environment(twilio_port)
     del env["AzureWebJobsStorage"]  # the sample's UseDevelopmentStorage=true, moved by the run
     process = start_stack(tmp_path, app_port, env, base)
@@ -166,11 +144,12 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
 
 
 def test_ports_taken_by_something_else_say_what_to_run(tmp_path: Path) -> None:
-    base = free_azurite_base()
+    base = free_port_block(3)
     with socket.socket() as squatter:  # not an Azurite of ours
         squatter.bind(("127.0.0.1", base + 2))
         squatter.listen()
-        process = start_stack(tmp_path, free_port(), stack_environment(free_port()), base)
+        app_port, twilio_port = free_ports(2)
+        process = start_stack(tmp_path, app_port, stack_environment(twilio_port), base)
         text = read_until(process, "never printed", 60)
         process.wait(timeout=30)
     assert process.returncode == 1

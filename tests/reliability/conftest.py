@@ -20,7 +20,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -37,6 +36,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from devkit.azurite import Azurite
+from devkit.ports import free_port_block
 from devkit.twilio_standin import TwilioStandin
 from switchboard.settings import reset_settings_cache
 from tests.conftest import SCRUBBED_PREFIXES
@@ -230,13 +230,6 @@ def standin() -> Iterator[TwilioStandin]:
         yield running
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def suffix() -> str:
     """A fresh lowercase alphanumeric suffix for table and queue names."""
     return uuid.uuid4().hex[:10]
@@ -319,7 +312,10 @@ class RestartableAzurite(Azurite):
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(ports=0, data_dir=data_dir)
-        self.requested = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+        # Three distinct ports below the kernel's ephemeral range: a restart binds them again,
+        # and meanwhile no outgoing connection or port-0 bind can be handed one of them.
+        first = free_port_block(3)
+        self.requested = {"blob": first, "queue": first + 1, "table": first + 2}
 
     def restart(self) -> None:
         """Start again on the same ports with the same data."""

@@ -26,6 +26,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
+from devkit.ports import free_port
 from devkit.simulator import CallSession
 from devkit.twilio_standin import TwilioStandin
 from switchboard.logbook.store import RecordStore
@@ -43,7 +44,6 @@ from tests.reliability.conftest import (
     OWNER,
     HostFactory,
     app_env,
-    free_port,
     wait_until,
 )
 

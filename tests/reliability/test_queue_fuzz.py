@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from devkit.ports import free_port
 from devkit.twilio_standin import TwilioStandin
 from switchboard.calls.store import PAYLOAD_KEEP_CHARS
 from switchboard.logbook.store import RecordStore
@@ -43,7 +44,6 @@ from tests.reliability.conftest import (
     app_env,
     b64,
     fast_app_dir,
-    free_port,
     sized,
     wait_until,
 )

@@ -31,6 +31,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devkit.ports import free_port
 from devkit.simulator import CallSession, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from tests.e2e.conftest import PROJECT_ROOT, HostHandle, start_host
@@ -47,7 +48,6 @@ from tests.reliability.conftest import (
     InProcessApp,
     app_env,
     fast_app_dir,
-    free_port,
     in_process_settings,
     sized,
     twilio_functions,

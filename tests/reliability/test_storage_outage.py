@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from devkit.ports import free_port
 from devkit.simulator import CallSession, send_sms, sign_and_post
 from devkit.twilio_standin import TwilioStandin
 from switchboard import records
@@ -54,7 +55,6 @@ from tests.reliability.conftest import (
     app_env,
     b64,
     fast_app_dir,
-    free_port,
     in_process_settings,
     sized,
     twilio_functions,
