@@ -1,29 +1,25 @@
 """Loopback ports for the devkit's processes and the tests: one home for choosing them.
 
-Two kinds, for two uses:
-
-- `free_port()`: a port the kernel handed out a moment ago (bind to port 0), for a server that
-  binds it at once. Two calls can return the same port (the kernel may hand a released port out
-  again), so a process that needs several asks `free_ports(n)`, which holds them all open while
-  choosing.
-- `free_port_block(n)`: N consecutive ports below the kernel's ephemeral range, for a server
-  that binds them later or binds them again after a restart (Azurite on fixed ports). The
-  kernel hands ephemeral ports to every outgoing connection and every bind to port 0, so
-  between the choice and the bind one of those can take a port inside that range; never one
-  below it.
+A port is chosen before the server that listens on it starts: the host's port goes into the
+app's `PUBLIC_BASE_URL` first, Azurite binds its three again after a restart, Prism and the mail
+server bind theirs once started. So every port here comes from below the kernel's ephemeral
+range. The kernel hands ephemeral ports to every outgoing connection and to every bind to port 0
+(another test's server, another worker's Azurite), and a port chosen in that range can be handed
+to one of those before its server binds it, or the same port handed out twice in a row (two of a
+restartable Azurite's services once got the same port, and the second could not listen); never
+one below it. Ports several servers need together come from one call, so they are distinct.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import socket
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
-#: The lowest port `free_port_block` picks (ports below are the well-known and registered ones
-#: local tools listen on, and Azurite's own defaults sit at 10000-10002).
-LOWEST_BLOCK_PORT = 10003
+#: The lowest port chosen (below it: the well-known and registered ports local tools listen on,
+#: and Azurite's own defaults at 10000-10002).
+LOWEST_PORT = 10003
 #: Linux's default `ip_local_port_range` start, when /proc does not say.
 DEFAULT_EPHEMERAL_START = 32768
 
@@ -33,21 +29,6 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
-
-
-def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """`count` distinct ports the kernel handed out together (each socket is held open until
-    all are chosen, so no port comes back twice)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A port that was free a moment ago, for a server that binds it at once."""
-    return free_ports(1, host)[0]
 
 
 def ephemeral_start() -> int:
@@ -61,10 +42,21 @@ def ephemeral_start() -> int:
 def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 200) -> int:
     """The first of `count` consecutive ports, none listened on, all below the kernel's ephemeral
     range (see the module doc); AssertionError after `attempts` random tries."""
-    highest_start = max(LOWEST_BLOCK_PORT, ephemeral_start() - count)
+    highest_start = max(LOWEST_PORT, ephemeral_start() - count)
     chooser = random.Random()
     for _ in range(attempts):
-        start = chooser.randrange(LOWEST_BLOCK_PORT, highest_start + 1)
+        start = chooser.randrange(LOWEST_PORT, highest_start + 1)
         if not any(port_in_use(start + offset, host) for offset in range(count)):
             return start
     raise AssertionError(f"no {count} consecutive free ports below {highest_start + count}")
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """`count` distinct free ports (consecutive), for servers started together."""
+    start = free_port_block(count, host)
+    return [start + offset for offset in range(count)]
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A free port, for one server."""
+    return free_port_block(1, host)

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devkit.ports import free_port, free_port_block, free_ports, port_in_use
+from devkit.ports import free_ports, port_in_use
 from tests.e2e.conftest import PROJECT_ROOT, SCRUBBED_PREFIXES
 
 
@@ -46,10 +46,10 @@ def test_func_start_gets_the_projects_virtual_environment(tmp_path: Path) -> Non
         'exec python3 -m devkit host --port "$3" --no-local-settings\n'
     )
     fake.chmod(0o755)
-    app_port, twilio_port = free_ports(2)
+    base, _, _, app_port, twilio_port = free_ports(5)
     env = stack_environment(twilio_port)
     env["PATH"] = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
-    process = start_stack(tmp_path, app_port, env)
+    process = start_stack(tmp_path, app_port, env, base)
     try:
         text = read_until(process, "Press Ctrl-C to stop", 90)
         assert "Function app: func start (Azure Functions Core Tools)" in text, text
@@ -85,10 +85,11 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def start_stack(
-    tmp_path: Path, app_port: int, env: dict[str, str], azurite_port: int | None = None
+    tmp_path: Path, app_port: int, env: dict[str, str], azurite_base: int
 ) -> subprocess.Popen[str]:
-    # Azurite on ports of its own: helpers and CI may run other stacks at the same time.
-    base = azurite_port or free_port_block(3)
+    """`python -m devkit run` with Azurite on `azurite_base` and the next two ports (ports of
+    its own, chosen with the others: helpers and CI may run other stacks at the same time)."""
+    base = azurite_base
     return subprocess.Popen(
         [
             sys.executable,
@@ -112,7 +113,8 @@ def start_stack(
 
 
 def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
-    (app_port, twilio_port), base = free_ports(2), free_port_block(3)
+    # Azurite's three ports, the app's, the stand-in's and a second run's app: chosen together.
+    base, _, _, app_port, twilio_port, second_app = free_ports(6)
     env = stack_environment(twilio_port)
     del env["AzureWebJobsStorage"]  # the sample's UseDevelopmentStorage=true, moved by the run
     process = start_stack(tmp_path, app_port, env, base)
@@ -128,7 +130,6 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
         assert body["storage"]["ok"] is True
         assert body["twilio"]["ok"] is True
         # Ours and still running: a second run reuses it rather than failing on its ports.
-        second_app = free_port()
         again = start_stack(tmp_path, second_app, env, base)
         try:
             text = read_until(again, "Press Ctrl-C to stop", 90)
@@ -144,11 +145,10 @@ def test_devkit_run_brings_up_the_stack(tmp_path: Path) -> None:
 
 
 def test_ports_taken_by_something_else_say_what_to_run(tmp_path: Path) -> None:
-    base = free_port_block(3)
+    base, _, _, app_port, twilio_port, other_twilio_port = free_ports(6)
     with socket.socket() as squatter:  # not an Azurite of ours
         squatter.bind(("127.0.0.1", base + 2))
         squatter.listen()
-        app_port, twilio_port = free_ports(2)
         process = start_stack(tmp_path, app_port, stack_environment(twilio_port), base)
         text = read_until(process, "never printed", 60)
         process.wait(timeout=30)
@@ -156,11 +156,10 @@ def test_ports_taken_by_something_else_say_what_to_run(tmp_path: Path) -> None:
     assert f"{base + 2} (table)" in text
     assert "not this project's Azurite" in text
     assert "make run AZURITE_PORT=" in text
-    app_port = free_port()
     with socket.socket() as host:
         host.bind(("127.0.0.1", app_port))
         host.listen()
-        process = start_stack(tmp_path, app_port, stack_environment(free_port()), base)
+        process = start_stack(tmp_path, app_port, stack_environment(other_twilio_port), base)
         text = read_until(process, "never printed", 60)
         process.wait(timeout=30)
     assert process.returncode == 1
