@@ -128,12 +128,14 @@ def show_command(
 def event_line(event: Mapping[str, Any]) -> str:
     """One event of `conversations show` as a line: when, its direction (`<` the customer's,
     `>` the business's), what it was (a call's outcome, length, who took it, its call back and
-    its words: a voicemail's transcript or what a placed call said), its author and status."""
+    its words: a voicemail's length and transcript, or what a placed call said), its author and
+    status."""
     arrow = "<" if event.get("direction") == "inbound" else ">"
     what = event.get("body") or event.get("event") or ""
     if event.get("kind") == "call":
         what = f"call: {event.get('event') or event.get('status') or ''}"
-        duration = event.get("duration")
+        # A voicemail's length is its message's, as the inbox shows it; else the call's.
+        duration = event.get("recordingDuration") or event.get("duration")
         if isinstance(duration, int) and duration > 0:
             minutes, seconds = divmod(duration, 60)
             what += f" ({minutes}:{seconds:02d})"
