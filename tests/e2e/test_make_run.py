@@ -89,7 +89,6 @@ def start_stack(
 ) -> subprocess.Popen[str]:
     """`python -m devkit run` with Azurite on `azurite_base` and the next two ports (ports of
     its own, chosen with the others: helpers and CI may run other stacks at the same time)."""
-    base = azurite_base
     return subprocess.Popen(
         [
             sys.executable,
@@ -101,7 +100,7 @@ def start_stack(
             "--azurite-data",
             str(tmp_path / "azurite"),
             "--azurite-port",
-            str(base),
+            str(azurite_base),
         ],
         cwd=PROJECT_ROOT,
         env=env,
