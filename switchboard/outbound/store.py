@@ -355,7 +355,10 @@ class ConditionalRows(Generic[T]):
     def __init__(self, table: TableClient, warm: WarmRows = WARM) -> None:
         self.table = table
         self.warm = warm
-        self._name = f"{getattr(table, 'url', '') or id(table)}/{self.partition}"
+        # The account's URL (a TableClient's `url` stops there) and the table's name: two tables
+        # of one account (each test's own, in a shared process) never share a warm row.
+        where = getattr(table, "url", "") or str(id(table))
+        self._name = f"{where}/{getattr(table, 'table_name', '')}/{self.partition}"
 
     def parse(self, key: str, entity: Mapping[str, Any]) -> T:
         """A row's value."""
