@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from switchboard.logbook.store import RecordStore
 from switchboard.operator import service as operator_service
 from switchboard.operator.api import SendRequest
 from switchboard.outbound import messagelog
-from switchboard.outbound.budget import BURST_LIMIT
+from switchboard.outbound.budget import BURST_LIMIT, Budget
 from switchboard.outbound.messagelog import Answer, read_conversation
 from switchboard.outbound.own_numbers import OWN_NUMBERS
 from switchboard.outbound.purposes import Origin, Purpose
@@ -345,6 +345,26 @@ def test_the_timer_skips_a_refused_destination_and_records_the_line_of_its_own_t
 
 # --------------------------------------------------------------------------------------------
 # Twilio's refusals
+
+
+def test_two_tables_of_one_account_never_share_a_warm_budget_row(
+    settings: Settings, storage_connection_string: str, unique_name: str
+) -> None:
+    """An instance keeps the budget rows it last wrote, keyed by the store. A TableClient's
+    `url` is the account's, so two tables of one account (each test's own, in one process)
+    once shared the key: a row written in one was taken as the other's."""
+    warm = WarmRows()
+
+    def store(name: str) -> BudgetStore:
+        client = TableClient.from_connection_string(storage_connection_string, name)
+        client.create_table()
+        return BudgetStore(client, warm)
+
+    first, second = store(unique_name + "a"), store(unique_name + "b")
+    paused = Budget(day=date(2026, 12, 1), paused="Twilio error 30450")
+    first.change(LINE, lambda budget: (None, paused))
+    assert first.change(LINE, lambda budget: (budget, None)) == paused
+    assert second.change(LINE, lambda budget: (budget, None)) == Budget()
 
 
 def test_a_pumping_error_on_a_message_pauses_its_line_and_tells_the_owner_once(
