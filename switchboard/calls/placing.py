@@ -227,9 +227,10 @@ def refused_destination(settings: Settings, to: str) -> str | None:
 def _twilio_error(settings: Settings, line: str, code: int | None) -> None:
     """A geo-permission refusal of a call (21215, 13227, ...) pauses the line's automatic
     texts too: someone is dialling where the business does not."""
-    from switchboard.outbound.service import LineRef, Outbound
+    from switchboard.lines.sending import line_ref_of
+    from switchboard.outbound.service import Outbound
 
-    Outbound(settings).twilio_error(LineRef(line), code)
+    Outbound(settings).twilio_error(line_ref_of(line, settings), code)
 
 
 def _text_of(body: bytes) -> str:

@@ -122,19 +122,25 @@ def local_day(now: datetime, time_zone: str | None) -> date:
 
 
 def resumes_at(budget: Budget, time_zone: str | None) -> datetime | None:
-    """When a paused line resumes by itself: the start of its next local day (None: not paused)."""
+    """When a paused line resumes by itself: the start of its next local day (None: not paused;
+    `time_zone` None: the zone the budget was kept in, as for `rolled`)."""
     if budget.paused is None or budget.day is None:
         return None
-    tz = zone(time_zone)
+    tz = zone(time_zone or budget.time_zone)
     midnight = datetime.combine(budget.day + timedelta(days=1), time(0), tzinfo=tz)
     return midnight.astimezone(UTC)
 
 
 def rolled(budget: Budget, now: datetime, time_zone: str | None) -> Budget:
     """The budget as of `now`: a new local day starts from zero and unpaused (the burst
-    window's recent texts carry over: ten minutes do not stop at midnight)."""
-    today = local_day(now, time_zone)
-    name = time_zone or "UTC"
+    window's recent texts carry over: ten minutes do not stop at midnight).
+
+    `time_zone` is the line's, from its document; None when the caller knows only the line's
+    number (a Twilio error reported on a send): then the zone the budget was kept in. A day
+    told in two zones would otherwise look new to one of them for hours before the line's
+    midnight, and a pause would end there, or counts start again."""
+    name = time_zone or budget.time_zone
+    today = local_day(now, name)
     if budget.day == today:
         return budget if budget.time_zone == name else replace(budget, time_zone=name)
     return Budget(day=today, recent=budget.recent, time_zone=name)

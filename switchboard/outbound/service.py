@@ -108,6 +108,8 @@ class LineRef:
     local day), how notices name it, and who hears that its automatic texts paused."""
 
     number: str
+    #: The line's zone (its document's; "UTC" for a line without one); None: not known here,
+    #: the zone its budget was kept in (`budget.rolled`).
     time_zone: str | None = None
     name: str | None = None
     owner_numbers: tuple[str, ...] = ()
@@ -967,7 +969,7 @@ class Outbound:
                         line,
                         owner,
                         key=f"paused-{line.number}-{stamp}",
-                        body=notices.paused_text(line.label, budget, line.time_zone),
+                        body=notices.paused_text(line.label, budget, budget.time_zone),
                     ),
                     source="automatic",
                 )
@@ -983,7 +985,7 @@ class Outbound:
                     mask(line.number),
                     type(exc).__name__,
                 )
-        notices.email_paused(settings, emails, line.label, budget, line.time_zone)
+        notices.email_paused(settings, emails, line.label, budget, budget.time_zone)
 
 
 def _has_etag(record: Any) -> bool:

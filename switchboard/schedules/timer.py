@@ -839,11 +839,14 @@ class Outcomes:
         )
 
     def _twilio_error(self, row: Any, code: int) -> None:
-        """A fraud or geo-permission refusal pauses the line's automatic texts."""
-        from switchboard.outbound.service import LineRef, Outbound
+        """A fraud or geo-permission refusal pauses the line's automatic texts (on its own
+        local day: its document's zone)."""
+        from switchboard.lines.sending import line_ref_of
+        from switchboard.outbound.service import Outbound
 
         line = str(row.get("Line") or "") or self.run.sender_of(row) or ""
-        Outbound(self.run.settings).twilio_error(LineRef(line), code)
+        settings = self.run.settings
+        Outbound(settings).twilio_error(line_ref_of(line, settings), code)
 
     def _record_opt_out(self, number: str) -> None:
         from switchboard.optouts.store import OptOutStore

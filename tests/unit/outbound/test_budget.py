@@ -283,10 +283,28 @@ def test_a_budget_rolls_to_the_lines_zone() -> None:
     assert rolled(replace(today, time_zone=NEW_YORK), NOW, NEW_YORK) == replace(
         today, time_zone=NEW_YORK
     )
-    # A new local day starts in the line's zone (UTC when the line has none).
+    # A new local day starts in the line's zone (with no zone given, the budget's own: UTC here).
     tomorrow = NOW + timedelta(days=1)
     assert rolled(today, tomorrow, NEW_YORK) == Budget(day=date(2026, 12, 2), time_zone=NEW_YORK)
     assert rolled(today, tomorrow, None) == Budget(day=date(2026, 12, 2), time_zone="UTC")
+
+
+def test_a_caller_without_the_lines_zone_keeps_the_day_its_budget_was_kept_in() -> None:
+    """A Twilio error reported with only the line's number (the timer's, a placed call's), or
+    a charge from such a caller, just after midnight UTC: the New York line is still on its
+    evening, and its pause holds until its own midnight. Told in UTC, the day looked new and
+    the pause ended five hours early."""
+    after_utc_midnight = datetime(2026, 12, 2, 0, 5, tzinfo=UTC)  # 19:05 on 1 December in NY
+    paused, tripped = trip(
+        Budget(), "Twilio error 30450", now=after_utc_midnight, time_zone=NEW_YORK
+    )
+    assert (tripped, paused.day, paused.time_zone) == (True, date(2026, 12, 1), NEW_YORK)
+    refused = charge(paused, key="a", now=after_utc_midnight, time_zone=None, limits=LIMITS)
+    assert (refused.allowed, refused.reason) == (False, "Twilio error 30450")
+    assert resumes_at(paused, None) == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    counted = Budget(day=date(2026, 12, 1), sent=3, time_zone=NEW_YORK)
+    again, tripped = trip(counted, "Twilio error 30453", now=after_utc_midnight, time_zone=None)
+    assert (tripped, again.day, again.sent) == (True, date(2026, 12, 1), 3)
 
 
 def test_a_line_that_is_not_paused_does_not_resume() -> None:
