@@ -261,12 +261,8 @@ def _twilio_error(update: StatusUpdate, applied: Applied, settings: Settings) ->
     record = applied.record or {}
     number = str(record.get("Line") or record.get("From") or "")
     number = number or str(update.identity.get("From") or "")
-    from switchboard.lines.sending import line_ref
-    from switchboard.outbound.service import LineRef, Outbound
-
-    def ref() -> LineRef | None:
-        line = line_for(number, settings) if number else None
-        return line_ref(line, settings, number) if line is not None else None
+    from switchboard.lines.sending import line_ref_of
+    from switchboard.outbound.service import Outbound
 
     if counts and number:
         # The line is looked up only for the owner's notice: counting needs its number alone.
@@ -274,12 +270,10 @@ def _twilio_error(update: StatusUpdate, applied: Applied, settings: Settings) ->
             number,
             update.error_code,
             error=str(update.fields.get("ErrorMessage") or ""),
-            line=lambda: ref() or LineRef(number),
+            line=lambda: line_ref_of(number, settings),
         )
-    elif trips:
-        found = ref()
-        if found is not None:
-            Outbound(settings).twilio_error(found, update.error_code)
+    elif trips and number:
+        Outbound(settings).twilio_error(line_ref_of(number, settings), update.error_code)
 
 
 def _record_twilio_opt_out(update: StatusUpdate, record: Entity | None, settings: Settings) -> None:
