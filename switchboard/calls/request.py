@@ -133,9 +133,11 @@ def decode_body(body: bytes | str) -> Any:
         raise InvalidCallRequest(None, "the message is not valid JSON") from None
 
 
-def validate_id(value: object) -> str:
+def validate_id(value: object, *, derived_id_allowed: bool = False) -> str:
     """An idempotency key: 1-128 printable characters, none of `/ \\ # ?` (Table Storage keys),
-    not in a namespace the app derives (`idx-`, a Twilio SID's shape)."""
+    not in a namespace the app derives (`idx-`, a Twilio SID's shape), nor, unless
+    `derived_id_allowed`, the one of the calls it places by itself
+    (`records.DERIVED_ID_PREFIX`)."""
     if not isinstance(value, str):
         raise InvalidCallRequest("id", "must be a string")
     if not value:
@@ -151,6 +153,12 @@ def validate_id(value: object) -> str:
             "id",
             "ids starting with idx- or shaped like a Twilio SID (2 letters, 32 hex digits) are "
             "reserved for ids the app derives",
+        )
+    if not derived_id_allowed and value.lower().startswith(records.DERIVED_ID_PREFIX):
+        raise InvalidCallRequest(
+            "id",
+            f"ids starting with {records.DERIVED_ID_PREFIX} are reserved for the calls the app "
+            "places by itself",
         )
     return value
 
@@ -242,17 +250,11 @@ def parse_call_request(
         raise InvalidCallRequest(
             unknown[0], "is not a known field (allowed: " + ", ".join(FIELDS) + ")"
         )
-    record_id = validate_id(data["id"]) if data.get("id") is not None else default_id
-    if (
-        not derived_id_allowed
-        and record_id is not None
-        and record_id.lower().startswith(records.DERIVED_ID_PREFIX)
-    ):
-        raise InvalidCallRequest(
-            "id",
-            f"ids starting with {records.DERIVED_ID_PREFIX} are reserved for the calls the app "
-            "places by itself",
-        )
+    record_id = (
+        validate_id(data["id"], derived_id_allowed=derived_id_allowed)
+        if data.get("id") is not None
+        else default_id
+    )
     to = _number(data, "to", required=True)
     assert to is not None  # required=True
     from_ = _number(data, "from", required=False)
@@ -322,11 +324,12 @@ def parse_call_message(body: bytes | str, *, default_id: str | None = None) -> C
 
 
 def id_of_invalid(body: bytes | str, default_id: str) -> str:
-    """The id a rejected message is recorded under: its own `id` if valid, else `default_id`."""
+    """The id a rejected queue message is recorded under: its own `id` if valid (the app's own
+    derived ids too, as the queue takes them), else `default_id`."""
     try:
         data = decode_body(body)
         if isinstance(data, dict) and data.get("id") is not None:
-            return validate_id(data["id"])
+            return validate_id(data["id"], derived_id_allowed=True)
     except InvalidCallRequest:
         pass
     return default_id
