@@ -367,6 +367,21 @@ def test_two_tables_of_one_account_never_share_a_warm_budget_row(
     assert second.change(LINE, lambda budget: (budget, None)) == Budget()
 
 
+def test_a_refusal_reported_with_only_the_number_is_counted_in_the_lines_zone(
+    settings: Settings,
+) -> None:
+    """The timer's and the dialer's Twilio errors know only the sending number
+    (`lines.sending.line_ref_of`): its stored line names its zone, a number with no stored line
+    is the default line's (UTC), and no number at all leaves the budget's own zone."""
+    from switchboard.lines.sending import line_ref_of
+
+    document = {"name": "Main line", "timeZone": "America/New_York", "open": [{"hangup": {}}]}
+    lines_service.put(settings, LINE, document, if_match=None, force=True)
+    assert line_ref_of(LINE, settings).time_zone == "America/New_York"
+    assert line_ref_of("+15017122669", settings).time_zone == "UTC"
+    assert line_ref_of("", settings).time_zone is None
+
+
 def test_a_pumping_error_on_a_message_pauses_its_line_and_tells_the_owner_once(
     settings: Settings, twilio: TwilioStandin
 ) -> None:
