@@ -182,7 +182,7 @@ def _wanted(key: str, summary: dict[str, Any], query_words: list[str], blocked: 
         return False
     if not query_words:
         return True  # a number's row
-    word = key[len(WORD_PREFIX) : key.rfind(" ")]
+    word = key[len(WORD_PREFIX) :].partition(" ")[0]  # a word has no space; the name may
     contact = Contact(id="", name=summary.get("name"), company=summary.get("company"))
     # Once per contact: at the first of its words the search starts (not at every one).
     return rules.matches(rules.words(contact), query_words) and word == _first_match(

@@ -9,8 +9,10 @@ Layout (PartitionKey `contacts`; RowKeys by kind):
   (`lookup`), and a number cannot belong to two contacts (the row is created, never
   overwritten, when a contact gains the number);
 - `l-<name, folded> <id>`: one row per contact, the listing in the order of names;
-- `w-<word> <id>`: one row per word of the name and company, a search by the start of a word
-  reads only the rows of that start.
+- `w-<word> <name, folded> <id>`: one row per word of the name and company, a search by the
+  start of a word reads only the rows of that start, each word's contacts in the order of names
+  (rows written before the name was part of the key, `w-<word> <id>`, are still found: the
+  word is the key's first part in both, and the next change of the contact rewrites them).
 
 Index rows carry `ContactId`, `Blocked` and `Summary` (the contact without its notes, as the
 listing shows it), so a listing page, a search page and a lookup read nothing else.
@@ -90,8 +92,9 @@ def contact_row(contact_id: str) -> str:
 def index_rows(contact: Contact) -> tuple[str, ...]:
     """The RowKeys of a contact's index rows (its numbers, its place in the list, its words)."""
     keys = [number_row(n.number) for n in contact.numbers]
-    keys.append(f"{LIST_PREFIX}{rules.sort_key(contact)} {contact.id}")
-    keys += [f"{WORD_PREFIX}{word} {contact.id}" for word in rules.words(contact)]
+    order = rules.sort_key(contact)
+    keys.append(f"{LIST_PREFIX}{order} {contact.id}")
+    keys += [f"{WORD_PREFIX}{word} {order} {contact.id}" for word in rules.words(contact)]
     return tuple(keys)
 
 

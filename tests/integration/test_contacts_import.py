@@ -5,9 +5,11 @@ and what a write on this instance makes the lookup say at once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
+from azure.data.tables import UpdateMode
 
 from devkit.storage_counter import counting_table_requests
 from switchboard.contacts import lookup, service
@@ -133,9 +135,20 @@ def test_listing_and_search_read_their_page(settings: Settings, book: list[Perso
     assert following["items"][0]["name"] >= names[-1]
     assert not {i["id"] for i in following["items"]} & {i["id"] for i in page["items"]}
 
-    # A word's start, accents folded: every "Zoë ..." once, and nobody else.
+    # A word's start, accents folded: every "Zoë ..." once, and nobody else, in the order of
+    # names across pages (a word's rows are keyed by the name after the word).
     zoe = service.list_contacts(settings, q="zoe", limit=200)["items"]
     assert {i["name"] for i in zoe} == {p.name for p in book if p.name.startswith("Zoë ")}
+    paged: list[str] = []
+    cursor = None
+    while True:
+        found = service.list_contacts(settings, q="zoe", limit=3, cursor=cursor)
+        paged += [i["name"] for i in found["items"]]
+        if not (cursor := found["nextCursor"]):
+            break
+    assert paged == [i["name"] for i in zoe]
+    assert len(paged) > 3
+    assert paged == sorted(paged, key=lambda n: n.casefold().replace("'", " "))
     two_words = service.list_contacts(settings, q="zoë o'neil", limit=200)["items"]
     assert {i["name"] for i in two_words} == {
         p.name for p in book if p.name.startswith("Zoë O'Neil ")
@@ -148,6 +161,36 @@ def test_listing_and_search_read_their_page(settings: Settings, book: list[Perso
     )
     with pytest.raises(ApiError):
         service.list_contacts(settings, cursor=page["nextCursor"], q="zoe")  # not its cursor
+
+
+def test_a_word_row_in_the_earlier_layout_is_found_once_and_rewritten_on_change(
+    settings: Settings,
+) -> None:
+    made = service.create(settings, {"name": "Ola Quist", "numbers": ["+12015550777"]})
+    contact_id = made.contact.id
+    table = ContactStore.from_settings(settings).table
+    stored = table.get_entity("contacts", f"c-{contact_id}")
+    new_rows = json.loads(stored["Rows"])
+    earlier = []
+    for key in new_rows:  # as a contact written before the name was part of a word's key
+        if key.startswith("w-"):
+            row = table.get_entity("contacts", key)
+            table.delete_entity("contacts", key)
+            word = key.split(" ")[0]
+            table.create_entity({**row, "RowKey": f"{word} {contact_id}"})
+            earlier.append(f"{word} {contact_id}")
+        else:
+            earlier.append(key)
+    assert earlier != new_rows
+    table.update_entity({**stored, "Rows": json.dumps(earlier)}, mode=UpdateMode.MERGE)
+
+    for q in ("ola", "quist", "ola qu"):
+        found = service.list_contacts(settings, q=q)["items"]
+        assert [i["id"] for i in found] == [contact_id], q
+    service.set_blocked(settings, contact_id, True)  # a change: every index row is rewritten
+    keys = {e["RowKey"] for e in table.query_entities("RowKey ge 'w-' and RowKey lt 'w.'")}
+    assert keys == {f"w-ola ola quist {contact_id}", f"w-quist ola quist {contact_id}"}
+    assert [i["id"] for i in service.list_contacts(settings, q="quist")["items"]] == [contact_id]
 
 
 def test_exports_import_again_unchanged(settings: Settings, book: list[Person]) -> None:
