@@ -1,7 +1,7 @@
 // Contacts: the business's address book. Everyone signed in finds and reads them; the owner
 // adds, edits and blocks them (a contact is shared by every line: blocking refuses it on all).
 import { api, enc } from "./api.js";
-import { append, clear, clearErrors, field, h, notify, page, showError } from "./dom.js";
+import { append, clear, clearErrors, field, h, notify, oneAtATime, page, showError } from "./dom.js";
 
 const PAGE_SIZE = 25;
 
@@ -40,15 +40,22 @@ export async function contactsView(user) {
   let shown = 0;
   let searched = null;
   let latest = 0;
+  // A new search forgets the old one's cursor at once: "More" pressed before its answer has no
+  // page to continue, rather than the old search's next page under the new words.
   async function load(fresh) {
     clearErrors(search);
     if (fresh) {
       searched = new URLSearchParams({ limit: String(PAGE_SIZE) });
       if (query.value.trim()) searched.set("q", query.value.trim());
       if (blockedOnly.checked) searched.set("blocked", "true");
+      cursor = null;
+      more.hidden = true;
+      summary.textContent = "Searching…";
+    } else if (!cursor) {
+      return;
     }
     const params = new URLSearchParams(searched);
-    if (!fresh && cursor) params.set("cursor", cursor);
+    if (!fresh) params.set("cursor", cursor);
     latest += 1;
     const mine = latest;
     try {
@@ -72,7 +79,7 @@ export async function contactsView(user) {
     event.preventDefault();
     load(true);
   });
-  more.addEventListener("click", () => load(false));
+  more.addEventListener("click", oneAtATime(() => load(false)));
   await load(true);
 }
 

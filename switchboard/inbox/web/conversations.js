@@ -1,7 +1,7 @@
 // Conversations: newest activity first, unread counts, open or done, one line or all, a search
 // by name or number, older pages on demand; new activity appears without a reload.
 import { api, enc } from "./api.js";
-import { append, clear, h, page, when } from "./dom.js";
+import { append, clear, h, notify, oneAtATime, page, when } from "./dom.js";
 import { poll } from "./live.js";
 
 const filters = { line: "", state: "open", q: "" };
@@ -89,10 +89,14 @@ export async function conversationsView() {
     empty.hidden = list.children.length > 0;
     empty.textContent = filters.q ? `No conversation matches “${filters.q}”.` : "No conversation here yet.";
   };
-  more.addEventListener("click", async () => {
-    const { data } = await api("GET", listPath(next));
-    show(data, true);
-  });
+  more.addEventListener("click", oneAtATime(async () => {
+    try {
+      const { data } = await api("GET", listPath(next));
+      show(data, true);
+    } catch (error) {
+      if (error.status !== 401) notify(error.message);
+    }
+  }));
   const root = page("Conversations",
     filterForm(names, () => conversationsView()),
     list, empty, more);

@@ -70,6 +70,16 @@ export function clearErrors(root) {
   for (const control of root.querySelectorAll("[aria-invalid]")) control.removeAttribute("aria-invalid");
 }
 
+// A "more" button asks for its next page once: a second press while that page is on its way would
+// ask for the same page again and show its items twice. Presses meanwhile share the one request.
+export function oneAtATime(action) {
+  let running = null;
+  return () => {
+    if (!running) running = Promise.resolve().then(action).finally(() => { running = null; });
+    return running;
+  };
+}
+
 let noticeTimer = null;
 export function notify(message) {
   const notice = document.getElementById("notice");

@@ -1,7 +1,7 @@
 // Scheduled texts (owner): schedule one (a reminder may take replies: "C to confirm"), the
 // texts still to send, the last days' texts with the replies they got, cancel one before it goes.
 import { api, enc } from "./api.js";
-import { append, clear, clearErrors, field, h, notify, page, showError, when } from "./dom.js";
+import { append, clear, clearErrors, field, h, notify, oneAtATime, page, showError, when } from "./dom.js";
 
 const FIELDS = { to: "s-to", body: "s-body", sendAt: "s-when", id: "s-id", replyUntil: "s-until", replies: "s-replies" };
 const REPLY_ROWS = 3;
@@ -173,7 +173,7 @@ export async function schedulesView() {
     cursor = data.nextCursor;
     morePending.hidden = !cursor;
   }
-  morePending.addEventListener("click", () => loadPending().catch((error) => notify(error.message)));
+  morePending.addEventListener("click", oneAtATime(() => loadPending().catch((error) => notify(error.message))));
   const today = new Date();
   const first = new Date(today.getTime() - (RECENT_DAYS - 1) * 86400000);
   const [, days] = await Promise.all([
