@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from switchboard.http import ApiError
+from switchboard.http import ApiError, json_bytes
 from switchboard.settings import Settings, SettingsError, is_loopback_host, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
@@ -205,9 +205,9 @@ def usage_error(error: ApiError) -> NoReturn:
     raise click.UsageError(error.message) from None
 
 
-def echo_json(data: Any) -> None:
-    """Pretty JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+def echo_json(data: Any, *, sort_keys: bool = True) -> None:
+    """Pretty JSON on stdout (whatever a stored string holds: see `json_bytes`)."""
+    click.echo(json_bytes(data, indent=2, sort_keys=sort_keys).decode("utf-8"))
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -191,12 +191,26 @@ def parse_date(raw: str, name: str) -> date:
         raise invalid(name, "must be a date in the form YYYY-MM-DD") from None
 
 
+def json_bytes(data: Any, *, indent: int | None = None, sort_keys: bool = False) -> bytes:
+    """`data` as UTF-8 JSON: non-ASCII text as itself, so it stays readable and small. A string
+    holding a lone surrogate (which no UTF-8 encoder takes: a row written by hand, not through
+    the checks) turns the whole text into ASCII with `\\u` escapes, still valid JSON, instead of
+    failing the answer."""
+    options: dict[str, Any] = {"indent": indent, "sort_keys": sort_keys, "default": str}
+    if indent is None:
+        options["separators"] = (",", ":")
+    try:
+        return json.dumps(data, ensure_ascii=False, **options).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, **options).encode("ascii")
+
+
 def json_response(
     data: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> func.HttpResponse:
     """A JSON response (UTF-8, compact)."""
     return func.HttpResponse(
-        json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str),
+        json_bytes(data),
         status_code=status_code,
         mimetype="application/json",
         charset="utf-8",

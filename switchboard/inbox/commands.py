@@ -14,12 +14,12 @@ Exit status: 0 done, 1 the operation failed (the message says why), 2 usage erro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from switchboard.commandline import echo_json
 from switchboard.http import ApiError
 from switchboard.inbox import service
 
@@ -46,7 +46,7 @@ def _run(operation: Callable[[], T]) -> T:
 
 
 def _echo(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    echo_json(data, sort_keys=False)  # a document's keys in the order it was written
 
 
 def _fields(

@@ -23,14 +23,19 @@ version), so a business can keep its lines in git and import them again and agai
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from switchboard.commandline import InvalidInput, api_failure, api_problems, read_json_file
-from switchboard.http import ApiError
+from switchboard.commandline import (
+    InvalidInput,
+    api_failure,
+    api_problems,
+    echo_json,
+    read_json_file,
+)
+from switchboard.http import ApiError, json_bytes
 from switchboard.lines import service
 from switchboard.phone import is_e164
 
@@ -46,7 +51,7 @@ def _settings(obj: Any) -> Any:
 
 
 def _echo(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    echo_json(data, sort_keys=False)  # a document's keys in the order it was written
 
 
 @click.group("lines")
@@ -287,7 +292,7 @@ def export_command(obj: Any, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for number, data in documents.items():
         path = folder / f"{number}.json"
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_bytes(json_bytes(data, indent=2) + b"\n")
     click.echo(f"exported {len(documents)} line(s) to {folder}")
 
 

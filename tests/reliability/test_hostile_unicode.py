@@ -12,7 +12,8 @@ survives validation in a call's `say` and `twiml`, then breaks the payload hash:
 
 The contract: `400` naming the field, or one delivery and a `rejected` record naming it; the CLI
 exits 2 naming the option, nothing enqueued. Settings are text from outside too: a setting that
-is not valid Unicode is reported naming the setting.
+is not valid Unicode is reported naming the setting. Text already stored (a row written by hand)
+is shown, never a 500: the JSON escapes what UTF-8 cannot carry.
 
 Schedules (`POST /api/sms/schedules`), `POST /api/messages`, the CSV import and the webhooks
 already refuse or replace such text (checked while writing these tests); they are not repeated.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +139,17 @@ def test_a_queued_call_with_a_lone_surrogate_is_rejected_in_one_delivery(
     assert stack.placed_to(TO) == []
 
 
-def cli(stack: Stack, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def cli(
+    stack: Stack, *args: str, strict_output: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str]:
     """`python -m switchboard ARGS` in a fresh process, settings from its environment, with a
-    queue of its own (returned with the result)."""
+    queue of its own (returned with the result). `strict_output`: stdout as a UTF-8 terminal
+    has it, where a character UTF-8 cannot carry is an error rather than replaced."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
     env.update({k: v for k, v in stack.env.items() if v is not None})
     env["AzureWebJobsStorage"] = stack.connection
     env["OUTBOUND_CALL_QUEUE"] = "uni-cli-" + uuid.uuid4().hex[:12]
-    env["PYTHONIOENCODING"] = "utf-8:backslashreplace"
+    env["PYTHONIOENCODING"] = "utf-8" if strict_output else "utf-8:backslashreplace"
     result = subprocess.run(
         [sys.executable, "-m", "switchboard", *args],
         cwd=PROJECT_ROOT,
@@ -188,3 +193,39 @@ def test_a_setting_that_is_not_unicode_is_reported_naming_it(name: str) -> None:
         load_settings({name: raw})
     assert [p.name for p in caught.value.problems] == [name]
     assert raw not in str(caught.value)  # never the value
+
+
+def test_a_line_written_by_hand_with_a_lone_surrogate_is_shown_not_a_500(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A line document put in the table by hand (not through the API's checks), its name holding
+    a lone surrogate. Unguarded: `GET /api/lines` and `GET /api/lines/{number}` answer 500 (the
+    JSON could not be encoded as UTF-8) and `lines show` / `lines export` die with a
+    UnicodeEncodeError traceback. Now the JSON escapes it: valid JSON that reads back the same."""
+    from switchboard.lines.store import LineStore
+
+    number = "+15017770188"
+    settings = load_settings(
+        {
+            **{k: v for k, v in stack.env.items() if v is not None},
+            "AzureWebJobsStorage": stack.connection,
+        }
+    )
+    name = "Front desk \ud800"
+    document = {"name": name, "timezone": "America/New_York"}
+    LineStore.from_settings(settings).write(
+        number, document, change="put", now=datetime.now(UTC), expected=None
+    )
+    status, listing = stack.api("GET", "lines")
+    assert status == 200, listing
+    assert name in [item.get("name") for item in listing["items"]], listing
+    status, shown = stack.api("GET", f"lines/{number}")
+    assert status == 200, shown
+    assert shown["name"] == name
+
+    shown_cli, _ = cli(stack, "lines", "show", number, strict_output=True)
+    assert shown_cli.returncode == 0, shown_cli.stderr
+    assert json.loads(shown_cli.stdout)["name"] == name
+    exported, _ = cli(stack, "lines", "export", str(tmp_path), strict_output=True)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((tmp_path / f"{number}.json").read_bytes())["name"] == name
