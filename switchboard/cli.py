@@ -33,7 +33,9 @@ its JSON pointer for a document; `switchboard.commandline`).
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,4 +106,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Failures reach the user as the command's own one-line message; the library's log lines
     # (meant for Application Insights) would only repeat them on stderr.
     logging.basicConfig(level=logging.CRITICAL)
+    # Stored text can hold what UTF-8 cannot carry (a lone surrogate in a row written by hand):
+    # printed as its escape, the command still shows the rest, instead of failing on output.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     cli.main(args=list(argv) if argv is not None else None, prog_name="python -m switchboard")

@@ -226,6 +226,9 @@ def test_a_line_written_by_hand_with_a_lone_surrogate_is_shown_not_a_500(
     shown_cli, _ = cli(stack, "lines", "show", number, strict_output=True)
     assert shown_cli.returncode == 0, shown_cli.stderr
     assert json.loads(shown_cli.stdout)["name"] == name
+    listed, _ = cli(stack, "lines", "list", strict_output=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "Front desk \\ud800" in listed.stdout  # the one character escaped, the rest as is
     exported, _ = cli(stack, "lines", "export", str(tmp_path), strict_output=True)
     assert exported.returncode == 0, exported.stderr
     assert json.loads((tmp_path / f"{number}.json").read_bytes())["name"] == name
