@@ -237,7 +237,7 @@ def suffix() -> str:
 
 def app_env(name: str, **overrides: str | None) -> dict[str, str | None]:
     """The settings of an app under test: every secret set (and distinctive), fresh tables
-    and queue named after `name`, voice menu with forwarding and voicemail, SMS auto-reply
+    (every one) and queue named after `name`, voice menu with forwarding and voicemail, SMS auto-reply
     and forwarding to the owner, the timer once a year unless overridden."""
     tag = name + suffix()
     env: dict[str, str | None] = {
@@ -254,6 +254,13 @@ def app_env(name: str, **overrides: str | None) -> dict[str, str | None]:
         "TABLE_MESSAGE_LOG": "relmsg" + tag,
         "TABLE_SMS_SCHEDULE": "relsched" + tag,
         "TABLE_OPT_OUT": "relopt" + tag,
+        # Every table of its own: a row one test stores (a line that cannot be evaluated, say)
+        # must not show up in another's health report or listing.
+        "TABLE_LINES": "rellines" + tag,
+        "TABLE_CONTACTS": "relcontacts" + tag,
+        "TABLE_CONVERSATIONS": "relconv" + tag,
+        "TABLE_INBOX_USERS": "relinbox" + tag,
+        "TABLE_CALL_QUEUE": "relcallq" + tag,
         "OUTBOUND_CALL_QUEUE": "rel-calls-" + tag,
         "SMS_TIMER_SCHEDULE": "0 0 0 1 1 *",
         "WEBSITE_SITE_NAME": "switchboard-reliability",
