@@ -610,6 +610,32 @@ def test_more_pressed_during_a_search_or_twice_shows_each_contact_once(
     page.context.close()
 
 
+def test_a_view_left_before_its_answer_does_not_draw_over_the_next(
+    inbox: Inbox, owner_state: Any
+) -> None:
+    page = inbox.page(state=owner_state)
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # the list's first read waits here until the test lets it go
+
+    page.route("**/api/inbox/conversations?*", hold)
+    with page.expect_request("**/api/inbox/conversations?*"):
+        page.goto(f"{inbox.host.url}/inbox/#/conversations")
+    page.evaluate("() => { location.hash = '#/contacts'; }")  # the user moves on meanwhile
+    page.get_by_role("heading", name="Contacts", level=1).wait_for()
+    with page.expect_response("**/api/inbox/conversations?*"):
+        held[0].continue_()
+    # One more round trip through the page: the late answer's work was queued before it.
+    page.evaluate("() => fetch('/api/inbox/session').then((r) => r.text())")
+    assert page.locator("h1").all_inner_texts() == ["Contacts"]
+    assert page.title() == "Contacts · Switchboard inbox"
+    page.context.close()
+
+
 # --- scheduled texts with replies ----------------------------------------------------------
 
 

@@ -22,7 +22,16 @@ export function whenSignedOut(handler) {
   onSignedOut = handler;
 }
 
+// Each move to another view counts here. A view's data read (GET) answered after the user left
+// that view is never delivered: the view it was for would otherwise draw itself over the one now
+// shown. Its promise stays pending, so the old view simply stops; writes are always delivered.
+let navigation = 0;
+export function navigated() {
+  navigation += 1;
+}
+
 export async function api(method, path, body, headers = {}) {
+  const sentIn = navigation;
   const init = {
     method,
     credentials: "same-origin",
@@ -35,6 +44,10 @@ export async function api(method, path, body, headers = {}) {
   }
   if (method !== "GET" && csrf) init.headers["X-CSRF-Token"] = csrf;
   const response = await fetch(`/api/${path}`, init);
+  if (method === "GET" && sentIn !== navigation) {
+    response.body?.cancel(); // nothing will read it
+    return new Promise(() => {});
+  }
   if (response.status === 304) return { data: null, status: 304, etag: response.headers.get("ETag") };
   let data = null;
   try {

@@ -1,5 +1,5 @@
 // The inbox: who is signed in, the navigation, and which view a hash (#/lines/+1555...) shows.
-import { api, setCsrf, whenSignedOut } from "./api.js";
+import { api, navigated, setCsrf, whenSignedOut } from "./api.js";
 import { contactView, contactsView } from "./contacts.js";
 import { conversationView } from "./conversation.js";
 import { conversationsView } from "./conversations.js";
@@ -47,6 +47,7 @@ function signedOut() {
 
 async function route() {
   if (!state.user) return signInView(signedIn);
+  navigated(); // (not before the session is known: its own read must still answer)
   const hash = location.hash.startsWith("#/") ? location.hash.slice(1) : "/conversations";
   const [, view, rest] = hash.match(/^\/([a-z]+)(?:\/(.*))?$/) || [null, "conversations", ""];
   markCurrent(`/${view}`);
