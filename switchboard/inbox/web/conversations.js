@@ -1,6 +1,6 @@
 // Conversations: newest activity first, unread counts, open or done, one line or all, a search
 // by name or number, older pages on demand; new activity appears without a reload.
-import { api, enc } from "./api.js";
+import { api, enc, navigated } from "./api.js";
 import { append, clear, h, notify, oneAtATime, page, when } from "./dom.js";
 import { poll } from "./live.js";
 
@@ -98,7 +98,12 @@ export async function conversationsView() {
     }
   }));
   const root = page("Conversations",
-    filterForm(names, () => conversationsView()),
+    // Showing other conversations is a move like any other: an earlier list answering late is
+    // dropped rather than drawn over this one.
+    filterForm(names, () => {
+      navigated();
+      conversationsView();
+    }),
     list, empty, more);
   show(first.data, false);
   // New activity moves the first page: the list is shown from the top again.
