@@ -32,9 +32,10 @@ import re
 CONTROL_CHARACTERS = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 #: The same, except the three a multi-line text may hold (tab, line feed, carriage return).
 CONTROLS_OUTSIDE_TEXT = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]"
-#: An e-mail address as people write one: something@domain.tld, no spaces or angle brackets
+#: An e-mail address as people write one: something@domain.tld, no spaces or angle brackets,
+#: no control character and no lone surrogate (neither can be mailed, hashed or stored as UTF-8)
 #: (a pattern's source, matched whole by `is_email_address`).
-EMAIL_ADDRESS = r"[^@\s<>\"(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+EMAIL_ADDRESS = r"[^@\s<>\"(),;:\\\[\]\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 MAX_EMAIL_ADDRESS = 254
 
 

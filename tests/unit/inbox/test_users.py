@@ -76,3 +76,7 @@ def test_address_kinds() -> None:
     assert address_kind("ana@example.com") == "email"
     for bad in ("ana@example", "ana example.com", "<ana@example.com>", "", "15550001111"):
         assert address_kind(bad) is None
+    # Nothing that cannot be mailed, hashed or stored as UTF-8 (a sign-in form's 500 before).
+    for bad in ("\ud800@b.co", "a\udfff\ud800@b.co", "a\x00@b.co", "a\x85b@b.co", "a\u2028@b.co"):
+        assert address_kind(bad) is None, repr(bad)
+    assert address_kind("zoë.o'neil+inbox@example.com") == "email"  # non-ASCII letters stay
