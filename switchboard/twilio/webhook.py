@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import azure.functions as func
 
@@ -60,6 +60,11 @@ MAX_WEBHOOK_URL = 8 * 1024
 MAX_SIGNATURE_CHARS = 128
 #: At most one summary line per route and reason in this many seconds.
 REFUSAL_LOG_INTERVAL = 60.0
+#: Routes and reasons the refusal log counts apart (the app has a dozen webhook routes and a
+#: handful of reasons); beyond that, refusals share one entry per reason, so a flood of
+#: made-up paths grows neither the log nor the memory.
+MAX_REFUSAL_KEYS = 128
+OTHER_PATHS = "(other paths)"
 
 
 class TwilioRequest(NamedTuple):
@@ -103,6 +108,8 @@ class RefusalLog:
         key = (route, reason)
         now = time.monotonic()
         with self._lock:
+            if key not in self._counts and len(self._counts) >= MAX_REFUSAL_KEYS:
+                key = (OTHER_PATHS, reason)
             count = self._counts.get(key, 0) + 1
             last = self._logged_at.get(key)
             if last is not None and now - last < self.interval:
@@ -113,7 +120,7 @@ class RefusalLog:
         logger.warning(
             "Refused %d webhook request(s) to %s%s: %s",
             count,
-            route,
+            key[0],
             "" if last is None else f" in the last {now - last:.0f} s",
             reason,
         )
@@ -123,11 +130,13 @@ refusals = RefusalLog()
 
 
 def _route(req: func.HttpRequest) -> str:
-    """The request's path, for the refusal log (bounded: the URL is not checked yet)."""
+    """The request's route for the refusal log: its path as routing matches it (letter case,
+    escapes and a trailing slash make no other route), bounded: the URL is not checked yet."""
     try:
-        return urlsplit(req.url[:1024]).path[:80] or "/"
+        path = urlsplit(req.url[:1024]).path
     except ValueError:
         return "(unparsable URL)"
+    return unquote(path).lower().rstrip("/")[:80] or "/"
 
 
 def junk_refusal(req: func.HttpRequest, settings: Settings) -> func.HttpResponse | None:

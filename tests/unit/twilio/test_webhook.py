@@ -214,3 +214,33 @@ def test_a_request_that_is_not_junk_is_not_logged(monkeypatch: pytest.MonkeyPatc
     request = func.HttpRequest(method="POST", url=URL, headers=SIGNED, params={}, body=b"")
     assert junk_refusal(request, _settings()) is None
     assert recorder.refused_with == []
+
+
+def test_case_escapes_and_a_trailing_slash_are_one_route_in_the_refusal_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(webhook, "refusals", recorder)
+    for path in (
+        "/API/voice/Queue-connect",
+        "/api/voice/%71ueue-connect/",
+        "/api/Voice/queue-connect",
+    ):
+        request = func.HttpRequest(
+            method="POST", url=f"https://voice.example.com{path}", headers={}, params={}, body=b""
+        )
+        assert junk_refusal(request, _settings()) is not None
+    assert {route for route, _ in recorder.refused_with} == {"/api/voice/queue-connect"}
+
+
+def test_made_up_paths_share_one_entry_of_the_refusal_log_past_its_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = webhook.RefusalLog()
+    with caplog.at_level("WARNING", logger=webhook.logger.name):
+        for index in range(webhook.MAX_REFUSAL_KEYS + 500):
+            log.refused(f"/api/made-up-{index}", "no X-Twilio-Signature (403)")
+    assert len(log._counts) == webhook.MAX_REFUSAL_KEYS + 1  # the bound and the shared entry
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == webhook.MAX_REFUSAL_KEYS + 1  # the rest counted, not logged
+    assert lines[-1].startswith("Refused 1 webhook request(s) to (other paths):")
