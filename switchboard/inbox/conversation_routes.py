@@ -68,7 +68,7 @@ def conversation_item(request: ApiRequest) -> func.HttpResponse:
     if request.method == "PATCH":
         body = request.json_object()
         change = api.change_request(body)
-        conversations.check_assignee(settings, line, body)
+        conversations.check_assignee(settings, request.principal, line, body)
         found = service.change_conversation(settings, request.principal, line, customer, change)
         return json_response(found)
     limit, before = api.events_query(request.params)

@@ -271,8 +271,13 @@ def assignees(settings: Settings, line: str) -> list[str]:
     return sorted(names, key=str.casefold)
 
 
-def check_assignee(settings: Settings, line: str, body: Mapping[str, Any]) -> None:
-    """400 unless `assignedTo` (when given, not null) names someone who may see the line."""
+def check_assignee(
+    settings: Settings, principal: Principal, line: str, body: Mapping[str, Any]
+) -> None:
+    """400 unless `assignedTo` (when given, not null) names someone who may see the line; 404
+    first when the asker may not see it (the answer must not tell them who may)."""
+    if not principal.may_see_line(line):
+        raise not_found("conversation", line)
     name = body.get("assignedTo")
     if name is None or not isinstance(name, str):
         return

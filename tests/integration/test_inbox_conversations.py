@@ -365,6 +365,17 @@ def test_reading_a_conversation_moves_its_validator_and_staff_see_only_their_lin
         staff.call(item, "GET", f"conversations/{LINE}/{DANA}", route_params=where).status_code
         == 404
     )
+    # Nor does a change to it tell staff who may see it: 404 whichever name is asked (400 for
+    # a name that may not, 404 for one that may, told them before).
+    for name in ("Olivia", "Sam", "Nobody"):
+        assigned = staff.call(
+            item,
+            "PATCH",
+            f"conversations/{LINE}/{DANA}",
+            route_params=where,
+            body=f'{{"assignedTo": "{name}"}}'.encode(),
+        )
+        assert assigned.status_code == 404, (name, assigned.get_body())
     mine = staff.call(
         conversation_routes.conversation_list, "GET", "conversations", params={"line": LINE}
     )
