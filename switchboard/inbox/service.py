@@ -147,6 +147,11 @@ def end_sessions(settings: Settings, user_id: str) -> dict[str, Any]:
 # --- signing in --------------------------------------------------------------------------
 
 
+#: A partition no user has (not of the form of a user's id): the rows a sign-in for an address
+#: that is no user's reads instead of a user's.
+NOBODY = "u-nobody"
+
+
 def _holder(users: InboxUserStore, kind: str, address: str) -> str | None:
     """The user who signs in with this address now (the index row and the user's own row
     agree: an index row left by an interrupted change counts for nobody)."""
@@ -294,6 +299,10 @@ def verify_code(
     users = store(settings)
     user_id = _holder(users, kind, address)
     if user_id is None:
+        # The reads a user's address costs (their row, then their code's), of rows no one has:
+        # how long the refusal takes tells nobody whether the address is a user's.
+        users.get(NOBODY)
+        users.code_state(NOBODY, kind)
         raise ApiError(401, "code_rejected", REJECTED)
     given = codes.code_hash(key, user_id, address, code)
     for _ in range(_ATTEMPTS):

@@ -90,6 +90,26 @@ def test_a_code_opens_one_session_and_codes_are_limited(
     assert stored.user.sessions == ()
 
 
+def test_a_wrong_code_is_the_same_reads_for_a_user_and_an_outsider(settings: Settings) -> None:
+    """Refusing a code for an address that is no user's reads as many rows as refusing one for a
+    user's address with no live code (before: one read against three, a gap an outsider could
+    time to learn who the users are)."""
+    from devkit.storage_counter import SETUP_KINDS, counting_table_requests
+
+    service.create_user(settings, {"name": "Ana", "email": "ana@example.com", "role": "owner"})
+    reads: dict[str, dict[str, int]] = {}
+    for address in ("ana@example.com", "outsider@example.com"):
+        with counting_table_requests() as counter:
+            with pytest.raises(ApiError) as refused:
+                service.verify_code(settings, address, "123456", NOW)
+            reads[address] = {
+                kind: n for kind, n in counter.snapshot().items() if kind not in SETUP_KINDS
+            }
+        assert refused.value.status == 401
+        assert refused.value.code == "code_rejected"
+    assert reads["ana@example.com"] == reads["outsider@example.com"] == {"GET entity": 3}
+
+
 def test_asking_for_a_code_is_the_same_work_for_a_user_and_an_outsider(
     settings: Settings,
     sent: list[tuple[str, str, str]],
