@@ -191,6 +191,9 @@ class Host:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=self.options.shutdown_timeout,
+            # The Functions host hands a function the body's bytes as sent: it does not inflate
+            # a `Content-Encoding: gzip` body (nor fail on one that is not gzip).
+            auto_decompress=False,
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()

@@ -173,6 +173,21 @@ def test_request_reaches_the_function_as_sent(app: AppUnderTest) -> None:
     assert seen["thread"].startswith("devhost-worker")
 
 
+def test_an_encoded_body_reaches_the_function_as_sent(app: AppUnderTest) -> None:
+    """As the Functions host, the body is not inflated: a `Content-Encoding: gzip` that is not
+    gzip is the function's to refuse (aiohttp's own inflating answered 500 before), and a gzip
+    bomb costs its compressed bytes, not what it would inflate to."""
+    response = app.host.request(
+        "POST",
+        "/api/echo",
+        headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+        body="not gzip at all",
+    )
+    assert response.status == 200, response.text
+    assert response.json()["body"] == "not gzip at all"
+    assert response.json()["headers"]["content-encoding"] == "gzip"
+
+
 def test_function_and_admin_keys(app: AppUnderTest) -> None:
     assert app.host.request("GET", "/api/secure").status == 401
     assert (
