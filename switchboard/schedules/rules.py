@@ -315,6 +315,10 @@ def validate_id(value: object) -> str:
     return value
 
 
+#: The years a schedule's times may name.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+
+
 def parse_send_at(value: object) -> datetime:
     """ISO-8601 with a UTC offset (``2026-03-30T09:00:00+02:00`` or ``...Z``), as UTC."""
     if not isinstance(value, str) or not value.strip():
@@ -328,7 +332,16 @@ def parse_send_at(value: object) -> datetime:
         ) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ScheduleInputError("sendAt", "sendAt must include a UTC offset (Z or +hh:mm)")
-    return moment.astimezone(UTC)
+    try:
+        utc: datetime | None = moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-23:59 is past datetime's last day in UTC
+        utc = None
+    # The years a line's times take too: a day or an occurrence after it is always a date.
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ScheduleInputError(
+            "sendAt", f"sendAt must be between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
+    return utc
 
 
 @lru_cache(maxsize=1024)

@@ -1326,6 +1326,28 @@ def test_send_at_ending_in_a_letter_other_than_z_is_refused() -> None:
     assert caught.value.field == "sendAt"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "9999-12-31T23:59:59-23:59",  # past datetime's last day once in UTC (was OverflowError)
+        "0001-01-01T00:00:00+23:59",  # before its first
+        "9999-12-31T23:59:59+23:59",
+        "2200-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+    ],
+)
+def test_a_send_at_outside_the_years_a_schedule_takes_is_refused_naming_it(raw: str) -> None:
+    with pytest.raises(ScheduleInputError) as caught:
+        s.parse_send_at(raw)
+    assert caught.value.field == "sendAt"
+    assert "between the years 1970 and 2199" in caught.value.message
+
+
+def test_a_send_at_at_the_edges_of_those_years_is_taken() -> None:
+    assert s.parse_send_at("2199-12-31T23:59:59Z").year == 2199
+    assert s.parse_send_at("1970-01-01T00:00:00Z").year == 1970
+
+
 def test_a_cron_expression_is_kept_as_written_and_only_macros_lowered() -> None:
     assert s.parse_recurrence("0 9 * * MON") == "0 9 * * MON"
     assert s.parse_recurrence("0 9 * JAN-MAR MON-FRI") == "0 9 * JAN-MAR MON-FRI"
