@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -203,6 +204,18 @@ def storage_failed(what: str, exc: BaseException, after: str = "") -> NoReturn:
 def usage_error(error: ApiError) -> NoReturn:
     """Leave with the API's 400 as a usage error naming the field (exit status 2)."""
     raise click.UsageError(error.message) from None
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Around a command's writes to `path`: a file system's refusal (no such folder, no space
+    left, not allowed, a folder where the file goes) ends the command with one line naming the
+    file and why (exit status 1), never a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise click.ClickException(f"cannot write {exc.filename or path}: {why}") from None
 
 
 def echo_json(data: Any, *, sort_keys: bool = True) -> None:

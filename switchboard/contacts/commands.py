@@ -33,6 +33,7 @@ from switchboard.commandline import (
     pass_context,
     read_text_file,
     table,
+    writing,
     yes_no,
 )
 from switchboard.contacts import rules, service
@@ -356,5 +357,6 @@ def export_command(context: Context, /, file: Path | None, kind: str | None) -> 
     if target is None:
         click.echo(text, nl=False)
         return
-    target.write_text(text, encoding="utf-8", newline="")
+    with writing(target):
+        target.write_text(text, encoding="utf-8", newline="")
     click.echo(f"exported to {target}")

@@ -256,12 +256,12 @@ def _taken(number: str | None, owner: str | None, index: int | None = None) -> A
 def write(settings: Settings, contact: Contact, before: Stored | None) -> Stored:
     """Write a contact after `before` (None: new), checking its numbers first; heard by this
     instance's lookups at once."""
-    store = _store(settings)
     try:
+        store = _store(settings)  # (its table made on first use: storage may fail here too)
         _check_numbers(store, contact, before.contact if before else None)
         written = store.write(contact, before, records.utcnow())
     except NumberTaken as exc:
-        raise _taken(exc.number, store.owner_of(exc.number) if exc.number else None) from None
+        raise _taken(exc.number, _owner_or_none(store, exc.number)) from None
     except VersionConflict:
         raise ApiError(
             412, "precondition_failed", "the contact was changed meanwhile: GET it and retry"
@@ -270,6 +270,15 @@ def write(settings: Settings, contact: Contact, before: Stored | None) -> Stored
         raise _storage(exc) from exc
     lookup.remember(settings, _refs(before.contact if before else None, written.contact))
     return written
+
+
+def _owner_or_none(store: ContactStore, number: str | None) -> str | None:
+    """Who holds a number another write just found taken (None when storage cannot say now:
+    the refusal is worth more than the name in it)."""
+    try:
+        return store.owner_of(number) if number else None
+    except Exception:
+        return None
 
 
 def create(settings: Settings, body: Any) -> Stored:

@@ -34,6 +34,7 @@ from switchboard.commandline import (
     api_problems,
     echo_json,
     read_json_file,
+    writing,
 )
 from switchboard.http import ApiError, json_bytes
 from switchboard.lines import service
@@ -289,10 +290,11 @@ def export_command(obj: Any, folder: Path) -> None:
         }
     except ApiError as exc:
         _fail(exc)
-    folder.mkdir(parents=True, exist_ok=True)
-    for number, data in documents.items():
-        path = folder / f"{number}.json"
-        path.write_bytes(json_bytes(data, indent=2) + b"\n")
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, data in documents.items():
+            path = folder / f"{number}.json"
+            path.write_bytes(json_bytes(data, indent=2) + b"\n")
     click.echo(f"exported {len(documents)} line(s) to {folder}")
 
 

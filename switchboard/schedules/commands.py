@@ -32,6 +32,7 @@ from switchboard.commandline import (
     read_text_file,
     storage_failed,
     table,
+    writing,
 )
 from switchboard.schedules import csv_import
 from switchboard.settings import Settings
@@ -424,7 +425,7 @@ def _short(text: str, width: int = 40) -> str:
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the CSV here (default: standard output).",
+    help="Write the CSV here (default, or -: standard output).",
 )
 @pass_context
 def export_command(
@@ -434,10 +435,11 @@ def export_command(
     respondedAt), finished or not: a reminder's reply and when it came."""
     views = _of_days(context.settings, first, last)
     text = csv_import.export_rows(views)
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    with writing(output):
+        output.write_text(text, encoding="utf-8")
     click.echo(f"Wrote {len(views)} schedules to {output}", err=True)
 
 

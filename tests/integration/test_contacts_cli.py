@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from devkit.ports import free_port
 from switchboard import cli
 from switchboard.contacts import lookup, service
 from switchboard.settings import Settings, load_settings
@@ -149,3 +151,53 @@ def test_import_a_phones_vcard_then_again_and_export(shell: Shell) -> None:
     assert stdout.output.count("BEGIN:VCARD") == 40
     back = shell.run("contacts", "import", str(exported))
     assert "40 unchanged" in back.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["contacts", "export", "{missing}/book.csv"], id="contacts-no-folder"),
+        pytest.param(["contacts", "export", "/dev/full"], id="contacts-no-space"),
+        pytest.param(
+            ["schedules", "export", "--from", "2026-01-01", "--output", "{missing}/days.csv"],
+            id="schedules-no-folder",
+        ),
+        pytest.param(
+            ["schedules", "export", "--from", "2026-01-01", "--output", "/dev/full"],
+            id="schedules-no-space",
+        ),
+        pytest.param(["lines", "export", "{file}/lines"], id="lines-under-a-file"),
+    ],
+)
+def test_an_export_the_file_system_refuses_is_one_line_naming_the_file(
+    shell: Shell, args: list[str]
+) -> None:
+    """Before: each a traceback (FileNotFoundError, IsADirectoryError, OSError: no space left,
+    NotADirectoryError), exit status 1."""
+    assert shell.run("contacts", "add", "--name", "Quinn").exit_code == 0  # something to write
+    a_file = shell.folder / "plain.txt"
+    a_file.write_text("x", encoding="utf-8")
+    places = {"missing": shell.folder / "nowhere", "folder": shell.folder, "file": a_file}
+    filled = [arg.format(**places) for arg in args]
+    result = shell.run(*filled)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: cannot write "), lines
+    assert "Traceback" not in result.output
+
+
+def test_adding_a_contact_with_storage_down_is_one_line(shell: Shell) -> None:
+    """Before: a ServiceRequestError traceback (the table was made outside the storage guard)."""
+    closed = free_port()
+    shell.env["AzureWebJobsStorage"] = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        f"TableEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+    )
+    shell.env["TABLE_CONTACTS"] = "downcontacts" + uuid.uuid4().hex[:8]
+    result = shell.run("contacts", "add", "--name", "Quinn")
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output
