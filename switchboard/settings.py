@@ -584,6 +584,31 @@ def parse_plain_address(raw: str) -> str:
     return value
 
 
+def parse_connection_string(raw: str) -> str:
+    """A storage connection string: `Name=value` parts separated by `;`, naming the account or an
+    endpoint (or `UseDevelopmentStorage=true`), as the storage SDK reads it. Checked here so a
+    malformed one is named as this setting, not reported as storage or Twilio being down."""
+    value = parse_text(raw)
+    parts = [part.strip() for part in value.split(";") if part.strip()]
+    names = {part.partition("=")[0].strip().lower() for part in parts}
+    well_formed = bool(parts) and all(
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\s*=.*", part, re.DOTALL) for part in parts
+    )
+    if not well_formed or not names & _CONNECTION_NAMES:
+        raise ValueError(
+            "must be a storage connection string: Name=value parts separated by ; "
+            "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;"
+            "EndpointSuffix=core.windows.net)"
+        )
+    return value
+
+
+#: A connection string names at least one of these (lowercase), as the storage SDK requires.
+_CONNECTION_NAMES = frozenset(
+    {"accountname", "tableendpoint", "queueendpoint", "blobendpoint", "usedevelopmentstorage"}
+)
+
+
 def parse_account_name(raw: str) -> str:
     """An Azure Storage account name: 3-24 lowercase letters and digits."""
     value = raw.strip()
@@ -680,7 +705,7 @@ def parse_present(raw: str) -> bool:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "AzureWebJobsStorage": parse_text,
+    "AzureWebJobsStorage": parse_connection_string,
     "AzureWebJobsStorage__accountName": parse_account_name,
     "AzureWebJobsStorage__tableServiceUri": parse_url(https_only=True),
     "AzureWebJobsStorage__queueServiceUri": parse_url(https_only=True),

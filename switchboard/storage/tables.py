@@ -225,12 +225,15 @@ def query(
 
 def storage_reachable(settings: Settings, timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the table service answers (one quick request, no retries): (ok, detail)."""
-    service = storage_connection.table_service(
-        settings,
-        connection_timeout=timeout,
-        read_timeout=timeout,
-        retry_total=0,
-    )
+    try:
+        service = storage_connection.table_service(
+            settings,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+            retry_total=0,
+        )
+    except ValueError as exc:  # a connection string the SDK cannot read
+        return False, type(exc).__name__
     try:
         next(iter(service.list_tables(results_per_page=1)), None)
     except Exception as exc:  # any failure means "not reachable"; the type is the detail

@@ -294,3 +294,26 @@ def test_settings_are_built_from_their_fields_and_stay_frozen() -> None:
         plain.voice_ring_timeout = 5  # type: ignore[misc]
     changed = settings_module.replace(plain, voice_ring_timeout=30)
     assert (changed.voice_ring_timeout, plain.voice_ring_timeout) == (30, 20)
+
+
+@pytest.mark.parametrize("raw", ["garbage", ";;", "AccountKey=c2VjcmV0", "=x;AccountName=a"])
+def test_a_malformed_storage_connection_string_is_named_never_shown(raw: str) -> None:
+    """Before: taken, then `health` died with a ValueError traceback and other commands blamed
+    storage ("retry later") or Twilio."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"AzureWebJobsStorage": raw})
+    assert [p.name for p in caught.value.problems] == ["AzureWebJobsStorage"]
+    assert raw not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "UseDevelopmentStorage=true",
+        "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=c2VjcmV0;"
+        "EndpointSuffix=core.windows.net",
+        "TableEndpoint=https://contoso.table.core.windows.net/;SharedAccessSignature=sv=2022&sig=x",
+    ],
+)
+def test_storage_connection_strings_as_azure_writes_them_are_taken(raw: str) -> None:
+    assert load_settings({"AzureWebJobsStorage": raw}).azure_web_jobs_storage == raw
