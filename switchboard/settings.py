@@ -410,6 +410,8 @@ def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callabl
             _ = parts.port
         except ValueError:
             raise ValueError("has an invalid port") from None
+        if not _is_host(parts.hostname):
+            raise ValueError("has an invalid host (a DNS name or an IP address, no spaces)")
         return normalise_origin(value) if origin_only else value.rstrip("/")
 
     return parse
@@ -418,6 +420,20 @@ def parse_url(*, https_only: bool = False, origin_only: bool = False) -> Callabl
 _HOST_NAME = (
     r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 )
+
+
+def _is_host(host: str) -> bool:
+    """Whether a URL's host (as `urlsplit` gives it: lower case, no brackets) is a DNS name or
+    an IP address."""
+    if re.fullmatch(_HOST_NAME, host.rstrip(".")):
+        return True
+    import ipaddress  # only for a host that is no DNS name ([::1], 10.0.0.1 passes above)
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_host_name(raw: str) -> str:

@@ -317,3 +317,19 @@ def test_a_malformed_storage_connection_string_is_named_never_shown(raw: str) ->
 )
 def test_storage_connection_strings_as_azure_writes_them_are_taken(raw: str) -> None:
     assert load_settings({"AzureWebJobsStorage": raw}).azure_web_jobs_storage == raw
+
+
+@pytest.mark.parametrize("raw", ["https://a b", "https://a b.example.com/", "https://exa mple.com"])
+def test_a_url_whose_host_is_no_host_is_refused(raw: str) -> None:
+    """Before: taken, and `numbers wire --app 'https://a b'` wired numbers to it."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"PUBLIC_BASE_URL": raw})
+    assert [p.name for p in caught.value.problems] == ["PUBLIC_BASE_URL"]
+    assert "invalid host" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://app.azurewebsites.net", "http://127.0.0.1:7071", "http://[::1]:7071"]
+)
+def test_urls_on_names_and_addresses_are_taken(raw: str) -> None:
+    assert load_settings({"PUBLIC_BASE_URL": raw}).public_base_url == raw
