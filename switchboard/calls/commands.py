@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from switchboard.commandline import Context, fail, parse_json_text, pass_context, storage_failed
+from switchboard.commandline import (
+    Context,
+    api_failure,
+    parse_json_text,
+    pass_context,
+    storage_failed,
+)
 from switchboard.operator.commands import history_options, print_history
 from switchboard.settings import Settings
 
@@ -77,7 +83,7 @@ def _require_destination(settings: Settings, to: str) -> None:
     try:
         Outbound(settings).require(to, channel=Channel.CALL)
     except Refused as exc:
-        fail(exc.api_error("to"))
+        raise api_failure(exc.api_error("to")) from None  # as the API's 400: exit 2
 
 
 @click.group("calls")

@@ -19,6 +19,7 @@ import click
 
 from switchboard.commandline import (
     Context,
+    api_failure,
     echo_json,
     fail,
     not_running_message,
@@ -60,7 +61,7 @@ def send_command(
             settings, request, app_base_url=local_callback_origin(settings), source="cli"
         )
     except ApiError as exc:
-        fail(exc)
+        raise api_failure(exc) from None  # a refused destination or opt-out: exit 2, as a 400
     click.echo(f"Sent {result['sid']} ({result['status']})")
 
 

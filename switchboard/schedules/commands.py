@@ -161,8 +161,8 @@ def schedule_command(
     except schedules.ScheduleInputError as exc:
         raise click.UsageError(csv_import.describe(exc)) from None
     problem = refusal(settings)(schedule.to)
-    if problem is not None:
-        raise click.ClickException(f"to: {problem}")
+    if problem is not None:  # what the API refuses with a 400 naming `to`: exit 2, as a row
+        raise click.UsageError(f"to: {problem}")
     try:
         results = asyncio.run(create_schedules(settings, [schedule], records.utcnow()))
     except Exception as exc:  # storage: the message says which kind, never a connection string
