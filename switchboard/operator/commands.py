@@ -190,7 +190,13 @@ def print_history(
             )
         )
     if page.get("nextCursor"):
-        click.echo(f"more: python -m switchboard {kind} list --cursor {page['nextCursor']}")
+        # The next page is of the same query: its cursor means nothing without it.
+        import shlex
+
+        same = [f"--{name} {shlex.quote(str(value))}" for name, value in params.items()]
+        same = [part for part in same if not part.startswith("--cursor ")]
+        again = " ".join([f"python -m switchboard {kind} list", *same])
+        click.echo(f"more: {again} --cursor {page['nextCursor']}")
 
 
 @click.group("messages")

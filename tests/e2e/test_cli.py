@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -632,3 +633,23 @@ def test_nothing_running_says_start_make_run(stack: Stack) -> None:
         assert f"nothing answers at 127.0.0.1:{closed}" in result.output, (args, result.output)
         assert "start `make run`" in result.output
         assert "Traceback" not in result.output
+
+
+def test_the_next_page_hint_repeats_the_query_it_belongs_to(stack: Stack) -> None:
+    """The printed "more:" command pages the same query (before: only `--cursor`, so the next
+    page ran with the default period and page size, where that cursor means nothing)."""
+    for body in ("first of two", "second of two"):
+        assert stack.run("sms", "send", "--to", new_number(), "--body", body).exit_code == 0
+    since = "2000-01-01T00:00:00Z"
+    first = stack.run("messages", "list", "--since", since, "--limit", "1")
+    assert first.exit_code == 0, first.output
+    hint = [line for line in first.output.splitlines() if line.startswith("more: ")]
+    assert len(hint) == 1, first.output
+    command = shlex.split(hint[0].removeprefix("more: "))
+    assert command[:4] == ["python", "-m", "switchboard", "messages"]
+    assert command[command.index("--since") + 1] == since
+    assert command[command.index("--limit") + 1] == "1"
+    following = stack.run(*command[3:])
+    assert following.exit_code == 0, following.output
+    rows = [line for line in following.output.splitlines() if line.startswith("20")]
+    assert len(rows) == 1, following.output  # one more record, of the same query
