@@ -167,7 +167,8 @@ def check_account_number(settings: Settings, number: str, force: bool) -> list[d
         raise ApiError(
             400,
             "not_account_number",
-            f"{number} is not one of the account's numbers (add ?force=true to keep it anyway)",
+            f"{number} is not one of the account's numbers (to keep it anyway: ?force=true "
+            "over HTTP, --force on the command line)",
             "number",
         )
     return []

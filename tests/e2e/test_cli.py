@@ -653,3 +653,19 @@ def test_the_next_page_hint_repeats_the_query_it_belongs_to(stack: Stack) -> Non
     assert following.exit_code == 0, following.output
     rows = [line for line in following.output.splitlines() if line.startswith("20")]
     assert len(rows) == 1, following.output  # one more record, of the same query
+
+
+def test_a_number_not_the_accounts_is_refused_with_the_option_that_insists(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The refusal names the command line's `--force` too (it said only the API's
+    `?force=true`)."""
+    env = {"TABLE_LINES": "forcelines" + uuid.uuid4().hex[:8]}
+    line = tmp_path / "other.json"
+    line.write_text(json.dumps({"name": "Not ours"}), encoding="utf-8")
+    stranger = new_number()  # a number the stand-in's account does not hold
+    refused = stack.run("lines", "set", stranger, str(line), env=env)
+    assert refused.exit_code == 2, refused.output
+    assert f"{stranger} is not one of the account's numbers" in refused.output
+    assert "--force on the command line" in refused.output
+    assert stack.run("lines", "set", stranger, str(line), "--force", env=env).exit_code == 0
