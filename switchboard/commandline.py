@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from switchboard.http import ApiError, json_bytes
+from switchboard.http import ApiError, json_bytes, loads_json
 from switchboard.settings import Settings, SettingsError, is_loopback_host, load_settings
 
 LOCAL_SETTINGS = "local.settings.json"
@@ -164,7 +164,7 @@ def api_failure(error: ApiError, heading: str | None = None) -> click.ClickExcep
 def parse_json_text(text: str, name: str) -> Any:
     """JSON text given as `name` (a file, an option), or `InvalidInput` saying why not."""
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             [f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]

@@ -191,6 +191,29 @@ def parse_date(raw: str, name: str) -> date:
         raise invalid(name, "must be a date in the form YYYY-MM-DD") from None
 
 
+class DuplicateKey(ValueError):
+    """A JSON object that names one key twice: which value was meant cannot be told."""
+
+    def __init__(self, key: str) -> None:
+        shown = key if len(key) <= 40 else key[:40] + "…"
+        super().__init__(f"the key {shown!r} appears twice in one object")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def loads_json(text: str | bytes) -> Any:
+    """JSON text as `json.loads` reads it, except that an object naming a key twice is refused
+    (`DuplicateKey`, a ValueError) instead of keeping the last value silently."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def json_bytes(data: Any, *, indent: int | None = None, sort_keys: bool = False) -> bytes:
     """`data` as UTF-8 JSON: non-ASCII text as itself, so it stays readable and small. A string
     holding a lone surrogate (which no UTF-8 encoder takes: a row written by hand, not through

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from switchboard import records
+from switchboard.http import DuplicateKey, loads_json
 from switchboard.phone import is_e164
 from switchboard.twilio.text import is_valid_unicode
 
@@ -128,7 +129,9 @@ def decode_body(body: bytes | str) -> Any:
     if not text.strip():
         raise InvalidCallRequest(None, "the message is empty: expected a JSON object")
     try:
-        return json.loads(text)
+        return loads_json(text)
+    except DuplicateKey as exc:  # which `say` (or `to`) was meant cannot be told
+        raise InvalidCallRequest(None, f"the message is not valid JSON ({exc})") from None
     except (ValueError, RecursionError):
         raise InvalidCallRequest(None, "the message is not valid JSON") from None
 

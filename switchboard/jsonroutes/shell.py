@@ -40,7 +40,9 @@ import azure.functions as func
 
 from switchboard.http import (
     ApiError,
+    DuplicateKey,
     api_error_response,
+    loads_json,
     storage_unavailable,
     twilio_unavailable,
     unavailable,
@@ -77,7 +79,9 @@ def parse_json_body(raw: bytes | str | None) -> Any:
     if raw is None or not raw.strip():
         raise ApiError(400, "invalid_json", "the request body is empty: expected JSON")
     try:
-        return json.loads(raw)
+        return loads_json(raw)
+    except DuplicateKey as exc:
+        raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,

@@ -37,6 +37,13 @@ def test_json_that_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_json_text('{"a": }', "--json")
     assert refused.value.problems == ["--json: not valid JSON (line 1, column 7: Expecting value)"]
+    twice = tmp_path / "twice.json"  # a line file naming its zone twice: which one was meant?
+    twice.write_text('{"timeZone": "Mars/X", "timeZone": "America/New_York"}', encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        read_json_file(twice)
+    assert refused.value.problems == [
+        f"{twice}: not valid JSON (the key 'timeZone' appears twice in one object)"
+    ]
     bom = tmp_path / "bom.json"
     bom.write_bytes(b'\xef\xbb\xbf{"a": 1}')
     assert read_json_file(bom) == {"a": 1}

@@ -237,3 +237,12 @@ def test_the_queue_takes_the_apps_own_derived_ids() -> None:
     """The call queue's offers arrive as queue messages under `sys-` ids."""
     body = json.dumps(valid(id="sys-queue-offer-15017122661-1-0"))
     assert parse_call_message(body).id == "sys-queue-offer-15017122661-1-0"
+
+
+def test_a_message_naming_a_field_twice_is_refused_not_half_read() -> None:
+    """`{"say": "a", "say": "b"}`: json.loads kept the last `say` silently; which was meant
+    cannot be told, so the message is refused (a `rejected` record through the queue)."""
+    twice = b'{"id": "reminder-43", "to": "+15558675310", "say": "Hi", "say": "Bye"}'
+    with pytest.raises(InvalidCallRequest) as caught:
+        parse_call_message(twice)
+    assert "the key 'say' appears twice in one object" in str(caught.value)

@@ -236,6 +236,9 @@ def test_body_must_be_a_json_object(raw: bytes | None) -> None:
         (b"\xff{}", "not UTF-8"),
         (b"", "empty"),
         (b"[" * 100_000, "not valid JSON"),
+        # Which of two values was meant cannot be told (json.loads kept the last silently).
+        (b'{"say": "a", "say": "b"}', "the key 'say' appears twice in one object"),
+        (b'{"hours": {"mon": [], "mon": ["09:00-17:00"]}}', "the key 'mon' appears twice"),
     ],
 )
 def test_invalid_json_names_the_body_and_where_it_breaks(raw: bytes, says: str) -> None:
