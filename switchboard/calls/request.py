@@ -331,11 +331,28 @@ def id_of_invalid(body: bytes | str, default_id: str) -> str:
     derived ids too, as the queue takes them), else `default_id`."""
     try:
         data = decode_body(body)
+    except InvalidCallRequest:
+        data = _own_id_only(body)
+    try:
         if isinstance(data, dict) and data.get("id") is not None:
             return validate_id(data["id"], derived_id_allowed=True)
     except InvalidCallRequest:
         pass
     return default_id
+
+
+def _own_id_only(body: bytes | str) -> dict[str, Any] | None:
+    """`{"id": ...}` of a JSON object refused for naming another key twice, when it names `id`
+    once: the record of its refusal is found under the id its sender gave."""
+    try:
+        text = body.decode("utf-8-sig") if isinstance(body, bytes) else body
+        pairs = json.loads(text, object_pairs_hook=lambda found: found)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(pairs, list):
+        return None
+    ids = [value for key, value in pairs if key == "id"]
+    return {"id": ids[0]} if len(ids) == 1 else None
 
 
 def say_twiml(text: str, voice: str | None = None, language: str | None = None) -> str:

@@ -246,3 +246,10 @@ def test_a_message_naming_a_field_twice_is_refused_not_half_read() -> None:
     with pytest.raises(InvalidCallRequest) as caught:
         parse_call_message(twice)
     assert "the key 'say' appears twice in one object" in str(caught.value)
+
+
+def test_a_message_refused_for_a_key_named_twice_keeps_its_own_id() -> None:
+    twice = b'{"id": "reminder-44", "to": "+15558675310", "to": "<x>", "say": "hi"}'
+    assert id_of_invalid(twice, "queue-message-1") == "reminder-44"
+    two_ids = b'{"id": "a-1", "id": "a-2", "to": "+15558675310", "say": "hi"}'
+    assert id_of_invalid(two_ids, "queue-message-2") == "queue-message-2"  # which one? neither
