@@ -193,8 +193,7 @@ def print_history(
         # The next page is of the same query: its cursor means nothing without it.
         import shlex
 
-        same = [f"--{name} {shlex.quote(str(value))}" for name, value in params.items()]
-        same = [part for part in same if not part.startswith("--cursor ")]
+        same = [f"--{k} {shlex.quote(str(v))}" for k, v in params.items() if k != "cursor"]
         again = " ".join([f"python -m switchboard {kind} list", *same])
         click.echo(f"more: {again} --cursor {page['nextCursor']}")
 

@@ -7,6 +7,7 @@ they received in files under a temporary folder.
 from __future__ import annotations
 
 import base64
+import gzip
 import itertools
 import json
 import shutil
@@ -186,6 +187,12 @@ def test_an_encoded_body_reaches_the_function_as_sent(app: AppUnderTest) -> None
     assert response.status == 200, response.text
     assert response.json()["body"] == "not gzip at all"
     assert response.json()["headers"]["content-encoding"] == "gzip"
+    bomb = gzip.compress(b"\0" * 20_000_000)  # 20 MB of zeros in about 20 KB
+    inflated = app.host.request(
+        "POST", "/api/echo", headers={"Content-Encoding": "gzip"}, body=bomb
+    )
+    assert inflated.status == 200, inflated.text
+    assert inflated.json()["body_length"] == len(bomb) < 100_000  # its own bytes, not 20 MB
 
 
 def test_function_and_admin_keys(app: AppUnderTest) -> None:

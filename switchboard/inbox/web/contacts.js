@@ -1,6 +1,6 @@
 // Contacts: the business's address book. Everyone signed in finds and reads them; the owner
 // adds, edits and blocks them (a contact is shared by every line: blocking refuses it on all).
-import { api, enc } from "./api.js";
+import { api, enc, navigated } from "./api.js";
 import { append, clear, clearErrors, field, h, notify, oneAtATime, page, showError } from "./dom.js";
 
 const PAGE_SIZE = 25;
@@ -35,16 +35,17 @@ export async function contactsView(user) {
     search, summary, results, more);
 
   // A page continues the search it belongs to (its cursor means nothing to another), and only
-  // the latest search is shown: an earlier one answering late must not replace it.
+  // the latest search is shown. A new search is a move like one to another view (an earlier
+  // search or page answering late is dropped), and it forgets the old cursor at once: "More"
+  // pressed before its answer has no page to continue, rather than the old search's next page
+  // under the new words.
   let cursor = null;
   let shown = 0;
   let searched = null;
-  let latest = 0;
-  // A new search forgets the old one's cursor at once: "More" pressed before its answer has no
-  // page to continue, rather than the old search's next page under the new words.
   async function load(fresh) {
     clearErrors(search);
     if (fresh) {
+      navigated();
       searched = new URLSearchParams({ limit: String(PAGE_SIZE) });
       if (query.value.trim()) searched.set("q", query.value.trim());
       if (blockedOnly.checked) searched.set("blocked", "true");
@@ -56,11 +57,8 @@ export async function contactsView(user) {
     }
     const params = new URLSearchParams(searched);
     if (!fresh) params.set("cursor", cursor);
-    latest += 1;
-    const mine = latest;
     try {
       const { data } = await api("GET", `inbox/contacts?${params}`);
-      if (mine !== latest) return;
       if (fresh) {
         clear(results);
         shown = 0;
@@ -71,7 +69,7 @@ export async function contactsView(user) {
       more.hidden = !cursor;
       summary.textContent = shown ? `${shown} shown${cursor ? ", more below" : ""}.` : "No contact found.";
     } catch (error) {
-      if (error.status === 401 || mine !== latest) return;
+      if (error.status === 401) return;
       showError("c-search", error.message);
     }
   }
